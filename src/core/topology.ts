@@ -1,0 +1,92 @@
+import { EplbInputError, requireInteger } from "./errors.js";
+
+/**
+ * The cluster shape a plan is made for, validated once at the boundary so inner code can trust
+ * it. Slots are numbered GPU-major: GPU `g` holds slots `g * slotsPerGpu ..`, node `n` holds GPUs
+ * `n * gpusPerNode ..`.
+ */
+export interface Topology {
+  /** Logical experts per layer (`E`). */
+  readonly numExperts: number;
+  /** Physical slots per layer (`P`, `numReplicas`). */
+  readonly numReplicas: number;
+  readonly numGroups: number;
+  readonly numNodes: number;
+  readonly numGpus: number;
+  /** `P / numGpus`. */
+  readonly slotsPerGpu: number;
+  /** `numGpus / numNodes`. */
+  readonly gpusPerNode: number;
+  /** `P / numNodes`. */
+  readonly slotsPerNode: number;
+  /** `E / numGroups`. */
+  readonly expertsPerGroup: number;
+  /**
+   * True when `numGroups % numNodes == 0`: groups are packed onto nodes first and every replica
+   * of a group stays on its group's node (the reference's hierarchical policy). Otherwise the
+   * global policy runs and groups are ignored.
+   */
+  readonly hierarchical: boolean;
+}
+
+/**
+ * Validates the reference's preconditions and derives the sizes every policy needs.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(256, 288, 8, 4, 32);
+ * // t.slotsPerGpu === 9, t.gpusPerNode === 8, t.hierarchical === true
+ * makeTopology(16, 16, 4, 2, 6);
+ * // throws EplbInputError: numGpus (6) must divide numReplicas (16)
+ * ```
+ */
+export function makeTopology(
+  numExperts: number,
+  numReplicas: number,
+  numGroups: number,
+  numNodes: number,
+  numGpus: number,
+): Topology {
+  requireInteger("numExperts", numExperts, 1);
+  requireInteger("numReplicas", numReplicas, 1);
+  requireInteger("numGroups", numGroups, 1);
+  requireInteger("numNodes", numNodes, 1);
+  requireInteger("numGpus", numGpus, 1);
+  if (numExperts % numGroups !== 0) {
+    throw new EplbInputError(
+      "numGroups",
+      numGroups,
+      `must divide the number of experts (${numExperts})`,
+    );
+  }
+  if (numGpus % numNodes !== 0) {
+    throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
+  }
+  if (numReplicas % numGpus !== 0) {
+    throw new EplbInputError("numGpus", numGpus, `must divide numReplicas (${numReplicas})`);
+  }
+  if (numReplicas < numExperts) {
+    throw new EplbInputError(
+      "numReplicas",
+      numReplicas,
+      `must be >= the number of experts (${numExperts}) so every expert has a slot`,
+    );
+  }
+  const hierarchical = numGroups % numNodes === 0;
+  if (hierarchical && numReplicas % numNodes !== 0) {
+    // Unreachable when numNodes | numGpus | numReplicas, kept as documentation of the rule.
+    throw new EplbInputError("numNodes", numNodes, `must divide numReplicas (${numReplicas})`);
+  }
+  return {
+    numExperts,
+    numReplicas,
+    numGroups,
+    numNodes,
+    numGpus,
+    slotsPerGpu: numReplicas / numGpus,
+    gpusPerNode: numGpus / numNodes,
+    slotsPerNode: numReplicas / numNodes,
+    expertsPerGroup: numExperts / numGroups,
+    hierarchical,
+  };
+}
