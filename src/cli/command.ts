@@ -1,4 +1,5 @@
 import { EplbInputError } from "../core/errors.js";
+import { EplbFormatError } from "../io/errors.js";
 
 /** Where a command writes; tests pass buffers, the binary passes process streams. */
 export interface CliContext {
@@ -44,5 +45,9 @@ export class UsageError extends Error {
 
 /** True for the errors a user caused, which the CLI reports in one line with exit code 2. */
 export function isUserError(error: unknown): error is Error {
-  return error instanceof UsageError || error instanceof EplbInputError;
+  return (
+    error instanceof UsageError ||
+    error instanceof EplbInputError ||
+    error instanceof EplbFormatError
+  );
 }
