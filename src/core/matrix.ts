@@ -54,11 +54,16 @@ export function toLoadMatrix(input: LoadsInput, parameter = "weight"): LoadMatri
         `must equal layers * experts (${layers} * ${experts} = ${layers * experts})`,
       );
     }
-    for (let i = 0; i < data.length; i++) checkLoad(parameter, data[i], Math.floor(i / experts), i % experts);
+    for (let i = 0; i < data.length; i++)
+      checkLoad(parameter, data[i], Math.floor(i / experts), i % experts);
     return input;
   }
   if (!Array.isArray(input)) {
-    throw new EplbInputError(parameter, input, "must be a 2-D array [layers][experts] or a LoadMatrix");
+    throw new EplbInputError(
+      parameter,
+      input,
+      "must be a 2-D array [layers][experts] or a LoadMatrix",
+    );
   }
   const layers = input.length;
   if (layers === 0) throw new EplbInputError(parameter, input, "must have at least one layer");
@@ -67,7 +72,8 @@ export function toLoadMatrix(input: LoadsInput, parameter = "weight"): LoadMatri
     throw new EplbInputError(`${parameter}[0]`, first, "must be an array of expert loads");
   }
   const experts = first.length;
-  if (experts === 0) throw new EplbInputError(`${parameter}[0]`, first, "must have at least one expert");
+  if (experts === 0)
+    throw new EplbInputError(`${parameter}[0]`, first, "must have at least one expert");
   const data = new Float64Array(layers * experts);
   for (let l = 0; l < layers; l++) {
     const row = input[l];

@@ -33,7 +33,11 @@ export interface ReferencePlacement {
  * createPlacement(2, 16, 12).phy2log.length; // 32
  * ```
  */
-export function createPlacement(layers: number, numReplicas: number, numExperts: number): Placement {
+export function createPlacement(
+  layers: number,
+  numReplicas: number,
+  numExperts: number,
+): Placement {
   return {
     layers,
     numReplicas,
@@ -105,12 +109,17 @@ export function placementFromPhy2log(
   const layers = phy2log.length;
   if (layers === 0) throw new EplbInputError(parameter, phy2log, "must have at least one layer");
   const P = phy2log[0].length;
-  if (P === 0) throw new EplbInputError(`${parameter}[0]`, phy2log[0], "must have at least one slot");
+  if (P === 0)
+    throw new EplbInputError(`${parameter}[0]`, phy2log[0], "must have at least one slot");
   const p = createPlacement(layers, P, numExperts);
   for (let l = 0; l < layers; l++) {
     const row = phy2log[l];
     if (row.length !== P) {
-      throw new EplbInputError(`${parameter}[${l}].length`, row.length, `must equal ${P} like ${parameter}[0]`);
+      throw new EplbInputError(
+        `${parameter}[${l}].length`,
+        row.length,
+        `must equal ${P} like ${parameter}[0]`,
+      );
     }
     for (let s = 0; s < P; s++) {
       const e = row[s];
@@ -126,7 +135,11 @@ export function placementFromPhy2log(
     }
     for (let e = 0; e < numExperts; e++) {
       if (p.logcnt[l * numExperts + e] === 0) {
-        throw new EplbInputError(`${parameter}[${l}]`, `expert ${e}`, "has no replica: every expert needs at least one slot");
+        throw new EplbInputError(
+          `${parameter}[${l}]`,
+          `expert ${e}`,
+          "has no replica: every expert needs at least one slot",
+        );
       }
     }
   }
@@ -167,7 +180,8 @@ export function placementViolation(p: Placement): string | null {
     for (let s = 0; s < P; s++) {
       const e = p.phy2log[l * P + s];
       const r = p.replicaRank[l * P + s];
-      if (r < 0 || r >= seen[e]) return `layer ${l} slot ${s}: rank ${r} out of range for expert ${e}`;
+      if (r < 0 || r >= seen[e])
+        return `layer ${l} slot ${s}: rank ${r} out of range for expert ${e}`;
       if (rankSeen[offsets[e] + r]) return `layer ${l}: expert ${e} has rank ${r} twice`;
       rankSeen[offsets[e] + r] = 1;
     }

@@ -1,0 +1,182 @@
+import type { LoadMatrix } from "../matrix.js";
+import { greedyPacking, PackingWorkspace } from "../packing.js";
+import { createPlacement, type Placement } from "../placement.js";
+import type { Policy } from "../policy.js";
+import { greedyReplication, ReplicationWorkspace } from "../replication.js";
+import type { Topology } from "../topology.js";
+
+/** Sizes of one hierarchical solve; global mode is `numGroups = numNodes = 1`. */
+export interface HierarchyShape {
+  numExperts: number;
+  numReplicas: number;
+  numGroups: number;
+  numNodes: number;
+  numGpus: number;
+}
+
+/** All buffers one layer of the reference needs, allocated once per shape. */
+export class DeepseekWorkspace {
+  readonly weight: Float32Array;
+  readonly groupLoad: Float64Array;
+  readonly groupPack: Int32Array;
+  readonly groupRank: Int32Array;
+  readonly mlog2log: Int32Array;
+  readonly nodeWeight: Float64Array;
+  readonly phyLocal: Int32Array;
+  readonly phyRank: Int32Array;
+  readonly count: Int32Array;
+  readonly replicaLoad: Float64Array;
+  readonly gpuPack: Int32Array;
+  readonly gpuRank: Int32Array;
+  readonly packing = new PackingWorkspace();
+  readonly replication = new ReplicationWorkspace();
+
+  constructor(shape: HierarchyShape) {
+    const { numExperts: E, numReplicas: P, numGroups, numNodes } = shape;
+    const En = E / numNodes;
+    const Pn = P / numNodes;
+    this.weight = new Float32Array(E);
+    this.groupLoad = new Float64Array(numGroups);
+    this.groupPack = new Int32Array(numGroups);
+    this.groupRank = new Int32Array(numGroups);
+    this.mlog2log = new Int32Array(E);
+    this.nodeWeight = new Float64Array(En);
+    this.phyLocal = new Int32Array(Pn);
+    this.phyRank = new Int32Array(Pn);
+    this.count = new Int32Array(En);
+    this.replicaLoad = new Float64Array(Pn);
+    this.gpuPack = new Int32Array(Pn);
+    this.gpuRank = new Int32Array(Pn);
+  }
+}
+
+/**
+ * One layer of the reference's `rebalance_experts_hierarchical` (DeepSeek EPLB `eplb.py`,
+ * d52c72d) in float32 arithmetic: pack groups onto nodes, replicate inside each node, pack each
+ * node's replicas onto its GPUs. Writes the layer's slots into `phy2log` / `replicaRank` at
+ * `slotOffset` and counts into `logcnt` at `expertOffset`.
+ *
+ * @example
+ * ```ts
+ * const shape = { numExperts: 4, numReplicas: 6, numGroups: 1, numNodes: 1, numGpus: 2 };
+ * const ws = new DeepseekWorkspace(shape);
+ * const phy = new Int32Array(6), rank = new Int32Array(6), cnt = new Int32Array(4);
+ * planHierarchicalLayer(new Float64Array([10, 40, 20, 30]), 0, shape, phy, rank, 0, cnt, 0, ws);
+ * // phy = [1, 0, 3, 1, 3, 2]: GPU 0 holds 20+10+15, GPU 1 holds 20+15+20
+ * ```
+ */
+export function planHierarchicalLayer(
+  loads: Float64Array,
+  loadOffset: number,
+  shape: HierarchyShape,
+  phy2log: Int32Array,
+  replicaRank: Int32Array,
+  slotOffset: number,
+  logcnt: Int32Array,
+  expertOffset: number,
+  ws: DeepseekWorkspace,
+): void {
+  const { numExperts: E, numReplicas: P, numGroups, numNodes, numGpus } = shape;
+  const groupSize = E / numGroups;
+  const groupsPerNode = numGroups / numNodes;
+  const En = E / numNodes;
+  const Pn = P / numNodes;
+  const gpusPerNode = numGpus / numNodes;
+  const slotsPerGpu = P / numGpus;
+  const w = ws.weight;
+  for (let e = 0; e < E; e++) w[e] = loads[loadOffset + e];
+
+  // Step 1: groups to nodes. Sums accumulate in float32, in expert order.
+  const { groupLoad, groupPack, groupRank, mlog2log } = ws;
+  for (let g = 0; g < numGroups; g++) {
+    let sum = 0;
+    for (let j = 0; j < groupSize; j++) sum = Math.fround(sum + w[g * groupSize + j]);
+    groupLoad[g] = sum;
+  }
+  greedyPacking(groupLoad, numGroups, numNodes, groupPack, groupRank, ws.packing);
+  for (let g = 0; g < numGroups; g++) {
+    const base = (groupPack[g] * groupsPerNode + groupRank[g]) * groupSize;
+    for (let j = 0; j < groupSize; j++) mlog2log[base + j] = g * groupSize + j;
+  }
+
+  const { nodeWeight, phyLocal, phyRank, count, replicaLoad, gpuPack, gpuRank } = ws;
+  for (let n = 0; n < numNodes; n++) {
+    // Step 2: replicate the node's experts (node-major order) into its Pn slots.
+    for (let i = 0; i < En; i++) nodeWeight[i] = w[mlog2log[n * En + i]];
+    greedyReplication(nodeWeight, En, Pn, phyLocal, phyRank, count, ws.replication);
+    // Step 3: pack the node's replicas onto its GPUs by per-replica load.
+    for (let p = 0; p < Pn; p++) {
+      const i = phyLocal[p];
+      replicaLoad[p] = Math.fround(nodeWeight[i] / count[i]);
+    }
+    greedyPacking(replicaLoad, Pn, gpusPerNode, gpuPack, gpuRank, ws.packing);
+    // Step 4: assemble into the layer's GPU-major slots.
+    for (let p = 0; p < Pn; p++) {
+      const slot = slotOffset + n * Pn + gpuPack[p] * slotsPerGpu + gpuRank[p];
+      phy2log[slot] = mlog2log[n * En + phyLocal[p]];
+      replicaRank[slot] = phyRank[p];
+    }
+    for (let i = 0; i < En; i++) logcnt[expertOffset + mlog2log[n * En + i]] = count[i];
+  }
+}
+
+/**
+ * The shape the reference actually solves: the topology itself when hierarchical, otherwise one
+ * group on one node (its global policy).
+ *
+ * @example
+ * ```ts
+ * referenceShape(makeTopology(256, 288, 8, 18, 144)).numNodes; // 1 (global)
+ * ```
+ */
+export function referenceShape(topology: Topology): HierarchyShape {
+  const { numExperts, numReplicas, numGpus } = topology;
+  return topology.hierarchical
+    ? {
+        numExperts,
+        numReplicas,
+        numGroups: topology.numGroups,
+        numNodes: topology.numNodes,
+        numGpus,
+      }
+    : { numExperts, numReplicas, numGroups: 1, numNodes: 1, numGpus };
+}
+
+/**
+ * Plans every layer exactly as DeepSeek's reference `rebalance_experts` does.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(4, 6, 1, 1, 2);
+ * planDeepseek({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
+ * // Int32Array [1, 0, 3, 1, 3, 2]
+ * ```
+ */
+export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
+  const shape = referenceShape(topology);
+  const { numExperts: E, numReplicas: P } = topology;
+  const out = createPlacement(loads.layers, P, E);
+  const ws = new DeepseekWorkspace(shape);
+  for (let l = 0; l < loads.layers; l++) {
+    planHierarchicalLayer(
+      loads.data,
+      l * E,
+      shape,
+      out.phy2log,
+      out.replicaRank,
+      l * P,
+      out.logcnt,
+      l * E,
+      ws,
+    );
+  }
+  return out;
+}
+
+/** The `deepseek` policy: exact parity with the reference (ties broken by lowest index). */
+export const deepseekPolicy: Policy = {
+  name: "deepseek",
+  description:
+    "DeepSeek's EPLB reproduced exactly (greedy replication + greedy packing; hierarchical when groups divide by nodes)",
+  plan: (loads, topology) => planDeepseek(loads, topology),
+};

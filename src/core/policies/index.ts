@@ -1,0 +1,50 @@
+import { EplbInputError } from "../errors.js";
+import type { Policy } from "../policy.js";
+import { deepseekPolicy } from "./deepseek.js";
+
+/** Every policy by name; a new policy is one module plus one entry here. */
+const registry = new Map<string, Policy>([[deepseekPolicy.name, deepseekPolicy]]);
+
+/** The policy `rebalanceExperts` and the CLI use when none is named. */
+export const DEFAULT_POLICY = "deepseek";
+
+/**
+ * Names of the available policies, default first.
+ *
+ * @example
+ * ```ts
+ * policyNames(); // ["deepseek", ...]
+ * ```
+ */
+export function policyNames(): string[] {
+  return [DEFAULT_POLICY, ...[...registry.keys()].filter((n) => n !== DEFAULT_POLICY)];
+}
+
+/**
+ * Looks a policy up by name; an unknown name is an {@link EplbInputError} listing the known ones.
+ *
+ * @example
+ * ```ts
+ * getPolicy("deepseek").description;
+ * getPolicy("nope"); // throws: policy ("nope") must be one of: deepseek, ...
+ * ```
+ */
+export function getPolicy(name: string): Policy {
+  const policy = registry.get(name);
+  if (!policy) {
+    throw new EplbInputError("policy", name, `must be one of: ${policyNames().join(", ")}`);
+  }
+  return policy;
+}
+
+/**
+ * Adds a policy (or replaces one of the same name), for users composing their own.
+ *
+ * @example
+ * ```ts
+ * registerPolicy({ name: "mine", description: "...", plan: (loads, t) => planDeepseek(loads, t) });
+ * ```
+ */
+export function registerPolicy(policy: Policy): void {
+  registry.set(policy.name, policy);
+}

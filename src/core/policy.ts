@@ -1,0 +1,24 @@
+import type { LoadMatrix } from "./matrix.js";
+import type { Placement } from "./placement.js";
+import type { Topology } from "./topology.js";
+
+/**
+ * Options of {@link rebalanceExperts} that reach a policy. Policies read the fields they know and
+ * ignore the rest, so a new option is a new field, not a new signature.
+ */
+export interface PolicyOptions {
+  /** Name of the policy to run (see `policyNames()`). */
+  policy?: string;
+  [option: string]: unknown;
+}
+
+/**
+ * A planning policy: loads and a validated topology in, a complete placement out. Each policy is
+ * one module over the shared building blocks (packing, replication).
+ */
+export interface Policy {
+  readonly name: string;
+  /** One line for `--help` and docs. */
+  readonly description: string;
+  plan(loads: LoadMatrix, topology: Topology, options: PolicyOptions): Placement;
+}

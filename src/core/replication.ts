@@ -1,0 +1,120 @@
+/** Reusable buffers for {@link greedyReplication}. */
+export class ReplicationWorkspace {
+  heap = new Int32Array(0);
+  key = new Float64Array(0);
+  ensure(numExperts: number): void {
+    if (this.heap.length < numExperts) {
+      this.heap = new Int32Array(numExperts);
+      this.key = new Float64Array(numExperts);
+    }
+  }
+}
+
+/**
+ * Greedy replication, the reference's `replicate_experts` (DeepSeek EPLB `eplb.py`, d52c72d):
+ * `numExperts` experts get `numReplicas >= numExperts` replicas. Replica `i < numExperts` is
+ * expert `i` (rank 0); each further replica goes to the expert with the largest per-replica load
+ * `weight / count` (float32 division; lowest expert index on ties). This water-filling is optimal
+ * for the largest per-replica load.
+ *
+ * A max-heap keyed by (load per replica, -index) replaces the reference's full argmax per replica.
+ *
+ * Writes `phy2log[0..numReplicas)` (expert of each replica), `replicaRank` and `count[0..numExperts)`.
+ *
+ * @example
+ * ```ts
+ * const phy = new Int32Array(5), rank = new Int32Array(5), count = new Int32Array(3);
+ * greedyReplication(new Float64Array([90, 30, 40]), 3, 5, phy, rank, count);
+ * // phy = [0, 1, 2, 0, 0], rank = [0, 0, 0, 1, 2], count = [3, 1, 1]
+ * ```
+ */
+export function greedyReplication(
+  weights: ArrayLike<number>,
+  numExperts: number,
+  numReplicas: number,
+  phy2log: Int32Array,
+  replicaRank: Int32Array,
+  count: Int32Array,
+  workspace: ReplicationWorkspace = new ReplicationWorkspace(),
+): void {
+  for (let e = 0; e < numExperts; e++) {
+    phy2log[e] = e;
+    replicaRank[e] = 0;
+    count[e] = 1;
+  }
+  if (numReplicas === numExperts) return;
+  workspace.ensure(numExperts);
+  const { heap, key } = workspace;
+  for (let e = 0; e < numExperts; e++) {
+    key[e] = Math.fround(weights[e]);
+    heap[e] = e;
+  }
+  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
+  for (let r = numExperts; r < numReplicas; r++) {
+    const e = heap[0];
+    phy2log[r] = e;
+    replicaRank[r] = count[e];
+    count[e]++;
+    key[e] = Math.fround(Math.fround(weights[e]) / count[e]);
+    siftDownMax(heap, numExperts, key, 0);
+  }
+}
+
+function siftDownMax(heap: Int32Array, size: number, key: Float64Array, start: number): void {
+  let i = start;
+  const node = heap[i];
+  const nodeKey = key[node];
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= size) break;
+    let child = left;
+    let childNode = heap[left];
+    const right = left + 1;
+    if (right < size) {
+      const r = heap[right];
+      if (key[r] > key[childNode] || (key[r] === key[childNode] && r < childNode)) {
+        child = right;
+        childNode = r;
+      }
+    }
+    const ck = key[childNode];
+    if (ck > nodeKey || (ck === nodeKey && childNode < node)) {
+      heap[i] = childNode;
+      i = child;
+    } else break;
+  }
+  heap[i] = node;
+}
+
+/**
+ * The smallest achievable largest per-replica load when `numExperts` experts share `numReplicas`
+ * replicas (float64), i.e. the max of `weight / count` after greedy replication: one half of the
+ * lower bound on a layer's max GPU load.
+ *
+ * @example
+ * ```ts
+ * minMaxReplicaLoad(new Float64Array([90, 30, 40]), 3, 5); // 40 (90 split in 3 is 30; 40 stays)
+ * ```
+ */
+export function minMaxReplicaLoad(
+  weights: ArrayLike<number>,
+  numExperts: number,
+  numReplicas: number,
+  workspace: ReplicationWorkspace = new ReplicationWorkspace(),
+): number {
+  workspace.ensure(numExperts);
+  const { heap, key } = workspace;
+  const count = new Int32Array(numExperts).fill(1);
+  for (let e = 0; e < numExperts; e++) {
+    key[e] = weights[e];
+    heap[e] = e;
+  }
+  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
+  for (let r = numExperts; r < numReplicas; r++) {
+    const e = heap[0];
+    count[e]++;
+    key[e] = weights[e] / count[e];
+    siftDownMax(heap, numExperts, key, 0);
+  }
+  return key[heap[0]];
+}

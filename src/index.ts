@@ -1,0 +1,41 @@
+/**
+ * eplb: Expert-Parallelism Load Balancer for Mixture-of-Experts models. The pure, isomorphic core
+ * (no Node imports); file formats and the CLI live in `eplb/node`.
+ */
+export { EplbInputError } from "./core/errors.js";
+export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
+export {
+  type BalanceSummary,
+  contiguousGpuLoads,
+  duplicateGpuCount,
+  evaluatePlacement,
+  gpuLoads,
+  lowerBounds,
+  nodeLoads,
+  type PlacementMetrics,
+  summarizeBalance,
+} from "./core/metrics.js";
+export { OrderWorkspace, orderDescending } from "./core/order.js";
+export { greedyPacking, PackingWorkspace } from "./core/packing.js";
+export {
+  createPlacement,
+  maxReplicaCount,
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+  type ReferencePlacement,
+  toReferencePlacement,
+} from "./core/placement.js";
+export {
+  DeepseekWorkspace,
+  deepseekPolicy,
+  type HierarchyShape,
+  planDeepseek,
+  planHierarchicalLayer,
+  referenceShape,
+} from "./core/policies/deepseek.js";
+export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
+export type { Policy, PolicyOptions } from "./core/policy.js";
+export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
+export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
+export { makeTopology, type Topology } from "./core/topology.js";
