@@ -1,29 +1,37 @@
 /**
  * Index orderings for the hot loops, without comparator callbacks.
  *
- * A comparator sort over an index array costs a closure call per comparison. Instead each item
- * becomes one float64 key `rankOfWeight * stride + index`, where `stride` is a power of two above
- * the item count, and the keys are sorted natively by `Float64Array.prototype.sort`. For
- * non-negative float32 weights the rank is the weight's bit pattern (monotone in the value and
- * 31 bits wide), so keys stay below 2^53 and exact for up to 2^22 items.
+ * A comparator sort over an index array costs a closure call per comparison. Instead each weight
+ * is mapped to a 31-bit unsigned key whose ascending order is the weights' descending order (for
+ * non-negative float32 values the IEEE bit pattern is monotone in the value), and the indices are
+ * sorted by an LSD radix sort over 8-bit digits. Radix sort is stable, so equal weights keep
+ * ascending index order: exactly the tie-break the reference port documents.
  */
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
+const RADIX = 256;
 
 /** Reusable buffers for {@link orderDescending}; grows to the largest size seen. */
 export class OrderWorkspace {
-  keys = new Float64Array(0);
-  ensure(n: number): Float64Array {
-    if (this.keys.length < n) this.keys = new Float64Array(n);
-    return this.keys;
+  keys = new Uint32Array(0);
+  keysAlt = new Uint32Array(0);
+  indexAlt = new Int32Array(0);
+  readonly histogram = new Int32Array(4 * RADIX);
+
+  ensure(n: number): void {
+    if (this.keys.length < n) {
+      this.keys = new Uint32Array(n);
+      this.keysAlt = new Uint32Array(n);
+      this.indexAlt = new Int32Array(n);
+    }
   }
 }
 
 /**
  * Writes into `order[0..n)` the indices of `weights[0..n)` sorted by weight **descending**,
  * equal weights by **ascending index** (the deterministic tie-break documented for the reference
- * port). Weights are compared as float32 (they are rounded with `Math.fround`), which is what the
+ * port). Weights are compared as float32 (rounded with `Math.fround`), which is what the
  * reference sorts; they must be non-negative.
  *
  * @example
@@ -39,16 +47,47 @@ export function orderDescending(
   order: Int32Array,
   workspace: OrderWorkspace = new OrderWorkspace(),
 ): void {
-  if (n > 1 << 22) throw new RangeError(`orderDescending supports at most 2^22 items, got ${n}`);
-  let stride = 1;
-  while (stride < n) stride *= 2;
-  const keys = workspace.ensure(n);
+  workspace.ensure(n);
+  const hist = workspace.histogram;
+  hist.fill(0);
+  let keys = workspace.keys;
+  let keysAlt = workspace.keysAlt;
+  let index: Int32Array = order;
+  let indexAlt: Int32Array = workspace.indexAlt;
   for (let i = 0; i < n; i++) {
     F32[0] = weights[i];
-    // 0x7fffffff - bits reverses the order so an ascending sort gives descending weights.
-    keys[i] = (0x7fffffff - (U32[0] & 0x7fffffff)) * stride + i;
+    // Reversing the bit pattern's order turns an ascending sort into descending weights.
+    const k = 0x7fffffff - (U32[0] & 0x7fffffff);
+    keys[i] = k;
+    index[i] = i;
+    hist[k & 0xff]++;
+    hist[RADIX + ((k >>> 8) & 0xff)]++;
+    hist[2 * RADIX + ((k >>> 16) & 0xff)]++;
+    hist[3 * RADIX + (k >>> 24)]++;
   }
-  const view = keys.subarray(0, n);
-  view.sort();
-  for (let i = 0; i < n; i++) order[i] = view[i] % stride;
+  for (let pass = 0; pass < 4; pass++) {
+    const base = pass * RADIX;
+    const shift = pass * 8;
+    // A digit shared by every key leaves the order unchanged: skip the pass.
+    if (hist[base + ((keys[0] >>> shift) & 0xff)] === n) continue;
+    let sum = 0;
+    for (let d = 0; d < RADIX; d++) {
+      const c = hist[base + d];
+      hist[base + d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = keys[i];
+      const pos = hist[base + ((k >>> shift) & 0xff)]++;
+      keysAlt[pos] = k;
+      indexAlt[pos] = index[i];
+    }
+    const tk = keys;
+    keys = keysAlt;
+    keysAlt = tk;
+    const ti = index;
+    index = indexAlt;
+    indexAlt = ti;
+  }
+  if (index !== order) order.set(index.subarray(0, n));
 }
