@@ -1,0 +1,136 @@
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { UsageError } from "./command.js";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parsed flags: strings, booleans or (for `multiple: true`) arrays of strings. */
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * `node:util` parseArgs in strict mode, with its errors turned into one-line {@link UsageError}s
+ * that name the command.
+ *
+ * @example
+ * ```ts
+ * parseFlags("plan", ["--gpus", "8"], { gpus: { type: "string" } }); // { gpus: "8" }
+ * parseFlags("plan", ["--gpu", "8"], { gpus: { type: "string" } });
+ * // throws UsageError: unknown option --gpu (see eplb plan --help)
+ * ```
+ */
+export function parseFlags(command: string, argv: string[], options: Options): Flags {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
+    if (positionals.length > 0) {
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(positionals[0])} (see eplb ${command} --help)`,
+      );
+    }
+    return values as Flags;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = /Unknown option '([^']+)'/.exec(message);
+    if (unknown) throw new UsageError(`unknown option ${unknown[1]} (see eplb ${command} --help)`);
+    throw new UsageError(`${message.split("\n")[0]} (see eplb ${command} --help)`);
+  }
+}
+
+/**
+ * A flag's string value; a missing required flag is a {@link UsageError}.
+ *
+ * @example
+ * ```ts
+ * requireString({ loads: "a.json" }, "loads"); // "a.json"
+ * ```
+ */
+export function requireString(flags: Flags, name: string): string {
+  const v = flags[name];
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/**
+ * A flag's value as an integer >= `min` (or `fallback` when absent and a fallback is given).
+ *
+ * @example
+ * ```ts
+ * integerFlag({ gpus: "8" }, "gpus", 1); // 8
+ * integerFlag({ gpus: "8x" }, "gpus", 1); // throws: --gpus ("8x") must be an integer >= 1
+ * ```
+ */
+export function integerFlag(flags: Flags, name: string, min: number, fallback?: number): number {
+  const v = flags[name];
+  if (v === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw new UsageError(`--${name} is required`);
+  }
+  if (typeof v !== "string" || !/^-?\d+$/.test(v.trim()) || Number(v) < min) {
+    throw new UsageError(`--${name} (${JSON.stringify(v)}) must be an integer >= ${min}`);
+  }
+  return Number(v);
+}
+
+/**
+ * A flag's value as a finite number in `[min, max]`, or `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * numberFlag({ "min-gain": "0.01" }, "min-gain", 0, 1, 0); // 0.01
+ * ```
+ */
+export function numberFlag(
+  flags: Flags,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  const v = flags[name];
+  if (v === undefined) return fallback;
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} (${JSON.stringify(v)}) must be a number in [${min}, ${max}]`);
+  }
+  return n;
+}
+
+/** The `--replicas --groups --nodes --gpus` flags every planning command takes. */
+export const TOPOLOGY_OPTIONS = {
+  replicas: { type: "string" },
+  groups: { type: "string" },
+  nodes: { type: "string" },
+  gpus: { type: "string" },
+} as const satisfies Options;
+
+/** Help text lines for {@link TOPOLOGY_OPTIONS}. */
+export const TOPOLOGY_HELP = `  --replicas N   physical slots per layer (numReplicas); >= experts, a multiple of --gpus
+  --groups N     expert groups (numGroups); divides the expert count [default 1]
+  --nodes N      nodes (numNodes); divides --gpus [default 1]
+  --gpus N       GPUs (numGpus); divides --replicas`;
+
+/**
+ * Reads the four topology flags; groups and nodes default to 1.
+ *
+ * @example
+ * ```ts
+ * topologyFlags({ replicas: "16", gpus: "8" }); // { numReplicas: 16, numGroups: 1, numNodes: 1, numGpus: 8 }
+ * ```
+ */
+export function topologyFlags(flags: Flags): {
+  numReplicas: number;
+  numGroups: number;
+  numNodes: number;
+  numGpus: number;
+} {
+  return {
+    numReplicas: integerFlag(flags, "replicas", 1),
+    numGroups: integerFlag(flags, "groups", 1, 1),
+    numNodes: integerFlag(flags, "nodes", 1, 1),
+    numGpus: integerFlag(flags, "gpus", 1),
+  };
+}
