@@ -39,3 +39,4 @@ export type { Policy, PolicyOptions } from "./core/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
 export { makeTopology, type Topology } from "./core/topology.js";
+export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
