@@ -2,6 +2,18 @@
  * eplb: Expert-Parallelism Load Balancer for Mixture-of-Experts models. The pure, isomorphic core
  * (no Node imports); file formats and the CLI live in `eplb/node`.
  */
+export {
+  type EngineBalance,
+  engineBalance,
+  type SglangBalance,
+  sglangBalance,
+  type TrtllmBalance,
+  trtllmBalance,
+  type VllmAscendBalance,
+  type VllmBalance,
+  vllmAscendBalance,
+  vllmBalance,
+} from "./core/engine-metrics.js";
 export { EplbInputError } from "./core/errors.js";
 export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
 export {
@@ -36,7 +48,7 @@ export {
 } from "./core/policies/deepseek.js";
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
 export type { Policy, PolicyOptions } from "./core/policy.js";
+export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
 export { makeTopology, type Topology } from "./core/topology.js";
-export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
