@@ -1,0 +1,293 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { type Placement, placementFromPhy2log, rebalanceExperts } from "../../src/index.js";
+import { readPlacement } from "../../src/io/read.js";
+import {
+  deepseekPlacementJson,
+  formatPlacement,
+  isOutputFormat,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  outputFormatExtension,
+  sglangPlacementJson,
+  trtllmLoadBalancerYaml,
+  vllmAscendExpertMap,
+  vllmPlacementJson,
+} from "../../src/io/writers.js";
+import { sharedDir } from "../helpers/cli.js";
+import {
+  type EngineShape,
+  sglangLoad,
+  trtllmLoad,
+  vllmAscendLoad,
+  vllmLoad,
+} from "./writers-engine-loaders.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "eplb-writers-"));
+let fileCounter = 0;
+
+function rows(p: Placement): number[][] {
+  return Array.from({ length: p.layers }, (_, l) =>
+    Array.from(p.phy2log.subarray(l * p.numReplicas, (l + 1) * p.numReplicas)),
+  );
+}
+
+/** Writes `text` to a fresh file with the format's extension and reads it back. */
+function roundTrip(text: string, format: OutputFormat, numExperts?: number): Placement {
+  const path = join(tmp, `p${fileCounter++}${outputFormatExtension(format)}`);
+  writeFileSync(path, text);
+  return readPlacement(path, numExperts === undefined ? {} : { numExperts });
+}
+
+/** What the engine serves with, through the re-implementation of its own loader. */
+function engineLoad(format: OutputFormat, text: string, shape: EngineShape): number[][] {
+  switch (format) {
+    case "deepseek":
+      return JSON.parse(text).phy2log;
+    case "sglang":
+      return sglangLoad(text, shape).phy2log;
+    case "vllm":
+      return vllmLoad(text, shape).phy2log;
+    case "vllm-ascend":
+      return vllmAscendLoad(text, shape).phy2log;
+    case "trtllm":
+      return trtllmLoad(
+        text,
+        shape,
+        Array.from({ length: shape.layers }, (_, l) => l),
+      ).phy2log;
+  }
+}
+
+/** Random valid placements: every expert in every layer has a slot; GPU count divides slots. */
+const placementArb = fc
+  .record({
+    layers: fc.integer({ min: 1, max: 4 }),
+    gpus: fc.integer({ min: 1, max: 6 }),
+    slotsPerGpu: fc.integer({ min: 1, max: 5 }),
+    expertShare: fc.double({ min: 0, max: 1, noNaN: true }),
+    seed: fc.integer(),
+  })
+  .map(({ layers, gpus, slotsPerGpu, expertShare, seed }) => {
+    const slots = gpus * slotsPerGpu;
+    const experts = Math.max(1, Math.round(expertShare * slots));
+    let s = seed >>> 0;
+    const next = (n: number) => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return Math.floor((s / 4294967296) * n);
+    };
+    const p2l = Array.from({ length: layers }, () => {
+      const row = Array.from({ length: slots }, (_, i) => (i < experts ? i : next(experts)));
+      for (let i = row.length - 1; i > 0; i--) {
+        const j = next(i + 1);
+        [row[i], row[j]] = [row[j], row[i]];
+      }
+      return row;
+    });
+    return {
+      placement: placementFromPhy2log(p2l, experts),
+      shape: { layers, experts, gpus, slots },
+    };
+  });
+
+describe("every writer round-trips: written -> readPlacement -> identical phy2log", () => {
+  for (const format of OUTPUT_FORMATS) {
+    test(`${format}: random placements`, () => {
+      fc.assert(
+        fc.property(placementArb, ({ placement, shape }) => {
+          const text = formatPlacement(placement, format, { numGpus: shape.gpus });
+          const back = roundTrip(text, format, shape.experts);
+          assert.deepEqual(rows(back), rows(placement));
+          assert.deepEqual(back.logcnt, placement.logcnt);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+});
+
+describe("every writer's file is what the engine's own loader accepts and serves", () => {
+  for (const format of OUTPUT_FORMATS) {
+    test(`${format}: the engine serves exactly our phy2log`, () => {
+      fc.assert(
+        fc.property(placementArb, ({ placement, shape }) => {
+          const text = formatPlacement(placement, format, { numGpus: shape.gpus });
+          assert.deepEqual(engineLoad(format, text, shape), rows(placement));
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  test("a real SGLang init file (torch .pt) converts to every format and back unchanged", () => {
+    const source = readPlacement(join(sharedDir, "fixtures", "sglang-init-p2l.pt"));
+    assert.equal(source.layers, 4);
+    assert.equal(source.numReplicas, 20);
+    const shape = { layers: 4, experts: source.numExperts, gpus: 4, slots: 20 };
+    for (const format of OUTPUT_FORMATS) {
+      const text = formatPlacement(source, format, { numGpus: 4 });
+      assert.deepEqual(rows(roundTrip(text, format)), rows(source), format);
+      assert.deepEqual(engineLoad(format, text, shape), rows(source), format);
+    }
+  });
+});
+
+describe("format details the engines depend on", () => {
+  const p = placementFromPhy2log(
+    [
+      [0, 1, 2, 0],
+      [2, 2, 1, 0],
+    ],
+    3,
+  );
+
+  test("sglang: exactly one key, since SGLang passes the keys as keyword arguments", () => {
+    const json = JSON.parse(sglangPlacementJson(p));
+    assert.deepEqual(Object.keys(json), ["physical_to_logical_map"]);
+    assert.deepEqual(json.physical_to_logical_map, rows(p));
+    // The loader re-implementation refuses a second key, as SGLang's init_by_mapping does.
+    const withExtra = JSON.stringify({ ...json, metrics: {} });
+    assert.throws(() => sglangLoad(withExtra, { layers: 2, experts: 3, gpus: 2, slots: 4 }));
+  });
+
+  test("vllm: logical_to_physical_map is vLLM's width num_redundant_experts + 1, -1 padded", () => {
+    const json = JSON.parse(vllmPlacementJson(p));
+    assert.deepEqual(Object.keys(json), [
+      "physical_to_logical_map",
+      "logical_to_physical_map",
+      "logical_replica_count",
+    ]);
+    assert.deepEqual(json.logical_to_physical_map[0], [
+      [0, 3],
+      [1, -1],
+      [2, -1],
+    ]);
+    assert.deepEqual(json.logical_replica_count, [
+      [2, 1, 1],
+      [1, 1, 2],
+    ]);
+    // 16 experts on 20 slots: width 5 even though no expert has more than 2 replicas.
+    const wide = rebalanceExperts([Array.from({ length: 16 }, (_, i) => i + 1)], 20, 1, 1, 4);
+    const w = JSON.parse(vllmPlacementJson(wide.placement));
+    assert.ok(w.logical_to_physical_map[0].every((r: number[]) => r.length === 5));
+  });
+
+  test("vllm-ascend: one device_list entry per GPU with its slots' experts, ids in order", () => {
+    const json = JSON.parse(vllmAscendExpertMap(p, 2));
+    assert.equal(json.moe_layer_count, 2);
+    assert.deepEqual(
+      json.layer_list.map((l: { layer_id: number; device_count: number }) => [
+        l.layer_id,
+        l.device_count,
+      ]),
+      [
+        [0, 2],
+        [1, 2],
+      ],
+    );
+    assert.deepEqual(json.layer_list[1].device_list, [
+      { device_id: 0, device_expert: [2, 2] },
+      { device_id: 1, device_expert: [1, 0] },
+    ]);
+    // Device 0 of layer 1 holds expert 2 twice: vllm-ascend collapses that into one local slot.
+    const text = vllmAscendExpertMap(p, 2);
+    assert.equal(
+      vllmAscendLoad(text, { layers: 2, experts: 3, gpus: 2, slots: 4 }).collapsedDevices,
+      1,
+    );
+  });
+
+  test("trtllm: exactly num_slots, layer_updates_per_iter 0, assignments keyed by model layer", () => {
+    const text = trtllmLoadBalancerYaml(p, 2, 3);
+    assert.equal(
+      text,
+      [
+        "num_slots: 4",
+        "layer_updates_per_iter: 0",
+        "initial_global_assignments:",
+        "  3: [0, 1, 2, 0]",
+        "  4: [2, 2, 1, 0]",
+        "",
+      ].join("\n"),
+    );
+    const loaded = trtllmLoad(text, { layers: 2, experts: 3, gpus: 2, slots: 4 }, [3, 4]);
+    // Rank-major: rank r loads slots r * num_local_slots ..; our slots are GPU-major.
+    assert.deepEqual(loaded.perRank[1], [
+      [2, 2],
+      [1, 0],
+    ]);
+    // Without the offset TensorRT-LLM would not find DeepSeek-V3's first MoE layer (3).
+    assert.throws(() =>
+      trtllmLoad(trtllmLoadBalancerYaml(p), { layers: 2, experts: 3, gpus: 2, slots: 4 }, [3, 4]),
+    );
+    // The offset does not change what is read back.
+    assert.deepEqual(rows(roundTrip(text, "trtllm")), rows(p));
+  });
+
+  test("deepseek: the reference's names, identical to rebalanceExperts, metrics when given", () => {
+    const r = rebalanceExperts(
+      [
+        [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
+        [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27],
+      ],
+      16,
+      4,
+      2,
+      8,
+    );
+    const json = JSON.parse(deepseekPlacementJson(r.placement, { policy: "deepseek" }));
+    assert.deepEqual(json.phy2log, r.phy2log);
+    assert.deepEqual(json.log2phy, r.log2phy);
+    assert.deepEqual(json.logcnt, r.logcnt);
+    assert.deepEqual(json.metrics, { policy: "deepseek" });
+    assert.equal("metrics" in JSON.parse(deepseekPlacementJson(r.placement)), false);
+  });
+
+  test("every output ends with a newline and the extension matches the syntax", () => {
+    for (const format of OUTPUT_FORMATS) {
+      const text = formatPlacement(p, format, { numGpus: 2 });
+      assert.ok(text.endsWith("\n"));
+      if (outputFormatExtension(format) === ".json") JSON.parse(text);
+    }
+    assert.equal(outputFormatExtension("trtllm"), ".yaml");
+    assert.ok(isOutputFormat("vllm-ascend"));
+    assert.equal(isOutputFormat("ascend"), false);
+  });
+});
+
+describe("writers refuse what no engine could load", () => {
+  const p = placementFromPhy2log([[0, 1, 2, 0]], 3);
+
+  test("vllm-ascend without a GPU count", () => {
+    assert.throws(
+      () => formatPlacement(p, "vllm-ascend"),
+      /numGpus .* is required for vllm-ascend/,
+    );
+  });
+
+  test("a GPU count that does not divide the slots, for every format", () => {
+    for (const format of OUTPUT_FORMATS) {
+      assert.throws(
+        () => formatPlacement(p, format, { numGpus: 3 }),
+        /numGpus \(3\) must divide the number of slots per layer \(4\)/,
+        format,
+      );
+    }
+  });
+
+  test("an invalid placement (counts that do not match the map)", () => {
+    const broken: Placement = { ...p, logcnt: new Int32Array([1, 1, 2]) };
+    for (const format of OUTPUT_FORMATS) {
+      assert.throws(() => formatPlacement(broken, format, { numGpus: 2 }), /placement/, format);
+    }
+  });
+
+  test("an unknown format and a negative first layer", () => {
+    assert.throws(() => formatPlacement(p, "onnx" as OutputFormat), /must be one of deepseek/);
+    assert.throws(() => trtllmLoadBalancerYaml(p, 2, -1), /firstLayer \(-1\)/);
+  });
+});
