@@ -1,0 +1,518 @@
+import { EplbInputError } from "../core/errors.js";
+import type { LoadMatrix } from "../core/matrix.js";
+import { type Placement, placementFromPhy2log } from "../core/placement.js";
+import { printable } from "./bytes.js";
+import { EplbFormatError } from "./errors.js";
+import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
+import { type FileValue, isFileObject } from "./value.js";
+
+/**
+ * Loads over time, row-major `[steps][layers][experts]`: the load of expert `e` in layer `l` at
+ * step `t` is `data[(t * layers + l) * experts + e]`.
+ */
+export interface LoadTrace {
+  readonly steps: number;
+  readonly layers: number;
+  readonly experts: number;
+  readonly data: Float64Array;
+}
+
+/** Dict keys that hold loads, in the order they are looked for. */
+export const LOAD_KEYS = ["logical_count", "weight", "loads", "hotness", "counts"] as const;
+/** Dict keys that hold a `phy2log` placement `[layers, slots]`. */
+export const PLACEMENT_KEYS = ["physical_to_logical_map", "phy2log"] as const;
+
+/** Options shared by the value interpreters. */
+export interface InterpretOptions {
+  /** Which dict entry (or safetensors tensor) to use instead of looking one up by name. */
+  readonly key?: string;
+  /**
+   * Upper bound on elements built from nested lists; pass the file's byte length (every element
+   * costs at least one byte in any honest encoding, while shared pickle lists could claim more).
+   */
+  readonly limit: number;
+}
+
+/**
+ * Finds the array of loads in a file's value: the value itself when it is an array or tensor, the
+ * `key` entry when given, else the first of {@link LOAD_KEYS}, SGLang's `{"shape", "counts"}`
+ * fixture form, or the only (else first) 2-D or 3-D array among the dict's entries.
+ *
+ * @example
+ * ```ts
+ * findLoadArray({ rank: 0, logical_count: [[1, 2]] }, "dump.json", { limit: 1e6 });
+ * // { name: "logical_count", tensor: { dtype: "float64", shape: [1, 2], ... } }
+ * ```
+ */
+export function findLoadArray(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions,
+): { name: string; tensor: Tensor } {
+  if (!isFileObject(value))
+    return { name: "loads", tensor: toTensor(value, file, "loads", options) };
+  if (options.key !== undefined) return entry(value, options.key, file, options);
+  if (Array.isArray(value.shape) && value.counts !== undefined) {
+    return { name: "counts", tensor: shapedCounts(value.shape, value.counts, file, options) };
+  }
+  for (const k of LOAD_KEYS) {
+    if (Object.hasOwn(value, k)) return entry(value, k, file, options);
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (!PLACEMENT_KEYS.includes(k as never) && (rank(v) === 2 || rank(v) === 3)) {
+      return entry(value, k, file, options);
+    }
+  }
+  throw new EplbFormatError(
+    file,
+    `no loads found: expected a 2-D/3-D array or a dict with ${LOAD_KEYS.join(", ")}` +
+      ` (keys present: ${keyList(value)})`,
+  );
+}
+
+export function loadsFromValue(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+): LoadMatrix {
+  const { layers, experts, data } = collect(value, file, options, true).trace;
+  return { layers, experts, data };
+}
+
+/**
+ * Reads a trace `[steps, layers, experts]` from a file's value (2-D values are one step),
+ * optionally sliced over the steps and folded from physical slots to experts as in
+ * {@link loadsFromValue}. Every element is checked to be finite and >= 0.
+ *
+ * @example
+ * ```ts
+ * traceFromValue([[[1, 2]], [[3, 4]], [[5, 6]]], "t.json", { limit: 1e6, steps: "1:" });
+ * // { steps: 2, layers: 1, experts: 2, data: Float64Array [3, 4, 5, 6] }
+ * ```
+ */
+export function traceFromValue(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+): LoadTrace {
+  return collect(value, file, options, false).trace;
+}
+
+/**
+ * The shared body of loads and trace reading: find the array, validate it, select steps, fold
+ * slots, and either stack the selected steps (a trace) or sum them (loads) in one pass.
+ */
+function collect(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  sum: boolean,
+): { rank: number; trace: LoadTrace } {
+  const { name, tensor } = findLoadArray(value, file, options);
+  const { shape } = tensor;
+  if (shape.length !== 2 && shape.length !== 3) {
+    throw new EplbFormatError(
+      file,
+      `${name} has shape [${shape.join(", ")}]: expected [layers, experts] or [steps, layers, experts]`,
+    );
+  }
+  const allSteps = shape.length === 3 ? shape[0] : 1;
+  const layers = shape[shape.length - 2];
+  const width = shape[shape.length - 1];
+  if (allSteps === 0 || layers === 0 || width === 0) {
+    throw new EplbFormatError(file, `${name} has shape [${shape.join(", ")}]: it is empty`);
+  }
+  checkLoads(tensor.data, shape, name, file);
+  const { start, step, count } = selectSteps(options.steps, allSteps);
+  const slots = options.slots;
+  if (slots && (slots.layers !== layers || slots.numReplicas !== width)) {
+    throw new EplbFormatError(
+      file,
+      `${name} has ${layers} layers x ${width} slots but the slot placement has ` +
+        `${slots.layers} layers x ${slots.numReplicas} slots`,
+    );
+  }
+  const experts = slots ? slots.numExperts : width;
+  const inSize = layers * width;
+  const outSize = layers * experts;
+  const src = tensor.data;
+  // A whole 2-D/3-D tensor taken as is needs no copy.
+  if (!slots && count === allSteps && (!sum || count === 1)) {
+    return { rank: shape.length, trace: { steps: count, layers, experts, data: src } };
+  }
+  const data = new Float64Array((sum ? 1 : count) * outSize);
+  for (let k = 0; k < count; k++) {
+    const from = (start + k * step) * inSize;
+    const to = sum ? 0 : k * outSize;
+    if (slots) {
+      const map = slots.phy2log;
+      for (let l = 0; l < layers; l++) {
+        const row = l * width;
+        for (let s = 0; s < width; s++)
+          data[to + l * experts + map[row + s]] += src[from + row + s];
+      }
+    } else if (sum) {
+      for (let i = 0; i < inSize; i++) data[i] += src[from + i];
+    } else {
+      data.set(src.subarray(from, from + inSize), to);
+    }
+  }
+  return { rank: shape.length, trace: { steps: sum ? 1 : count, layers, experts, data } };
+}
+
+/**
+ * Reads a placement from a file's value: a 2-D `phy2log` array (alone, or under
+ * `physical_to_logical_map` / `phy2log` / `key`), a vllm-ascend expert map (`layer_list` of
+ * `device_list`s, slots concatenated device by device), or a TensorRT-LLM config
+ * (`initial_global_assignments`, one slot list per layer). `numExperts` defaults to the largest
+ * expert id + 1; every expert needs a slot in every layer.
+ *
+ * @example
+ * ```ts
+ * placementFromValue({ phy2log: [[0, 1, 0]] }, "plan.json", { limit: 1e6 }).logcnt;
+ * // Int32Array [2, 1]
+ * ```
+ */
+export function placementFromValue(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly numExperts?: number },
+): Placement {
+  const { name, rows } = findPlacementRows(value, file, options);
+  let max = -1;
+  for (let l = 0; l < rows.length; l++) {
+    const row = rows[l];
+    for (let s = 0; s < row.length; s++) {
+      const e = row[s];
+      if (!Number.isInteger(e) || e < 0 || e > 0x7fffffff) {
+        throw new EplbFormatError(
+          file,
+          `${name}[${l}][${s}] is ${e}: slots must hold expert ids >= 0` +
+            (e === -1 ? " (-1 marks an empty slot, which EPLB placements do not have)" : ""),
+        );
+      }
+      if (e > max) max = e;
+    }
+  }
+  const numExperts = options.numExperts ?? max + 1;
+  try {
+    return placementFromPhy2log(rows, numExperts, name);
+  } catch (error) {
+    if (error instanceof EplbInputError) throw new EplbFormatError(file, error.message);
+    throw error;
+  }
+}
+
+function findPlacementRows(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions,
+): { name: string; rows: Float64Array[] } {
+  let name = "phy2log";
+  let tensor: Tensor | undefined;
+  if (!isFileObject(value)) {
+    tensor = toTensor(value, file, name, options);
+  } else if (options.key !== undefined) {
+    ({ name, tensor } = entry(value, options.key, file, options));
+  } else {
+    const k = PLACEMENT_KEYS.find((key) => Object.hasOwn(value, key));
+    if (k) ({ name, tensor } = entry(value, k, file, options));
+    else if (Object.hasOwn(value, "layer_list")) return vllmAscendRows(value, file, options);
+    else if (Object.hasOwn(value, "initial_global_assignments"))
+      return trtllmRows(value, file, options);
+    else {
+      throw new EplbFormatError(
+        file,
+        `no placement found: expected a 2-D array, ${PLACEMENT_KEYS.join(" or ")}, a vllm-ascend ` +
+          `layer_list or TensorRT-LLM initial_global_assignments (keys present: ${keyList(value)})`,
+      );
+    }
+  }
+  if (tensor.shape.length !== 2 || tensor.shape[0] === 0 || tensor.shape[1] === 0) {
+    throw new EplbFormatError(
+      file,
+      `${name} has shape [${tensor.shape.join(", ")}]: expected a non-empty [layers, slots]`,
+    );
+  }
+  const [layers, slots] = tensor.shape;
+  const rows: Float64Array[] = [];
+  for (let l = 0; l < layers; l++) rows.push(tensor.data.subarray(l * slots, (l + 1) * slots));
+  return { name, rows };
+}
+
+/** vllm-ascend: `{moe_layer_count, layer_list: [{layer_id, device_count, device_list}]}`. */
+function vllmAscendRows(
+  value: Record<string, FileValue>,
+  file: string,
+  options: InterpretOptions,
+): { name: string; rows: Float64Array[] } {
+  const list = value.layer_list;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new EplbFormatError(file, "layer_list is not a non-empty list");
+  }
+  const count = value.moe_layer_count;
+  if (count !== undefined && count !== list.length) {
+    throw new EplbFormatError(
+      file,
+      `moe_layer_count is ${describe(count)} but layer_list has ${list.length} layers`,
+    );
+  }
+  const layers = list.map((layer, i) => {
+    if (!isFileObject(layer) || !Array.isArray(layer.device_list)) {
+      throw new EplbFormatError(file, `layer_list[${i}] has no device_list`);
+    }
+    const devices = layer.device_list;
+    if (layer.device_count !== undefined && layer.device_count !== devices.length) {
+      throw new EplbFormatError(
+        file,
+        `layer_list[${i}].device_count is ${describe(layer.device_count)} but device_list has ${devices.length}`,
+      );
+    }
+    const parts = devices.map((device, g) => {
+      const where = `layer_list[${i}].device_list[${g}]`;
+      if (!isFileObject(device)) throw new EplbFormatError(file, `${where} is not an object`);
+      const t = toTensor(device.device_expert ?? null, file, `${where}.device_expert`, options);
+      if (t.shape.length !== 1)
+        throw new EplbFormatError(file, `${where}.device_expert is not a list`);
+      return { id: device.device_id, data: t.data };
+    });
+    sortById(parts, `layer_list[${i}].device_list`, "device_id", file);
+    const total = parts.reduce((n, p) => n + p.data.length, 0);
+    const row = new Float64Array(total);
+    let o = 0;
+    for (const p of parts) {
+      row.set(p.data, o);
+      o += p.data.length;
+    }
+    return { id: layer.layer_id, data: row };
+  });
+  sortById(layers, "layer_list", "layer_id", file);
+  return { name: "layer_list", rows: layers.map((l) => l.data) };
+}
+
+/** TensorRT-LLM: `{num_slots, initial_global_assignments: {layer: [expert per slot]}}`. */
+function trtllmRows(
+  value: Record<string, FileValue>,
+  file: string,
+  options: InterpretOptions,
+): { name: string; rows: Float64Array[] } {
+  const assignments = value.initial_global_assignments;
+  if (!isFileObject(assignments)) {
+    throw new EplbFormatError(
+      file,
+      "initial_global_assignments is not a mapping of layer -> slots",
+    );
+  }
+  const slots = value.num_slots;
+  const keys = Object.keys(assignments);
+  if (keys.length === 0) throw new EplbFormatError(file, "initial_global_assignments is empty");
+  const layers = keys.map((k) => {
+    const where = `initial_global_assignments[${printable(k)}]`;
+    if (!/^\d+$/.test(k)) throw new EplbFormatError(file, `${where}: layer keys must be integers`);
+    const t = toTensor(assignments[k], file, where, options);
+    if (t.shape.length !== 1) throw new EplbFormatError(file, `${where} is not a list of experts`);
+    if (slots !== undefined && slots !== t.data.length) {
+      throw new EplbFormatError(
+        file,
+        `${where} has ${t.data.length} slots but num_slots is ${describe(slots)}`,
+      );
+    }
+    return { id: Number(k), data: t.data };
+  });
+  layers.sort((a, b) => a.id - b.id);
+  return { name: "initial_global_assignments", rows: layers.map((l) => l.data) };
+}
+
+/** Orders parts by their integer ids when every part has a distinct one; else keeps file order. */
+function sortById(
+  parts: { id: FileValue | undefined; data: Float64Array }[],
+  where: string,
+  idName: string,
+  file: string,
+): void {
+  if (parts.every((p) => p.id === undefined)) return;
+  const seen = new Set<number>();
+  for (const p of parts) {
+    if (typeof p.id !== "number" || !Number.isInteger(p.id) || seen.has(p.id)) {
+      throw new EplbFormatError(file, `${where}: every ${idName} must be a distinct integer`);
+    }
+    seen.add(p.id);
+  }
+  parts.sort((a, b) => (a.id as number) - (b.id as number));
+}
+
+/**
+ * Parses a python-like slice over `n` steps ("a:b", "a:", ":b", "-100:", "a:b:c", or one index
+ * "a") into start, step and count, clamping like Python. An empty selection is an error.
+ *
+ * @example
+ * ```ts
+ * selectSteps("-2:", 10); // { start: 8, step: 1, count: 2 }
+ * ```
+ */
+export function selectSteps(
+  spec: string | undefined,
+  n: number,
+): { start: number; step: number; count: number } {
+  if (spec === undefined) return { start: 0, step: 1, count: n };
+  const m = /^\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*(?::\s*(\d+)?\s*)?)?$/.exec(spec);
+  if (!m || spec.trim() === "") {
+    throw new EplbInputError(
+      "steps",
+      spec,
+      "must be a python-like slice such as 10:20, -100: or :50",
+    );
+  }
+  const isSlice = spec.includes(":");
+  if (!isSlice) {
+    let i = Number(m[1]);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) throw new EplbInputError("steps", spec, `is out of range for ${n} steps`);
+    return { start: i, step: 1, count: 1 };
+  }
+  const step = m[3] === undefined ? 1 : Number(m[3]);
+  if (step < 1) throw new EplbInputError("steps", spec, "step must be >= 1");
+  const clamp = (v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    let i = Number(v);
+    if (i < 0) i += n;
+    return Math.min(Math.max(i, 0), n);
+  };
+  const start = clamp(m[1], 0);
+  const stop = clamp(m[2], n);
+  const count = stop > start ? Math.ceil((stop - start) / step) : 0;
+  if (count === 0) throw new EplbInputError("steps", spec, `selects none of the ${n} steps`);
+  return { start, step, count };
+}
+
+function checkLoads(
+  data: Float64Array,
+  shape: readonly number[],
+  name: string,
+  file: string,
+): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    // One comparison on the hot path; the rare failure computes the index text.
+    if (v >= 0 && v !== Number.POSITIVE_INFINITY) continue;
+    let rest = i;
+    const index: number[] = [];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      index.unshift(rest % shape[d]);
+      rest = Math.floor(rest / shape[d]);
+    }
+    throw new EplbFormatError(
+      file,
+      `${name}[${index.join("][")}] is ${v}: loads must be finite and >= 0`,
+    );
+  }
+}
+
+function entry(
+  dict: Record<string, FileValue>,
+  key: string,
+  file: string,
+  options: InterpretOptions,
+): { name: string; tensor: Tensor } {
+  if (!Object.hasOwn(dict, key)) {
+    throw new EplbFormatError(file, `no entry ${printable(key)} (keys present: ${keyList(dict)})`);
+  }
+  const v = dict[key];
+  if (isFileObject(v) && Array.isArray(v.shape) && v.counts !== undefined) {
+    return { name: key, tensor: shapedCounts(v.shape, v.counts, file, options) };
+  }
+  return { name: key, tensor: toTensor(v, file, key, options) };
+}
+
+function toTensor(value: FileValue, file: string, name: string, options: InterpretOptions): Tensor {
+  if (isTensor(value)) return value;
+  if (Array.isArray(value)) return nestedToTensor(value, Math.max(1, options.limit), file, name);
+  throw new EplbFormatError(file, `${name} is ${describe(value)}, not an array`);
+}
+
+/** The fixture form `{"shape": [...], "counts": flat or nested}`. */
+function shapedCounts(
+  shape: FileValue[],
+  counts: FileValue,
+  file: string,
+  options: InterpretOptions,
+): Tensor {
+  const t = toTensor(counts, file, "counts", options);
+  if (
+    shape.length > MAX_DIMS ||
+    !shape.every((d) => typeof d === "number" && Number.isSafeInteger(d) && d >= 0)
+  ) {
+    throw new EplbFormatError(file, "shape is not a list of sizes");
+  }
+  const dims = shape as number[];
+  const numel = dims.reduce((a, b) => a * b, 1);
+  if (numel !== t.data.length) {
+    throw new EplbFormatError(
+      file,
+      `counts has ${t.data.length} elements but shape [${dims.join(", ")}] needs ${numel}`,
+    );
+  }
+  if (t.shape.length > 1 && t.shape.join(",") !== dims.join(",")) {
+    throw new EplbFormatError(
+      file,
+      `counts has shape [${t.shape.join(", ")}] but shape says [${dims.join(", ")}]`,
+    );
+  }
+  return { dtype: t.dtype, shape: dims.slice(), data: t.data };
+}
+
+/** Dimensions of an array-like value without converting it (follows the first elements). */
+function rank(value: FileValue): number {
+  if (isTensor(value)) return value.shape.length;
+  let r = 0;
+  let v: FileValue = value;
+  while (Array.isArray(v) && r <= MAX_DIMS) {
+    r++;
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  if (isTensor(v)) r += v.shape.length;
+  return r;
+}
+
+function keyList(dict: Record<string, FileValue>): string {
+  const keys = Object.keys(dict);
+  const shown = keys.slice(0, 8).map((k) => printable(k, 30));
+  return keys.length === 0 ? "none" : shown.join(", ") + (keys.length > 8 ? ", ..." : "");
+}
+
+/**
+ * What a file holds, for commands that accept several kinds (`eplb convert`): a placement when
+ * it has a placement key or an engine placement layout, else loads (2-D) or a trace (3-D).
+ *
+ * @example
+ * ```ts
+ * classifyValue({ phy2log: [[0, 1]] }, "x.json", { limit: 1e6 }).kind; // "placement"
+ * ```
+ */
+export function classifyValue(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions,
+):
+  | { kind: "placement"; placement: Placement }
+  | { kind: "loads"; loads: LoadMatrix }
+  | { kind: "trace"; trace: LoadTrace } {
+  if (
+    isFileObject(value) &&
+    options.key === undefined &&
+    [...PLACEMENT_KEYS, "layer_list", "initial_global_assignments"].some((k) =>
+      Object.hasOwn(value, k),
+    )
+  ) {
+    return { kind: "placement", placement: placementFromValue(value, file, options) };
+  }
+  const { rank, trace } = collect(value, file, options, false);
+  if (rank === 2) {
+    return {
+      kind: "loads",
+      loads: { layers: trace.layers, experts: trace.experts, data: trace.data },
+    };
+  }
+  return { kind: "trace", trace };
+}

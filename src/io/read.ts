@@ -1,0 +1,302 @@
+import { readFileSync } from "node:fs";
+import { extname } from "node:path";
+import type { LoadMatrix } from "../core/matrix.js";
+import type { Placement } from "../core/placement.js";
+import { decodeUtf8 } from "./bytes.js";
+import { readCsv } from "./csv.js";
+import { EplbFormatError } from "./errors.js";
+import {
+  classifyValue,
+  type LoadTrace,
+  loadsFromValue,
+  placementFromValue,
+  traceFromValue,
+} from "./interpret.js";
+import { looksLikeJson, readJson } from "./json.js";
+import { isNpy, readNpy } from "./npy.js";
+import { isSafetensors, readSafetensors } from "./safetensors.js";
+import { readTorch } from "./torch.js";
+import type { FileObject, FileValue } from "./value.js";
+import { readYaml } from "./yaml.js";
+
+/** The file formats the readers know. */
+export type FileFormat = "pt" | "npy" | "safetensors" | "json" | "csv" | "yaml";
+
+/** All {@link FileFormat} names, for CLI validation and help text. */
+export const FILE_FORMATS: readonly FileFormat[] = [
+  "pt",
+  "npy",
+  "safetensors",
+  "json",
+  "csv",
+  "yaml",
+];
+
+/** Options every reader takes. */
+export interface ReadOptions {
+  /** Force a format instead of detecting it from the magic bytes, then the extension. */
+  readonly format?: FileFormat;
+  /** Which dict entry (or safetensors tensor) to read, instead of the well-known names. */
+  readonly key?: string;
+}
+
+/** Options of {@link readLoads} and {@link readTrace}. */
+export interface ReadLoadsOptions extends ReadOptions {
+  /** A python-like slice over the steps axis of 3-D data: `"a:b"`, `"-100:"`, `":50"`, `"a:b:c"`. */
+  readonly steps?: string;
+  /**
+   * Path of a placement file: the loads are per physical slot (vLLM's `expert_load_window`,
+   * `[window?, layers, slots]`) and are folded into logical experts by summing the slots that
+   * hold the same expert in this placement.
+   */
+  readonly slotPlacement?: string;
+}
+
+/** Options of {@link readPlacement}. */
+export interface ReadPlacementOptions extends ReadOptions {
+  /** Number of logical experts; defaults to the largest expert id in the file + 1. */
+  readonly numExperts?: number;
+}
+
+const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
+  ".pt": "pt",
+  ".pth": "pt",
+  ".bin": "pt",
+  ".npy": "npy",
+  ".safetensors": "safetensors",
+  ".json": "json",
+  ".csv": "csv",
+  ".yaml": "yaml",
+  ".yml": "yaml",
+};
+
+/**
+ * Decides a file's format: magic bytes first (`PK\x03\x04` torch zip, `\x93NUMPY`, a
+ * safetensors header, `[`/`{` JSON), then the extension, then a look at the text (`key:` lines
+ * are YAML, anything else CSV).
+ *
+ * @example
+ * ```ts
+ * detectFormat(readFileSync("hotness.npy"), "hotness.npy"); // "npy"
+ * ```
+ */
+export function detectFormat(bytes: Uint8Array, fileName: string): FileFormat {
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return "pt";
+  if (isNpy(bytes)) return "npy";
+  if (isSafetensors(bytes)) return "safetensors";
+  if (looksLikeJson(bytes)) return "json";
+  const byExtension = EXTENSIONS[extname(fileName).toLowerCase()];
+  if (byExtension) return byExtension;
+  const head = decodeUtf8(bytes.subarray(0, 4096), fileName);
+  if (/^\s*[A-Za-z_][\w-]*\s*:(\s|$)/m.test(head)) return "yaml";
+  return "csv";
+}
+
+/**
+ * Parses bytes in a known or detected format into plain values (see {@link FileValue}): a
+ * `.pt` file's pickled object, an `.npy` tensor, a safetensors file's tensors as a dict, JSON
+ * and YAML documents, a CSV as a 2-D tensor. Every problem is an {@link EplbFormatError}.
+ *
+ * @example
+ * ```ts
+ * parseBytes(new TextEncoder().encode("1,2\n3,4"), { fileName: "l.csv" }).value;
+ * // { dtype: "float64", shape: [2, 2], data: Float64Array [1, 2, 3, 4] }
+ * ```
+ */
+export function parseBytes(
+  bytes: Uint8Array,
+  options: ReadOptions & { readonly fileName?: string } = {},
+): { format: FileFormat; value: FileValue } {
+  const file = options.fileName ?? "<input>";
+  const format = options.format ?? detectFormat(bytes, file);
+  try {
+    switch (format) {
+      case "pt":
+        return { format, value: readTorch(bytes, file) };
+      case "npy":
+        return { format, value: readNpy(bytes, file) };
+      case "safetensors": {
+        const tensors = readSafetensors(bytes, file, options.key);
+        const value: FileObject = {};
+        for (const [name, t] of tensors) {
+          Object.defineProperty(value, name, {
+            value: t,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        }
+        return { format, value };
+      }
+      case "json":
+        return { format, value: readJson(bytes, file) };
+      case "csv":
+        return { format, value: readCsv(bytes, file) };
+      case "yaml":
+        return { format, value: readYaml(bytes, file) };
+      default:
+        throw new EplbFormatError(file, `unknown format ${String(format)}`);
+    }
+  } catch (error) {
+    throw asFormatError(error, file);
+  }
+}
+
+/**
+ * Reads a file into plain values, detecting its format (see {@link parseBytes}).
+ *
+ * @example
+ * ```ts
+ * const dump = readValue("expert_distribution_recorder.pt").value as FileObject;
+ * dump.rank; // 0
+ * ```
+ */
+export function readValue(
+  path: string,
+  options: ReadOptions = {},
+): { format: FileFormat; value: FileValue } {
+  return parseBytes(readBytes(path), { ...options, fileName: path });
+}
+
+/**
+ * Reads what a file holds, whatever it is: a placement (`physical_to_logical_map`, `phy2log`,
+ * vllm-ascend or TensorRT-LLM layouts), loads (a 2-D array) or a trace (a 3-D array). For
+ * commands such as `eplb convert` that accept any of them.
+ *
+ * @example
+ * ```ts
+ * const content = readTensorFile("sglang-init-p2l.pt");
+ * if (content.kind === "placement") console.log(content.placement.numReplicas); // 20
+ * ```
+ */
+export function readTensorFile(
+  path: string,
+  options: ReadOptions = {},
+):
+  | { kind: "placement"; format: FileFormat; placement: Placement }
+  | { kind: "loads"; format: FileFormat; loads: LoadMatrix }
+  | { kind: "trace"; format: FileFormat; trace: LoadTrace } {
+  const bytes = readBytes(path);
+  const { format, value } = parseBytes(bytes, { ...options, fileName: path });
+  const content = guard(path, () =>
+    classifyValue(value, path, { key: options.key, limit: bytes.length }),
+  );
+  return { ...content, format };
+}
+
+/**
+ * Reads expert loads `[layers, experts]` from any supported file: a 2-D array, or a 3-D trace
+ * `[steps, layers, experts]` summed over its steps (or over the `steps` slice). Finds the array
+ * in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files, `weight`,
+ * `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot (vLLM)
+ * and is folded into logical experts.
+ *
+ * @example
+ * ```ts
+ * const loads = readLoads("expert_distribution_recorder.pt", { steps: "-100:" });
+ * // { layers: 58, experts: 256, data: Float64Array(14848) }
+ * ```
+ */
+export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMatrix {
+  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const bytes = readBytes(path);
+  const { value } = parseBytes(bytes, { ...options, fileName: path });
+  return guard(path, () =>
+    loadsFromValue(value, path, {
+      key: options.key,
+      limit: bytes.length,
+      steps: options.steps,
+      slots,
+    }),
+  );
+}
+
+/**
+ * Reads a load trace `[steps, layers, experts]` (row-major in `data`); a 2-D file is a trace of
+ * one step. Same lookup, `steps` slice and `slotPlacement` folding as {@link readLoads}.
+ *
+ * @example
+ * ```ts
+ * const trace = readTrace("hotness.npy");
+ * // { steps: 512, layers: 58, experts: 256, data: Float64Array(7602176) }
+ * ```
+ */
+export function readTrace(path: string, options: ReadLoadsOptions = {}): LoadTrace {
+  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const bytes = readBytes(path);
+  const { value } = parseBytes(bytes, { ...options, fileName: path });
+  return guard(path, () =>
+    traceFromValue(value, path, {
+      key: options.key,
+      limit: bytes.length,
+      steps: options.steps,
+      slots,
+    }),
+  );
+}
+
+/**
+ * Reads a placement: `physical_to_logical_map` or `phy2log` `[layers, slots]` (JSON, `.pt`,
+ * `.npy`, safetensors, CSV), a vllm-ascend expert map JSON, or a TensorRT-LLM load balancer YAML.
+ *
+ * @example
+ * ```ts
+ * const p = readPlacement("sglang-init-p2l.pt");
+ * // { layers: 4, numReplicas: 20, numExperts: 16, phy2log: Int32Array(80), ... }
+ * ```
+ */
+export function readPlacement(path: string, options: ReadPlacementOptions = {}): Placement {
+  const bytes = readBytes(path);
+  const { value } = parseBytes(bytes, { ...options, fileName: path });
+  return guard(path, () =>
+    placementFromValue(value, path, {
+      key: options.key,
+      limit: bytes.length,
+      numExperts: options.numExperts,
+    }),
+  );
+}
+
+/** Reads a whole file; a missing or unreadable file is a user error naming the path. */
+function readBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory"
+          : code === "EACCES"
+            ? "permission denied"
+            : code === "ERR_FS_FILE_TOO_LARGE"
+              ? "file is too large (over 2 GiB) to read"
+              : `cannot read (${code ?? (error instanceof Error ? error.message.slice(0, 80) : "unknown error")})`;
+    throw new EplbFormatError(path, reason);
+  }
+}
+
+function guard<T>(file: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw asFormatError(error, file);
+  }
+}
+
+/**
+ * Last line of defence for the contract "every broken input is an EplbFormatError": an engine
+ * error (out of memory for a string, a stack overflow) escaping a reader becomes one, named.
+ * Errors meant for the caller (EplbFormatError, EplbInputError for bad options) pass through.
+ */
+function asFormatError(error: unknown, file: string): Error {
+  if (error instanceof EplbFormatError) return error;
+  if (error instanceof RangeError || error instanceof TypeError) {
+    return new EplbFormatError(
+      file,
+      `cannot be read: ${error.message.split("\n")[0].slice(0, 100)}`,
+    );
+  }
+  return error as Error;
+}

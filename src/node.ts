@@ -1,0 +1,38 @@
+/**
+ * eplb/node: the Node-side entry (file formats, CLI helpers). The isomorphic core is `eplb`.
+ */
+
+export { readCsv } from "./io/csv.js";
+export { EplbFormatError } from "./io/errors.js";
+export {
+  classifyValue,
+  findLoadArray,
+  LOAD_KEYS,
+  type LoadTrace,
+  loadsFromValue,
+  PLACEMENT_KEYS,
+  placementFromValue,
+  selectSteps,
+  traceFromValue,
+} from "./io/interpret.js";
+export { readJson } from "./io/json.js";
+export { readNpy } from "./io/npy.js";
+export {
+  detectFormat,
+  FILE_FORMATS,
+  type FileFormat,
+  parseBytes,
+  type ReadLoadsOptions,
+  type ReadOptions,
+  type ReadPlacementOptions,
+  readLoads,
+  readPlacement,
+  readTensorFile,
+  readTrace,
+  readValue,
+} from "./io/read.js";
+export { readSafetensors } from "./io/safetensors.js";
+export { type DType, isTensor, type Tensor } from "./io/tensor.js";
+export { readTorch } from "./io/torch.js";
+export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
+export { readYaml } from "./io/yaml.js";
