@@ -3,7 +3,7 @@ import { OrderWorkspace, orderDescending } from "./order.js";
 /** Reusable buffers for {@link greedyPacking}; grows to the largest problem seen. */
 export class PackingWorkspace {
   order = new Int32Array(0);
-  heap = new Int32Array(0);
+  heap = new Float64Array(0);
   packWeight = new Float64Array(0);
   packCount = new Int32Array(0);
   readonly orderWorkspace = new OrderWorkspace();
@@ -11,7 +11,7 @@ export class PackingWorkspace {
   ensure(numItems: number, numPacks: number): void {
     if (this.order.length < numItems) this.order = new Int32Array(numItems);
     if (this.heap.length < numPacks) {
-      this.heap = new Int32Array(numPacks);
+      this.heap = new Float64Array(numPacks);
       this.packWeight = new Float64Array(numPacks);
       this.packCount = new Int32Array(numPacks);
     }
@@ -57,51 +57,54 @@ export function greedyPacking(
   workspace.ensure(n, numPacks);
   const { order, heap, packWeight, packCount } = workspace;
   orderDescending(weights, n, order, workspace.orderWorkspace);
+  // The heap holds one float64 key per open pack, `bits(float32 weight) * stride + pack`: the
+  // float32 bit pattern is monotone for non-negative values, so one comparison orders packs by
+  // (weight, index) exactly, with no indirection and half the branches of a pair comparison.
+  let stride = 1;
+  while (stride < numPacks) stride *= 2;
   for (let p = 0; p < numPacks; p++) {
     heap[p] = p;
     packWeight[p] = 0;
     packCount[p] = 0;
   }
-  // All weights are 0, so the identity array is already a valid (weight, index) min-heap.
+  // All weights are 0, so keys 0..numPacks-1 in order already form a min-heap.
   let heapSize = numPacks;
   for (let t = 0; t < n; t++) {
     const item = order[t];
-    const p = heap[0];
+    const rootKey = heap[0];
+    const p = rootKey - Math.floor(rootKey / stride) * stride;
     pack[item] = p;
     rank[item] = packCount[p];
-    packWeight[p] = Math.fround(packWeight[p] + Math.fround(weights[item]));
+    const w = Math.fround(packWeight[p] + Math.fround(weights[item]));
+    packWeight[p] = w;
     packCount[p]++;
     if (packCount[p] === perPack) {
       heapSize--;
-      heap[0] = heap[heapSize];
+      siftDown(heap, heapSize, heap[heapSize]);
+    } else {
+      F32[0] = w;
+      siftDown(heap, heapSize, U32[0] * stride + p);
     }
-    siftDown(heap, heapSize, packWeight);
   }
 }
 
-/** Restores the (weight, index) min-heap property after the root's key grew or was replaced. */
-function siftDown(heap: Int32Array, size: number, key: Float64Array): void {
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** Puts `key` at the root of the min-heap `heap[0..size)` and sifts it down to its place. */
+function siftDown(heap: Float64Array, size: number, key: number): void {
   let i = 0;
-  const node = heap[0];
-  const nodeKey = key[node];
   for (;;) {
-    const left = 2 * i + 1;
-    if (left >= size) break;
-    let child = left;
-    let childNode = heap[left];
-    const right = left + 1;
-    if (right < size) {
-      const r = heap[right];
-      if (key[r] < key[childNode] || (key[r] === key[childNode] && r < childNode)) {
-        child = right;
-        childNode = r;
-      }
+    let child = 2 * i + 1;
+    if (child >= size) break;
+    let childKey = heap[child];
+    if (child + 1 < size && heap[child + 1] < childKey) {
+      child++;
+      childKey = heap[child];
     }
-    const ck = key[childNode];
-    if (ck < nodeKey || (ck === nodeKey && childNode < node)) {
-      heap[i] = childNode;
-      i = child;
-    } else break;
+    if (childKey >= key) break;
+    heap[i] = childKey;
+    i = child;
   }
-  heap[i] = node;
+  heap[i] = key;
 }

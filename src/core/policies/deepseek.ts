@@ -16,7 +16,7 @@ export interface HierarchyShape {
 
 /** All buffers one layer of the reference needs, allocated once per shape. */
 export class DeepseekWorkspace {
-  readonly weight: Float32Array;
+  readonly weight: Float64Array;
   readonly groupLoad: Float64Array;
   readonly groupPack: Int32Array;
   readonly groupRank: Int32Array;
@@ -35,7 +35,7 @@ export class DeepseekWorkspace {
     const { numExperts: E, numReplicas: P, numGroups, numNodes } = shape;
     const En = E / numNodes;
     const Pn = P / numNodes;
-    this.weight = new Float32Array(E);
+    this.weight = new Float64Array(E);
     this.groupLoad = new Float64Array(numGroups);
     this.groupPack = new Int32Array(numGroups);
     this.groupRank = new Int32Array(numGroups);
@@ -84,7 +84,7 @@ export function planHierarchicalLayer(
   const gpusPerNode = numGpus / numNodes;
   const slotsPerGpu = P / numGpus;
   const w = ws.weight;
-  for (let e = 0; e < E; e++) w[e] = loads[loadOffset + e];
+  for (let e = 0; e < E; e++) w[e] = Math.fround(loads[loadOffset + e]);
 
   // Step 1: groups to nodes. Sums accumulate in float32, in expert order.
   const { groupLoad, groupPack, groupRank, mlog2log } = ws;
