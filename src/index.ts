@@ -15,6 +15,18 @@ export {
   vllmBalance,
 } from "./core/engine-metrics.js";
 export { EplbInputError } from "./core/errors.js";
+export {
+  createEstimator,
+  ESTIMATOR_DESCRIPTIONS,
+  ESTIMATOR_KINDS,
+  type EstimatorKind,
+  type EstimatorSpec,
+  estimateLoads,
+  type LoadEstimator,
+  type LoadTrace,
+  resolveEstimatorSpec,
+  type TraceData,
+} from "./core/estimators.js";
 export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
 export {
   type BalanceSummary,
@@ -51,4 +63,23 @@ export type { Policy, PolicyOptions } from "./core/policy.js";
 export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
+export {
+  type SimulationConfig,
+  type SimulationResult,
+  type StrategyName,
+  type StrategyResult,
+  simulate,
+  slotSharesOf,
+  stepBalancedness,
+  type TraceSource,
+  traceSource,
+} from "./core/simulate.js";
+export {
+  DRIFT_SEGMENT,
+  resolveSynthOptions,
+  type SynthOptions,
+  type SynthTrace,
+  synthesizeTrace,
+  synthTrace,
+} from "./core/synth.js";
 export { makeTopology, type Topology } from "./core/topology.js";

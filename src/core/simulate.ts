@@ -1,0 +1,418 @@
+import { EplbInputError, requireInteger } from "./errors.js";
+import {
+  createEstimator,
+  type EstimatorKind,
+  type EstimatorSpec,
+  type LoadEstimator,
+  type LoadTrace,
+  resolveEstimatorSpec,
+} from "./estimators.js";
+import type { LoadMatrix } from "./matrix.js";
+import type { Placement } from "./placement.js";
+import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
+import { rebalanceExperts } from "./rebalance.js";
+import { makeTopology, type Topology } from "./topology.js";
+
+/**
+ * A trace read one step at a time, so traces too large to hold (or generated on the fly) can be
+ * replayed. The simulator reads steps in order `0, 1, 2, ...`, each exactly once.
+ */
+export interface TraceSource {
+  readonly steps: number;
+  readonly layers: number;
+  readonly experts: number;
+  /** Writes step `step` (`layers * experts` values, row-major) into `out` at `offset`. */
+  readStep(step: number, out: Float64Array, offset: number): void;
+}
+
+/**
+ * Wraps a materialised {@link LoadTrace} as a {@link TraceSource}.
+ *
+ * @example
+ * ```ts
+ * const src = traceSource({ steps: 2, layers: 1, experts: 2, data: new Int32Array([1, 2, 3, 4]) });
+ * const out = new Float64Array(2);
+ * src.readStep(1, out, 0); // out = Float64Array [3, 4]
+ * ```
+ */
+export function traceSource(trace: LoadTrace): TraceSource {
+  const { steps, layers, experts, data } = trace;
+  const n = layers * experts;
+  if (data.length !== steps * n) {
+    throw new EplbInputError(
+      "trace.data.length",
+      data.length,
+      `must equal steps * layers * experts (${steps} * ${layers} * ${experts} = ${steps * n})`,
+    );
+  }
+  return {
+    steps,
+    layers,
+    experts,
+    readStep(step, out, offset) {
+      const base = step * n;
+      for (let i = 0; i < n; i++) out[offset + i] = data[base + i];
+    },
+  };
+}
+
+/** What to simulate: the cluster, the rebalancing schedule, and how plans are made. */
+export interface SimulationConfig {
+  numReplicas: number;
+  numGroups: number;
+  numNodes: number;
+  numGpus: number;
+  /** Steps between two rebalances; the first rebalance happens after the first `interval` steps. */
+  interval: number;
+  /** Steps of history each estimate looks at. */
+  window: number;
+  /** Policy of the configuration under test and of the oracle; default {@link DEFAULT_POLICY}. */
+  policy?: string;
+  /** Load estimator; default `"mean"`. */
+  estimator?: EstimatorKind;
+  /** `ema` half-life in steps (default `window / 2`). */
+  halfLife?: number;
+  /** `meanstd`: standard deviations added (default 1). */
+  k?: number;
+  /** `meanstd`: time slices of the window (default 4). */
+  slices?: number;
+  /**
+   * Rebalance from the previous placement (`options.previous` of `rebalanceExperts`), so a policy
+   * that supports it can keep most slots; default true. False re-plans from scratch every time.
+   */
+  fromPrevious?: boolean;
+  /**
+   * Extra options for `rebalanceExperts` (for example a move budget or a minimum gain); policies
+   * read the fields they know.
+   */
+  rebalanceOptions?: Record<string, unknown>;
+  /** Also run the baselines (no balancing, deepseek re-planning, oracle); default true. */
+  baselines?: boolean;
+  /** Keep the per-step balancedness series; default true. */
+  series?: boolean;
+  /** Called after every chunk of `interval` steps with the steps done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Names of the simulated strategies. */
+export type StrategyName = "eplb" | "none" | "deepseek" | "oracle";
+
+/** How one strategy fared over the judged steps. */
+export interface StrategyResult {
+  name: StrategyName;
+  /** Mean over judged steps of the step's balancedness (mean/max GPU load, averaged over layers). */
+  meanRealizedBalancedness: number;
+  /** The worst judged step's balancedness. */
+  worstRealizedBalancedness: number;
+  /** Mean over rebalances (after the first, which deploys the initial plan) of slots changed. */
+  movedSlotsPerRebalance: number;
+  /** {@link movedSlotsPerRebalance} as a fraction of all slots (`layers * numReplicas`). */
+  movedSlotsFraction: number;
+  /** Slots whose expert changed at each rebalance (the first is 0: initial deployment). */
+  movedSlots: Int32Array;
+  /** Balancedness of every judged step (empty when `series` is false). */
+  balancedness: Float64Array;
+}
+
+/** Everything a simulation measured. */
+export interface SimulationResult {
+  steps: number;
+  layers: number;
+  experts: number;
+  topology: Topology;
+  interval: number;
+  window: number;
+  policy: string;
+  estimator: Required<EstimatorSpec>;
+  fromPrevious: boolean;
+  /** First judged step (= interval): earlier steps only warm the estimator up. */
+  firstJudgedStep: number;
+  judgedSteps: number;
+  /** Step at which each rebalance took effect. */
+  rebalanceSteps: number[];
+  /** The configuration under test. */
+  eplb: StrategyResult;
+  /** Baselines, when requested: contiguous experts, deepseek re-planning fresh, oracle. */
+  baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
+}
+
+/** Per-slot share of its expert's load: `1 / replicaCount`, laid out like `phy2log`. */
+function slotShares(p: Placement): Float64Array {
+  const { layers, numReplicas: P, numExperts: E } = p;
+  const out = new Float64Array(layers * P);
+  for (let l = 0; l < layers; l++) {
+    for (let s = 0; s < P; s++) out[l * P + s] = 1 / p.logcnt[l * E + p.phy2log[l * P + s]];
+  }
+  return out;
+}
+
+/**
+ * Balancedness of one step under a placement: per layer mean/max GPU load (a replica carries
+ * `load / replicaCount`), averaged over layers; an all-zero layer counts as 1.
+ *
+ * @example
+ * ```ts
+ * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
+ * stepBalancedness(new Float64Array([8, 2, 4]), 0, p.phy2log, slotSharesOf(p), 1, 3, 4, 2);
+ * // 0.875: GPU loads [6, 8]
+ * ```
+ */
+export function stepBalancedness(
+  loads: Float64Array,
+  offset: number,
+  phy2log: Int32Array,
+  shares: Float64Array,
+  layers: number,
+  numExperts: number,
+  numReplicas: number,
+  numGpus: number,
+): number {
+  const S = numReplicas / numGpus;
+  let sum = 0;
+  for (let l = 0; l < layers; l++) {
+    const lo = offset + l * numExperts;
+    const so = l * numReplicas;
+    let max = 0;
+    let total = 0;
+    for (let g = 0; g < numGpus; g++) {
+      let gpu = 0;
+      const end = so + (g + 1) * S;
+      for (let s = so + g * S; s < end; s++) gpu += loads[lo + phy2log[s]] * shares[s];
+      total += gpu;
+      if (gpu > max) max = gpu;
+    }
+    sum += max > 0 ? total / numGpus / max : 1;
+  }
+  return sum / layers;
+}
+
+/**
+ * {@link slotShares} exported for callers of {@link stepBalancedness}.
+ *
+ * @example
+ * ```ts
+ * slotSharesOf(placementFromPhy2log([[0, 1, 0]], 2)); // Float64Array [0.5, 1, 0.5]
+ * ```
+ */
+export function slotSharesOf(p: Placement): Float64Array {
+  return slotShares(p);
+}
+
+/** Balancedness of one step without EPLB: experts in order, GPU `g` holding a contiguous block. */
+function contiguousStepBalancedness(
+  loads: Float64Array,
+  offset: number,
+  layers: number,
+  E: number,
+  numGpus: number,
+): number {
+  let sum = 0;
+  for (let l = 0; l < layers; l++) {
+    const lo = offset + l * E;
+    let max = 0;
+    let total = 0;
+    for (let g = 0; g < numGpus; g++) {
+      const from = Math.floor((g * E) / numGpus);
+      const to = Math.floor(((g + 1) * E) / numGpus);
+      let gpu = 0;
+      for (let e = from; e < to; e++) gpu += loads[lo + e];
+      total += gpu;
+      if (gpu > max) max = gpu;
+    }
+    sum += max > 0 ? total / numGpus / max : 1;
+  }
+  return sum / layers;
+}
+
+function countMoved(a: Int32Array, b: Int32Array): number {
+  let moved = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) moved++;
+  return moved;
+}
+
+function toNested(p: Placement): number[][] {
+  const out: number[][] = new Array(p.layers);
+  for (let l = 0; l < p.layers; l++) {
+    out[l] = Array.from(p.phy2log.subarray(l * p.numReplicas, (l + 1) * p.numReplicas));
+  }
+  return out;
+}
+
+/** Running state of one planned strategy. */
+class Track {
+  placement: Placement | null = null;
+  shares: Float64Array = new Float64Array(0);
+  readonly moved: number[] = [];
+  readonly series: Float64Array;
+  sum = 0;
+  worst = Number.POSITIVE_INFINITY;
+  judged = 0;
+
+  constructor(
+    readonly name: StrategyName,
+    seriesLength: number,
+  ) {
+    this.series = new Float64Array(seriesLength);
+  }
+
+  adopt(p: Placement): void {
+    this.moved.push(this.placement ? countMoved(this.placement.phy2log, p.phy2log) : 0);
+    this.placement = p;
+    this.shares = slotShares(p);
+  }
+
+  record(b: number, keep: boolean): void {
+    if (keep) this.series[this.judged] = b;
+    this.sum += b;
+    if (b < this.worst) this.worst = b;
+    this.judged++;
+  }
+
+  result(totalSlots: number): StrategyResult {
+    const later = this.moved.slice(1);
+    const perRebalance = later.length ? later.reduce((a, b) => a + b, 0) / later.length : 0;
+    return {
+      name: this.name,
+      meanRealizedBalancedness: this.judged ? this.sum / this.judged : 1,
+      worstRealizedBalancedness: this.judged ? this.worst : 1,
+      movedSlotsPerRebalance: perRebalance,
+      movedSlotsFraction: perRebalance / totalSlots,
+      movedSlots: Int32Array.from(this.moved),
+      balancedness: this.series,
+    };
+  }
+}
+
+/**
+ * Replays a load trace as an engine would run EPLB on it: every `interval` steps the loads of
+ * the past `window` steps are estimated, the policy rebalances (from the previous placement, so
+ * a policy that supports `options.previous` keeps slots), and each following step is judged by
+ * its realised balancedness (tokens split evenly among an expert's replicas). Steps before the
+ * first rebalance only warm the estimator up. Baselines: `none` (experts in order on their GPUs,
+ * no replication: EP without EPLB), `deepseek` (re-planning from scratch every interval from the
+ * same estimate), `oracle` (the policy planning, from scratch, on the very steps it is judged on).
+ *
+ * @example
+ * ```ts
+ * const trace = { steps: 4, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3]) };
+ * const r = simulate(trace, { numReplicas: 2, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2, window: 2 });
+ * r.eplb.balancedness; // Float64Array [0.6666666666666666, 0.6666666666666666]: the plan is stale
+ * r.baselines.oracle?.meanRealizedBalancedness; // 0.6666666666666666: one slot per GPU, nothing to gain
+ * ```
+ */
+export function simulate(
+  trace: LoadTrace | TraceSource,
+  config: SimulationConfig,
+): SimulationResult {
+  const source = "readStep" in trace ? trace : traceSource(trace);
+  const { steps: T, layers: L, experts: E } = source;
+  requireInteger("steps", T, 1);
+  requireInteger("layers", L, 1);
+  requireInteger("experts", E, 1);
+  const topology = makeTopology(
+    E,
+    config.numReplicas,
+    config.numGroups,
+    config.numNodes,
+    config.numGpus,
+  );
+  const { numReplicas: P, numGpus: G } = topology;
+  const interval = requireInteger("interval", config.interval, 1);
+  if (interval >= T) {
+    throw new EplbInputError(
+      "interval",
+      interval,
+      `must be smaller than the trace's steps (${T}) so at least one rebalance is judged`,
+    );
+  }
+  const estimatorSpec = resolveEstimatorSpec({
+    kind: config.estimator ?? "mean",
+    window: config.window,
+    halfLife: config.halfLife,
+    k: config.k,
+    slices: config.slices,
+  });
+  const policyName = config.policy ?? DEFAULT_POLICY;
+  const policy = getPolicy(policyName);
+  const deepseek = getPolicy("deepseek");
+  const fromPrevious = config.fromPrevious ?? true;
+  const withBaselines = config.baselines ?? true;
+  const keepSeries = config.series ?? true;
+  const n = L * E;
+
+  const estimator: LoadEstimator = createEstimator(L, E, estimatorSpec);
+  const estimate: LoadMatrix = { layers: L, experts: E, data: new Float64Array(n) };
+  const chunkSum: LoadMatrix = { layers: L, experts: E, data: new Float64Array(n) };
+  const chunk = new Float64Array(interval * n);
+  const judged = T - interval;
+  const seriesLength = keepSeries ? judged : 0;
+  const main = new Track("eplb", seriesLength);
+  const ds = new Track("deepseek", withBaselines ? seriesLength : 0);
+  const oracle = new Track("oracle", withBaselines ? seriesLength : 0);
+  const none = new Track("none", withBaselines ? seriesLength : 0);
+  const rebalanceSteps: number[] = [];
+
+  for (let start = 0; start < T; start += interval) {
+    const len = Math.min(interval, T - start);
+    for (let j = 0; j < len; j++) source.readStep(start + j, chunk, j * n);
+    if (start > 0) {
+      rebalanceSteps.push(start);
+      estimator.estimate(estimate.data as Float64Array);
+      const options: Record<string, unknown> = { ...config.rebalanceOptions, policy: policyName };
+      if (fromPrevious && main.placement) options.previous = toNested(main.placement);
+      main.adopt(
+        rebalanceExperts(estimate, P, topology.numGroups, topology.numNodes, G, options).placement,
+      );
+      if (withBaselines) {
+        ds.adopt(deepseek.plan(estimate, topology, {}));
+        const cs = chunkSum.data as Float64Array;
+        cs.fill(0);
+        for (let j = 0; j < len; j++) {
+          const base = j * n;
+          for (let i = 0; i < n; i++) cs[i] += chunk[base + i];
+        }
+        oracle.adopt(policy.plan(chunkSum, topology, { policy: policyName }));
+      }
+      const tracks = withBaselines ? [main, ds, oracle] : [main];
+      for (let j = 0; j < len; j++) {
+        for (const track of tracks) {
+          const p = track.placement as Placement;
+          track.record(
+            stepBalancedness(chunk, j * n, p.phy2log, track.shares, L, E, P, G),
+            keepSeries,
+          );
+        }
+        if (withBaselines) {
+          none.record(contiguousStepBalancedness(chunk, j * n, L, E, G), keepSeries);
+        }
+      }
+    }
+    for (let j = 0; j < len; j++) estimator.push(chunk, j * n);
+    config.onProgress?.(start + len, T);
+  }
+
+  const totalSlots = L * P;
+  const baselines: SimulationResult["baselines"] = {};
+  if (withBaselines) {
+    none.moved.push(...rebalanceSteps.map(() => 0));
+    baselines.none = none.result(totalSlots);
+    baselines.deepseek = ds.result(totalSlots);
+    baselines.oracle = oracle.result(totalSlots);
+  }
+  return {
+    steps: T,
+    layers: L,
+    experts: E,
+    topology,
+    interval,
+    window: estimatorSpec.window,
+    policy: policyName,
+    estimator: estimatorSpec,
+    fromPrevious,
+    firstJudgedStep: interval,
+    judgedSteps: judged,
+    rebalanceSteps,
+    eplb: main.result(totalSlots),
+    baselines,
+  };
+}
