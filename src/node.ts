@@ -35,4 +35,17 @@ export { readSafetensors } from "./io/safetensors.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
 export { readTorch } from "./io/torch.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
+export {
+  deepseekPlacementJson,
+  formatPlacement,
+  isOutputFormat,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  outputFormatExtension,
+  type PlacementWriteOptions,
+  sglangPlacementJson,
+  trtllmLoadBalancerYaml,
+  vllmAscendExpertMap,
+  vllmPlacementJson,
+} from "./io/writers.js";
 export { readYaml } from "./io/yaml.js";

@@ -1,35 +1,164 @@
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { type LoadMatrix, toLoadMatrix } from "../core/matrix.js";
+import { isAbsolute, resolve } from "node:path";
+import type { LoadMatrix } from "../core/matrix.js";
+import type { Placement } from "../core/placement.js";
+import { EplbFormatError } from "../io/errors.js";
+import { FILE_FORMATS, type FileFormat, readLoads, readPlacement, readValue } from "../io/read.js";
+import { isFileObject } from "../io/value.js";
+import type { Flags } from "./args.js";
 import { UsageError } from "./command.js";
 
+/** The `--format` and `--steps` flags of commands that read loads. */
+export const LOADS_INPUT_OPTIONS = {
+  format: { type: "string" },
+  steps: { type: "string" },
+} as const;
+
+/** Help text lines for {@link LOADS_INPUT_OPTIONS}. */
+export const LOADS_INPUT_HELP = `  --format F     force the loads file's format: ${FILE_FORMATS.join(", ")}
+                 [default: detected from magic bytes, then the extension]
+  --steps a:b    with a 3-D trace [steps, layers, experts] (SGLang recorder dumps, hotness
+                 .npy): sum only these steps, a Python slice ("-100:", "0:50", "10:20:2")
+                 [default: all steps]`;
+
+/** Where a command-line path points: relative paths resolve against the command's cwd. */
+function located(path: string, cwd: string): string {
+  return isAbsolute(path) || resolve(cwd) === process.cwd() ? path : resolve(cwd, path);
+}
+
 /**
- * Reads a loads file for a command. (Interim JSON-only reader; the format readers in `src/io`
- * replace it.)
+ * Lets `--steps -100:` through: `parseArgs` takes a value starting with `-` for a flag and
+ * refuses it, so a slice with a negative start is glued to its flag (`--steps=-100:`) first.
+ *
+ * @example
+ * ```ts
+ * joinStepsValue(["--steps", "-100:", "--gpus", "8"]); // ["--steps=-100:", "--gpus", "8"]
+ * ```
+ */
+export function joinStepsValue(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === "--steps" && next !== undefined && /^-\d*(:-?\d*){0,2}$/.test(next)) {
+      out.push(`--steps=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The value of a `--format`-like flag, checked against the readers' formats.
+ *
+ * @example
+ * ```ts
+ * fileFormatFlag({ format: "npy" }, "format"); // "npy"
+ * fileFormatFlag({ format: "xls" }, "format");
+ * // throws UsageError: --format ("xls") must be one of pt, npy, safetensors, json, csv, yaml
+ * ```
+ */
+export function fileFormatFlag(flags: Flags, name: string): FileFormat | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !(FILE_FORMATS as readonly string[]).includes(v)) {
+    throw new UsageError(
+      `--${name} (${JSON.stringify(v)}) must be one of ${FILE_FORMATS.join(", ")}`,
+    );
+  }
+  return v as FileFormat;
+}
+
+/**
+ * Reads a loads file for a command with the format readers of `src/io` (torch `.pt`, `.npy`,
+ * safetensors, JSON, CSV, YAML; 3-D traces summed over `steps`). Broken files throw
+ * `EplbFormatError`, which the CLI prints in one line.
  *
  * @example
  * ```ts
  * readLoadsFile("examples/loads.json", process.cwd()); // { layers: 2, experts: 12, data: ... }
+ * readLoadsFile("dump.pt", process.cwd(), { steps: "-100:" }); // the last 100 steps summed
  * ```
  */
-export function readLoadsFile(path: string, cwd: string): LoadMatrix {
-  let text: string;
+export function readLoadsFile(
+  path: string,
+  cwd: string,
+  options: { format?: FileFormat; steps?: string } = {},
+): LoadMatrix {
+  return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+}
+
+/**
+ * A file that cannot be opened at all is reported as `cannot read PATH: reason`, the message
+ * every command has printed since the first release; broken contents keep the readers' message.
+ */
+function unreadableAsUsage<T>(path: string, run: () => T): T {
   try {
-    text = readFileSync(resolve(cwd, path), "utf8");
+    return run();
   } catch (error) {
-    throw new UsageError(
-      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-    );
+    if (
+      error instanceof EplbFormatError &&
+      /^(no such file|is a directory|permission denied|cannot read \()/.test(error.problem)
+    ) {
+      throw new UsageError(`cannot read ${path}: ${error.problem}`);
+    }
+    throw error;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${path}: invalid JSON (${(error as Error).message})`);
+}
+
+/**
+ * The reader options from the `--format` and `--steps` flags (see {@link LOADS_INPUT_OPTIONS}).
+ *
+ * @example
+ * ```ts
+ * loadsInputFlags({ format: "pt", steps: "-10:" }); // { format: "pt", steps: "-10:" }
+ * ```
+ */
+export function loadsInputFlags(flags: Flags): { format?: FileFormat; steps?: string } {
+  const steps = flags.steps;
+  if (steps !== undefined && (typeof steps !== "string" || steps.trim() === "")) {
+    throw new UsageError('--steps must be a slice such as "0:100" or "-50:"');
   }
-  const weight =
-    json !== null && typeof json === "object" && !Array.isArray(json) && "weight" in json
-      ? (json as { weight: unknown }).weight
-      : json;
-  return toLoadMatrix(weight as number[][], `${path}: weight`);
+  return { format: fileFormatFlag(flags, "format"), steps: steps as string | undefined };
+}
+
+/**
+ * Reads a placement file for a command (any layout `readPlacement` knows: `phy2log`,
+ * `physical_to_logical_map` in JSON or `.pt`, vllm-ascend expert maps, TensorRT-LLM YAML).
+ *
+ * @example
+ * ```ts
+ * readPlacementFile("init.json", process.cwd(), { numExperts: 256 }).numReplicas; // 288
+ * ```
+ */
+export function readPlacementFile(
+  path: string,
+  cwd: string,
+  options: { format?: FileFormat; numExperts?: number } = {},
+): Placement {
+  return unreadableAsUsage(path, () => readPlacement(located(path, cwd), options));
+}
+
+/**
+ * The GPU count a placement file states itself, if any: vllm-ascend expert maps list one device
+ * per GPU (the other layouts do not record it).
+ *
+ * @example
+ * ```ts
+ * placementFileGpus("expert_map.json", process.cwd()); // 8
+ * placementFileGpus("init.json", process.cwd()); // undefined
+ * ```
+ */
+export function placementFileGpus(
+  path: string,
+  cwd: string,
+  format?: FileFormat,
+): number | undefined {
+  if (format !== undefined && format !== "json") return undefined;
+  const { value } = unreadableAsUsage(path, () => readValue(located(path, cwd), { format }));
+  if (!isFileObject(value) || !Array.isArray(value.layer_list)) return undefined;
+  const first = value.layer_list[0];
+  if (!isFileObject(first)) return undefined;
+  const count = Array.isArray(first.device_list) ? first.device_list.length : first.device_count;
+  return typeof count === "number" && Number.isInteger(count) && count > 0 ? count : undefined;
 }

@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type CliCommand, type CliContext, isUserError } from "./command.js";
+import { convertCommand } from "./convert.js";
+import { evalCommand } from "./eval.js";
 import { planCommand } from "./plan.js";
 
 /** Every subcommand, in the order `eplb --help` lists them. */
-export const commands: CliCommand[] = [planCommand];
+export const commands: CliCommand[] = [planCommand, evalCommand, convertCommand];
 
 /** The package version, read from package.json beside the build. */
 export function packageVersion(): string {

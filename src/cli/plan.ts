@@ -15,8 +15,20 @@ import {
   topologyFlags,
 } from "./args.js";
 import type { CliCommand, CliContext } from "./command.js";
-import { readLoadsFile } from "./inputs.js";
+import {
+  joinStepsValue,
+  LOADS_INPUT_HELP,
+  LOADS_INPUT_OPTIONS,
+  loadsInputFlags,
+  readLoadsFile,
+} from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
+import {
+  outputFormatFlag,
+  PLACEMENT_OUTPUT_HELP,
+  PLACEMENT_OUTPUT_OPTIONS,
+  renderPlacement,
+} from "./placement-output.js";
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
 export interface PlanMetrics {
@@ -97,15 +109,20 @@ export const planCommand: CliCommand = {
   name: "plan",
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
-    return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME] [--out FILE]
+    return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
+                 [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
 
-Plans where every expert's replicas live and writes JSON
-{"phy2log", "log2phy", "logcnt", "metrics"} to stdout (or --out), with a short
-summary on stderr: balancedness before (experts in order, no replication) and after,
-max GPU load / lower bound, duplicate replicas on one GPU, time.
+Plans where every expert's replicas live and writes the placement to stdout (or --out):
+by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
+(--output-format sglang, vllm, vllm-ascend, trtllm). A short summary goes to stderr:
+balancedness before (experts in order, no replication) and after, max GPU load / lower
+bound, duplicate replicas on one GPU, time.
 
 Options:
-  --loads FILE   loads per (layer, expert): a JSON 2-D array or {"weight": [[...]]}
+  --loads FILE   loads per (layer, expert): JSON (2-D array, {"weight"}, {"logical_count"}),
+                 CSV, .npy, torch .pt (SGLang recorder dumps), safetensors; 3-D traces
+                 [steps, layers, experts] are summed over the steps
+${LOADS_INPUT_HELP}
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames()
     .map((n) => `${n}${n === DEFAULT_POLICY ? " (default)" : ""}`)
@@ -113,25 +130,31 @@ ${TOPOLOGY_HELP}
 ${policyNames()
   .map((n) => `                   ${n}: ${getPolicy(n).description}`)
   .join("\n")}
-  --out FILE     write the JSON there instead of stdout
+${PLACEMENT_OUTPUT_HELP}
+  --out FILE     write the placement there instead of stdout
   -h, --help     this help
 
 Example:
   eplb plan --loads examples/loads.json --replicas 16 --groups 4 --nodes 2 --gpus 8
+  eplb plan --loads dump.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
+    --output-format sglang --out init.json
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
-    const flags = parseFlags("plan", argv, {
+    const flags = parseFlags("plan", joinStepsValue(argv), {
       loads: { type: "string" },
       ...TOPOLOGY_OPTIONS,
       policy: { type: "string" },
       out: { type: "string" },
+      ...LOADS_INPUT_OPTIONS,
+      ...PLACEMENT_OUTPUT_OPTIONS,
     });
     const loadsPath = requireString(flags, "loads");
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
-    const loads = readLoadsFile(loadsPath, ctx.cwd);
+    outputFormatFlag(flags);
+    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
     const { result, metrics } = planWithMetrics(
       loads,
       numReplicas,
@@ -140,13 +163,8 @@ Example:
       numGpus,
       policy,
     );
-    const json = JSON.stringify({
-      phy2log: result.phy2log,
-      log2phy: result.log2phy,
-      logcnt: result.logcnt,
-      metrics,
-    });
-    writeResult(`${json}\n`, flags.out as string | undefined, ctx);
+    const text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);
+    writeResult(text, flags.out as string | undefined, ctx);
     ctx.stderr(formatPlanSummary(metrics));
   },
 };
