@@ -44,20 +44,46 @@ export function greedyReplication(
   }
   if (numReplicas === numExperts) return;
   workspace.ensure(numExperts);
-  const { heap, key } = workspace;
+  // Max-heap of float64 keys `bits(float32 load per replica) * stride + (stride - 1 - expert)`:
+  // one comparison orders by (load descending, index ascending) exactly, as in the packing heap.
+  const heap = workspace.key;
+  let stride = 1;
+  while (stride < numExperts) stride *= 2;
   for (let e = 0; e < numExperts; e++) {
-    key[e] = Math.fround(weights[e]);
-    heap[e] = e;
+    F32[0] = weights[e];
+    heap[e] = U32[0] * stride + (stride - 1 - e);
   }
-  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
+  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownKey(heap, numExperts, i, heap[i]);
   for (let r = numExperts; r < numReplicas; r++) {
-    const e = heap[0];
+    const rootKey = heap[0];
+    const e = stride - 1 - (rootKey - Math.floor(rootKey / stride) * stride);
     phy2log[r] = e;
     replicaRank[r] = count[e];
     count[e]++;
-    key[e] = Math.fround(Math.fround(weights[e]) / count[e]);
-    siftDownMax(heap, numExperts, key, 0);
+    F32[0] = Math.fround(weights[e]) / count[e];
+    siftDownKey(heap, numExperts, 0, U32[0] * stride + (stride - 1 - e));
   }
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** Places `key` at `start` of the max-heap `heap[0..size)` and sifts it down. */
+function siftDownKey(heap: Float64Array, size: number, start: number, key: number): void {
+  let i = start;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= size) break;
+    let childKey = heap[child];
+    if (child + 1 < size && heap[child + 1] > childKey) {
+      child++;
+      childKey = heap[child];
+    }
+    if (childKey <= key) break;
+    heap[i] = childKey;
+    i = child;
+  }
+  heap[i] = key;
 }
 
 function siftDownMax(heap: Int32Array, size: number, key: Float64Array, start: number): void {

@@ -16,7 +16,6 @@ export interface HierarchyShape {
 
 /** All buffers one layer of the reference needs, allocated once per shape. */
 export class DeepseekWorkspace {
-  readonly weight: Float64Array;
   readonly groupLoad: Float64Array;
   readonly groupPack: Int32Array;
   readonly groupRank: Int32Array;
@@ -35,7 +34,6 @@ export class DeepseekWorkspace {
     const { numExperts: E, numReplicas: P, numGroups, numNodes } = shape;
     const En = E / numNodes;
     const Pn = P / numNodes;
-    this.weight = new Float64Array(E);
     this.groupLoad = new Float64Array(numGroups);
     this.groupPack = new Int32Array(numGroups);
     this.groupRank = new Int32Array(numGroups);
@@ -83,14 +81,14 @@ export function planHierarchicalLayer(
   const Pn = P / numNodes;
   const gpusPerNode = numGpus / numNodes;
   const slotsPerGpu = P / numGpus;
-  const w = ws.weight;
-  for (let e = 0; e < E; e++) w[e] = Math.fround(loads[loadOffset + e]);
 
   // Step 1: groups to nodes. Sums accumulate in float32, in expert order.
   const { groupLoad, groupPack, groupRank, mlog2log } = ws;
   for (let g = 0; g < numGroups; g++) {
     let sum = 0;
-    for (let j = 0; j < groupSize; j++) sum = Math.fround(sum + w[g * groupSize + j]);
+    for (let j = 0; j < groupSize; j++) {
+      sum = Math.fround(sum + Math.fround(loads[loadOffset + g * groupSize + j]));
+    }
     groupLoad[g] = sum;
   }
   greedyPacking(groupLoad, numGroups, numNodes, groupPack, groupRank, ws.packing);
@@ -102,7 +100,8 @@ export function planHierarchicalLayer(
   const { nodeWeight, phyLocal, phyRank, count, replicaLoad, gpuPack, gpuRank } = ws;
   for (let n = 0; n < numNodes; n++) {
     // Step 2: replicate the node's experts (node-major order) into its Pn slots.
-    for (let i = 0; i < En; i++) nodeWeight[i] = w[mlog2log[n * En + i]];
+    for (let i = 0; i < En; i++)
+      nodeWeight[i] = Math.fround(loads[loadOffset + mlog2log[n * En + i]]);
     greedyReplication(nodeWeight, En, Pn, phyLocal, phyRank, count, ws.replication);
     // Step 3: pack the node's replicas onto its GPUs by per-replica load.
     for (let p = 0; p < Pn; p++) {
