@@ -7,56 +7,14 @@ import {
   minMaxReplicaLoad,
   orderDescending,
   PackingWorkspace,
+  rebalanceExperts,
 } from "../../src/index.js";
-
-// Plain, obviously-correct transcriptions of the reference's loops: the fast paths (radix sort,
-// heaps) must agree with them exactly, ties included.
-
-function plainOrder(w: number[]): number[] {
-  const f = w.map((x) => Math.fround(x));
-  return f.map((_, i) => i).sort((a, b) => f[b] - f[a] || a - b);
-}
-
-function plainPacking(w: number[], numPacks: number): { pack: number[]; rank: number[] } {
-  const n = w.length;
-  const perPack = n / numPacks;
-  const pack = new Array<number>(n).fill(-1);
-  const rank = new Array<number>(n).fill(-1);
-  if (perPack === 1) return { pack: w.map((_, i) => i), rank: w.map(() => 0) };
-  const weights = new Array<number>(numPacks).fill(0);
-  const items = new Array<number>(numPacks).fill(0);
-  for (const i of plainOrder(w)) {
-    let best = -1;
-    for (let p = 0; p < numPacks; p++) {
-      if (items[p] < perPack && (best < 0 || weights[p] < weights[best])) best = p;
-    }
-    pack[i] = best;
-    rank[i] = items[best];
-    weights[best] = Math.fround(weights[best] + Math.fround(w[i]));
-    items[best]++;
-  }
-  return { pack, rank };
-}
-
-function plainReplication(w: number[], numReplicas: number) {
-  const E = w.length;
-  const phy = w.map((_, i) => i);
-  const rank = w.map(() => 0);
-  const count = w.map(() => 1);
-  for (let r = E; r < numReplicas; r++) {
-    let best = 0;
-    for (let e = 1; e < E; e++) {
-      if (
-        Math.fround(Math.fround(w[e]) / count[e]) > Math.fround(Math.fround(w[best]) / count[best])
-      )
-        best = e;
-    }
-    phy.push(best);
-    rank.push(count[best]);
-    count[best]++;
-  }
-  return { phy, rank, count };
-}
+import {
+  plainOrder,
+  plainPacking,
+  plainRebalance,
+  plainReplication,
+} from "../helpers/plain-reference.js";
 
 // Small integer-valued loads make ties frequent, which is where fast paths go wrong.
 const loads = (min: number, max: number) =>
@@ -147,5 +105,41 @@ describe("greedyReplication", () => {
     assert.equal(minMaxReplicaLoad([90, 30, 40], 3, 5), 40);
     assert.equal(minMaxReplicaLoad([90, 30, 40], 3, 3), 90);
     assert.equal(minMaxReplicaLoad([0, 0], 2, 4), 0);
+  });
+});
+
+describe("planDeepseek", () => {
+  test("matches the plain reference port on random shapes with tie-heavy loads", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 8 }),
+        fc.integer(),
+        (nodes, gpusPerNode, groupsPerNode, groupSize, extraPerNode, seed) => {
+          const numGroups = nodes * groupsPerNode;
+          const E = numGroups * groupSize;
+          const numGpus = nodes * gpusPerNode;
+          // Slots per node must be a multiple of GPUs per node and at least experts per node.
+          let P = E + nodes * extraPerNode;
+          while (P % numGpus !== 0) P++;
+          const weight = [0, 1].map((l) =>
+            Array.from({ length: E }, (_, i) => ((seed ^ ((i + 7 * l) * 2654435761)) >>> 0) % 5),
+          );
+          for (const [g, n] of [
+            [numGroups, nodes],
+            [1, 1],
+            [numGroups, nodes + 1 === numGpus ? 1 : nodes],
+          ]) {
+            if (numGpus % n !== 0 || E % g !== 0) continue;
+            const fast = rebalanceExperts(weight, P, g, n, numGpus, { policy: "deepseek" }).phy2log;
+            assert.deepEqual(fast, plainRebalance(weight, P, g, n, numGpus));
+          }
+        },
+      ),
+      { numRuns: 1500 },
+    );
   });
 });
