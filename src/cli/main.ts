@@ -4,9 +4,10 @@ import { type CliCommand, type CliContext, isUserError } from "./command.js";
 import { convertCommand } from "./convert.js";
 import { evalCommand } from "./eval.js";
 import { planCommand } from "./plan.js";
+import { reportCommand } from "./report.js";
 
 /** Every subcommand, in the order `eplb --help` lists them. */
-export const commands: CliCommand[] = [planCommand, evalCommand, convertCommand];
+export const commands: CliCommand[] = [planCommand, evalCommand, convertCommand, reportCommand];
 
 /** The package version, read from package.json beside the build. */
 export function packageVersion(): string {

@@ -1,0 +1,199 @@
+import { readFileSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import type { Placement } from "../core/placement.js";
+import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { htmlReport } from "../report/html.js";
+import { buildReportModel, type ReportInput } from "../report/model.js";
+import { integerFlag, parseFlags, requireString, TOPOLOGY_HELP, TOPOLOGY_OPTIONS } from "./args.js";
+import type { CliCommand, CliContext } from "./command.js";
+import { UsageError } from "./command.js";
+import {
+  LOADS_INPUT_HELP,
+  LOADS_INPUT_OPTIONS,
+  loadsInputFlags,
+  readLoadsFile,
+  readPlacementFile,
+} from "./inputs.js";
+import { fixed3, writeResult } from "./output.js";
+import { planWithMetrics } from "./plan.js";
+
+/**
+ * Parses `--layers 0,5,57` into layer indices checked against the number of layers.
+ *
+ * @example
+ * ```ts
+ * parseLayerList("3, 7", 58); // [3, 7]
+ * parseLayerList("60", 58);   // throws UsageError: --layers: 60 is not a layer (0..57)
+ * ```
+ */
+export function parseLayerList(text: string, layers: number): number[] {
+  const out: number[] = [];
+  for (const part of text.split(",")) {
+    const t = part.trim();
+    if (!/^\d+$/.test(t)) {
+      throw new UsageError(`--layers (${JSON.stringify(text)}) must be layer indices like 0,5,57`);
+    }
+    const l = Number(t);
+    if (l >= layers) throw new UsageError(`--layers: ${l} is not a layer (0..${layers - 1})`);
+    out.push(l);
+  }
+  return out;
+}
+
+/** Cluster figures an `eplb plan` JSON records beside its placement (`metrics`), if any. */
+function recordedTopology(
+  path: string,
+  cwd: string,
+): { gpus?: number; nodes?: number; groups?: number; policy?: string; mode?: string } {
+  if (extname(path).toLowerCase() !== ".json") return {};
+  try {
+    const json = JSON.parse(readFileSync(resolve(cwd, path), "utf8"));
+    const m = json?.metrics;
+    if (m === null || typeof m !== "object") return {};
+    const int = (v: unknown) =>
+      Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined;
+    return {
+      gpus: int(m.gpus),
+      nodes: int(m.nodes),
+      groups: int(m.groups),
+      policy: typeof m.policy === "string" ? m.policy : undefined,
+      mode: typeof m.mode === "string" ? m.mode : undefined,
+    };
+  } catch {
+    // Not ours to judge here: readPlacementFile reports broken files properly.
+    return {};
+  }
+}
+
+export const reportCommand: CliCommand = {
+  name: "report",
+  summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
+  get help() {
+    return `Usage: eplb report --loads FILE --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
+
+Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
+balancedness per layer before (experts in order, one slot each) and after, per-GPU
+loads of the worst layers, the placement grid (GPUs by slots, coloured by expert),
+a layer-by-expert load heatmap and a summary table. Plans with --replicas etc., or
+reports on an existing placement with --placement.
+
+Options:
+  --loads FILE   loads per (layer, expert), any format eplb reads
+${LOADS_INPUT_HELP}
+  --html FILE    where to write the report ("-" for stdout)
+  --placement FILE
+                 report on this placement (eplb plan's JSON, SGLang, vLLM, vllm-ascend,
+                 TensorRT-LLM files) instead of planning; --gpus, --nodes and --groups
+                 default to what an eplb plan JSON records
+${TOPOLOGY_HELP}
+  --policy NAME  one of: ${policyNames().join(", ")} [default: ${DEFAULT_POLICY}]
+  --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
+                 [default: the worst after, the worst before and a median layer]
+  --title TEXT   page heading [default: EPLB report]
+  -h, --help     this help
+
+Examples:
+  eplb report --loads examples/loads.json --replicas 16 --groups 4 --nodes 2 --gpus 8 --html report.html
+  eplb plan --loads loads.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --out plan.json
+  eplb report --loads loads.json --placement plan.json --html report.html
+`;
+  },
+  async run(argv: string[], ctx: CliContext): Promise<void> {
+    const flags = parseFlags("report", argv, {
+      loads: { type: "string" },
+      ...LOADS_INPUT_OPTIONS,
+      html: { type: "string" },
+      placement: { type: "string" },
+      ...TOPOLOGY_OPTIONS,
+      policy: { type: "string" },
+      layers: { type: "string" },
+      title: { type: "string" },
+    });
+    const loadsPath = requireString(flags, "loads");
+    const htmlPath = requireString(flags, "html");
+    const placementPath = flags.placement;
+    if (placementPath !== undefined) {
+      if (typeof placementPath !== "string" || placementPath === "") {
+        throw new UsageError("--placement needs a file");
+      }
+      for (const name of ["replicas", "policy"]) {
+        if (flags[name] !== undefined) {
+          throw new UsageError(
+            `--${name} plans a placement; it cannot be combined with --placement (which reports on one)`,
+          );
+        }
+      }
+    }
+    const policyFlag = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
+    if (placementPath === undefined) getPolicy(policyFlag);
+    const title = typeof flags.title === "string" ? flags.title : undefined;
+    const loadsOptions = loadsInputFlags(flags);
+    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsOptions);
+    const detailLayers =
+      typeof flags.layers === "string" ? parseLayerList(flags.layers, loads.layers) : undefined;
+    const { packageVersion } = await import("./main.js");
+    const common = {
+      loads,
+      title,
+      detailLayers,
+      generator: `eplb ${packageVersion()}`,
+    };
+    let input: ReportInput;
+    if (typeof placementPath === "string") {
+      const recorded = recordedTopology(placementPath, ctx.cwd);
+      const placement: Placement = readPlacementFile(placementPath, ctx.cwd, {
+        numExperts: loads.experts,
+      });
+      const numGpus = integerFlag(flags, "gpus", 1, recorded.gpus ?? Number.NaN);
+      if (Number.isNaN(numGpus)) {
+        throw new UsageError(
+          `--gpus is required with --placement (${placementPath} does not record the GPU count)`,
+        );
+      }
+      input = {
+        ...common,
+        placement,
+        numGpus,
+        numNodes: integerFlag(flags, "nodes", 1, recorded.nodes ?? 1),
+        numGroups: integerFlag(flags, "groups", 1, recorded.groups ?? 1),
+        policy: recorded.policy ? `${recorded.policy} (from file)` : "from file",
+        mode: recorded.mode,
+        sources: { loads: loadsPath, placement: placementPath },
+      };
+    } else {
+      const numReplicas = integerFlag(flags, "replicas", 1);
+      const numGpus = integerFlag(flags, "gpus", 1);
+      const numNodes = integerFlag(flags, "nodes", 1, 1);
+      const numGroups = integerFlag(flags, "groups", 1, 1);
+      const { result, metrics } = planWithMetrics(
+        loads,
+        numReplicas,
+        numGroups,
+        numNodes,
+        numGpus,
+        policyFlag,
+      );
+      input = {
+        ...common,
+        placement: result.placement,
+        numGpus,
+        numNodes,
+        numGroups,
+        policy: metrics.policy,
+        mode: metrics.mode,
+        timeMs: metrics.timeMs,
+        sources: { loads: loadsPath },
+      };
+    }
+    const model = buildReportModel(input);
+    const html = htmlReport(model);
+    writeResult(html, htmlPath === "-" ? undefined : htmlPath, ctx);
+    const size = Buffer.byteLength(html);
+    ctx.stderr(
+      `eplb report: ${htmlPath === "-" ? "wrote the report to stdout" : `wrote ${htmlPath}`} ` +
+        `(${size >= 1e6 ? `${(size / 1e6).toFixed(2)} MB` : `${Math.ceil(size / 1e3)} kB`}): ` +
+        `balancedness ${fixed3(model.before.balancedness)} before, ${fixed3(model.after.balancedness)} after ` +
+        `(worst layer ${fixed3(model.before.worstBalancedness)} -> ${fixed3(model.after.worstBalancedness)})\n`,
+    );
+  },
+};

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { toLoadMatrix } from "../../src/core/matrix.js";
+import { lognormalLoads } from "../../src/core/random.js";
+import { rebalanceExperts } from "../../src/core/rebalance.js";
+import { htmlReport } from "../../src/report/html.js";
+import { buildReportModel, type ReportModel } from "../../src/report/model.js";
+import { cli, repoRoot } from "../helpers/cli.js";
+
+// The page functions below run in the browser; the project compiles without the DOM library, so
+// the little of it they use is declared here.
+declare const document: {
+  documentElement: { scrollWidth: number };
+  getElementsByTagName(name: string): { length: number };
+};
+/** A table row as the page functions see it. */
+interface Row {
+  children: ArrayLike<{ textContent: string | null }>;
+}
+
+/** Debian's Chromium; CI installs it (.ci/run). Missing is a failure, never a skip. */
+const CHROMIUM = "/usr/bin/chromium";
+const outDir = join(repoRoot, "test-output");
+
+let browser: Browser | undefined;
+
+before(async () => {
+  assert.ok(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: the report's browser test needs Debian's chromium ` +
+      `(apt-get install chromium; .ci/run installs it)`,
+  );
+  mkdirSync(outDir, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** What a page did while loading: console messages worth failing on, and every request. */
+interface Visit {
+  page: Page;
+  problems: string[];
+  requests: string[];
+}
+
+async function open(file: string): Promise<Visit> {
+  assert.ok(browser, "browser launched");
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems: string[] = [];
+  const requests: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") problems.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("request", (r) => requests.push(r.url()));
+  await page.goto(pathToFileURL(file).href, { waitUntil: "load" });
+  return { page, problems, requests };
+}
+
+/** Width and height of every element matching `selector` (in page pixels). */
+async function boxes(page: Page, selector: string): Promise<{ w: number; h: number }[]> {
+  return page.$$eval(selector, (els) =>
+    els.map((e) => {
+      const r = e.getBoundingClientRect();
+      return { w: r.width, h: r.height };
+    }),
+  );
+}
+
+async function countOf(page: Page, selector: string): Promise<number> {
+  return page.$$eval(selector, (els) => els.length);
+}
+
+/** Checks every chart of a report against its model. */
+async function checkReport(v: Visit, file: string, m: ReportModel): Promise<void> {
+  const { page } = v;
+  // Every chart is drawn with a real size and fits a 1280 px window.
+  const charts = await boxes(page, "svg.chart");
+  const details = m.detailLayers.length;
+  assert.equal(charts.length, 2 + 2 * details + 1, "line charts, bars and grids, heatmap");
+  for (const b of charts) assert.ok(b.w > 300 && b.h > 100, `chart box ${b.w}x${b.h}`);
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= 1280, `no horizontal scrolling (${scrollWidth} px)`);
+
+  // Balancedness per layer: two lines with one marker per layer (up to 80 layers).
+  const lines = await boxes(page, "svg.layer-balance g.series path");
+  assert.equal(lines.length, 2);
+  for (const b of lines) assert.ok(b.w > 100, "each line spans the layers");
+  if (m.layers <= 80) {
+    assert.equal(await countOf(page, "svg.layer-balance g.series circle"), 2 * m.layers);
+  }
+
+  // GPU bars: one bar per GPU per panel, visible where the GPU has load.
+  assert.equal(await countOf(page, "svg.gpu-bars"), details);
+  assert.equal(await countOf(page, "svg.gpu-bars g.bars rect"), details * 2 * m.numGpus);
+  const bars = await boxes(page, "svg.gpu-bars g.bars rect");
+  assert.ok(bars.filter((b) => b.h > 0 && b.w > 0).length >= bars.length * 0.9);
+
+  // Placement grids: one cell and one label per slot, node headers when there are nodes.
+  assert.equal(await countOf(page, "svg.placement-grid"), details);
+  assert.equal(await countOf(page, "svg.placement-grid g.cells rect"), details * m.numReplicas);
+  assert.equal(
+    await countOf(page, "svg.placement-grid g.cell-labels text"),
+    details * m.numReplicas,
+  );
+  const cells = await boxes(page, "svg.placement-grid g.cells rect");
+  for (const b of cells) assert.ok(b.w >= 10 && b.h >= 10, `grid cell ${b.w}x${b.h}`);
+  if (m.numNodes > 1) {
+    assert.equal(await countOf(page, "svg.placement-grid text.node"), details * m.numNodes);
+  }
+  const labels = await page.$$eval("svg.placement-grid g.cell-labels text", (els) =>
+    els.map((e) => Number(e.textContent)),
+  );
+  const slotsShown = m.detailLayers.flatMap((d) =>
+    Array.from(
+      m.placement.phy2log.subarray(d.layer * m.numReplicas, (d.layer + 1) * m.numReplicas),
+    ),
+  );
+  assert.deepEqual(labels, slotsShown, "cells are labelled with the placement's expert ids");
+
+  // Heatmap: every (layer, expert) cell covered, drawn as a few paths filling the plot.
+  const heat = await page.$eval("svg.heatmap", (e) => ({
+    cells: Number(e.getAttribute("data-cells")),
+    paths: e.querySelectorAll("g.cells path").length,
+    area: e.querySelector("g.cells")?.getBoundingClientRect(),
+    frame: e.querySelector("rect.frame")?.getBoundingClientRect(),
+  }));
+  assert.equal(heat.cells, m.layers * m.numExperts);
+  assert.ok(heat.paths >= 1 && heat.paths <= 9);
+  assert.ok(heat.area && heat.frame);
+  assert.ok(Math.abs(heat.area.width - heat.frame.width) < 2, "cells span the plot width");
+  assert.ok(Math.abs(heat.area.height - heat.frame.height) < 2, "cells span the plot height");
+
+  // Summary table text.
+  const summary = await page.$$eval("table.summary-table tbody tr", (rows: Row[]) =>
+    rows.map((r) => Array.from(r.children, (c) => c.textContent?.trim())),
+  );
+  assert.deepEqual(summary[0], [
+    "Balancedness, mean over layers",
+    m.before.balancedness.toFixed(3),
+    m.after.balancedness.toFixed(3),
+  ]);
+  assert.deepEqual(summary[3], [
+    "Max GPU load / lower bound, worst layer",
+    m.before.worstMaxOverLowerBound.toFixed(3),
+    m.after.worstMaxOverLowerBound.toFixed(3),
+  ]);
+  assert.deepEqual(summary[5], [
+    "GPUs holding two replicas of one expert",
+    "0",
+    String(m.after.duplicateGpus),
+  ]);
+  const shape = await page.$$eval("table.shape-table tr", (rows: Row[]) =>
+    Object.fromEntries(rows.map((r) => Array.from(r.children, (c) => c.textContent?.trim()))),
+  );
+  assert.equal(
+    shape["Slots per layer"],
+    `${m.numReplicas} (${m.numReplicas - m.numExperts} redundant)`,
+  );
+  assert.equal(shape["Nodes x GPUs per node"], `${m.numNodes} x ${m.gpusPerNode}`);
+
+  // Accessible: every chart has a name and a description.
+  const unnamed = await page.$$eval(
+    "svg.chart",
+    (els) =>
+      els.filter((e) => !e.getAttribute("aria-label") || !e.querySelector(":scope > desc")).length,
+  );
+  assert.equal(unnamed, 0);
+
+  // Clean console, nothing fetched but the file itself.
+  assert.deepEqual(v.problems, []);
+  assert.deepEqual(v.requests, [pathToFileURL(file).href]);
+}
+
+describe("HTML report in headless Chromium", () => {
+  it("renders a DeepSeek-V3 prefill-sized report (58 x 256 -> 288 slots, 4 nodes x 8 GPUs)", async () => {
+    const loads = lognormalLoads(58, 256, 1.0, 2024);
+    const { placement, topology } = rebalanceExperts(loads, 288, 8, 4, 32);
+    const model = buildReportModel({
+      loads,
+      placement,
+      numGpus: 32,
+      numNodes: 4,
+      numGroups: 8,
+      policy: "deepseek",
+      mode: topology.hierarchical ? "hierarchical" : "global",
+      sources: { loads: "lognormal(sigma=1.0, seed 2024), 58 x 256" },
+      title: "EPLB report: DeepSeek-V3 prefill shape",
+    });
+    const file = join(outDir, "report-dsv3.html");
+    const html = htmlReport(model);
+    writeFileSync(file, html);
+    assert.ok(statSync(file).size < 2e6, `${statSync(file).size} bytes`);
+    const v = await open(file);
+    try {
+      await checkReport(v, file, model);
+      const elements = await v.page.evaluate(() => document.getElementsByTagName("*").length);
+      assert.ok(elements < 10_000, `${elements} DOM elements`);
+      await v.page.screenshot({ path: join(outDir, "report.png"), fullPage: true });
+      assert.ok(statSync(join(outDir, "report.png")).size > 10_000, "a screenshot with content");
+    } finally {
+      await v.page.close();
+    }
+  });
+
+  it("renders the report eplb report writes for examples/loads.json", async () => {
+    const file = join(outDir, "report-example.html");
+    const example = join(repoRoot, "examples", "loads.json");
+    const args = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
+    const r = await cli(["report", "--loads", example, "--html", file, ...args], repoRoot);
+    assert.equal(r.code, 0, r.stderr);
+    const loads = toLoadMatrix(JSON.parse(readFileSync(example, "utf8")).weight);
+    const { placement } = rebalanceExperts(loads, 16, 4, 2, 8);
+    const model = buildReportModel({ loads, placement, numGpus: 8, numNodes: 2, numGroups: 4 });
+    const v = await open(file);
+    try {
+      await checkReport(v, file, model);
+      await v.page.screenshot({ path: join(outDir, "report-example.png"), fullPage: true });
+    } finally {
+      await v.page.close();
+    }
+  });
+});
