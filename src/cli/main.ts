@@ -5,9 +5,18 @@ import { convertCommand } from "./convert.js";
 import { evalCommand } from "./eval.js";
 import { planCommand } from "./plan.js";
 import { reportCommand } from "./report.js";
+import { simulateCommand } from "./simulate.js";
+import { synthCommand } from "./synth.js";
 
 /** Every subcommand, in the order `eplb --help` lists them. */
-export const commands: CliCommand[] = [planCommand, evalCommand, convertCommand, reportCommand];
+export const commands: CliCommand[] = [
+  planCommand,
+  evalCommand,
+  convertCommand,
+  reportCommand,
+  simulateCommand,
+  synthCommand,
+];
 
 /** The package version, read from package.json beside the build. */
 export function packageVersion(): string {

@@ -132,6 +132,10 @@ export interface SimulationResult {
   rebalanceSteps: number[];
   /** The configuration under test. */
   eplb: StrategyResult;
+  /** The configuration's placement after the last rebalance. */
+  finalPlacement: Placement;
+  /** Loads the last placement was judged on: the sum of the steps after the last rebalance. */
+  finalLoads: LoadMatrix;
   /** Baselines, when requested: contiguous experts, deepseek re-planning fresh, oracle. */
   baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
 }
@@ -228,14 +232,6 @@ function countMoved(a: Int32Array, b: Int32Array): number {
   let moved = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) moved++;
   return moved;
-}
-
-function toNested(p: Placement): number[][] {
-  const out: number[][] = new Array(p.layers);
-  for (let l = 0; l < p.layers; l++) {
-    out[l] = Array.from(p.phy2log.subarray(l * p.numReplicas, (l + 1) * p.numReplicas));
-  }
-  return out;
 }
 
 /** Running state of one planned strategy. */
@@ -359,18 +355,18 @@ export function simulate(
       rebalanceSteps.push(start);
       estimator.estimate(estimate.data as Float64Array);
       const options: Record<string, unknown> = { ...config.rebalanceOptions, policy: policyName };
-      if (fromPrevious && main.placement) options.previous = toNested(main.placement);
+      if (fromPrevious && main.placement) options.previous = main.placement;
       main.adopt(
         rebalanceExperts(estimate, P, topology.numGroups, topology.numNodes, G, options).placement,
       );
+      const cs = chunkSum.data as Float64Array;
+      cs.fill(0);
+      for (let j = 0; j < len; j++) {
+        const base = j * n;
+        for (let i = 0; i < n; i++) cs[i] += chunk[base + i];
+      }
       if (withBaselines) {
         ds.adopt(deepseek.plan(estimate, topology, {}));
-        const cs = chunkSum.data as Float64Array;
-        cs.fill(0);
-        for (let j = 0; j < len; j++) {
-          const base = j * n;
-          for (let i = 0; i < n; i++) cs[i] += chunk[base + i];
-        }
         oracle.adopt(policy.plan(chunkSum, topology, { policy: policyName }));
       }
       const tracks = withBaselines ? [main, ds, oracle] : [main];
@@ -413,6 +409,8 @@ export function simulate(
     judgedSteps: judged,
     rebalanceSteps,
     eplb: main.result(totalSlots),
+    finalPlacement: main.placement as Placement,
+    finalLoads: chunkSum,
     baselines,
   };
 }

@@ -61,7 +61,10 @@ function encodeValues(values: ArrayLike<number>, dtype: NpyWriteDType): Uint8Arr
           "must be a safe integer to be written as int64",
         );
       }
-      view.setBigInt64(i * 8, BigInt(v), true);
+      // Two 32-bit halves instead of BigInt: same bytes, many times faster for big traces.
+      const hi = Math.floor(v / 4294967296);
+      view.setUint32(i * 8, v - hi * 4294967296, true);
+      view.setInt32(i * 8 + 4, hi, true);
     }
   }
   return bytes;

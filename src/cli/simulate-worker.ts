@@ -1,0 +1,29 @@
+// A worker thread of `eplb simulate --sweep`: it receives the trace once (a SharedArrayBuffer of
+// float64s, never copied) and runs the configurations the main thread hands it, one at a time.
+import { parentPort, workerData } from "node:worker_threads";
+import { simulate } from "../core/simulate.js";
+import { type PlainConfig, sweepRow, type WorkerReply } from "./simulate.js";
+
+const { steps, layers, experts, buffer } = workerData as {
+  steps: number;
+  layers: number;
+  experts: number;
+  buffer: SharedArrayBuffer;
+};
+const trace = { steps, layers, experts, data: new Float64Array(buffer) };
+const port = parentPort;
+if (port) {
+  port.on("message", ({ id, config }: { id: number; config: PlainConfig }) => {
+    const send = (m: WorkerReply) => port.postMessage(m);
+    try {
+      const r = simulate(trace, {
+        ...config,
+        series: false,
+        onProgress: (done) => send({ type: "progress", id, done }),
+      });
+      send({ type: "done", id, row: sweepRow(r) });
+    } catch (error) {
+      send({ type: "error", id, message: error instanceof Error ? error.message : String(error) });
+    }
+  });
+}

@@ -1,0 +1,706 @@
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { Worker } from "node:worker_threads";
+import {
+  ESTIMATOR_DESCRIPTIONS,
+  ESTIMATOR_KINDS,
+  type EstimatorKind,
+  type LoadTrace,
+  resolveEstimatorSpec,
+} from "../core/estimators.js";
+import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import {
+  type SimulationConfig,
+  type SimulationResult,
+  type StrategyResult,
+  simulate,
+} from "../core/simulate.js";
+import { makeTopology } from "../core/topology.js";
+import { FILE_FORMATS, type FileFormat, readTrace } from "../io/read.js";
+import {
+  type Flags,
+  integerFlag,
+  numberFlag,
+  parseFlags,
+  requireString,
+  TOPOLOGY_HELP,
+  TOPOLOGY_OPTIONS,
+  topologyFlags,
+} from "./args.js";
+import { type CliCommand, type CliContext, UsageError } from "./command.js";
+import { writeResult } from "./output.js";
+
+/** The parameters a `--sweep` may vary. */
+export const SWEEP_NAMES = ["interval", "window", "replicas", "policy", "estimator"] as const;
+export type SweepName = (typeof SWEEP_NAMES)[number];
+
+/** A simulation configuration without callbacks, as sent to worker threads. */
+export type PlainConfig = Omit<SimulationConfig, "onProgress">;
+
+/** A strategy's figures without its per-step series. */
+export interface StrategySummary {
+  meanRealizedBalancedness: number;
+  worstRealizedBalancedness: number;
+  movedSlotsPerRebalance: number;
+  movedSlotsFraction: number;
+}
+
+/** One configuration's outcome: what `--sweep` prints per row. */
+export interface SweepRow extends StrategySummary {
+  interval: number;
+  window: number;
+  replicas: number;
+  policy: string;
+  estimator: EstimatorKind;
+  fromPrevious: boolean;
+  rebalances: number;
+  baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
+}
+
+function strategySummary(s: StrategyResult): StrategySummary {
+  return {
+    meanRealizedBalancedness: s.meanRealizedBalancedness,
+    worstRealizedBalancedness: s.worstRealizedBalancedness,
+    movedSlotsPerRebalance: s.movedSlotsPerRebalance,
+    movedSlotsFraction: s.movedSlotsFraction,
+  };
+}
+
+/**
+ * The summary of one simulation, as one sweep row.
+ *
+ * @example
+ * ```ts
+ * sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...
+ * ```
+ */
+export function sweepRow(r: SimulationResult): SweepRow {
+  const baselines: SweepRow["baselines"] = {};
+  for (const [name, s] of Object.entries(r.baselines)) {
+    if (s) baselines[name as keyof SweepRow["baselines"]] = strategySummary(s);
+  }
+  return {
+    interval: r.interval,
+    window: r.window,
+    replicas: r.topology.numReplicas,
+    policy: r.policy,
+    estimator: r.estimator.kind,
+    fromPrevious: r.fromPrevious,
+    rebalances: r.rebalanceSteps.length,
+    ...strategySummary(r.eplb),
+    baselines,
+  };
+}
+
+/**
+ * Parses repeated `--sweep name=v1,v2` flags into value lists (numbers for interval, window and
+ * replicas; names for policy and estimator). A name given twice is a mistake.
+ *
+ * @example
+ * ```ts
+ * parseSweeps(["interval=50,100", "policy=deepseek"]);
+ * // { interval: [50, 100], policy: ["deepseek"] }
+ * parseSweeps(["gpus=8"]);
+ * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator
+ * ```
+ */
+export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName, string[]>> {
+  const out: Partial<Record<SweepName, string[]>> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const name = (eq < 0 ? spec : spec.slice(0, eq)).trim();
+    if (!(SWEEP_NAMES as readonly string[]).includes(name)) {
+      throw new UsageError(
+        `--sweep ${spec}: the name must be one of ${SWEEP_NAMES.join(", ")} (as in --sweep interval=50,100)`,
+      );
+    }
+    const values = (eq < 0 ? "" : spec.slice(eq + 1))
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v !== "");
+    if (values.length === 0)
+      throw new UsageError(`--sweep ${spec}: give values, as in ${name}=a,b`);
+    if (out[name as SweepName]) throw new UsageError(`--sweep ${name} is given twice`);
+    for (const v of values) {
+      if (name === "interval" || name === "window" || name === "replicas") {
+        if (!/^\d+$/.test(v) || Number(v) < 1) {
+          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be an integer >= 1`);
+        }
+      } else if (name === "estimator" && !(ESTIMATOR_KINDS as readonly string[]).includes(v)) {
+        throw new UsageError(
+          `--sweep ${spec}: estimator ${JSON.stringify(v)} must be one of ${ESTIMATOR_KINDS.join(", ")}`,
+        );
+      } else if (name === "policy" && !policyNames().includes(v)) {
+        throw new UsageError(
+          `--sweep ${spec}: policy ${JSON.stringify(v)} must be one of ${policyNames().join(", ")}`,
+        );
+      }
+    }
+    out[name as SweepName] = values;
+  }
+  return out;
+}
+
+/**
+ * Every configuration of the grid: the base with each combination of swept values (the first
+ * swept name varies slowest).
+ *
+ * @example
+ * ```ts
+ * sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4
+ * ```
+ */
+export function sweepGrid(
+  base: PlainConfig,
+  sweeps: Partial<Record<SweepName, string[]>>,
+): PlainConfig[] {
+  let grid: PlainConfig[] = [{ ...base }];
+  for (const [name, values] of Object.entries(sweeps) as Array<[SweepName, string[]]>) {
+    const next: PlainConfig[] = [];
+    for (const config of grid) {
+      for (const v of values) {
+        const c = { ...config };
+        if (name === "interval") c.interval = Number(v);
+        else if (name === "window") c.window = Number(v);
+        else if (name === "replicas") c.numReplicas = Number(v);
+        else if (name === "policy") c.policy = v;
+        else c.estimator = v as EstimatorKind;
+        next.push(c);
+      }
+    }
+    grid = next;
+  }
+  return grid;
+}
+
+/** Checks a configuration against the trace before any work starts, so errors come first. */
+function checkConfig(c: PlainConfig, trace: LoadTrace): void {
+  makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
+  getPolicy(c.policy ?? DEFAULT_POLICY);
+  resolveEstimatorSpec({
+    kind: c.estimator ?? "mean",
+    window: c.window,
+    halfLife: c.halfLife,
+    k: c.k,
+    slices: c.slices,
+  });
+  if (c.interval >= trace.steps) {
+    throw new UsageError(
+      `--interval ${c.interval} must be smaller than the trace's ${trace.steps} steps, so at least one rebalance is judged`,
+    );
+  }
+}
+
+/** A `[#####-----] 45% label` line that redraws in place on a terminal. */
+export class ProgressBar {
+  private last = 0;
+  constructor(
+    private readonly ctx: CliContext,
+    private readonly label: string,
+  ) {}
+
+  update(done: number, total: number): void {
+    if (!this.ctx.stderrIsTTY) return;
+    const now = Date.now();
+    if (done < total && now - this.last < 100) return;
+    this.last = now;
+    const width = 30;
+    const filled = Math.round((done / Math.max(1, total)) * width);
+    const pct = Math.floor((done / Math.max(1, total)) * 100);
+    this.ctx.stderr(
+      `\r[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(pct).padStart(3)}% ${this.label} ${done}/${total}`,
+    );
+  }
+
+  done(): void {
+    if (this.ctx.stderrIsTTY) this.ctx.stderr("\r\x1b[K");
+  }
+}
+
+/** Trace data as worker threads receive it: one shared buffer, never copied per worker. */
+interface SharedTrace {
+  steps: number;
+  layers: number;
+  experts: number;
+  buffer: SharedArrayBuffer;
+}
+
+function shareTrace(trace: LoadTrace): SharedTrace {
+  const buffer = new SharedArrayBuffer(trace.data.length * 8);
+  new Float64Array(buffer).set(trace.data);
+  return { steps: trace.steps, layers: trace.layers, experts: trace.experts, buffer };
+}
+
+/**
+ * Runs every configuration, on worker threads when there are several and the trace is large
+ * enough for the start-up cost (about 50 ms per worker) to pay, otherwise in this thread.
+ * Rows come back in grid order.
+ */
+async function runGrid(
+  trace: LoadTrace,
+  grid: PlainConfig[],
+  workers: number,
+  onProgress: (done: number, total: number) => void,
+): Promise<SweepRow[]> {
+  const total = grid.length * trace.steps;
+  if (workers <= 1 || grid.length === 1) {
+    const rows: SweepRow[] = [];
+    for (let i = 0; i < grid.length; i++) {
+      const r = simulate(trace, {
+        ...grid[i],
+        series: false,
+        onProgress: (d) => onProgress(i * trace.steps + d, total),
+      });
+      rows.push(sweepRow(r));
+    }
+    return rows;
+  }
+  const shared = shareTrace(trace);
+  const rows: SweepRow[] = new Array(grid.length);
+  const progress = new Float64Array(grid.length);
+  let next = 0;
+  const pool = Array.from({ length: Math.min(workers, grid.length) }, () => {
+    const worker = new Worker(new URL("./simulate-worker.js", import.meta.url), {
+      workerData: shared,
+    });
+    return new Promise<void>((resolveWorker, reject) => {
+      const feed = () => {
+        if (next >= grid.length) {
+          void worker.terminate();
+          resolveWorker();
+          return;
+        }
+        const id = next++;
+        worker.postMessage({ id, config: grid[id] });
+      };
+      worker.on("message", (m: WorkerReply) => {
+        if (m.type === "progress") {
+          progress[m.id] = m.done;
+          onProgress(
+            progress.reduce((a, b) => a + b, 0),
+            total,
+          );
+        } else if (m.type === "done") {
+          rows[m.id] = m.row;
+          progress[m.id] = trace.steps;
+          feed();
+        } else {
+          void worker.terminate();
+          reject(new Error(`simulation worker failed: ${m.message}`));
+        }
+      });
+      worker.on("error", reject);
+      feed();
+    });
+  });
+  await Promise.all(pool);
+  return rows;
+}
+
+/** Messages a simulation worker sends back. */
+export type WorkerReply =
+  | { type: "progress"; id: number; done: number }
+  | { type: "done"; id: number; row: SweepRow }
+  | { type: "error"; id: number; message: string };
+
+/** Fixed-width text table: header row, then rows; columns padded to their widest cell. */
+function table(header: string[], rows: string[][], alignLeft = 1): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < alignLeft ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+const f4 = (x: number) => x.toFixed(4);
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const moves = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+
+function describeConfig(r: SimulationResult): string {
+  const e = r.estimator;
+  const est =
+    e.kind === "ema"
+      ? `ema, half-life ${e.halfLife}`
+      : e.kind === "meanstd"
+        ? `meanstd, k ${e.k}, ${e.slices} slices`
+        : e.kind;
+  return `rebalance every ${r.interval} steps from the last ${r.window} (estimator ${est}), policy ${r.policy}${r.fromPrevious ? " from the previous placement" : " from scratch"}`;
+}
+
+/**
+ * The readable summary of one simulation: the setup, then one row per strategy.
+ *
+ * @example
+ * ```ts
+ * formatSimulationTable(result, "trace.npy");
+ * // "eplb simulate: trace.npy: 1000 steps x 58 layers x 256 experts\n..."
+ * ```
+ */
+export function formatSimulationTable(r: SimulationResult, traceName: string): string {
+  const t = r.topology;
+  const rows: string[][] = [];
+  const add = (name: string, s: StrategyResult | undefined) => {
+    if (!s) return;
+    rows.push([
+      name,
+      f4(s.meanRealizedBalancedness),
+      f4(s.worstRealizedBalancedness),
+      moves(s.movedSlotsPerRebalance),
+      pct(s.movedSlotsFraction),
+    ]);
+  };
+  add(`eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`, r.eplb);
+  add("deepseek re-planning", r.baselines.deepseek);
+  add(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle);
+  add("no balancing (experts in order)", r.baselines.none);
+  return [
+    `eplb simulate: ${traceName}: ${r.steps} steps x ${r.layers} layers x ${r.experts} experts`,
+    `  ${t.numReplicas} slots on ${t.numGpus} GPUs in ${t.numNodes} node${t.numNodes > 1 ? "s" : ""}, ${t.numGroups} group${t.numGroups > 1 ? "s" : ""} (${t.hierarchical ? "hierarchical" : "global"})`,
+    `  ${describeConfig(r)}`,
+    `  judged steps ${r.firstJudgedStep}..${r.steps - 1} (${r.judgedSteps}), ${r.rebalanceSteps.length} rebalances`,
+    "",
+    table(["strategy", "balancedness", "worst step", "slots moved/rebalance", "moved"], rows),
+    "",
+    "balancedness = mean / max GPU load per layer, averaged over layers, then over judged steps;",
+    `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas}).`,
+    "",
+  ].join("\n");
+}
+
+const round6 = (x: number) => Number(x.toPrecision(6));
+
+/**
+ * The `--json` object of one simulation: the configuration, its summary figures at the top
+ * level (`meanRealizedBalancedness`, `movedSlotsPerRebalance`, ...), the baselines, and the
+ * per-step series (balancedness of every judged step per strategy, slots moved per rebalance).
+ *
+ * @example
+ * ```ts
+ * simulationJson(result, "trace.npy", 812).meanRealizedBalancedness; // 0.93...
+ * ```
+ */
+export function simulationJson(
+  r: SimulationResult,
+  traceName: string,
+  timeMs: number,
+): Record<string, unknown> {
+  const strategies = { eplb: r.eplb, ...r.baselines };
+  const balancedness: Record<string, number[]> = {};
+  const movedSlots: Record<string, number[]> = {};
+  for (const [name, s] of Object.entries(strategies)) {
+    if (!s) continue;
+    balancedness[name] = Array.from(s.balancedness, round6);
+    if (name !== "none") movedSlots[name] = Array.from(s.movedSlots);
+  }
+  const t = r.topology;
+  return {
+    trace: { file: traceName, steps: r.steps, layers: r.layers, experts: r.experts },
+    config: {
+      replicas: t.numReplicas,
+      groups: t.numGroups,
+      nodes: t.numNodes,
+      gpus: t.numGpus,
+      interval: r.interval,
+      window: r.window,
+      policy: r.policy,
+      estimator: r.estimator,
+      fromPrevious: r.fromPrevious,
+    },
+    ...strategySummary(r.eplb),
+    rebalances: r.rebalanceSteps.length,
+    firstJudgedStep: r.firstJudgedStep,
+    judgedSteps: r.judgedSteps,
+    baselines: Object.fromEntries(
+      Object.entries(r.baselines).map(([k, s]) => [k, s ? strategySummary(s) : s]),
+    ),
+    series: {
+      firstStep: r.firstJudgedStep,
+      rebalanceSteps: r.rebalanceSteps,
+      balancedness,
+      movedSlots,
+    },
+    timeMs: Math.round(timeMs),
+  };
+}
+
+const CSV_HEADER = [
+  "interval",
+  "window",
+  "replicas",
+  "policy",
+  "estimator",
+  "from_previous",
+  "balancedness",
+  "worst_step",
+  "moved_per_rebalance",
+  "moved_fraction",
+  "deepseek_balancedness",
+  "deepseek_moved_per_rebalance",
+  "oracle_balancedness",
+  "none_balancedness",
+];
+
+function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
+  const b = r.baselines;
+  const opt = (x: number | undefined, f: (x: number) => string) => (x === undefined ? "" : f(x));
+  return [
+    String(r.interval),
+    String(r.window),
+    String(r.replicas),
+    r.policy,
+    r.estimator,
+    String(r.fromPrevious),
+    digits(r.meanRealizedBalancedness),
+    digits(r.worstRealizedBalancedness),
+    moves(r.movedSlotsPerRebalance),
+    digits(r.movedSlotsFraction),
+    opt(b.deepseek?.meanRealizedBalancedness, digits),
+    opt(b.deepseek?.movedSlotsPerRebalance, moves),
+    opt(b.oracle?.meanRealizedBalancedness, digits),
+    opt(b.none?.meanRealizedBalancedness, digits),
+  ];
+}
+
+/**
+ * Sweep rows as CSV (one header line, one line per configuration).
+ *
+ * @example
+ * ```ts
+ * sweepCsv(rows).split("\n")[0]; // "interval,window,replicas,policy,estimator,from_previous,balancedness,..."
+ * ```
+ */
+export function sweepCsv(rows: readonly SweepRow[]): string {
+  return `${[CSV_HEADER.join(","), ...rows.map((r) => rowCells(r, (x) => String(round6(x))).join(","))].join("\n")}\n`;
+}
+
+/**
+ * Sweep rows as a readable table.
+ *
+ * @example
+ * ```ts
+ * formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\n..."
+ * ```
+ */
+export function formatSweepTable(rows: readonly SweepRow[], traceName: string): string {
+  const header = [
+    "interval",
+    "window",
+    "replicas",
+    "policy",
+    "estimator",
+    "previous",
+    "balancedness",
+    "worst",
+    "moved/rebal",
+    "moved",
+    "deepseek bal",
+    "deepseek moved",
+    "oracle bal",
+    "none bal",
+  ];
+  const cells = rows.map((r) => {
+    const c = rowCells(r, f4);
+    c[5] = r.fromPrevious ? "yes" : "no";
+    c[9] = pct(r.movedSlotsFraction);
+    return c;
+  });
+  return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${table(header, cells, 0)}\n`;
+}
+
+function stringFlag(flags: Flags, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
+function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
+  const format = stringFlag(flags, "format");
+  if (format !== undefined && !(FILE_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--format (${JSON.stringify(format)}) must be one of ${FILE_FORMATS.join(", ")}`,
+    );
+  }
+  return readTrace(resolve(ctx.cwd, path), {
+    format: format as FileFormat | undefined,
+    steps: stringFlag(flags, "steps"),
+  });
+}
+
+function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
+  const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
+  const interval = integerFlag(flags, "interval", 1);
+  const window = integerFlag(flags, "window", 1, interval);
+  const estimator = stringFlag(flags, "estimator") ?? "mean";
+  if (!(ESTIMATOR_KINDS as readonly string[]).includes(estimator)) {
+    throw new UsageError(
+      `--estimator (${JSON.stringify(estimator)}) must be one of ${ESTIMATOR_KINDS.join(", ")}`,
+    );
+  }
+  const policy = stringFlag(flags, "policy") ?? DEFAULT_POLICY;
+  const rebalanceOptions: Record<string, unknown> = {};
+  if (flags["move-budget"] !== undefined) {
+    rebalanceOptions.moveBudget = numberFlag(flags, "move-budget", 0, Number.MAX_SAFE_INTEGER, 0);
+  }
+  if (flags["min-gain"] !== undefined) {
+    rebalanceOptions.minGain = numberFlag(flags, "min-gain", 0, 1, 0);
+  }
+  const config: PlainConfig = {
+    numReplicas,
+    numGroups,
+    numNodes,
+    numGpus,
+    interval,
+    window,
+    policy,
+    estimator: estimator as EstimatorKind,
+    fromPrevious: flags.fresh !== true,
+    rebalanceOptions,
+    baselines: flags["no-baselines"] !== true,
+  };
+  if (flags["half-life"] !== undefined) {
+    config.halfLife = numberFlag(flags, "half-life", Number.MIN_VALUE, Number.MAX_VALUE, 1);
+  }
+  if (flags.k !== undefined) config.k = numberFlag(flags, "k", -100, 100, 1);
+  if (flags.slices !== undefined) config.slices = integerFlag(flags, "slices", 1);
+  checkConfig(config, trace);
+  return config;
+}
+
+const OPTIONS = {
+  trace: { type: "string" },
+  format: { type: "string" },
+  steps: { type: "string" },
+  ...TOPOLOGY_OPTIONS,
+  interval: { type: "string" },
+  window: { type: "string" },
+  policy: { type: "string" },
+  estimator: { type: "string" },
+  "half-life": { type: "string" },
+  k: { type: "string" },
+  slices: { type: "string" },
+  fresh: { type: "boolean" },
+  "move-budget": { type: "string" },
+  "min-gain": { type: "string" },
+  "no-baselines": { type: "boolean" },
+  sweep: { type: "string", multiple: true },
+  json: { type: "boolean" },
+  csv: { type: "boolean" },
+  workers: { type: "string" },
+  out: { type: "string" },
+} as const;
+
+/** `--steps -100:` is a value, not a flag: glue it to its flag before parsing. */
+function joinSteps(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === "--steps" && next !== undefined && /^-\d*(:-?\d*){0,2}$/.test(next)) {
+      out.push(`--steps=${next}`);
+      i++;
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
+export const simulateCommand: CliCommand = {
+  name: "simulate",
+  summary: "replay a load trace: realised balance and slot moves of a rebalancing setup",
+  get help() {
+    return `Usage: eplb simulate --trace FILE --replicas N --gpus N [--groups N] [--nodes N]
+                     --interval N [--window N] [--policy NAME] [--estimator KIND]
+                     [--json | --sweep NAME=V1,V2,... [--csv | --json]]
+
+Replays a load trace [steps, layers, experts] as an engine running EPLB would: every
+--interval steps the loads of the last --window steps are estimated, the policy rebalances
+(from the previous placement), and every following step is judged by its realised
+balancedness (mean / max GPU load, tokens split evenly among an expert's replicas). Compared
+with no balancing, deepseek re-planning from scratch, and an oracle that plans on the very
+steps it is judged on. Prints a table on stdout (or --json).
+
+Options:
+  --trace FILE      the trace: .npy (hotness[time, layer, expert]), SGLang recorder dump .pt,
+                    JSON {"logical_count": [[[...]]]}, ...; see eplb synth for a synthetic one
+  --format F        force the trace file's format: ${FILE_FORMATS.join(", ")}
+  --steps a:b       replay only these steps (a Python slice: "0:5000", "-2000:")
+${TOPOLOGY_HELP}
+  --interval N      steps between two rebalances (the first after N steps)
+  --window N        steps of history each estimate uses [default: --interval]
+  --policy NAME     one of: ${policyNames()
+    .map((n) => `${n}${n === DEFAULT_POLICY ? " (default)" : ""}`)
+    .join(", ")}
+  --estimator KIND  how loads are estimated from the window [default mean]:
+${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIONS[k]}`).join("\n")}
+  --half-life N     ema: half-life in steps [default window / 2]
+  --k F             meanstd: standard deviations added [default 1]
+  --slices N        meanstd: time slices of the window [default 4]
+  --fresh           re-plan from scratch at every rebalance instead of from the previous placement
+  --move-budget N   slots per layer a rebalance may change (or a fraction in (0, 1)), passed to
+                    the policy's rebalancing from the previous placement
+  --min-gain F      keep a layer unless its max GPU load improves by this fraction
+  --no-baselines    skip the baselines (faster)
+  --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
+                    baselines, per-step series) instead of the table
+  --sweep NAME=V,.. vary interval, window, replicas, policy or estimator (repeatable: the grid
+                    of all combinations); one row per configuration, --csv or --json on request
+  --csv             with --sweep: CSV instead of the table
+  --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
+  --out FILE        write the output there instead of stdout
+  -h, --help        this help
+
+Examples:
+  eplb synth --steps 2000 --layers 58 --experts 256 --seed 1 --out trace.npy
+  eplb simulate --trace trace.npy --replicas 288 --groups 8 --nodes 4 --gpus 32 --interval 100
+  eplb simulate --trace trace.npy --replicas 288 --groups 8 --nodes 4 --gpus 32 --interval 100 \\
+      --sweep interval=50,100,200 --sweep estimator=mean,ema --csv
+`;
+  },
+  async run(argv: string[], ctx: CliContext): Promise<void> {
+    const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
+    const tracePath = requireString(flags, "trace");
+    const sweepSpecs = (flags.sweep as string[] | undefined) ?? [];
+    if (flags.csv === true && sweepSpecs.length === 0) {
+      throw new UsageError("--csv needs --sweep (a single run prints a table or --json)");
+    }
+    if (flags.csv === true && flags.json === true) {
+      throw new UsageError("--csv and --json exclude each other");
+    }
+    const sweeps = parseSweeps(sweepSpecs);
+    const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
+    const trace = loadTrace(tracePath, flags, ctx);
+    const base = baseConfig(flags, trace);
+    const out = stringFlag(flags, "out");
+
+    if (sweepSpecs.length > 0) {
+      const grid = sweepGrid(base, sweeps);
+      for (const c of grid) checkConfig(c, trace);
+      const cells = trace.steps * trace.layers * trace.experts;
+      const workers =
+        workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+      const bar = new ProgressBar(ctx, "steps");
+      const rows = await runGrid(trace, grid, workers, (d, t) => bar.update(d, t));
+      bar.done();
+      const text =
+        flags.json === true
+          ? `${JSON.stringify(rows, null, 2)}\n`
+          : flags.csv === true
+            ? sweepCsv(rows)
+            : formatSweepTable(rows, tracePath);
+      writeResult(text, out, ctx);
+      return;
+    }
+
+    const bar = new ProgressBar(ctx, "steps");
+    const start = performance.now();
+    const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
+    const timeMs = performance.now() - start;
+    bar.done();
+    if (flags.json === true) {
+      writeResult(`${JSON.stringify(simulationJson(result, tracePath, timeMs))}\n`, out, ctx);
+    } else {
+      writeResult(formatSimulationTable(result, tracePath), out, ctx);
+      ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
+    }
+  },
+};

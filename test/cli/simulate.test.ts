@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { synthesizeTrace } from "../../src/index.js";
+import { writeNpy } from "../../src/io/npy-write.js";
+import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "eplb-simulate-"));
+
+/** Two experts, popularity flips after two steps (see test/core/simulate.test.ts). */
+const flipPath = join(tmp, "flip.json");
+writeFileSync(
+  flipPath,
+  JSON.stringify({ logical_count: [[[3, 1]], [[3, 1]], [[1, 3]], [[1, 3]]] }),
+);
+const flipArgs = [
+  "simulate",
+  "--trace",
+  flipPath,
+  "--replicas",
+  "4",
+  "--gpus",
+  "2",
+  "--interval",
+  "2",
+  "--policy",
+  "deepseek",
+];
+
+const synthPath = join(tmp, "synth.npy");
+const synth = synthesizeTrace({ steps: 300, layers: 4, experts: 16, seed: 3, drift: 0.02 });
+writeNpy(synthPath, synth.data, [synth.steps, synth.layers, synth.experts], "int64");
+const synthArgs = ["simulate", "--trace", synthPath, "--replicas", "20", "--gpus", "4"];
+
+describe("eplb simulate: one configuration", () => {
+  test("prints a table: the configuration, deepseek re-planning, oracle, no balancing", async () => {
+    const r = await cli(flipArgs);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /4 steps x 1 layers x 2 experts/);
+    assert.match(r.stdout, /judged steps 2\.\.3 \(2\), 1 rebalances/);
+    assert.match(r.stdout, /eplb \(deepseek, from previous\) +0\.6000 +0\.6000 +0 +0\.00%/);
+    assert.match(r.stdout, /oracle \(deepseek on the judged steps\) +1\.0000/);
+    assert.match(r.stdout, /no balancing \(experts in order\) +0\.6667/);
+    assert.match(r.stderr, /eplb simulate: \d+\.\d\d s/);
+  });
+
+  test("--json: summary figures at the top level, baselines and per-step series", async () => {
+    const r = await cli([...flipArgs, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.meanRealizedBalancedness, 0.6);
+    assert.equal(j.movedSlotsPerRebalance, 0);
+    assert.equal(j.rebalances, 1);
+    assert.equal(j.baselines.oracle.meanRealizedBalancedness, 1);
+    assert.deepEqual(j.series.balancedness.eplb, [0.6, 0.6]);
+    assert.deepEqual(j.series.balancedness.none, [0.666667, 0.666667]);
+    assert.deepEqual(j.series.rebalanceSteps, [2]);
+    assert.deepEqual(j.series.movedSlots.eplb, [0]);
+    assert.equal(j.config.window, 2, "the window defaults to the interval");
+    assert.equal(j.config.policy, "deepseek");
+  });
+
+  test("the same trace as .npy and as JSON gives the same figures", async () => {
+    const a = await cli([...synthArgs, "--interval", "50", "--json"]);
+    const jsonPath = join(tmp, "synth.json");
+    const rows: number[][][] = [];
+    const n = synth.layers * synth.experts;
+    for (let t = 0; t < synth.steps; t++) {
+      const step: number[][] = [];
+      for (let l = 0; l < synth.layers; l++) {
+        const base = t * n + l * synth.experts;
+        step.push(Array.from(synth.data.subarray(base, base + synth.experts)));
+      }
+      rows.push(step);
+    }
+    writeFileSync(jsonPath, JSON.stringify({ logical_count: rows }));
+    const b = await cli([
+      ...synthArgs.map((x) => (x === synthPath ? jsonPath : x)),
+      "--interval",
+      "50",
+      "--json",
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.deepEqual(JSON.parse(a.stdout).series, JSON.parse(b.stdout).series);
+  });
+
+  test("--steps replays a slice; estimator flags reach the estimator", async () => {
+    const r = await cli([
+      ...synthArgs,
+      "--interval",
+      "20",
+      "--steps",
+      "-100:",
+      "--estimator",
+      "meanstd",
+      "--k",
+      "2",
+      "--slices",
+      "2",
+      "--window",
+      "40",
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.trace.steps, 100);
+    assert.deepEqual(j.config.estimator, {
+      kind: "meanstd",
+      window: 40,
+      halfLife: 20,
+      k: 2,
+      slices: 2,
+    });
+    assert.equal(j.judgedSteps, 80);
+  });
+
+  test("the shared hotness fixture (an int64 .npy) simulates", async () => {
+    const r = await cli([
+      "simulate",
+      "--trace",
+      join(sharedDir, "fixtures", "hotness-int64.npy"),
+      "--replicas",
+      "20",
+      "--gpus",
+      "4",
+      "--interval",
+      "4",
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.judgedSteps, 12);
+    assert.ok(j.meanRealizedBalancedness > j.baselines.none.meanRealizedBalancedness);
+  });
+});
+
+describe("eplb simulate --sweep", () => {
+  const sweep = [
+    ...synthArgs,
+    "--interval",
+    "50",
+    "--sweep",
+    "interval=25,50",
+    "--sweep",
+    "estimator=mean,ema,max",
+  ];
+
+  test("one row per configuration of the grid, as a table, CSV or JSON", async () => {
+    const table = await cli(sweep);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /6 configurations/);
+    assert.equal(table.stdout.trim().split("\n").length, 2 + 1 + 6);
+    const csv = await cli([...sweep, "--csv"]);
+    const lines = csv.stdout.trim().split("\n");
+    assert.equal(lines.length, 7);
+    assert.match(
+      lines[0],
+      /^interval,window,replicas,policy,estimator,from_previous,balancedness,/,
+    );
+    assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,0\.\d+/);
+    const json = JSON.parse((await cli([...sweep, "--json"])).stdout);
+    assert.equal(json.length, 6);
+    assert.deepEqual(
+      json.map((r: { interval: number; estimator: string }) => `${r.interval}/${r.estimator}`),
+      ["25/mean", "25/ema", "25/max", "50/mean", "50/ema", "50/max"],
+    );
+    assert.equal(typeof json[0].meanRealizedBalancedness, "number");
+    assert.equal(typeof json[0].baselines.deepseek.movedSlotsPerRebalance, "number");
+  });
+
+  test("worker threads give exactly the rows of the in-process run", async () => {
+    const inProcess = JSON.parse((await cli([...sweep, "--json", "--workers", "1"])).stdout);
+    const threaded = await cli([...sweep, "--json", "--workers", "2"]);
+    assert.equal(threaded.code, 0, threaded.stderr);
+    assert.deepEqual(JSON.parse(threaded.stdout), inProcess);
+  });
+
+  test("a sweep over replicas and window matches single runs", async () => {
+    const rows = JSON.parse(
+      (await cli([...synthArgs, "--interval", "50", "--sweep", "replicas=16,24", "--json"])).stdout,
+    );
+    const single = JSON.parse(
+      (await cli([...synthArgs.map((x) => (x === "20" ? "24" : x)), "--interval", "50", "--json"]))
+        .stdout,
+    );
+    assert.equal(rows[1].replicas, 24);
+    assert.equal(rows[1].meanRealizedBalancedness, single.meanRealizedBalancedness);
+    assert.equal(rows[1].movedSlotsPerRebalance, single.movedSlotsPerRebalance);
+  });
+});
+
+describe("eplb simulate: mistakes", () => {
+  test("exit 2 with one line on stderr and nothing on stdout", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["simulate", "--replicas", "4", "--gpus", "2", "--interval", "2"], /--trace is required/],
+      [
+        [...flipArgs.slice(0, -4), "--interval", "4"],
+        /--interval 4 must be smaller than the trace's 4 steps/,
+      ],
+      [[...flipArgs, "--sweep", "gpus=2,4"], /--sweep gpus=2,4: the name must be one of/],
+      [[...flipArgs, "--sweep", "interval=0"], /"0" must be an integer >= 1/],
+      [[...flipArgs, "--sweep", "estimator=median"], /estimator "median" must be one of/],
+      [[...flipArgs, "--csv"], /--csv needs --sweep/],
+      [[...flipArgs, "--estimator", "median"], /--estimator \("median"\) must be one of/],
+      [[...flipArgs, "--gpus", "3"], /numGpus \(3\) must divide numReplicas \(4\)/],
+      [[...flipArgs, "--sweep", "replicas=4,5"], /numGpus \(2\) must divide numReplicas \(5\)/],
+      [
+        [
+          "simulate",
+          "--trace",
+          join(tmp, "missing.npy"),
+          "--replicas",
+          "4",
+          "--gpus",
+          "2",
+          "--interval",
+          "2",
+        ],
+        /missing\.npy/,
+      ],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await cli(argv);
+      assert.equal(r.code, 2, `${argv.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  test("--help documents the estimators and the sweep", async () => {
+    const r = await cli(["simulate", "--help"]);
+    assert.equal(r.code, 0);
+    for (const word of ["mean", "ema", "max", "meanstd", "--sweep", "--interval", "--window"]) {
+      assert.ok(r.stdout.includes(word), word);
+    }
+  });
+
+  test("the real binary runs a sweep on worker threads and exits 0", () => {
+    const r = spawnCli([...sweep(), "--workers", "2", "--csv"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split("\n").length, 3);
+    function sweep() {
+      return [...synthArgs, "--interval", "100", "--sweep", "window=50,100"];
+    }
+  });
+});
