@@ -3,10 +3,14 @@
 // machines are noisy.
 import { parseArgs } from "node:util";
 import { benchDeepseek } from "./deepseek.js";
+import { benchEngines } from "./engines.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
 
-const benches: Array<[string, Bench]> = [["deepseek", benchDeepseek]];
+const benches: Array<[string, Bench]> = [
+  ["deepseek", benchDeepseek],
+  ["engines", benchEngines],
+];
 
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, only: { type: "string", multiple: true } },
