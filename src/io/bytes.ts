@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { EplbFormatError } from "./errors.js";
 
 /**
@@ -118,6 +119,21 @@ export function printable(text: string, max = 60): string {
   return JSON.stringify(cut);
 }
 
+/**
+ * An engine error message (JSON.parse, zlib) made safe for a one-line report: control characters
+ * from the quoted input become spaces, and the text is cut to `max` characters.
+ *
+ * @example
+ * ```ts
+ * oneLine("Unexpected token '\n' in JSON"); // "Unexpected token ' ' in JSON"
+ * ```
+ */
+export function oneLine(text: string, max = 100): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, " ");
+  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
@@ -146,11 +162,7 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
  * ```
  */
 export function decodeLatin1(bytes: Uint8Array): string {
-  // TextDecoder("latin1") is really windows-1252 (0x80-0x9f differ), so map bytes to code points
-  // directly, in chunks to stay under the argument-count limit of fromCharCode.
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 8192)));
-  }
-  return out;
+  // TextDecoder("latin1") is really windows-1252 (0x80-0x9f differ); Node's "latin1" maps each
+  // byte to the code point of the same value, which is what Latin-1 means.
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }

@@ -1,4 +1,4 @@
-import { decodeUtf8 } from "./bytes.js";
+import { decodeUtf8, oneLine } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import type { FileValue } from "./value.js";
 
@@ -37,7 +37,7 @@ export function readJson(bytes: Uint8Array, file: string): FileValue {
   try {
     return JSON.parse(text) as FileValue;
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0].slice(0, 120) : "";
+    const message = oneLine(error instanceof Error ? error.message : String(error), 120);
     throw new EplbFormatError(file, `invalid JSON: ${message}`);
   }
 }

@@ -66,11 +66,18 @@ export function readNpy(bytes: Uint8Array, file: string): Tensor {
   const { dtype, littleEndian } = parseDescr(header.descr, file);
   const size = DTYPE_SIZE[dtype];
   const available = r.remaining;
-  const numel = checkedNumel(header.shape, Math.floor(available / size), file, "shape");
+  // Nothing is allocated before the byte count is compared, so only overflow needs a bound here.
+  const numel = checkedNumel(
+    header.shape,
+    Math.floor(Number.MAX_SAFE_INTEGER / size),
+    file,
+    "shape",
+  );
   if (numel * size !== available) {
     throw new EplbFormatError(
       file,
-      `data is ${available} bytes but shape (${header.shape.join(", ")}) of ${header.descr} needs ${numel * size}`,
+      `${numel * size > available ? "truncated: " : ""}data is ${available} bytes but shape ` +
+        `(${header.shape.join(", ")}) of ${header.descr} needs ${numel * size}`,
     );
   }
   const data = decodeElements(r.take(available), dtype, littleEndian, numel, file);
@@ -137,6 +144,9 @@ function parseDescr(descr: string, file: string): { dtype: DType; littleEndian: 
   return { dtype, littleEndian: m[1] !== ">" };
 }
 
+/** Sticky: matches only at `lastIndex`, so no slicing per token. */
+const LITERAL_TOKEN = /[-+]?\d{1,30}L?|True|False|None/y;
+
 type Literal = string | number | boolean | null | Literal[] | Map<string | number, Literal>;
 
 /**
@@ -166,7 +176,11 @@ class LiteralParser {
   }
 
   private skipSpace(): void {
-    while (this.pos < this.text.length && /\s/.test(this.text[this.pos])) this.pos++;
+    while (this.pos < this.text.length) {
+      const c = this.text.charCodeAt(this.pos);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+      this.pos++;
+    }
   }
 
   private value(): Literal {
@@ -180,7 +194,8 @@ class LiteralParser {
       return v;
     }
     if (c === "'" || c === '"') return this.string(c);
-    const m = /^(?:[-+]?\d+L?|True|False|None)/.exec(this.text.slice(this.pos, this.pos + 32));
+    LITERAL_TOKEN.lastIndex = this.pos;
+    const m = LITERAL_TOKEN.exec(this.text);
     if (!m) this.fail("unexpected character");
     this.pos += m[0].length;
     if (m[0] === "True") return true;

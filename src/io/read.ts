@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
-import { decodeUtf8 } from "./bytes.js";
+import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
 import { EplbFormatError } from "./errors.js";
 import {
@@ -293,10 +293,7 @@ function guard<T>(file: string, run: () => T): T {
 function asFormatError(error: unknown, file: string): Error {
   if (error instanceof EplbFormatError) return error;
   if (error instanceof RangeError || error instanceof TypeError) {
-    return new EplbFormatError(
-      file,
-      `cannot be read: ${error.message.split("\n")[0].slice(0, 100)}`,
-    );
+    return new EplbFormatError(file, `cannot be read: ${oneLine(error.message)}`);
   }
   return error as Error;
 }

@@ -1,4 +1,4 @@
-import { ByteReader, decodeUtf8, printable } from "./bytes.js";
+import { ByteReader, decodeUtf8, oneLine, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import { checkedNumel, DTYPE_SIZE, type DType, decodeElements, type Tensor } from "./tensor.js";
 
@@ -81,7 +81,7 @@ export function readSafetensors(
   } catch (error) {
     throw new EplbFormatError(
       file,
-      `safetensors header is not valid JSON (${error instanceof Error ? error.message.slice(0, 80) : ""})`,
+      `safetensors header is not valid JSON (${oneLine(error instanceof Error ? error.message : String(error), 80)})`,
     );
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
@@ -145,7 +145,13 @@ function parseEntry(name: string, info: unknown, dataLen: number, file: string):
     );
   }
   const size = DTYPE_SIZE[dtype];
-  const numel = checkedNumel(shape, Math.floor((end - begin) / size), file, `${label} shape`);
+  // Compared with the byte range before anything is allocated; the bound only prevents overflow.
+  const numel = checkedNumel(
+    shape,
+    Math.floor(Number.MAX_SAFE_INTEGER / size),
+    file,
+    `${label} shape`,
+  );
   if (numel * size !== end - begin) {
     throw new EplbFormatError(
       file,

@@ -1,5 +1,5 @@
 import * as zlib from "node:zlib";
-import { ByteReader, decodeUtf8, printable } from "./bytes.js";
+import { ByteReader, decodeUtf8, oneLine, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 
 /** One file inside a ZIP archive, as the central directory describes it. */
@@ -236,6 +236,5 @@ function readEntry(bytes: Uint8Array, file: string, entry: ZipEntry, limit: numb
 }
 
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n")[0].slice(0, 80);
+  return oneLine(error instanceof Error ? error.message : String(error), 80);
 }
