@@ -1,0 +1,589 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { EplbInputError } from "../../src/core/errors.js";
+import { placementFromPhy2log } from "../../src/core/placement.js";
+import { readCsv } from "../../src/io/csv.js";
+import { EplbFormatError } from "../../src/io/errors.js";
+import { selectSteps } from "../../src/io/interpret.js";
+import {
+  detectFormat,
+  parseBytes,
+  readLoads,
+  readPlacement,
+  readTensorFile,
+  readTrace,
+  readValue,
+} from "../../src/io/read.js";
+import { readSafetensors } from "../../src/io/safetensors.js";
+import { formatPlacement, OUTPUT_FORMATS } from "../../src/io/writers.js";
+import { readYaml } from "../../src/io/yaml.js";
+import { encode, npyBytes, safetensorsBytes, torchDictOfTensor } from "./support.js";
+
+const formatError = (pattern: RegExp) => (e: unknown) =>
+  e instanceof EplbFormatError && pattern.test(e.message) && !e.message.includes("\n");
+const text = (s: string) => new TextEncoder().encode(s);
+
+const dir = mkdtempSync(join(tmpdir(), "eplb-io-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+function file(name: string, content: string | Uint8Array): string {
+  const p = join(dir, `${counter++}-${name}`);
+  writeFileSync(p, content);
+  return p;
+}
+
+describe("safetensors", () => {
+  const trace = encode(
+    "int32",
+    Array.from({ length: 12 }, (_, i) => i),
+  );
+  const st = safetensorsBytes(
+    [
+      { name: "bias", dtype: "F32", shape: [3], data: encode("float32", [1, 2, 3]) },
+      { name: "logical_count", dtype: "I32", shape: [2, 2, 3], data: trace },
+      { name: "w", dtype: "BF16", shape: [2, 2], data: encode("bfloat16", [1, -2, 0.5, 3]) },
+    ],
+    { format: "pt" },
+  );
+
+  test("reads every tensor by name, in file order, skipping __metadata__", () => {
+    const m = readSafetensors(st, "a.safetensors");
+    assert.deepEqual([...m.keys()], ["bias", "logical_count", "w"]);
+    assert.deepEqual(Array.from(m.get("w")!.data), [1, -2, 0.5, 3]);
+    assert.deepEqual(m.get("logical_count")!.shape, [2, 2, 3]);
+  });
+
+  test("loads: by well-known name, by key, or the first 2-D/3-D tensor", () => {
+    const p = file("a.safetensors", st);
+    assert.deepEqual(Array.from(readLoads(p).data), [6, 8, 10, 12, 14, 16]);
+    assert.throws(
+      () => readLoads(p, { key: "bias" }),
+      formatError(/bias has shape \[3\]: expected/),
+    );
+    const anon = file(
+      "b.safetensors",
+      safetensorsBytes([
+        { name: "bias", dtype: "F64", shape: [2], data: encode("float64", [1, 2]) },
+        { name: "something", dtype: "I64", shape: [1, 2], data: encode("int64", [5, 6]) },
+      ]),
+    );
+    assert.deepEqual(Array.from(readLoads(anon).data), [5, 6]);
+    assert.throws(() => readLoads(p, { key: "nope" }), formatError(/no tensor named "nope"/));
+  });
+
+  test("negative loads from a bf16 tensor are refused with their index", () => {
+    assert.throws(
+      () => readLoads(file("c.safetensors", st), { key: "w" }),
+      formatError(/w\[0\]\[1\] is -2/),
+    );
+  });
+
+  test("every safetensors dtype", () => {
+    const cases: [string, Parameters<typeof encode>[0], number[]][] = [
+      ["BOOL", "bool", [0, 1]],
+      ["U8", "uint8", [0, 255]],
+      ["I8", "int8", [-128, 127]],
+      ["U16", "uint16", [0, 65535]],
+      ["I16", "int16", [-32768, 32767]],
+      ["U32", "uint32", [0, 4294967295]],
+      ["I32", "int32", [-5, 5]],
+      ["U64", "uint64", [0, 2 ** 53 - 1]],
+      ["I64", "int64", [-(2 ** 53), 2 ** 53 - 1]],
+      ["F16", "float16", [-1.5, 2048]],
+      ["BF16", "bfloat16", [-1.5, 2 ** 40]],
+      ["F32", "float32", [-1.5, 2 ** 40]],
+      ["F64", "float64", [0.1, -1e300]],
+    ];
+    for (const [code, dtype, values] of cases) {
+      const bytes = safetensorsBytes([
+        { name: "x", dtype: code, shape: [2], data: encode(dtype, values) },
+      ]);
+      assert.deepEqual(Array.from(readSafetensors(bytes, "d").get("x")!.data), values, code);
+    }
+  });
+
+  test("inconsistent headers", () => {
+    const one = (info: unknown, data = new Uint8Array(8)) => {
+      const json = JSON.stringify({ x: info });
+      const len = new Uint8Array(8);
+      new DataView(len.buffer).setUint32(0, json.length, true);
+      const out = new Uint8Array(8 + json.length + data.length);
+      out.set(len);
+      out.set(text(json), 8);
+      out.set(data, 8 + json.length);
+      return out;
+    };
+    const cases: [unknown, RegExp][] = [
+      [{ dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] }, /unsupported dtype "F8_E4M3"/],
+      [
+        { dtype: "I64", shape: [2], data_offsets: [0, 8] },
+        /has 8 bytes but shape \[2\] of I64 needs 16/,
+      ],
+      [{ dtype: "I64", shape: [1], data_offsets: [0, 16] }, /outside the 8-byte data section/],
+      [{ dtype: "I64", shape: [1], data_offsets: [8, 0] }, /outside/],
+      [{ dtype: "I64", shape: [1], data_offsets: [0] }, /invalid data_offsets/],
+      [{ dtype: "I64", shape: [-1], data_offsets: [0, 8] }, /invalid size -1/],
+      [{ dtype: "I64", shape: "x", data_offsets: [0, 8] }, /not a list of sizes/],
+      ["x", /no dtype\/shape/],
+    ];
+    for (const [info, pattern] of cases) {
+      assert.throws(
+        () => readSafetensors(one(info), "h.safetensors"),
+        formatError(pattern),
+        pattern.source,
+      );
+    }
+    const bad = one({ dtype: "I64", shape: [1], data_offsets: [0, 8] });
+    bad[9] = 0x7b; // break the JSON
+    assert.throws(() => readSafetensors(bad, "h.safetensors"), formatError(/not valid JSON/));
+    const huge = new Uint8Array(16);
+    new DataView(huge.buffer).setUint32(0, 0xffffff00, true);
+    assert.throws(() => readSafetensors(huge, "h.safetensors"), formatError(/truncated|100 MB/));
+  });
+});
+
+describe("JSON forms", () => {
+  const loads = [
+    [1, 2, 3],
+    [4, 5, 6],
+  ];
+  const forms: [string, unknown][] = [
+    ["bare 2-D", loads],
+    ["weight", { weight: loads }],
+    ["logical_count 2-D", { logical_count: loads }],
+    [
+      "logical_count 3-D",
+      { logical_count: [loads.map((r) => r.map((v) => v - 1)), loads.map((r) => r.map(() => 1))] },
+    ],
+    ["shape + flat counts", { shape: [2, 3], counts: [1, 2, 3, 4, 5, 6] }],
+    ["shape + nested counts", { shape: [1, 2, 3], counts: [loads] }],
+    ["loads", { loads }],
+    ["hotness 3-D", { hotness: [loads] }],
+    ["unknown key, single 2-D array", { rank: 3, stats: loads }],
+  ];
+  for (const [name, value] of forms) {
+    test(`loads from ${name}`, () => {
+      const m = readLoads(file("l.json", JSON.stringify(value)));
+      assert.deepEqual([m.layers, m.experts, ...m.data], [2, 3, 1, 2, 3, 4, 5, 6]);
+    });
+  }
+
+  test("placements: physical_to_logical_map, phy2log (deepseek output with metrics), bare 2-D", () => {
+    for (const value of [
+      { physical_to_logical_map: [[0, 1, 2, 0]] },
+      {
+        phy2log: [[0, 1, 2, 0]],
+        log2phy: [
+          [
+            [0, 3],
+            [1, -1],
+            [2, -1],
+          ],
+        ],
+        logcnt: [[2, 1, 1]],
+        metrics: { a: 1 },
+      },
+      [[0, 1, 2, 0]],
+    ]) {
+      const p = readPlacement(file("p.json", JSON.stringify(value)));
+      assert.deepEqual(Array.from(p.phy2log), [0, 1, 2, 0]);
+      assert.deepEqual(Array.from(p.logcnt), [2, 1, 1]);
+    }
+  });
+
+  test("placement errors", () => {
+    const cases: [unknown, RegExp][] = [
+      [{ phy2log: [[0, 1, -1]] }, /phy2log\[0\]\[2\] is -1.*empty slot/],
+      [{ phy2log: [[0, 1.5]] }, /is 1\.5/],
+      [{ phy2log: [[0, 2]] }, /expert 1.*has no replica/],
+      [{ phy2log: [[0, 1], [0]] }, /ragged/],
+      [{ phy2log: [] }, /expected a non-empty \[layers, slots\]/],
+      [{ phy2log: [[[0]]] }, /shape \[1, 1, 1\]/],
+      [{ weight: [[1]] }, /no placement found.*keys present: "weight"/],
+      [{ phy2log: "x" }, /phy2log is a string, not an array/],
+      [{ phy2log: [[0, null]] }, /phy2log\[0\]\[1\] is null, not a number/],
+    ];
+    for (const [value, pattern] of cases) {
+      assert.throws(
+        () => readPlacement(file("p.json", JSON.stringify(value))),
+        formatError(pattern),
+        pattern.source,
+      );
+    }
+  });
+
+  test("loads errors name the entry and the rule", () => {
+    const cases: [string, RegExp][] = [
+      ["[[1, -2]]", /loads\[0\]\[1\] is -2: loads must be finite and >= 0/],
+      ['{"weight": [[1, 2], [3]]}', /weight\[1\] has length 1, expected 2 \(ragged/],
+      ['{"weight": [1, 2]}', /shape \[2\]: expected \[layers, experts\]/],
+      ['{"weight": []}', /shape \[0\]/],
+      ['{"weight": [[]]}', /it is empty/],
+      ['{"weight": [["1"]]}', /weight\[0\]\[0\] is a string, not a number/],
+      ['{"rank": 0}', /no loads found.*keys present: "rank"/],
+      [
+        '{"shape": [2, 2], "counts": [1, 2, 3]}',
+        /counts has 3 elements but shape \[2, 2\] needs 4/,
+      ],
+      ["[[1, 2]", /invalid JSON/],
+      ["", /no data rows|invalid JSON/],
+    ];
+    for (const [json, pattern] of cases) {
+      assert.throws(() => readLoads(file("bad.json", json)), formatError(pattern), json);
+    }
+  });
+
+  test("a BOM and surrounding whitespace are fine", () => {
+    const m = readLoads(file("bom.json", `\ufeff  \n [[1, 2]]\n`));
+    assert.deepEqual(Array.from(m.data), [1, 2]);
+  });
+});
+
+describe("CSV", () => {
+  const csv = (s: string) => readCsv(text(s), "l.csv");
+
+  test("header row skipped, blank lines and comments ignored, CRLF, quotes, spaces", () => {
+    const t = csv(
+      '# numpy.savetxt header\r\ne0, e1 ,"e2"\r\n\r\n1, 2.5, 3e2\r\n  \r\n"4",5,-0\r\n',
+    );
+    assert.deepEqual(t.shape, [2, 3]);
+    assert.deepEqual(Array.from(t.data), [1, 2.5, 300, 4, 5, -0]);
+  });
+
+  test("no header, single row, no trailing newline", () => {
+    assert.deepEqual(Array.from(csv("7,8,9").data), [7, 8, 9]);
+    assert.deepEqual(csv("1\n2\n3\n").shape, [3, 1]);
+  });
+
+  test("errors: ragged rows, junk after the header, no rows, other separators", () => {
+    assert.throws(
+      () => csv("1,2\n3\n"),
+      formatError(/line 2 has 1 columns, the first data row has 2/),
+    );
+    assert.throws(
+      () => csv("a,b\n1,2\nx,3\n"),
+      formatError(/line 3 column 1: "x" is not a number/),
+    );
+    assert.throws(() => csv("a,b\n"), formatError(/no data rows/));
+    assert.throws(() => csv("\n\n"), formatError(/no data rows/));
+    assert.throws(() => csv("1,2\n3;4\n"), formatError(/only commas separate columns/));
+    assert.throws(() => csv("1,2\n3,\n"), formatError(/column 2: "" is not a number/));
+  });
+
+  test("NaN and infinities parse, then fail the loads check", () => {
+    assert.ok(Number.isNaN(csv("nan,inf").data[0]));
+    assert.throws(
+      () => readLoads(file("n.csv", "1,2\nNaN,3\n")),
+      formatError(/loads\[1\]\[0\] is NaN/),
+    );
+    assert.throws(() => readLoads(file("i.csv", "1,-inf\n")), formatError(/is -Infinity/));
+  });
+
+  test("readLoads and readPlacement take CSV", () => {
+    assert.deepEqual(Array.from(readLoads(file("l.csv", "e0,e1\n1,2\n3,4\n")).data), [1, 2, 3, 4]);
+    assert.deepEqual(
+      Array.from(readPlacement(file("p.csv", "0,1,0\n1,0,1\n")).logcnt),
+      [2, 1, 1, 2],
+    );
+  });
+});
+
+describe("YAML subset", () => {
+  const yaml = (s: string) => readYaml(text(s), "c.yaml");
+
+  test("TensorRT-LLM config: flow lists, block lists, wrapped flow lists, comments", () => {
+    const v = yaml(
+      [
+        "# MoE load balancer",
+        "num_slots: 4  # slots per layer",
+        "layer_updates_per_iter: 0",
+        "initial_global_assignments:",
+        "  3: [0, 1, 2, 0]",
+        "  4:",
+        "  - 1",
+        "  - 0",
+        "  - 2",
+        "  - 1",
+        "  5: [2, 1,",
+        "    0, 2]",
+        "",
+      ].join("\n"),
+    );
+    assert.deepEqual(v, {
+      num_slots: 4,
+      layer_updates_per_iter: 0,
+      initial_global_assignments: { 3: [0, 1, 2, 0], 4: [1, 0, 2, 1], 5: [2, 1, 0, 2] },
+    });
+  });
+
+  test("flow mappings, scalars and quoting", () => {
+    assert.deepEqual(
+      yaml(
+        "a: {0: [1, 2], 1: [3]}\nb: 'it''s'\nc: \"x\\ty\"\nd: ~\ne: true\nf: 1.5e3\ng: plain text\n",
+      ),
+      {
+        a: { 0: [1, 2], 1: [3] },
+        b: "it's",
+        c: "x\ty",
+        d: null,
+        e: true,
+        f: 1500,
+        g: "plain text",
+      },
+    );
+    assert.deepEqual(yaml("---\n- 1\n- [2, 3]\n"), [1, [2, 3]]);
+    assert.deepEqual(yaml("key:\n  nested:\n    deep: 1\n"), { key: { nested: { deep: 1 } } });
+    assert.equal(yaml("# only a comment\n"), null);
+  });
+
+  test("refused YAML", () => {
+    const cases: [string, RegExp][] = [
+      ["a: &x 1\nb: *x\n", /anchor, alias, tag/],
+      ["a: !!python/object:os.system x\n", /anchor, alias, tag/],
+      ["a: |\n  text\n", /block scalar/],
+      ["a: 1\n---\nb: 2\n", /several YAML documents/],
+      ["a: [1, 2\n", /unterminated flow/],
+      ["a: 1\n   b: 2\n", /unexpected indentation/],
+      ["a:\n\t- 1\n", /tabs/],
+      ["- a: 1\n", /mappings inside list items/],
+      ["a: {b 1}\n", /expected ':'/],
+      ["a: [1 2] 3\n", /unexpected text after a flow/],
+      [
+        `${"a:\n ".repeat(1)}${Array.from({ length: 40 }, (_, i) => `${" ".repeat(i + 1)}k${i}:`).join("\n")}\n`,
+        /nested too deeply/,
+      ],
+      [`a: ${"[".repeat(50)}${"]".repeat(50)}\n`, /nested too deeply/],
+    ];
+    for (const [src, pattern] of cases) {
+      assert.throws(() => yaml(src), formatError(pattern), src);
+    }
+  });
+});
+
+describe("engine placements read back what the writers write", () => {
+  const p = placementFromPhy2log(
+    [
+      [0, 1, 2, 3, 0, 1],
+      [3, 2, 1, 0, 3, 3],
+    ],
+    4,
+  );
+  for (const format of OUTPUT_FORMATS) {
+    test(`${format} round trip`, () => {
+      const body = formatPlacement(p, format, { numGpus: 2, firstLayer: 3 });
+      const path = file(`plan.${format === "trtllm" ? "yaml" : "json"}`, body);
+      const q = readPlacement(path);
+      assert.deepEqual(Array.from(q.phy2log), Array.from(p.phy2log));
+      assert.equal(q.numExperts, 4);
+      assert.equal(readTensorFile(path).kind, "placement");
+    });
+  }
+
+  test("vllm-ascend: devices and layers are ordered by id; counts are checked", () => {
+    const map = {
+      moe_layer_count: 2,
+      layer_list: [
+        {
+          layer_id: 7,
+          device_count: 2,
+          device_list: [
+            { device_id: 1, device_expert: [2, 0] },
+            { device_id: 0, device_expert: [0, 1] },
+          ],
+        },
+        {
+          layer_id: 3,
+          device_count: 2,
+          device_list: [
+            { device_id: 0, device_expert: [1, 1] },
+            { device_id: 1, device_expert: [2, 0] },
+          ],
+        },
+      ],
+    };
+    const q = readPlacement(file("a.json", JSON.stringify(map)));
+    assert.deepEqual(Array.from(q.phy2log), [1, 1, 2, 0, 0, 1, 2, 0]);
+    const wrongCount = { ...map, moe_layer_count: 3 };
+    assert.throws(
+      () => readPlacement(file("a.json", JSON.stringify(wrongCount))),
+      formatError(/moe_layer_count is the number 3/),
+    );
+    const dupIds = {
+      layer_list: [
+        {
+          layer_id: 0,
+          device_list: [
+            { device_id: 0, device_expert: [0] },
+            { device_id: 0, device_expert: [0] },
+          ],
+        },
+      ],
+    };
+    assert.throws(
+      () => readPlacement(file("a.json", JSON.stringify(dupIds))),
+      formatError(/distinct integer/),
+    );
+    const ragged = {
+      layer_list: [
+        { device_list: [{ device_expert: [0, 1] }] },
+        { device_list: [{ device_expert: [0] }] },
+      ],
+    };
+    assert.throws(
+      () => readPlacement(file("a.json", JSON.stringify(ragged))),
+      formatError(/must equal 2/),
+    );
+  });
+
+  test("TensorRT-LLM: layers sorted numerically, num_slots checked", () => {
+    const y = "num_slots: 3\ninitial_global_assignments:\n  10: [1, 0, 1]\n  9: [0, 1, 0]\n";
+    assert.deepEqual(Array.from(readPlacement(file("t.yaml", y)).phy2log), [0, 1, 0, 1, 0, 1]);
+    const bad = "num_slots: 4\ninitial_global_assignments:\n  0: [1, 0, 1]\n";
+    assert.throws(
+      () => readPlacement(file("t.yaml", bad)),
+      formatError(/has 3 slots but num_slots is the number 4/),
+    );
+    const key = "initial_global_assignments:\n  first: [1, 0]\n";
+    assert.throws(
+      () => readPlacement(file("t.yaml", key)),
+      formatError(/layer keys must be integers/),
+    );
+  });
+
+  test("placements from .npy and safetensors", () => {
+    const npy = file("p.npy", npyBytes("<i8", [1, 3], [1, 0, 1]));
+    assert.deepEqual(Array.from(readPlacement(npy).logcnt), [1, 2]);
+    const st = file(
+      "p.safetensors",
+      safetensorsBytes([
+        {
+          name: "physical_to_logical_map",
+          dtype: "I32",
+          shape: [1, 3],
+          data: encode("int32", [2, 1, 0]),
+        },
+      ]),
+    );
+    assert.deepEqual(Array.from(readPlacement(st).phy2log), [2, 1, 0]);
+  });
+});
+
+describe("per-slot loads folded by a placement (vLLM expert_load_window)", () => {
+  const placement = file(
+    "slots.json",
+    JSON.stringify({
+      physical_to_logical_map: [
+        [0, 1, 0],
+        [1, 1, 0],
+      ],
+    }),
+  );
+
+  test("3-D window [window, layers, slots] is summed and folded", () => {
+    const window = [
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      [
+        [10, 20, 30],
+        [40, 50, 60],
+      ],
+    ];
+    const path = file("w.json", JSON.stringify({ expert_load_window: window }));
+    const m = readLoads(path, { slotPlacement: placement, key: "expert_load_window" });
+    assert.deepEqual([m.layers, m.experts, ...m.data], [2, 2, 44, 22, 66, 99]);
+    const t = readTrace(path, { slotPlacement: placement, key: "expert_load_window", steps: "1" });
+    assert.deepEqual(Array.from(t.data), [40, 20, 60, 90]);
+  });
+
+  test("slot counts must match the placement", () => {
+    const path = file("w.json", JSON.stringify([[1, 2]]));
+    assert.throws(
+      () => readLoads(path, { slotPlacement: placement }),
+      formatError(/1 layers x 2 slots but the slot placement has 2 layers x 3 slots/),
+    );
+  });
+});
+
+describe("dispatch", () => {
+  test("magic beats the extension; the extension decides text formats", () => {
+    assert.equal(detectFormat(npyBytes("<i8", [1], [1]), "x.json"), "npy");
+    assert.equal(detectFormat(text('{"a": 1}'), "x.csv"), "json");
+    assert.equal(detectFormat(text("1,2\n"), "x.csv"), "csv");
+    assert.equal(detectFormat(text("num_slots: 4\n"), "x.yml"), "yaml");
+    assert.equal(detectFormat(text("num_slots: 4\n"), "noext"), "yaml");
+    assert.equal(detectFormat(text("1,2\n3,4\n"), "noext"), "csv");
+    const st = safetensorsBytes([
+      { name: "x", dtype: "I64", shape: [1], data: encode("int64", [1]) },
+    ]);
+    assert.equal(detectFormat(st, "x.pt"), "safetensors");
+    const pt = torchDictOfTensor("t", "LongStorage", encode("int64", [1]), 1, {
+      offset: 0,
+      size: [1],
+      stride: [1],
+    });
+    assert.equal(detectFormat(pt, "x.npy"), "pt");
+    // A safetensors header length whose low byte is '{' is still safetensors.
+    let json = JSON.stringify({ x: { dtype: "U8", shape: [1], data_offsets: [0, 1] } });
+    while (json.length < 123) json += " ";
+    const tricky = new Uint8Array(8 + 123 + 1);
+    tricky[0] = 123;
+    tricky.set(text(json), 8);
+    assert.equal(detectFormat(tricky, "x"), "safetensors");
+  });
+
+  test("format can be forced, and a wrong forced format fails cleanly", () => {
+    const p = file("loads.txt", "1,2\n3,4\n");
+    assert.deepEqual(Array.from(readLoads(p, { format: "csv" }).data), [1, 2, 3, 4]);
+    assert.throws(() => readLoads(p, { format: "npy" }), formatError(/wrong magic/));
+    assert.throws(() => readLoads(p, { format: "pt" }), formatError(/not a zip archive/));
+    assert.throws(
+      () => readLoads(p, { format: "safetensors" }),
+      formatError(/truncated|safetensors/),
+    );
+    assert.deepEqual(readValue(p, { format: "csv" }).format, "csv");
+  });
+
+  test("missing files and directories are format errors naming the path", () => {
+    assert.throws(
+      () => readLoads(join(dir, "missing.npy")),
+      formatError(/missing\.npy: no such file/),
+    );
+    const sub = join(dir, "sub");
+    mkdirSync(sub);
+    assert.throws(() => readLoads(sub), formatError(/is a directory/));
+  });
+
+  test("parseBytes names the input", () => {
+    assert.throws(() => parseBytes(text("[1,"), {}), formatError(/^<input>: invalid JSON/));
+  });
+});
+
+describe("steps slices", () => {
+  test("python semantics", () => {
+    assert.deepEqual(selectSteps(undefined, 5), { start: 0, step: 1, count: 5 });
+    assert.deepEqual(selectSteps("1:3", 5), { start: 1, step: 1, count: 2 });
+    assert.deepEqual(selectSteps("-2:", 5), { start: 3, step: 1, count: 2 });
+    assert.deepEqual(selectSteps(":-4", 5), { start: 0, step: 1, count: 1 });
+    assert.deepEqual(selectSteps("-100:100", 5), { start: 0, step: 1, count: 5 });
+    assert.deepEqual(selectSteps("::2", 5), { start: 0, step: 2, count: 3 });
+    assert.deepEqual(selectSteps("1:", 5), { start: 1, step: 1, count: 4 });
+    assert.deepEqual(selectSteps(":", 5), { start: 0, step: 1, count: 5 });
+    assert.deepEqual(selectSteps("-1", 5), { start: 4, step: 1, count: 1 });
+    assert.deepEqual(selectSteps(" 2 : 4 ", 5), { start: 2, step: 1, count: 2 });
+  });
+
+  test("bad slices are input errors", () => {
+    for (const spec of ["", "a:b", "1:2:3:4", "1.5:", "3:1", "5", "::0", "7:"]) {
+      assert.throws(
+        () => selectSteps(spec, 5),
+        (e: unknown) => e instanceof EplbInputError && e.message.startsWith("steps"),
+        spec,
+      );
+    }
+  });
+});
