@@ -9,6 +9,7 @@ import {
   resolveEstimatorSpec,
 } from "../core/estimators.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { rebalanceExperts } from "../core/rebalance.js";
 import {
   type SimulationConfig,
   type SimulationResult,
@@ -17,6 +18,9 @@ import {
 } from "../core/simulate.js";
 import { makeTopology } from "../core/topology.js";
 import { FILE_FORMATS, type FileFormat, readTrace } from "../io/read.js";
+import { defaultSections, htmlReport } from "../report/html.js";
+import { buildReportModel } from "../report/model.js";
+import { simulationSection, sweepSection } from "../report/simulation.js";
 import {
   type Flags,
   integerFlag,
@@ -568,6 +572,78 @@ function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
   return config;
 }
 
+/**
+ * The HTML report of one simulation: the simulation section first, then the standard sections
+ * for the last placement under the traffic it was judged on (the steps after the last rebalance).
+ *
+ * @example
+ * ```ts
+ * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));
+ * ```
+ */
+export function simulationHtml(r: SimulationResult, traceName: string): string {
+  const t = r.topology;
+  const last = r.rebalanceSteps[r.rebalanceSteps.length - 1];
+  const model = buildReportModel({
+    loads: r.finalLoads,
+    placement: r.finalPlacement,
+    numGpus: t.numGpus,
+    numNodes: t.numNodes,
+    numGroups: t.numGroups,
+    policy: r.policy,
+    mode: t.hierarchical ? "hierarchical" : "global",
+    title: "EPLB simulation report",
+    sources: {
+      loads: `${traceName} (the sections after the simulation: steps ${last}..${r.steps - 1}, the last placement)`,
+    },
+  });
+  return htmlReport(model, { sections: [simulationSection(r, traceName), ...defaultSections()] });
+}
+
+/** The HTML report of a sweep: the sweep chart (the header describes the trace). */
+function sweepHtml(
+  trace: LoadTrace,
+  base: PlainConfig,
+  rows: readonly SweepRow[],
+  traceName: string,
+): string {
+  const n = trace.layers * trace.experts;
+  const total = new Float64Array(n);
+  for (let t = 0; t < trace.steps; t++)
+    for (let i = 0; i < n; i++) total[i] += trace.data[t * n + i];
+  const loads = { layers: trace.layers, experts: trace.experts, data: total };
+  const plan = rebalanceExperts(
+    loads,
+    base.numReplicas,
+    base.numGroups,
+    base.numNodes,
+    base.numGpus,
+    {
+      policy: base.policy,
+    },
+  );
+  const model = buildReportModel({
+    loads,
+    placement: plan.placement,
+    numGpus: base.numGpus,
+    numNodes: base.numNodes,
+    numGroups: base.numGroups,
+    title: "EPLB simulation sweep",
+    sources: { loads: traceName },
+  });
+  const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => String(r[k]))).size > 1);
+  const points = rows.map((r) => ({
+    label: varied.length ? varied.map((k) => String(r[k])).join("/") : "base",
+    balancedness: r.meanRealizedBalancedness,
+    movedSlotsFraction: r.movedSlotsFraction,
+    deepseekBalancedness: r.baselines.deepseek?.meanRealizedBalancedness,
+    deepseekMovedSlotsFraction: r.baselines.deepseek?.movedSlotsFraction,
+    oracleBalancedness: r.baselines.oracle?.meanRealizedBalancedness,
+  }));
+  const axis = varied.length ? varied.join(" / ") : "configuration";
+  return htmlReport(model, { sections: [sweepSection(points, traceName, axis)] });
+}
+
 const OPTIONS = {
   trace: { type: "string" },
   format: { type: "string" },
@@ -589,6 +665,7 @@ const OPTIONS = {
   csv: { type: "boolean" },
   workers: { type: "string" },
   out: { type: "string" },
+  html: { type: "string" },
 } as const;
 
 /** `--steps -100:` is a value, not a flag: glue it to its flag before parsing. */
@@ -647,6 +724,8 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
   --out FILE        write the output there instead of stdout
+  --html FILE       also write an HTML report: balancedness over time, slots moved per
+                    rebalance (or, with --sweep, the sweep as a chart), and the last placement
   -h, --help        this help
 
 Examples:
@@ -688,6 +767,8 @@ Examples:
             ? sweepCsv(rows)
             : formatSweepTable(rows, tracePath);
       writeResult(text, out, ctx);
+      const html = stringFlag(flags, "html");
+      if (html !== undefined) writeResult(sweepHtml(trace, base, rows, tracePath), html, ctx);
       return;
     }
 
@@ -702,5 +783,7 @@ Examples:
       writeResult(formatSimulationTable(result, tracePath), out, ctx);
       ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
     }
+    const html = stringFlag(flags, "html");
+    if (html !== undefined) writeResult(simulationHtml(result, tracePath), html, ctx);
   },
 };

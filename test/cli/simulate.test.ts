@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -188,6 +188,39 @@ describe("eplb simulate --sweep", () => {
     assert.equal(rows[1].replicas, 24);
     assert.equal(rows[1].meanRealizedBalancedness, single.meanRealizedBalancedness);
     assert.equal(rows[1].movedSlotsPerRebalance, single.movedSlotsPerRebalance);
+  });
+});
+
+describe("eplb simulate --html", () => {
+  test("a single run's report: simulation section (table, timeline, moves), then the last placement", async () => {
+    const html = join(tmp, "sim.html");
+    const r = await cli([...synthArgs, "--interval", "50", "--html", html]);
+    assert.equal(r.code, 0, r.stderr);
+    const page = readFileSync(html, "utf8");
+    assert.match(page, /<section id="simulation"/);
+    assert.match(page, /aria-label="Realised balancedness per step"/);
+    assert.match(page, /aria-label="Slots moved at each rebalance"/);
+    assert.match(page, /<section id="placement"/);
+    assert.ok(page.indexOf('id="simulation"') < page.indexOf('id="summary"'));
+    assert.doesNotMatch(page, /<script/);
+  });
+
+  test("a sweep's report draws every configuration", async () => {
+    const html = join(tmp, "sweep.html");
+    const r = await cli([
+      ...synthArgs,
+      "--interval",
+      "50",
+      "--sweep",
+      "window=25,50,100",
+      "--html",
+      html,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const page = readFileSync(html, "utf8");
+    assert.match(page, /<section id="sweep"/);
+    assert.match(page, /aria-label="Realised balancedness per configuration"/);
+    for (const w of ["25", "50", "100"]) assert.ok(page.includes(`>${w}</text>`), w);
   });
 });
 

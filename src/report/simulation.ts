@@ -1,0 +1,195 @@
+import type { SimulationResult, StrategyName, StrategyResult } from "../core/simulate.js";
+import { AFTER_COLOR, BEFORE_COLOR, BOUND_COLOR, MEAN_COLOR } from "./colors.js";
+import { figure, type ReportSection } from "./html.js";
+import { escapeXml, svgBarChart, svgLineChart } from "./svg.js";
+
+/** How each strategy is drawn and named in the simulation charts. */
+const STYLE: Record<
+  StrategyName,
+  { color: string; dash?: string; label: (policy: string) => string }
+> = {
+  eplb: { color: AFTER_COLOR, label: (p) => `eplb (${p})` },
+  deepseek: { color: MEAN_COLOR, dash: "6 4", label: () => "deepseek re-planning" },
+  oracle: { color: BOUND_COLOR, dash: "2 3", label: (p) => `oracle (${p} on the judged steps)` },
+  none: { color: BEFORE_COLOR, label: () => "no balancing" },
+};
+
+function f4(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : "-";
+}
+
+function strategies(r: SimulationResult): Array<[StrategyName, StrategyResult]> {
+  const out: Array<[StrategyName, StrategyResult]> = [["eplb", r.eplb]];
+  for (const name of ["deepseek", "oracle", "none"] as const) {
+    const s = r.baselines[name];
+    if (s) out.push([name, s]);
+  }
+  return out;
+}
+
+/**
+ * The report section of one simulation: a table of every strategy's realised balancedness and
+ * slot moves, balancedness of every judged step over time, and slots moved at each rebalance.
+ *
+ * @example
+ * ```ts
+ * const html = htmlReport(model, { sections: [simulationSection(simulate(trace, config), "trace.npy")] });
+ * ```
+ */
+export function simulationSection(r: SimulationResult, traceName: string): ReportSection {
+  return {
+    id: "simulation",
+    title: "Simulation: realised balance over time",
+    render: () => {
+      const t = r.topology;
+      const rows = strategies(r)
+        .map(
+          ([name, s]) =>
+            `<tr><th scope="row">${escapeXml(STYLE[name].label(r.policy))}</th><td>${f4(s.meanRealizedBalancedness)}</td><td>${f4(s.worstRealizedBalancedness)}</td><td>${name === "none" ? "0" : s.movedSlotsPerRebalance.toFixed(1)}</td><td>${(s.movedSlotsFraction * 100).toFixed(2)}%</td></tr>`,
+        )
+        .join("");
+      const lead =
+        `<p class="lead">${escapeXml(traceName)}: ${r.steps} steps x ${r.layers} layers x ${r.experts} experts on ${t.numReplicas} slots, ${t.numGpus} GPUs. ` +
+        `Every ${r.interval} steps the loads of the last ${r.window} steps (estimator ${escapeXml(r.estimator.kind)}) are planned ` +
+        `${r.fromPrevious ? "from the previous placement" : "from scratch"}; each later step is judged by its realised balancedness. ` +
+        `Steps before ${r.firstJudgedStep} only warm the estimator up.</p>`;
+      const table =
+        `<table class="summary-table"><caption>Realised balancedness (mean / max GPU load) over ${r.judgedSteps} judged steps, and slots moved per rebalance (of ${r.layers * t.numReplicas})</caption>` +
+        `<thead><tr><th scope="col">strategy</th><th scope="col">mean</th><th scope="col">worst step</th><th scope="col">slots moved / rebalance</th><th scope="col">moved</th></tr></thead><tbody>${rows}</tbody></table>`;
+      const timeline = svgLineChart({
+        title: "Realised balancedness per step",
+        description: `Balancedness of every judged step from step ${r.firstJudgedStep}, for each strategy`,
+        series: strategies(r)
+          .filter(([, s]) => s.balancedness.length > 0)
+          .map(([name, s]) => ({
+            name: STYLE[name].label(r.policy),
+            values: s.balancedness,
+            color: STYLE[name].color,
+            dash: STYLE[name].dash,
+          })),
+        xLabel: "step",
+        yLabel: "balancedness",
+        xStart: r.firstJudgedStep,
+        yMax: 1,
+      });
+      const moved = strategies(r).filter(([name]) => name !== "none");
+      const moves = svgBarChart({
+        title: "Slots moved at each rebalance",
+        description:
+          "Slots whose expert changed at each rebalance after the first (which deploys the first plan)",
+        categories: r.rebalanceSteps.slice(1).map(String),
+        series: moved.map(([name, s]) => ({
+          name: STYLE[name].label(r.policy),
+          values: Array.from(s.movedSlots.subarray(1)),
+          color: STYLE[name].color,
+        })),
+        xLabel: "rebalance at step",
+        yLabel: "slots moved",
+        tooltip: (si, i, v) =>
+          `${STYLE[moved[si][0]].label(r.policy)}, step ${r.rebalanceSteps[i + 1]}: ${v} slots`,
+      });
+      return (
+        lead +
+        `<div class="tables">${table}</div>` +
+        figure(
+          timeline,
+          "Balancedness of each judged step (mean / max GPU load, averaged over layers); long series are averaged over buckets.",
+        ) +
+        (r.rebalanceSteps.length > 1
+          ? figure(
+              moves,
+              "Slots whose expert changed at each rebalance: every changed slot is a weight transfer.",
+            )
+          : "")
+      );
+    },
+  };
+}
+
+/** One configuration of a sweep, as the sweep chart draws it. */
+export interface SweepPoint {
+  /** Short label of the configuration, e.g. `"interval=50 estimator=ema"`. */
+  label: string;
+  balancedness: number;
+  movedSlotsFraction: number;
+  deepseekBalancedness?: number;
+  deepseekMovedSlotsFraction?: number;
+  oracleBalancedness?: number;
+}
+
+/**
+ * The report section of a sweep: realised balancedness and the share of slots moved per
+ * rebalance of every configuration, beside deepseek re-planning and the oracle.
+ *
+ * @example
+ * ```ts
+ * sweepSection([{ label: "interval=50", balancedness: 0.93, movedSlotsFraction: 0.04 }], "trace.npy");
+ * ```
+ */
+export function sweepSection(
+  points: readonly SweepPoint[],
+  traceName: string,
+  axisLabel = "configuration",
+): ReportSection {
+  return {
+    id: "sweep",
+    title: "Simulation sweep",
+    render: () => {
+      const categories = points.map((p) => p.label);
+      const nan = Number.NaN;
+      // Balancedness differences between configurations are small: start the axis near the
+      // lowest value (said in the caption) so they can be seen.
+      let lo = 1;
+      for (const p of points) {
+        for (const v of [p.balancedness, p.deepseekBalancedness, p.oracleBalancedness]) {
+          if (v !== undefined && Number.isFinite(v)) lo = Math.min(lo, v);
+        }
+      }
+      const yMin = Math.max(0, Math.floor((lo - 0.02) * 20) / 20);
+      const balance = svgBarChart({
+        title: "Realised balancedness per configuration",
+        categories,
+        series: [
+          { name: "eplb", values: points.map((p) => p.balancedness), color: AFTER_COLOR },
+          {
+            name: "deepseek re-planning",
+            values: points.map((p) => p.deepseekBalancedness ?? nan),
+            color: MEAN_COLOR,
+          },
+          {
+            name: "oracle",
+            values: points.map((p) => p.oracleBalancedness ?? nan),
+            color: BOUND_COLOR,
+          },
+        ],
+        xLabel: axisLabel,
+        yLabel: "balancedness",
+        yMin,
+        yMax: 1,
+      });
+      const moved = svgBarChart({
+        title: "Share of slots moved per rebalance",
+        categories,
+        series: [
+          { name: "eplb", values: points.map((p) => p.movedSlotsFraction), color: AFTER_COLOR },
+          {
+            name: "deepseek re-planning",
+            values: points.map((p) => p.deepseekMovedSlotsFraction ?? nan),
+            color: MEAN_COLOR,
+          },
+        ],
+        xLabel: axisLabel,
+        yLabel: "share of slots",
+        yMax: 1,
+      });
+      return (
+        `<p class="lead">${escapeXml(traceName)}: ${points.length} configurations.</p>` +
+        figure(
+          balance,
+          `Mean realised balancedness of each configuration (1 is perfect; the axis starts at ${yMin}).`,
+        ) +
+        figure(moved, "Slots whose expert changed per rebalance, as a share of all slots.")
+      );
+    },
+  };
+}
