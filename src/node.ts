@@ -18,6 +18,13 @@ export {
 export { readJson } from "./io/json.js";
 export { readNpy } from "./io/npy.js";
 export {
+  encodeNpy,
+  type NpyWriteDType,
+  NpyWriter,
+  npyHeader,
+  writeNpy,
+} from "./io/npy-write.js";
+export {
   detectFormat,
   FILE_FORMATS,
   type FileFormat,
