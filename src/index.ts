@@ -83,3 +83,45 @@ export {
   synthTrace,
 } from "./core/synth.js";
 export { makeTopology, type Topology } from "./core/topology.js";
+export {
+  AFTER_COLOR,
+  BEFORE_COLOR,
+  expertColor,
+  HEAT_COLORS,
+  HEAT_EDGES,
+  heatBin,
+  textColorOn,
+} from "./report/colors.js";
+export { type GpuBarsOptions, svgGpuBars } from "./report/gpu-bars.js";
+export { type HeatmapOptions, svgHeatmap } from "./report/heatmap.js";
+export {
+  defaultSections,
+  figure,
+  type HtmlReportOptions,
+  htmlReport,
+  type ReportSection,
+} from "./report/html.js";
+export { type LayerBalanceOptions, svgLayerBalance } from "./report/layer-balance.js";
+export {
+  type BeforeMetrics,
+  buildReportModel,
+  type DetailLayer,
+  pickDetailLayers,
+  type ReportInput,
+  type ReportModel,
+} from "./report/model.js";
+export { type PlacementGridOptions, svgPlacementGrid } from "./report/placement-grid.js";
+export {
+  type BarChartOptions,
+  type BarSeries,
+  escapeXml,
+  formatNumber,
+  type LegendItem,
+  type LineChartOptions,
+  type LineSeries,
+  niceTicks,
+  type RefLine,
+  svgBarChart,
+  svgLegend,
+  svgLineChart,
+} from "./report/svg.js";

@@ -81,7 +81,8 @@ export function svgGpuBars(
   ];
   const label = (i: number) =>
     k === 1 ? String(i) : `${i * k}-${Math.min(numGpus, (i + 1) * k) - 1}`;
-  const categories = Array.from({ length: Math.ceil(numGpus / k) }, (_, i) => label(i));
+  // Axis labels name a bin by its first GPU; tooltips give the whole range.
+  const categories = Array.from({ length: Math.ceil(numGpus / k) }, (_, i) => String(i * k));
   const gpn = options.gpusPerNode;
   const nodeOf = (g: number) => (gpn && gpn > 0 ? ` (node ${Math.floor(g / gpn)})` : "");
   const tip = (i: number, v: number) =>

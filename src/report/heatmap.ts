@@ -61,14 +61,12 @@ export function svgHeatmap(loads: LoadMatrix, options: HeatmapOptions = {}): str
   const paths: string[] = new Array(HEAT_COLORS.length).fill("");
   let hottest = 0;
   for (let r = 0; r < rows; r++) {
-    const y = px(top + r * cellH);
     let runBin = -1;
     let runStart = 0;
     const flush = (end: number) => {
       if (runBin >= 0) {
-        const x0 = left + runStart * cellW;
-        paths[runBin] +=
-          `M${px(x0)} ${y}h${px((end - runStart) * cellW)}v${px(cellH)}h${px(-(end - runStart) * cellW)}z`;
+        const n = end - runStart;
+        paths[runBin] += `M${runStart} ${r}h${n}v1h-${n}z`;
       }
     };
     for (let c = 0; c < cols; c++) {
@@ -105,7 +103,9 @@ export function svgHeatmap(loads: LoadMatrix, options: HeatmapOptions = {}): str
     "heatmap",
     ` data-rows="${rows}" data-cols="${cols}" data-cells="${rows * cols}" data-bin-experts="${kx}" data-bin-layers="${ky}"`,
   );
-  out += `<g class="cells" shape-rendering="crispEdges">`;
+  // Paths are in cell units (one unit per column and row) and scaled once: integer
+  // coordinates keep the markup about half the size of pixel coordinates.
+  out += `<g class="cells" shape-rendering="crispEdges" transform="translate(${px(left)} ${px(top)}) scale(${cellW.toFixed(4)} ${cellH.toFixed(4)})">`;
   for (let b = 0; b < HEAT_COLORS.length; b++) {
     if (paths[b]) {
       out += `<path data-bin="${b}" fill="${HEAT_COLORS[b]}" d="${paths[b]}"><title>${escapeXml(heatLabel(b))} the layer mean</title></path>`;
@@ -138,7 +138,8 @@ export function svgHeatmap(loads: LoadMatrix, options: HeatmapOptions = {}): str
   }
   out += `<text class="label" transform="translate(${px(left - 44)},${px(top + plotH / 2)}) rotate(-90)" text-anchor="middle">layer</text></g>`;
   const legend: LegendItem[] = HEAT_COLORS.map((color, b) => ({ name: heatLabel(b), color }));
-  out += svgLegend(legend, left, 16, plotW);
+  out += `<text class="legend-title" x="${px(left)}" y="16" dy="0.32em">load / layer mean:</text>`;
+  out += svgLegend(legend, left + 128, 16, plotW - 128);
   if (binNote) {
     out += `<text class="note" x="${px(left + plotW)}" y="${px(top - 10)}" text-anchor="end">${escapeXml(binNote.trim())}</text>`;
   }

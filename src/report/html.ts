@@ -330,6 +330,8 @@ svg.chart .node-box{fill:#f6f8fa;stroke:#d0d7de}
 svg.chart .cells rect.dup{stroke:#b2182b;stroke-width:2.5}
 svg.chart .cell-labels text{pointer-events:none}
 svg.chart .frame{stroke:#8c959f}
+svg.chart .legend rect{stroke:rgba(31,35,40,.25);stroke-width:.5}
+svg.chart .legend-title{font-weight:600}
 svg.chart .group-sep line{stroke:#1f2328;stroke-width:1;opacity:.45}
 .kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px;margin-bottom:18px}
 .kpi{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:#fbfcfd}

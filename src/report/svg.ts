@@ -78,7 +78,8 @@ export function niceTicks(min: number, max: number, count: number): number[] {
   for (let i = first; i * step <= max + step * 1e-9; i++) {
     out.push(Number((i * step).toPrecision(12)));
   }
-  return out;
+  // A span far below the values' own precision can round every multiple out of the range.
+  return out.length > 0 ? out : [min];
 }
 
 /** A horizontal reference line (mean, lower bound, ideal) drawn across a chart. */
@@ -454,7 +455,7 @@ export interface BarChartOptions {
 /**
  * Bars inside a frame (one group per category, series side by side), each with a tooltip, an
  * optional highlighted bar, optional separators every `separators` categories (nodes), and
- * category labels thinned to about one per 34 px.
+ * category labels thinned so that they never overlap.
  *
  * @example
  * ```ts
@@ -475,7 +476,8 @@ export function barPanel(
   const gap = groupW >= 6 ? Math.min(groupW * 0.2, 8) : 0;
   const barW = (groupW - gap) / Math.max(1, series.length);
   let out = "";
-  if (separators && separators < n) {
+  // Separators closer than 12 px would paint the panel grey; leave them out then.
+  if (separators && separators < n && separators * groupW >= 12) {
     for (let i = separators; i < n; i += separators) {
       const x = px(f.x + i * groupW);
       out += `<line class="sep" x1="${x}" x2="${x}" y1="${px(f.y)}" y2="${px(f.y + f.h)}"/>`;
@@ -499,7 +501,8 @@ export function barPanel(
     }
     out += `</g>`;
   }
-  const every = Math.max(1, Math.ceil((n * 34) / Math.max(1, f.w)));
+  const longest = categories.reduce((m, c) => Math.max(m, c.length), 1);
+  const every = Math.max(1, Math.ceil((n * (longest * 6.4 + 12)) / Math.max(1, f.w)));
   const ticks: { x: number; text: string }[] = [];
   for (let i = 0; i < n; i += every)
     ticks.push({ x: f.x + (i + 0.5) * groupW, text: categories[i] });

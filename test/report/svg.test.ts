@@ -279,14 +279,15 @@ describe("svgPlacementGrid", () => {
 });
 
 describe("svgHeatmap", () => {
-  /** Rectangles `[x, y, w, h]` of a heatmap's paths, per colour bin. */
+  /** Rectangles `[column, row, width, height]` (in cells) of a heatmap's paths, per colour bin. */
   function cells(svg: string): Map<number, number[][]> {
     const out = new Map<number, number[][]>();
     for (const m of svg.matchAll(/<path data-bin="(\d+)" fill="[^"]+" d="([^"]*)"/g)) {
-      const rects = [...m[2].matchAll(/M([\d.]+) ([\d.]+)h([\d.]+)v([\d.]+)h-[\d.]+z/g)].map((r) =>
+      const rects = [...m[2].matchAll(/M(\d+) (\d+)h(\d+)v1h-\3z/g)].map((r) =>
         r.slice(1).map(Number),
       );
-      out.set(Number(m[1]), rects);
+      assert.equal(m[2].split("M").length - 1, rects.length, "every subpath is a run of cells");
+      out.set(Number(m[1]), [...rects.map(([x, y, w]) => [x, y, w, 1])]);
     }
     return out;
   }
@@ -304,7 +305,7 @@ describe("svgHeatmap", () => {
     assert.ok(count(svg, "<path data-bin") <= HEAT_COLORS.length);
   });
 
-  it("covers the plot exactly: run widths add up to the plot width in every row", () => {
+  it("covers the plot exactly: every (layer, expert) cell drawn once", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
@@ -315,12 +316,16 @@ describe("svgHeatmap", () => {
           for (let i = 0; i < data.length; i++) data[i] = ((i * 7919 + seed) % 13) * (seed % 3);
           const svg = svgHeatmap({ layers, experts, data }, { width: 600 });
           assertSane(svg);
-          const widthPerRow = new Map<number, number>();
+          const covered = new Set<string>();
           for (const rects of cells(svg).values()) {
-            for (const [, y, w] of rects) widthPerRow.set(y, (widthPerRow.get(y) ?? 0) + w);
+            for (const [x, y, w] of rects) {
+              for (let c = x; c < x + w; c++) {
+                assert.ok(!covered.has(`${c},${y}`), "no cell drawn twice");
+                covered.add(`${c},${y}`);
+              }
+            }
           }
-          assert.equal(widthPerRow.size, layers);
-          for (const w of widthPerRow.values()) assert.ok(Math.abs(w - (600 - 84)) < 0.1 * experts);
+          assert.equal(covered.size, layers * experts, "every cell drawn once");
         },
       ),
       { numRuns: 60 },
