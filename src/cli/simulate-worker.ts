@@ -1,16 +1,22 @@
 // A worker thread of `eplb simulate --sweep`: it receives the trace once (a SharedArrayBuffer of
-// float64s, never copied) and runs the configurations the main thread hands it, one at a time.
+// typed array, never copied) and runs the configurations the main thread hands it, one at a time.
 import { parentPort, workerData } from "node:worker_threads";
 import { simulate } from "../core/simulate.js";
-import { type PlainConfig, sweepRow, type WorkerReply } from "./simulate.js";
+import {
+  type PlainConfig,
+  type SharedTrace,
+  sharedView,
+  sweepRow,
+  type WorkerReply,
+} from "./simulate.js";
 
-const { steps, layers, experts, buffer } = workerData as {
-  steps: number;
-  layers: number;
-  experts: number;
-  buffer: SharedArrayBuffer;
+const shared = workerData as SharedTrace;
+const trace = {
+  steps: shared.steps,
+  layers: shared.layers,
+  experts: shared.experts,
+  data: sharedView(shared),
 };
-const trace = { steps, layers, experts, data: new Float64Array(buffer) };
 const port = parentPort;
 if (port) {
   port.on("message", ({ id, config }: { id: number; config: PlainConfig }) => {

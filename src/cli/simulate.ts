@@ -222,25 +222,63 @@ export class ProgressBar {
 }
 
 /** Trace data as worker threads receive it: one shared buffer, never copied per worker. */
-interface SharedTrace {
+export interface SharedTrace {
   steps: number;
   layers: number;
   experts: number;
   buffer: SharedArrayBuffer;
+  /** Element type in the buffer: counts travel as int32 (half of float64's memory). */
+  dtype: "int32" | "float32" | "float64";
 }
 
 function shareTrace(trace: LoadTrace): SharedTrace {
-  const buffer = new SharedArrayBuffer(trace.data.length * 8);
-  new Float64Array(buffer).set(trace.data);
-  return { steps: trace.steps, layers: trace.layers, experts: trace.experts, buffer };
+  const { data } = trace;
+  let dtype: SharedTrace["dtype"] = data instanceof Float32Array ? "float32" : "int32";
+  if (dtype === "int32" && !(data instanceof Int32Array)) {
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if ((v | 0) !== v) {
+        dtype = "float64";
+        break;
+      }
+    }
+  }
+  const bytes = dtype === "float64" ? 8 : 4;
+  const buffer = new SharedArrayBuffer(data.length * bytes);
+  sharedView({ ...trace, buffer, dtype }).set(data);
+  return { steps: trace.steps, layers: trace.layers, experts: trace.experts, buffer, dtype };
 }
 
 /**
- * Runs every configuration, on worker threads when there are several and the trace is large
- * enough for the start-up cost (about 50 ms per worker) to pay, otherwise in this thread.
- * Rows come back in grid order.
+ * The typed view of a {@link SharedTrace}'s buffer.
+ *
+ * @example
+ * ```ts
+ * sharedView(shared).length; // steps * layers * experts
+ * ```
  */
-async function runGrid(
+export function sharedView(
+  t: Pick<SharedTrace, "buffer" | "dtype">,
+): Int32Array | Float32Array | Float64Array {
+  return t.dtype === "int32"
+    ? new Int32Array(t.buffer)
+    : t.dtype === "float32"
+      ? new Float32Array(t.buffer)
+      : new Float64Array(t.buffer);
+}
+
+/**
+ * Runs every configuration of a sweep, on `workers` worker threads sharing one copy of the trace
+ * (in this thread when `workers <= 1` or there is one configuration). Rows come back in grid
+ * order, without per-step series.
+ *
+ * @example
+ * ```ts
+ * const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {});
+ * rows.map((r) => r.meanRealizedBalancedness); // [0.93..., 0.92...]
+ * ```
+ */
+export async function runSweep(
   trace: LoadTrace,
   grid: PlainConfig[],
   workers: number,
@@ -758,7 +796,7 @@ Examples:
       const workers =
         workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
       const bar = new ProgressBar(ctx, "steps");
-      const rows = await runGrid(trace, grid, workers, (d, t) => bar.update(d, t));
+      const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
       bar.done();
       const text =
         flags.json === true
