@@ -70,6 +70,18 @@ export function findLoadArray(
   );
 }
 
+/**
+ * Reads loads `[layers, experts]` from a file's value. 3-D values `[steps, layers, experts]` are
+ * summed over the steps, or over the `steps` slice. With `slots` (a placement) the array is per
+ * physical slot, as vLLM's `expert_load_window` counts, and each slot's load is added to the
+ * expert it holds. Loads must be finite and >= 0, with at least one layer and one expert.
+ *
+ * @example
+ * ```ts
+ * loadsFromValue({ logical_count: [[[1, 2]], [[3, 4]]] }, "dump.json", { limit: 1e6 });
+ * // { layers: 1, experts: 2, data: Float64Array [4, 6] }
+ * ```
+ */
 export function loadsFromValue(
   value: FileValue,
   file: string,

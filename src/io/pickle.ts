@@ -5,6 +5,11 @@ import { EplbFormatError } from "./errors.js";
  * A global (class or function) named by a GLOBAL / STACK_GLOBAL opcode and accepted by the
  * caller's allow-list. It is only a name: the VM never imports or runs anything; REDUCE on it is
  * handed to {@link PickleHooks.call}, which implements the few allowed callables in TypeScript.
+ *
+ * @example
+ * ```ts
+ * new PickleGlobal("collections", "OrderedDict").qualifiedName; // "collections.OrderedDict"
+ * ```
  */
 export class PickleGlobal {
   readonly module: string;

@@ -378,7 +378,14 @@ export function stridedSpan(
   return { min, max };
 }
 
-/** Row-major strides (in elements) of a contiguous array of `shape`. */
+/**
+ * Row-major strides (in elements) of a contiguous array of `shape`.
+ *
+ * @example
+ * ```ts
+ * contiguousStrides([16, 4, 16]); // [64, 16, 1]
+ * ```
+ */
 export function contiguousStrides(shape: readonly number[]): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
