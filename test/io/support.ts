@@ -144,6 +144,24 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 
 const utf8 = new TextEncoder();
 
+let crcTable: Uint32Array | undefined;
+/** CRC-32 (zlib.crc32 exists from Node 20.15; the bitwise table keeps older 20.x working). */
+function crc32(data: Uint8Array): number {
+  const native = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
+  if (native) return native(data) >>> 0;
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // .npy
 
@@ -427,7 +445,7 @@ export function zipBytes(
     const name = utf8.encode(e.name);
     const method = e.method ?? 0;
     const body = method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data;
-    const crc = zlib.crc32(e.data) >>> 0;
+    const crc = crc32(e.data);
     const flags = options.torchStyle ? 0x0808 : 0x0800;
     let extra = new Uint8Array(0);
     if (options.torchStyle) {
