@@ -564,9 +564,12 @@ function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
       `--format (${JSON.stringify(format)}) must be one of ${FILE_FORMATS.join(", ")}`,
     );
   }
+  const slots = stringFlag(flags, "slot-placement");
   return readTrace(resolve(ctx.cwd, path), {
     format: format as FileFormat | undefined,
+    key: stringFlag(flags, "key"),
     steps: stringFlag(flags, "steps"),
+    slotPlacement: slots === undefined ? undefined : resolve(ctx.cwd, slots),
   });
 }
 
@@ -686,6 +689,8 @@ const OPTIONS = {
   trace: { type: "string" },
   format: { type: "string" },
   steps: { type: "string" },
+  key: { type: "string" },
+  "slot-placement": { type: "string" },
   ...TOPOLOGY_OPTIONS,
   interval: { type: "string" },
   window: { type: "string" },
@@ -739,6 +744,10 @@ Options:
                     JSON {"logical_count": [[[...]]]}, ...; see eplb synth for a synthetic one
   --format F        force the trace file's format: ${FILE_FORMATS.join(", ")}
   --steps a:b       replay only these steps (a Python slice: "0:5000", "-2000:")
+  --key NAME        the dict entry (or safetensors tensor) holding the trace
+                    [default: logical_count, weight, loads, hotness, counts]
+  --slot-placement FILE  the trace counts per physical slot (vLLM's expert_load_window
+                    [steps, layers, slots]): fold it into experts with this placement
 ${TOPOLOGY_HELP}
   --interval N      steps between two rebalances (the first after N steps)
   --window N        steps of history each estimate uses [default: --interval]

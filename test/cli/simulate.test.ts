@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { runCli } from "../../src/cli/main.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { writeNpy } from "../../src/io/npy-write.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
@@ -188,6 +189,57 @@ describe("eplb simulate --sweep", () => {
     assert.equal(rows[1].replicas, 24);
     assert.equal(rows[1].meanRealizedBalancedness, single.meanRealizedBalancedness);
     assert.equal(rows[1].movedSlotsPerRebalance, single.movedSlotsPerRebalance);
+  });
+});
+
+describe("eplb simulate: terminal progress and engine inputs", () => {
+  async function run(
+    argv: string[],
+    tty: boolean,
+  ): Promise<{ code: number; stderr: string; stdout: string }> {
+    let stdout = "";
+    let stderr = "";
+    const code = await runCli(argv, {
+      stdout: (t) => {
+        stdout += t;
+      },
+      stderr: (t) => {
+        stderr += t;
+      },
+      stderrIsTTY: tty,
+      cwd: process.cwd(),
+    });
+    return { code, stdout, stderr };
+  }
+
+  test("a progress bar is drawn on stderr only when stderr is a terminal; stdout is the same", async () => {
+    const argv = [...synthArgs, "--interval", "50", "--sweep", "interval=50,100"];
+    const tty = await run(argv, true);
+    const pipe = await run(argv, false);
+    assert.equal(tty.code, 0, tty.stderr);
+    assert.match(tty.stderr, /\r\[#+-*\] +\d+% steps \d+\/600/);
+    assert.match(tty.stderr, /100% steps 600\/600/);
+    assert.doesNotMatch(pipe.stderr, /\r/);
+    assert.equal(tty.stdout, pipe.stdout);
+  });
+
+  test("--slot-placement folds per-slot counts (vLLM) into experts before replaying", async () => {
+    // Slots hold experts [0, 1, 0]: slot counts [2, 1, 1] are expert counts [3, 1].
+    const slotsPath = join(tmp, "slots.json");
+    const placementPath = join(tmp, "p2l.json");
+    writeFileSync(
+      slotsPath,
+      JSON.stringify({ logical_count: [[[2, 1, 1]], [[2, 1, 1]], [[1, 3, 0]], [[0, 3, 1]]] }),
+    );
+    writeFileSync(placementPath, JSON.stringify({ physical_to_logical_map: [[0, 1, 0]] }));
+    const r = await cli([
+      ...flipArgs.map((x) => (x === flipPath ? slotsPath : x)),
+      "--slot-placement",
+      placementPath,
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).series.balancedness.eplb, [0.6, 0.6]);
   });
 });
 
