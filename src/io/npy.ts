@@ -136,7 +136,7 @@ function parseHeader(text: string, file: string): NpyHeader {
 
 function parseDescr(descr: string, file: string): { dtype: DType; littleEndian: boolean } {
   const m = /^([<>|=]?)([biuf]\d+)$/.exec(descr);
-  const dtype = m ? NPY_DTYPES[m[2]] : undefined;
+  const dtype = m && Object.hasOwn(NPY_DTYPES, m[2]) ? NPY_DTYPES[m[2]] : undefined;
   if (!m || !dtype) {
     throw new EplbFormatError(file, `unsupported .npy dtype ${printable(descr)}`);
   }

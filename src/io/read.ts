@@ -85,7 +85,8 @@ export function detectFormat(bytes: Uint8Array, fileName: string): FileFormat {
   if (isNpy(bytes)) return "npy";
   if (isSafetensors(bytes)) return "safetensors";
   if (looksLikeJson(bytes)) return "json";
-  const byExtension = EXTENSIONS[extname(fileName).toLowerCase()];
+  const ext = extname(fileName).toLowerCase();
+  const byExtension = Object.hasOwn(EXTENSIONS, ext) ? EXTENSIONS[ext] : undefined;
   if (byExtension) return byExtension;
   const head = decodeUtf8(bytes.subarray(0, 4096), fileName);
   if (/^\s*[A-Za-z_][\w-]*\s*:(\s|$)/m.test(head)) return "yaml";

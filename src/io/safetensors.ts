@@ -126,7 +126,9 @@ function parseEntry(name: string, info: unknown, dataLen: number, file: string):
     throw new EplbFormatError(file, `${label} has no dtype/shape/data_offsets`);
   }
   const { dtype: code, shape, data_offsets: offsets } = info as Record<string, unknown>;
-  const dtype = typeof code === "string" ? ST_DTYPES[code] : undefined;
+  // hasOwn: a dtype named "constructor" must not find Object's prototype.
+  const dtype =
+    typeof code === "string" && Object.hasOwn(ST_DTYPES, code) ? ST_DTYPES[code] : undefined;
   if (!dtype) {
     throw new EplbFormatError(file, `${label} has unsupported dtype ${printable(String(code))}`);
   }

@@ -108,7 +108,7 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
       );
     }
     const [, type, key, , numel] = pid;
-    if (!(type instanceof PickleGlobal) || !(type.name in STORAGE_DTYPES)) {
+    if (!(type instanceof PickleGlobal) || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
       throw new EplbFormatError(file, "persistent id does not name a torch storage class");
     }
     if (typeof key !== "string") throw new EplbFormatError(file, "storage key is not a string");
@@ -198,7 +198,10 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
     findGlobal(module, name) {
       const qualified = `${module}.${name}`;
       if (CALLABLES.has(qualified)) return new PickleGlobal(module, name);
-      if ((module === "torch" || module === "torch.storage") && name in STORAGE_DTYPES) {
+      if (
+        (module === "torch" || module === "torch.storage") &&
+        Object.hasOwn(STORAGE_DTYPES, name)
+      ) {
         return new PickleGlobal(module, name);
       }
       throw new EplbFormatError(file, forbiddenGlobal(module, name));

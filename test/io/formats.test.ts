@@ -119,6 +119,11 @@ describe("safetensors", () => {
     const cases: [unknown, RegExp][] = [
       [{ dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] }, /unsupported dtype "F8_E4M3"/],
       [
+        { dtype: "constructor", shape: [1], data_offsets: [0, 1] },
+        /unsupported dtype "constructor"/,
+      ],
+      [{ dtype: "__proto__", shape: [1], data_offsets: [0, 1] }, /unsupported dtype "__proto__"/],
+      [
         { dtype: "I64", shape: [2], data_offsets: [0, 8] },
         /has 8 bytes but shape \[2\] of I64 needs 16/,
       ],

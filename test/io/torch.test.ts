@@ -435,6 +435,10 @@ describe("hostile pickles", () => {
     ["torch._utils", "_rebuild_device_tensor_from_numpy"],
     ["numpy.core.multiarray", "_reconstruct"],
     ["collections", "defaultdict"],
+    ["torch", "constructor"],
+    ["torch", "toString"],
+    ["torch", "__proto__"],
+    ["torch.storage", "hasOwnProperty"],
   ];
   for (const [module, name] of forbidden) {
     test(`GLOBAL ${module}.${name} + REDUCE is refused by name`, () => {
