@@ -131,6 +131,18 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
       entries.set(name, { name, method, compressedSize, size, crc32: crc, flags, localOffset });
     }
   }
+  // Entries may not share bytes: otherwise many names could inflate the same compressed data
+  // (a 1 MB file claiming terabytes), defeating the per-entry ratio check.
+  const spans = [...entries.values()].sort((a, b) => a.localOffset - b.localOffset);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1];
+    if (prev.localOffset + 30 + prev.compressedSize > spans[i].localOffset) {
+      throw new EplbFormatError(
+        file,
+        `zip entries ${printable(prev.name)} and ${printable(spans[i].name)} overlap`,
+      );
+    }
+  }
   return {
     entries,
     read: (entry) => readEntry(bytes, file, entry, cdOffset),

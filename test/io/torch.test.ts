@@ -253,6 +253,25 @@ describe("torch archives: zip layouts", () => {
     assert.throws(() => readTorch(bomb, "x.pt"), formatError(/impossible/));
   });
 
+  test("overlapping entries are refused (one compressed blob inflated under many names)", () => {
+    const z = torchBytes(pickle, { "0": storage, "1": storage });
+    // Point the central entry of data/1 at data/0's local header.
+    const first = findBytes(z, new TextEncoder().encode("archive/data/0"));
+    const local0 = first - 30;
+    const bad = z.slice();
+    const view = new DataView(bad.buffer);
+    let at = -1;
+    for (;;) {
+      at = findBytes(bad, new Uint8Array([0x50, 0x4b, 0x01, 0x02]), at + 1);
+      const nameLen = view.getUint16(at + 28, true);
+      const name = new TextDecoder().decode(bad.subarray(at + 46, at + 46 + nameLen));
+      if (name !== "archive/data/1") continue;
+      view.setUint32(at + 42, local0, true);
+      break;
+    }
+    assert.throws(() => readTorch(bad, "x.pt"), formatError(/overlap/));
+  });
+
   test("legacy torch.save format gets a clear message", () => {
     const legacy = new Uint8Array([
       0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
@@ -670,8 +689,8 @@ describe("hostile pickles", () => {
   });
 });
 
-function findBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+function findBytes(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
+  outer: for (let i = Math.max(0, from); i + needle.length <= haystack.length; i++) {
     for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
     return i;
   }
