@@ -2,6 +2,13 @@
  * eplb: Expert-Parallelism Load Balancer for Mixture-of-Experts models. The pure, isomorphic core
  * (no Node imports); file formats and the CLI live in `eplb/node`.
  */
+
+export {
+  AssignmentWorkspace,
+  RelabelWorkspace,
+  relabelLayer,
+  solveAssignment,
+} from "./core/assignment.js";
 export {
   type EngineBalance,
   engineBalance,
@@ -39,6 +46,25 @@ export {
   type PlacementMetrics,
   summarizeBalance,
 } from "./core/metrics.js";
+export {
+  DEFAULT_MIN_GAIN,
+  DEFAULT_MOVE_BUDGET,
+  DEFAULT_TOLERANCE,
+  type LayerMigration,
+  type LayerOutcome,
+  layerMaxGpuLoad,
+  localityViolation,
+  type Migration,
+  type MigrationMetrics,
+  type MigrationOptions,
+  type MigrationSettings,
+  MigrationWorkspace,
+  migrateLayer,
+  migratePlacement,
+  type PreviousPlacement,
+  resolveMigrationSettings,
+  toPreviousPlacement,
+} from "./core/migration.js";
 export { OrderWorkspace, orderDescending } from "./core/order.js";
 export { greedyPacking, PackingWorkspace } from "./core/packing.js";
 export {
@@ -83,6 +109,17 @@ export {
   synthTrace,
 } from "./core/synth.js";
 export { makeTopology, type Topology } from "./core/topology.js";
+export {
+  planLayerTransfers,
+  planTransfers,
+  TRANSFER_KINDS,
+  type Transfer,
+  type TransferCounts,
+  type TransferKind,
+  type TransferPlan,
+  TransferWorkspace,
+  transferList,
+} from "./core/transfers.js";
 export {
   AFTER_COLOR,
   BEFORE_COLOR,

@@ -5,22 +5,32 @@ import {
   type PlacementMetrics,
   summarizeBalance,
 } from "../core/metrics.js";
+import { DEFAULT_MIN_GAIN, DEFAULT_MOVE_BUDGET, type MigrationMetrics } from "../core/migration.js";
+import { toReferencePlacement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { type RebalanceResult, rebalanceExperts } from "../core/rebalance.js";
 import {
+  type RebalanceOptions,
+  type RebalanceResult,
+  rebalanceExperts,
+} from "../core/rebalance.js";
+import { transferList } from "../core/transfers.js";
+import {
+  type Flags,
+  numberFlag,
   parseFlags,
   requireString,
   TOPOLOGY_HELP,
   TOPOLOGY_OPTIONS,
   topologyFlags,
 } from "./args.js";
-import type { CliCommand, CliContext } from "./command.js";
+import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import {
   joinStepsValue,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
   loadsInputFlags,
   readLoadsFile,
+  readPlacementFile,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 import {
@@ -44,6 +54,8 @@ export interface PlanMetrics {
   before: { balancedness: number; worstBalancedness: number };
   after: PlacementMetrics;
   timeMs: number;
+  /** With `--previous`: slots changed, transfers by kind, max GPU load before/after/fresh. */
+  migration?: MigrationMetrics;
 }
 
 /**
@@ -63,9 +75,13 @@ export function planWithMetrics(
   numNodes: number,
   numGpus: number,
   policy: string,
+  options: RebalanceOptions = {},
 ): { result: RebalanceResult; metrics: PlanMetrics } {
   const start = performance.now();
-  const result = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, { policy });
+  const result = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, {
+    ...options,
+    policy,
+  });
   const timeMs = performance.now() - start;
   const before = summarizeBalance(contiguousGpuLoads(loads, numGpus), loads.layers, numGpus);
   const metrics: PlanMetrics = {
@@ -81,6 +97,7 @@ export function planWithMetrics(
     after: evaluatePlacement(loads, result.placement, numGpus, numNodes),
     timeMs,
   };
+  if (result.migration) metrics.migration = result.migration;
   return { result, metrics };
 }
 
@@ -100,9 +117,46 @@ export function formatPlanSummary(m: PlanMetrics): string {
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
     `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
+    ...(m.migration ? [formatMigrationLine(m.migration, m.layers * m.replicas)] : []),
     `  planned in ${m.timeMs.toFixed(2)} ms`,
     "",
   ].join("\n");
+}
+
+/**
+ * The summary line of a plan made from `--previous`: slots changed, transfers by kind, and the
+ * max GPU load before and after as a multiple of a fresh plan's.
+ *
+ * @example
+ * ```ts
+ * formatMigrationLine(metrics.migration, 16704);
+ * // "  from previous: 612 of 16704 slots changed (3.7%): 25 local, 587 intra-node, 0 inter-node; ..."
+ * ```
+ */
+export function formatMigrationLine(m: MigrationMetrics, slots: number): string {
+  const t = m.transfers;
+  return `  from previous: ${m.slotsChanged} of ${slots} slots changed (${(100 * m.slotsChangedShare).toFixed(1)}%): ${t.local} local, ${t.intraNode} intra-node, ${t.interNode} inter-node; max GPU load / fresh plan's ${fixed3(m.beforeOverFresh)} before, ${fixed3(m.afterOverFresh)} after`;
+}
+
+/**
+ * `--move-budget`: slots per layer (an integer) or a fraction of them (in (0, 1)).
+ *
+ * @example
+ * ```ts
+ * moveBudgetFlag({ "move-budget": "0.1" }); // 0.1
+ * moveBudgetFlag({ "move-budget": "12" }); // 12
+ * ```
+ */
+export function moveBudgetFlag(flags: Flags): number | undefined {
+  const v = flags["move-budget"];
+  if (v === undefined) return undefined;
+  const n = typeof v === "string" && /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+  if (!(Number.isInteger(n) || (n > 0 && n < 1))) {
+    throw new UsageError(
+      `--move-budget (${JSON.stringify(v)}) must be slots per layer (an integer >= 0) or a fraction in (0, 1)`,
+    );
+  }
+  return n;
 }
 
 export const planCommand: CliCommand = {
@@ -111,6 +165,7 @@ export const planCommand: CliCommand = {
   get help() {
     return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
                  [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
+                 [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
@@ -132,12 +187,25 @@ ${policyNames()
   .join("\n")}
 ${PLACEMENT_OUTPUT_HELP}
   --out FILE     write the placement there instead of stdout
+  --previous FILE
+                 the placement the engine runs now (any placement file: phy2log or
+                 physical_to_logical_map JSON/.pt, vllm-ascend, trtllm): rebalance from it,
+                 moving few experts; the JSON gains "transfers" and metrics.migration
+  --move-budget N|FRACTION
+                 slots per layer that may change: an integer, or a fraction of the
+                 slots [default: ${DEFAULT_MOVE_BUDGET}]; 0 keeps the previous placement
+  --min-gain F   change a layer only if its max GPU load drops by at least this
+                 fraction [default: ${DEFAULT_MIN_GAIN}]
+  --transfers FILE
+                 also write the transfer plan there as JSON (for any --output-format)
   -h, --help     this help
 
 Example:
   eplb plan --loads examples/loads.json --replicas 16 --groups 4 --nodes 2 --gpus 8
   eplb plan --loads dump.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
     --output-format sglang --out init.json
+  eplb plan --loads dump2.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
+    --previous init.json --output-format sglang --out next.json --transfers moves.json
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
@@ -148,13 +216,23 @@ Example:
       out: { type: "string" },
       ...LOADS_INPUT_OPTIONS,
       ...PLACEMENT_OUTPUT_OPTIONS,
+      previous: { type: "string" },
+      "move-budget": { type: "string" },
+      "min-gain": { type: "string" },
+      transfers: { type: "string" },
     });
     const loadsPath = requireString(flags, "loads");
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
     outputFormatFlag(flags);
+    const migration = migrationFlags(flags);
     const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
+    if (typeof flags.previous === "string") {
+      migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
+        numExperts: loads.experts,
+      });
+    }
     const { result, metrics } = planWithMetrics(
       loads,
       numReplicas,
@@ -162,9 +240,31 @@ Example:
       numNodes,
       numGpus,
       policy,
+      migration,
     );
-    const text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);
+    let text: string;
+    const transfers = result.transfers && transferList(result.transfers, result.topology);
+    if (transfers && outputFormatFlag(flags) === "deepseek") {
+      const { phy2log, log2phy, logcnt } = toReferencePlacement(result.placement);
+      text = `${JSON.stringify({ phy2log, log2phy, logcnt, transfers, metrics })}\n`;
+    } else text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);
     writeResult(text, flags.out as string | undefined, ctx);
+    if (typeof flags.transfers === "string" && transfers) {
+      writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
+    }
     ctx.stderr(formatPlanSummary(metrics));
   },
 };
+
+function migrationFlags(flags: Flags): RebalanceOptions {
+  const options: RebalanceOptions = {};
+  const moveBudget = moveBudgetFlag(flags);
+  if (moveBudget !== undefined) options.moveBudget = moveBudget;
+  if (flags["min-gain"] !== undefined) options.minGain = numberFlag(flags, "min-gain", 0, 0.99, 0);
+  if (flags.previous === undefined) {
+    for (const name of ["move-budget", "min-gain", "transfers"]) {
+      if (flags[name] !== undefined) throw new UsageError(`--${name} needs --previous`);
+    }
+  }
+  return options;
+}

@@ -1,13 +1,26 @@
 import { type LoadsInput, toLoadMatrix } from "./matrix.js";
+import {
+  type MigrationMetrics,
+  type MigrationOptions,
+  migratePlacement,
+  type PreviousPlacement,
+} from "./migration.js";
 import { type Placement, type ReferencePlacement, toReferencePlacement } from "./placement.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import type { PolicyOptions } from "./policy.js";
 import { makeTopology, type Topology } from "./topology.js";
+import type { TransferPlan } from "./transfers.js";
 
 /** Options of {@link rebalanceExperts}. */
-export interface RebalanceOptions extends PolicyOptions {
+export interface RebalanceOptions extends PolicyOptions, MigrationOptions {
   /** `"deepseek"` (exact parity with the reference) or another registered policy. */
   policy?: string;
+  /**
+   * The placement the engine runs now (`phy2log`, `[layers][numReplicas]`, or a typed
+   * {@link Placement}). When given, the result keeps experts in their current slots wherever
+   * possible (see `docs/migration.md`), within `moveBudget`, `minGain` and `tolerance`.
+   */
+  previous?: PreviousPlacement;
 }
 
 /** The reference-shaped result plus typed views for further work (metrics, writers). */
@@ -18,13 +31,18 @@ export interface RebalanceResult extends ReferencePlacement {
   topology: Topology;
   /** Name of the policy that made the plan. */
   policy: string;
+  /** With `options.previous`: the weight transfers from the previous placement to this one. */
+  transfers?: TransferPlan;
+  /** With `options.previous`: slots changed, transfers by kind, max GPU load before and after. */
+  migration?: MigrationMetrics;
 }
 
 /**
  * The drop-in for DeepSeek's `rebalance_experts(weight, num_replicas, num_groups, num_nodes,
  * num_gpus)`: validates the loads and shape, runs the chosen policy on every layer and returns
  * `phy2log[L][P]`, `log2phy[L][E][X]` (slots in replica order, `-1`-padded to the largest count)
- * and `logcnt[L][E]`.
+ * and `logcnt[L][E]`. With `options.previous` (the engine's current `phy2log`) it rebalances from
+ * that placement instead, changing few slots, and adds `transfers` and `migration` figures.
  *
  * @example
  * ```ts
@@ -46,5 +64,16 @@ export function rebalanceExperts(
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
   const placement = policy.plan(loads, topology, options);
+  if (options.previous !== undefined) {
+    const m = migratePlacement(loads, options.previous, placement, topology, options);
+    return {
+      ...toReferencePlacement(m.placement),
+      placement: m.placement,
+      topology,
+      policy: policyName,
+      transfers: m.transfers,
+      migration: m.metrics,
+    };
+  }
   return { ...toReferencePlacement(placement), placement, topology, policy: policyName };
 }
