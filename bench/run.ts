@@ -4,12 +4,14 @@
 import { parseArgs } from "node:util";
 import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
+import { benchIoTable } from "./io.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
 
 const benches: Array<[string, Bench]> = [
   ["deepseek", benchDeepseek],
   ["engines", benchEngines],
+  ["io", benchIoTable],
 ];
 
 const { values } = parseArgs({

@@ -413,10 +413,7 @@ function checkLoads(
       index.unshift(rest % shape[d]);
       rest = Math.floor(rest / shape[d]);
     }
-    throw new EplbFormatError(
-      file,
-      `${name}[${index.join("][")}] is ${v}: loads must be finite and >= 0`,
-    );
+    throw new EplbFormatError(file, `${name}[${index.join("][")}] (${v}) must be finite and >= 0`);
   }
 }
 

@@ -81,7 +81,7 @@ describe("eplb plan", () => {
     [
       "negative load",
       ["plan", "--loads", file("neg.json", "[[1, -2, 3, 4]]"), "--replicas", "4", "--gpus", "2"],
-      /\[0\]\[1\] \(-2\) must be >= 0/,
+      /\[0\]\[1\] \(-2\) must be finite and >= 0/,
     ],
     [
       "ragged loads",
