@@ -35,7 +35,17 @@ import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { writeResult } from "./output.js";
 
 /** The parameters a `--sweep` may vary. */
-export const SWEEP_NAMES = ["interval", "window", "replicas", "policy", "estimator"] as const;
+export const SWEEP_NAMES = [
+  "interval",
+  "window",
+  "replicas",
+  "policy",
+  "estimator",
+  "previous",
+  "move-budget",
+  "min-gain",
+  "tolerance",
+] as const;
 export type SweepName = (typeof SWEEP_NAMES)[number];
 
 /** A simulation configuration without callbacks, as sent to worker threads. */
@@ -57,6 +67,10 @@ export interface SweepRow extends StrategySummary {
   policy: string;
   estimator: EstimatorKind;
   fromPrevious: boolean;
+  /** Move budget, minimum gain and tolerance given to the rebalancing (null: its default). */
+  moveBudget: number | null;
+  minGain: number | null;
+  tolerance: number | null;
   rebalances: number;
   baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
 }
@@ -68,6 +82,35 @@ function strategySummary(s: StrategyResult): StrategySummary {
     movedSlotsPerRebalance: s.movedSlotsPerRebalance,
     movedSlotsFraction: s.movedSlotsFraction,
   };
+}
+
+function optionNumber(v: unknown): number | null {
+  return typeof v === "number" ? v : null;
+}
+
+/**
+ * The value of a swept parameter in a row, as the sweep's labels show it.
+ *
+ * @example
+ * ```ts
+ * sweepValue(row, "previous"); // "yes"
+ * sweepValue(row, "move-budget"); // "0.1" (or "default")
+ * ```
+ */
+export function sweepValue(r: SweepRow, name: SweepName): string {
+  const opt = (v: number | null) => (v === null ? "default" : String(v));
+  switch (name) {
+    case "previous":
+      return r.fromPrevious ? "yes" : "no";
+    case "move-budget":
+      return opt(r.moveBudget);
+    case "min-gain":
+      return opt(r.minGain);
+    case "tolerance":
+      return opt(r.tolerance);
+    default:
+      return String(r[name]);
+  }
 }
 
 /**
@@ -90,6 +133,9 @@ export function sweepRow(r: SimulationResult): SweepRow {
     policy: r.policy,
     estimator: r.estimator.kind,
     fromPrevious: r.fromPrevious,
+    moveBudget: optionNumber(r.rebalanceOptions.moveBudget),
+    minGain: optionNumber(r.rebalanceOptions.minGain),
+    tolerance: optionNumber(r.rebalanceOptions.tolerance),
     rebalances: r.rebalanceSteps.length,
     ...strategySummary(r.eplb),
     baselines,
@@ -126,7 +172,15 @@ export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName,
       throw new UsageError(`--sweep ${spec}: give values, as in ${name}=a,b`);
     if (out[name as SweepName]) throw new UsageError(`--sweep ${name} is given twice`);
     for (const v of values) {
-      if (name === "interval" || name === "window" || name === "replicas") {
+      if (name === "previous") {
+        if (v !== "yes" && v !== "no") {
+          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be yes or no`);
+        }
+      } else if (name === "move-budget" || name === "min-gain" || name === "tolerance") {
+        if (!/^\d+(\.\d*)?$|^\.\d+$|^Infinity$/.test(v)) {
+          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be a number >= 0`);
+        }
+      } else if (name === "interval" || name === "window" || name === "replicas") {
         if (!/^\d+$/.test(v) || Number(v) < 1) {
           throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be an integer >= 1`);
         }
@@ -168,7 +222,13 @@ export function sweepGrid(
         else if (name === "window") c.window = Number(v);
         else if (name === "replicas") c.numReplicas = Number(v);
         else if (name === "policy") c.policy = v;
-        else c.estimator = v as EstimatorKind;
+        else if (name === "estimator") c.estimator = v as EstimatorKind;
+        else if (name === "previous") c.fromPrevious = v === "yes";
+        else {
+          const key =
+            name === "move-budget" ? "moveBudget" : name === "min-gain" ? "minGain" : "tolerance";
+          c.rebalanceOptions = { ...c.rebalanceOptions, [key]: Number(v) };
+        }
         next.push(c);
       }
     }
@@ -474,6 +534,9 @@ const CSV_HEADER = [
   "policy",
   "estimator",
   "from_previous",
+  "move_budget",
+  "min_gain",
+  "tolerance",
   "balancedness",
   "worst_step",
   "moved_per_rebalance",
@@ -494,6 +557,9 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
     r.policy,
     r.estimator,
     String(r.fromPrevious),
+    r.moveBudget === null ? "" : String(r.moveBudget),
+    r.minGain === null ? "" : String(r.minGain),
+    r.tolerance === null ? "" : String(r.tolerance),
     digits(r.meanRealizedBalancedness),
     digits(r.worstRealizedBalancedness),
     moves(r.movedSlotsPerRebalance),
@@ -533,6 +599,9 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     "policy",
     "estimator",
     "previous",
+    "budget",
+    "min gain",
+    "tolerance",
     "balancedness",
     "worst",
     "moved/rebal",
@@ -544,8 +613,11 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
   ];
   const cells = rows.map((r) => {
     const c = rowCells(r, f4);
-    c[5] = r.fromPrevious ? "yes" : "no";
-    c[9] = pct(r.movedSlotsFraction);
+    c[5] = sweepValue(r, "previous");
+    c[6] = sweepValue(r, "move-budget");
+    c[7] = sweepValue(r, "min-gain");
+    c[8] = sweepValue(r, "tolerance");
+    c[12] = pct(r.movedSlotsFraction);
     return c;
   });
   return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${table(header, cells, 0)}\n`;
@@ -590,6 +662,9 @@ function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
   }
   if (flags["min-gain"] !== undefined) {
     rebalanceOptions.minGain = numberFlag(flags, "min-gain", 0, 1, 0);
+  }
+  if (flags.tolerance !== undefined) {
+    rebalanceOptions.tolerance = numberFlag(flags, "tolerance", 0, 1, 0);
   }
   const config: PlainConfig = {
     numReplicas,
@@ -672,9 +747,9 @@ function sweepHtml(
     title: "EPLB simulation sweep",
     sources: { loads: traceName },
   });
-  const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => String(r[k]))).size > 1);
+  const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => sweepValue(r, k))).size > 1);
   const points = rows.map((r) => ({
-    label: varied.length ? varied.map((k) => String(r[k])).join("/") : "base",
+    label: varied.length ? varied.map((k) => sweepValue(r, k)).join("/") : "base",
     balancedness: r.meanRealizedBalancedness,
     movedSlotsFraction: r.movedSlotsFraction,
     deepseekBalancedness: r.baselines.deepseek?.meanRealizedBalancedness,
@@ -702,6 +777,7 @@ const OPTIONS = {
   fresh: { type: "boolean" },
   "move-budget": { type: "string" },
   "min-gain": { type: "string" },
+  tolerance: { type: "string" },
   "no-baselines": { type: "boolean" },
   sweep: { type: "string", multiple: true },
   json: { type: "boolean" },
@@ -760,14 +836,16 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
   --k F             meanstd: standard deviations added [default 1]
   --slices N        meanstd: time slices of the window [default 4]
   --fresh           re-plan from scratch at every rebalance instead of from the previous placement
-  --move-budget N   slots per layer a rebalance may change (or a fraction in (0, 1)), passed to
-                    the policy's rebalancing from the previous placement
-  --min-gain F      keep a layer unless its max GPU load improves by this fraction
+  --move-budget N   slots per layer a rebalance may change (or a fraction in (0, 1) of them)
+                    [default: rebalanceExperts' default]
+  --min-gain F      gate: a layer changes only if its max GPU load drops by this fraction
+  --tolerance F     repair of a layer stops within this fraction of a fresh plan's max load
   --no-baselines    skip the baselines (faster)
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table
-  --sweep NAME=V,.. vary interval, window, replicas, policy or estimator (repeatable: the grid
-                    of all combinations); one row per configuration, --csv or --json on request
+  --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
+                    move-budget, min-gain or tolerance (repeatable: the grid of all
+                    combinations); one row per configuration, --csv or --json on request
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
   --out FILE        write the output there instead of stdout

@@ -125,6 +125,8 @@ export interface SimulationResult {
   policy: string;
   estimator: Required<EstimatorSpec>;
   fromPrevious: boolean;
+  /** The extra `rebalanceExperts` options used (move budget, minimum gain...), as given. */
+  rebalanceOptions: Record<string, unknown>;
   /** First judged step (= interval): earlier steps only warm the estimator up. */
   firstJudgedStep: number;
   judgedSteps: number;
@@ -405,6 +407,7 @@ export function simulate(
     policy: policyName,
     estimator: estimatorSpec,
     fromPrevious,
+    rebalanceOptions: { ...config.rebalanceOptions },
     firstJudgedStep: interval,
     judgedSteps: judged,
     rebalanceSteps,

@@ -158,9 +158,9 @@ describe("eplb simulate --sweep", () => {
     assert.equal(lines.length, 7);
     assert.match(
       lines[0],
-      /^interval,window,replicas,policy,estimator,from_previous,balancedness,/,
+      /^interval,window,replicas,policy,estimator,from_previous,move_budget,min_gain,tolerance,balancedness,/,
     );
-    assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,0\.\d+/);
+    assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,,,,0\.\d+/);
     const json = JSON.parse((await cli([...sweep, "--json"])).stdout);
     assert.equal(json.length, 6);
     assert.deepEqual(
@@ -169,6 +169,42 @@ describe("eplb simulate --sweep", () => {
     );
     assert.equal(typeof json[0].meanRealizedBalancedness, "number");
     assert.equal(typeof json[0].baselines.deepseek.movedSlotsPerRebalance, "number");
+  });
+
+  test("previous and move-budget sweep the rebalancing: a zero budget moves nothing", async () => {
+    const rows = JSON.parse(
+      (
+        await cli([
+          ...synthArgs,
+          "--interval",
+          "50",
+          "--sweep",
+          "previous=no,yes",
+          "--sweep",
+          "move-budget=0,0.5",
+          "--json",
+        ])
+      ).stdout,
+    );
+    assert.deepEqual(
+      rows.map((r: { fromPrevious: boolean; moveBudget: number }) => [
+        r.fromPrevious,
+        r.moveBudget,
+      ]),
+      [
+        [false, 0],
+        [false, 0.5],
+        [true, 0],
+        [true, 0.5],
+      ],
+    );
+    // From scratch the budget does not apply; from the previous placement a zero budget keeps it.
+    assert.ok(rows[0].movedSlotsPerRebalance > 0);
+    assert.equal(rows[2].movedSlotsPerRebalance, 0);
+    assert.ok(rows[3].movedSlotsPerRebalance > 0);
+    const bad = await cli([...synthArgs, "--interval", "50", "--sweep", "previous=maybe"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /"maybe" must be yes or no/);
   });
 
   test("worker threads give exactly the rows of the in-process run", async () => {
