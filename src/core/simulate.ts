@@ -204,6 +204,34 @@ export function slotSharesOf(p: Placement): Float64Array {
   return slotShares(p);
 }
 
+/** {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. */
+function judgeStep(
+  loads: Float64Array,
+  offset: number,
+  cells: Int32Array,
+  shares: Float64Array,
+  layers: number,
+  numReplicas: number,
+  numGpus: number,
+): number {
+  const S = numReplicas / numGpus;
+  let sum = 0;
+  let s = 0;
+  for (let l = 0; l < layers; l++) {
+    let max = 0;
+    let total = 0;
+    for (let g = 0; g < numGpus; g++) {
+      let gpu = 0;
+      const end = s + S;
+      for (; s < end; s++) gpu += loads[offset + cells[s]] * shares[s];
+      total += gpu;
+      if (gpu > max) max = gpu;
+    }
+    sum += max > 0 ? total / numGpus / max : 1;
+  }
+  return sum / layers;
+}
+
 /** Balancedness of one step without EPLB: experts in order, GPU `g` holding a contiguous block. */
 function contiguousStepBalancedness(
   loads: Float64Array,
@@ -240,6 +268,8 @@ function countMoved(a: Int32Array, b: Int32Array): number {
 class Track {
   placement: Placement | null = null;
   shares: Float64Array = new Float64Array(0);
+  /** `l * numExperts + phy2log[l * numReplicas + s]`: each slot's index into a step's loads. */
+  cells: Int32Array = new Int32Array(0);
   readonly moved: number[] = [];
   readonly series: Float64Array;
   sum = 0;
@@ -257,6 +287,11 @@ class Track {
     this.moved.push(this.placement ? countMoved(this.placement.phy2log, p.phy2log) : 0);
     this.placement = p;
     this.shares = slotShares(p);
+    const { layers, numReplicas: P, numExperts: E } = p;
+    this.cells = new Int32Array(layers * P);
+    for (let l = 0; l < layers; l++) {
+      for (let s = 0; s < P; s++) this.cells[l * P + s] = l * E + p.phy2log[l * P + s];
+    }
   }
 
   record(b: number, keep: boolean): void {
@@ -374,11 +409,7 @@ export function simulate(
       const tracks = withBaselines ? [main, ds, oracle] : [main];
       for (let j = 0; j < len; j++) {
         for (const track of tracks) {
-          const p = track.placement as Placement;
-          track.record(
-            stepBalancedness(chunk, j * n, p.phy2log, track.shares, L, E, P, G),
-            keepSeries,
-          );
+          track.record(judgeStep(chunk, j * n, track.cells, track.shares, L, P, G), keepSeries);
         }
         if (withBaselines) {
           none.record(contiguousStepBalancedness(chunk, j * n, L, E, G), keepSeries);
