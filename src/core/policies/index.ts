@@ -1,9 +1,13 @@
 import { EplbInputError } from "../errors.js";
 import type { Policy } from "../policy.js";
+import { balancedPolicy } from "./balanced.js";
 import { deepseekPolicy } from "./deepseek.js";
 
 /** Every policy by name; a new policy is one module plus one entry here. */
-const registry = new Map<string, Policy>([[deepseekPolicy.name, deepseekPolicy]]);
+const registry = new Map<string, Policy>([
+  [balancedPolicy.name, balancedPolicy],
+  [deepseekPolicy.name, deepseekPolicy],
+]);
 
 /** The policy `rebalanceExperts` and the CLI use when none is named. */
 export const DEFAULT_POLICY = "deepseek";

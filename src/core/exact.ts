@@ -1,0 +1,289 @@
+import { EplbInputError, requireInteger } from "./errors.js";
+
+/** Largest instances {@link solveExact} accepts: it enumerates, so it is for tiny cases only. */
+export const EXACT_LIMITS = { experts: 12, replicas: 24, gpus: 12 } as const;
+
+/** Options of {@link solveExact}. */
+export interface ExactOptions {
+  /**
+   * Allow two replicas of one expert on one GPU even when the expert has no more replicas than
+   * there are GPUs. Default false: the same rule as the balanced policy (at most
+   * `ceil(count / numGpus)` replicas of an expert per GPU).
+   */
+  allowDuplicates?: boolean;
+  /** Search nodes before giving up the proof of optimality. Default 20 million. */
+  maxNodes?: number;
+}
+
+/** An optimal plan of one layer on one scope (all GPUs, no nodes or groups). */
+export interface ExactSolution {
+  /** The smallest achievable max GPU load. */
+  maxGpuLoad: number;
+  /** Replica count of each expert in the optimal plan found. */
+  counts: number[];
+  /** Expert of each slot, GPU-major (`numReplicas / numGpus` slots per GPU). */
+  phy2log: number[];
+  /** False when `maxNodes` ran out: `maxGpuLoad` is then only an upper bound. */
+  proven: boolean;
+  /** Search nodes visited. */
+  nodes: number;
+}
+
+/** Search state, kept in one object so the recursion allocates nothing. */
+interface Search {
+  loads: ArrayLike<number>;
+  n: number;
+  P: number;
+  G: number;
+  S: number;
+  allowDuplicates: boolean;
+  maxNodes: number;
+  nodes: number;
+  best: number;
+  bestCounts: Int32Array;
+  bestSlots: Int32Array;
+  counts: Int32Array;
+  // Packing of the current count vector.
+  itemExpert: Int32Array;
+  itemLoad: Float64Array;
+  suffix: Float64Array;
+  itemGpu: Int32Array;
+  gpuLoad: Float64Array;
+  gpuFill: Int32Array;
+  gpuCopies: Int32Array;
+  slots: Int32Array;
+  leafFill: Int32Array;
+}
+
+/**
+ * The exact optimum of one layer for tiny instances: the replica counts and placement that
+ * minimise the max GPU load, by enumerating every count vector (each expert at least one
+ * replica, `numReplicas` in all) and, for those whose bound can beat the best plan so far,
+ * branch and bound over placements. Placements respect the balanced policy's rule on duplicates
+ * unless `allowDuplicates`. Loads are summed per GPU in float64 like the metrics.
+ *
+ * Symmetries are cut so each plan is met once up to GPU relabelling: replicas of one expert go to
+ * GPUs in non-decreasing index order, and a replica opens at most one empty GPU (the lowest).
+ * Meant for tests and studies (up to {@link EXACT_LIMITS}); the policies never call it.
+ *
+ * @example
+ * ```ts
+ * solveExact([600, 560, 120, 120, 20, 10, 10, 10], 16, 8);
+ * // { maxGpuLoad: 196.666..., counts: [5, 3, 2, 2, 1, 1, 1, 1] (one of several optima), proven: true, ... }
+ * ```
+ */
+export function solveExact(
+  loads: ArrayLike<number>,
+  numReplicas: number,
+  numGpus: number,
+  options: ExactOptions = {},
+): ExactSolution {
+  const n = loads.length;
+  if (n < 1) throw new EplbInputError("loads", loads, "must hold at least one expert");
+  if (n > EXACT_LIMITS.experts) {
+    throw new EplbInputError(
+      "loads.length",
+      n,
+      `must be <= ${EXACT_LIMITS.experts} for the exact solver (tiny instances only)`,
+    );
+  }
+  for (let e = 0; e < n; e++) {
+    const v = loads[e];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new EplbInputError(`loads[${e}]`, v, "must be a finite number >= 0");
+    }
+  }
+  requireInteger("numReplicas", numReplicas, 1);
+  requireInteger("numGpus", numGpus, 1);
+  if (numReplicas > EXACT_LIMITS.replicas) {
+    throw new EplbInputError(
+      "numReplicas",
+      numReplicas,
+      `must be <= ${EXACT_LIMITS.replicas} for the exact solver (tiny instances only)`,
+    );
+  }
+  if (numGpus > EXACT_LIMITS.gpus) {
+    throw new EplbInputError(
+      "numGpus",
+      numGpus,
+      `must be <= ${EXACT_LIMITS.gpus} for the exact solver (tiny instances only)`,
+    );
+  }
+  if (numReplicas % numGpus !== 0) {
+    throw new EplbInputError("numGpus", numGpus, `must divide numReplicas (${numReplicas})`);
+  }
+  if (numReplicas < n) {
+    throw new EplbInputError("numReplicas", numReplicas, `must be >= the number of experts (${n})`);
+  }
+  const P = numReplicas;
+  const G = numGpus;
+  const s: Search = {
+    loads,
+    n,
+    P,
+    G,
+    S: P / G,
+    allowDuplicates: options.allowDuplicates ?? false,
+    maxNodes: options.maxNodes ?? 20_000_000,
+    nodes: 0,
+    best: Number.POSITIVE_INFINITY,
+    bestCounts: new Int32Array(n),
+    bestSlots: new Int32Array(P),
+    counts: new Int32Array(n),
+    itemExpert: new Int32Array(P),
+    itemLoad: new Float64Array(P),
+    suffix: new Float64Array(P + 1),
+    itemGpu: new Int32Array(P),
+    gpuLoad: new Float64Array(G),
+    gpuFill: new Int32Array(G),
+    gpuCopies: new Int32Array(G * n),
+    slots: new Int32Array(P),
+    leafFill: new Int32Array(G),
+  };
+  roundRobinIncumbent(s);
+  enumerateCounts(s, 0, P);
+  const best = s.best;
+  return {
+    maxGpuLoad: best,
+    counts: Array.from(s.bestCounts),
+    phy2log: Array.from(s.bestSlots),
+    proven: s.nodes <= s.maxNodes,
+    nodes: s.nodes,
+  };
+}
+
+/** Max GPU load of GPU-major slots, summed in slot order like the metrics. */
+function slotsMax(s: Search, slots: Int32Array, counts: Int32Array): number {
+  let max = 0;
+  for (let g = 0; g < s.G; g++) {
+    let sum = 0;
+    for (let k = 0; k < s.S; k++) {
+      const e = slots[g * s.S + k];
+      sum += s.loads[e] / counts[e];
+    }
+    if (sum > max) max = sum;
+  }
+  return max;
+}
+
+/**
+ * A valid first plan, so the search has a bound from the start: counts by water-filling,
+ * replicas dealt to GPUs round-robin (expert by expert, which respects the duplicate rule).
+ */
+function roundRobinIncumbent(s: Search): void {
+  const { n, P, loads, counts } = s;
+  counts.fill(1);
+  for (let r = n; r < P; r++) {
+    let top = 0;
+    for (let e = 1; e < n; e++) if (loads[e] / counts[e] > loads[top] / counts[top]) top = e;
+    counts[top]++;
+  }
+  let k = 0;
+  for (let e = 0; e < n; e++) {
+    for (let c = 0; c < counts[e]; c++) {
+      // Item k goes to GPU k mod G, at that GPU's next slot.
+      const g = k % s.G;
+      s.bestSlots[g * s.S + Math.floor(k / s.G)] = e;
+      k++;
+    }
+  }
+  s.bestCounts.set(counts);
+  s.best = slotsMax(s, s.bestSlots, counts);
+}
+
+/** Enumerates count vectors for experts `e..`, `left` replicas still to give. */
+function enumerateCounts(s: Search, e: number, left: number): void {
+  if (s.nodes > s.maxNodes) return;
+  const { n, loads, counts } = s;
+  if (e === n - 1) {
+    counts[e] = left;
+    if (loads[e] / left < s.best) packCounts(s);
+    return;
+  }
+  const most = left - (n - 1 - e);
+  for (let c = most; c >= 1; c--) {
+    // Fewer replicas only raise this expert's replica load.
+    if (loads[e] / c >= s.best) break;
+    counts[e] = c;
+    enumerateCounts(s, e + 1, left - c);
+  }
+}
+
+/** Branch and bound over placements of the current count vector, if its bound can win. */
+function packCounts(s: Search): void {
+  const { n, P, G, S, loads, counts, itemExpert, itemLoad, suffix } = s;
+  // Items sorted by load descending, an expert's replicas together (insertion by expert).
+  let k = 0;
+  let total = 0;
+  for (let e = 0; e < n; e++) {
+    const v = loads[e] / counts[e];
+    total += loads[e];
+    for (let c = 0; c < counts[e]; c++) {
+      let i = k++;
+      while (i > 0 && itemLoad[i - 1] < v) {
+        itemLoad[i] = itemLoad[i - 1];
+        itemExpert[i] = itemExpert[i - 1];
+        i--;
+      }
+      itemLoad[i] = v;
+      itemExpert[i] = e;
+    }
+  }
+  suffix[P] = 0;
+  for (let i = P - 1; i >= 0; i--) suffix[i] = suffix[i + 1] + itemLoad[i];
+  // The largest replica's GPU also holds S - 1 others, at least the S - 1 smallest.
+  const bound = Math.max(total / G, itemLoad[0] + suffix[P - (S - 1)]);
+  if (bound >= s.best * (1 - 1e-12)) return;
+  s.gpuLoad.fill(0);
+  s.gpuFill.fill(0);
+  s.gpuCopies.fill(0);
+  place(s, 0, 0);
+}
+
+/** Places item `t`; `used` GPUs (0..used-1) are non-empty. */
+function place(s: Search, t: number, used: number): void {
+  s.nodes++;
+  if (s.nodes > s.maxNodes) return;
+  const { P, G, S, n, itemExpert, itemLoad, itemGpu, gpuLoad, gpuFill, gpuCopies, suffix } = s;
+  if (t === P) {
+    // Re-sum in slot order so the figure matches the metrics to the last bit.
+    const { slots, leafFill } = s;
+    leafFill.fill(0);
+    for (let i = 0; i < P; i++) {
+      const g = itemGpu[i];
+      slots[g * S + leafFill[g]++] = itemExpert[i];
+    }
+    const exact = slotsMax(s, slots, s.counts);
+    if (exact < s.best) {
+      s.best = exact;
+      s.bestCounts.set(s.counts);
+      s.bestSlots.set(slots);
+    }
+    return;
+  }
+  // Every open GPU must still take its free slots' worth of the smallest remaining items.
+  for (let g = 0; g < used; g++) {
+    const free = S - gpuFill[g];
+    if (free > 0 && gpuLoad[g] + suffix[P - free] - suffix[P] >= s.best * (1 - 1e-12)) return;
+  }
+  const e = itemExpert[t];
+  const v = itemLoad[t];
+  const count = s.counts[e];
+  const cap = s.allowDuplicates ? S : count <= G ? 1 : Math.ceil(count / G);
+  // Replicas of one expert go to non-decreasing GPU indices (they are interchangeable).
+  const from = t > 0 && itemExpert[t - 1] === e ? itemGpu[t - 1] : 0;
+  const limit = Math.min(used + 1, G);
+  for (let g = from; g < limit; g++) {
+    if (gpuFill[g] === S || gpuCopies[g * n + e] >= cap) continue;
+    if (gpuLoad[g] + v >= s.best * (1 - 1e-12)) continue;
+    gpuLoad[g] += v;
+    gpuFill[g]++;
+    gpuCopies[g * n + e]++;
+    itemGpu[t] = g;
+    place(s, t + 1, g === used ? used + 1 : used);
+    gpuLoad[g] -= v;
+    gpuFill[g]--;
+    gpuCopies[g * n + e]--;
+    if (s.nodes > s.maxNodes) return;
+  }
+}

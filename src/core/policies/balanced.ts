@@ -1,0 +1,586 @@
+import {
+  type CountSearchOptions,
+  CountsWorkspace,
+  homeAwareCounts,
+  searchReplicaCounts,
+  waterFillCounts,
+} from "../counts.js";
+import { EplbInputError } from "../errors.js";
+import { GroupPackingWorkspace, packGroupsToNodes } from "../locality.js";
+import type { LoadMatrix } from "../matrix.js";
+import { createPlacement, type Placement } from "../placement.js";
+import type { Policy, PolicyOptions } from "../policy.js";
+import { excessCopies, refineScope, repairDuplicates } from "../refine.js";
+import {
+  packScope,
+  recomputeScopeLoads,
+  ScopeWorkspace,
+  scopeLowerBound,
+  scopeMaxLoad,
+} from "../scope.js";
+import type { Topology } from "../topology.js";
+import { DeepseekWorkspace, planHierarchicalLayer, referenceShape } from "./deepseek.js";
+
+/** Options of the balanced policy (fields of `rebalanceExperts`' options). */
+export interface BalancedOptions {
+  /**
+   * Hierarchical topologies only: let redundant replicas leave their group's node when that
+   * lowers the max GPU load (each expert keeps one replica on its group's node). Default false:
+   * every replica of a group stays on its group's node, as in the reference.
+   */
+  relaxedHierarchy?: boolean;
+  /**
+   * Stop improving a layer once its max GPU load is within this relative distance of the lower
+   * bound. Default 1e-4.
+   */
+  epsilon?: number;
+}
+
+/** Default relative distance to the lower bound at which the search stops. */
+export const DEFAULT_EPSILON = 1e-4;
+
+/** Which candidate plan {@link planBalancedLayer} kept for a layer. */
+export type LayerSource = "balanced" | "relaxed" | "deepseek";
+
+/** All buffers the balanced policy needs for one topology, allocated once. */
+export class BalancedWorkspace {
+  readonly topology: Topology;
+  readonly deepseek: DeepseekWorkspace;
+  readonly dsPhy: Int32Array;
+  readonly dsRank: Int32Array;
+  readonly dsCnt: Int32Array;
+  readonly candPhy: Int32Array;
+  readonly candCnt: Int32Array;
+  readonly relaxPhy: Int32Array;
+  readonly relaxCnt: Int32Array;
+  readonly nodeOfGroup: Int32Array;
+  readonly nodeExperts: Int32Array;
+  readonly rankCounter: Int32Array;
+  readonly nodeOrder: Int32Array;
+  readonly nodeBound: Float64Array;
+  readonly bestSlots: Int32Array;
+  readonly bestCounts: Int32Array;
+  readonly scope = new ScopeWorkspace();
+  readonly counts = new CountsWorkspace();
+  readonly groups = new GroupPackingWorkspace();
+  /** The candidate kept for the last layer planned. */
+  lastSource: LayerSource = "balanced";
+  /**
+   * Count-search scorer for tiny scopes: packs, repairs and refines the count vector in a spare
+   * scope and reports the hottest GPU's experts.
+   */
+  readonly evaluateByPacking = (count: Int32Array, cw: CountsWorkspace): number => {
+    const sc = this.scope;
+    const trial = this.trialScope;
+    const n = sc.numExperts;
+    trial.reset(n, sc.numGpus, sc.slotsPerGpu);
+    trial.weight.set(sc.weight.subarray(0, n));
+    trial.count.set(count.subarray(0, n));
+    const bound = scopeLowerBound(trial);
+    packScope(trial);
+    repairDuplicates(trial);
+    refineScope(trial, bound, 8 * n);
+    let h = 0;
+    for (let g = 1; g < trial.numGpus; g++) if (trial.gpuLoad[g] > trial.gpuLoad[h]) h = g;
+    const max = trial.gpuLoad[h];
+    cw.atMax = 0;
+    for (let g = 0; g < trial.numGpus; g++) if (trial.gpuLoad[g] >= max * (1 - 1e-9)) cw.atMax++;
+    cw.hotCount = 0;
+    const S = trial.slotsPerGpu;
+    for (let k = 0; k < S; k++) cw.hot[cw.hotCount++] = trial.slotExpert[h * S + k];
+    return max;
+  };
+  private readonly trialScope = new ScopeWorkspace();
+
+  constructor(topology: Topology) {
+    const { numExperts: E, numReplicas: P, numGroups } = topology;
+    this.topology = topology;
+    this.deepseek = new DeepseekWorkspace(referenceShape(topology));
+    this.dsPhy = new Int32Array(P);
+    this.dsRank = new Int32Array(P);
+    this.dsCnt = new Int32Array(E);
+    this.candPhy = new Int32Array(P);
+    this.candCnt = new Int32Array(E);
+    this.relaxPhy = new Int32Array(P);
+    this.relaxCnt = new Int32Array(E);
+    this.nodeOfGroup = new Int32Array(numGroups);
+    this.nodeExperts = new Int32Array(E);
+    this.rankCounter = new Int32Array(E);
+    this.nodeOrder = new Int32Array(topology.numNodes);
+    this.nodeBound = new Float64Array(topology.numNodes);
+    this.bestSlots = new Int32Array(P);
+    this.bestCounts = new Int32Array(E);
+  }
+}
+
+/**
+ * Largest GPU load of one layer's plan, summed exactly as {@link gpuLoads} does (slot order,
+ * float64), so comparisons with the metrics agree to the last bit.
+ */
+function layerMaxLoad(
+  loads: Float64Array,
+  loadOffset: number,
+  phy: Int32Array,
+  cnt: Int32Array,
+  topology: Topology,
+): number {
+  const { numGpus: G, slotsPerGpu: S } = topology;
+  let max = 0;
+  for (let g = 0; g < G; g++) {
+    let sum = 0;
+    for (let k = 0; k < S; k++) {
+      const e = phy[g * S + k];
+      sum += loads[loadOffset + e] / cnt[e];
+    }
+    if (sum > max) max = sum;
+  }
+  return max;
+}
+
+/**
+ * Count search effort by scope: tiny (wide beam), few slots per GPU (mid-sized, large), many
+ * slots per GPU (mid-sized, large; only when refinement left more than 0.1% to the bound).
+ */
+const SEARCH_TIERS: Array<(n: number, target: number) => CountSearchOptions> = [
+  (n, target) => ({ target, maxTrials: 4000, breadth: n, beamWidth: 8, patience: 12 }),
+  (_, target) => ({ target, maxTrials: 400, breadth: 8, beamWidth: 2, patience: 8 }),
+  (_, target) => ({ target, maxTrials: 200, breadth: 6, beamWidth: 1, patience: 6 }),
+  (_, target) => ({ target, maxTrials: 100, breadth: 6, beamWidth: 1, patience: 4 }),
+  (_, target) => ({ target, maxTrials: 60, breadth: 4, beamWidth: 1, patience: 3 }),
+];
+
+/**
+ * Plans one scope held in `ws.scope` (weights set, sizes reset): water-filling counts, packing
+ * without duplicates, swap refinement, then, if a gap to the bound remains, a joint search of
+ * counts and packing. Leaves the best assignment found in the scope and returns its max GPU load.
+ *
+ * `floor` is a load the caller accepts anyway (the max of a hotter node already planned): the
+ * search stops once the scope is at or below it, since going lower would not lower the layer's
+ * max.
+ */
+function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number): number {
+  const sc = ws.scope;
+  const { numExperts: n, numGpus: G, slotsPerGpu: S } = sc;
+  const P = G * S;
+  const minReplica = waterFillCounts(sc.weight, n, P, sc.count, ws.counts);
+  let total = 0;
+  for (let e = 0; e < n; e++) total += sc.weight[e];
+  const bound = Math.max(total / G, minReplica);
+  const target = Math.max(bound * (1 + epsilon), floor);
+  packScope(sc);
+  if (S === 1 || G === 1) return scopeMaxLoad(sc);
+  repairDuplicates(sc);
+  refineScope(sc, target, 8 * P);
+  const best = scopeMaxLoad(sc);
+  if (best <= target) return best;
+  const few = S <= 4;
+  const mid = P <= 128;
+  // With many slots per GPU refinement usually lands within 0.1% of the bound, where the greedy
+  // estimate the count search compares by is too coarse to help: search only beyond (0.3% for
+  // large scopes, where each estimate costs more).
+  const slack = mid ? 1.001 : 1.003;
+  if (!few && n > 24 && best <= Math.max(bound * slack, floor)) return best;
+  const tier = n <= 24 && P <= 64 ? 0 : few ? (mid ? 1 : 2) : mid ? 3 : 4;
+  const { bestSlots, bestCounts } = ws;
+  bestSlots.set(sc.slotExpert.subarray(0, P));
+  bestCounts.set(sc.count.subarray(0, n));
+  const search = SEARCH_TIERS[tier](n, target);
+  // Tiny scopes score count vectors by the real packing (cheap there, and exact about caps).
+  if (tier === 0) search.evaluate = ws.evaluateByPacking;
+  searchReplicaCounts(sc.weight, n, sc.count, G, S, search, ws.counts);
+  let changed = false;
+  for (let e = 0; e < n; e++) if (sc.count[e] !== bestCounts[e]) changed = true;
+  if (changed) {
+    packScope(sc);
+    repairDuplicates(sc);
+    refineScope(sc, target, 8 * P);
+    const value = scopeMaxLoad(sc);
+    if (value < best) return value;
+  }
+  sc.slotExpert.set(bestSlots.subarray(0, P));
+  sc.count.set(bestCounts.subarray(0, n));
+  scopeLowerBound(sc);
+  recomputeScopeLoads(sc);
+  return best;
+}
+
+/**
+ * Plans the scope of `nodeExperts[from .. from + n)` on GPUs `gpuFrom ..` of the layer and writes
+ * the result into `phy` / `cnt` (layer-local slots and experts).
+ */
+function planNodeScope(
+  ws: BalancedWorkspace,
+  loads: Float64Array,
+  loadOffset: number,
+  from: number,
+  n: number,
+  numGpus: number,
+  gpuFrom: number,
+  phy: Int32Array,
+  cnt: Int32Array,
+  epsilon: number,
+  floor: number,
+): number {
+  const sc = ws.scope;
+  const S = ws.topology.slotsPerGpu;
+  sc.reset(n, numGpus, S);
+  for (let i = 0; i < n; i++) sc.weight[i] = loads[loadOffset + ws.nodeExperts[from + i]];
+  const max = solveScope(ws, epsilon, floor);
+  for (let s = 0; s < numGpus * S; s++) {
+    phy[gpuFrom * S + s] = ws.nodeExperts[from + sc.slotExpert[s]];
+  }
+  for (let i = 0; i < n; i++) cnt[ws.nodeExperts[from + i]] = sc.count[i];
+  return max;
+}
+
+/**
+ * Improves the reference's plan of a layer in place (`ws.dsPhy` / `ws.dsCnt`) without raising
+ * its max GPU load: removes duplicate replicas on a GPU where an exchange allows, then refines by
+ * swaps, scope by scope (per node when hierarchical). Used when the reference's plan beats the
+ * balanced one, so that the kept plan is at least as good and as clean as possible.
+ */
+function polishDeepseek(ws: BalancedWorkspace, loads: Float64Array, loadOffset: number): void {
+  const t = ws.topology;
+  const scopes = t.hierarchical ? t.numNodes : 1;
+  const gpusPer = t.numGpus / scopes;
+  const slotsPer = t.numReplicas / scopes;
+  const S = t.slotsPerGpu;
+  const sc = ws.scope;
+  const local = ws.rankCounter; // expert -> local id, reused as a scratch map
+  for (let node = 0; node < scopes; node++) {
+    // Collect the node's experts (those with a slot there) and give them local ids.
+    local.fill(-1);
+    let n = 0;
+    for (let s = node * slotsPer; s < (node + 1) * slotsPer; s++) {
+      const e = ws.dsPhy[s];
+      if (local[e] < 0) {
+        local[e] = n;
+        ws.nodeExperts[n] = e;
+        n++;
+      }
+    }
+    sc.reset(n, gpusPer, S);
+    for (let i = 0; i < n; i++) {
+      const e = ws.nodeExperts[i];
+      sc.weight[i] = loads[loadOffset + e];
+      sc.count[i] = ws.dsCnt[e];
+    }
+    for (let s = 0; s < slotsPer; s++) sc.slotExpert[s] = local[ws.dsPhy[node * slotsPer + s]];
+    const bound = scopeLowerBound(sc);
+    recomputeScopeLoads(sc);
+    const before = scopeMaxLoad(sc);
+    ws.bestSlots.set(sc.slotExpert.subarray(0, slotsPer));
+    if (excessCopies(sc) > 0) {
+      repairDuplicates(sc);
+      if (scopeMaxLoad(sc) > before) {
+        // Keep the duplicates rather than a worse plan; refinement below may still help.
+        sc.slotExpert.set(ws.bestSlots.subarray(0, slotsPer));
+        recomputeScopeLoads(sc);
+      }
+    }
+    refineScope(sc, bound, 8 * slotsPer);
+    for (let s = 0; s < slotsPer; s++) {
+      ws.dsPhy[node * slotsPer + s] = ws.nodeExperts[sc.slotExpert[s]];
+    }
+  }
+}
+
+/**
+ * One layer of the `balanced` policy. Writes the layer's slots into `phy2log` / `replicaRank` at
+ * `slotOffset` and counts into `logcnt` at `expertOffset` (the same contract as
+ * {@link planHierarchicalLayer}) and returns the layer's max GPU load.
+ *
+ * - Global topologies: one scope of all experts and GPUs.
+ * - Hierarchical (`numGroups % numNodes == 0`): groups go to nodes by {@link packGroupsToNodes}
+ *   (exact for small group counts), then each node is one scope; every replica of a group stays
+ *   on its group's node. With `relaxedHierarchy`, a second candidate keeps only one replica of
+ *   each expert on its home node and places the rest anywhere.
+ * - Each scope: water-filling counts, packing largest-first without duplicate replicas on a GPU,
+ *   pairwise-swap refinement of the hottest GPU, then (if a gap to the lower bound remains) a
+ *   joint search of replica counts and packing.
+ * - The reference's own plan of the layer (polished by swaps when it wins) is a candidate too, so
+ *   the result is never worse than the `deepseek` policy's. The lowest max GPU load wins; ties go
+ *   to the strict balanced plan, then the relaxed one.
+ *
+ * Deterministic: same loads, same plan.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(8, 16, 1, 1, 8);
+ * const ws = new BalancedWorkspace(t);
+ * const phy = new Int32Array(16), rank = new Int32Array(16), cnt = new Int32Array(8);
+ * const loads = new Float64Array([600, 560, 120, 120, 20, 10, 10, 10]);
+ * planBalancedLayer(loads, 0, phy, rank, 0, cnt, 0, ws); // 196.666... (the reference: 232)
+ * ```
+ */
+export function planBalancedLayer(
+  loads: Float64Array,
+  loadOffset: number,
+  phy2log: Int32Array,
+  replicaRank: Int32Array,
+  slotOffset: number,
+  logcnt: Int32Array,
+  expertOffset: number,
+  ws: BalancedWorkspace,
+  options: BalancedOptions = {},
+): number {
+  const t = ws.topology;
+  const { numExperts: E, numReplicas: P, numGroups, numNodes } = t;
+  const epsilon = options.epsilon ?? DEFAULT_EPSILON;
+  const dsShape = referenceShape(t);
+  planHierarchicalLayer(
+    loads,
+    loadOffset,
+    dsShape,
+    ws.dsPhy,
+    ws.dsRank,
+    0,
+    ws.dsCnt,
+    0,
+    ws.deepseek,
+  );
+  const dsMax = layerMaxLoad(loads, loadOffset, ws.dsPhy, ws.dsCnt, t);
+
+  const hierarchical = t.hierarchical && numNodes > 1;
+  if (!hierarchical) {
+    for (let e = 0; e < E; e++) ws.nodeExperts[e] = e;
+    planNodeScope(ws, loads, loadOffset, 0, E, t.numGpus, 0, ws.candPhy, ws.candCnt, epsilon, 0);
+  } else {
+    packGroupsToNodes(
+      loads,
+      loadOffset,
+      {
+        numExperts: E,
+        numGroups,
+        numNodes,
+        gpusPerNode: t.gpusPerNode,
+        slotsPerNode: t.slotsPerNode,
+      },
+      ws.nodeOfGroup,
+      ws.groups,
+    );
+    const gs = t.expertsPerGroup;
+    const En = E / numNodes;
+    let k = 0;
+    for (let node = 0; node < numNodes; node++) {
+      for (let g = 0; g < numGroups; g++) {
+        if (ws.nodeOfGroup[g] !== node) continue;
+        for (let j = 0; j < gs; j++) ws.nodeExperts[k++] = g * gs + j;
+      }
+    }
+    // Hottest node first: the others then only need to stay below its max.
+    const { nodeOrder, nodeBound } = ws;
+    for (let node = 0; node < numNodes; node++) {
+      nodeBound[node] = ws.groups.nodeBound[node];
+      let i = node;
+      while (i > 0 && nodeBound[nodeOrder[i - 1]] < nodeBound[node]) {
+        nodeOrder[i] = nodeOrder[i - 1];
+        i--;
+      }
+      nodeOrder[i] = node;
+    }
+    let floor = 0;
+    for (let i = 0; i < numNodes; i++) {
+      const node = nodeOrder[i];
+      const max = planNodeScope(
+        ws,
+        loads,
+        loadOffset,
+        node * En,
+        En,
+        t.gpusPerNode,
+        node * t.gpusPerNode,
+        ws.candPhy,
+        ws.candCnt,
+        epsilon,
+        floor,
+      );
+      if (max > floor) floor = max;
+    }
+  }
+  let bestMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
+  let phy = ws.candPhy;
+  let cnt = ws.candCnt;
+  let source: LayerSource = "balanced";
+  if (hierarchical && options.relaxedHierarchy && bestMax > 0) {
+    planRelaxed(ws, loads, loadOffset, epsilon);
+    const relaxedMax = layerMaxLoad(loads, loadOffset, ws.relaxPhy, ws.relaxCnt, t);
+    if (relaxedMax < bestMax * (1 - 1e-9)) {
+      bestMax = relaxedMax;
+      phy = ws.relaxPhy;
+      cnt = ws.relaxCnt;
+      source = "relaxed";
+    }
+  }
+  if (dsMax < bestMax) {
+    polishDeepseek(ws, loads, loadOffset);
+    const polished = layerMaxLoad(loads, loadOffset, ws.dsPhy, ws.dsCnt, t);
+    // Polishing never raises the max; the guard keeps the guarantee exact in float64.
+    if (polished > dsMax) {
+      planHierarchicalLayer(
+        loads,
+        loadOffset,
+        dsShape,
+        ws.dsPhy,
+        ws.dsRank,
+        0,
+        ws.dsCnt,
+        0,
+        ws.deepseek,
+      );
+    }
+    bestMax = Math.min(polished, dsMax);
+    phy = ws.dsPhy;
+    cnt = ws.dsCnt;
+    source = "deepseek";
+  }
+  ws.lastSource = source;
+  const ranks = ws.rankCounter;
+  ranks.fill(0);
+  for (let s = 0; s < P; s++) {
+    const e = phy[s];
+    phy2log[slotOffset + s] = e;
+    replicaRank[slotOffset + s] = ranks[e]++;
+  }
+  for (let e = 0; e < E; e++) logcnt[expertOffset + e] = cnt[e];
+  return bestMax;
+}
+
+/**
+ * The relaxed-hierarchy candidate, in two levels. Counts come from {@link homeAwareCounts} (each
+ * expert keeps one replica on its group's node, so hot nodes' experts get the extra replicas).
+ * Then replicas go to nodes: a scope whose "GPUs" are the nodes (`slotsPerNode` slots each),
+ * packed with home rules and refined by swaps, which balances node loads. Finally each node's
+ * replicas go to its GPUs exactly as in the strict policy (a replica carries `load / count` of
+ * its expert whatever node it sits on).
+ */
+function planRelaxed(
+  ws: BalancedWorkspace,
+  loads: Float64Array,
+  loadOffset: number,
+  epsilon: number,
+): void {
+  const t = ws.topology;
+  const { numExperts: E, numReplicas: P, numNodes, gpusPerNode, slotsPerNode } = t;
+  const sc = ws.scope;
+  sc.reset(E, numNodes, slotsPerNode, 1);
+  const gs = t.expertsPerGroup;
+  for (let e = 0; e < E; e++) {
+    sc.weight[e] = loads[loadOffset + e];
+    sc.home[e] = ws.nodeOfGroup[(e / gs) | 0];
+  }
+  homeAwareCounts(sc.weight, E, P, sc.home, numNodes, gpusPerNode, sc.count, ws.counts);
+  const bound = scopeLowerBound(sc);
+  packScope(sc);
+  repairDuplicates(sc);
+  refineScope(sc, bound * (1 + epsilon), 8 * P);
+  const nodeSlots = ws.relaxPhy;
+  nodeSlots.set(sc.slotExpert.subarray(0, P));
+  ws.relaxCnt.set(sc.count.subarray(0, E));
+  // Within each node: the node's replicas of each expert form a local expert whose replicas keep
+  // their global load (weight scaled by local / global count).
+  const local = ws.rankCounter;
+  const S = t.slotsPerGpu;
+  let floor = 0;
+  for (let node = 0; node < numNodes; node++) {
+    local.fill(-1);
+    let n = 0;
+    const base = node * slotsPerNode;
+    for (let s = base; s < base + slotsPerNode; s++) {
+      const e = nodeSlots[s];
+      if (local[e] < 0) {
+        local[e] = n;
+        ws.nodeExperts[n] = e;
+        ws.bestCounts[n] = 0;
+        n++;
+      }
+      ws.bestCounts[local[e]]++;
+    }
+    sc.reset(n, gpusPerNode, S);
+    let total = 0;
+    let largest = 0;
+    for (let i = 0; i < n; i++) {
+      const e = ws.nodeExperts[i];
+      const c = ws.bestCounts[i];
+      sc.count[i] = c;
+      sc.weight[i] = (loads[loadOffset + e] * c) / ws.relaxCnt[e];
+      total += sc.weight[i];
+      largest = Math.max(largest, sc.weight[i] / c);
+    }
+    const target = Math.max(Math.max(total / gpusPerNode, largest) * (1 + epsilon), floor);
+    packScope(sc);
+    repairDuplicates(sc);
+    refineScope(sc, target, 8 * slotsPerNode);
+    floor = Math.max(floor, scopeMaxLoad(sc));
+    for (let s = 0; s < slotsPerNode; s++) nodeSlots[base + s] = ws.nodeExperts[sc.slotExpert[s]];
+  }
+}
+
+/**
+ * Plans every layer with {@link planBalancedLayer}.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(4, 6, 1, 1, 2);
+ * planBalanced({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
+ * // Int32Array [1, 2, 3, 1, 0, 3]: GPU loads 20+20+15 and 20+10+15
+ * ```
+ */
+export function planBalanced(
+  loads: LoadMatrix,
+  topology: Topology,
+  options: BalancedOptions = {},
+): Placement {
+  const { numExperts: E, numReplicas: P } = topology;
+  const out = createPlacement(loads.layers, P, E);
+  const ws = new BalancedWorkspace(topology);
+  for (let l = 0; l < loads.layers; l++) {
+    planBalancedLayer(
+      loads.data,
+      l * E,
+      out.phy2log,
+      out.replicaRank,
+      l * P,
+      out.logcnt,
+      l * E,
+      ws,
+      options,
+    );
+  }
+  return out;
+}
+
+/**
+ * Reads and checks the balanced policy's fields of `rebalanceExperts` options.
+ *
+ * @example
+ * ```ts
+ * balancedOptions({ relaxedHierarchy: true }); // { relaxedHierarchy: true }
+ * balancedOptions({ epsilon: -1 }); // throws: epsilon (-1) must be a finite number >= 0
+ * ```
+ */
+export function balancedOptions(options: PolicyOptions): BalancedOptions {
+  const out: BalancedOptions = {};
+  const { relaxedHierarchy, epsilon } = options;
+  if (relaxedHierarchy !== undefined) {
+    if (typeof relaxedHierarchy !== "boolean") {
+      throw new EplbInputError("relaxedHierarchy", relaxedHierarchy, "must be true or false");
+    }
+    out.relaxedHierarchy = relaxedHierarchy;
+  }
+  if (epsilon !== undefined) {
+    if (typeof epsilon !== "number" || !Number.isFinite(epsilon) || epsilon < 0) {
+      throw new EplbInputError("epsilon", epsilon, "must be a finite number >= 0");
+    }
+    out.epsilon = epsilon;
+  }
+  return out;
+}
+
+/** The `balanced` policy: near-optimal, never worse than `deepseek` on any layer. */
+export const balancedPolicy: Policy = {
+  name: "balanced",
+  description:
+    "near-optimal: joint replica counts and packing, swap refinement, no duplicate replicas on a GPU; never worse than deepseek per layer (relaxedHierarchy option)",
+  plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
+};
