@@ -1,3 +1,4 @@
+import { offNodeShare } from "./locality.js";
 import type { LoadMatrix } from "./matrix.js";
 import type { Placement } from "./placement.js";
 import { minMaxReplicaLoad, ReplicationWorkspace } from "./replication.js";
@@ -202,11 +203,17 @@ export interface PlacementMetrics extends BalanceSummary {
   duplicateGpus: number;
   /** Mean over layers of (mean node load / max node load). */
   nodeBalancedness: number;
+  /**
+   * Share of all load served by replicas off their group's home node (see `offNodeShare`); 0
+   * for plans that keep every group on one node, and when `numGroups` was not given.
+   */
+  offNodeShare: number;
 }
 
 /**
  * Evaluates a placement under loads: balancedness per layer and overall, lower bound and the
- * ratio to it, duplicates and node balance.
+ * ratio to it, duplicates, node balance and (given `numGroups`) the share of load served off its
+ * group's node.
  *
  * @example
  * ```ts
@@ -220,6 +227,7 @@ export function evaluatePlacement(
   placement: Placement,
   numGpus: number,
   numNodes = 1,
+  numGroups = 0,
 ): PlacementMetrics {
   const gpu = gpuLoads(loads, placement, numGpus);
   const summary = summarizeBalance(gpu, loads.layers, numGpus);
@@ -242,5 +250,6 @@ export function evaluatePlacement(
     worstMaxOverLowerBound: worst,
     duplicateGpus: duplicateGpuCount(placement, numGpus),
     nodeBalancedness: summarizeBalance(nodes, loads.layers, numNodes).balancedness,
+    offNodeShare: offNodeShare(loads, placement, numGroups, numNodes),
   };
 }
