@@ -94,7 +94,7 @@ export function planWithMetrics(
     nodes: numNodes,
     gpus: numGpus,
     before: { balancedness: before.balancedness, worstBalancedness: before.worstBalancedness },
-    after: evaluatePlacement(loads, result.placement, numGpus, numNodes),
+    after: evaluatePlacement(loads, result.placement, numGpus, numNodes, numGroups),
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;
@@ -115,12 +115,21 @@ export function formatPlanSummary(m: PlanMetrics): string {
   return [
     `eplb plan: ${m.layers} layers, ${m.experts} experts -> ${m.replicas} slots on ${m.gpus} GPUs (${m.nodes} nodes), policy ${m.policy} (${m.mode})`,
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
-    `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer`,
+    `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer (lower bound ${meanOf(a.lowerBound).toPrecision(6)} per layer on average)`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
+    ...(m.mode === "hierarchical" && m.nodes > 1
+      ? [`  load served off its group's node: ${(100 * a.offNodeShare).toFixed(1)}%`]
+      : []),
     ...(m.migration ? [formatMigrationLine(m.migration, m.layers * m.replicas)] : []),
     `  planned in ${m.timeMs.toFixed(2)} ms`,
     "",
   ].join("\n");
+}
+
+function meanOf(values: number[]): number {
+  let sum = 0;
+  for (const v of values) sum += v;
+  return values.length > 0 ? sum / values.length : 0;
 }
 
 /**
@@ -164,7 +173,7 @@ export const planCommand: CliCommand = {
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
     return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
-                 [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
+                 [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
@@ -186,6 +195,9 @@ ${policyNames()
   .map((n) => `                   ${n}: ${getPolicy(n).description}`)
   .join("\n")}
 ${PLACEMENT_OUTPUT_HELP}
+  --relaxed      hierarchical topologies, balanced policy: each expert keeps one replica on
+                 its group's node and the others may go to any node when that lowers the max
+                 GPU load (the summary shows the share of load served off the group's node)
   --out FILE     write the placement there instead of stdout
   --previous FILE
                  the placement the engine runs now (any placement file: phy2log or
@@ -220,6 +232,7 @@ Example:
       "move-budget": { type: "string" },
       "min-gain": { type: "string" },
       transfers: { type: "string" },
+      relaxed: { type: "boolean" },
     });
     const loadsPath = requireString(flags, "loads");
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
@@ -227,6 +240,11 @@ Example:
     getPolicy(policy);
     outputFormatFlag(flags);
     const migration = migrationFlags(flags);
+    if (flags.relaxed) {
+      if (policy === "deepseek")
+        throw new UsageError("--relaxed needs a policy other than deepseek");
+      migration.relaxedHierarchy = true;
+    }
     const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
