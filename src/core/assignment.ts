@@ -138,7 +138,7 @@ export class RelabelWorkspace {
  * const out = new Int32Array(4);
  * relabelLayer(new Int32Array([0, 1, 2, 3]), 0, new Int32Array([3, 1, 0, 2]), 0, t, out, 0,
  *   new RelabelWorkspace(t)); // 2
- * // out = Int32Array [0, 2, 3, 1]: GPU 1's {3, 1} keeps expert 3 in slot 3 and only 1 <-> 2 move
+ * // out = Int32Array [3, 1, 2, 0]: experts 1 and 2 keep their slots, 3 and 0 move in
  * ```
  */
 export function relabelLayer(

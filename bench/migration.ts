@@ -1,0 +1,206 @@
+// Rebalancing from the current placement on a seeded drift sequence: slots changed per
+// rebalance and balance against a fresh plan, for the default settings and a range of move
+// budgets, beside the churn of re-planning from scratch (all measured in this process).
+import type { LoadMatrix } from "../src/core/matrix.js";
+import {
+  DEFAULT_MIN_GAIN,
+  DEFAULT_MOVE_BUDGET,
+  DEFAULT_TOLERANCE,
+  type MigrationOptions,
+  migratePlacement,
+} from "../src/core/migration.js";
+import type { Placement } from "../src/core/placement.js";
+import { DEFAULT_POLICY, getPolicy } from "../src/core/policies/index.js";
+import { lognormalLoads, Random } from "../src/core/random.js";
+import { makeTopology, type Topology } from "../src/core/topology.js";
+import { SHAPES, type Shape } from "./shapes.js";
+
+const DRIFT_SIGMA = 0.05;
+const LOAD_SIGMA = 1.0;
+const SEED = 20261129;
+
+/** One drift sequence: the loads of every step and the fresh plans made from them. */
+interface Sequence {
+  shape: Shape;
+  topology: Topology;
+  initial: Placement;
+  loads: LoadMatrix[];
+  fresh: Placement[];
+  freshMs: number;
+  /** Slots deepseek's own re-plan changes between consecutive steps, as a share. */
+  deepseekChurn: number;
+}
+
+function slotsChangedShare(a: Placement, b: Placement): number {
+  let n = 0;
+  for (let i = 0; i < a.phy2log.length; i++) if (a.phy2log[i] !== b.phy2log[i]) n++;
+  return n / a.phy2log.length;
+}
+
+function sequence(shape: Shape, steps: number): Sequence {
+  const { layers, experts, replicas, groups, nodes, gpus } = shape;
+  const topology = makeTopology(experts, replicas, groups, nodes, gpus);
+  const policy = getPolicy(DEFAULT_POLICY);
+  const deepseek = getPolicy("deepseek");
+  const rng = new Random(SEED + 1);
+  let current: LoadMatrix = lognormalLoads(layers, experts, LOAD_SIGMA, SEED);
+  const initial = policy.plan(current, topology, {});
+  let lastDeepseek = deepseek.plan(current, topology, {});
+  const loads: LoadMatrix[] = [];
+  const fresh: Placement[] = [];
+  let freshMs = 0;
+  let deepseekChurn = 0;
+  for (let step = 0; step < steps; step++) {
+    const data = new Float64Array(current.data);
+    for (let i = 0; i < data.length; i++) data[i] *= rng.lognormal(DRIFT_SIGMA);
+    current = { layers, experts, data };
+    loads.push(current);
+    const start = performance.now();
+    fresh.push(policy.plan(current, topology, {}));
+    freshMs += performance.now() - start;
+    const ds = deepseek.plan(current, topology, {});
+    deepseekChurn += slotsChangedShare(lastDeepseek, ds) / steps;
+    lastDeepseek = ds;
+  }
+  return { shape, topology, initial, loads, fresh, freshMs: freshMs / steps, deepseekChurn };
+}
+
+/** Averages over the rebalances of one sequence with one setting. */
+interface Run {
+  changed: number;
+  worstChanged: number;
+  afterOverFresh: number;
+  worstLayerOverFresh: number;
+  beforeOverFresh: number;
+  local: number;
+  intraNode: number;
+  interNode: number;
+  freshChurn: number;
+  freshRelabelledChurn: number;
+  ms: number;
+}
+
+function run(seq: Sequence, options: MigrationOptions): Run {
+  const steps = seq.loads.length;
+  const out: Run = {
+    changed: 0,
+    worstChanged: 0,
+    afterOverFresh: 0,
+    worstLayerOverFresh: 0,
+    beforeOverFresh: 0,
+    local: 0,
+    intraNode: 0,
+    interNode: 0,
+    freshChurn: 0,
+    freshRelabelledChurn: 0,
+    ms: 0,
+  };
+  let previous = seq.initial;
+  const slots = seq.shape.layers * seq.shape.replicas;
+  for (let step = 0; step < steps; step++) {
+    const start = performance.now();
+    const m = migratePlacement(seq.loads[step], previous, seq.fresh[step], seq.topology, options);
+    out.ms += (performance.now() - start) / steps;
+    const x = m.metrics;
+    out.changed += x.slotsChangedShare / steps;
+    out.worstChanged = Math.max(out.worstChanged, x.slotsChangedShare);
+    out.afterOverFresh += x.afterOverFresh / steps;
+    out.worstLayerOverFresh = Math.max(out.worstLayerOverFresh, x.worstAfterOverFresh);
+    out.beforeOverFresh += x.beforeOverFresh / steps;
+    const total = Math.max(1, x.slotsChanged);
+    out.local += x.transfers.local / total / steps;
+    out.intraNode += x.transfers.intraNode / total / steps;
+    out.interNode += x.transfers.interNode / total / steps;
+    out.freshChurn += x.freshSlotsChanged / slots / steps;
+    out.freshRelabelledChurn += x.freshRelabelledSlotsChanged / slots / steps;
+    previous = m.placement;
+  }
+  return out;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const f4 = (x: number) => x.toFixed(4);
+
+/**
+ * The migration benchmark: on a seeded drift sequence (lognormal sigma 1.0 loads, 5% lognormal
+ * drift per step, starting from a plan of the default policy on the initial loads), rebalancing
+ * from the previous placement with the default settings for dsv3-prefill, qwen3-235b and
+ * kimi-k2, and the curve of moves against balance over move budgets.
+ *
+ * @example
+ * ```ts
+ * console.log(await benchMigration({ quick: true })); // markdown tables
+ * ```
+ */
+export async function benchMigration(options: { quick: boolean }): Promise<string> {
+  const quick = options.quick;
+  const steps = quick ? 3 : 12;
+  const names = quick ? ["dsv3-prefill"] : ["dsv3-prefill", "qwen3-235b", "kimi-k2"];
+  const shapes = names.map((n) => SHAPES.find((s) => s.name === n) as Shape);
+  const budgets: [string, number][] = quick
+    ? [
+        ["0", 0],
+        ["5%", 0.05],
+        ["40% (default)", DEFAULT_MOVE_BUDGET],
+      ]
+    : [
+        ["0", 0],
+        ["1%", 0.01],
+        ["2.5%", 0.025],
+        ["5%", 0.05],
+        ["10%", 0.1],
+        ["20%", 0.2],
+        ["40% (default)", DEFAULT_MOVE_BUDGET],
+        ["all slots", Number.POSITIVE_INFINITY],
+      ];
+  const lines: string[] = [
+    `## Rebalancing from the previous placement${quick ? " (quick)" : ""}`,
+    "",
+    `${steps} rebalances per shape: lognormal sigma ${LOAD_SIGMA} loads (seed ${SEED}), ${100 * DRIFT_SIGMA}% lognormal drift per step, starting from a \`${DEFAULT_POLICY}\` plan of the initial loads; "fresh" is the \`${DEFAULT_POLICY}\` policy re-planned from scratch at every step. Defaults: move budget ${100 * DEFAULT_MOVE_BUDGET}% of a layer's slots, min gain ${DEFAULT_MIN_GAIN}, tolerance ${DEFAULT_TOLERANCE}. Targets: at most 10% of slots changed per rebalance, max GPU load within 1% of fresh.`,
+    "",
+    "| shape | slots changed (mean / worst step) | max GPU load / fresh (mean / worst layer) | before repair / fresh | transfers local / intra-node / inter-node | deepseek re-plan churn | fresh churn (relabelled) | ms per rebalance (x fresh plan) | targets |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const sequences: Sequence[] = [];
+  for (const shape of shapes) {
+    const seq = sequence(shape, steps);
+    sequences.push(seq);
+    const r = run(seq, {});
+    const ok = r.changed <= 0.1 && r.afterOverFresh <= 1.01;
+    lines.push(
+      `| ${shape.name} | ${pct(r.changed)} / ${pct(r.worstChanged)} | ${f4(r.afterOverFresh)} / ${f4(r.worstLayerOverFresh)} | ${f4(r.beforeOverFresh)} | ${pct(r.local)} / ${pct(r.intraNode)} / ${pct(r.interNode)} | ${pct(seq.deepseekChurn)} | ${pct(r.freshChurn)} (${pct(r.freshRelabelledChurn)}) | ${r.ms.toFixed(1)} (${(r.ms / seq.freshMs).toFixed(2)}x) | ${ok ? "met" : "MISSED"} |`,
+    );
+  }
+  lines.push(
+    "",
+    "Moves against balance: mean share of slots changed per rebalance and mean max GPU load / fresh, by move budget per layer (other settings default).",
+    "",
+    `| budget | ${shapes.map((s) => `${s.name} changed | ${s.name} max / fresh`).join(" | ")} |`,
+    `| --- | ${shapes.map(() => "--- | ---").join(" | ")} |`,
+  );
+  for (const [label, moveBudget] of budgets) {
+    const cells = sequences.map((seq) => {
+      const r = run(seq, { moveBudget });
+      return `${pct(r.changed)} | ${f4(r.afterOverFresh)}`;
+    });
+    lines.push(`| ${label} | ${cells.join(" | ")} |`);
+  }
+  if (!quick) {
+    lines.push(
+      "",
+      "Tolerance (where repair stops, relative to the fresh plan's max GPU load) trades the same way:",
+      "",
+      `| tolerance | ${shapes.map((s) => `${s.name} changed | ${s.name} max / fresh`).join(" | ")} |`,
+      `| --- | ${shapes.map(() => "--- | ---").join(" | ")} |`,
+    );
+    for (const tolerance of [0, 0.004, DEFAULT_TOLERANCE, 0.015]) {
+      const cells = sequences.map((seq) => {
+        const r = run(seq, { tolerance });
+        return `${pct(r.changed)} | ${f4(r.afterOverFresh)}`;
+      });
+      const label = tolerance === DEFAULT_TOLERANCE ? `${tolerance} (default)` : `${tolerance}`;
+      lines.push(`| ${label} | ${cells.join(" | ")} |`);
+    }
+  }
+  return lines.join("\n");
+}
