@@ -10,7 +10,7 @@ const registry = new Map<string, Policy>([
 ]);
 
 /** The policy `rebalanceExperts` and the CLI use when none is named. */
-export const DEFAULT_POLICY = "deepseek";
+export const DEFAULT_POLICY = "balanced";
 
 /**
  * Names of the available policies, default first.

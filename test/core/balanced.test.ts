@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { offNodeShare } from "../../src/core/locality.js";
+import {
+  BalancedWorkspace,
+  balancedOptions,
+  planBalanced,
+  planBalancedLayer,
+} from "../../src/core/policies/balanced.js";
+import {
+  DEFAULT_POLICY,
+  EplbInputError,
+  evaluatePlacement,
+  lognormalLoads,
+  makeTopology,
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+  planDeepseek,
+  rebalanceExperts,
+  type Topology,
+  toLoadMatrix,
+} from "../../src/index.js";
+
+/** Random valid shapes (hierarchical and global) and loads, zeros and heavy skew included. */
+const instance = fc
+  .record({
+    nodes: fc.integer({ min: 1, max: 4 }),
+    gpusPerNode: fc.integer({ min: 1, max: 4 }),
+    slotsPerGpu: fc.integer({ min: 1, max: 6 }),
+    layers: fc.integer({ min: 1, max: 3 }),
+    expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    groupChoice: fc.nat(),
+    seed: fc.integer(),
+    zeroShare: fc.constantFrom(0, 0, 0.2, 0.6, 1),
+    sigma: fc.constantFrom(0.3, 1, 2),
+  })
+  .map((r) => {
+    const numGpus = r.nodes * r.gpusPerNode;
+    const numReplicas = numGpus * r.slotsPerGpu;
+    const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
+    const divisors = [];
+    for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
+    // Prefer group counts that make the topology hierarchical, so both modes are covered.
+    const hier = divisors.filter((d) => d % r.nodes === 0);
+    const pool = r.groupChoice % 3 === 0 || hier.length === 0 ? divisors : hier;
+    const numGroups = pool[r.groupChoice % pool.length];
+    let s = r.seed >>> 0;
+    const next = () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+    const normal = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
+    const data = new Float64Array(r.layers * numExperts);
+    for (let i = 0; i < data.length; i++) {
+      data[i] = next() < r.zeroShare ? 0 : Math.round(100 * Math.exp(r.sigma * normal()));
+    }
+    const loads = { layers: r.layers, experts: numExperts, data };
+    return {
+      loads,
+      topology: makeTopology(numExperts, numReplicas, numGroups, r.nodes, numGpus),
+    };
+  });
+
+/** Most copies of one expert on one GPU, per layer, beyond `ceil(count / scopeGpus)`. */
+function excessCopies(p: Placement, t: Topology, scopeGpus: number, layer: number): number {
+  const { numReplicas: P, numExperts: E, slotsPerGpu: S } = t;
+  let excess = 0;
+  for (let g = 0; g < t.numGpus; g++) {
+    const copies = new Map<number, number>();
+    for (let k = 0; k < S; k++) {
+      const e = p.phy2log[layer * P + g * S + k];
+      copies.set(e, (copies.get(e) ?? 0) + 1);
+    }
+    for (const [e, m] of copies) {
+      const cap = Math.ceil(p.logcnt[layer * E + e] / scopeGpus);
+      if (m > cap) excess += m - cap;
+    }
+  }
+  return excess;
+}
+
+function layerMaxima(loads: Parameters<typeof evaluatePlacement>[0], p: Placement, t: Topology) {
+  return evaluatePlacement(loads, p, t.numGpus, t.numNodes).maxGpuLoad;
+}
+
+describe("balanced policy: contract", () => {
+  test("is the default policy of rebalanceExperts", () => {
+    assert.equal(DEFAULT_POLICY, "balanced");
+    assert.equal(rebalanceExperts([[1, 2, 3, 4]], 4, 1, 1, 2).policy, "balanced");
+  });
+
+  test("reaches the optimum 196.67 on the issue's example where deepseek gives 232", () => {
+    const loads = toLoadMatrix([[600, 560, 120, 120, 20, 10, 10, 10]]);
+    const t = makeTopology(8, 16, 1, 1, 8);
+    const balanced = evaluatePlacement(loads, planBalanced(loads, t), 8);
+    const deepseek = evaluatePlacement(loads, planDeepseek(loads, t), 8);
+    assert.ok(Math.abs(balanced.maxGpuLoad[0] - 590 / 3) < 1e-9, `${balanced.maxGpuLoad[0]}`);
+    assert.equal(deepseek.maxGpuLoad[0], 232);
+    assert.equal(balanced.duplicateGpus, 0);
+  });
+
+  test("planBalancedLayer writes one layer at the given offsets and returns its max GPU load", () => {
+    const t = makeTopology(8, 16, 1, 1, 8);
+    const ws = new BalancedWorkspace(t);
+    const loads = new Float64Array([0, 0, 0, 600, 560, 120, 120, 20, 10, 10, 10]);
+    const phy = new Int32Array(20).fill(-7);
+    const rank = new Int32Array(20);
+    const cnt = new Int32Array(10).fill(-7);
+    const max = planBalancedLayer(loads, 3, phy, rank, 4, cnt, 2, ws);
+    assert.deepEqual(Array.from(phy.subarray(0, 4)), [-7, -7, -7, -7]);
+    assert.deepEqual(Array.from(cnt.subarray(0, 2)), [-7, -7]);
+    const p = placementFromPhy2log([Array.from(phy.subarray(4))], 8);
+    assert.deepEqual(Array.from(p.logcnt), Array.from(cnt.subarray(2)));
+    const m = evaluatePlacement(toLoadMatrix([Array.from(loads.subarray(3))]), p, 8);
+    assert.equal(max, m.maxGpuLoad[0]);
+    assert.equal(ws.lastSource, "balanced");
+  });
+
+  test("is deterministic: the same loads give the same plan", () => {
+    const loads = lognormalLoads(3, 64, 1.2, 5);
+    const t = makeTopology(64, 80, 8, 2, 16);
+    for (const relaxedHierarchy of [false, true]) {
+      const a = planBalanced(loads, t, { relaxedHierarchy });
+      const b = planBalanced(loads, t, { relaxedHierarchy });
+      assert.deepEqual(a.phy2log, b.phy2log);
+      assert.deepEqual(a.replicaRank, b.replicaRank);
+    }
+  });
+
+  test("bad options are EplbInputErrors naming the option", () => {
+    assert.throws(
+      () => rebalanceExperts([[1, 2]], 2, 1, 1, 1, { relaxedHierarchy: "yes" as unknown as boolean }),
+      (e: unknown) => e instanceof EplbInputError && e.parameter === "relaxedHierarchy",
+    );
+    assert.throws(
+      () => rebalanceExperts([[1, 2]], 2, 1, 1, 1, { epsilon: -0.1 }),
+      /epsilon \(-0.1\) must be a finite number >= 0/,
+    );
+    assert.deepEqual(balancedOptions({ relaxedHierarchy: true, epsilon: 0 }), {
+      relaxedHierarchy: true,
+      epsilon: 0,
+    });
+  });
+});
+
+describe("balanced policy: invariants over random shapes and loads", () => {
+  test("valid, keeps groups on their node, never worse than deepseek on any layer, duplicates only when unavoidable", () => {
+    fc.assert(
+      fc.property(instance, ({ loads, topology: t }) => {
+        const p = planBalanced(loads, t);
+        assert.equal(placementViolation(p), null);
+        const ds = planDeepseek(loads, t);
+        const mine = layerMaxima(loads, p, t);
+        const ref = layerMaxima(loads, ds, t);
+        const hierarchical = t.hierarchical && t.numNodes > 1;
+        const scopeGpus = hierarchical ? t.gpusPerNode : t.numGpus;
+        const P = t.numReplicas;
+        const gs = t.expertsPerGroup;
+        for (let l = 0; l < loads.layers; l++) {
+          assert.ok(mine[l] <= ref[l], `layer ${l}: ${mine[l]} > deepseek ${ref[l]}`);
+          // Duplicates beyond the cap only where the reference's plan (which has them) won.
+          if (excessCopies(p, t, scopeGpus, l) > 0) {
+            assert.equal(mine[l], ref[l]);
+            assert.ok(excessCopies(ds, t, scopeGpus, l) > 0);
+          }
+          if (t.hierarchical) {
+            const nodeOfGroup = new Map<number, number>();
+            for (let s = 0; s < P; s++) {
+              const g = Math.floor(p.phy2log[l * P + s] / gs);
+              const n = Math.floor(s / t.slotsPerNode);
+              assert.equal(nodeOfGroup.get(g) ?? n, n, `layer ${l}: group ${g} on one node`);
+              nodeOfGroup.set(g, n);
+            }
+          }
+        }
+        assert.equal(
+          evaluatePlacement(loads, p, t.numGpus, t.numNodes, t.numGroups).offNodeShare,
+          0,
+        );
+      }),
+      { numRuns: 2500 },
+    );
+  });
+
+  test("relaxed hierarchy: valid, each group keeps a home node with a replica of every expert, never worse than strict", () => {
+    fc.assert(
+      fc.property(instance, ({ loads, topology: t }) => {
+        const p = planBalanced(loads, t, { relaxedHierarchy: true });
+        assert.equal(placementViolation(p), null);
+        const strict = layerMaxima(loads, planBalanced(loads, t), t);
+        const mine = layerMaxima(loads, p, t);
+        const P = t.numReplicas;
+        const E = t.numExperts;
+        const gs = t.expertsPerGroup;
+        for (let l = 0; l < loads.layers; l++) {
+          assert.ok(mine[l] <= strict[l], `layer ${l}: relaxed ${mine[l]} > strict ${strict[l]}`);
+          if (!t.hierarchical) continue;
+          // nodesOf[e]: bit set of the nodes holding expert e.
+          const nodesOf = new Array<number>(E).fill(0);
+          for (let s = 0; s < P; s++) {
+            nodesOf[p.phy2log[l * P + s]] |= 1 << Math.floor(s / t.slotsPerNode);
+          }
+          for (let g = 0; g < t.numGroups; g++) {
+            let common = (1 << t.numNodes) - 1;
+            for (let j = 0; j < gs; j++) common &= nodesOf[g * gs + j];
+            assert.notEqual(
+              common,
+              0,
+              `layer ${l}: group ${g} has no node holding all its experts`,
+            );
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe("balanced policy: quality on standard shapes (deterministic seeds)", () => {
+  test("kimi-k2 shape, lognormal sigma 1.0: mean max/lower bound <= 1.002, no duplicates", () => {
+    const loads = lognormalLoads(6, 384, 1.0, 20261129);
+    const t = makeTopology(384, 448, 1, 8, 64);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), 64, 8);
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), 64, 8);
+    assert.ok(m.maxOverLowerBound <= 1.002, `${m.maxOverLowerBound}`);
+    assert.ok(m.maxOverLowerBound < d.maxOverLowerBound);
+    assert.equal(m.duplicateGpus, 0);
+  });
+
+  test("dsv3-decode144 shape (2 slots per GPU): better than deepseek on average", () => {
+    const loads = lognormalLoads(6, 256, 0.5, 20261129);
+    const t = makeTopology(256, 288, 8, 18, 144);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), 144, 18);
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), 144, 18);
+    assert.ok(m.maxOverLowerBound < d.maxOverLowerBound - 0.005, `${m.maxOverLowerBound}`);
+  });
+
+  test("dsv3-decode64 shape: relaxed hierarchy reaches balancedness >= 0.97 and reports off-node load", () => {
+    const loads = lognormalLoads(6, 256, 1.0, 20261129);
+    const t = makeTopology(256, 320, 8, 8, 64);
+    const strict = evaluatePlacement(loads, planBalanced(loads, t), 64, 8, 8);
+    const relaxed = evaluatePlacement(
+      loads,
+      planBalanced(loads, t, { relaxedHierarchy: true }),
+      64,
+      8,
+      8,
+    );
+    assert.ok(strict.balancedness < 0.85, `${strict.balancedness}`);
+    assert.ok(relaxed.balancedness >= 0.97, `${relaxed.balancedness}`);
+    assert.equal(strict.offNodeShare, 0);
+    assert.ok(relaxed.offNodeShare > 0 && relaxed.offNodeShare < 0.5, `${relaxed.offNodeShare}`);
+  });
+});
+
+describe("offNodeShare", () => {
+  test("counts load served away from the node serving most of its group", () => {
+    // 2 groups of 1 expert, 2 nodes of 2 slots; expert 0 has 3 replicas, one on node 1.
+    const share = offNodeShare(
+      toLoadMatrix([[8, 4]]),
+      placementFromPhy2log([[0, 0, 0, 1]], 2),
+      2,
+      2,
+    );
+    assert.ok(Math.abs(share - 2 / 9) < 1e-12);
+  });
+
+  test("is 0 for global topologies and one node", () => {
+    const p = placementFromPhy2log([[0, 1, 0, 1]], 2);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 1, 2), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 2, 1), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 3, 2), 0);
+  });
+});
