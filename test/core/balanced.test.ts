@@ -131,7 +131,8 @@ describe("balanced policy: contract", () => {
 
   test("bad options are EplbInputErrors naming the option", () => {
     assert.throws(
-      () => rebalanceExperts([[1, 2]], 2, 1, 1, 1, { relaxedHierarchy: "yes" as unknown as boolean }),
+      () =>
+        rebalanceExperts([[1, 2]], 2, 1, 1, 1, { relaxedHierarchy: "yes" as unknown as boolean }),
       (e: unknown) => e instanceof EplbInputError && e.parameter === "relaxedHierarchy",
     );
     assert.throws(
