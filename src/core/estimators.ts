@@ -205,19 +205,27 @@ class WindowEstimator implements LoadEstimator {
         ring[base + i] = v;
       }
       this.seen++;
-      // Float loads would let rounding errors of add/subtract pile up; recomputing the sum once
-      // per window keeps them bounded at O(n) amortised per step.
-      if (this.seen % W === 0) {
-        sum.fill(0);
-        for (let r = 0; r < W; r++) {
-          const rb = r * n;
-          for (let i = 0; i < n; i++) sum[i] += ring[rb + i];
-        }
-      }
+      if (this.seen % W === 0) this.resync();
       return;
     }
     for (let i = 0; i < n; i++) ring[base + i] = source[offset + i];
     this.seen++;
+  }
+
+  /**
+   * Recomputes the running sum from the ring. Float loads would let rounding errors of
+   * add/subtract pile up; doing this once per window bounds them at O(n) amortised per step.
+   * A method of its own so that `push`, compiled while this rare path had never run, is not
+   * deoptimised each time it does.
+   */
+  private resync(): void {
+    const n = this.layers * this.experts;
+    const { sum, ring } = this;
+    sum.fill(0);
+    for (let r = 0; r < this.spec.window; r++) {
+      const rb = r * n;
+      for (let i = 0; i < n; i++) sum[i] += ring[rb + i];
+    }
   }
 
   estimate(out = new Float64Array(this.layers * this.experts)): Float64Array {

@@ -45,15 +45,29 @@ export function traceSource(trace: LoadTrace): TraceSource {
       `must equal steps * layers * experts (${steps} * ${layers} * ${experts} = ${steps * n})`,
     );
   }
-  return {
-    steps,
-    layers,
-    experts,
-    readStep(step, out, offset) {
-      const base = step * n;
-      for (let i = 0; i < n; i++) out[offset + i] = data[base + i];
-    },
-  };
+  return new ArrayTraceSource(trace);
+}
+
+/** A class, not a closure per trace, so call sites stay monomorphic from one replay to the next. */
+class ArrayTraceSource implements TraceSource {
+  readonly steps: number;
+  readonly layers: number;
+  readonly experts: number;
+  private readonly data: LoadTrace["data"];
+
+  constructor(trace: LoadTrace) {
+    this.steps = trace.steps;
+    this.layers = trace.layers;
+    this.experts = trace.experts;
+    this.data = trace.data;
+  }
+
+  readStep(step: number, out: Float64Array, offset: number): void {
+    const n = this.layers * this.experts;
+    const base = step * n;
+    const data = this.data;
+    for (let i = 0; i < n; i++) out[offset + i] = data[base + i];
+  }
 }
 
 /** What to simulate: the cluster, the rebalancing schedule, and how plans are made. */
@@ -258,6 +272,51 @@ function contiguousStepBalancedness(
   return sum / layers;
 }
 
+/** Reads steps `start .. start+len-1` into `chunk` (`[step][cell]`). */
+function readChunk(source: TraceSource, start: number, len: number, chunk: Float64Array): void {
+  const n = source.layers * source.experts;
+  for (let j = 0; j < len; j++) source.readStep(start + j, chunk, j * n);
+}
+
+/** Sums the chunk's `len` steps into `out`. */
+function sumChunk(chunk: Float64Array, len: number, n: number, out: Float64Array): void {
+  out.fill(0);
+  for (let j = 0; j < len; j++) {
+    const base = j * n;
+    for (let i = 0; i < n; i++) out[i] += chunk[base + i];
+  }
+}
+
+/**
+ * Judges every step of the chunk under a track's placement (or, for `none`, without EPLB).
+ * The per-chunk loops live in small functions rather than in `simulate`'s body: one long
+ * activation cannot pick up re-optimised code after a deoptimisation, small calls do.
+ */
+function judgeChunk(
+  track: Track,
+  chunk: Float64Array,
+  len: number,
+  layers: number,
+  experts: number,
+  numReplicas: number,
+  numGpus: number,
+  keep: boolean,
+): void {
+  const n = layers * experts;
+  for (let j = 0; j < len; j++) {
+    const b =
+      track.name === "none"
+        ? contiguousStepBalancedness(chunk, j * n, layers, experts, numGpus)
+        : judgeStep(chunk, j * n, track.cells, track.shares, layers, numReplicas, numGpus);
+    track.record(b, keep);
+  }
+}
+
+/** Feeds the chunk's steps to the estimator. */
+function pushChunk(estimator: LoadEstimator, chunk: Float64Array, len: number, n: number): void {
+  for (let j = 0; j < len; j++) estimator.push(chunk, j * n);
+}
+
 function countMoved(a: Int32Array, b: Int32Array): number {
   let moved = 0;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) moved++;
@@ -387,7 +446,7 @@ export function simulate(
 
   for (let start = 0; start < T; start += interval) {
     const len = Math.min(interval, T - start);
-    for (let j = 0; j < len; j++) source.readStep(start + j, chunk, j * n);
+    readChunk(source, start, len, chunk);
     if (start > 0) {
       rebalanceSteps.push(start);
       estimator.estimate(estimate.data as Float64Array);
@@ -396,27 +455,16 @@ export function simulate(
       main.adopt(
         rebalanceExperts(estimate, P, topology.numGroups, topology.numNodes, G, options).placement,
       );
-      const cs = chunkSum.data as Float64Array;
-      cs.fill(0);
-      for (let j = 0; j < len; j++) {
-        const base = j * n;
-        for (let i = 0; i < n; i++) cs[i] += chunk[base + i];
-      }
+      sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         ds.adopt(deepseek.plan(estimate, topology, {}));
         oracle.adopt(policy.plan(chunkSum, topology, { policy: policyName }));
       }
-      const tracks = withBaselines ? [main, ds, oracle] : [main];
-      for (let j = 0; j < len; j++) {
-        for (const track of tracks) {
-          track.record(judgeStep(chunk, j * n, track.cells, track.shares, L, P, G), keepSeries);
-        }
-        if (withBaselines) {
-          none.record(contiguousStepBalancedness(chunk, j * n, L, E, G), keepSeries);
-        }
+      for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
+        judgeChunk(track, chunk, len, L, E, P, G, keepSeries);
       }
     }
-    for (let j = 0; j < len; j++) estimator.push(chunk, j * n);
+    pushChunk(estimator, chunk, len, n);
     config.onProgress?.(start + len, T);
   }
 
