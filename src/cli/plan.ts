@@ -275,7 +275,8 @@ Example:
 };
 
 function migrationFlags(flags: Flags): RebalanceOptions {
-  const options: RebalanceOptions = {};
+  // The JSON reports what a fresh plan would move even at its best relabelling.
+  const options: RebalanceOptions = { compareRelabelled: true };
   const moveBudget = moveBudgetFlag(flags);
   if (moveBudget !== undefined) options.moveBudget = moveBudget;
   if (flags["min-gain"] !== undefined) options.minGain = numberFlag(flags, "min-gain", 0, 0.99, 0);

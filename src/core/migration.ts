@@ -35,6 +35,12 @@ export interface MigrationOptions {
    * (every replica of a group on its group's node). Default false.
    */
   relaxedHierarchy?: boolean;
+  /**
+   * {@link migratePlacement}: also measure how many slots the fresh plan would change once
+   * relabelled onto the previous placement (`freshRelabelledSlotsChanged`); one assignment
+   * problem per layer, so off by default.
+   */
+  compareRelabelled?: boolean;
 }
 
 /** Default move budget: a fraction of each layer's slots (room to trade two groups' nodes). */
@@ -1130,8 +1136,11 @@ export interface MigrationMetrics {
   worstAfterOverFresh: number;
   /** Slots the fresh plan changes as the policy returns it. */
   freshSlotsChanged: number;
-  /** Slots the fresh plan changes once relabelled onto the previous placement. */
-  freshRelabelledSlotsChanged: number;
+  /**
+   * Slots the fresh plan changes once relabelled onto the previous placement (`null` unless
+   * `compareRelabelled` was set).
+   */
+  freshRelabelledSlotsChanged: number | null;
 }
 
 /** A whole model migrated: the placement, what it costs to get there and how good it is. */
@@ -1189,7 +1198,7 @@ export function migratePlacement(
     afterOverFresh: 0,
     worstAfterOverFresh: 0,
     freshSlotsChanged: 0,
-    freshRelabelledSlotsChanged: 0,
+    freshRelabelledSlotsChanged: options.compareRelabelled ? 0 : null,
   };
   for (let l = 0; l < loads.layers; l++) {
     const r = migrateLayer(loads, prev, fresh, l, out, settings, ws);
@@ -1212,16 +1221,18 @@ export function migratePlacement(
     for (let s = 0; s < P; s++) {
       if (fresh.phy2log[l * P + s] !== prev.phy2log[l * P + s]) metrics.freshSlotsChanged++;
     }
-    metrics.freshRelabelledSlotsChanged += relabelLayer(
-      prev.phy2log,
-      l * P,
-      fresh.phy2log,
-      l * P,
-      topology,
-      relabelled,
-      0,
-      ws.relabel,
-    );
+    if (metrics.freshRelabelledSlotsChanged !== null) {
+      metrics.freshRelabelledSlotsChanged += relabelLayer(
+        prev.phy2log,
+        l * P,
+        fresh.phy2log,
+        l * P,
+        topology,
+        relabelled,
+        0,
+        ws.relabel,
+      );
+    }
   }
   metrics.slotsChangedShare = metrics.slotsChanged / (loads.layers * P);
   const transfers = planTransfers(prev, out, topology);

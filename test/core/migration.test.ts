@@ -539,6 +539,20 @@ describe("rebalanceExperts with options.previous", () => {
     assert.ok(a.migration.afterOverFresh <= a.migration.beforeOverFresh);
   });
 
+  test("the relabelled fresh plan's churn is measured on request, never above the raw churn", () => {
+    const t = makeTopology(16, 24, 4, 2, 8);
+    const loads = lognormal(3, 16, 23);
+    const previous = planDeepseek(lognormal(3, 16, 24), t);
+    const fresh = planDeepseek(loads, t);
+    assert.equal(
+      migratePlacement(loads, previous, fresh, t).metrics.freshRelabelledSlotsChanged,
+      null,
+    );
+    const m = migratePlacement(loads, previous, fresh, t, { compareRelabelled: true }).metrics;
+    assert.ok(m.freshRelabelledSlotsChanged !== null);
+    assert.ok(m.freshRelabelledSlotsChanged <= m.freshSlotsChanged);
+  });
+
   test("without previous the result has no transfers", () => {
     const r = rebalanceExperts([[1, 2, 3, 4]], 6, 1, 1, 2, { policy: "deepseek" });
     assert.equal(r.transfers, undefined);
