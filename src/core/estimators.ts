@@ -168,6 +168,9 @@ class EmaEstimator implements LoadEstimator {
   }
 }
 
+/** The running window sum is recomputed from scratch after this many windows of pushes. */
+const RESYNC_WINDOWS = 16;
+
 class WindowEstimator implements LoadEstimator {
   readonly spec: Required<EstimatorSpec>;
   readonly layers: number;
@@ -205,7 +208,7 @@ class WindowEstimator implements LoadEstimator {
         ring[base + i] = v;
       }
       this.seen++;
-      if (this.seen % W === 0) this.resync();
+      if (this.seen % (RESYNC_WINDOWS * W) === 0) this.resync();
       return;
     }
     for (let i = 0; i < n; i++) ring[base + i] = source[offset + i];
@@ -214,7 +217,8 @@ class WindowEstimator implements LoadEstimator {
 
   /**
    * Recomputes the running sum from the ring. Float loads would let rounding errors of
-   * add/subtract pile up; doing this once per window bounds them at O(n) amortised per step.
+   * add/subtract pile up (integer counts are exact); doing this every {@link RESYNC_WINDOWS}
+   * windows bounds them at a small amortised cost per step.
    * A method of its own so that `push`, compiled while this rare path had never run, is not
    * deoptimised each time it does.
    */
