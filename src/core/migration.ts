@@ -431,6 +431,8 @@ export class MigrationWorkspace {
   readonly removeLoss: Float64Array;
   /** Per slot: its expert's drop-one loss on this slot's GPU. */
   readonly slotLoss: Float64Array;
+  /** Per slot: its replica's load, or Infinity when the hottest GPU holds its expert. */
+  readonly slotLoad: Float64Array;
   /** The best layer found so far, and the relabelled fresh plan. */
   readonly best: Int32Array;
   readonly candidate: Int32Array;
@@ -461,6 +463,7 @@ export class MigrationWorkspace {
     this.gainAdd = new Float64Array(E);
     this.removeLoss = new Float64Array(E);
     this.slotLoss = new Float64Array(P);
+    this.slotLoad = new Float64Array(P);
     this.best = new Int32Array(P);
     this.candidate = new Int32Array(P);
     this.rankCount = new Int32Array(E);
@@ -581,7 +584,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
   const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S, gpusPerNode } = t;
   const { slotsPerNode: Sn } = t;
   const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, home, homeCount, head, next } = ws;
-  const { gainAdd, removeLoss, slotLoss } = ws;
+  const { gainAdd, removeLoss, slotLoss, slotLoad } = ws;
   const mode = ws.mode;
   const maxIterations = 4 * P;
   for (let iteration = 0; iteration < maxIterations; iteration++) {
@@ -602,7 +605,12 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
     const hBase = h * S;
     const exH = Lh - target;
 
-    // Swaps: a replica on h trades places with a lighter replica on a GPU of h's scope.
+    // Swaps: a replica on h trades places with a lighter replica on a GPU of h's scope. Replica
+    // loads, and whether h already holds a slot's expert, are read once per move.
+    for (let s = scopeStart * S; s < scopeEnd * S; s++) {
+      const e = phy[s];
+      slotLoad[s] = gpuHas[h * E + e] > 0 ? Number.POSITIVE_INFINITY : w[e] / cnt[e];
+    }
     for (let ja = 0; ja < S; ja++) {
       const a = hBase + ja;
       const x = phy[a];
@@ -612,15 +620,16 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       for (let g = scopeStart; g < scopeEnd; g++) {
         if (g === h) continue;
         const Lg = gpuLoad[g];
-        if (Lg >= Lh - eps || gpuHas[g * E + x] > 0) continue;
+        // Load moved onto a GPU above the target costs as much excess as it removes from h.
+        if (Lg >= target || gpuHas[g * E + x] > 0) continue;
         const gNode = Math.floor(g / gpusPerNode);
         const crossing = mode === RELAXED && gNode !== hNode;
         if (crossing && !xMayLeave) continue;
         for (let jb = 0; jb < S; jb++) {
           const b = g * S + jb;
+          const d = rx - slotLoad[b];
+          if (d <= eps) continue;
           const y = phy[b];
-          const d = rx - w[y] / cnt[y];
-          if (d <= eps || gpuHas[h * E + y] > 0) continue;
           if (crossing && home[y] === gNode && homeCount[y] <= 1) continue;
           const ng = Lg + d;
           if (ng >= Lh - eps) continue;
@@ -673,12 +682,20 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       }
       removeLoss[y] = loss;
     }
+    // No donor GPU can lose more excess than the hottest GPU but h (which holds y) has.
+    let exSecond = 0;
+    for (let g = 0; g < G; g++) {
+      if (g !== h && gpuLoad[g] - target > exSecond) exSecond = gpuLoad[g] - target;
+    }
     for (let ja = 0; ja < S; ja++) {
       const a = hBase + ja;
       const y = phy[a];
       if (w[y] <= 0) continue;
       const ry1 = w[y] / (cnt[y] + 1);
       const gy = gainAdd[y];
+      // A move giving y a slot it held before costs -1; otherwise at least 1.
+      const bestDivisor = restorable(ws, y) ? COST_DIVISOR[1] : COST_DIVISOR[3];
+      if ((gy + exSecond) / bestDivisor < bestScore) continue;
       const from = mode === STRICT ? home[y] * Sn : 0;
       const to = mode === STRICT ? from + Sn : P;
       for (let b = from; b < to; b++) {
@@ -749,6 +766,13 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
     if (bestKind === 1) applySwap(ws, bestA, bestB);
     else applyRecount(ws, bestA, bestB);
   }
+}
+
+/** True when some slot held expert `e` in the previous placement but holds another now. */
+function restorable(ws: MigrationWorkspace, e: number): boolean {
+  const { prev, phy } = ws;
+  for (let s = 0; s < prev.length; s++) if (prev[s] === e && phy[s] !== e) return true;
+  return false;
 }
 
 function touch(ws: MigrationWorkspace, g: number, d: number): void {
