@@ -224,8 +224,9 @@ function reorder(
 /**
  * The estimate of {@link estimateMaxLoad} for experts already sorted by replica load (`order`,
  * loads in `ws.replicaLoad`). One slot per GPU: the largest replica. Two: pairs largest with
- * smallest, walking runs of equal replicas from both ends (O(n)), unless that pairs an expert
- * with itself, which the caps forbid: then, as with more slots, largest-first greedy
+ * smallest, walking runs of equal replicas from both ends (O(n)); pairs that would hold one
+ * expert twice (forbidden by the caps) swap partners with the pairs just before them, and when
+ * there are too few of those, as with more slots, largest-first greedy
  * over a (load, index) heap of GPUs with room, with the packing's per-GPU replica caps.
  */
 function estimateSorted(
@@ -262,9 +263,26 @@ function estimateSorted(
       const k = Math.min(front, back, left);
       const a = order[i];
       const b = order[j];
-      // Two replicas of one expert paired on a GPU break the cap: use the capped greedy below.
       if (a === b && count[a] <= numGpus) {
-        clash = true;
+        // The last `left` pairs would hold expert `a` twice, which the cap forbids. Each takes
+        // the partner of one of the `left` pairs before them instead: those become (front item,
+        // a) and (a, back item), and the largest new sum is a plus the front item `left`
+        // positions before the clash.
+        const p = numGpus - 2 * left;
+        if (p < 0) {
+          clash = true;
+          break;
+        }
+        let q = 0;
+        let seen = count[order[0]];
+        while (seen <= p) seen += count[order[++q]];
+        const sum = load[order[q]] + load[a];
+        if (sum > max * (1 + 1e-9)) {
+          max = sum;
+          ws.atMax = left;
+          hotA = order[q];
+          hotB = a;
+        } else if (sum >= max * (1 - 1e-9)) ws.atMax += left;
         break;
       }
       const sum = load[a] + load[b];

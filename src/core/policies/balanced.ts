@@ -144,7 +144,7 @@ function layerMaxLoad(
 const SEARCH_TIERS: Array<(n: number, target: number) => CountSearchOptions> = [
   (n, target) => ({ target, maxTrials: 4000, breadth: n, beamWidth: 8, patience: 12 }),
   (_, target) => ({ target, maxTrials: 400, breadth: 8, beamWidth: 2, patience: 8 }),
-  (_, target) => ({ target, maxTrials: 200, breadth: 6, beamWidth: 1, patience: 6 }),
+  (_, target) => ({ target, maxTrials: 300, breadth: 4, beamWidth: 1, patience: 3 }),
   (_, target) => ({ target, maxTrials: 100, breadth: 6, beamWidth: 1, patience: 4 }),
   (_, target) => ({ target, maxTrials: 60, breadth: 4, beamWidth: 1, patience: 3 }),
 ];

@@ -1,0 +1,131 @@
+import { planBalanced } from "../src/core/policies/balanced.js";
+import {
+  evaluatePlacement,
+  type LoadMatrix,
+  lognormalLoads,
+  makeTopology,
+  planDeepseek,
+  zipfLoads,
+} from "../src/index.js";
+import { SHAPES, type Shape } from "./shapes.js";
+import { medianMs } from "./timing.js";
+
+/** A load family of the comparison. */
+interface Family {
+  name: string;
+  make(layers: number, experts: number, seed: number): LoadMatrix;
+}
+
+const FAMILIES: Family[] = [
+  { name: "lognormal 0.5", make: (l, e, s) => lognormalLoads(l, e, 0.5, s) },
+  { name: "lognormal 1.0", make: (l, e, s) => lognormalLoads(l, e, 1.0, s) },
+  { name: "lognormal 1.5", make: (l, e, s) => lognormalLoads(l, e, 1.5, s) },
+  { name: "zipf 1.0", make: (l, e, s) => zipfLoads(l, e, 1.0, s) },
+];
+
+const SEED = 20261129;
+/** Shapes with a speed target: balanced at most this many times deepseek's time. */
+const SPEED_TARGETS: Record<string, number> = { "dsv3-prefill": 20, "kimi-k2": 20 };
+/** Global shapes with >= 5 slots per GPU: mean max / lower bound target on lognormal 1.0. */
+const QUALITY_TARGET = 1.002;
+
+function f3(x: number): string {
+  return x.toFixed(3);
+}
+
+function f4(x: number): string {
+  return x.toFixed(4);
+}
+
+/**
+ * The balanced policy against deepseek on every standard shape and load family: mean and worst
+ * max GPU load / lower bound, balancedness, GPUs holding two replicas of one expert, layers
+ * where balanced is worse (must be 0), and the median time of both measured in this process
+ * with their ratio. Then the relaxed hierarchy on the hierarchical shapes, with the share of load
+ * it serves off the group's node. `quick` plans 6 layers per shape and times fewer runs.
+ */
+export async function benchBalanced(options: { quick: boolean }): Promise<string> {
+  const runs = options.quick ? 3 : 7;
+  const out: string[] = [];
+  out.push(
+    `## balanced policy vs deepseek (seed ${SEED}${options.quick ? ", quick: 6 layers per shape" : ""})`,
+    "",
+    "max/LB: max GPU load over the lower bound (1 is optimal), mean over layers (worst layer). Times: median ms per full-model plan, both policies in this process.",
+    "",
+    "| shape | slots/GPU | loads | deepseek max/LB | balanced max/LB | balancedness deepseek -> balanced | dup GPUs deepseek / balanced | layers worse | deepseek ms | balanced ms | ratio | target |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const shape of SHAPES) {
+    for (const family of FAMILIES) out.push(row(shape, family, runs, options.quick));
+  }
+  out.push(
+    "",
+    "### relaxed hierarchy (hierarchical shapes, lognormal 1.0)",
+    "",
+    "| shape | strict balancedness | relaxed balancedness | strict max/LB | relaxed max/LB | load served off its group's node | strict ms | relaxed ms | target |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const shape of SHAPES) {
+    if (shape.groups % shape.nodes !== 0 || shape.nodes === 1) continue;
+    out.push(relaxedRow(shape, runs, options.quick));
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function loadsFor(shape: Shape, family: Family, quick: boolean): LoadMatrix {
+  return family.make(quick ? 6 : shape.layers, shape.experts, SEED);
+}
+
+function row(shape: Shape, family: Family, runs: number, quick: boolean): string {
+  const loads = loadsFor(shape, family, quick);
+  const t = makeTopology(shape.experts, shape.replicas, shape.groups, shape.nodes, shape.gpus);
+  const ds = planDeepseek(loads, t);
+  const bal = planBalanced(loads, t);
+  const md = evaluatePlacement(loads, ds, shape.gpus, shape.nodes);
+  const mb = evaluatePlacement(loads, bal, shape.gpus, shape.nodes);
+  let worse = 0;
+  for (let l = 0; l < loads.layers; l++) if (mb.maxGpuLoad[l] > md.maxGpuLoad[l]) worse++;
+  const tds = medianMs(() => planDeepseek(loads, t), runs);
+  const tbal = medianMs(() => planBalanced(loads, t), runs);
+  const ratio = tbal / tds;
+  const targets: string[] = [];
+  const speed = SPEED_TARGETS[shape.name];
+  if (speed && family.name === "lognormal 1.0") {
+    targets.push(`time <= ${speed}x ${ratio <= speed ? "met" : "MISSED"}`);
+  }
+  const global = shape.groups % shape.nodes !== 0 || shape.nodes === 1;
+  if (global && t.slotsPerGpu >= 5 && family.name === "lognormal 1.0") {
+    const ok = mb.maxOverLowerBound <= QUALITY_TARGET;
+    targets.push(`max/LB <= ${QUALITY_TARGET} ${ok ? "met" : "MISSED"}`);
+  }
+  if (t.slotsPerGpu >= 2 && t.slotsPerGpu <= 4) {
+    targets.push(`beats deepseek ${mb.maxOverLowerBound < md.maxOverLowerBound ? "yes" : "no"}`);
+  }
+  return `| ${shape.name} | ${t.slotsPerGpu} | ${family.name} | ${f4(md.maxOverLowerBound)} (${f4(md.worstMaxOverLowerBound)}) | ${f4(mb.maxOverLowerBound)} (${f4(mb.worstMaxOverLowerBound)}) | ${f3(md.balancedness)} -> ${f3(mb.balancedness)} | ${md.duplicateGpus} / ${mb.duplicateGpus} | ${worse} | ${tds.toFixed(2)} | ${tbal.toFixed(2)} | ${ratio.toFixed(1)}x | ${targets.join("; ")} |`;
+}
+
+function relaxedRow(shape: Shape, runs: number, quick: boolean): string {
+  const loads = loadsFor(shape, FAMILIES[1], quick);
+  const t = makeTopology(shape.experts, shape.replicas, shape.groups, shape.nodes, shape.gpus);
+  const strict = evaluatePlacement(
+    loads,
+    planBalanced(loads, t),
+    shape.gpus,
+    shape.nodes,
+    shape.groups,
+  );
+  const relaxed = evaluatePlacement(
+    loads,
+    planBalanced(loads, t, { relaxedHierarchy: true }),
+    shape.gpus,
+    shape.nodes,
+    shape.groups,
+  );
+  const ts = medianMs(() => planBalanced(loads, t), runs);
+  const tr = medianMs(() => planBalanced(loads, t, { relaxedHierarchy: true }), runs);
+  const target =
+    shape.name === "dsv3-decode64"
+      ? `relaxed balancedness >= 0.97 ${relaxed.balancedness >= 0.97 ? "met" : "MISSED"}`
+      : "";
+  return `| ${shape.name} | ${f3(strict.balancedness)} | ${f3(relaxed.balancedness)} | ${f4(strict.maxOverLowerBound)} | ${f4(relaxed.maxOverLowerBound)} | ${(100 * relaxed.offNodeShare).toFixed(1)}% | ${ts.toFixed(2)} | ${tr.toFixed(2)} | ${target} |`;
+}
