@@ -33,7 +33,18 @@ const flipArgs = [
 const synthPath = join(tmp, "synth.npy");
 const synth = synthesizeTrace({ steps: 300, layers: 4, experts: 16, seed: 3, drift: 0.02 });
 writeNpy(synthPath, synth.data, [synth.steps, synth.layers, synth.experts], "int64");
-const synthArgs = ["simulate", "--trace", synthPath, "--replicas", "20", "--gpus", "4"];
+// deepseek keeps these runs fast; the policy itself is not what the CLI tests are about.
+const synthArgs = [
+  "simulate",
+  "--trace",
+  synthPath,
+  "--replicas",
+  "20",
+  "--gpus",
+  "4",
+  "--policy",
+  "deepseek",
+];
 
 describe("eplb simulate: one configuration", () => {
   test("prints a table: the configuration, deepseek re-planning, oracle, no balancing", async () => {
