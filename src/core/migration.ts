@@ -251,6 +251,13 @@ export function toPreviousPlacement(
   const { numReplicas: P, numExperts: E } = topology;
   let rows: ReadonlyArray<ArrayLike<number>>;
   if (isPlacement(previous)) {
+    if (previous.layers !== layers) {
+      throw new EplbInputError(
+        `${parameter}.layers`,
+        previous.layers,
+        `must equal the layers of the loads (${layers})`,
+      );
+    }
     if (previous.numExperts !== E) {
       throw new EplbInputError(
         `${parameter}.numExperts`,

@@ -478,9 +478,14 @@ describe("previous placement checks", () => {
     });
   }
 
-  test("a typed placement of another expert count is rejected", () => {
+  test("a typed placement of another expert or layer count is rejected", () => {
     const p = placementFromPhy2log([[0, 1, 0, 2, 3, 4]], 5);
     assert.throws(() => toPreviousPlacement(p, 1, t), /previous\.numExperts \(5\) must equal/);
+    const q = placementFromPhy2log([[0, 1, 0, 2, 3, 3]], 4);
+    assert.throws(
+      () => toPreviousPlacement(q, 2, t),
+      /previous\.layers \(1\) must equal the layers of the loads \(2\)/,
+    );
   });
 
   test("relaxed hierarchy accepts off-node replicas but needs a home node per group", () => {
