@@ -58,6 +58,7 @@ export class BalancedWorkspace {
   readonly rankCounter: Int32Array;
   readonly nodeOrder: Int32Array;
   readonly nodeBound: Float64Array;
+  readonly nodeMax: Float64Array;
   readonly bestSlots: Int32Array;
   readonly bestCounts: Int32Array;
   readonly scope = new ScopeWorkspace();
@@ -108,6 +109,7 @@ export class BalancedWorkspace {
     this.rankCounter = new Int32Array(E);
     this.nodeOrder = new Int32Array(topology.numNodes);
     this.nodeBound = new Float64Array(topology.numNodes);
+    this.nodeMax = new Float64Array(topology.numNodes);
     this.bestSlots = new Int32Array(P);
     this.bestCounts = new Int32Array(E);
   }
@@ -158,7 +160,7 @@ const SEARCH_TIERS: Array<(n: number, target: number) => CountSearchOptions> = [
  * search stops once the scope is at or below it, since going lower would not lower the layer's
  * max.
  */
-function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number): number {
+function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescue: number): number {
   const sc = ws.scope;
   const { numExperts: n, numGpus: G, slotsPerGpu: S } = sc;
   const P = G * S;
@@ -179,14 +181,24 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number): numb
   // estimate the count search compares by is too coarse to help: search only beyond (0.3% for
   // large scopes, where each estimate costs more).
   const slack = mid ? 1.001 : 1.003;
-  if (!few && n > 24 && best <= Math.max(bound * slack, floor)) return best;
+  if (!rescue && !few && n > 24 && best <= Math.max(bound * slack, floor)) return best;
   const tier = n <= 24 && P <= 64 ? 0 : few ? (mid ? 1 : 2) : mid ? 3 : 4;
   const { bestSlots, bestCounts } = ws;
   bestSlots.set(sc.slotExpert.subarray(0, P));
   bestCounts.set(sc.count.subarray(0, n));
-  const search = SEARCH_TIERS[tier](n, target);
+  // A rescue (the reference's plan beat this scope) searches by the real packing, wide, with a
+  // budget that keeps large scopes to tens of milliseconds; it is rare.
+  const search = rescue
+    ? {
+        target: Math.max(target, rescue),
+        maxTrials: Math.min(800, Math.max(40, Math.floor(60000 / P))),
+        breadth: 8,
+        beamWidth: 4,
+        patience: 8,
+      }
+    : SEARCH_TIERS[tier](n, target);
   // Tiny scopes score count vectors by the real packing (cheap there, and exact about caps).
-  if (tier === 0) search.evaluate = ws.evaluateByPacking;
+  if (tier === 0 || rescue) search.evaluate = ws.evaluateByPacking;
   searchReplicaCounts(sc.weight, n, sc.count, G, S, search, ws.counts);
   let changed = false;
   for (let e = 0; e < n; e++) if (sc.count[e] !== bestCounts[e]) changed = true;
@@ -220,12 +232,13 @@ function planNodeScope(
   cnt: Int32Array,
   epsilon: number,
   floor: number,
+  rescue = 0,
 ): number {
   const sc = ws.scope;
   const S = ws.topology.slotsPerGpu;
   sc.reset(n, numGpus, S);
   for (let i = 0; i < n; i++) sc.weight[i] = loads[loadOffset + ws.nodeExperts[from + i]];
-  const max = solveScope(ws, epsilon, floor);
+  const max = solveScope(ws, epsilon, floor, rescue);
   for (let s = 0; s < numGpus * S; s++) {
     phy[gpuFrom * S + s] = ws.nodeExperts[from + sc.slotExpert[s]];
   }
@@ -286,6 +299,97 @@ function polishDeepseek(ws: BalancedWorkspace, loads: Float64Array, loadOffset: 
 }
 
 /**
+ * The strict candidate of a layer into `ws.candPhy` / `ws.candCnt`: one scope of all GPUs
+ * (global) or, hierarchical, groups to nodes and one scope per node, hottest node first (the
+ * others then only need to stay below its max). With `rescue` > 0, re-plans only the scopes whose
+ * max is above it, with the harder search, keeping the rest.
+ */
+function planStrict(
+  ws: BalancedWorkspace,
+  loads: Float64Array,
+  loadOffset: number,
+  epsilon: number,
+  rescue: number,
+): void {
+  const t = ws.topology;
+  const { numExperts: E, numGroups, numNodes } = t;
+  const { nodeMax } = ws;
+  if (!(t.hierarchical && numNodes > 1)) {
+    if (rescue && nodeMax[0] <= rescue) return;
+    for (let e = 0; e < E; e++) ws.nodeExperts[e] = e;
+    nodeMax[0] = planNodeScope(
+      ws,
+      loads,
+      loadOffset,
+      0,
+      E,
+      t.numGpus,
+      0,
+      ws.candPhy,
+      ws.candCnt,
+      epsilon,
+      0,
+      rescue,
+    );
+    return;
+  }
+  const En = E / numNodes;
+  const { nodeOrder, nodeBound } = ws;
+  if (!rescue) {
+    packGroupsToNodes(
+      loads,
+      loadOffset,
+      {
+        numExperts: E,
+        numGroups,
+        numNodes,
+        gpusPerNode: t.gpusPerNode,
+        slotsPerNode: t.slotsPerNode,
+      },
+      ws.nodeOfGroup,
+      ws.groups,
+    );
+    const gs = t.expertsPerGroup;
+    let k = 0;
+    for (let node = 0; node < numNodes; node++) {
+      for (let g = 0; g < numGroups; g++) {
+        if (ws.nodeOfGroup[g] !== node) continue;
+        for (let j = 0; j < gs; j++) ws.nodeExperts[k++] = g * gs + j;
+      }
+    }
+    for (let node = 0; node < numNodes; node++) {
+      nodeBound[node] = ws.groups.nodeBound[node];
+      let i = node;
+      while (i > 0 && nodeBound[nodeOrder[i - 1]] < nodeBound[node]) {
+        nodeOrder[i] = nodeOrder[i - 1];
+        i--;
+      }
+      nodeOrder[i] = node;
+    }
+  }
+  let floor = 0;
+  for (let i = 0; i < numNodes; i++) {
+    const node = nodeOrder[i];
+    if (rescue && nodeMax[node] <= rescue) continue;
+    nodeMax[node] = planNodeScope(
+      ws,
+      loads,
+      loadOffset,
+      node * En,
+      En,
+      t.gpusPerNode,
+      node * t.gpusPerNode,
+      ws.candPhy,
+      ws.candCnt,
+      epsilon,
+      floor,
+      rescue,
+    );
+    if (!rescue && nodeMax[node] > floor) floor = nodeMax[node];
+  }
+}
+
+/**
  * One layer of the `balanced` policy. Writes the layer's slots into `phy2log` / `replicaRank` at
  * `slotOffset` and counts into `logcnt` at `expertOffset` (the same contract as
  * {@link planHierarchicalLayer}) and returns the layer's max GPU load.
@@ -325,7 +429,7 @@ export function planBalancedLayer(
   options: BalancedOptions = {},
 ): number {
   const t = ws.topology;
-  const { numExperts: E, numReplicas: P, numGroups, numNodes } = t;
+  const { numExperts: E, numReplicas: P, numNodes } = t;
   const epsilon = options.epsilon ?? DEFAULT_EPSILON;
   const dsShape = referenceShape(t);
   planHierarchicalLayer(
@@ -342,62 +446,7 @@ export function planBalancedLayer(
   const dsMax = layerMaxLoad(loads, loadOffset, ws.dsPhy, ws.dsCnt, t);
 
   const hierarchical = t.hierarchical && numNodes > 1;
-  if (!hierarchical) {
-    for (let e = 0; e < E; e++) ws.nodeExperts[e] = e;
-    planNodeScope(ws, loads, loadOffset, 0, E, t.numGpus, 0, ws.candPhy, ws.candCnt, epsilon, 0);
-  } else {
-    packGroupsToNodes(
-      loads,
-      loadOffset,
-      {
-        numExperts: E,
-        numGroups,
-        numNodes,
-        gpusPerNode: t.gpusPerNode,
-        slotsPerNode: t.slotsPerNode,
-      },
-      ws.nodeOfGroup,
-      ws.groups,
-    );
-    const gs = t.expertsPerGroup;
-    const En = E / numNodes;
-    let k = 0;
-    for (let node = 0; node < numNodes; node++) {
-      for (let g = 0; g < numGroups; g++) {
-        if (ws.nodeOfGroup[g] !== node) continue;
-        for (let j = 0; j < gs; j++) ws.nodeExperts[k++] = g * gs + j;
-      }
-    }
-    // Hottest node first: the others then only need to stay below its max.
-    const { nodeOrder, nodeBound } = ws;
-    for (let node = 0; node < numNodes; node++) {
-      nodeBound[node] = ws.groups.nodeBound[node];
-      let i = node;
-      while (i > 0 && nodeBound[nodeOrder[i - 1]] < nodeBound[node]) {
-        nodeOrder[i] = nodeOrder[i - 1];
-        i--;
-      }
-      nodeOrder[i] = node;
-    }
-    let floor = 0;
-    for (let i = 0; i < numNodes; i++) {
-      const node = nodeOrder[i];
-      const max = planNodeScope(
-        ws,
-        loads,
-        loadOffset,
-        node * En,
-        En,
-        t.gpusPerNode,
-        node * t.gpusPerNode,
-        ws.candPhy,
-        ws.candCnt,
-        epsilon,
-        floor,
-      );
-      if (max > floor) floor = max;
-    }
-  }
+  planStrict(ws, loads, loadOffset, epsilon, 0);
   let bestMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
   let phy = ws.candPhy;
   let cnt = ws.candCnt;
@@ -411,6 +460,12 @@ export function planBalancedLayer(
       cnt = ws.relaxCnt;
       source = "relaxed";
     }
+  }
+  if (dsMax < bestMax && source === "balanced") {
+    // The reference's plan won (usually through a duplicate replica): search the scopes above
+    // it harder before giving in.
+    planStrict(ws, loads, loadOffset, epsilon, dsMax);
+    bestMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
   }
   if (dsMax < bestMax) {
     polishDeepseek(ws, loads, loadOffset);
