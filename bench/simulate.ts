@@ -3,6 +3,7 @@ import { type PlainConfig, runSweep, sweepGrid } from "../src/cli/simulate.js";
 import {
   DEFAULT_POLICY,
   getPolicy,
+  type LoadTrace,
   makeTopology,
   type SimulationConfig,
   type SimulationResult,
@@ -12,10 +13,26 @@ import {
   synthTrace,
   traceSource,
 } from "../src/index.js";
-import { SHAPES } from "./shapes.js";
+import { SHAPES, type Shape } from "./shapes.js";
 
-const SHAPE = SHAPES.find((s) => s.name === "dsv3-prefill") ?? SHAPES[0];
 const SEED = 1;
+
+function shape(name: string): Shape {
+  const s = SHAPES.find((x) => x.name === name);
+  if (!s) throw new Error(`unknown shape ${name}`);
+  return s;
+}
+
+function configFor(s: Shape, interval: number): SimulationConfig {
+  return {
+    numReplicas: s.replicas,
+    numGroups: s.groups,
+    numNodes: s.nodes,
+    numGpus: s.gpus,
+    interval,
+    window: 100,
+  };
+}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
@@ -25,6 +42,21 @@ function time<T>(fn: () => T): [T, number] {
   const start = performance.now();
   const value = fn();
   return [value, performance.now() - start];
+}
+
+async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const value = await fn();
+  return [value, performance.now() - start];
+}
+
+/** Mean balancedness over judged steps from `from` on (to compare runs with other intervals). */
+function meanFrom(r: SimulationResult, from: number): number {
+  const b = r.eplb.balancedness;
+  const skip = from - r.firstJudgedStep;
+  let sum = 0;
+  for (let i = skip; i < b.length; i++) sum += b[i];
+  return sum / (b.length - skip);
 }
 
 function strategyRow(name: string, s: StrategyResult, ds: StrategyResult | undefined): string {
@@ -47,7 +79,7 @@ function comparison(r: SimulationResult): string {
       ds,
     ),
   ];
-  if (ds) rows.push(strategyRow("deepseek re-planning every interval", ds, ds));
+  if (ds) rows.push(strategyRow("deepseek re-planning every interval (baseline)", ds, ds));
   if (r.baselines.oracle)
     rows.push(strategyRow(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle, ds));
   if (r.baselines.none) rows.push(strategyRow("no balancing", r.baselines.none, ds));
@@ -55,39 +87,72 @@ function comparison(r: SimulationResult): string {
   if (ds) {
     const balanceOk = r.eplb.meanRealizedBalancedness >= ds.meanRealizedBalancedness;
     const movesOk = r.eplb.movedSlotsPerRebalance <= ds.movedSlotsPerRebalance / 5;
-    verdict = `\nTarget (default beats deepseek re-planning: balancedness at least as high, at most a fifth of the moves): balancedness ${balanceOk ? "met" : "MISSED"}, moves ${movesOk ? "met" : "MISSED"}.\n`;
+    verdict = `\nTarget at the same interval (balancedness at least deepseek's, at most a fifth of its moves): balancedness ${balanceOk ? "met" : "MISSED"}, moves ${movesOk ? "met" : "MISSED"}.\n`;
   }
   return `${rows.join("\n")}\n${verdict}`;
 }
 
 /**
+ * Rebalancing from the previous placement makes a rebalance cheap, so it can run more often:
+ * deepseek re-planning every 100 steps against the default configuration every 100, 50, 25
+ * steps, judged on the same steps (from step 100), with slot moves per rebalance and per step.
+ */
+function frequencyTable(trace: LoadTrace, s: Shape, intervals: number[]): string {
+  const ref = simulate(trace, {
+    ...configFor(s, 100),
+    policy: "deepseek",
+    fromPrevious: false,
+    baselines: false,
+  });
+  const refBalance = meanFrom(ref, 100);
+  const refPerStep = ref.eplb.movedSlotsPerRebalance / 100;
+  const rows = [
+    "| strategy | interval | realised balancedness (steps 100+) | vs deepseek | slots moved / rebalance | vs deepseek | slots moved / step | vs deepseek | target (balance >= deepseek, moves/rebalance <= 1/5) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| deepseek re-planning (baseline) | 100 | ${refBalance.toFixed(4)} | 1.0000 | ${ref.eplb.movedSlotsPerRebalance.toFixed(0)} | 1.000 | ${refPerStep.toFixed(1)} | 1.000 | |`,
+  ];
+  for (const interval of intervals) {
+    const r = simulate(trace, { ...configFor(s, interval), baselines: false });
+    const b = meanFrom(r, 100);
+    const perRebalance = r.eplb.movedSlotsPerRebalance;
+    const ok = b >= refBalance && perRebalance <= ref.eplb.movedSlotsPerRebalance / 5;
+    rows.push(
+      `| default (${r.policy}, from previous) | ${interval} | ${b.toFixed(4)} | ${(b / refBalance).toFixed(4)} | ${perRebalance.toFixed(0)} | ${(perRebalance / ref.eplb.movedSlotsPerRebalance).toFixed(3)} | ${(perRebalance / interval).toFixed(1)} | ${(perRebalance / interval / refPerStep).toFixed(3)} | ${ok ? "met" : "missed"} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+/**
  * The simulator benchmark: speed of replaying a 10,000-step synthetic trace at the dsv3-prefill
- * shape (target 10 s), the default configuration against deepseek re-planning on drifting
- * traces (target: balancedness at least as high, at most a fifth of the moves), and a sweep
- * in this thread against worker threads.
+ * shape (target 10 s); the default configuration (balanced, from the previous placement, gate)
+ * against deepseek re-planning on drifting traces (target: balancedness at least as high, at
+ * most a fifth of the moves), at the same interval and at shorter ones, on several shapes; and a
+ * sweep in this thread against worker threads.
  */
 export async function benchSimulate(options: { quick: boolean }): Promise<string> {
-  const steps = options.quick ? 400 : 10_000;
-  const interval = options.quick ? 50 : 100;
-  const { layers, experts, replicas, groups, nodes, gpus } = SHAPE;
-  const topology = makeTopology(experts, replicas, groups, nodes, gpus);
-  const base: SimulationConfig = {
-    numReplicas: replicas,
-    numGroups: groups,
-    numNodes: nodes,
-    numGpus: gpus,
-    interval,
-    window: interval,
-  };
+  const quick = options.quick;
+  const prefill = shape("dsv3-prefill");
+  const steps = quick ? 300 : 10_000;
+  const interval = quick ? 50 : 100;
+  const { layers, experts } = prefill;
+  const topology = makeTopology(
+    experts,
+    prefill.replicas,
+    prefill.groups,
+    prefill.nodes,
+    prefill.gpus,
+  );
+  const base = { ...configFor(prefill, interval), window: interval };
   const out: string[] = [];
   out.push(
-    `## eplb simulate: ${steps.toLocaleString("en-US")} steps x ${layers} layers x ${experts} experts, ${SHAPE.name} (${replicas} slots, ${groups} groups, ${nodes} nodes, ${gpus} GPUs), interval ${interval}, window ${interval}\n`,
+    `## eplb simulate: ${steps.toLocaleString("en-US")} steps x ${layers} layers x ${experts} experts, dsv3-prefill (${prefill.replicas} slots, ${prefill.groups} groups, ${prefill.nodes} nodes, ${prefill.gpus} GPUs), interval ${interval}, window ${interval}\n`,
   );
   out.push(
-    `Trace: SYNTHETIC (eplb synth defaults, seed ${SEED}: lognormal sigma 1.0, drift 0.01/step, 32768 tokens/layer/step, bursts). Default policy: ${DEFAULT_POLICY}.\n`,
+    `Traces are SYNTHETIC (eplb synth defaults: lognormal sigma 1.0, drift 0.01/step, 32768 tokens/layer/step, bursts; seed ${SEED} unless said). Default policy: ${DEFAULT_POLICY}, rebalancing from the previous placement with rebalanceExperts' default move budget and gate.\n`,
   );
 
-  // Speed. The trace is materialised as int32 counts (594 MB at full size, float64 would be
+  // Speed. The trace is materialised as int32 counts (594 MB at full size; float64 would be
   // 1.2 GB); the baseline is one plain pass over it, reading every step as the simulator does.
   const [trace, genMs] = time(() => synthesizeTrace({ steps, layers, experts, seed: SEED }));
   const n = layers * experts;
@@ -101,21 +166,14 @@ export async function benchSimulate(options: { quick: boolean }): Promise<string
     }
     return s;
   });
-  const plan = getPolicy(DEFAULT_POLICY);
-  const loads = { layers, experts, data: new Float64Array(n).fill(1) };
+  const loads = { layers, experts, data: new Float64Array(n) };
   for (let i = 0; i < n; i++) loads.data[i] = trace.data[i] + 1;
+  const policy = getPolicy(DEFAULT_POLICY);
   const [, planMs] = time(() => {
-    for (let i = 0; i < 5; i++) plan.plan(loads, topology, { policy: DEFAULT_POLICY });
+    for (let i = 0; i < 5; i++) policy.plan(loads, topology, { policy: DEFAULT_POLICY });
   });
   const [full, fullMs] = time(() => simulate(trace, base));
   const [, aloneMs] = time(() => simulate(trace, { ...base, baselines: false, series: false }));
-  const [, streamMs] = time(() =>
-    simulate(synthTrace({ steps, layers, experts, seed: SEED }), {
-      ...base,
-      baselines: false,
-      series: false,
-    }),
-  );
   const rebalances = full.rebalanceSteps.length;
   out.push("### Speed\n");
   out.push(
@@ -123,49 +181,82 @@ export async function benchSimulate(options: { quick: boolean }): Promise<string
   );
   out.push(`| one plain pass over the trace (baseline) | ${seconds(passMs)} | | 1.0x | |`);
   out.push(
-    `| simulate: default configuration + 3 baselines | ${seconds(fullMs)} | ${(fullMs / rebalances).toFixed(1)} ms | ${(fullMs / passMs).toFixed(1)}x | ${options.quick ? "" : `<= 10 s ${fullMs <= 10_000 ? "met" : "MISSED"}`} |`,
+    `| simulate: default configuration + 3 baselines | ${seconds(fullMs)} | ${(fullMs / rebalances).toFixed(1)} ms | ${(fullMs / passMs).toFixed(1)}x | ${quick ? "" : `<= 10 s ${fullMs <= 10_000 ? "met" : "MISSED"}`} |`,
   );
   out.push(
     `| simulate: configuration only (no baselines, no series) | ${seconds(aloneMs)} | ${(aloneMs / rebalances).toFixed(1)} ms | ${(aloneMs / passMs).toFixed(1)}x | |`,
   );
-  out.push(
-    `| simulate streamed from the generator (generation included, nothing materialised) | ${seconds(streamMs)} | | ${(streamMs / passMs).toFixed(1)}x | |`,
-  );
+  if (!quick) {
+    const [, streamMs] = time(() =>
+      simulate(synthTrace({ steps, layers, experts, seed: SEED }), {
+        ...base,
+        baselines: false,
+        series: false,
+      }),
+    );
+    out.push(
+      `| simulate streamed from the generator (generation included, no trace in memory) | ${seconds(streamMs)} | | ${(streamMs / passMs).toFixed(1)}x | |`,
+    );
+  }
   out.push(
     `\nGenerating the materialised trace took ${seconds(genMs)}; one full-model ${DEFAULT_POLICY} plan takes ${(planMs / 5).toFixed(1)} ms. ${rebalances} rebalances, ${full.judgedSteps} judged steps.\n`,
   );
 
-  out.push(
-    `### Default configuration vs deepseek re-planning (drift 0.01/step, the trace above)\n`,
-  );
+  out.push("### Default configuration vs deepseek re-planning, same interval\n");
   out.push(comparison(full));
 
-  // A faster-drifting trace: stale estimates cost more, re-planning from scratch moves as much.
-  const driftSteps = options.quick ? 400 : 3000;
-  const drifting = synthesizeTrace({
-    steps: driftSteps,
-    layers,
-    experts,
-    seed: SEED + 1,
-    drift: 0.03,
-  });
+  const freqSteps = quick ? 300 : 2000;
+  const freqTrace = quick
+    ? trace
+    : synthesizeTrace({ steps: freqSteps, layers, experts, seed: SEED });
   out.push(
-    `### Default configuration vs deepseek re-planning (drift 0.03/step, ${driftSteps} steps, seed ${SEED + 1})\n`,
+    `### Rebalancing more often from the previous placement (dsv3-prefill, ${freqSteps} steps, window 100)\n`,
   );
-  out.push(comparison(simulate(drifting, base)));
+  out.push(`${frequencyTable(freqTrace, prefill, quick ? [50] : [100, 50, 25])}\n`);
+
+  if (!quick) {
+    out.push("### Other shapes (1,000 steps, window 100)\n");
+    const rows = [
+      "| shape | deepseek every 100: balancedness | slots moved / rebalance | default every 100: balancedness | moves vs deepseek | default every 50: balancedness | moves / rebalance vs deepseek | slots moved / step vs deepseek |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ];
+    for (const name of ["dsv3-decode144", "qwen3-235b", "kimi-k2"]) {
+      const s = shape(name);
+      const t = synthesizeTrace({ steps: 1000, layers: s.layers, experts: s.experts, seed: SEED });
+      const ref = simulate(t, {
+        ...configFor(s, 100),
+        policy: "deepseek",
+        fromPrevious: false,
+        baselines: false,
+      });
+      const same = simulate(t, { ...configFor(s, 100), baselines: false });
+      const half = simulate(t, { ...configFor(s, 50), baselines: false });
+      const refMoves = ref.eplb.movedSlotsPerRebalance;
+      rows.push(
+        `| ${name} | ${meanFrom(ref, 100).toFixed(4)} | ${refMoves.toFixed(0)} | ${meanFrom(same, 100).toFixed(4)} | ${(same.eplb.movedSlotsPerRebalance / refMoves).toFixed(3)} | ${meanFrom(half, 100).toFixed(4)} | ${(half.eplb.movedSlotsPerRebalance / refMoves).toFixed(3)} | ${(half.eplb.movedSlotsPerRebalance / 50 / (refMoves / 100)).toFixed(3)} |`,
+      );
+    }
+    out.push(`${rows.join("\n")}\n`);
+
+    const drifting = synthesizeTrace({ steps: 2000, layers, experts, seed: SEED + 1, drift: 0.03 });
+    out.push(`### Faster drift (0.03/step, 2,000 steps, seed ${SEED + 1}), same interval 100\n`);
+    out.push(comparison(simulate(drifting, configFor(prefill, 100))));
+  }
 
   // Sweep: the same grid in this thread and on worker threads sharing one copy of the trace.
-  const sweepSteps = options.quick ? 300 : 2000;
-  const sweepTrace = synthesizeTrace({ steps: sweepSteps, layers, experts, seed: SEED + 2 });
-  const grid = sweepGrid({ ...base, interval: 50, window: 100 } as PlainConfig, {
-    interval: ["50", "100", "200"],
-    estimator: ["mean", "ema"],
+  const sweepSteps = quick ? 300 : 2000;
+  const sweepTrace = quick
+    ? trace
+    : synthesizeTrace({ steps: sweepSteps, layers, experts, seed: SEED + 2 });
+  const grid = sweepGrid({ ...configFor(prefill, 50) } as PlainConfig, {
+    interval: quick ? ["50", "100"] : ["50", "100", "200"],
+    estimator: quick ? ["mean"] : ["mean", "ema"],
   });
   const workers = availableParallelism();
   const [rows, oneMs] = await timeAsync(() => runSweep(sweepTrace, grid, 1, () => {}));
   const [, poolMs] = await timeAsync(() => runSweep(sweepTrace, grid, workers, () => {}));
   out.push(
-    `### Sweep: interval=50,100,200 x estimator=mean,ema (window 100), ${sweepSteps} steps, seed ${SEED + 2}\n`,
+    `### Sweep: ${grid.length} configurations (interval x estimator, window 100), ${sweepSteps} steps\n`,
   );
   out.push(
     `| run | time | vs one thread |\n| --- | --- | --- |\n| one thread | ${seconds(oneMs)} | 1.0x |\n| ${workers} worker threads | ${seconds(poolMs)} | ${(oneMs / poolMs).toFixed(2)}x faster |\n`,
@@ -179,10 +270,4 @@ export async function benchSimulate(options: { quick: boolean }): Promise<string
     );
   }
   return `${out.join("\n")}\n`;
-}
-
-async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await fn();
-  return [value, performance.now() - start];
 }
