@@ -55,6 +55,8 @@ export class BalancedWorkspace {
   readonly relaxCnt: Int32Array;
   readonly nodeOfGroup: Int32Array;
   readonly nodeExperts: Int32Array;
+  readonly relaxExperts: Int32Array;
+  readonly relaxLocalCount: Int32Array;
   readonly rankCounter: Int32Array;
   readonly nodeOrder: Int32Array;
   readonly nodeBound: Float64Array;
@@ -106,6 +108,8 @@ export class BalancedWorkspace {
     this.relaxCnt = new Int32Array(E);
     this.nodeOfGroup = new Int32Array(numGroups);
     this.nodeExperts = new Int32Array(E);
+    this.relaxExperts = new Int32Array(E);
+    this.relaxLocalCount = new Int32Array(E);
     this.rankCounter = new Int32Array(E);
     this.nodeOrder = new Int32Array(topology.numNodes);
     this.nodeBound = new Float64Array(topology.numNodes);
@@ -447,25 +451,28 @@ export function planBalancedLayer(
 
   const hierarchical = t.hierarchical && numNodes > 1;
   planStrict(ws, loads, loadOffset, epsilon, 0);
-  let bestMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
+  let strictMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
+  let relaxedMax = Number.POSITIVE_INFINITY;
+  if (hierarchical && options.relaxedHierarchy && strictMax > 0) {
+    planRelaxed(ws, loads, loadOffset, epsilon);
+    relaxedMax = layerMaxLoad(loads, loadOffset, ws.relaxPhy, ws.relaxCnt, t);
+  }
+  if (dsMax < Math.min(strictMax, relaxedMax)) {
+    // The reference's plan won (usually through a duplicate replica): search the strict scopes
+    // above it harder before giving in.
+    planStrict(ws, loads, loadOffset, epsilon, dsMax);
+    strictMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
+  }
+  let bestMax = strictMax;
   let phy = ws.candPhy;
   let cnt = ws.candCnt;
   let source: LayerSource = "balanced";
-  if (hierarchical && options.relaxedHierarchy && bestMax > 0) {
-    planRelaxed(ws, loads, loadOffset, epsilon);
-    const relaxedMax = layerMaxLoad(loads, loadOffset, ws.relaxPhy, ws.relaxCnt, t);
-    if (relaxedMax < bestMax * (1 - 1e-9)) {
-      bestMax = relaxedMax;
-      phy = ws.relaxPhy;
-      cnt = ws.relaxCnt;
-      source = "relaxed";
-    }
-  }
-  if (dsMax < bestMax && source === "balanced") {
-    // The reference's plan won (usually through a duplicate replica): search the scopes above
-    // it harder before giving in.
-    planStrict(ws, loads, loadOffset, epsilon, dsMax);
-    bestMax = layerMaxLoad(loads, loadOffset, ws.candPhy, ws.candCnt, t);
+  // The relaxed plan must beat the strict one by more than rounding to be worth its traffic.
+  if (relaxedMax < strictMax * (1 - 1e-9)) {
+    bestMax = relaxedMax;
+    phy = ws.relaxPhy;
+    cnt = ws.relaxCnt;
+    source = "relaxed";
   }
   if (dsMax < bestMax) {
     polishDeepseek(ws, loads, loadOffset);
@@ -545,18 +552,18 @@ function planRelaxed(
       const e = nodeSlots[s];
       if (local[e] < 0) {
         local[e] = n;
-        ws.nodeExperts[n] = e;
-        ws.bestCounts[n] = 0;
+        ws.relaxExperts[n] = e;
+        ws.relaxLocalCount[n] = 0;
         n++;
       }
-      ws.bestCounts[local[e]]++;
+      ws.relaxLocalCount[local[e]]++;
     }
     sc.reset(n, gpusPerNode, S);
     let total = 0;
     let largest = 0;
     for (let i = 0; i < n; i++) {
-      const e = ws.nodeExperts[i];
-      const c = ws.bestCounts[i];
+      const e = ws.relaxExperts[i];
+      const c = ws.relaxLocalCount[i];
       sc.count[i] = c;
       sc.weight[i] = (loads[loadOffset + e] * c) / ws.relaxCnt[e];
       total += sc.weight[i];
@@ -567,7 +574,7 @@ function planRelaxed(
     repairDuplicates(sc);
     refineScope(sc, target, 8 * slotsPerNode);
     floor = Math.max(floor, scopeMaxLoad(sc));
-    for (let s = 0; s < slotsPerNode; s++) nodeSlots[base + s] = ws.nodeExperts[sc.slotExpert[s]];
+    for (let s = 0; s < slotsPerNode; s++) nodeSlots[base + s] = ws.relaxExperts[sc.slotExpert[s]];
   }
 }
 
