@@ -10,6 +10,14 @@ export {
   solveAssignment,
 } from "./core/assignment.js";
 export {
+  type CountSearchOptions,
+  CountsWorkspace,
+  estimateMaxLoad,
+  homeAwareCounts,
+  searchReplicaCounts,
+  waterFillCounts,
+} from "./core/counts.js";
+export {
   type EngineBalance,
   engineBalance,
   type SglangBalance,
@@ -34,6 +42,20 @@ export {
   resolveEstimatorSpec,
   type TraceData,
 } from "./core/estimators.js";
+export {
+  EXACT_LIMITS,
+  type ExactOptions,
+  type ExactSolution,
+  solveExact,
+} from "./core/exact.js";
+export {
+  EXACT_GROUP_PARTITIONS,
+  type GroupPackingShape,
+  GroupPackingWorkspace,
+  groupPartitionCount,
+  offNodeShare,
+  packGroupsToNodes,
+} from "./core/locality.js";
 export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
 export {
   type BalanceSummary,
@@ -77,6 +99,16 @@ export {
   toReferencePlacement,
 } from "./core/placement.js";
 export {
+  type BalancedOptions,
+  BalancedWorkspace,
+  balancedOptions,
+  balancedPolicy,
+  DEFAULT_EPSILON,
+  type LayerSource,
+  planBalanced,
+  planBalancedLayer,
+} from "./core/policies/balanced.js";
+export {
   DeepseekWorkspace,
   deepseekPolicy,
   type HierarchyShape,
@@ -88,7 +120,16 @@ export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/p
 export type { Policy, PolicyOptions } from "./core/policy.js";
 export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
+export { excessCopies, refineScope, repairDuplicates } from "./core/refine.js";
 export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
+export {
+  packScope,
+  recomputeScopeLoads,
+  replicaCap,
+  ScopeWorkspace,
+  scopeLowerBound,
+  scopeMaxLoad,
+} from "./core/scope.js";
 export {
   type SimulationConfig,
   type SimulationResult,
