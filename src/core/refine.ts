@@ -146,8 +146,8 @@ function resortSlot(ws: ScopeWorkspace, g: number, s: number): void {
  *
  * @example
  * ```ts
- * // GPU 0 holds {60, 50}, GPU 1 holds {20, 10}: exchanging 50 and 20 gives {60, 20} and {50, 10}
- * refineScope(ws, 70, 100); // 1; gpuLoad = [80, 60]
+ * // GPU 0 holds {60, 50}, GPU 1 holds {20, 10}: exchanging 60 and 20 gives {20, 50}, {60, 10}
+ * refineScope(ws, 70, 100); // 1; gpuLoad = [70, 70]
  * ```
  */
 export function refineScope(ws: ScopeWorkspace, target: number, maxIterations: number): number {

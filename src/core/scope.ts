@@ -149,7 +149,7 @@ export function scopeLowerBound(ws: ScopeWorkspace): number {
  * ws.weight.set([90, 30, 40]);
  * ws.count.set([2, 1, 1]);
  * packScope(ws);
- * // slotExpert = [0, 1, 0, 2]: GPU 0 holds 45 + 30 = 75, GPU 1 holds 45 + 40 = 85
+ * // slotExpert = [0, 2, 0, 1]: GPU 0 holds 45 + 40 = 85, GPU 1 holds 45 + 30 = 75
  * ```
  */
 export function packScope(ws: ScopeWorkspace): void {

@@ -583,9 +583,11 @@ function planRelaxed(
  *
  * @example
  * ```ts
- * const t = makeTopology(4, 6, 1, 1, 2);
- * planBalanced({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
- * // Int32Array [1, 2, 3, 1, 0, 3]: GPU loads 20+20+15 and 20+10+15
+ * const t = makeTopology(8, 16, 1, 1, 8);
+ * const loads = new Float64Array([600, 560, 120, 120, 20, 10, 10, 10]);
+ * const p = planBalanced({ layers: 1, experts: 8, data: loads }, t);
+ * // p.logcnt = [4, 3, 3, 1, 1, 2, 1, 1], p.phy2log = [1, 7, 1, 5, 1, 5, 0, 2, 0, 2, 0, 4, 0, 6, 3, 2]
+ * // max GPU load 196.67 (560/3 + 10), the optimum; planDeepseek gives 232
  * ```
  */
 export function planBalanced(
