@@ -18,6 +18,13 @@ function f4(x: number): string {
   return Number.isFinite(x) ? x.toFixed(4) : "-";
 }
 
+/** The label of a strategy in this simulation (the configuration says how it rebalances). */
+function labelOf(name: StrategyName, r: SimulationResult): string {
+  return STYLE[name].label(
+    name === "eplb" && r.fromPrevious ? `${r.policy}, from the previous placement` : r.policy,
+  );
+}
+
 function strategies(r: SimulationResult): Array<[StrategyName, StrategyResult]> {
   const out: Array<[StrategyName, StrategyResult]> = [["eplb", r.eplb]];
   for (const name of ["deepseek", "oracle", "none"] as const) {
@@ -45,7 +52,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
       const rows = strategies(r)
         .map(
           ([name, s]) =>
-            `<tr><th scope="row">${escapeXml(STYLE[name].label(r.policy))}</th><td>${f4(s.meanRealizedBalancedness)}</td><td>${f4(s.worstRealizedBalancedness)}</td><td>${name === "none" ? "0" : s.movedSlotsPerRebalance.toFixed(1)}</td><td>${(s.movedSlotsFraction * 100).toFixed(2)}%</td></tr>`,
+            `<tr><th scope="row">${escapeXml(labelOf(name, r))}</th><td>${f4(s.meanRealizedBalancedness)}</td><td>${f4(s.worstRealizedBalancedness)}</td><td>${name === "none" ? "0" : s.movedSlotsPerRebalance.toFixed(1)}</td><td>${(s.movedSlotsFraction * 100).toFixed(2)}%</td></tr>`,
         )
         .join("");
       const lead =
@@ -54,7 +61,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
         `${r.fromPrevious ? "from the previous placement" : "from scratch"}; each later step is judged by its realised balancedness. ` +
         `Steps before ${r.firstJudgedStep} only warm the estimator up.</p>`;
       const table =
-        `<table class="summary-table"><caption>Realised balancedness (mean / max GPU load) over ${r.judgedSteps} judged steps, and slots moved per rebalance (of ${r.layers * t.numReplicas})</caption>` +
+        `<table class="sim-table"><caption>Realised balancedness (mean / max GPU load) over ${r.judgedSteps} judged steps, and slots moved per rebalance (of ${r.layers * t.numReplicas})</caption>` +
         `<thead><tr><th scope="col">strategy</th><th scope="col">mean</th><th scope="col">worst step</th><th scope="col">slots moved / rebalance</th><th scope="col">moved</th></tr></thead><tbody>${rows}</tbody></table>`;
       const timeline = svgLineChart({
         title: "Realised balancedness per step",
@@ -62,7 +69,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
         series: strategies(r)
           .filter(([, s]) => s.balancedness.length > 0)
           .map(([name, s]) => ({
-            name: STYLE[name].label(r.policy),
+            name: labelOf(name, r),
             values: s.balancedness,
             color: STYLE[name].color,
             dash: STYLE[name].dash,
@@ -79,18 +86,18 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
           "Slots whose expert changed at each rebalance after the first (which deploys the first plan)",
         categories: r.rebalanceSteps.slice(1).map(String),
         series: moved.map(([name, s]) => ({
-          name: STYLE[name].label(r.policy),
+          name: labelOf(name, r),
           values: Array.from(s.movedSlots.subarray(1)),
           color: STYLE[name].color,
         })),
         xLabel: "rebalance at step",
         yLabel: "slots moved",
         tooltip: (si, i, v) =>
-          `${STYLE[moved[si][0]].label(r.policy)}, step ${r.rebalanceSteps[i + 1]}: ${v} slots`,
+          `${labelOf(moved[si][0], r)}, step ${r.rebalanceSteps[i + 1]}: ${v} slots`,
       });
       return (
         lead +
-        `<div class="tables">${table}</div>` +
+        table +
         figure(
           timeline,
           "Balancedness of each judged step (mean / max GPU load, averaged over layers); long series are averaged over buckets.",
