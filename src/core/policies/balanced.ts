@@ -645,6 +645,6 @@ export function balancedOptions(options: PolicyOptions): BalancedOptions {
 export const balancedPolicy: Policy = {
   name: "balanced",
   description:
-    "near-optimal: joint replica counts and packing, swap refinement, no duplicate replicas on a GPU; never worse than deepseek per layer (relaxedHierarchy option)",
+    "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replicas on a GPU",
   plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
 };
