@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
+import { benchMigration } from "./migration.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
 
@@ -12,6 +13,7 @@ const benches: Array<[string, Bench]> = [
   ["deepseek", benchDeepseek],
   ["engines", benchEngines],
   ["io", benchIoTable],
+  ["migration", benchMigration],
 ];
 
 const { values } = parseArgs({
