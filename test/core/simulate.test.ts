@@ -7,6 +7,7 @@ import {
   gpuLoads,
   type LoadTrace,
   placementFromPhy2log,
+  placementViolation,
   rebalanceExperts,
   type SimulationConfig,
   simulate,
@@ -231,6 +232,54 @@ describe("simulate: agrees with planning and evaluating each chunk directly", ()
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  test("rebalancing from the previous placement (the default) always leaves a valid placement", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          steps: fc.integer({ min: 3, max: 16 }),
+          gpus: fc.integer({ min: 1, max: 3 }),
+          slotsPerGpu: fc.integer({ min: 1, max: 3 }),
+          expertsShare: fc.double({ min: 0.1, max: 1, noNaN: true }),
+          budget: fc.constantFrom(0, 1, 0.5, undefined),
+          policy: fc.constantFrom("deepseek", "balanced"),
+          seed: fc.integer(),
+        }),
+        (c) => {
+          const P = c.gpus * c.slotsPerGpu;
+          const E = Math.max(1, Math.floor(c.expertsShare * P));
+          let s = c.seed >>> 0;
+          const data = new Float64Array(c.steps * 2 * E);
+          for (let i = 0; i < data.length; i++) {
+            s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+            data[i] = s % 5 === 0 ? 0 : s % 30;
+          }
+          const r = simulate(
+            { steps: c.steps, layers: 2, experts: E, data },
+            {
+              numReplicas: P,
+              numGroups: 1,
+              numNodes: 1,
+              numGpus: c.gpus,
+              interval: 1,
+              window: 2,
+              policy: c.policy,
+              rebalanceOptions: c.budget === undefined ? {} : { moveBudget: c.budget },
+            },
+          );
+          assert.equal(placementViolation(r.finalPlacement), null);
+          for (const m of r.eplb.movedSlots) assert.ok(m >= 0 && m <= 2 * P);
+          if (c.budget === 0)
+            assert.deepEqual(
+              Array.from(r.eplb.movedSlots).slice(1),
+              new Array(r.eplb.movedSlots.length - 1).fill(0),
+            );
+          for (const b of r.eplb.balancedness) assert.ok(b > 0 && b <= 1 + 1e-12);
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 
