@@ -2,6 +2,7 @@
 // markdown. Figures are ratios against baselines measured in the same process, since these
 // machines are noisy.
 import { parseArgs } from "node:util";
+import { benchBalanced } from "./balanced.js";
 import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
@@ -11,6 +12,7 @@ type Bench = (options: { quick: boolean }) => Promise<string>;
 
 const benches: Array<[string, Bench]> = [
   ["deepseek", benchDeepseek],
+  ["balanced", benchBalanced],
   ["engines", benchEngines],
   ["io", benchIoTable],
   ["migration", benchMigration],

@@ -169,7 +169,7 @@ describe("eplb report: writes the report", () => {
     );
     const text = readFileSync(html, "utf8");
     assert.match(text, /^<!doctype html>/);
-    assert.match(text, /<th scope="row">Policy<\/th><td>deepseek \(hierarchical\)<\/td>/);
+    assert.match(text, /<th scope="row">Policy<\/th><td>balanced \(hierarchical\)<\/td>/);
     assert.match(text, /loads: [^<]*loads\.json/);
   });
 
@@ -197,7 +197,7 @@ describe("eplb report: writes the report", () => {
     // and the planning time differ.
     assert.equal(fromFile.stderr.split(": ")[2], direct.stderr.split(": ")[2]);
     assert.match(fromFile.stdout, /placement: [^<]*plan\.json/);
-    assert.match(fromFile.stdout, /Policy<\/th><td>deepseek \(from file\) \(hierarchical\)/);
+    assert.match(fromFile.stdout, /Policy<\/th><td>balanced \(from file\) \(hierarchical\)/);
     assert.match(fromFile.stdout, /Planning time<\/th><td>-<\/td>/);
     const grids = (fromFile.stdout.match(/Node 1<\/text>/g) ?? []).length;
     assert.ok(grids >= 1, "the plan's two nodes are drawn");

@@ -60,7 +60,7 @@ export class DeepseekWorkspace {
  * const ws = new DeepseekWorkspace(shape);
  * const phy = new Int32Array(6), rank = new Int32Array(6), cnt = new Int32Array(4);
  * planHierarchicalLayer(new Float64Array([10, 40, 20, 30]), 0, shape, phy, rank, 0, cnt, 0, ws);
- * // phy = [1, 0, 3, 1, 3, 2]: GPU 0 holds 20+10+15, GPU 1 holds 20+15+20
+ * // phy = [1, 1, 0, 2, 3, 3]: GPU 0 holds 20+20+10, GPU 1 holds 20+15+15
  * ```
  */
 export function planHierarchicalLayer(
@@ -148,7 +148,7 @@ export function referenceShape(topology: Topology): HierarchyShape {
  * ```ts
  * const t = makeTopology(4, 6, 1, 1, 2);
  * planDeepseek({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
- * // Int32Array [1, 0, 3, 1, 3, 2]
+ * // Int32Array [1, 1, 0, 2, 3, 3]
  * ```
  */
 export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
