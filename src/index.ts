@@ -189,6 +189,7 @@ export {
   type ReportModel,
 } from "./report/model.js";
 export { type PlacementGridOptions, svgPlacementGrid } from "./report/placement-grid.js";
+export { type SweepPoint, simulationSection, sweepSection } from "./report/simulation.js";
 export {
   type BarChartOptions,
   type BarSeries,
