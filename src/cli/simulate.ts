@@ -428,7 +428,8 @@ function describeConfig(r: SimulationResult): string {
       : e.kind === "meanstd"
         ? `meanstd, k ${e.k}, ${e.slices} slices`
         : e.kind;
-  return `rebalance every ${r.interval} steps from the last ${r.window} (estimator ${est}), policy ${r.policy}${r.fromPrevious ? " from the previous placement" : " from scratch"}`;
+  const relaxed = r.rebalanceOptions.relaxedHierarchy === true ? ", relaxed hierarchy" : "";
+  return `rebalance every ${r.interval} steps from the last ${r.window} (estimator ${est}), policy ${r.policy}${relaxed}${r.fromPrevious ? " from the previous placement" : " from scratch"}`;
 }
 
 /**
@@ -509,6 +510,7 @@ export function simulationJson(
       policy: r.policy,
       estimator: r.estimator,
       fromPrevious: r.fromPrevious,
+      rebalanceOptions: r.rebalanceOptions,
     },
     ...strategySummary(r.eplb),
     rebalances: r.rebalanceSteps.length,
@@ -666,6 +668,10 @@ function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
   if (flags.tolerance !== undefined) {
     rebalanceOptions.tolerance = numberFlag(flags, "tolerance", 0, 1, 0);
   }
+  if (flags.relaxed === true) {
+    if (policy === "deepseek") throw new UsageError("--relaxed needs a policy other than deepseek");
+    rebalanceOptions.relaxedHierarchy = true;
+  }
   const config: PlainConfig = {
     numReplicas,
     numGroups,
@@ -778,6 +784,7 @@ const OPTIONS = {
   "move-budget": { type: "string" },
   "min-gain": { type: "string" },
   tolerance: { type: "string" },
+  relaxed: { type: "boolean" },
   "no-baselines": { type: "boolean" },
   sweep: { type: "string", multiple: true },
   json: { type: "boolean" },
@@ -840,6 +847,9 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     [default: rebalanceExperts' default]
   --min-gain F      gate: a layer changes only if its max GPU load drops by this fraction
   --tolerance F     repair of a layer stops within this fraction of a fresh plan's max load
+  --relaxed         hierarchical topologies, balanced policy: each expert keeps one replica on
+                    its group's node, the others may go to any node (as eplb plan --relaxed);
+                    the oracle plans relaxed too
   --no-baselines    skip the baselines (faster)
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table

@@ -458,7 +458,11 @@ export function simulate(
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         ds.adopt(deepseek.plan(estimate, topology, {}));
-        oracle.adopt(policy.plan(chunkSum, topology, { policy: policyName }));
+        // The oracle plans with the configuration's options too (e.g. a relaxed hierarchy),
+        // so it bounds what this configuration could reach, not a stricter one.
+        oracle.adopt(
+          policy.plan(chunkSum, topology, { ...config.rebalanceOptions, policy: policyName }),
+        );
       }
       for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
         judgeChunk(track, chunk, len, L, E, P, G, keepSeries);

@@ -128,6 +128,36 @@ describe("eplb simulate: one configuration", () => {
     assert.equal(j.judgedSteps, 80);
   });
 
+  test("--relaxed is passed on as relaxedHierarchy; deepseek refuses it", async () => {
+    // Two groups on two nodes: strict keeps a group's replicas on its node.
+    const args = [
+      "simulate",
+      "--trace",
+      synthPath,
+      "--replicas",
+      "24",
+      "--groups",
+      "2",
+      "--nodes",
+      "2",
+      "--gpus",
+      "4",
+      "--interval",
+      "50",
+      "--json",
+    ];
+    const relaxed = await cli([...args, "--relaxed"]);
+    assert.equal(relaxed.code, 0, relaxed.stderr);
+    assert.deepEqual(JSON.parse(relaxed.stdout).config.rebalanceOptions, {
+      relaxedHierarchy: true,
+    });
+    const table = await cli([...args.slice(0, -1), "--relaxed"]);
+    assert.match(table.stdout, /policy balanced, relaxed hierarchy from the previous placement/);
+    const bad = await cli([...args, "--relaxed", "--policy", "deepseek"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--relaxed needs a policy other than deepseek/);
+  });
+
   test("the shared hotness fixture (an int64 .npy) simulates", async () => {
     const r = await cli([
       "simulate",

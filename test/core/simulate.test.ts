@@ -4,11 +4,13 @@ import fc from "fast-check";
 import {
   EplbInputError,
   estimateLoads,
+  getPolicy,
   gpuLoads,
   type LoadTrace,
   placementFromPhy2log,
   placementViolation,
   rebalanceExperts,
+  registerPolicy,
   type SimulationConfig,
   simulate,
   slotSharesOf,
@@ -152,6 +154,29 @@ describe("simulate: hand-computed tiny traces", () => {
       summarizeBalance(gpuLoads(step4, first, 2), 1, 2).balancedness,
     );
     assert.deepEqual(frozen.finalPlacement.phy2log, first.phy2log);
+  });
+
+  test("the configuration's rebalance options reach its plans and the oracle's", () => {
+    const seen: Array<{ previous: boolean; marker: unknown; loads: number[] }> = [];
+    registerPolicy({
+      name: "spy",
+      description: "records its options, then plans as deepseek",
+      plan: (loads, topology, options) => {
+        seen.push({
+          previous: options.previous !== undefined,
+          marker: options.marker,
+          loads: Array.from(loads.data),
+        });
+        return getPolicy("deepseek").plan(loads, topology, options);
+      },
+    });
+    simulate(flip, { ...flipConfig, policy: "spy", rebalanceOptions: { marker: 7 } });
+    // One rebalance: the configuration's plan (from the estimate [3, 1]), then the oracle's
+    // (from the judged steps' sum [2, 6]); both see the options, neither a previous placement.
+    assert.deepEqual(seen, [
+      { previous: false, marker: 7, loads: [3, 1] },
+      { previous: false, marker: 7, loads: [2, 6] },
+    ]);
   });
 
   test("a trace whose length is not a multiple of the interval judges its last partial chunk", () => {
