@@ -57,6 +57,7 @@ export interface StrategySummary {
   worstRealizedBalancedness: number;
   movedSlotsPerRebalance: number;
   movedSlotsFraction: number;
+  offNodeShare: number;
 }
 
 /** One configuration's outcome: what `--sweep` prints per row. */
@@ -81,6 +82,7 @@ function strategySummary(s: StrategyResult): StrategySummary {
     worstRealizedBalancedness: s.worstRealizedBalancedness,
     movedSlotsPerRebalance: s.movedSlotsPerRebalance,
     movedSlotsFraction: s.movedSlotsFraction,
+    offNodeShare: s.offNodeShare,
   };
 }
 
@@ -444,15 +446,19 @@ function describeConfig(r: SimulationResult): string {
 export function formatSimulationTable(r: SimulationResult, traceName: string): string {
   const t = r.topology;
   const rows: string[][] = [];
+  // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
+  const showOff = [r.eplb, ...Object.values(r.baselines)].some((s) => s && s.offNodeShare > 0);
   const add = (name: string, s: StrategyResult | undefined) => {
     if (!s) return;
-    rows.push([
+    const row = [
       name,
       f4(s.meanRealizedBalancedness),
       f4(s.worstRealizedBalancedness),
       moves(s.movedSlotsPerRebalance),
       pct(s.movedSlotsFraction),
-    ]);
+    ];
+    if (showOff) row.push(pct(s.offNodeShare));
+    rows.push(row);
   };
   add(`eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`, r.eplb);
   add("deepseek re-planning", r.baselines.deepseek);
@@ -464,10 +470,20 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
     `  ${describeConfig(r)}`,
     `  judged steps ${r.firstJudgedStep}..${r.steps - 1} (${r.judgedSteps}), ${r.rebalanceSteps.length} rebalances`,
     "",
-    table(["strategy", "balancedness", "worst step", "slots moved/rebalance", "moved"], rows),
+    table(
+      [
+        "strategy",
+        "balancedness",
+        "worst step",
+        "slots moved/rebalance",
+        "moved",
+        ...(showOff ? ["off node"] : []),
+      ],
+      rows,
+    ),
     "",
     "balancedness = mean / max GPU load per layer, averaged over layers, then over judged steps;",
-    `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas}).`,
+    `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas})${showOff ? ";\noff node = share of the load served off its group's home node (relaxed hierarchy)" : ""}.`,
     "",
   ].join("\n");
 }
@@ -547,6 +563,7 @@ const CSV_HEADER = [
   "deepseek_moved_per_rebalance",
   "oracle_balancedness",
   "none_balancedness",
+  "off_node_share",
 ];
 
 function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
@@ -570,6 +587,7 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
     opt(b.deepseek?.movedSlotsPerRebalance, moves),
     opt(b.oracle?.meanRealizedBalancedness, digits),
     opt(b.none?.meanRealizedBalancedness, digits),
+    digits(r.offNodeShare),
   ];
 }
 

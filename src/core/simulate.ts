@@ -7,6 +7,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
+import { offNodeShare } from "./locality.js";
 import type { LoadMatrix } from "./matrix.js";
 import type { Placement } from "./placement.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
@@ -122,6 +123,11 @@ export interface StrategyResult {
   movedSlotsPerRebalance: number;
   /** {@link movedSlotsPerRebalance} as a fraction of all slots (`layers * numReplicas`). */
   movedSlotsFraction: number;
+  /**
+   * Share of all judged load served by replicas off their group's home node: 0 under the strict
+   * hierarchical contract, the price in inter-node traffic of a relaxed hierarchy.
+   */
+  offNodeShare: number;
   /** Slots whose expert changed at each rebalance (the first is 0: initial deployment). */
   movedSlots: Int32Array;
   /** Balancedness of every judged step (empty when `series` is false). */
@@ -334,6 +340,9 @@ class Track {
   sum = 0;
   worst = Number.POSITIVE_INFINITY;
   judged = 0;
+  /** Load served off its group's home node, and all load, over the judged steps. */
+  offNodeLoad = 0;
+  totalLoad = 0;
 
   constructor(
     readonly name: StrategyName,
@@ -370,6 +379,7 @@ class Track {
       movedSlotsPerRebalance: perRebalance,
       movedSlotsFraction: perRebalance / totalSlots,
       movedSlots: Int32Array.from(this.moved),
+      offNodeShare: this.totalLoad > 0 ? this.offNodeLoad / this.totalLoad : 0,
       balancedness: this.series,
     };
   }
@@ -466,6 +476,12 @@ export function simulate(
       }
       for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
         judgeChunk(track, chunk, len, L, E, P, G, keepSeries);
+        if (topology.hierarchical && track.placement) {
+          const total = (chunkSum.data as Float64Array).reduce((a, b) => a + b, 0);
+          const { numGroups, numNodes } = topology;
+          track.offNodeLoad += offNodeShare(chunkSum, track.placement, numGroups, numNodes) * total;
+          track.totalLoad += total;
+        }
       }
     }
     pushChunk(estimator, chunk, len, n);

@@ -146,8 +146,14 @@ describe("eplb simulate: one configuration", () => {
       "50",
       "--json",
     ];
+    // The strict contract keeps every replica of a group on its node: nothing served off-node.
+    const strict = JSON.parse((await cli(args)).stdout);
+    assert.equal(strict.offNodeShare, 0);
+    assert.equal(strict.baselines.deepseek.offNodeShare, 0);
     const relaxed = await cli([...args, "--relaxed"]);
     assert.equal(relaxed.code, 0, relaxed.stderr);
+    const share = JSON.parse(relaxed.stdout).offNodeShare;
+    assert.ok(share >= 0 && share < 1, String(share));
     assert.deepEqual(JSON.parse(relaxed.stdout).config.rebalanceOptions, {
       relaxedHierarchy: true,
     });
