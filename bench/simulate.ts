@@ -214,6 +214,20 @@ export async function benchSimulate(options: { quick: boolean }): Promise<string
   );
   out.push(`${frequencyTable(freqTrace, prefill, quick ? [50] : [100, 50, 25])}\n`);
 
+  // The strict hierarchy (every replica of a group on its node) is what holds repair back on
+  // dsv3-prefill; the relaxed one lets redundant replicas leave their group's node.
+  const relaxed = simulate(freqTrace, {
+    ...configFor(prefill, 100),
+    rebalanceOptions: { relaxedHierarchy: true },
+  });
+  out.push(
+    `### Relaxed hierarchy (\`--relaxed\`), dsv3-prefill, ${freqSteps} steps, interval 100\n`,
+  );
+  out.push(comparison(relaxed));
+  out.push(
+    `Share of load served off its group's home node: default relaxed ${(relaxed.eplb.offNodeShare * 100).toFixed(1)}%, deepseek ${((relaxed.baselines.deepseek?.offNodeShare ?? 0) * 100).toFixed(1)}%.\n`,
+  );
+
   if (!quick) {
     out.push("### Other shapes (1,000 steps, window 100)\n");
     const rows = [
