@@ -396,10 +396,14 @@ class Track {
  *
  * @example
  * ```ts
+ * // Popularity flips after two steps; two slots on each of two GPUs.
  * const trace = { steps: 4, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3]) };
- * const r = simulate(trace, { numReplicas: 2, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2, window: 2 });
- * r.eplb.balancedness; // Float64Array [0.6666666666666666, 0.6666666666666666]: the plan is stale
- * r.baselines.oracle?.meanRealizedBalancedness; // 0.6666666666666666: one slot per GPU, nothing to gain
+ * const r = simulate(trace, {
+ *   numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2, window: 2, policy: "deepseek",
+ * });
+ * r.eplb.balancedness; // Float64Array [0.6, 0.6]: planned for [3, 1], judged on [1, 3]
+ * r.baselines.oracle?.meanRealizedBalancedness; // 1: planned on [1, 3] itself
+ * r.baselines.none?.meanRealizedBalancedness; // 0.666...: GPU loads [1, 3]
  * ```
  */
 export function simulate(
