@@ -363,10 +363,12 @@ export async function runSweep(
   const rows: SweepRow[] = new Array(grid.length);
   const progress = new Float64Array(grid.length);
   let next = 0;
+  const threads: Worker[] = [];
   const pool = Array.from({ length: Math.min(workers, grid.length) }, () => {
     const worker = new Worker(new URL("./simulate-worker.js", import.meta.url), {
       workerData: shared,
     });
+    threads.push(worker);
     return new Promise<void>((resolveWorker, reject) => {
       const feed = () => {
         if (next >= grid.length) {
@@ -397,7 +399,13 @@ export async function runSweep(
       feed();
     });
   });
-  await Promise.all(pool);
+  try {
+    await Promise.all(pool);
+  } catch (error) {
+    // One failure ends the sweep: stop the other threads rather than let them finish the grid.
+    for (const w of threads) void w.terminate();
+    throw error;
+  }
   return rows;
 }
 
