@@ -33,11 +33,10 @@ export const ESTIMATOR_KINDS: readonly EstimatorKind[] = ["mean", "ema", "max", 
 
 /** One-line description of each estimator, for `--help` and docs. */
 export const ESTIMATOR_DESCRIPTIONS: Readonly<Record<EstimatorKind, string>> = {
-  mean: "mean load per step over the last `window` steps",
-  ema: "exponential moving average with a half-life (default window / 2), bias-corrected",
-  max: "largest load per step of each expert over the last `window` steps",
-  meanstd:
-    "mean + k * std of the per-slice means over `slices` time slices of the window (default k 1, 4 slices)",
+  mean: "mean load per step over the window",
+  ema: "exponential moving average (half-life default window / 2), bias-corrected",
+  max: "each expert's largest load per step in the window",
+  meanstd: "mean + k std of the means of time slices of the window (k 1, 4 slices)",
 };
 
 /** Which estimator to run and its parameters. */
