@@ -36,7 +36,7 @@ export const ESTIMATOR_DESCRIPTIONS: Readonly<Record<EstimatorKind, string>> = {
   mean: "mean load per step over the window",
   ema: "exponential moving average (half-life default window / 2), bias-corrected",
   max: "each expert's largest load per step in the window",
-  meanstd: "mean + k std of the means of time slices of the window (k 1, 4 slices)",
+  meanstd: "mean + k std over time slices of the window (default k 1, 4 slices)",
 };
 
 /** Which estimator to run and its parameters. */
