@@ -7,6 +7,7 @@ import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
 import { benchMigration } from "./migration.js";
+import { benchSimulate } from "./simulate.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
 
@@ -16,6 +17,7 @@ const benches: Array<[string, Bench]> = [
   ["engines", benchEngines],
   ["io", benchIoTable],
   ["migration", benchMigration],
+  ["simulate", benchSimulate],
 ];
 
 const { values } = parseArgs({
