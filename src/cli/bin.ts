@@ -2,6 +2,14 @@
 // The `eplb` executable: everything testable lives in main.ts; this file only binds the process.
 import { processContext, runCli } from "./main.js";
 
+// `eplb ... | head` closes the pipe early: that is the reader's choice, not an error to report.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 runCli(process.argv.slice(2), processContext()).then(
   (code) => {
     process.exitCode = code;

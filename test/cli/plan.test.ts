@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { cli, repoRoot, sharedDir, spawnCli } from "../helpers/cli.js";
+import { binPath, cli, repoRoot, sharedDir, spawnCli } from "../helpers/cli.js";
 
 const example = join(repoRoot, "examples", "loads.json");
 const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
@@ -124,5 +125,37 @@ describe("eplb plan", () => {
     const help = await cli(["--help"]);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /plan +plan a placement/);
+  });
+
+  test("a reader that closes the pipe early (eplb ... | head) is not an error", async () => {
+    // Large enough output (58 x 288 slots) that the first write fills the pipe.
+    const loads = file(
+      "big.json",
+      JSON.stringify(
+        Array.from({ length: 58 }, (_, l) =>
+          Array.from({ length: 256 }, (_, e) => ((l * 31 + e * 17) % 97) + 1),
+        ),
+      ),
+    );
+    const child = spawn(process.execPath, [
+      binPath,
+      "plan",
+      "--loads",
+      loads,
+      "--replicas",
+      "288",
+      "--gpus",
+      "32",
+      "--policy",
+      "deepseek",
+    ]);
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((done) => child.on("close", done));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|internal error/);
   });
 });
