@@ -36,6 +36,11 @@ export class CountsWorkspace {
   hotCount = 0;
   /** GPUs within tolerance of the maximum in the last estimate. */
   atMax = 0;
+  /**
+   * Work units spent by {@link searchReplicaCounts} on this workspace since it was made (each
+   * scored count vector adds its `trialCost`); never reset, so callers read differences.
+   */
+  work = 0;
 
   /** Grows the beam buffers for `width` count vectors of `numExperts`. */
   ensureBeam(numExperts: number, width: number): void {
@@ -433,6 +438,17 @@ export interface CountSearchOptions {
   /** Steps without a new best before giving up. */
   patience: number;
   /**
+   * Most work units this search may spend (each scored count vector costs `trialCost`); with
+   * `maxTrials` it bounds the search whatever the loads. Default: no limit beyond `maxTrials`.
+   */
+  maxWork?: number;
+  /**
+   * Work units one scored count vector costs. Default `numExperts + numGpus * slotsPerGpu` (just
+   * `numExperts` with one or two slots per GPU), about what {@link estimateMaxLoad} does after the
+   * O(n) re-sort.
+   */
+  trialCost?: number;
+  /**
    * Scores a count vector instead of {@link estimateMaxLoad} (e.g. by the real packing, for tiny
    * scopes where that is cheap). Must set `ws.hot`, `ws.hotCount` and `ws.atMax` like it.
    */
@@ -491,6 +507,17 @@ export function searchReplicaCounts(
   beam.set(count.subarray(0, n));
   sortByReplicaLoad(weight, n, count, beamOrder, ws);
   const evaluate = options.evaluate;
+  // One or two slots per GPU: the estimate is a walk over the sorted experts, O(n).
+  const trialCost = options.trialCost ?? (slotsPerGpu <= 2 ? n : n + P);
+  // Trials this call may score: the smaller of maxTrials and the work budget (at least 1).
+  const maxTrials = Math.max(
+    1,
+    Math.min(
+      options.maxTrials,
+      Math.floor((options.maxWork ?? Number.POSITIVE_INFINITY) / trialCost),
+    ),
+  );
+  ws.work += trialCost;
   let best = evaluate
     ? evaluate(count, ws)
     : estimateSorted(n, count, beamOrder, numGpus, slotsPerGpu, ws);
@@ -501,15 +528,18 @@ export function searchReplicaCounts(
   let stall = 0;
   let stamp = 0;
   mark.fill(-1, 0, n);
-  while (best > options.target && trials < options.maxTrials && stall < options.patience) {
+  while (best > options.target && trials < maxTrials && stall < options.patience) {
     let children = 0;
-    for (let b = 0; b < beamSize && trials < options.maxTrials; b++) {
+    for (let b = 0; b < beamSize && trials < maxTrials; b++) {
       const state = beam.subarray(b * n, b * n + n);
       const order = beamOrder.subarray(b * n, b * n + n);
       for (let e = 0; e < n; e++) load[e] = weight[e] / state[e];
-      // Refresh the hottest GPU's experts of this state (the last estimate was another vector).
+      // Refresh the hottest GPU's experts of this state (the last estimate was another vector);
+      // it costs a trial like any other.
       if (evaluate) evaluate(state, ws);
       else estimateSorted(n, state, order, numGpus, slotsPerGpu, ws);
+      trials++;
+      ws.work += trialCost;
       stamp++;
       let nr = 0;
       for (let i = 0; i < ws.hotCount; i++) {
@@ -535,9 +565,9 @@ export function searchReplicaCounts(
       nd = topExperts(weight, n, state, 1, options.breadth, donors, nd, mark, stamp, key);
       const baseHash = countsHash(state, n, zobrist);
       trial.set(state);
-      for (let i = 0; i < nd && trials < options.maxTrials; i++) {
+      for (let i = 0; i < nd && trials < maxTrials; i++) {
         const d = donors[i];
-        for (let j = 0; j < nr && trials < options.maxTrials; j++) {
+        for (let j = 0; j < nr && trials < maxTrials; j++) {
           const r = receivers[j];
           if (r === d) continue;
           const h = moveHash(baseHash, d, r, zobrist);
@@ -556,6 +586,7 @@ export function searchReplicaCounts(
           load[d] = weight[d] / trial[d];
           load[r] = weight[r] / trial[r];
           trials++;
+          ws.work += trialCost;
           // Insert into the sorted list of the best B children (value, then GPUs at it).
           let pos = Math.min(children, B);
           while (pos > 0 && lessThan(v, ws.atMax, childValue[pos - 1], childAtMax[pos - 1])) pos--;

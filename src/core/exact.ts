@@ -1,4 +1,5 @@
 import { EplbInputError, requireInteger } from "./errors.js";
+import { replicaCap, type ScopeWorkspace } from "./scope.js";
 
 /** Largest instances {@link solveExact} accepts: it enumerates, so it is for tiny cases only. */
 export const EXACT_LIMITS = { experts: 12, replicas: 24, gpus: 12 } as const;
@@ -286,4 +287,227 @@ function place(s: Search, t: number, used: number): void {
     gpuCopies[g * n + e]--;
     if (s.nodes > s.maxNodes) return;
   }
+}
+
+/** Reusable buffers and counters of {@link improveScopeExact}. */
+export class ExactWorkspace {
+  /** Search nodes visited since the workspace was made (never reset: read differences). */
+  nodes = 0;
+  /** Whether the last {@link improveScopeExact} finished its search within its node budget. */
+  proven = false;
+  order = new Int32Array(0);
+  suffix = new Float64Array(0);
+  counts = new Int32Array(0);
+  bestCounts = new Int32Array(0);
+  gpuLoad = new Float64Array(0);
+  gpuFill = new Int32Array(0);
+  /** Per depth (expert in `order`): copies on each GPU, the GPUs in the order tried, ties. */
+  mult = new Int32Array(0);
+  bestMult = new Int32Array(0);
+  gpus = new Int32Array(0);
+  same = new Int32Array(0);
+  // State of the running search (kept here so the recursion allocates nothing).
+  weight: Float64Array = new Float64Array(0);
+  n = 0;
+  G = 0;
+  S = 0;
+  threshold = 0;
+  best = 0;
+  found = false;
+  nodeLimit = 0;
+
+  ensure(n: number, G: number): void {
+    if (this.order.length < n) {
+      this.order = new Int32Array(n);
+      this.suffix = new Float64Array(n + 1);
+      this.counts = new Int32Array(n);
+      this.bestCounts = new Int32Array(n);
+    }
+    if (this.gpuLoad.length < G) {
+      this.gpuLoad = new Float64Array(G);
+      this.gpuFill = new Int32Array(G);
+    }
+    if (this.mult.length < n * G) {
+      this.mult = new Int32Array(n * G);
+      this.bestMult = new Int32Array(n * G);
+      this.gpus = new Int32Array(n * G);
+      this.same = new Int32Array(n * G);
+    }
+  }
+}
+
+/**
+ * Branch and bound over replica counts and placement together, for scopes with few GPUs: looks
+ * for a plan of the scope in `scope` (weights set, no home nodes) whose max GPU load is below
+ * `incumbent`, and writes the best one found into the scope (`count`, `slotExpert`,
+ * `replicaLoad`, `gpuLoad`) if there is one. Experts are taken heaviest first; each gets a
+ * replica count (fewest first) and copies per GPU within {@link replicaCap}, lightest GPUs first,
+ * GPUs in identical states interchangeable (symmetry cut). A branch stops as soon as a GPU
+ * would reach the best load so far or the remaining load no longer fits below it on the GPUs
+ * with free slots.
+ *
+ * At most `maxNodes` search nodes (`ws.nodes` counts them): the cost is bounded whatever the
+ * loads; `ws.proven` tells whether the search finished, i.e. no duplicate-free plan beats the
+ * result. Returns whether the scope was improved. Deterministic.
+ *
+ * @example
+ * ```ts
+ * // 4 experts on 2 GPUs of 3 slots, the incumbent plan has max 170.5
+ * scope.reset(4, 2, 3);
+ * scope.weight.set([66, 109, 45, 116]);
+ * improveScopeExact(scope, 170.5, 10000, new ExactWorkspace()); // true: max 169 (counts 1, 2, 1, 2)
+ * ```
+ */
+export function improveScopeExact(
+  scope: ScopeWorkspace,
+  incumbent: number,
+  maxNodes: number,
+  ws: ExactWorkspace,
+): boolean {
+  const { numExperts: n, numGpus: G, slotsPerGpu: S, weight } = scope;
+  ws.proven = false;
+  if (n < 1 || G < 1 || !(incumbent > 0) || scope.gpusPerNode > 0) return false;
+  ws.ensure(n, G);
+  const { order, suffix } = ws;
+  for (let e = 0; e < n; e++) {
+    let i = e;
+    while (i > 0 && weight[order[i - 1]] < weight[e]) {
+      order[i] = order[i - 1];
+      i--;
+    }
+    order[i] = e;
+  }
+  suffix[n] = 0;
+  for (let i = n - 1; i >= 0; i--) suffix[i] = suffix[i + 1] + weight[order[i]];
+  ws.weight = weight;
+  ws.n = n;
+  ws.G = G;
+  ws.S = S;
+  ws.best = incumbent;
+  ws.threshold = incumbent * (1 - 1e-12);
+  ws.found = false;
+  ws.nodeLimit = ws.nodes + maxNodes;
+  ws.gpuLoad.fill(0, 0, G);
+  ws.gpuFill.fill(0, 0, G);
+  ws.mult.fill(0, 0, n * G);
+  exactExpert(ws, 0, G * S);
+  ws.proven = ws.nodes <= ws.nodeLimit;
+  if (!ws.found) return false;
+  // Write the plan: each GPU's replicas heaviest first, loads summed in slot order.
+  const { count, slotExpert, replicaLoad, gpuLoad } = scope;
+  for (let e = 0; e < n; e++) {
+    count[e] = ws.bestCounts[e];
+    replicaLoad[e] = weight[e] / count[e];
+  }
+  for (let g = 0; g < G; g++) {
+    let k = g * S;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const e = order[i];
+      for (let m = ws.bestMult[i * G + g]; m > 0; m--) {
+        slotExpert[k++] = e;
+        sum += replicaLoad[e];
+      }
+    }
+    gpuLoad[g] = sum;
+  }
+  return true;
+}
+
+/** Gives expert `order[i]` its count and copies, `slotsLeft` slots still free. */
+function exactExpert(ws: ExactWorkspace, i: number, slotsLeft: number): void {
+  if (++ws.nodes > ws.nodeLimit) return;
+  const { n, G, gpuLoad, gpuFill, S } = ws;
+  const limit = ws.threshold;
+  if (i === n) {
+    let max = 0;
+    for (let g = 0; g < G; g++) if (gpuLoad[g] > max) max = gpuLoad[g];
+    if (max < limit) {
+      ws.best = max;
+      ws.threshold = max * (1 - 1e-12);
+      ws.found = true;
+      ws.bestCounts.set(ws.counts.subarray(0, n));
+      ws.bestMult.set(ws.mult.subarray(0, n * G));
+    }
+    return;
+  }
+  const e = ws.order[i];
+  const w = ws.weight[e];
+  // The remaining load must fit below the limit on the GPUs that still have free slots, each
+  // free slot holding at most the heaviest remaining expert's load.
+  let room = 0;
+  for (let g = 0; g < G; g++) {
+    const free = S - gpuFill[g];
+    if (free > 0) room += Math.min(limit - gpuLoad[g], free * w);
+  }
+  if (ws.suffix[i] > room) return;
+  // GPUs lightest first (then fuller, then lower index); equal states are interchangeable.
+  const base = i * G;
+  const { gpus, same } = ws;
+  for (let g = 0; g < G; g++) {
+    let k = g;
+    while (
+      k > 0 &&
+      (gpuLoad[gpus[base + k - 1]] > gpuLoad[g] ||
+        (gpuLoad[gpus[base + k - 1]] === gpuLoad[g] && gpuFill[gpus[base + k - 1]] < gpuFill[g]))
+    ) {
+      gpus[base + k] = gpus[base + k - 1];
+      k--;
+    }
+    gpus[base + k] = g;
+  }
+  for (let k = 0; k < G; k++) {
+    const g = gpus[base + k];
+    const h = k > 0 ? gpus[base + k - 1] : -1;
+    same[base + k] = h >= 0 && gpuLoad[h] === gpuLoad[g] && gpuFill[h] === gpuFill[g] ? 1 : 0;
+  }
+  const rest = n - 1 - i;
+  let cmin = Math.max(1, Math.floor(w / limit) + 1);
+  let cmax = slotsLeft - rest;
+  // Experts of equal load are interchangeable: their counts need only be non-increasing.
+  if (i > 0 && ws.weight[ws.order[i - 1]] === w) cmax = Math.min(cmax, ws.counts[ws.order[i - 1]]);
+  if (rest === 0) {
+    if (cmax < slotsLeft) return;
+    cmin = Math.max(cmin, cmax);
+  } else cmax = Math.min(cmax, G * S);
+  for (let c = cmin; c <= cmax && ws.nodes <= ws.nodeLimit; c++) {
+    ws.counts[e] = c;
+    exactCopies(ws, i, 0, c, w / c, replicaCap(c, G), slotsLeft - c);
+  }
+}
+
+/** Spreads the `left` copies of expert `order[i]` (load `v` each) over GPUs `k..` of its order. */
+function exactCopies(
+  ws: ExactWorkspace,
+  i: number,
+  k: number,
+  left: number,
+  v: number,
+  cap: number,
+  slotsAfter: number,
+): void {
+  if (left === 0) {
+    exactExpert(ws, i + 1, slotsAfter);
+    return;
+  }
+  const { G, S, gpuLoad, gpuFill, mult } = ws;
+  if (k === G || ++ws.nodes > ws.nodeLimit) return;
+  const base = i * G;
+  const g = ws.gpus[base + k];
+  let hi = Math.min(cap, S - gpuFill[g], left);
+  const limit = ws.threshold;
+  while (hi > 0 && gpuLoad[g] + hi * v >= limit) hi--;
+  // A GPU in the same state as the previous one takes no more copies than it (symmetry).
+  if (ws.same[base + k]) hi = Math.min(hi, mult[base + ws.gpus[base + k - 1]]);
+  const load = gpuLoad[g];
+  for (let m = hi; m >= 0; m--) {
+    mult[base + g] = m;
+    gpuLoad[g] = load + m * v;
+    gpuFill[g] += m;
+    exactCopies(ws, i, k + 1, left - m, v, cap, slotsAfter);
+    gpuFill[g] -= m;
+    if (ws.nodes > ws.nodeLimit) break;
+  }
+  gpuLoad[g] = load;
+  mult[base + g] = 0;
 }

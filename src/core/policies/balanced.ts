@@ -6,6 +6,7 @@ import {
   waterFillCounts,
 } from "../counts.js";
 import { EplbInputError } from "../errors.js";
+import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../exact.js";
 import { GroupPackingWorkspace, packGroupsToNodes } from "../locality.js";
 import type { LoadMatrix } from "../matrix.js";
 import { createPlacement, type Placement } from "../placement.js";
@@ -66,8 +67,13 @@ export class BalancedWorkspace {
   readonly scope = new ScopeWorkspace();
   readonly counts = new CountsWorkspace();
   readonly groups = new GroupPackingWorkspace();
+  readonly exact = new ExactWorkspace();
   /** The candidate kept for the last layer planned. */
   lastSource: LayerSource = "balanced";
+  /** Per scope (node) of the last layer: no duplicate-free plan of it beats the one found. */
+  readonly nodeProven: Int32Array;
+  /** Set by the scope solver: the scope just solved has no better duplicate-free plan. */
+  scopeProven = false;
   /**
    * Count-search scorer for tiny scopes: packs, repairs and refines the count vector in a spare
    * scope and reports the hottest GPU's experts.
@@ -95,6 +101,15 @@ export class BalancedWorkspace {
   };
   private readonly trialScope = new ScopeWorkspace();
 
+  /**
+   * Search work done with this workspace so far, in work units: count vectors scored (each
+   * weighted by its size) and branch-and-bound nodes. Never reset: read differences. A layer
+   * spends at most {@link layerWorkBudget} of it, whatever the loads.
+   */
+  get work(): number {
+    return this.counts.work + this.exact.nodes * NODE_COST;
+  }
+
   constructor(topology: Topology) {
     const { numExperts: E, numReplicas: P, numGroups } = topology;
     this.topology = topology;
@@ -114,6 +129,7 @@ export class BalancedWorkspace {
     this.nodeOrder = new Int32Array(topology.numNodes);
     this.nodeBound = new Float64Array(topology.numNodes);
     this.nodeMax = new Float64Array(topology.numNodes);
+    this.nodeProven = new Int32Array(topology.numNodes);
     this.bestSlots = new Int32Array(P);
     this.bestCounts = new Int32Array(E);
   }
@@ -144,8 +160,50 @@ function layerMaxLoad(
 }
 
 /**
- * Count search effort by scope: tiny (wide beam), few slots per GPU (mid-sized, large), many
- * slots per GPU (mid-sized, large; only when refinement left more than 0.1% to the bound).
+ * Search work units a scope may spend per expert and slot on one pass (the first plan, and
+ * again on a rescue): with an estimate of a count vector costing about `n + P` units, this is
+ * about that many estimates, which keeps a layer within ~20x the reference's time.
+ */
+const WORK_PER_ITEM = 20;
+/**
+ * Extra work units a pass may spend on a tiny scope (within the exact solver's limits,
+ * {@link EXACT_LIMITS}): reaching the optimum there takes a few thousand nodes of branch and
+ * bound, at most ~0.1 ms, however small the reference's time is.
+ */
+const TINY_SCOPE_WORK = 6000;
+/** Work units of one branch-and-bound node (a few GPU-sized loops). */
+const NODE_COST = 2;
+/** Scopes with at most this many GPUs also get branch and bound over counts and placement. */
+const EXACT_SCOPE_GPUS = 8;
+
+/** Search work units of one pass over a scope of `n` experts and `P` slots. */
+function scopeAllowance(n: number, P: number): number {
+  const tiny = n <= EXACT_LIMITS.experts && P <= EXACT_LIMITS.replicas;
+  return WORK_PER_ITEM * (n + P) + (tiny ? TINY_SCOPE_WORK : 0);
+}
+
+/**
+ * The most search work (in the units of {@link BalancedWorkspace.work}) one layer of a topology
+ * may spend: two passes (the first plan, then a rescue when the reference's plan won) of
+ * `WORK_PER_ITEM` (20) units per expert and slot of each scope, plus a fixed 6000 for scopes
+ * within the exact solver's limits. Linear in the layer's size whatever the loads.
+ *
+ * @example
+ * ```ts
+ * layerWorkBudget(makeTopology(16, 20, 1, 1, 4)); // 1440
+ * layerWorkBudget(makeTopology(8, 16, 1, 1, 4)); // 12960
+ * ```
+ */
+export function layerWorkBudget(topology: Topology): number {
+  const { numExperts: E, numReplicas: P, numNodes } = topology;
+  const scopes = topology.hierarchical && numNodes > 1 ? numNodes : 1;
+  return 2 * scopes * scopeAllowance(E / scopes, P / scopes);
+}
+
+/**
+ * Count search shape by scope: tiny (wide beam), few slots per GPU (mid-sized, large), many
+ * slots per GPU (mid-sized, large; only when refinement left more than 0.1% to the bound). The
+ * work budget, not `maxTrials`, is what usually ends a search that cannot reach its target.
  */
 const SEARCH_TIERS: Array<(n: number, target: number) => CountSearchOptions> = [
   (n, target) => ({ target, maxTrials: 4000, breadth: n, beamWidth: 8, patience: 12 }),
@@ -158,27 +216,37 @@ const SEARCH_TIERS: Array<(n: number, target: number) => CountSearchOptions> = [
 /**
  * Plans one scope held in `ws.scope` (weights set, sizes reset): water-filling counts, packing
  * without duplicates, swap refinement, then, if a gap to the bound remains, a joint search of
- * counts and packing. Leaves the best assignment found in the scope and returns its max GPU load.
+ * counts and packing, and for scopes of a few GPUs branch and bound over counts and placement
+ * from the best plan so far. Leaves the best assignment found in the scope and returns its max
+ * GPU load; sets `ws.scopeProven` when no duplicate-free plan of the scope is better.
  *
  * `floor` is a load the caller accepts anyway (the max of a hotter node already planned): the
  * search stops once the scope is at or below it, since going lower would not lower the layer's
- * max.
+ * max. All search is bounded by `WORK_PER_ITEM * (n + P)` work units per pass.
  */
 function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescue: number): number {
   const sc = ws.scope;
   const { numExperts: n, numGpus: G, slotsPerGpu: S } = sc;
   const P = G * S;
+  ws.scopeProven = false;
   const minReplica = waterFillCounts(sc.weight, n, P, sc.count, ws.counts);
   let total = 0;
   for (let e = 0; e < n; e++) total += sc.weight[e];
   const bound = Math.max(total / G, minReplica);
   const target = Math.max(bound * (1 + epsilon), floor);
   packScope(sc);
-  if (S === 1 || G === 1) return scopeMaxLoad(sc);
+  if (S === 1 || G === 1) {
+    // Water-filling is optimal with one slot per GPU, and any packing with one GPU.
+    ws.scopeProven = true;
+    return scopeMaxLoad(sc);
+  }
   repairDuplicates(sc);
   refineScope(sc, target, 8 * P);
-  const best = scopeMaxLoad(sc);
-  if (best <= target) return best;
+  let best = scopeMaxLoad(sc);
+  if (best <= target) {
+    ws.scopeProven = best <= bound * (1 + epsilon);
+    return best;
+  }
   const few = S <= 4;
   const mid = P <= 128;
   // With many slots per GPU refinement usually lands within 0.1% of the bound, where the greedy
@@ -187,22 +255,25 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   const slack = mid ? 1.001 : 1.003;
   if (!rescue && !few && n > 24 && best <= Math.max(bound * slack, floor)) return best;
   const tier = n <= 24 && P <= 64 ? 0 : few ? (mid ? 1 : 2) : mid ? 3 : 4;
+  const exact = !rescue && G <= EXACT_SCOPE_GPUS;
+  const allowance = scopeAllowance(n, P);
+  const workStart = ws.work;
   const { bestSlots, bestCounts } = ws;
   bestSlots.set(sc.slotExpert.subarray(0, P));
   bestCounts.set(sc.count.subarray(0, n));
-  // A rescue (the reference's plan beat this scope) searches by the real packing, wide, with a
-  // budget that keeps large scopes to tens of milliseconds; it is rare.
-  const search = rescue
-    ? {
-        target: Math.max(target, rescue),
-        maxTrials: Math.min(800, Math.max(40, Math.floor(60000 / P))),
-        breadth: 8,
-        beamWidth: 4,
-        patience: 8,
-      }
+  // A rescue (the reference's plan beat this scope) searches by the real packing, wide.
+  const search: CountSearchOptions = rescue
+    ? { target: Math.max(target, rescue), maxTrials: 800, breadth: 8, beamWidth: 4, patience: 8 }
     : SEARCH_TIERS[tier](n, target);
-  // Tiny scopes score count vectors by the real packing (cheap there, and exact about caps).
-  if (tier === 0 || rescue) search.evaluate = ws.evaluateByPacking;
+  // Branch and bound gets at least half of the pass when it runs.
+  search.maxWork = exact ? allowance / 2 : allowance;
+  // Without branch and bound, tiny scopes with 3+ slots per GPU and rescues score count vectors
+  // by the real packing (exact about caps; the greedy estimate is coarse there), at about four
+  // estimates' cost each.
+  if (rescue || (tier === 0 && !exact && S > 2)) {
+    search.evaluate = ws.evaluateByPacking;
+    search.trialCost = 4 * (n + P);
+  }
   searchReplicaCounts(sc.weight, n, sc.count, G, S, search, ws.counts);
   let changed = false;
   for (let e = 0; e < n; e++) if (sc.count[e] !== bestCounts[e]) changed = true;
@@ -211,7 +282,20 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
     repairDuplicates(sc);
     refineScope(sc, target, 8 * P);
     const value = scopeMaxLoad(sc);
-    if (value < best) return value;
+    if (value < best) {
+      best = value;
+      bestSlots.set(sc.slotExpert.subarray(0, P));
+      bestCounts.set(sc.count.subarray(0, n));
+    }
+  }
+  if (exact && best > target) {
+    const nodes = Math.floor((allowance - (ws.work - workStart)) / NODE_COST);
+    if (improveScopeExact(sc, best, nodes, ws.exact) && scopeMaxLoad(sc) < best) {
+      best = scopeMaxLoad(sc);
+      bestSlots.set(sc.slotExpert.subarray(0, P));
+      bestCounts.set(sc.count.subarray(0, n));
+    }
+    ws.scopeProven = ws.exact.proven;
   }
   sc.slotExpert.set(bestSlots.subarray(0, P));
   sc.count.set(bestCounts.subarray(0, n));
@@ -335,6 +419,7 @@ function planStrict(
       0,
       rescue,
     );
+    ws.nodeProven[0] = ws.scopeProven ? 1 : 0;
     return;
   }
   const En = E / numNodes;
@@ -389,8 +474,21 @@ function planStrict(
       floor,
       rescue,
     );
+    ws.nodeProven[node] = ws.scopeProven ? 1 : 0;
     if (!rescue && nodeMax[node] > floor) floor = nodeMax[node];
   }
+}
+
+/**
+ * Whether a rescue search could bring the strict plan to `limit`: not when a scope above it is
+ * already optimal among duplicate-free plans (the layer's max cannot drop below that scope's).
+ */
+function rescuable(ws: BalancedWorkspace, limit: number): boolean {
+  const scopes = ws.topology.hierarchical && ws.topology.numNodes > 1 ? ws.topology.numNodes : 1;
+  for (let node = 0; node < scopes; node++) {
+    if (ws.nodeMax[node] > limit && ws.nodeProven[node]) return false;
+  }
+  return true;
 }
 
 /**
@@ -457,7 +555,7 @@ export function planBalancedLayer(
     planRelaxed(ws, loads, loadOffset, epsilon);
     relaxedMax = layerMaxLoad(loads, loadOffset, ws.relaxPhy, ws.relaxCnt, t);
   }
-  if (dsMax < Math.min(strictMax, relaxedMax)) {
+  if (dsMax < Math.min(strictMax, relaxedMax) && rescuable(ws, dsMax)) {
     // The reference's plan won (usually through a duplicate replica): search the strict scopes
     // above it harder before giving in.
     planStrict(ws, loads, loadOffset, epsilon, dsMax);
