@@ -1,10 +1,17 @@
-import { planBalanced } from "../src/core/policies/balanced.js";
+import {
+  BalancedWorkspace,
+  layerWorkBudget,
+  planBalanced,
+  planBalancedLayer,
+} from "../src/core/policies/balanced.js";
 import {
   evaluatePlacement,
   type LoadMatrix,
   lognormalLoads,
   makeTopology,
   planDeepseek,
+  Random,
+  type Topology,
   zipfLoads,
 } from "../src/index.js";
 import { SHAPES, type Shape } from "./shapes.js";
@@ -95,7 +102,122 @@ export async function benchBalanced(options: { quick: boolean }): Promise<string
     if (shape.groups % shape.nodes !== 0 || shape.nodes === 1) continue;
     out.push(relaxedRow(shape, runs, options.quick));
   }
+  out.push("", ...worstCase(options.quick));
   return `${out.join("\n")}\n`;
+}
+
+/** Loads where 40% of experts are idle and the rest take one of three values (many ties). */
+function zerosAndTies(layers: number, experts: number, seed: number): LoadMatrix {
+  const rng = new Random(seed);
+  const data = new Float64Array(layers * experts);
+  for (let i = 0; i < data.length; i++) {
+    const u = rng.next();
+    data[i] = u < 0.4 ? 0 : u < 0.7 ? 10 : u < 0.9 ? 20 : 100;
+  }
+  return { layers, experts, data };
+}
+
+/** Loads of 10-14 per expert except one expert per layer carrying 50x the expert count. */
+function oneHot(layers: number, experts: number, seed: number): LoadMatrix {
+  const rng = new Random(seed);
+  const data = new Float64Array(layers * experts);
+  for (let l = 0; l < layers; l++) {
+    for (let e = 0; e < experts; e++) data[l * experts + e] = 10 + rng.int(5);
+    data[l * experts + rng.int(experts)] = 50 * experts;
+  }
+  return { layers, experts, data };
+}
+
+const WORST_FAMILIES: Family[] = [
+  ...FAMILIES,
+  { name: "zeros+ties", make: zerosAndTies },
+  { name: "one hot", make: oneHot },
+];
+
+/** Small shapes (where each layer takes the reference microseconds) besides the standard ones. */
+const SMALL_SHAPES: Shape[] = [
+  { name: "e8-p16-g4", layers: 20, experts: 8, replicas: 16, groups: 1, nodes: 1, gpus: 4 },
+  { name: "e16-p20-g4", layers: 20, experts: 16, replicas: 20, groups: 1, nodes: 1, gpus: 4 },
+  {
+    name: "e16-p20-g4-2nodes",
+    layers: 20,
+    experts: 16,
+    replicas: 20,
+    groups: 4,
+    nodes: 2,
+    gpus: 4,
+  },
+  { name: "e64-p80-g8", layers: 20, experts: 64, replicas: 80, groups: 1, nodes: 1, gpus: 8 },
+];
+
+/** Speed target of the worst-case table: balanced at most this many times deepseek's time. */
+const WORST_TARGET = 20;
+
+/** The largest search work any layer of `loads` spent, against the layer's budget. */
+function worstWork(loads: LoadMatrix, t: Topology): number {
+  const ws = new BalancedWorkspace(t);
+  const phy = new Int32Array(t.numReplicas);
+  const rank = new Int32Array(t.numReplicas);
+  const cnt = new Int32Array(t.numExperts);
+  let worst = 0;
+  for (let l = 0; l < loads.layers; l++) {
+    const before = ws.work;
+    planBalancedLayer(loads.data, l * t.numExperts, phy, rank, 0, cnt, 0, ws);
+    worst = Math.max(worst, ws.work - before);
+  }
+  return worst / layerWorkBudget(t);
+}
+
+/**
+ * Worst case of the balanced policy's time: every small and standard shape under every load
+ * family, balanced time over deepseek time (paired medians of the same layers in this process),
+ * the largest ratio in bold, and the largest share of its work budget a layer used.
+ */
+function worstCase(quick: boolean): string[] {
+  const layers = quick ? 4 : 20;
+  const runs = quick ? 3 : 7;
+  const out = [
+    `### worst case: balanced time / deepseek time (${layers} layers per shape${quick ? ", quick" : ""})`,
+    "",
+    `Ratio of median plan times in this process; the worst of each row in bold. In brackets: the largest share of its work budget (\`layerWorkBudget\`) any layer used. Target: at most ${WORST_TARGET}x.`,
+    "",
+    `| shape | deepseek us/layer | ${WORST_FAMILIES.map((f) => f.name).join(" | ")} |`,
+    `| --- | --- | ${WORST_FAMILIES.map(() => "---").join(" | ")} |`,
+  ];
+  let worst = 0;
+  let worstWhere = "";
+  for (const shape of [...SMALL_SHAPES, ...SHAPES]) {
+    const t = makeTopology(shape.experts, shape.replicas, shape.groups, shape.nodes, shape.gpus);
+    const ratios: number[] = [];
+    const shares: number[] = [];
+    let dsPerLayer = 0;
+    for (const family of WORST_FAMILIES) {
+      const loads = family.make(layers, shape.experts, SEED);
+      const [tds, tbal] = pairedMedians(
+        () => planDeepseek(loads, t),
+        () => planBalanced(loads, t),
+        runs,
+      );
+      ratios.push(tbal / tds);
+      shares.push(worstWork(loads, t));
+      dsPerLayer += (1000 * tds) / layers / WORST_FAMILIES.length;
+      if (tbal / tds > worst) {
+        worst = tbal / tds;
+        worstWhere = `${shape.name}, ${family.name}`;
+      }
+    }
+    const top = Math.max(...ratios);
+    const cells = ratios.map((r, i) => {
+      const text = `${r.toFixed(1)}x (${(100 * shares[i]).toFixed(0)}%)`;
+      return r === top ? `**${text}**` : text;
+    });
+    out.push(`| ${shape.name} | ${dsPerLayer.toFixed(1)} | ${cells.join(" | ")} |`);
+  }
+  out.push(
+    "",
+    `Largest ratio: **${worst.toFixed(1)}x** (${worstWhere}); target <= ${WORST_TARGET}x ${worst <= WORST_TARGET ? "met" : "MISSED"}.`,
+  );
+  return out;
 }
 
 function loadsFor(shape: Shape, family: Family, quick: boolean): LoadMatrix {

@@ -352,10 +352,11 @@ export class ExactWorkspace {
  *
  * @example
  * ```ts
- * // 4 experts on 2 GPUs of 3 slots, the incumbent plan has max 170.5
- * scope.reset(4, 2, 3);
- * scope.weight.set([66, 109, 45, 116]);
- * improveScopeExact(scope, 170.5, 10000, new ExactWorkspace()); // true: max 169 (counts 1, 2, 1, 2)
+ * // the issue's example on 8 GPUs of 2 slots, below deepseek's 232
+ * scope.reset(8, 8, 2);
+ * scope.weight.set([600, 560, 120, 120, 20, 10, 10, 10]);
+ * improveScopeExact(scope, 232, 100000, new ExactWorkspace());
+ * // true: scopeMaxLoad(scope) = 196.666... (counts 4, 3, 3, 1, 1, 2, 1, 1), proven optimal
  * ```
  */
 export function improveScopeExact(

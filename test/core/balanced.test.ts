@@ -5,6 +5,7 @@ import { offNodeShare } from "../../src/core/locality.js";
 import {
   BalancedWorkspace,
   balancedOptions,
+  layerWorkBudget,
   planBalanced,
   planBalancedLayer,
 } from "../../src/core/policies/balanced.js";
@@ -18,9 +19,11 @@ import {
   placementFromPhy2log,
   placementViolation,
   planDeepseek,
+  Random,
   rebalanceExperts,
   type Topology,
   toLoadMatrix,
+  zipfLoads,
 } from "../../src/index.js";
 
 /** Random valid shapes (hierarchical and global) and loads, zeros and heavy skew included. */
@@ -273,5 +276,63 @@ describe("offNodeShare", () => {
     assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 1, 2), 0);
     assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 2, 1), 0);
     assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 3, 2), 0);
+  });
+});
+
+describe("balanced policy: bounded search work", () => {
+  /** Loads that defeat early stops: idle experts and ties, or one expert far above the rest. */
+  function adversarial(kind: "ties" | "hot", layers: number, experts: number) {
+    const rng = new Random(11);
+    const data = new Float64Array(layers * experts);
+    for (let i = 0; i < data.length; i++) {
+      const u = rng.next();
+      data[i] = kind === "ties" ? (u < 0.4 ? 0 : u < 0.7 ? 10 : 100) : 10 + rng.int(5);
+    }
+    if (kind === "hot") for (let l = 0; l < layers; l++) data[l * experts + rng.int(experts)] = 800;
+    return { layers, experts, data };
+  }
+
+  test("layerWorkBudget is linear in the layer's size, with a fixed extra for tiny scopes", () => {
+    assert.equal(layerWorkBudget(makeTopology(16, 20, 1, 1, 4)), 1440);
+    assert.equal(layerWorkBudget(makeTopology(64, 80, 1, 1, 8)), 5760);
+    // Two nodes of 8 experts and 10 slots: both within the exact solver's limits.
+    assert.equal(layerWorkBudget(makeTopology(16, 20, 4, 2, 4)), 2 * 2 * (20 * 18 + 6000));
+  });
+
+  test("small shapes spend at most layerWorkBudget per layer, whatever the loads (the old search scored ~4000 count vectors)", () => {
+    const shapes = [
+      makeTopology(16, 20, 1, 1, 4),
+      makeTopology(8, 16, 1, 1, 4),
+      makeTopology(16, 20, 4, 2, 4),
+      makeTopology(64, 80, 1, 1, 8),
+      makeTopology(12, 24, 1, 1, 6),
+    ];
+    for (const t of shapes) {
+      const E = t.numExperts;
+      const families = [
+        lognormalLoads(6, E, 1, 7),
+        lognormalLoads(6, E, 1.5, 7),
+        zipfLoads(6, E, 1, 7),
+        adversarial("ties", 6, E),
+        adversarial("hot", 6, E),
+      ];
+      const ws = new BalancedWorkspace(t);
+      const phy = new Int32Array(t.numReplicas);
+      const rank = new Int32Array(t.numReplicas);
+      const cnt = new Int32Array(E);
+      const budget = layerWorkBudget(t);
+      let spent = 0;
+      for (const loads of families) {
+        for (let l = 0; l < loads.layers; l++) {
+          const before = ws.work;
+          planBalancedLayer(loads.data, l * E, phy, rank, 0, cnt, 0, ws);
+          const work = ws.work - before;
+          spent += work;
+          assert.ok(work <= budget, `${E} experts, layer ${l}: ${work} > ${budget}`);
+        }
+      }
+      // The counter is live: these loads do make the policy search.
+      assert.ok(spent > 0, `${E} experts: no search work counted`);
+    }
   });
 });

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { EXACT_LIMITS, solveExact } from "../../src/core/exact.js";
+import {
+  EXACT_LIMITS,
+  ExactWorkspace,
+  improveScopeExact,
+  solveExact,
+} from "../../src/core/exact.js";
 import { planBalanced } from "../../src/core/policies/balanced.js";
+import { ScopeWorkspace, scopeMaxLoad } from "../../src/core/scope.js";
 import {
   EplbInputError,
   evaluatePlacement,
@@ -170,5 +176,65 @@ describe("balanced policy against the exact optimum on small cases", () => {
     assert.ok(optimal >= 0.95 * cases, `optimal on ${optimal} of ${cases}`);
     assert.ok(worst <= 1.05, `worst ratio ${worst}`);
     assert.ok(deepseekOptimal < optimal, `deepseek optimal on ${deepseekOptimal}`);
+  });
+});
+
+describe("improveScopeExact (branch and bound over counts and placement)", () => {
+  test("finds the optimum below an incumbent and writes a valid plan into the scope", () => {
+    const loads = [600, 560, 120, 120, 20, 10, 10, 10];
+    const scope = new ScopeWorkspace();
+    scope.reset(8, 8, 2);
+    scope.weight.set(loads);
+    const ws = new ExactWorkspace();
+    // From deepseek's 232 to the optimum 196.67 (560 / 3 + 10).
+    assert.equal(improveScopeExact(scope, 232, 100000, ws), true);
+    assert.equal(ws.proven, true);
+    assert.ok(Math.abs(scopeMaxLoad(scope) - 590 / 3) < 1e-9);
+    const slots = Array.from(scope.slotExpert.subarray(0, 16));
+    assert.equal(maxLoad(loads, slots, 8), scopeMaxLoad(scope));
+    // Nothing is below the optimum: no improvement, and that is proven.
+    assert.equal(improveScopeExact(scope, scopeMaxLoad(scope), 100000, ws), false);
+    assert.equal(ws.proven, true);
+    // A budget too small to finish is reported as such.
+    const before = ws.nodes;
+    improveScopeExact(scope, 232, 50, ws);
+    assert.equal(ws.proven, false);
+    assert.ok(ws.nodes - before <= 51);
+  });
+
+  test("when it finishes, it reaches the duplicate-free optimum; it never exceeds its node budget", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 4 }),
+        fc.integer({ min: 2, max: 3 }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 1, max: 3000 }),
+        (G, S, loads, budget) => {
+          const P = G * S;
+          fc.pre(P >= loads.length && loads.some((v) => v > 0));
+          const n = loads.length;
+          const scope = new ScopeWorkspace();
+          scope.reset(n, G, S);
+          scope.weight.set(loads);
+          const ws = new ExactWorkspace();
+          const incumbent = loads.reduce((a, b) => a + b, 0) + 1;
+          const improved = improveScopeExact(scope, incumbent, budget, ws);
+          // The node that finds the budget spent is counted too.
+          assert.ok(ws.nodes <= budget + 1, `${ws.nodes} nodes for a budget of ${budget}`);
+          if (improved) {
+            const slots = Array.from(scope.slotExpert.subarray(0, P));
+            assert.equal(maxLoad(loads, slots, G), scopeMaxLoad(scope));
+            const p = placementFromPhy2log([slots], n);
+            assert.deepEqual(Array.from(p.logcnt), Array.from(scope.count.subarray(0, n)));
+          }
+          if (ws.proven) {
+            assert.ok(improved);
+            const opt = solveExact(loads, P, G).maxGpuLoad;
+            assert.ok(Math.abs(scopeMaxLoad(scope) - opt) <= 1e-9 * Math.max(1, opt));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
