@@ -443,9 +443,9 @@ export interface CountSearchOptions {
    */
   maxWork?: number;
   /**
-   * Work units one scored count vector costs. Default `numExperts + numGpus * slotsPerGpu` (just
-   * `numExperts` with one or two slots per GPU), about what {@link estimateMaxLoad} does after the
-   * O(n) re-sort.
+   * Work units one scored count vector costs. Default `numExperts + P * max(1, ceil(log2(numGpus))
+   * / 2)` with `P = numGpus * slotsPerGpu` (just `numExperts` with one or two slots per GPU),
+   * about what {@link estimateMaxLoad} does after the O(n) re-sort.
    */
   trialCost?: number;
   /**
@@ -507,8 +507,11 @@ export function searchReplicaCounts(
   beam.set(count.subarray(0, n));
   sortByReplicaLoad(weight, n, count, beamOrder, ws);
   const evaluate = options.evaluate;
-  // One or two slots per GPU: the estimate is a walk over the sorted experts, O(n).
-  const trialCost = options.trialCost ?? (slotsPerGpu <= 2 ? n : n + P);
+  // One or two slots per GPU: the estimate is a walk over the sorted experts, O(n); beyond, a
+  // heap of GPUs per replica, O(P log G).
+  const trialCost =
+    options.trialCost ??
+    (slotsPerGpu <= 2 ? n : n + P * Math.max(1, Math.ceil(Math.log2(numGpus)) / 2));
   // Trials this call may score: the smaller of maxTrials and the work budget (at least 1).
   const maxTrials = Math.max(
     1,
