@@ -37,6 +37,25 @@ describe("orderDescending", () => {
       { numRuns: 2000 },
     );
   });
+  test("an adversarial spread (one huge outlier, many close values) still sorts exactly", () => {
+    // Puts almost every item in one bucket, so the bucket sort gives up and another sort runs.
+    for (const n of [40, 127, 128, 500]) {
+      const w = Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % n) / n);
+      w[n >> 1] = 1e30;
+      w[3] = 0;
+      const order = new Int32Array(n);
+      orderDescending(w, n, order);
+      assert.deepEqual(Array.from(order), plainOrder(w));
+    }
+  });
+  test("all-equal weights keep index order", () => {
+    const order = new Int32Array(50);
+    orderDescending(new Array(50).fill(3.5), 50, order);
+    assert.deepEqual(
+      Array.from(order),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+  });
 });
 
 describe("greedyPacking", () => {
