@@ -15,7 +15,6 @@ export {
   estimateMaxLoad,
   homeAwareCounts,
   searchReplicaCounts,
-  waterFillCounts,
 } from "./core/counts.js";
 export {
   type EngineBalance,
@@ -121,7 +120,12 @@ export type { Policy, PolicyOptions } from "./core/policy.js";
 export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { excessCopies, refineScope, repairDuplicates } from "./core/refine.js";
-export { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./core/replication.js";
+export {
+  greedyReplication,
+  minMaxReplicaLoad,
+  ReplicationWorkspace,
+  waterFillCounts,
+} from "./core/replication.js";
 export {
   packScope,
   recomputeScopeLoads,

@@ -1,8 +1,10 @@
 import { OrderWorkspace, orderDescending } from "./order.js";
+import { ReplicationWorkspace } from "./replication.js";
 
-/** Reusable buffers for {@link waterFillCounts}, {@link searchReplicaCounts} and friends. */
+/** Reusable buffers for {@link searchReplicaCounts} and friends. */
 export class CountsWorkspace {
-  heap = new Int32Array(0);
+  /** For `waterFillCounts` (replication.ts). */
+  readonly replication = new ReplicationWorkspace();
   key = new Float64Array(0);
   trial = new Int32Array(0);
   trialOrder = new Int32Array(0);
@@ -69,8 +71,7 @@ export class CountsWorkspace {
   }
 
   ensure(numExperts: number, numSlots: number, numGpus: number): void {
-    if (this.heap.length < numExperts) {
-      this.heap = new Int32Array(numExperts);
+    if (this.trial.length < numExperts) {
       this.key = new Float64Array(numExperts);
       this.trial = new Int32Array(numExperts);
       this.trialOrder = new Int32Array(numExperts);
@@ -93,68 +94,6 @@ export class CountsWorkspace {
       this.blocked = new Int32Array(numGpus);
     }
   }
-}
-
-function siftDownMax(heap: Int32Array, size: number, key: Float64Array, start: number): void {
-  let i = start;
-  const node = heap[i];
-  const nodeKey = key[node];
-  for (;;) {
-    const left = 2 * i + 1;
-    if (left >= size) break;
-    let child = left;
-    let childNode = heap[left];
-    const right = left + 1;
-    if (right < size) {
-      const r = heap[right];
-      if (key[r] > key[childNode] || (key[r] === key[childNode] && r < childNode)) {
-        child = right;
-        childNode = r;
-      }
-    }
-    const ck = key[childNode];
-    if (ck > nodeKey || (ck === nodeKey && childNode < node)) {
-      heap[i] = childNode;
-      i = child;
-    } else break;
-  }
-  heap[i] = node;
-}
-
-/**
- * Replica counts by water-filling in float64: every expert starts with one replica and each
- * further replica goes to the expert with the largest `weight / count` (lowest index on ties).
- * This minimises the largest per-replica load; unlike {@link greedyReplication} it does not round
- * to float32 (the balanced policy measures loads in float64). Returns that largest load.
- *
- * @example
- * ```ts
- * const count = new Int32Array(3);
- * waterFillCounts(new Float64Array([90, 30, 40]), 3, 5, count); // 40; count = [3, 1, 1]
- * ```
- */
-export function waterFillCounts(
-  weight: ArrayLike<number>,
-  numExperts: number,
-  numReplicas: number,
-  count: Int32Array,
-  ws: CountsWorkspace = new CountsWorkspace(),
-): number {
-  ws.ensure(numExperts, 0, 0);
-  const { heap, key } = ws;
-  for (let e = 0; e < numExperts; e++) {
-    count[e] = 1;
-    key[e] = weight[e];
-    heap[e] = e;
-  }
-  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
-  for (let r = numExperts; r < numReplicas; r++) {
-    const e = heap[0];
-    count[e]++;
-    key[e] = weight[e] / count[e];
-    siftDownMax(heap, numExperts, key, 0);
-  }
-  return key[heap[0]];
 }
 
 /** Whether expert `a` sorts before `b`: larger replica load, or equal and lower index. */

@@ -1,7 +1,8 @@
-import { CountsWorkspace, waterFillCounts } from "./counts.js";
+import { CountsWorkspace } from "./counts.js";
 import type { LoadMatrix } from "./matrix.js";
 import { greedyPacking, PackingWorkspace } from "./packing.js";
 import type { Placement } from "./placement.js";
+import { waterFillCounts } from "./replication.js";
 
 /** Partitions of groups into nodes enumerated exactly up to this many; beyond, swap search. */
 export const EXACT_GROUP_PARTITIONS = 20000;
@@ -113,7 +114,13 @@ function nodeBoundOf(
     const g = groups[i];
     for (let j = 0; j < gs; j++) ws.nodeWeight[k++] = loads[offset + g * gs + j];
   }
-  const replica = waterFillCounts(ws.nodeWeight, k, shape.slotsPerNode, ws.count, ws.counts);
+  const replica = waterFillCounts(
+    ws.nodeWeight,
+    k,
+    shape.slotsPerNode,
+    ws.count,
+    ws.counts.replication,
+  );
   return Math.max(perGpu, replica);
 }
 

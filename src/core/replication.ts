@@ -1,11 +1,13 @@
-/** Reusable buffers for {@link greedyReplication}. */
+/** Reusable buffers for {@link greedyReplication}, {@link waterFillCounts} and the lower bound. */
 export class ReplicationWorkspace {
   heap = new Int32Array(0);
   key = new Float64Array(0);
+  count = new Int32Array(0);
   ensure(numExperts: number): void {
     if (this.heap.length < numExperts) {
       this.heap = new Int32Array(numExperts);
       this.key = new Float64Array(numExperts);
+      this.count = new Int32Array(numExperts);
     }
   }
 }
@@ -113,8 +115,45 @@ function siftDownMax(heap: Int32Array, size: number, key: Float64Array, start: n
 }
 
 /**
+ * Replica counts by water-filling in float64: every expert starts with one replica and each
+ * further replica goes to the expert with the largest `weight / count` (lowest index on ties).
+ * This minimises the largest per-replica load; unlike {@link greedyReplication} it does not round
+ * to float32 (the balanced policy and the metrics measure loads in float64). Writes
+ * `count[0..numExperts)` and returns that largest load.
+ *
+ * @example
+ * ```ts
+ * const count = new Int32Array(3);
+ * waterFillCounts(new Float64Array([90, 30, 40]), 3, 5, count); // 40; count = [3, 1, 1]
+ * ```
+ */
+export function waterFillCounts(
+  weight: ArrayLike<number>,
+  numExperts: number,
+  numReplicas: number,
+  count: Int32Array,
+  workspace: ReplicationWorkspace = new ReplicationWorkspace(),
+): number {
+  workspace.ensure(numExperts);
+  const { heap, key } = workspace;
+  for (let e = 0; e < numExperts; e++) {
+    count[e] = 1;
+    key[e] = weight[e];
+    heap[e] = e;
+  }
+  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
+  for (let r = numExperts; r < numReplicas; r++) {
+    const e = heap[0];
+    count[e]++;
+    key[e] = weight[e] / count[e];
+    siftDownMax(heap, numExperts, key, 0);
+  }
+  return key[heap[0]];
+}
+
+/**
  * The smallest achievable largest per-replica load when `numExperts` experts share `numReplicas`
- * replicas (float64), i.e. the max of `weight / count` after greedy replication: one half of the
+ * replicas (float64), i.e. the max of `weight / count` after water-filling: one half of the
  * lower bound on a layer's max GPU load.
  *
  * @example
@@ -129,18 +168,5 @@ export function minMaxReplicaLoad(
   workspace: ReplicationWorkspace = new ReplicationWorkspace(),
 ): number {
   workspace.ensure(numExperts);
-  const { heap, key } = workspace;
-  const count = new Int32Array(numExperts).fill(1);
-  for (let e = 0; e < numExperts; e++) {
-    key[e] = weights[e];
-    heap[e] = e;
-  }
-  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownMax(heap, numExperts, key, i);
-  for (let r = numExperts; r < numReplicas; r++) {
-    const e = heap[0];
-    count[e]++;
-    key[e] = weights[e] / count[e];
-    siftDownMax(heap, numExperts, key, 0);
-  }
-  return key[heap[0]];
+  return waterFillCounts(weights, numExperts, numReplicas, workspace.count, workspace);
 }

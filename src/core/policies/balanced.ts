@@ -3,7 +3,6 @@ import {
   CountsWorkspace,
   homeAwareCounts,
   searchReplicaCounts,
-  waterFillCounts,
 } from "../counts.js";
 import { EplbInputError } from "../errors.js";
 import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../exact.js";
@@ -12,6 +11,7 @@ import type { LoadMatrix } from "../matrix.js";
 import { createPlacement, type Placement } from "../placement.js";
 import type { Policy, PolicyOptions } from "../policy.js";
 import { excessCopies, refineScope, repairDuplicates } from "../refine.js";
+import { waterFillCounts } from "../replication.js";
 import {
   packScope,
   recomputeScopeLoads,
@@ -229,7 +229,7 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   const { numExperts: n, numGpus: G, slotsPerGpu: S } = sc;
   const P = G * S;
   ws.scopeProven = false;
-  const minReplica = waterFillCounts(sc.weight, n, P, sc.count, ws.counts);
+  const minReplica = waterFillCounts(sc.weight, n, P, sc.count, ws.counts.replication);
   let total = 0;
   for (let e = 0; e < n; e++) total += sc.weight[e];
   const bound = Math.max(total / G, minReplica);
