@@ -25,46 +25,9 @@ import {
   toLoadMatrix,
   zipfLoads,
 } from "../../src/index.js";
+import { instance as instanceArbitrary } from "../helpers/instances.js";
 
-/** Random valid shapes (hierarchical and global) and loads, zeros and heavy skew included. */
-const instance = fc
-  .record({
-    nodes: fc.integer({ min: 1, max: 4 }),
-    gpusPerNode: fc.integer({ min: 1, max: 4 }),
-    slotsPerGpu: fc.integer({ min: 1, max: 6 }),
-    layers: fc.integer({ min: 1, max: 3 }),
-    expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
-    groupChoice: fc.nat(),
-    seed: fc.integer(),
-    zeroShare: fc.constantFrom(0, 0, 0.2, 0.6, 1),
-    sigma: fc.constantFrom(0.3, 1, 2),
-  })
-  .map((r) => {
-    const numGpus = r.nodes * r.gpusPerNode;
-    const numReplicas = numGpus * r.slotsPerGpu;
-    const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
-    const divisors = [];
-    for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
-    // Prefer group counts that make the topology hierarchical, so both modes are covered.
-    const hier = divisors.filter((d) => d % r.nodes === 0);
-    const pool = r.groupChoice % 3 === 0 || hier.length === 0 ? divisors : hier;
-    const numGroups = pool[r.groupChoice % pool.length];
-    let s = r.seed >>> 0;
-    const next = () => {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      return s / 4294967296;
-    };
-    const normal = () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next());
-    const data = new Float64Array(r.layers * numExperts);
-    for (let i = 0; i < data.length; i++) {
-      data[i] = next() < r.zeroShare ? 0 : Math.round(100 * Math.exp(r.sigma * normal()));
-    }
-    const loads = { layers: r.layers, experts: numExperts, data };
-    return {
-      loads,
-      topology: makeTopology(numExperts, numReplicas, numGroups, r.nodes, numGpus),
-    };
-  });
+const instance = instanceArbitrary();
 
 /** Most copies of one expert on one GPU, per layer, beyond `ceil(count / scopeGpus)`. */
 function excessCopies(p: Placement, t: Topology, scopeGpus: number, layer: number): number {

@@ -1,0 +1,57 @@
+import fc from "fast-check";
+import { type LoadMatrix, makeTopology, Random, type Topology } from "../../src/index.js";
+
+/** A random valid problem: a cluster shape and loads for it. */
+export interface Instance {
+  loads: LoadMatrix;
+  topology: Topology;
+  /** Seed of the loads, for tests that derive more random data (drift) from it. */
+  seed: number;
+}
+
+/**
+ * Random valid shapes (hierarchical and global: two thirds prefer a group count that divides by
+ * the nodes) with lognormal loads of varying skew, zeros and ties included (loads are rounded
+ * integers). Every precondition of the reference holds, so any failure is the planner's.
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.property(instance(), ({ loads, topology }) => { ... }));
+ * ```
+ */
+export function instance(
+  options: { maxSlotsPerGpu?: number; maxLayers?: number } = {},
+): fc.Arbitrary<Instance> {
+  return fc
+    .record({
+      nodes: fc.integer({ min: 1, max: 4 }),
+      gpusPerNode: fc.integer({ min: 1, max: 4 }),
+      slotsPerGpu: fc.integer({ min: 1, max: options.maxSlotsPerGpu ?? 6 }),
+      layers: fc.integer({ min: 1, max: options.maxLayers ?? 3 }),
+      expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+      groupChoice: fc.nat(),
+      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      zeroShare: fc.constantFrom(0, 0, 0.2, 0.6, 1),
+      sigma: fc.constantFrom(0.3, 1, 2),
+    })
+    .map((r) => {
+      const numGpus = r.nodes * r.gpusPerNode;
+      const numReplicas = numGpus * r.slotsPerGpu;
+      const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
+      const divisors: number[] = [];
+      for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
+      const hierarchical = divisors.filter((d) => d % r.nodes === 0);
+      const pool = r.groupChoice % 3 === 0 || hierarchical.length === 0 ? divisors : hierarchical;
+      const numGroups = pool[r.groupChoice % pool.length];
+      const rng = new Random(r.seed);
+      const data = new Float64Array(r.layers * numExperts);
+      for (let i = 0; i < data.length; i++) {
+        data[i] = rng.next() < r.zeroShare ? 0 : Math.round(100 * rng.lognormal(r.sigma));
+      }
+      return {
+        loads: { layers: r.layers, experts: numExperts, data },
+        topology: makeTopology(numExperts, numReplicas, numGroups, r.nodes, numGpus),
+        seed: r.seed,
+      };
+    });
+}
