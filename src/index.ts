@@ -65,6 +65,7 @@ export {
   lowerBounds,
   nodeLoads,
   type PlacementMetrics,
+  requirePlacementFits,
   summarizeBalance,
 } from "./core/metrics.js";
 export {

@@ -7,6 +7,7 @@ import {
   gpuLoads,
   nodeLoads,
   type PlacementMetrics,
+  requirePlacementFits,
   summarizeBalance,
 } from "../core/metrics.js";
 import type { Placement } from "../core/placement.js";
@@ -60,30 +61,15 @@ export function evaluateForEngines(
   numGpus: number,
   numNodes = 1,
 ): EvalReport {
-  if (loads.layers !== placement.layers) {
+  if (loads.experts !== placement.numExperts && loads.layers === placement.layers) {
+    // The one mismatch a CLI user can fix with a flag gets the hint.
     throw new EplbInputError(
-      "placement layers",
-      placement.layers,
-      `must equal the loads' layers (${loads.layers})`,
-    );
-  }
-  if (loads.experts !== placement.numExperts) {
-    throw new EplbInputError(
-      "placement experts",
+      "placement.numExperts",
       placement.numExperts,
-      `must equal the loads' experts (${loads.experts}); pass --experts if the placement leaves high ids unused`,
+      `must equal the number of experts in the loads (${loads.experts}); pass --experts if the placement leaves high ids unused`,
     );
   }
-  if (placement.numReplicas % numGpus !== 0) {
-    throw new EplbInputError(
-      "numGpus",
-      numGpus,
-      `must divide the placement's slots per layer (${placement.numReplicas})`,
-    );
-  }
-  if (numGpus % numNodes !== 0) {
-    throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
-  }
+  requirePlacementFits(loads, placement, numGpus, numNodes);
   const { layers } = loads;
   const gpu = gpuLoads(loads, placement, numGpus);
   const nodes = nodeLoads(gpu, layers, numGpus, numNodes);

@@ -1,3 +1,4 @@
+import { EplbInputError } from "./errors.js";
 import { offNodeShare } from "./locality.js";
 import type { LoadMatrix } from "./matrix.js";
 import type { Placement } from "./placement.js";
@@ -189,6 +190,50 @@ export function summarizeBalance(
   };
 }
 
+/**
+ * Throws an {@link EplbInputError} unless `placement` can be measured under `loads` on `numGpus`
+ * GPUs in `numNodes` nodes: same layers and experts, GPUs dividing the slots, nodes dividing the
+ * GPUs. Every metric over a placement read from a file goes through it, so a mismatched file is
+ * an error rather than a silently wrong figure.
+ *
+ * @example
+ * ```ts
+ * requirePlacementFits(loads2x12, placementOf16Slots, 3, 1);
+ * // throws: numGpus (3) must divide the placement's slots per layer (16)
+ * ```
+ */
+export function requirePlacementFits(
+  loads: LoadMatrix,
+  placement: Placement,
+  numGpus: number,
+  numNodes = 1,
+): void {
+  if (placement.layers !== loads.layers) {
+    throw new EplbInputError(
+      "placement.layers",
+      placement.layers,
+      `must equal the number of layers in the loads (${loads.layers})`,
+    );
+  }
+  if (placement.numExperts !== loads.experts) {
+    throw new EplbInputError(
+      "placement.numExperts",
+      placement.numExperts,
+      `must equal the number of experts in the loads (${loads.experts})`,
+    );
+  }
+  if (placement.numReplicas % numGpus !== 0) {
+    throw new EplbInputError(
+      "numGpus",
+      numGpus,
+      `must divide the placement's slots per layer (${placement.numReplicas})`,
+    );
+  }
+  if (numGpus % numNodes !== 0) {
+    throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
+  }
+}
+
 /** Everything `eplb plan` and `eplb eval` report about a placement under given loads. */
 export interface PlacementMetrics extends BalanceSummary {
   /** Per layer: the lower bound of the max GPU load (see {@link lowerBounds}). */
@@ -229,6 +274,7 @@ export function evaluatePlacement(
   numNodes = 1,
   numGroups = 0,
 ): PlacementMetrics {
+  requirePlacementFits(loads, placement, numGpus, numNodes);
   const gpu = gpuLoads(loads, placement, numGpus);
   const summary = summarizeBalance(gpu, loads.layers, numGpus);
   const bounds = lowerBounds(loads, placement.numReplicas, numGpus);

@@ -8,6 +8,7 @@ import {
   lowerBounds,
   nodeLoads,
   type PlacementMetrics,
+  requirePlacementFits,
   summarizeBalance,
 } from "../core/metrics.js";
 import type { Placement } from "../core/placement.js";
@@ -129,30 +130,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const numGpus = requireInteger("numGpus", input.numGpus, 1);
   const numNodes = requireInteger("numNodes", input.numNodes ?? 1, 1);
   const numGroups = requireInteger("numGroups", input.numGroups ?? 1, 1);
-  if (placement.numExperts !== loads.experts) {
-    throw new EplbInputError(
-      "placement.numExperts",
-      placement.numExperts,
-      `must equal the number of experts in the loads (${loads.experts})`,
-    );
-  }
-  if (placement.layers !== loads.layers) {
-    throw new EplbInputError(
-      "placement.layers",
-      placement.layers,
-      `must equal the number of layers in the loads (${loads.layers})`,
-    );
-  }
-  if (placement.numReplicas % numGpus !== 0) {
-    throw new EplbInputError(
-      "numGpus",
-      numGpus,
-      `must divide the placement's slots per layer (${placement.numReplicas})`,
-    );
-  }
-  if (numGpus % numNodes !== 0) {
-    throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
-  }
+  requirePlacementFits(loads, placement, numGpus, numNodes);
   if (loads.experts % numGroups !== 0) {
     throw new EplbInputError(
       "numGroups",

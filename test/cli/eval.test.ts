@@ -197,7 +197,7 @@ describe("eplb eval", () => {
         "--gpus",
         "3",
       ],
-      /placement layers \(2\) must equal the loads' layers \(1\)/,
+      /placement.layers \(2\) must equal the number of layers in the loads \(1\)/,
     ],
     [
       "expert ids beyond the loads",
