@@ -36,6 +36,13 @@ export function parseFlags(command: string, argv: string[], options: Options): F
     const message = error instanceof Error ? error.message : String(error);
     const unknown = /Unknown option '([^']+)'/.exec(message);
     if (unknown) throw new UsageError(`unknown option ${unknown[1]} (see eplb ${command} --help)`);
+    const ambiguous = /Option '([^']+)' argument is ambiguous/.exec(message);
+    if (ambiguous) {
+      const flag = ambiguous[1];
+      throw new UsageError(
+        `${flag} needs a value; to give one that starts with "-", write ${flag}=-VALUE (see eplb ${command} --help)`,
+      );
+    }
     throw new UsageError(`${message.split("\n")[0]} (see eplb ${command} --help)`);
   }
 }

@@ -90,6 +90,11 @@ describe("eplb plan", () => {
       /ragged/,
     ],
     ["unknown command", ["plam"], /unknown command "plam"/],
+    [
+      "negative value without =",
+      ["plan", "--loads", example, "--replicas", "-16", "--gpus", "8"],
+      /--replicas needs a value; to give one that starts with "-", write --replicas=-VALUE/,
+    ],
   ];
   for (const [name, argv, message] of mistakes) {
     test(`a user mistake (${name}) prints one line on stderr, nothing on stdout, exit 2`, () => {
