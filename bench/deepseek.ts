@@ -29,9 +29,8 @@ export async function benchDeepseek(options: { quick: boolean }): Promise<string
     );
     const m = evaluatePlacement(loads, planDeepseek(loads, topology), s.gpus, s.nodes);
     const ref = figures.get(s.name);
-    const refTime = ref
-      ? `${Math.round(ref.timeMs[0] / fast)}x to ${Math.round(ref.timeMs[1] / fast)}x faster`
-      : "n/a";
+    const [lo, hi] = ref ? ref.timeMs.map((t) => Math.round(t / fast)) : [0, 0];
+    const refTime = !ref ? "n/a" : lo === hi ? `${lo}x faster` : `${lo}x to ${hi}x faster`;
     const target = targets[s.name];
     rows.push(
       `| ${s.name} | ${fast.toFixed(3)} | ${(plain / fast).toFixed(1)}x faster | ${refTime} | ${target ? `<= ${target} ms ${fast <= target ? "met" : "MISSED"}` : ""} | ${m.balancedness.toFixed(3)} (${m.worstBalancedness.toFixed(3)}) | ${ref ? ref.balancedness.toFixed(3) : "n/a"} | ${m.maxOverLowerBound.toFixed(3)} (${m.worstMaxOverLowerBound.toFixed(3)}) | ${ref ? ref.maxOverLowerBound.toFixed(3) : "n/a"} | ${m.duplicateGpus} | ${ref ? ref.duplicateGpus : "n/a"} |`,
