@@ -71,6 +71,7 @@ export {
 export {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
+  DEFAULT_SLOT_GAIN,
   DEFAULT_TOLERANCE,
   type LayerMigration,
   type LayerOutcome,
@@ -85,6 +86,8 @@ export {
   migratePlacement,
   type PreviousPlacement,
   resolveMigrationSettings,
+  SMOOTHING,
+  smoothMaxGpuLoad,
   toPreviousPlacement,
 } from "./core/migration.js";
 export { OrderWorkspace, orderDescending } from "./core/order.js";

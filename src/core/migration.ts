@@ -3,7 +3,12 @@ import { EplbInputError } from "./errors.js";
 import type { LoadMatrix } from "./matrix.js";
 import { OrderWorkspace, orderDescending } from "./order.js";
 import { createPlacement, type Placement, placementFromPhy2log } from "./placement.js";
-import { greedyReplication, minMaxReplicaLoad, ReplicationWorkspace } from "./replication.js";
+import {
+  greedyReplication,
+  minMaxReplicaLoad,
+  ReplicationWorkspace,
+  waterFillCounts,
+} from "./replication.js";
 import type { Topology } from "./topology.js";
 import { planTransfers, type TransferCounts, type TransferPlan } from "./transfers.js";
 
@@ -19,16 +24,22 @@ export interface MigrationOptions {
    */
   moveBudget?: number;
   /**
-   * A layer changes only if its max GPU load drops by at least this fraction (like the engines'
-   * utilisation gates). Default {@link DEFAULT_MIN_GAIN}.
+   * A layer changes only if its smooth maximum GPU load (see {@link smoothMaxGpuLoad}) drops by
+   * at least this fraction, like the engines' utilisation gates. Default
+   * {@link DEFAULT_MIN_GAIN}.
    */
   minGain?: number;
   /**
-   * Repair of a layer stops once its max GPU load is within this fraction of the fresh plan's:
-   * moves beyond that buy balance that a plan from scratch would not have either, and cost
-   * transfers. Default {@link DEFAULT_TOLERANCE}.
+   * The first repair of a layer's largest GPU load stops once it is within this fraction of the
+   * fresh plan's. Default {@link DEFAULT_TOLERANCE}.
    */
   tolerance?: number;
+  /**
+   * Polishing: a swap is made only if it lowers the layer's smooth maximum GPU load by at least
+   * this fraction of the mean GPU load per slot it changes. Smaller values buy balance on future
+   * traffic with more transfers. Default {@link DEFAULT_SLOT_GAIN}.
+   */
+  slotGain?: number;
   /**
    * Hierarchical topologies: the relaxed contract of the balanced policy (each expert keeps one
    * replica on its group's node, other replicas may sit anywhere) instead of the strict one
@@ -45,10 +56,28 @@ export interface MigrationOptions {
 
 /** Default move budget: a fraction of each layer's slots (room to trade two groups' nodes). */
 export const DEFAULT_MOVE_BUDGET = 0.4;
-/** Default minimum relative drop of a layer's max GPU load for the layer to change. */
+/** Default minimum relative drop of a layer's smooth maximum GPU load for the layer to change. */
 export const DEFAULT_MIN_GAIN = 0.002;
-/** Default distance to the fresh plan's max GPU load at which repair stops. */
+/** Default distance to the fresh plan's max GPU load at which the first repair stops. */
 export const DEFAULT_TOLERANCE = 0.008;
+/** Default smallest gain per changed slot of a polishing swap, as a fraction of the mean load. */
+export const DEFAULT_SLOT_GAIN = 4.5e-5;
+/**
+ * Temperature of the smooth maximum, as a fraction of the layer's mean GPU load: about the
+ * step-to-step noise of a GPU's load, so GPUs within a few percent of the largest count almost
+ * as much as it.
+ */
+export const SMOOTHING = 0.03;
+
+// Node level (strict hierarchy): temperature of the nodes' smooth maximum, as a fraction of the
+// mean node load, and how much above the fresh plan's it must be for a group trade to be tried.
+const NODE_SMOOTHING = 0.02;
+const TRADE_TRIGGER = 0.002;
+// Replica counts move to the fresh plan's only where the short expert's replicas carry this much
+// more than the spare one's would: near-ties are not worth a transfer.
+const COUNT_MARGIN = 0.05;
+// Pair visits of one polish, per slot of the layer: bounds the work on large flat scopes.
+const POLISH_VISITS = 512;
 
 /** {@link MigrationOptions} checked and resolved for one topology. */
 export interface MigrationSettings {
@@ -56,11 +85,20 @@ export interface MigrationSettings {
   readonly moveBudget: number;
   readonly minGain: number;
   readonly tolerance: number;
+  readonly slotGain: number;
   readonly relaxedHierarchy: boolean;
 }
 
 const BUDGET_RULE =
   "must be an integer >= 0 (slots per layer), a fraction in (0, 1) of numReplicas, or Infinity";
+
+function nonNegative(name: string, value: unknown, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !(v >= 0 && Number.isFinite(v))) {
+    throw new EplbInputError(name, v, "must be a finite number >= 0");
+  }
+  return v;
+}
 
 /**
  * Checks migration options and resolves the move budget to slots per layer.
@@ -68,7 +106,7 @@ const BUDGET_RULE =
  * @example
  * ```ts
  * resolveMigrationSettings({ moveBudget: 0.1 }, 288);
- * // { moveBudget: 28, minGain: 0.002, tolerance: 0.008, relaxedHierarchy: false }
+ * // { moveBudget: 28, minGain: 0.002, tolerance: 0.008, slotGain: 0.000045, relaxedHierarchy: false }
  * resolveMigrationSettings({ moveBudget: -1 }, 288);
  * // throws: moveBudget (-1) must be an integer >= 0 (slots per layer), a fraction in (0, 1) ...
  * ```
@@ -94,15 +132,13 @@ export function resolveMigrationSettings(
   if (typeof minGain !== "number" || !(minGain >= 0 && minGain < 1)) {
     throw new EplbInputError("minGain", minGain, "must be a number in [0, 1)");
   }
-  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
-  if (typeof tolerance !== "number" || !(tolerance >= 0 && Number.isFinite(tolerance))) {
-    throw new EplbInputError("tolerance", tolerance, "must be a finite number >= 0");
-  }
+  const tolerance = nonNegative("tolerance", options.tolerance, DEFAULT_TOLERANCE);
+  const slotGain = nonNegative("slotGain", options.slotGain, DEFAULT_SLOT_GAIN);
   const relaxedHierarchy = options.relaxedHierarchy ?? false;
   if (typeof relaxedHierarchy !== "boolean") {
     throw new EplbInputError("relaxedHierarchy", relaxedHierarchy, "must be true or false");
   }
-  return { moveBudget, minGain, tolerance, relaxedHierarchy };
+  return { moveBudget, minGain, tolerance, slotGain, relaxedHierarchy };
 }
 
 // Locality modes: no node constraint, every replica of a group on its node, or one replica of
@@ -344,11 +380,11 @@ export type LayerOutcome = "kept" | "gated" | "repaired" | "regrouped" | "relabe
 /** The result of {@link migrateLayer}. */
 export interface LayerMigration {
   /**
-   * `kept`: already within tolerance of the target (or zero budget), unchanged; `gated`: the
-   * best change found gained less than `minGain`, unchanged; `repaired`: the previous placement
-   * repaired by a few moves; `regrouped`: one group traded between two nodes, then repaired
-   * (strict hierarchical layers whose heaviest node is the bottleneck); `relabelled`: the fresh
-   * plan relabelled onto the previous one.
+   * `kept`: no change found worth a move (or zero budget), unchanged; `gated`: the best change
+   * found gained less than `minGain`, unchanged; `repaired`: the previous placement repaired by a
+   * few moves; `regrouped`: one group traded between two nodes, then repaired (strict
+   * hierarchical layers whose nodes drifted apart); `relabelled`: the fresh plan relabelled onto
+   * the previous one.
    */
   outcome: LayerOutcome;
   /** Slots whose expert differs from the previous placement (`<= moveBudget`). */
@@ -359,8 +395,11 @@ export interface LayerMigration {
   maxAfter: number;
   /** Max GPU load of the fresh plan (`NaN` when none was given). */
   maxFresh: number;
-  /** The max GPU load the repair aimed for. */
+  /** The max GPU load the first repair aimed for. */
   target: number;
+  /** Smooth maximum GPU load ({@link smoothMaxGpuLoad}) of the previous placement and result. */
+  smoothBefore: number;
+  smoothAfter: number;
 }
 
 /** Buffers of the group trade (strict hierarchical layers). */
@@ -397,6 +436,26 @@ class GroupTradeWorkspace {
   }
 }
 
+/** Cache of {@link bestSwaps} per ordered GPU pair, valid while both GPUs keep their stamps. */
+class PairCache {
+  /** Per pair and change in slots (-2..2): the swap's change of the pair's exponentials. */
+  readonly gain: Float64Array;
+  readonly slotA: Int32Array;
+  readonly slotB: Int32Array;
+  /** Stamps of the two GPUs when the pair was computed, and each GPU's current stamp. */
+  readonly pairStamp: Int32Array;
+  readonly gpuStamp: Int32Array;
+  clock = 0;
+
+  constructor(numGpus: number) {
+    this.gain = new Float64Array(5 * numGpus * numGpus);
+    this.slotA = new Int32Array(5 * numGpus * numGpus);
+    this.slotB = new Int32Array(5 * numGpus * numGpus);
+    this.pairStamp = new Int32Array(2 * numGpus * numGpus).fill(-1);
+    this.gpuStamp = new Int32Array(numGpus);
+  }
+}
+
 /** All buffers one layer's migration needs, allocated once per topology. */
 export class MigrationWorkspace {
   readonly topology: Topology;
@@ -411,6 +470,11 @@ export class MigrationWorkspace {
   /** The previous placement's expert per slot. */
   readonly prev: Int32Array;
   readonly gpuLoad: Float64Array;
+  /** The layer's mean GPU load, and the temperature of its smooth maximum. */
+  meanLoad = 0;
+  tau = 0;
+  /** Largest GPU load of the last {@link placedSmoothMax}. */
+  loadMax = 0;
   /** `gpuHas[g * E + e]`: replicas of expert `e` on GPU `g`. */
   readonly gpuHas: Int32Array;
   /** Slots of each expert as doubly linked lists: `head[e]`, `next[s]`, `back[s]`. */
@@ -438,8 +502,24 @@ export class MigrationWorkspace {
   readonly removeLoss: Float64Array;
   /** Per slot: its expert's drop-one loss on this slot's GPU. */
   readonly slotLoss: Float64Array;
-  /** Per slot: its replica's load, or Infinity when the hottest GPU holds its expert. */
+  /** Per slot: its replica's load (or Infinity in {@link repair} when `h` holds its expert). */
   readonly slotLoad: Float64Array;
+  /**
+   * Replica counts the layer moves to (the fresh plan's, or water-filling per node), and whether
+   * repair may only move counts toward them.
+   */
+  readonly goal: Int32Array;
+  goalActive = false;
+  readonly goalWeight: Float64Array;
+  readonly goalCount: Int32Array;
+  readonly goalExperts: Int32Array;
+  /** {@link polish}: per GPU `exp((L - max) / tau)` and its root, replica load range, order. */
+  readonly gpuExp: Float64Array;
+  readonly gpuRoot: Float64Array;
+  readonly gpuMaxReplica: Float64Array;
+  readonly gpuMinReplica: Float64Array;
+  readonly gpuOrder: Int32Array;
+  readonly pairs: PairCache;
   /** The best layer found so far, and the relabelled fresh plan. */
   readonly best: Int32Array;
   readonly candidate: Int32Array;
@@ -471,6 +551,16 @@ export class MigrationWorkspace {
     this.removeLoss = new Float64Array(E);
     this.slotLoss = new Float64Array(P);
     this.slotLoad = new Float64Array(P);
+    this.goal = new Int32Array(E);
+    this.goalWeight = new Float64Array(E);
+    this.goalCount = new Int32Array(E);
+    this.goalExperts = new Int32Array(E);
+    this.gpuExp = new Float64Array(G);
+    this.gpuRoot = new Float64Array(G);
+    this.gpuMaxReplica = new Float64Array(G);
+    this.gpuMinReplica = new Float64Array(G);
+    this.gpuOrder = new Int32Array(G);
+    this.pairs = new PairCache(G);
     this.best = new Int32Array(P);
     this.candidate = new Int32Array(P);
     this.rankCount = new Int32Array(E);
@@ -526,12 +616,11 @@ function loadState(
 ): void {
   const t = ws.topology;
   const { numExperts: E, numReplicas: P, slotsPerGpu: S, slotsPerNode, expertsPerGroup } = t;
-  const { weight, count, phy, prev, gpuLoad, gpuHas, head, next, back, home, homeCount } = ws;
+  const { weight, count, phy, prev, gpuHas, head, next, back, home, homeCount } = ws;
   for (let e = 0; e < E; e++) weight[e] = loads.data[l * E + e];
   count.fill(0);
   head.fill(-1);
   gpuHas.fill(0);
-  gpuLoad.fill(0);
   let changed = 0;
   for (let s = P - 1; s >= 0; s--) {
     const e = start[startOffset + s];
@@ -546,10 +635,7 @@ function loadState(
     head[e] = s;
   }
   ws.changed = changed;
-  for (let s = 0; s < P; s++) {
-    const e = phy[s];
-    gpuLoad[Math.floor(s / S)] += weight[e] / count[e];
-  }
+  exactMax(ws);
   home.fill(-1);
   homeCount.fill(0);
   if (ws.mode === GLOBAL) return;
@@ -563,6 +649,7 @@ function loadState(
   }
 }
 
+/** Recomputes every GPU's load from scratch (no drift from updates) and returns the largest. */
 function exactMax(ws: MigrationWorkspace): number {
   const { numReplicas: P, numGpus: G, slotsPerGpu: S } = ws.topology;
   const { phy, weight, count, gpuLoad } = ws;
@@ -577,21 +664,24 @@ function exactMax(ws: MigrationWorkspace): number {
 // that restore previous slots are nearly free, a swap costs two slots.
 const COST_DIVISOR = [0.125, 0.25, 0.5, 1, 2];
 
+const above = (x: number, target: number) => (x > target ? x - target : 0);
+
 /**
  * Repairs the state loaded in `ws` towards `target` with at most `budget` changed slots: a
- * steepest descent on the total load above the target per changed slot, always from the hottest
- * GPU `h`, over three moves: swap a replica on `h` with a lighter one elsewhere; add a replica of
- * an expert on `h` in place of a spare replica elsewhere; give a spare replica on `h` to another
- * expert. A move must lighten `h` and leave every GPU below `h`'s old load, creates no second
- * replica of an expert on a GPU, and keeps the locality mode. Stops when `h` is at or below the
- * target, cannot improve, or the budget is spent.
+ * steepest descent on the total load above the target per changed slot, always from the
+ * hottest GPU `h`, over three moves: swap a replica on `h` with a lighter one elsewhere; add a
+ * replica of an expert on `h` in place of a spare replica elsewhere; give a spare replica on `h`
+ * to another expert. A move must lighten `h` and leave every GPU below `h`'s old load, creates
+ * no second replica of an expert on a GPU, and keeps the locality mode; with `ws.goalActive`,
+ * replica counts only move toward `ws.goal`. Stops when `h` is at or below the target, cannot
+ * improve, or the budget is spent.
  */
 function repair(ws: MigrationWorkspace, target: number, budget: number): void {
   const t = ws.topology;
   const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S, gpusPerNode } = t;
   const { slotsPerNode: Sn } = t;
-  const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, home, homeCount, head, next } = ws;
-  const { gainAdd, removeLoss, slotLoss, slotLoad } = ws;
+  const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, goal } = ws;
+  const { home, homeCount, head, next, gainAdd, removeLoss, slotLoss, slotLoad } = ws;
   const mode = ws.mode;
   const maxIterations = 4 * P;
   for (let iteration = 0; iteration < maxIterations; iteration++) {
@@ -647,11 +737,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
             (y !== prev[b] ? 1 : 0);
           if (cost > budgetLeft) continue;
           const nh = Lh - d;
-          const gain =
-            exH -
-            (nh > target ? nh - target : 0) +
-            (Lg > target ? Lg - target : 0) -
-            (ng > target ? ng - target : 0);
+          const gain = exH - above(nh, target) - above(ng, target);
           if (gain <= eps) continue;
           const score = gain / COST_DIVISOR[cost + 2];
           const peak = Math.max(nh, ng);
@@ -675,7 +761,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       let gy = 0;
       for (let s = head[y]; s >= 0; s = next[s]) {
         const L = gpuLoad[Math.floor(s / S)];
-        if (L > target) gy += L - target - (L + dy > target ? L + dy - target : 0);
+        if (L > target) gy += L - target - above(L + dy, target);
       }
       gainAdd[y] = gy;
       if (cy < 2) continue;
@@ -683,7 +769,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       let loss = 0;
       for (let s = head[y]; s >= 0; s = next[s]) {
         const L = gpuLoad[Math.floor(s / S)];
-        const term = (L + dx > target ? L + dx - target : 0) - (L > target ? L - target : 0);
+        const term = above(L + dx, target) - above(L, target);
         slotLoss[s] = term;
         loss += term;
       }
@@ -705,9 +791,11 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       if ((gy + exSecond) / bestDivisor < bestScore) continue;
       const from = mode === STRICT ? home[y] * Sn : 0;
       const to = mode === STRICT ? from + Sn : P;
+      if (ws.goalActive && cnt[y] >= goal[y]) continue;
       for (let b = from; b < to; b++) {
         const x = phy[b];
         if (x === y || cnt[x] < 2) continue;
+        if (ws.goalActive && cnt[x] <= goal[x]) continue;
         const gb = Math.floor(b / S);
         if (gpuHas[gb * E + y] > 0) continue;
         if (mode === RELAXED && home[x] * Sn <= b && b < (home[x] + 1) * Sn && homeCount[x] <= 1) {
@@ -719,11 +807,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
         const cost = (y !== prev[b] ? 1 : 0) - (x !== prev[b] ? 1 : 0);
         if (cost > budgetLeft) continue;
         const divisor = COST_DIVISOR[cost + 2];
-        const bound =
-          gy +
-          (Lb > target ? Lb - target : 0) -
-          (nb > target ? nb - target : 0) -
-          (removeLoss[x] - slotLoss[b]);
+        const bound = gy + above(Lb, target) - above(nb, target) - (removeLoss[x] - slotLoss[b]);
         if (bound <= eps || bound / divisor < bestScore) continue;
         const gain = evaluateRecount(ws, b, x, y, h, Lh, target, eps);
         if (gain <= eps) continue;
@@ -742,10 +826,12 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       const a = hBase + ja;
       const x = phy[a];
       if (cnt[x] < 2) continue;
+      if (ws.goalActive && cnt[x] <= goal[x]) continue;
       if (mode === RELAXED && home[x] === hNode && homeCount[x] <= 1) continue;
       const rx = w[x] / cnt[x];
       for (let y = 0; y < E; y++) {
         if (y === x || gpuHas[h * E + y] > 0) continue;
+        if (ws.goalActive && cnt[y] >= goal[y]) continue;
         if (mode === STRICT && home[y] !== hNode) continue;
         // h must get lighter: its new replica must carry less than the one it drops.
         const nh = Lh - rx + w[y] / (cnt[y] + 1);
@@ -753,8 +839,7 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
         const cost = (y !== prev[a] ? 1 : 0) - (x !== prev[a] ? 1 : 0);
         if (cost > budgetLeft) continue;
         const divisor = COST_DIVISOR[cost + 2];
-        const bound =
-          gainAdd[y] + exH - (nh > target ? nh - target : 0) - (removeLoss[x] - slotLoss[a]);
+        const bound = gainAdd[y] + exH - above(nh, target) - (removeLoss[x] - slotLoss[a]);
         if (bound <= eps || bound / divisor < bestScore) continue;
         const gain = evaluateRecount(ws, a, x, y, h, Lh, target, eps);
         if (gain <= eps) continue;
@@ -775,6 +860,413 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
   }
 }
 
+/**
+ * The replica counts the loaded state moves to: in strict hierarchical layers, water-filling
+ * within each node over its groups' experts (so counts fit the node's slots whatever groups it
+ * holds); otherwise the fresh plan's counts, or without one water-filling over the layer.
+ * Writes `ws.goal`.
+ */
+function goalCounts(ws: MigrationWorkspace, fresh: Placement | null, layer: number): void {
+  const t = ws.topology;
+  const { numExperts: E, numNodes: N, slotsPerNode: Sn } = t;
+  const { goal, home, weight, goalWeight, goalCount, goalExperts } = ws;
+  if (ws.mode !== STRICT) {
+    if (fresh !== null) goal.set(fresh.logcnt.subarray(layer * E, (layer + 1) * E));
+    else waterFillCounts(weight, E, t.numReplicas, goal, ws.replication);
+    return;
+  }
+  for (let node = 0; node < N; node++) {
+    let k = 0;
+    for (let e = 0; e < E; e++) {
+      if (home[e] !== node) continue;
+      goalExperts[k] = e;
+      goalWeight[k] = weight[e];
+      k++;
+    }
+    if (k === 0) continue;
+    waterFillCounts(goalWeight, k, Sn, goalCount, ws.replication);
+    for (let i = 0; i < k; i++) goal[goalExperts[i]] = goalCount[i];
+  }
+}
+
+/**
+ * Moves replica counts toward `ws.goal`: while some expert `y` has fewer replicas than its goal,
+ * the one whose replicas carry most gets a slot of a spare replica (its expert `x` above its
+ * goal), where the largest resulting GPU load is lowest. Each move changes one slot. A pair is
+ * skipped when `y`'s replicas carry less than {@link COUNT_MARGIN} more than `x`'s would with one
+ * fewer: near-ties of the counts are not worth a transfer. Stops at `limit` changed slots.
+ */
+function alignCounts(ws: MigrationWorkspace, limit: number): void {
+  const t = ws.topology;
+  const { numExperts: E, numReplicas: P, slotsPerGpu: S, slotsPerNode: Sn } = t;
+  const { weight: w, count: cnt, phy, gpuHas, home, homeCount, gpuLoad, delta, touched } = ws;
+  const { goal } = ws;
+  const skip = ws.rankCount;
+  skip.fill(0);
+  const mode = ws.mode;
+  for (let iteration = 0; iteration < P; iteration++) {
+    if (ws.changed >= limit) return;
+    let y = -1;
+    for (let e = 0; e < E; e++) {
+      if (skip[e] || cnt[e] >= goal[e]) continue;
+      if (y < 0 || w[e] / cnt[e] > w[y] / cnt[y]) y = e;
+    }
+    if (y < 0) return;
+    const from = mode === STRICT ? home[y] * Sn : 0;
+    const to = mode === STRICT ? from + Sn : P;
+    const ry = w[y] / cnt[y];
+    let best = -1;
+    let bestPeak = Number.POSITIVE_INFINITY;
+    for (let b = from; b < to; b++) {
+      const x = phy[b];
+      if (x === y || cnt[x] <= goal[x] || cnt[x] < 2) continue;
+      if (ry <= (1 + COUNT_MARGIN) * (w[x] / (cnt[x] - 1))) continue;
+      if (gpuHas[Math.floor(b / S) * E + y] > 0) continue;
+      if (mode === RELAXED && home[x] * Sn <= b && b < (home[x] + 1) * Sn && homeCount[x] <= 1) {
+        continue;
+      }
+      touchRecount(ws, b, x, y);
+      let peak = 0;
+      for (let i = 0; i < ws.touchedCount; i++) {
+        const g = touched[i];
+        if (gpuLoad[g] + delta[g] > peak) peak = gpuLoad[g] + delta[g];
+      }
+      if (peak < bestPeak) {
+        bestPeak = peak;
+        best = b;
+      }
+    }
+    if (best < 0) skip[y] = 1;
+    else applyRecount(ws, best, y);
+  }
+}
+
+/**
+ * Polishes the state loaded in `ws`: a steepest descent on the smooth maximum
+ * `tau * log(sum_g exp(L_g / tau))` of the GPU loads by swaps of two replicas between a hotter
+ * and a cooler GPU of one scope. Unlike the largest load, the smooth maximum also counts the
+ * GPUs just below the largest, which per-step noise and drift turn into the largest on future
+ * traffic. A swap is worth its gain minus `perSlot` per slot it changes (one restoring previous
+ * slots earns that much); the best positive one is applied until none is left, the budget is
+ * spent, the smooth maximum is down to `stopAt`, or {@link POLISH_VISITS} pair visits per slot
+ * are used up.
+ *
+ * The best swap of a GPU pair, per change in slots, only depends on the two GPUs, so it is cached
+ * and recomputed only when one of them changed; pairs whose bound cannot beat the best swap
+ * found are not computed at all.
+ */
+function polish(ws: MigrationWorkspace, budget: number, perSlot: number, stopAt: number): void {
+  const t = ws.topology;
+  const { numGpus: G, slotsPerGpu: S, gpusPerNode, numReplicas: P } = t;
+  const { count: cnt, phy, gpuLoad, slotLoad, weight, gpuOrder: order } = ws;
+  const { gpuExp: ex, gpuRoot: root, gpuMaxReplica: maxR, gpuMinReplica: minR } = ws;
+  const { gain, slotA, slotB, pairStamp, gpuStamp } = ws.pairs;
+  const tau = ws.tau;
+  if (!(tau > 0)) return;
+  const strict = ws.mode === STRICT;
+  const relaxed = ws.mode === RELAXED;
+  // Cache entries of earlier layers or calls are stale: every GPU gets a new stamp.
+  for (let g = 0; g < G; g++) gpuStamp[g] = ++ws.pairs.clock;
+  for (let s = 0; s < P; s++) slotLoad[s] = weight[phy[s]] / cnt[phy[s]];
+  for (let g = 0; g < G; g++) replicaRange(ws, g);
+  // The most a swap can earn beyond its gain: restoring two previous slots.
+  const bonus = 2 * perSlot;
+  let visits = POLISH_VISITS * P;
+  for (let iteration = 0; iteration < 4 * P && visits > 0; iteration++) {
+    let top = 0;
+    for (let g = 0; g < G; g++) if (gpuLoad[g] > top) top = gpuLoad[g];
+    let phi = 0;
+    let minAll = Number.POSITIVE_INFINITY;
+    for (let g = 0; g < G; g++) {
+      root[g] = Math.exp((gpuLoad[g] - top) / (2 * tau));
+      ex[g] = root[g] * root[g];
+      phi += ex[g];
+      order[g] = g;
+      if (minR[g] < minAll) minAll = minR[g];
+    }
+    if (top + tau * Math.log(phi) <= stopAt) return;
+    sortByLoad(order, G, gpuLoad);
+    let maxDrop = 0;
+    for (let g = 0; g < G; g++) if (maxR[g] - minAll > maxDrop) maxDrop = maxR[g] - minAll;
+    const budgetLeft = budget - ws.changed;
+    let best = 0;
+    let bestA = -1;
+    let bestB = -1;
+    // A change `x` of the sum of exponentials (scaled by exp(-top / tau)) can only beat `best`
+    // when x < floor: the net gain -tau * log1p(x / phi) - cost * perSlot is at most that + bonus.
+    let floor = phi * Math.expm1(-(best - bonus) / tau);
+    // g1 loses at most its largest replica less the smallest anywhere; cooler GPUs gain less.
+    const dropFactor = Math.exp(-maxDrop / tau) - 1;
+    for (let oi = 0; oi < G; oi++) {
+      const g1 = order[oi];
+      const e1 = ex[g1];
+      if (e1 * dropFactor >= floor) break;
+      const n1 = Math.floor(g1 / gpusPerNode);
+      const L1 = gpuLoad[g1];
+      const reach = maxR[g1] - minAll;
+      let down = 0;
+      let up = -1;
+      for (let oj = G - 1; oj > oi; oj--) {
+        const g2 = order[oj];
+        const gap = L1 - gpuLoad[g2];
+        if (gap <= 0) break;
+        // At best a swap moves min(gap / 2, reach): the pair's loads meet, or g1 gives its
+        // largest replica for the smallest anywhere. Partners come coldest first and this bound
+        // only shrinks with the gap.
+        let most: number;
+        if (gap <= 2 * reach) {
+          const r = root[g1] - root[g2];
+          most = -r * r;
+        } else {
+          if (up < 0) {
+            const f = Math.exp(reach / tau);
+            down = e1 * (1 / f - 1);
+            up = f - 1;
+          }
+          most = down + ex[g2] * up;
+        }
+        if (most >= floor) break;
+        if (strict && Math.floor(g2 / gpusPerNode) !== n1) continue;
+        visits--;
+        const pair = g1 * G + g2;
+        if (pairStamp[2 * pair] !== gpuStamp[g1] || pairStamp[2 * pair + 1] !== gpuStamp[g2]) {
+          const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
+          if (room <= 0) continue;
+          const f = Math.exp(room / tau);
+          if (e1 * (1 / f - 1) + ex[g2] * (f - 1) >= floor) continue;
+          bestSwaps(ws, g1, g2, gap);
+          pairStamp[2 * pair] = gpuStamp[g1];
+          pairStamp[2 * pair + 1] = gpuStamp[g2];
+        }
+        for (let c = 0; c < 5; c++) {
+          const h = gain[5 * pair + c];
+          const x = e1 * h;
+          if (h >= 0 || x >= floor || c - 2 > budgetLeft) continue;
+          const net = -tau * Math.log1p(x / phi) - perSlot * (c - 2);
+          if (net <= best) continue;
+          // Relaxed mode: later swaps may have left a cached swap's expert with its last
+          // replica on its home node; the pair waits until it is recomputed.
+          if (relaxed && !keepsHome(ws, slotA[5 * pair + c], slotB[5 * pair + c])) {
+            pairStamp[2 * pair] = -1;
+            continue;
+          }
+          best = net;
+          bestA = slotA[5 * pair + c];
+          bestB = slotB[5 * pair + c];
+          floor = phi * Math.expm1(-(best - bonus) / tau);
+        }
+      }
+    }
+    if (bestA < 0) return;
+    applySwap(ws, bestA, bestB);
+    const ga = Math.floor(bestA / S);
+    const gb = Math.floor(bestB / S);
+    slotLoad[bestA] = weight[phy[bestA]] / cnt[phy[bestA]];
+    slotLoad[bestB] = weight[phy[bestB]] / cnt[phy[bestB]];
+    replicaRange(ws, ga);
+    replicaRange(ws, gb);
+    gpuStamp[ga] = ++ws.pairs.clock;
+    gpuStamp[gb] = ++ws.pairs.clock;
+  }
+}
+
+/**
+ * Relaxed mode: whether swapping slots `a` and `b` keeps a replica of each of the two experts on
+ * its home node.
+ */
+function keepsHome(ws: MigrationWorkspace, a: number, b: number): boolean {
+  const Sn = ws.topology.slotsPerNode;
+  const na = Math.floor(a / Sn);
+  const nb = Math.floor(b / Sn);
+  if (na === nb) return true;
+  const { phy, home, homeCount } = ws;
+  const x = phy[a];
+  const y = phy[b];
+  return !(home[x] === na && homeCount[x] <= 1) && !(home[y] === nb && homeCount[y] <= 1);
+}
+
+/** Largest and smallest replica load on GPU `g` (from `ws.slotLoad`). */
+function replicaRange(ws: MigrationWorkspace, g: number): void {
+  const S = ws.topology.slotsPerGpu;
+  let hi = 0;
+  let lo = Number.POSITIVE_INFINITY;
+  for (let s = g * S; s < (g + 1) * S; s++) {
+    const r = ws.slotLoad[s];
+    if (r > hi) hi = r;
+    if (r < lo) lo = r;
+  }
+  ws.gpuMaxReplica[g] = hi;
+  ws.gpuMinReplica[g] = lo;
+}
+
+/**
+ * For GPUs `g1` (hotter by `gap`) and `g2`: per change in slots (-2..2), the swap of a replica
+ * on `g1` with a lighter one on `g2` that most lowers `exp(L1 / tau) + exp(L2 / tau)`, as that
+ * change over `exp(L1 / tau)` (0 when there is none), with its slots.
+ */
+function bestSwaps(ws: MigrationWorkspace, g1: number, g2: number, gap: number): void {
+  const t = ws.topology;
+  const { numExperts: E, numGpus: G, slotsPerGpu: S, gpusPerNode } = t;
+  const { phy, prev, gpuHas, home, homeCount, slotLoad } = ws;
+  const { gain, slotA, slotB } = ws.pairs;
+  const tau = ws.tau;
+  const base = 5 * (g1 * G + g2);
+  // exp(-d / tau) + exp((d - gap) / tau) is convex and symmetric about d = gap / 2: per change
+  // in slots, the best swap moves the load closest to half the gap.
+  const half = gap / 2;
+  for (let c = 0; c < 5; c++) {
+    gain[base + c] = Number.POSITIVE_INFINITY;
+    slotA[base + c] = -1;
+  }
+  const n1 = Math.floor(g1 / gpusPerNode);
+  const n2 = Math.floor(g2 / gpusPerNode);
+  const crossing = ws.mode === RELAXED && n2 !== n1;
+  for (let ja = 0; ja < S; ja++) {
+    const a = g1 * S + ja;
+    const x = phy[a];
+    const rx = slotLoad[a];
+    if (gpuHas[g2 * E + x] > 0) continue;
+    if (crossing && home[x] === n1 && homeCount[x] <= 1) continue;
+    const xChanged = x !== prev[a] ? 1 : 0;
+    for (let jb = 0; jb < S; jb++) {
+      const b = g2 * S + jb;
+      const d = rx - slotLoad[b];
+      if (d <= 0 || d >= gap) continue;
+      const y = phy[b];
+      if (gpuHas[g1 * E + y] > 0) continue;
+      if (crossing && home[y] === n2 && homeCount[y] <= 1) continue;
+      const cost =
+        (y !== prev[a] ? 1 : 0) + (x !== prev[b] ? 1 : 0) - xChanged - (y !== prev[b] ? 1 : 0);
+      const off = d > half ? d - half : half - d;
+      const k = base + cost + 2;
+      if (off < gain[k]) {
+        gain[k] = off;
+        slotA[k] = a;
+        slotB[k] = b;
+      }
+    }
+  }
+  const tail = Math.exp(-gap / tau);
+  for (let k = base; k < base + 5; k++) {
+    if (slotA[k] < 0) {
+      gain[k] = 0;
+      continue;
+    }
+    const d = half + gain[k];
+    gain[k] = Math.expm1(-d / tau) + Math.exp((d - gap) / tau) - tail;
+  }
+}
+
+/** Sorts `order[0..n)` by `load` descending (ties: lower index first); n is small. */
+function sortByLoad(order: Int32Array, n: number, load: Float64Array): void {
+  for (let i = 1; i < n; i++) {
+    const g = order[i];
+    const L = load[g];
+    let j = i - 1;
+    while (j >= 0 && (load[order[j]] < L || (load[order[j]] === L && order[j] > g))) {
+      order[j + 1] = order[j];
+      j--;
+    }
+    order[j + 1] = g;
+  }
+}
+
+/** The smooth maximum of `load[0..n)` at temperature `tau`, given their largest value. */
+function smoothOf(load: ArrayLike<number>, n: number, max: number, tau: number): number {
+  if (!(tau > 0)) return max;
+  let sum = 0;
+  for (let g = 0; g < n; g++) sum += Math.exp((load[g] - max) / tau);
+  return max + tau * Math.log(sum);
+}
+
+/**
+ * The smooth maximum GPU load of one layer of a placement: `tau * log(sum_g exp(L_g / tau))` with
+ * `tau = smoothing * mean GPU load` ({@link SMOOTHING} by default). It lies between the largest
+ * GPU load and that plus `tau * log(numGpus)`, and counts every GPU within a few `tau` of the
+ * largest almost as much as the largest: a bound on the expected largest load when every GPU's
+ * load varies by about `tau`, which is what the rebalancing from a previous placement minimises.
+ *
+ * @example
+ * ```ts
+ * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
+ * // GPU loads [8, 7], mean 7.5, tau 0.225: 8 + 0.225 * log(1 + exp(-1 / 0.225))
+ * smoothMaxGpuLoad(new Float64Array([8, 4, 3]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4); // 8.0026
+ * smoothMaxGpuLoad(new Float64Array([8, 4, 3]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4, 0); // 8
+ * ```
+ */
+export function smoothMaxGpuLoad(
+  loads: Float64Array,
+  loadOffset: number,
+  phy2log: Int32Array,
+  slotOffset: number,
+  logcnt: Int32Array,
+  countOffset: number,
+  numGpus: number,
+  numReplicas: number,
+  smoothing = SMOOTHING,
+): number {
+  const S = numReplicas / numGpus;
+  const gpu = new Float64Array(numGpus);
+  let max = 0;
+  let total = 0;
+  for (let g = 0; g < numGpus; g++) {
+    for (let j = 0; j < S; j++) {
+      const e = phy2log[slotOffset + g * S + j];
+      gpu[g] += loads[loadOffset + e] / logcnt[countOffset + e];
+    }
+    total += gpu[g];
+    if (gpu[g] > max) max = gpu[g];
+  }
+  return smoothOf(gpu, numGpus, max, (smoothing * total) / numGpus);
+}
+
+/** The smooth maximum of the loaded state's GPU loads ({@link smoothMaxGpuLoad}). */
+function smoothMax(ws: MigrationWorkspace): number {
+  const { gpuLoad } = ws;
+  const G = ws.topology.numGpus;
+  let max = 0;
+  for (let g = 0; g < G; g++) if (gpuLoad[g] > max) max = gpuLoad[g];
+  return smoothOf(gpuLoad, G, max, ws.tau);
+}
+
+/** Node loads of the loaded state (`placement` null) or of layer `layer` of `placement`. */
+function nodeLoads(ws: MigrationWorkspace, placement: Placement | null, layer: number): void {
+  const { numExperts: E, numReplicas: P, slotsPerNode: Sn } = ws.topology;
+  const { weight, phy, count } = ws;
+  const out = ws.trade.nodeLoad;
+  out.fill(0);
+  for (let s = 0; s < P; s++) {
+    if (placement === null) out[Math.floor(s / Sn)] += weight[phy[s]] / count[phy[s]];
+    else {
+      const e = placement.phy2log[layer * P + s];
+      out[Math.floor(s / Sn)] += weight[e] / placement.logcnt[layer * E + e];
+    }
+  }
+}
+
+/**
+ * Strict mode: how much the smooth maximum of the node loads of the loaded state exceeds the
+ * fresh plan's (relative; node temperature {@link NODE_SMOOTHING} of the mean node load).
+ */
+function nodeExcess(ws: MigrationWorkspace, fresh: Placement, layer: number): number {
+  const N = ws.topology.numNodes;
+  const a = ws.trade.nodeLoad;
+  nodeLoads(ws, null, layer);
+  let max = 0;
+  let total = 0;
+  for (let n = 0; n < N; n++) {
+    total += a[n];
+    if (a[n] > max) max = a[n];
+  }
+  const tau = (NODE_SMOOTHING * total) / N;
+  const ours = smoothOf(a, N, max, tau);
+  nodeLoads(ws, fresh, layer);
+  max = 0;
+  for (let n = 0; n < N; n++) if (a[n] > max) max = a[n];
+  const theirs = smoothOf(a, N, max, tau);
+  return theirs > 0 ? ours / theirs - 1 : 0;
+}
+
 /** True when some slot held expert `e` in the previous placement but holds another now. */
 function restorable(ws: MigrationWorkspace, e: number): boolean {
   const { prev, phy } = ws;
@@ -791,9 +1283,27 @@ function touch(ws: MigrationWorkspace, g: number, d: number): void {
 }
 
 /**
- * Gain (reduction of the total load above `target`) of turning slot `b` from expert `x` into
- * expert `y`, or 0 when the move is not allowed: it must lighten the hottest GPU `h` and leave
- * every GPU below `Lh`. Sets `ws.evalPeak` to the largest new load of a touched GPU.
+ * Marks the GPUs that turning slot `b` from expert `x` into expert `y` changes, with their load
+ * changes, in `ws.delta` and `ws.touched`.
+ */
+function touchRecount(ws: MigrationWorkspace, b: number, x: number, y: number): void {
+  const S = ws.topology.slotsPerGpu;
+  const { weight: w, count: cnt, next, head } = ws;
+  ws.stamp = (ws.stamp + 1) | 0;
+  ws.touchedCount = 0;
+  const rx = w[x] / cnt[x];
+  const ry1 = w[y] / (cnt[y] + 1);
+  const dx = w[x] / (cnt[x] - 1) - rx;
+  const dy = ry1 - w[y] / cnt[y];
+  for (let s = head[x]; s >= 0; s = next[s]) if (s !== b) touch(ws, Math.floor(s / S), dx);
+  for (let s = head[y]; s >= 0; s = next[s]) touch(ws, Math.floor(s / S), dy);
+  touch(ws, Math.floor(b / S), ry1 - rx);
+}
+
+/**
+ * Gain (reduction of the total load above `target`) of turning slot `b` from expert
+ * `x` into expert `y`, or 0 when the move is not allowed: it must lighten the hottest GPU `h`
+ * and leave every GPU below `Lh`. Sets `ws.evalPeak` to the largest new load of a touched GPU.
  */
 function evaluateRecount(
   ws: MigrationWorkspace,
@@ -805,17 +1315,8 @@ function evaluateRecount(
   target: number,
   eps: number,
 ): number {
-  const S = ws.topology.slotsPerGpu;
-  const { weight: w, count: cnt, next, head, gpuLoad, delta, touched } = ws;
-  ws.stamp = (ws.stamp + 1) | 0;
-  ws.touchedCount = 0;
-  const cx = cnt[x];
-  const cy = cnt[y];
-  const dx = w[x] / (cx - 1) - w[x] / cx;
-  const dy = w[y] / (cy + 1) - w[y] / cy;
-  for (let s = head[x]; s >= 0; s = next[s]) if (s !== b) touch(ws, Math.floor(s / S), dx);
-  for (let s = head[y]; s >= 0; s = next[s]) touch(ws, Math.floor(s / S), dy);
-  touch(ws, Math.floor(b / S), w[y] / (cy + 1) - w[x] / cx);
+  const { gpuLoad, delta, touched } = ws;
+  touchRecount(ws, b, x, y);
   if (ws.mark[h] !== ws.stamp || delta[h] >= -eps) return 0;
   let gain = 0;
   let peak = 0;
@@ -825,7 +1326,7 @@ function evaluateRecount(
     const nL = L + delta[g];
     if (nL >= Lh - eps) return 0;
     if (nL > peak) peak = nL;
-    gain += (L > target ? L - target : 0) - (nL > target ? nL - target : 0);
+    gain += above(L, target) - above(nL, target);
   }
   ws.evalPeak = peak;
   return gain;
@@ -865,16 +1366,10 @@ function applySwap(ws: MigrationWorkspace, a: number, b: number): void {
 }
 
 function applyRecount(ws: MigrationWorkspace, b: number, y: number): void {
-  const S = ws.topology.slotsPerGpu;
-  const { phy, weight: w, count: cnt, gpuLoad, head, next } = ws;
+  const { phy, count: cnt, gpuLoad, delta, touched } = ws;
   const x = phy[b];
-  const cx = cnt[x];
-  const cy = cnt[y];
-  const dx = w[x] / (cx - 1) - w[x] / cx;
-  const dy = w[y] / (cy + 1) - w[y] / cy;
-  for (let s = head[x]; s >= 0; s = next[s]) if (s !== b) gpuLoad[Math.floor(s / S)] += dx;
-  for (let s = head[y]; s >= 0; s = next[s]) gpuLoad[Math.floor(s / S)] += dy;
-  gpuLoad[Math.floor(b / S)] += w[y] / (cy + 1) - w[x] / cx;
+  touchRecount(ws, b, x, y);
+  for (let i = 0; i < ws.touchedCount; i++) gpuLoad[touched[i]] += delta[touched[i]];
   cnt[x]--;
   cnt[y]++;
   setSlot(ws, b, y);
@@ -883,12 +1378,12 @@ function applyRecount(ws: MigrationWorkspace, b: number, y: number): void {
 /**
  * Strict hierarchical layers: when drift has made one node's groups heavier than another's, no
  * move inside a node helps. From the previous state loaded in `ws`, builds the layer with one
- * group of the heaviest node traded for a group of another node (the pair that most lowers the
- * larger of the two node loads): the incoming group's replicas fill exactly the slots the
- * outgoing group leaves (replica counts by greedy replication; heaviest replica first, to the
- * lightest GPU with a free slot, no expert twice on a GPU when avoidable); every other slot stays.
- * Writes the layer to `ws.trade.row` and returns the slots it changes, or -1 when no trade lowers
- * the heaviest node within `budget`.
+ * group traded for a group of another node, the pair that most lowers the smooth maximum of the
+ * node loads (temperature {@link NODE_SMOOTHING} of the mean node load): the incoming group's
+ * replicas fill exactly the slots the outgoing group leaves (replica counts by greedy
+ * replication; heaviest replica first, to the lightest GPU with a free slot, no expert twice on a
+ * GPU when avoidable); every other slot stays. Writes the layer to `ws.trade.row` and returns the
+ * slots it changes, or -1 when no trade within `budget` lowers it.
  */
 function buildGroupTrade(ws: MigrationWorkspace, budget: number): number {
   const t = ws.topology;
@@ -896,6 +1391,7 @@ function buildGroupTrade(ws: MigrationWorkspace, budget: number): number {
   const { weight: w, count, home } = ws;
   const { groupLoad, groupSlots, nodeLoad } = ws.trade;
   nodeLoad.fill(0);
+  let total = 0;
   for (let g = 0; g < numGroups; g++) {
     let load = 0;
     let slots = 0;
@@ -906,26 +1402,38 @@ function buildGroupTrade(ws: MigrationWorkspace, budget: number): number {
     groupLoad[g] = load;
     groupSlots[g] = slots;
     nodeLoad[home[g * epg]] += load;
+    total += load;
   }
-  let n1 = 0;
-  for (let n = 1; n < numNodes; n++) if (nodeLoad[n] > nodeLoad[n1]) n1 = n;
+  const tau = (NODE_SMOOTHING * total) / numNodes;
+  if (!(tau > 0)) return -1;
+  let top = 0;
+  for (let n = 0; n < numNodes; n++) if (nodeLoad[n] > top) top = nodeLoad[n];
+  let sum = 0;
+  for (let n = 0; n < numNodes; n++) sum += Math.exp((nodeLoad[n] - top) / tau);
+  let bestSum = sum * (1 - 1e-9);
   let bestA = -1;
   let bestB = -1;
-  let bestPeak = nodeLoad[n1] * (1 - 1e-9);
   for (let a = 0; a < numGroups; a++) {
-    if (home[a * epg] !== n1) continue;
+    const na = home[a * epg];
     for (let b = 0; b < numGroups; b++) {
-      const n2 = home[b * epg];
-      if (n2 === n1 || groupSlots[a] + groupSlots[b] > budget) continue;
+      const nb = home[b * epg];
+      if (nb === na || groupLoad[b] >= groupLoad[a]) continue;
+      if (groupSlots[a] + groupSlots[b] > budget) continue;
       const delta = groupLoad[b] - groupLoad[a];
-      const peak = Math.max(nodeLoad[n1] + delta, nodeLoad[n2] - delta);
-      if (peak < bestPeak) {
-        bestPeak = peak;
+      const next =
+        sum -
+        Math.exp((nodeLoad[na] - top) / tau) -
+        Math.exp((nodeLoad[nb] - top) / tau) +
+        Math.exp((nodeLoad[na] + delta - top) / tau) +
+        Math.exp((nodeLoad[nb] - delta - top) / tau);
+      if (next < bestSum) {
+        bestSum = next;
         bestA = a;
         bestB = b;
       }
     }
   }
+  const n1 = bestA < 0 ? -1 : home[bestA * epg];
   if (bestA < 0) return -1;
   const row = ws.trade.row;
   row.set(ws.prev);
@@ -1001,14 +1509,17 @@ function placeGroup(
 
 /**
  * Rebalances one layer starting from its previous placement: the unit a simulator calls every
- * rebalance. Unless the previous layer is already within `tolerance` of the target (the fresh
- * plan's max GPU load, or without a fresh plan the lower bound), it is repaired by a few moves
- * (swaps, replica-count changes) within the move budget; in strict hierarchical layers whose
- * heaviest node is the bottleneck, trading one group between two nodes is tried too; when that
- * still falls short and the fresh plan, relabelled onto the previous placement, fits the budget,
- * the fresh plan is taken. A bigger change must beat a smaller one by `minGain`, and the layer
- * changes only if its max GPU load drops by at least `minGain`. The locality contract of the
- * mode is kept. Writes layer `layer` of `out` (which may be `previous` itself).
+ * rebalance. The layer's replica counts move to the fresh plan's (in strict hierarchical layers,
+ * water-filling within each node), one slot each; a repair brings its largest GPU load within
+ * `tolerance` of the fresh plan's (or without a fresh plan, of the lower bound); a polish then
+ * lowers its smooth maximum GPU load ({@link smoothMaxGpuLoad}: the GPUs just below the largest
+ * count too, as they do on future traffic) by swaps worth at least `slotGain` per slot. In strict
+ * hierarchical layers whose node loads drifted apart further than the fresh plan's, trading one
+ * group between two nodes is tried too; when the result still falls short of the target and the
+ * fresh plan, relabelled onto the previous placement, fits the budget and is better by
+ * `minGain`, the fresh plan is taken. The layer changes only if its smooth maximum drops by at
+ * least `minGain`. At most `moveBudget` slots change, and the locality contract of the mode is
+ * kept. Writes layer `layer` of `out` (which may be `previous` itself).
  *
  * @example
  * ```ts
@@ -1033,25 +1544,22 @@ export function migrateLayer(
   const t = ws.topology;
   const { numExperts: E, numReplicas: P, numGpus: G } = t;
   ws.mode = localityMode(t, settings.relaxedHierarchy);
+  ws.goalActive = false;
   loadState(ws, loads, layer, previous.phy2log, layer * P, true);
+  let total = 0;
+  for (let e = 0; e < E; e++) total += ws.weight[e];
+  ws.meanLoad = total / G;
+  ws.tau = SMOOTHING * ws.meanLoad;
   const maxBefore = exactMax(ws);
+  const smoothBefore = smoothMax(ws);
   let maxFresh = Number.NaN;
+  let smoothFresh = Number.NaN;
   let target: number;
   if (fresh !== null) {
-    maxFresh = layerMaxGpuLoad(
-      loads.data,
-      layer * E,
-      fresh.phy2log,
-      layer * P,
-      fresh.logcnt,
-      layer * E,
-      G,
-      P,
-    );
+    smoothFresh = placedSmoothMax(ws, fresh, layer);
+    maxFresh = ws.loadMax;
     target = maxFresh * (1 + settings.tolerance);
   } else {
-    let total = 0;
-    for (let e = 0; e < E; e++) total += ws.weight[e];
     const bound = Math.max(total / G, minMaxReplicaLoad(ws.weight, E, P, ws.replication));
     target = bound * (1 + settings.tolerance);
   }
@@ -1062,29 +1570,39 @@ export function migrateLayer(
     maxAfter: maxBefore,
     maxFresh,
     target,
+    smoothBefore,
+    smoothAfter: smoothBefore,
   };
   const budget = settings.moveBudget;
   const keep = 1 - settings.minGain;
-  if (budget > 0 && maxBefore > target) {
-    const tradeChanged = ws.mode === STRICT ? buildGroupTrade(ws, budget) : -1;
-    repair(ws, target, budget);
+  if (budget > 0) {
+    // The trade is built from the previous state, before anything changes it.
+    const tradeChanged =
+      ws.mode === STRICT && (fresh === null || nodeExcess(ws, fresh, layer) > TRADE_TRIGGER)
+        ? buildGroupTrade(ws, budget)
+        : -1;
+    improve(ws, fresh, layer, target, fresh === null ? 0 : smoothFresh, budget, settings);
     let outcome: LayerOutcome = "repaired";
     let changed = ws.changed;
-    let maxAfter = changed > 0 ? exactMax(ws) : maxBefore;
+    let smooth = smoothMax(ws);
+    let maxAfter = exactMax(ws);
     const best = ws.best;
     best.set(ws.phy);
-    if (maxAfter > target && tradeChanged > 0 && tradeChanged < budget) {
+    // Without a fresh plan to compare node loads with, a trade is tried when repair falls short.
+    if (tradeChanged > 0 && tradeChanged < budget && (fresh !== null || maxAfter > target)) {
       loadState(ws, loads, layer, ws.trade.row, 0, false);
-      repair(ws, target, budget);
-      const traded = exactMax(ws);
-      if (traded < maxAfter && traded <= maxAfter * keep) {
+      improve(ws, fresh, layer, target, fresh === null ? 0 : smoothFresh, budget, settings);
+      const traded = smoothMax(ws);
+      const tradedMax = exactMax(ws);
+      if (traded < smooth && tradedMax <= maxBefore) {
         outcome = "regrouped";
         changed = ws.changed;
-        maxAfter = traded;
+        smooth = traded;
+        maxAfter = tradedMax;
         best.set(ws.phy);
       }
     }
-    if (maxAfter > target && fresh !== null && maxFresh < maxAfter && budget > changed) {
+    if (maxAfter > target && fresh !== null && smoothFresh < smooth && budget > changed) {
       const relabelled = relabelLayer(
         ws.prev,
         0,
@@ -1095,18 +1613,22 @@ export function migrateLayer(
         0,
         ws.relabel,
       );
-      if (relabelled <= budget && maxFresh <= maxAfter * keep) {
+      if (relabelled <= budget && smoothFresh <= smooth * keep) {
         best.set(ws.candidate);
         changed = relabelled;
+        smooth = smoothFresh;
         maxAfter = maxFresh;
         outcome = "relabelled";
       }
     }
     if (changed > 0) {
-      if (maxAfter < maxBefore && maxAfter <= maxBefore * keep) {
+      // The layer's largest GPU load never rises either: every move of the repair and the
+      // polish keeps it, and a count change or trade that raised it is not taken.
+      if (smooth <= smoothBefore * keep && maxAfter <= maxBefore) {
         result.outcome = outcome;
         result.slotsChanged = changed;
         result.maxAfter = maxAfter;
+        result.smoothAfter = smooth;
         writeLayer(out, layer, best, E, P, ws.rankCount);
         return result;
       }
@@ -1115,6 +1637,51 @@ export function migrateLayer(
   }
   writeLayer(out, layer, ws.prev, E, P, ws.rankCount);
   return result;
+}
+
+/**
+ * From the state loaded in `ws`: replica counts to their goal ({@link goalCounts},
+ * {@link alignCounts}), then {@link repair} toward `target` with the counts held there, then
+ * {@link polish} down to the fresh plan's smooth maximum `smoothFresh` at most.
+ */
+function improve(
+  ws: MigrationWorkspace,
+  fresh: Placement | null,
+  layer: number,
+  target: number,
+  smoothFresh: number,
+  budget: number,
+  settings: MigrationSettings,
+): void {
+  // Relaxed layers without a fresh plan have no goal that respects the home nodes.
+  if (fresh !== null || ws.mode !== RELAXED) {
+    goalCounts(ws, fresh, layer);
+    alignCounts(ws, budget);
+    exactMax(ws);
+    ws.goalActive = true;
+  }
+  repair(ws, target, budget);
+  // Beyond the fresh plan's smooth maximum, moves buy balance a plan from scratch would not have.
+  polish(ws, budget, settings.slotGain * ws.meanLoad, smoothFresh);
+  ws.goalActive = false;
+}
+
+/**
+ * Smooth maximum of layer `layer` of `placement` under the workspace's loads; its largest GPU
+ * load goes to `ws.loadMax`. Uses `ws.delta` as scratch.
+ */
+function placedSmoothMax(ws: MigrationWorkspace, placement: Placement, layer: number): number {
+  const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = ws.topology;
+  const { delta: load, weight } = ws;
+  load.fill(0);
+  for (let s = 0; s < P; s++) {
+    const e = placement.phy2log[layer * P + s];
+    load[Math.floor(s / S)] += weight[e] / placement.logcnt[layer * E + e];
+  }
+  let max = 0;
+  for (let g = 0; g < G; g++) if (load[g] > max) max = load[g];
+  ws.loadMax = max;
+  return smoothOf(load, G, max, ws.tau);
 }
 
 function writeLayer(
