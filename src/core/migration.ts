@@ -683,6 +683,16 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
   const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, goal } = ws;
   const { home, homeCount, head, next, gainAdd, removeLoss, slotLoss, slotLoad } = ws;
   const mode = ws.mode;
+  let recounts = true;
+  if (ws.goalActive) {
+    let short = 0;
+    let spare = 0;
+    for (let e = 0; e < E; e++) {
+      if (cnt[e] < goal[e]) short++;
+      else if (cnt[e] > goal[e]) spare++;
+    }
+    recounts = short > 0 && spare > 0;
+  }
   const maxIterations = 4 * P;
   for (let iteration = 0; iteration < maxIterations; iteration++) {
     let h = 0;
@@ -752,105 +762,113 @@ function repair(ws: MigrationWorkspace, target: number, budget: number): void {
       }
     }
 
-    // Recounts: slot b's expert x (a spare replica) becomes y. Either y is on h (h's share of y
-    // shrinks) or b is on h (h drops x's replica). gainAdd and removeLoss bound a candidate's
-    // gain from above, so most are dismissed without a full evaluation.
-    for (let y = 0; y < E; y++) {
-      const cy = cnt[y];
-      const dy = w[y] / (cy + 1) - w[y] / cy;
-      let gy = 0;
-      for (let s = head[y]; s >= 0; s = next[s]) {
-        const L = gpuLoad[Math.floor(s / S)];
-        if (L > target) gy += L - target - above(L + dy, target);
-      }
-      gainAdd[y] = gy;
-      if (cy < 2) continue;
-      const dx = w[y] / (cy - 1) - w[y] / cy;
-      let loss = 0;
-      for (let s = head[y]; s >= 0; s = next[s]) {
-        const L = gpuLoad[Math.floor(s / S)];
-        const term = above(L + dx, target) - above(L, target);
-        slotLoss[s] = term;
-        loss += term;
-      }
-      removeLoss[y] = loss;
-    }
-    // No donor GPU can lose more excess than the hottest GPU but h (which holds y) has.
-    let exSecond = 0;
-    for (let g = 0; g < G; g++) {
-      if (g !== h && gpuLoad[g] - target > exSecond) exSecond = gpuLoad[g] - target;
-    }
-    for (let ja = 0; ja < S; ja++) {
-      const a = hBase + ja;
-      const y = phy[a];
-      if (w[y] <= 0) continue;
-      const ry1 = w[y] / (cnt[y] + 1);
-      const gy = gainAdd[y];
-      // A move giving y a slot it held before costs -1; otherwise at least 1.
-      const bestDivisor = restorable(ws, y) ? COST_DIVISOR[1] : COST_DIVISOR[3];
-      if ((gy + exSecond) / bestDivisor < bestScore) continue;
-      const from = mode === STRICT ? home[y] * Sn : 0;
-      const to = mode === STRICT ? from + Sn : P;
-      if (ws.goalActive && cnt[y] >= goal[y]) continue;
-      for (let b = from; b < to; b++) {
-        const x = phy[b];
-        if (x === y || cnt[x] < 2) continue;
-        if (ws.goalActive && cnt[x] <= goal[x]) continue;
-        const gb = Math.floor(b / S);
-        if (gpuHas[gb * E + y] > 0) continue;
-        if (mode === RELAXED && home[x] * Sn <= b && b < (home[x] + 1) * Sn && homeCount[x] <= 1) {
-          continue;
-        }
-        const Lb = gpuLoad[gb];
-        const nb = Lb + ry1 - w[x] / cnt[x];
-        if (nb >= Lh - eps) continue;
-        const cost = (y !== prev[b] ? 1 : 0) - (x !== prev[b] ? 1 : 0);
-        if (cost > budgetLeft) continue;
-        const divisor = COST_DIVISOR[cost + 2];
-        const bound = gy + above(Lb, target) - above(nb, target) - (removeLoss[x] - slotLoss[b]);
-        if (bound <= eps || bound / divisor < bestScore) continue;
-        const gain = evaluateRecount(ws, b, x, y, h, Lh, target, eps);
-        if (gain <= eps) continue;
-        const score = gain / divisor;
-        const peak = ws.evalPeak;
-        if (score > bestScore || (score === bestScore && peak < bestPeak)) {
-          bestScore = score;
-          bestPeak = peak;
-          bestKind = 2;
-          bestA = b;
-          bestB = y;
-        }
-      }
-    }
-    for (let ja = 0; ja < S; ja++) {
-      const a = hBase + ja;
-      const x = phy[a];
-      if (cnt[x] < 2) continue;
-      if (ws.goalActive && cnt[x] <= goal[x]) continue;
-      if (mode === RELAXED && home[x] === hNode && homeCount[x] <= 1) continue;
-      const rx = w[x] / cnt[x];
+    // With counts held at their goal, recounts only go from a surplus to a short expert.
+    if (recounts) {
+      // Recounts: slot b's expert x (a spare replica) becomes y. Either y is on h (h's share of y
+      // shrinks) or b is on h (h drops x's replica). gainAdd and removeLoss bound a candidate's
+      // gain from above, so most are dismissed without a full evaluation.
       for (let y = 0; y < E; y++) {
-        if (y === x || gpuHas[h * E + y] > 0) continue;
+        const cy = cnt[y];
+        const dy = w[y] / (cy + 1) - w[y] / cy;
+        let gy = 0;
+        for (let s = head[y]; s >= 0; s = next[s]) {
+          const L = gpuLoad[Math.floor(s / S)];
+          if (L > target) gy += L - target - above(L + dy, target);
+        }
+        gainAdd[y] = gy;
+        if (cy < 2) continue;
+        const dx = w[y] / (cy - 1) - w[y] / cy;
+        let loss = 0;
+        for (let s = head[y]; s >= 0; s = next[s]) {
+          const L = gpuLoad[Math.floor(s / S)];
+          const term = above(L + dx, target) - above(L, target);
+          slotLoss[s] = term;
+          loss += term;
+        }
+        removeLoss[y] = loss;
+      }
+      // No donor GPU can lose more excess than the hottest GPU but h (which holds y) has.
+      let exSecond = 0;
+      for (let g = 0; g < G; g++) {
+        if (g !== h && gpuLoad[g] - target > exSecond) exSecond = gpuLoad[g] - target;
+      }
+      for (let ja = 0; ja < S; ja++) {
+        const a = hBase + ja;
+        const y = phy[a];
+        if (w[y] <= 0) continue;
+        const ry1 = w[y] / (cnt[y] + 1);
+        const gy = gainAdd[y];
+        // A move giving y a slot it held before costs -1; otherwise at least 1.
+        const bestDivisor = restorable(ws, y) ? COST_DIVISOR[1] : COST_DIVISOR[3];
+        if ((gy + exSecond) / bestDivisor < bestScore) continue;
+        const from = mode === STRICT ? home[y] * Sn : 0;
+        const to = mode === STRICT ? from + Sn : P;
         if (ws.goalActive && cnt[y] >= goal[y]) continue;
-        if (mode === STRICT && home[y] !== hNode) continue;
-        // h must get lighter: its new replica must carry less than the one it drops.
-        const nh = Lh - rx + w[y] / (cnt[y] + 1);
-        if (nh >= Lh - eps) continue;
-        const cost = (y !== prev[a] ? 1 : 0) - (x !== prev[a] ? 1 : 0);
-        if (cost > budgetLeft) continue;
-        const divisor = COST_DIVISOR[cost + 2];
-        const bound = gainAdd[y] + exH - above(nh, target) - (removeLoss[x] - slotLoss[a]);
-        if (bound <= eps || bound / divisor < bestScore) continue;
-        const gain = evaluateRecount(ws, a, x, y, h, Lh, target, eps);
-        if (gain <= eps) continue;
-        const score = gain / divisor;
-        const peak = ws.evalPeak;
-        if (score > bestScore || (score === bestScore && peak < bestPeak)) {
-          bestScore = score;
-          bestPeak = peak;
-          bestKind = 2;
-          bestA = a;
-          bestB = y;
+        for (let b = from; b < to; b++) {
+          const x = phy[b];
+          if (x === y || cnt[x] < 2) continue;
+          if (ws.goalActive && cnt[x] <= goal[x]) continue;
+          const gb = Math.floor(b / S);
+          if (gpuHas[gb * E + y] > 0) continue;
+          if (
+            mode === RELAXED &&
+            home[x] * Sn <= b &&
+            b < (home[x] + 1) * Sn &&
+            homeCount[x] <= 1
+          ) {
+            continue;
+          }
+          const Lb = gpuLoad[gb];
+          const nb = Lb + ry1 - w[x] / cnt[x];
+          if (nb >= Lh - eps) continue;
+          const cost = (y !== prev[b] ? 1 : 0) - (x !== prev[b] ? 1 : 0);
+          if (cost > budgetLeft) continue;
+          const divisor = COST_DIVISOR[cost + 2];
+          const bound = gy + above(Lb, target) - above(nb, target) - (removeLoss[x] - slotLoss[b]);
+          if (bound <= eps || bound / divisor < bestScore) continue;
+          const gain = evaluateRecount(ws, b, x, y, h, Lh, target, eps);
+          if (gain <= eps) continue;
+          const score = gain / divisor;
+          const peak = ws.evalPeak;
+          if (score > bestScore || (score === bestScore && peak < bestPeak)) {
+            bestScore = score;
+            bestPeak = peak;
+            bestKind = 2;
+            bestA = b;
+            bestB = y;
+          }
+        }
+      }
+      for (let ja = 0; ja < S; ja++) {
+        const a = hBase + ja;
+        const x = phy[a];
+        if (cnt[x] < 2) continue;
+        if (ws.goalActive && cnt[x] <= goal[x]) continue;
+        if (mode === RELAXED && home[x] === hNode && homeCount[x] <= 1) continue;
+        const rx = w[x] / cnt[x];
+        for (let y = 0; y < E; y++) {
+          if (y === x || gpuHas[h * E + y] > 0) continue;
+          if (ws.goalActive && cnt[y] >= goal[y]) continue;
+          if (mode === STRICT && home[y] !== hNode) continue;
+          // h must get lighter: its new replica must carry less than the one it drops.
+          const nh = Lh - rx + w[y] / (cnt[y] + 1);
+          if (nh >= Lh - eps) continue;
+          const cost = (y !== prev[a] ? 1 : 0) - (x !== prev[a] ? 1 : 0);
+          if (cost > budgetLeft) continue;
+          const divisor = COST_DIVISOR[cost + 2];
+          const bound = gainAdd[y] + exH - above(nh, target) - (removeLoss[x] - slotLoss[a]);
+          if (bound <= eps || bound / divisor < bestScore) continue;
+          const gain = evaluateRecount(ws, a, x, y, h, Lh, target, eps);
+          if (gain <= eps) continue;
+          const score = gain / divisor;
+          const peak = ws.evalPeak;
+          if (score > bestScore || (score === bestScore && peak < bestPeak)) {
+            bestScore = score;
+            bestPeak = peak;
+            bestKind = 2;
+            bestA = a;
+            bestB = y;
+          }
         }
       }
     }
