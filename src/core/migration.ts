@@ -1604,6 +1604,15 @@ export function migrateLayer(
     let changed = ws.changed;
     let smooth = smoothMax(ws);
     let maxAfter = exactMax(ws);
+    if (changed > 0 && !(smooth <= smoothBefore * keep && maxAfter <= maxBefore)) {
+      // Small budgets: the count changes alone may spend them and fail the gate; repair and
+      // polish with free counts, as before counts were held, may still pass it.
+      loadState(ws, loads, layer, previous.phy2log, layer * P, true);
+      improve(ws, fresh, layer, target, fresh === null ? 0 : smoothFresh, budget, settings, false);
+      changed = ws.changed;
+      smooth = smoothMax(ws);
+      maxAfter = exactMax(ws);
+    }
     const best = ws.best;
     best.set(ws.phy);
     // Without a fresh plan to compare node loads with, a trade is tried when repair falls short.
@@ -1659,8 +1668,9 @@ export function migrateLayer(
 
 /**
  * From the state loaded in `ws`: replica counts to their goal ({@link goalCounts},
- * {@link alignCounts}), then {@link repair} toward `target` with the counts held there, then
- * {@link polish} down to the fresh plan's smooth maximum `smoothFresh` at most.
+ * {@link alignCounts}; unless `counts` is false), then {@link repair} toward `target` with the
+ * counts held there, then {@link polish} down to the fresh plan's smooth maximum `smoothFresh`
+ * at most.
  */
 function improve(
   ws: MigrationWorkspace,
@@ -1670,9 +1680,10 @@ function improve(
   smoothFresh: number,
   budget: number,
   settings: MigrationSettings,
+  counts = true,
 ): void {
   // Relaxed layers without a fresh plan have no goal that respects the home nodes.
-  if (fresh !== null || ws.mode !== RELAXED) {
+  if (counts && (fresh !== null || ws.mode !== RELAXED)) {
     goalCounts(ws, fresh, layer);
     alignCounts(ws, budget);
     exactMax(ws);
