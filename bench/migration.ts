@@ -7,9 +7,11 @@ import type { LoadMatrix } from "../src/core/matrix.js";
 import {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
+  DEFAULT_SLOT_GAIN,
   DEFAULT_TOLERANCE,
   type MigrationOptions,
   migratePlacement,
+  smoothMaxGpuLoad,
 } from "../src/core/migration.js";
 import type { Placement } from "../src/core/placement.js";
 import { DEFAULT_POLICY, getPolicy } from "../src/core/policies/index.js";
@@ -72,6 +74,8 @@ interface Run {
   changed: number;
   worstChanged: number;
   afterOverFresh: number;
+  /** Mean over layers of the result's smooth max GPU load over the fresh plan's. */
+  smoothOverFresh: number;
   worstLayerOverFresh: number;
   beforeOverFresh: number;
   local: number;
@@ -88,6 +92,7 @@ function run(seq: Sequence, options: MigrationOptions, relabelled = false): Run 
     changed: 0,
     worstChanged: 0,
     afterOverFresh: 0,
+    smoothOverFresh: 0,
     worstLayerOverFresh: 0,
     beforeOverFresh: 0,
     local: 0,
@@ -124,6 +129,15 @@ function run(seq: Sequence, options: MigrationOptions, relabelled = false): Run 
       }
     }
     const x = m.metrics;
+    const { replicas: P, experts: E, gpus: G, layers: L } = seq.shape;
+    const fresh = seq.fresh[step];
+    const data = seq.loads[step].data as Float64Array;
+    for (let l = 0; l < L; l++) {
+      const a = m.placement;
+      const after = smoothMaxGpuLoad(data, l * E, a.phy2log, l * P, a.logcnt, l * E, G, P);
+      const base = smoothMaxGpuLoad(data, l * E, fresh.phy2log, l * P, fresh.logcnt, l * E, G, P);
+      out.smoothOverFresh += base > 0 ? after / base / L / steps : 1 / steps;
+    }
     out.changed += x.slotsChangedShare / steps;
     out.worstChanged = Math.max(out.worstChanged, x.slotsChangedShare);
     out.afterOverFresh += x.afterOverFresh / steps;
@@ -177,10 +191,10 @@ export async function benchMigration(options: { quick: boolean }): Promise<strin
   const lines: string[] = [
     `## Rebalancing from the previous placement${quick ? " (quick)" : ""}`,
     "",
-    `${steps} rebalances per shape: lognormal sigma ${LOAD_SIGMA} loads (seed ${SEED}), ${100 * DRIFT_SIGMA}% lognormal drift per step, starting from a \`${DEFAULT_POLICY}\` plan of the initial loads; "fresh" is the \`${DEFAULT_POLICY}\` policy re-planned from scratch at every step. Defaults: move budget ${100 * DEFAULT_MOVE_BUDGET}% of a layer's slots, min gain ${DEFAULT_MIN_GAIN}, tolerance ${DEFAULT_TOLERANCE}. Targets: at most 10% of slots changed per rebalance, max GPU load within 1% of fresh.`,
+    `${steps} rebalances per shape: lognormal sigma ${LOAD_SIGMA} loads (seed ${SEED}), ${100 * DRIFT_SIGMA}% lognormal drift per step, starting from a \`${DEFAULT_POLICY}\` plan of the initial loads; "fresh" is the \`${DEFAULT_POLICY}\` policy re-planned from scratch at every step. Defaults: move budget ${100 * DEFAULT_MOVE_BUDGET}% of a layer's slots, min gain ${DEFAULT_MIN_GAIN}, tolerance ${DEFAULT_TOLERANCE}, slot gain ${DEFAULT_SLOT_GAIN}. Targets: at most 10% of slots changed per rebalance, max GPU load within 1% of fresh. "Smooth max" is the log-sum-exp of the GPU loads the rebalancing minimises (\`smoothMaxGpuLoad\`).`,
     "",
-    "| shape | slots changed (mean / worst step) | max GPU load / fresh (mean / worst layer) | before repair / fresh | transfers local / intra-node / inter-node | deepseek re-plan churn | fresh churn (relabelled) | ms per rebalance (x fresh plan) | targets |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| shape | slots changed (mean / worst step) | max GPU load / fresh (mean / worst layer) | smooth max / fresh | before repair / fresh | transfers local / intra-node / inter-node | deepseek re-plan churn | fresh churn (relabelled) | ms per rebalance (x fresh plan) | targets |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   const sequences: Sequence[] = [];
   for (const shape of shapes) {
@@ -189,7 +203,7 @@ export async function benchMigration(options: { quick: boolean }): Promise<strin
     const r = run(seq, {}, true);
     const ok = r.changed <= 0.1 && r.afterOverFresh <= 1.01;
     lines.push(
-      `| ${shape.name} | ${pct(r.changed)} / ${pct(r.worstChanged)} | ${f4(r.afterOverFresh)} / ${f4(r.worstLayerOverFresh)} | ${f4(r.beforeOverFresh)} | ${pct(r.local)} / ${pct(r.intraNode)} / ${pct(r.interNode)} | ${pct(seq.deepseekChurn)} | ${pct(r.freshChurn)} (${pct(r.freshRelabelledChurn)}) | ${r.ms.toFixed(1)} (${(r.ms / seq.freshMs).toFixed(2)}x) | ${ok ? "met" : "MISSED"} |`,
+      `| ${shape.name} | ${pct(r.changed)} / ${pct(r.worstChanged)} | ${f4(r.afterOverFresh)} / ${f4(r.worstLayerOverFresh)} | ${f4(r.smoothOverFresh)} | ${f4(r.beforeOverFresh)} | ${pct(r.local)} / ${pct(r.intraNode)} / ${pct(r.interNode)} | ${pct(seq.deepseekChurn)} | ${pct(r.freshChurn)} (${pct(r.freshRelabelledChurn)}) | ${r.ms.toFixed(1)} (${(r.ms / seq.freshMs).toFixed(2)}x) | ${ok ? "met" : "MISSED"} |`,
     );
   }
   lines.push(
@@ -220,6 +234,21 @@ export async function benchMigration(options: { quick: boolean }): Promise<strin
         return `${pct(r.changed)} | ${f4(r.afterOverFresh)}`;
       });
       const label = tolerance === DEFAULT_TOLERANCE ? `${tolerance} (default)` : `${tolerance}`;
+      lines.push(`| ${label} | ${cells.join(" | ")} |`);
+    }
+    lines.push(
+      "",
+      "Slot gain (the smooth max GPU load a polishing swap must save per changed slot, as a fraction of the mean GPU load; 1 turns polishing off): what `eplb simulate` shows buys balance on future traffic.",
+      "",
+      `| slot gain | ${shapes.map((s) => `${s.name} changed | ${s.name} max / fresh | ${s.name} smooth / fresh`).join(" | ")} |`,
+      `| --- | ${shapes.map(() => "--- | --- | ---").join(" | ")} |`,
+    );
+    for (const slotGain of [0, 2e-5, DEFAULT_SLOT_GAIN, 1e-4, 3e-4, 1]) {
+      const cells = sequences.map((seq) => {
+        const r = run(seq, { slotGain });
+        return `${pct(r.changed)} | ${f4(r.afterOverFresh)} | ${f4(r.smoothOverFresh)}`;
+      });
+      const label = slotGain === DEFAULT_SLOT_GAIN ? `${slotGain} (default)` : `${slotGain}`;
       lines.push(`| ${label} | ${cells.join(" | ")} |`);
     }
   }
