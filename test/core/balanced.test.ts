@@ -84,6 +84,16 @@ describe("balanced policy: contract", () => {
     assert.equal(ws.lastSource, "balanced");
   });
 
+  test("regression: where deepseek's plan wins through duplicates, balanced may polish it further", () => {
+    // Found by the property test: 6 experts on 30 slots; the polished reference plan keeps its
+    // duplicate and beats the raw reference (76.076 < 76.171).
+    const loads = toLoadMatrix([[83, 42, 49, 102, 88, 90]]);
+    const t = makeTopology(6, 30, 1, 2, 6);
+    const mine = layerMaxima(loads, planBalanced(loads, t), t)[0];
+    const ref = layerMaxima(loads, planDeepseek(loads, t), t)[0];
+    assert.ok(mine < ref, `${mine} < ${ref}`);
+  });
+
   test("is deterministic: the same loads give the same plan", () => {
     const loads = lognormalLoads(3, 64, 1.2, 5);
     const t = makeTopology(64, 80, 8, 2, 16);
@@ -127,9 +137,9 @@ describe("balanced policy: invariants over random shapes and loads", () => {
         const gs = t.expertsPerGroup;
         for (let l = 0; l < loads.layers; l++) {
           assert.ok(mine[l] <= ref[l], `layer ${l}: ${mine[l]} > deepseek ${ref[l]}`);
-          // Duplicates beyond the cap only where the reference's plan (which has them) won.
+          // Duplicates beyond the cap only where the reference's plan (which has them) won; the
+          // policy may still polish that plan below the reference's max by swaps.
           if (excessCopies(p, t, scopeGpus, l) > 0) {
-            assert.equal(mine[l], ref[l]);
             assert.ok(excessCopies(ds, t, scopeGpus, l) > 0);
           }
           if (t.hierarchical) {
