@@ -1732,10 +1732,11 @@ function writeLayer(
 
 /** Migration figures for a whole model. */
 export interface MigrationMetrics {
-  /** Resolved settings: slots per layer that may change, minimum gain, tolerance. */
+  /** Resolved settings: slots per layer that may change, minimum gain, tolerance, slot gain. */
   moveBudget: number;
   minGain: number;
   tolerance: number;
+  slotGain: number;
   /** Slots whose expert changed, over all layers. */
   slotsChanged: number;
   /** `slotsChanged / (layers * numReplicas)`. */
@@ -1809,6 +1810,7 @@ export function migratePlacement(
     moveBudget: settings.moveBudget,
     minGain: settings.minGain,
     tolerance: settings.tolerance,
+    slotGain: settings.slotGain,
     slotsChanged: 0,
     slotsChangedShare: 0,
     slotsChangedPerLayer: new Array(loads.layers),
