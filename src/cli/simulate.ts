@@ -871,8 +871,9 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
   --fresh           re-plan from scratch at every rebalance instead of from the previous placement
   --move-budget N   slots per layer a rebalance may change (or a fraction in (0, 1) of them)
                     [default: rebalanceExperts' default]
-  --min-gain F      gate: a layer changes only if its max GPU load drops by this fraction
-  --tolerance F     repair of a layer stops within this fraction of a fresh plan's max load
+  --min-gain F      gate: a layer changes only if its smooth max GPU load drops by this
+                    fraction (lower it when rebalancing more often than every 100 steps)
+  --tolerance F     first repair of a layer stops within this fraction of a fresh plan's max
   --relaxed         hierarchical topologies, balanced policy: each expert keeps one replica on
                     its group's node, the others may go to any node (as eplb plan --relaxed);
                     the oracle plans relaxed too
