@@ -206,8 +206,9 @@ ${PLACEMENT_OUTPUT_HELP}
   --move-budget N|FRACTION
                  slots per layer that may change: an integer, or a fraction of the
                  slots [default: ${DEFAULT_MOVE_BUDGET}]; 0 keeps the previous placement
-  --min-gain F   change a layer only if its max GPU load drops by at least this
-                 fraction [default: ${DEFAULT_MIN_GAIN}]
+  --min-gain F   change a layer only if its smooth max GPU load (the largest loads
+                 and those just below it) drops by at least this fraction
+                 [default: ${DEFAULT_MIN_GAIN}]
   --transfers FILE
                  also write the transfer plan there as JSON (for any --output-format)
   -h, --help     this help
