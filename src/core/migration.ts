@@ -73,9 +73,11 @@ export const SMOOTHING = 0.03;
 // mean node load, and how much above the fresh plan's it must be for a group trade to be tried.
 const NODE_SMOOTHING = 0.02;
 const TRADE_TRIGGER = 0.002;
-// Replica counts move to the fresh plan's only where the short expert's replicas carry this much
-// more than the spare one's would: near-ties are not worth a transfer.
-const COUNT_MARGIN = 0.05;
+// Replica counts move to the fresh plan's only where the short expert's replicas carry more than
+// the spare one's would by this fraction of the mean GPU load: near-ties are not worth a
+// transfer. Relative to the GPU, not to the replica: with two slots per GPU a replica is most
+// of its GPU's load, and a margin of 5% of the replica (the old rule) left GPUs 5% hotter.
+const COUNT_MARGIN = 0.014;
 // Pair visits of one polish, per slot of the layer: bounds the work on large flat scopes.
 const POLISH_VISITS = 512;
 
@@ -911,8 +913,8 @@ function goalCounts(ws: MigrationWorkspace, fresh: Placement | null, layer: numb
  * Moves replica counts toward `ws.goal`: while some expert `y` has fewer replicas than its goal,
  * the one whose replicas carry most gets a slot of a spare replica (its expert `x` above its
  * goal), where the largest resulting GPU load is lowest. Each move changes one slot. A pair is
- * skipped when `y`'s replicas carry less than {@link COUNT_MARGIN} more than `x`'s would with one
- * fewer: near-ties of the counts are not worth a transfer. Stops at `limit` changed slots.
+ * skipped when `y`'s replicas carry at most {@link COUNT_MARGIN} of the mean GPU load more than
+ * `x`'s would with one fewer: near-ties of the counts are not worth a transfer. Stops at `limit` changed slots.
  */
 function alignCounts(ws: MigrationWorkspace, limit: number): void {
   const t = ws.topology;
@@ -933,12 +935,13 @@ function alignCounts(ws: MigrationWorkspace, limit: number): void {
     const from = mode === STRICT ? home[y] * Sn : 0;
     const to = mode === STRICT ? from + Sn : P;
     const ry = w[y] / cnt[y];
+    const margin = COUNT_MARGIN * ws.meanLoad;
     let best = -1;
     let bestPeak = Number.POSITIVE_INFINITY;
     for (let b = from; b < to; b++) {
       const x = phy[b];
       if (x === y || cnt[x] <= goal[x] || cnt[x] < 2) continue;
-      if (ry <= (1 + COUNT_MARGIN) * (w[x] / (cnt[x] - 1))) continue;
+      if (ry - w[x] / (cnt[x] - 1) <= margin) continue;
       if (gpuHas[Math.floor(b / S) * E + y] > 0) continue;
       if (mode === RELAXED && home[x] * Sn <= b && b < (home[x] + 1) * Sn && homeCount[x] <= 1) {
         continue;
