@@ -31,6 +31,8 @@ export {
 export { EplbInputError } from "./core/errors.js";
 export {
   createEstimator,
+  DEFAULT_ESTIMATOR,
+  DEFAULT_HALF_LIFE_FRACTION,
   ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,

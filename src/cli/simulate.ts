@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import {
+  DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,
@@ -244,7 +245,7 @@ function checkConfig(c: PlainConfig, trace: LoadTrace): void {
   makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
   getPolicy(c.policy ?? DEFAULT_POLICY);
   resolveEstimatorSpec({
-    kind: c.estimator ?? "mean",
+    kind: c.estimator ?? DEFAULT_ESTIMATOR,
     window: c.window,
     halfLife: c.halfLife,
     k: c.k,
@@ -469,7 +470,7 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
     rows.push(row);
   };
   add(`eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`, r.eplb);
-  add("deepseek re-planning", r.baselines.deepseek);
+  add("deepseek re-planning (window mean)", r.baselines.deepseek);
   add(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle);
   add("no balancing (experts in order)", r.baselines.none);
   return [
@@ -491,6 +492,11 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
     ),
     "",
     "balancedness = mean / max GPU load per layer, averaged over layers, then over judged steps;",
+    ...(r.baselines.deepseek
+      ? [
+          `deepseek re-planning = DeepSeek's EPLB from scratch every ${r.interval} steps on the mean load of the last ${r.window}, as engines run it;`,
+        ]
+      : []),
     `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas})${showOff ? ";\noff node = share of the load served off its group's home node (relaxed hierarchy)" : ""}.`,
     "",
   ].join("\n");
@@ -533,6 +539,7 @@ export function simulationJson(
       window: r.window,
       policy: r.policy,
       estimator: r.estimator,
+      baselineEstimator: r.baselineEstimator,
       fromPrevious: r.fromPrevious,
       rebalanceOptions: r.rebalanceOptions,
     },
@@ -677,7 +684,7 @@ function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
   const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
   const interval = integerFlag(flags, "interval", 1);
   const window = integerFlag(flags, "window", 1, interval);
-  const estimator = stringFlag(flags, "estimator") ?? "mean";
+  const estimator = stringFlag(flags, "estimator") ?? DEFAULT_ESTIMATOR;
   if (!(ESTIMATOR_KINDS as readonly string[]).includes(estimator)) {
     throw new UsageError(
       `--estimator (${JSON.stringify(estimator)}) must be one of ${ESTIMATOR_KINDS.join(", ")}`,
@@ -845,8 +852,9 @@ Replays a load trace [steps, layers, experts] as an engine running EPLB would: e
 --interval steps the loads of the last --window steps are estimated, the policy rebalances
 (from the previous placement), and every following step is judged by its realised
 balancedness (mean / max GPU load, tokens split evenly among an expert's replicas). Compared
-with no balancing, deepseek re-planning from scratch, and an oracle that plans on the very
-steps it is judged on. Prints a table on stdout (or --json).
+with no balancing, deepseek re-planning from scratch on the window's mean load (what engines
+run today), and an oracle that plans on the very steps it is judged on. Prints a table on
+stdout (or --json).
 
 Options:
   --trace FILE      the trace: .npy (hotness[time, layer, expert]), SGLang recorder dump .pt,
@@ -863,9 +871,9 @@ ${TOPOLOGY_HELP}
   --policy NAME     one of: ${policyNames()
     .map((n) => `${n}${n === DEFAULT_POLICY ? " (default)" : ""}`)
     .join(", ")}
-  --estimator KIND  how loads are estimated from the window [default mean]:
+  --estimator KIND  how loads are estimated from the window [default ${DEFAULT_ESTIMATOR}]:
 ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIONS[k]}`).join("\n")}
-  --half-life N     ema: half-life in steps [default window / 2]
+  --half-life N     ema: half-life in steps [default window / 4]
   --k F             meanstd: standard deviations added [default 1]
   --slices N        meanstd: time slices of the window [default 4]
   --fresh           re-plan from scratch at every rebalance instead of from the previous placement

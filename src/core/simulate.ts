@@ -1,6 +1,7 @@
 import { EplbInputError, requireInteger } from "./errors.js";
 import {
   createEstimator,
+  DEFAULT_ESTIMATOR,
   type EstimatorKind,
   type EstimatorSpec,
   type LoadEstimator,
@@ -83,9 +84,9 @@ export interface SimulationConfig {
   window: number;
   /** Policy of the configuration under test and of the oracle; default {@link DEFAULT_POLICY}. */
   policy?: string;
-  /** Load estimator; default `"mean"`. */
+  /** Load estimator of the configuration under test; default {@link DEFAULT_ESTIMATOR}. */
   estimator?: EstimatorKind;
-  /** `ema` half-life in steps (default `window / 2`). */
+  /** `ema` half-life in steps (default `window / 4`). */
   halfLife?: number;
   /** `meanstd`: standard deviations added (default 1). */
   k?: number;
@@ -144,6 +145,8 @@ export interface SimulationResult {
   window: number;
   policy: string;
   estimator: Required<EstimatorSpec>;
+  /** Estimator of the deepseek baseline: always the window mean, as engines record loads. */
+  baselineEstimator: Required<EstimatorSpec>;
   fromPrevious: boolean;
   /** The extra `rebalanceExperts` options used (move budget, minimum gain...), as given. */
   rebalanceOptions: Record<string, unknown>;
@@ -391,8 +394,10 @@ class Track {
  * a policy that supports `options.previous` keeps slots), and each following step is judged by
  * its realised balancedness (tokens split evenly among an expert's replicas). Steps before the
  * first rebalance only warm the estimator up. Baselines: `none` (experts in order on their GPUs,
- * no replication: EP without EPLB), `deepseek` (re-planning from scratch every interval from the
- * same estimate), `oracle` (the policy planning, from scratch, on the very steps it is judged on).
+ * no replication: EP without EPLB), `deepseek` (what engines run today: DeepSeek's algorithm
+ * re-planning from scratch every interval on the mean load of the window, the statistic their
+ * recorders keep, whatever the configuration's estimator), `oracle` (the policy planning, from
+ * scratch, on the very steps it is judged on).
  *
  * @example
  * ```ts
@@ -432,7 +437,7 @@ export function simulate(
     );
   }
   const estimatorSpec = resolveEstimatorSpec({
-    kind: config.estimator ?? "mean",
+    kind: config.estimator ?? DEFAULT_ESTIMATOR,
     window: config.window,
     halfLife: config.halfLife,
     k: config.k,
@@ -448,6 +453,15 @@ export function simulate(
 
   const estimator: LoadEstimator = createEstimator(L, E, estimatorSpec);
   const estimate: LoadMatrix = { layers: L, experts: E, data: new Float64Array(n) };
+  // The deepseek baseline models the engines, which plan on the window's mean load: with another
+  // estimator under test it gets a mean estimator of its own.
+  const windowMean: LoadEstimator | null =
+    withBaselines && estimatorSpec.kind !== "mean"
+      ? createEstimator(L, E, { kind: "mean", window: estimatorSpec.window })
+      : null;
+  const meanEstimate: LoadMatrix = windowMean
+    ? { layers: L, experts: E, data: new Float64Array(n) }
+    : estimate;
   const chunkSum: LoadMatrix = { layers: L, experts: E, data: new Float64Array(n) };
   const chunk = new Float64Array(interval * n);
   const judged = T - interval;
@@ -471,7 +485,8 @@ export function simulate(
       );
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
-        ds.adopt(deepseek.plan(estimate, topology, {}));
+        windowMean?.estimate(meanEstimate.data as Float64Array);
+        ds.adopt(deepseek.plan(meanEstimate, topology, {}));
         // The oracle plans with the configuration's options too (e.g. a relaxed hierarchy),
         // so it bounds what this configuration could reach, not a stricter one.
         oracle.adopt(
@@ -489,6 +504,7 @@ export function simulate(
       }
     }
     pushChunk(estimator, chunk, len, n);
+    if (windowMean) pushChunk(windowMean, chunk, len, n);
     config.onProgress?.(start + len, T);
   }
 
@@ -509,6 +525,7 @@ export function simulate(
     window: estimatorSpec.window,
     policy: policyName,
     estimator: estimatorSpec,
+    baselineEstimator: resolveEstimatorSpec({ kind: "mean", window: estimatorSpec.window }),
     fromPrevious,
     rebalanceOptions: { ...config.rebalanceOptions },
     firstJudgedStep: interval,

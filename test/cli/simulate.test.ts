@@ -121,7 +121,7 @@ describe("eplb simulate: one configuration", () => {
     assert.deepEqual(j.config.estimator, {
       kind: "meanstd",
       window: 40,
-      halfLife: 20,
+      halfLife: 10,
       k: 2,
       slices: 2,
     });

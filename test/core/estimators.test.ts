@@ -178,11 +178,11 @@ describe("estimators: bad input", () => {
     );
   });
 
-  test("defaults: ema half-life is window / 2, meanstd uses k 1 and 4 slices", () => {
+  test("defaults: ema half-life is window / 4, meanstd uses k 1 and 4 slices", () => {
     assert.deepEqual(resolveEstimatorSpec({ kind: "ema", window: 100 }), {
       kind: "ema",
       window: 100,
-      halfLife: 50,
+      halfLife: 25,
       k: 1,
       slices: 4,
     });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
+  DEFAULT_ESTIMATOR,
   EplbInputError,
   estimateLoads,
   getPolicy,
@@ -11,11 +12,13 @@ import {
   placementViolation,
   rebalanceExperts,
   registerPolicy,
+  resolveEstimatorSpec,
   type SimulationConfig,
   simulate,
   slotSharesOf,
   stepBalancedness,
   summarizeBalance,
+  synthesizeTrace,
   traceSource,
 } from "../../src/index.js";
 
@@ -38,6 +41,7 @@ const flipConfig: SimulationConfig = {
   numGpus: 2,
   interval: 2,
   window: 2,
+  estimator: "mean",
   policy: "deepseek",
 };
 
@@ -56,11 +60,38 @@ describe("simulate: hand-computed tiny traces", () => {
     assert.deepEqual(Array.from(r.baselines.oracle?.balancedness ?? []), [1, 1]);
     // No balancing: GPU 0 holds expert 0 (1), GPU 1 expert 1 (3): mean 2, max 3.
     close(r.baselines.none?.meanRealizedBalancedness ?? 0, 2 / 3);
-    // deepseek re-planning from the same estimate makes the same plan as the deepseek policy.
+    // deepseek re-planning from the same (window mean) estimate makes the same plan as the
+    // deepseek policy.
     assert.deepEqual(
       Array.from(r.baselines.deepseek?.balancedness ?? []),
       Array.from(r.eplb.balancedness),
     );
+  });
+
+  test("the deepseek baseline plans on the window mean, as engines do, whatever the configuration's estimator", () => {
+    const t = synthesizeTrace({ steps: 60, layers: 3, experts: 16, seed: 7, drift: 0.05 });
+    const cfg: SimulationConfig = {
+      numReplicas: 24,
+      numGroups: 1,
+      numNodes: 1,
+      numGpus: 4,
+      interval: 10,
+      window: 20,
+    };
+    const r = simulate(t, cfg);
+    assert.equal(r.estimator.kind, DEFAULT_ESTIMATOR);
+    assert.equal(DEFAULT_ESTIMATOR, "ema");
+    assert.equal(r.estimator.halfLife, 5);
+    assert.deepEqual(r.baselineEstimator, resolveEstimatorSpec({ kind: "mean", window: 20 }));
+    const fresh = { ...cfg, policy: "deepseek", fromPrevious: false, baselines: false };
+    const onMean = simulate(t, { ...fresh, estimator: "mean" });
+    const onEma = simulate(t, fresh);
+    assert.deepEqual(
+      Array.from(r.baselines.deepseek?.balancedness ?? []),
+      Array.from(onMean.eplb.balancedness),
+    );
+    // The trace drifts enough for the two estimates to give different plans.
+    assert.notDeepEqual(Array.from(onEma.eplb.balancedness), Array.from(onMean.eplb.balancedness));
   });
 
   test("balancedness per step averages layers; an idle layer counts as balanced", () => {
