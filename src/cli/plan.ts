@@ -5,7 +5,12 @@ import {
   type PlacementMetrics,
   summarizeBalance,
 } from "../core/metrics.js";
-import { DEFAULT_MIN_GAIN, DEFAULT_MOVE_BUDGET, type MigrationMetrics } from "../core/migration.js";
+import {
+  DEFAULT_MIN_GAIN,
+  DEFAULT_MOVE_BUDGET,
+  DEFAULT_SLOT_GAIN,
+  type MigrationMetrics,
+} from "../core/migration.js";
 import { toReferencePlacement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import {
@@ -174,7 +179,7 @@ export const planCommand: CliCommand = {
   get help() {
     return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
                  [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
-                 [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--transfers FILE]]
+                 [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
@@ -209,6 +214,9 @@ ${PLACEMENT_OUTPUT_HELP}
   --min-gain F   change a layer only if its smooth max GPU load (the largest loads
                  and those just below it) drops by at least this fraction
                  [default: ${DEFAULT_MIN_GAIN}]
+  --slot-gain F  a polishing swap must lower the smooth max GPU load by this fraction
+                 of the mean GPU load per slot it changes [default: ${DEFAULT_SLOT_GAIN}];
+                 smaller buys balance on future traffic with more transfers
   --transfers FILE
                  also write the transfer plan there as JSON (for any --output-format)
   -h, --help     this help
@@ -232,6 +240,7 @@ Example:
       previous: { type: "string" },
       "move-budget": { type: "string" },
       "min-gain": { type: "string" },
+      "slot-gain": { type: "string" },
       transfers: { type: "string" },
       relaxed: { type: "boolean" },
     });
@@ -281,8 +290,9 @@ function migrationFlags(flags: Flags): RebalanceOptions {
   const moveBudget = moveBudgetFlag(flags);
   if (moveBudget !== undefined) options.moveBudget = moveBudget;
   if (flags["min-gain"] !== undefined) options.minGain = numberFlag(flags, "min-gain", 0, 0.99, 0);
+  if (flags["slot-gain"] !== undefined) options.slotGain = numberFlag(flags, "slot-gain", 0, 1, 0);
   if (flags.previous === undefined) {
-    for (const name of ["move-budget", "min-gain", "transfers"]) {
+    for (const name of ["move-budget", "min-gain", "slot-gain", "transfers"]) {
       if (flags[name] !== undefined) throw new UsageError(`--${name} needs --previous`);
     }
   }

@@ -9,6 +9,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "../core/estimators.js";
+import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { rebalanceExperts } from "../core/rebalance.js";
 import {
@@ -46,8 +47,19 @@ export const SWEEP_NAMES = [
   "move-budget",
   "min-gain",
   "tolerance",
+  "slot-gain",
 ] as const;
 export type SweepName = (typeof SWEEP_NAMES)[number];
+
+/** Sweep names that set a `rebalanceExperts` migration option, and the option each sets. */
+const OPTION_SWEEPS = {
+  "move-budget": "moveBudget",
+  "min-gain": "minGain",
+  tolerance: "tolerance",
+  "slot-gain": "slotGain",
+} as const;
+type OptionSweep = keyof typeof OPTION_SWEEPS;
+const isOptionSweep = (name: string): name is OptionSweep => Object.hasOwn(OPTION_SWEEPS, name);
 
 /** A simulation configuration without callbacks, as sent to worker threads. */
 export type PlainConfig = Omit<SimulationConfig, "onProgress">;
@@ -69,10 +81,11 @@ export interface SweepRow extends StrategySummary {
   policy: string;
   estimator: EstimatorKind;
   fromPrevious: boolean;
-  /** Move budget, minimum gain and tolerance given to the rebalancing (null: its default). */
+  /** Move budget, minimum gain, tolerance, slot gain given to the rebalancing (null: default). */
   moveBudget: number | null;
   minGain: number | null;
   tolerance: number | null;
+  slotGain: number | null;
   rebalances: number;
   baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
 }
@@ -106,11 +119,10 @@ export function sweepValue(r: SweepRow, name: SweepName): string {
     case "previous":
       return r.fromPrevious ? "yes" : "no";
     case "move-budget":
-      return opt(r.moveBudget);
     case "min-gain":
-      return opt(r.minGain);
     case "tolerance":
-      return opt(r.tolerance);
+    case "slot-gain":
+      return opt(r[OPTION_SWEEPS[name]]);
     default:
       return String(r[name]);
   }
@@ -139,6 +151,7 @@ export function sweepRow(r: SimulationResult): SweepRow {
     moveBudget: optionNumber(r.rebalanceOptions.moveBudget),
     minGain: optionNumber(r.rebalanceOptions.minGain),
     tolerance: optionNumber(r.rebalanceOptions.tolerance),
+    slotGain: optionNumber(r.rebalanceOptions.slotGain),
     rebalances: r.rebalanceSteps.length,
     ...strategySummary(r.eplb),
     baselines,
@@ -179,7 +192,7 @@ export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName,
         if (v !== "yes" && v !== "no") {
           throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be yes or no`);
         }
-      } else if (name === "move-budget" || name === "min-gain" || name === "tolerance") {
+      } else if (isOptionSweep(name)) {
         if (!/^\d+(\.\d*)?$|^\.\d+$|^Infinity$/.test(v)) {
           throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be a number >= 0`);
         }
@@ -227,11 +240,7 @@ export function sweepGrid(
         else if (name === "policy") c.policy = v;
         else if (name === "estimator") c.estimator = v as EstimatorKind;
         else if (name === "previous") c.fromPrevious = v === "yes";
-        else {
-          const key =
-            name === "move-budget" ? "moveBudget" : name === "min-gain" ? "minGain" : "tolerance";
-          c.rebalanceOptions = { ...c.rebalanceOptions, [key]: Number(v) };
-        }
+        else c.rebalanceOptions = { ...c.rebalanceOptions, [OPTION_SWEEPS[name]]: Number(v) };
         next.push(c);
       }
     }
@@ -570,6 +579,7 @@ const CSV_HEADER = [
   "move_budget",
   "min_gain",
   "tolerance",
+  "slot_gain",
   "balancedness",
   "worst_step",
   "moved_per_rebalance",
@@ -594,6 +604,7 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
     r.moveBudget === null ? "" : String(r.moveBudget),
     r.minGain === null ? "" : String(r.minGain),
     r.tolerance === null ? "" : String(r.tolerance),
+    r.slotGain === null ? "" : String(r.slotGain),
     digits(r.meanRealizedBalancedness),
     digits(r.worstRealizedBalancedness),
     moves(r.movedSlotsPerRebalance),
@@ -637,6 +648,7 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     "budget",
     "min gain",
     "tolerance",
+    "slot gain",
     "balancedness",
     "worst",
     "moved/rebal",
@@ -646,13 +658,19 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     "oracle bal",
     "none bal",
   ];
+  // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
+  const showOff = rows.some((r) => r.offNodeShare > 0);
+  if (showOff) header.push("off node");
   const cells = rows.map((r) => {
     const c = rowCells(r, f4);
     c[5] = sweepValue(r, "previous");
     c[6] = sweepValue(r, "move-budget");
     c[7] = sweepValue(r, "min-gain");
     c[8] = sweepValue(r, "tolerance");
-    c[12] = pct(r.movedSlotsFraction);
+    c[9] = sweepValue(r, "slot-gain");
+    c[13] = pct(r.movedSlotsFraction);
+    if (showOff) c[c.length - 1] = pct(r.offNodeShare);
+    else c.pop();
     return c;
   });
   return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${table(header, cells, 0)}\n`;
@@ -700,6 +718,9 @@ function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
   }
   if (flags.tolerance !== undefined) {
     rebalanceOptions.tolerance = numberFlag(flags, "tolerance", 0, 1, 0);
+  }
+  if (flags["slot-gain"] !== undefined) {
+    rebalanceOptions.slotGain = numberFlag(flags, "slot-gain", 0, 1, 0);
   }
   if (flags.relaxed === true) {
     if (policy === "deepseek") throw new UsageError("--relaxed needs a policy other than deepseek");
@@ -816,6 +837,7 @@ const OPTIONS = {
   fresh: { type: "boolean" },
   "move-budget": { type: "string" },
   "min-gain": { type: "string" },
+  "slot-gain": { type: "string" },
   tolerance: { type: "string" },
   relaxed: { type: "boolean" },
   "no-baselines": { type: "boolean" },
@@ -878,10 +900,13 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
   --slices N        meanstd: time slices of the window [default 4]
   --fresh           re-plan from scratch at every rebalance instead of from the previous placement
   --move-budget N   slots per layer a rebalance may change (or a fraction in (0, 1) of them)
-                    [default: rebalanceExperts' default]
+                    [default: ${DEFAULT_MOVE_BUDGET}]
   --min-gain F      gate: a layer changes only if its smooth max GPU load drops by this
                     fraction (lower it when rebalancing more often than every 100 steps)
   --tolerance F     first repair of a layer stops within this fraction of a fresh plan's max
+  --slot-gain F     polish: a swap must lower the smooth max GPU load by this fraction of the
+                    mean GPU load per slot it changes [default: ${DEFAULT_SLOT_GAIN}]; smaller
+                    buys balance on future traffic with more moves
   --relaxed         hierarchical topologies, balanced policy: each expert keeps one replica on
                     its group's node, the others may go to any node (as eplb plan --relaxed);
                     the oracle plans relaxed too
@@ -889,7 +914,7 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
-                    move-budget, min-gain or tolerance (repeatable: the grid of all
+                    move-budget, min-gain, tolerance or slot-gain (repeatable: the grid of all
                     combinations); one row per configuration, --csv or --json on request
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]

@@ -159,6 +159,14 @@ describe("eplb simulate: one configuration", () => {
     });
     const table = await cli([...args.slice(0, -1), "--relaxed"]);
     assert.match(table.stdout, /policy balanced, relaxed hierarchy from the previous placement/);
+    // A relaxed sweep names its off-node column; every row fills it.
+    const sweep = await cli([...args.slice(0, -1), "--relaxed", "--sweep", "interval=25,50"]);
+    assert.equal(sweep.code, 0, sweep.stderr);
+    const [header, ...rows] = sweep.stdout.trim().split("\n").slice(2);
+    assert.match(header, /off node$/);
+    const width = header.trim().split(/\s{2,}/).length;
+    for (const row of rows) assert.match(row, /%$/);
+    for (const row of rows) assert.equal(row.trim().split(/\s+/).length, width);
     const bad = await cli([...args, "--relaxed", "--policy", "deepseek"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--relaxed needs a policy other than deepseek/);
@@ -205,9 +213,14 @@ describe("eplb simulate --sweep", () => {
     assert.equal(lines.length, 7);
     assert.match(
       lines[0],
-      /^interval,window,replicas,policy,estimator,from_previous,move_budget,min_gain,tolerance,balancedness,/,
+      /^interval,window,replicas,policy,estimator,from_previous,move_budget,min_gain,tolerance,slot_gain,balancedness,/,
     );
-    assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,,,,0\.\d+/);
+    assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,,,,,0\.\d+/);
+    // Every table row has exactly the header's columns (no off-node column on a global shape).
+    const [header, ...rows] = table.stdout.trim().split("\n").slice(2);
+    const width = header.trim().split(/\s{2,}/).length;
+    assert.doesNotMatch(header, /off node/);
+    for (const row of rows) assert.equal(row.trim().split(/\s+/).length, width);
     const json = JSON.parse((await cli([...sweep, "--json"])).stdout);
     assert.equal(json.length, 6);
     assert.deepEqual(
@@ -252,6 +265,25 @@ describe("eplb simulate --sweep", () => {
     const bad = await cli([...synthArgs, "--interval", "50", "--sweep", "previous=maybe"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"maybe" must be yes or no/);
+  });
+
+  test("slot-gain sweeps the polish: a larger slot gain moves fewer slots", async () => {
+    const r = await cli([...synthArgs, "--interval", "50", "--sweep", "slot-gain=0,1", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout);
+    assert.deepEqual(
+      rows.map((x: { slotGain: number }) => x.slotGain),
+      [0, 1],
+    );
+    assert.ok(rows[1].movedSlotsPerRebalance < rows[0].movedSlotsPerRebalance);
+    const single = await cli([...synthArgs, "--interval", "50", "--slot-gain", "1", "--json"]);
+    assert.equal(single.code, 0, single.stderr);
+    const j = JSON.parse(single.stdout);
+    assert.deepEqual(j.config.rebalanceOptions, { slotGain: 1 });
+    assert.equal(j.movedSlotsPerRebalance, rows[1].movedSlotsPerRebalance);
+    const bad = await cli([...synthArgs, "--interval", "50", "--slot-gain", "-1"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--slot-gain/);
   });
 
   test("worker threads give exactly the rows of the in-process run", async () => {

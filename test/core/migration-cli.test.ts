@@ -148,6 +148,24 @@ describe("eplb plan --previous", () => {
     const r = await cli(["plan", "--loads", loads2, ...shape, "--min-gain", "0.01"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--min-gain needs --previous/);
+    const s = await cli(["plan", "--loads", loads2, ...shape, "--slot-gain", "0.001"]);
+    assert.equal(s.code, 2);
+    assert.match(s.stderr, /--slot-gain needs --previous/);
+  });
+
+  test("--slot-gain reaches the polish: the metrics echo it, and 1 (no polish) moves no more", async () => {
+    const previous = await previousPlan();
+    const run = async (slotGain: string) => {
+      const args = ["plan", "--loads", loads2, ...shape, "--previous", previous.path];
+      const r = await cli([...args, "--slot-gain", slotGain]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout).metrics.migration;
+    };
+    const eager = await run("0");
+    const off = await run("1");
+    assert.equal(eager.slotGain, 0);
+    assert.equal(off.slotGain, 1);
+    assert.ok(off.slotsChanged <= eager.slotsChanged);
   });
 
   test("a group spread over two nodes is named in the error", async () => {
