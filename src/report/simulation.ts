@@ -9,7 +9,7 @@ const STYLE: Record<
   { color: string; dash?: string; label: (policy: string) => string }
 > = {
   eplb: { color: AFTER_COLOR, label: (p) => `eplb (${p})` },
-  deepseek: { color: MEAN_COLOR, dash: "6 4", label: () => "deepseek re-planning" },
+  deepseek: { color: MEAN_COLOR, dash: "6 4", label: () => "deepseek re-planning (window mean)" },
   oracle: { color: BOUND_COLOR, dash: "2 3", label: (p) => `oracle (${p} on the judged steps)` },
   none: { color: BEFORE_COLOR, label: () => "no balancing" },
 };
@@ -59,7 +59,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
         `<p class="lead">${escapeXml(traceName)}: ${r.steps} steps x ${r.layers} layers x ${r.experts} experts on ${t.numReplicas} slots, ${t.numGpus} GPUs. ` +
         `Every ${r.interval} steps the loads of the last ${r.window} steps (estimator ${escapeXml(r.estimator.kind)}) are planned ` +
         `${r.fromPrevious ? "from the previous placement" : "from scratch"}; each later step is judged by its realised balancedness. ` +
-        `Steps before ${r.firstJudgedStep} only warm the estimator up.</p>`;
+        `Steps before ${r.firstJudgedStep} only warm the estimator up. Deepseek re-planning plans from scratch on the window's mean load, as engines do.</p>`;
       const table =
         `<table class="sim-table"><caption>Realised balancedness (mean / max GPU load) over ${r.judgedSteps} judged steps, and slots moved per rebalance (of ${r.layers * t.numReplicas})</caption>` +
         `<thead><tr><th scope="col">strategy</th><th scope="col">mean</th><th scope="col">worst step</th><th scope="col">slots moved / rebalance</th><th scope="col">moved</th></tr></thead><tbody>${rows}</tbody></table>`;
