@@ -4,16 +4,19 @@ import { benchBalanced } from "../../bench/balanced.js";
 import { benchDeepseek } from "../../bench/deepseek.js";
 import { benchEngines } from "../../bench/engines.js";
 import { benchIoTable } from "../../bench/io.js";
+import { benchMigration } from "../../bench/migration.js";
+import { benchSimulate } from "../../bench/simulate.js";
 
-// The benchmarks that take a few seconds in quick mode run here, so `npm run bench` cannot rot
-// unnoticed (migration and simulate take 20-45 s even in quick mode and are left to the bench).
-// Only the shape of the report is checked: speed and quality figures are read by people, never
-// asserted here.
+// Every benchmark runs here in quick mode (a few seconds each), so `npm run bench` cannot rot
+// unnoticed. Only the shape of the report is checked: speed and quality figures are read by
+// people, never asserted here.
 const benches = [
   ["deepseek", benchDeepseek, /dsv3-prefill/],
   ["balanced", benchBalanced, /kimi-k2/],
   ["engines", benchEngines, /sglang/],
   ["io", benchIoTable, /npy/],
+  ["migration", benchMigration, /dsv3-prefill/],
+  ["simulate", benchSimulate, /deepseek re-planning/],
 ] as const;
 
 describe("benchmarks (quick mode) produce their markdown tables", () => {
