@@ -16,7 +16,8 @@ export {
   traceFromValue,
 } from "./io/interpret.js";
 export { readJson } from "./io/json.js";
-export { readNpy } from "./io/npy.js";
+export { type NpyHeader, readNpy, readNpyHeader } from "./io/npy.js";
+export { type NpyTraceSource, openNpyTrace, readAllSteps } from "./io/npy-stream.js";
 export {
   encodeNpy,
   type NpyWriteDType,

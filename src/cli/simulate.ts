@@ -19,6 +19,7 @@ import {
   simulate,
 } from "../core/simulate.js";
 import { makeTopology } from "../core/topology.js";
+import { type NpyTraceSource, openNpyTrace, readAllSteps } from "../io/npy-stream.js";
 import { FILE_FORMATS, type FileFormat, readTrace } from "../io/read.js";
 import { defaultSections, htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
@@ -60,6 +61,9 @@ const OPTION_SWEEPS = {
 } as const;
 type OptionSweep = keyof typeof OPTION_SWEEPS;
 const isOptionSweep = (name: string): name is OptionSweep => Object.hasOwn(OPTION_SWEEPS, name);
+
+/** A trace's dimensions, all a configuration is checked against. */
+type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;
 
 /** A simulation configuration without callbacks, as sent to worker threads. */
 export type PlainConfig = Omit<SimulationConfig, "onProgress">;
@@ -250,7 +254,7 @@ export function sweepGrid(
 }
 
 /** Checks a configuration against the trace before any work starts, so errors come first. */
-function checkConfig(c: PlainConfig, trace: LoadTrace): void {
+function checkConfig(c: PlainConfig, trace: TraceShape): void {
   makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
   getPolicy(c.policy ?? DEFAULT_POLICY);
   resolveEstimatorSpec({
@@ -681,24 +685,42 @@ function stringFlag(flags: Flags, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
-function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
+/** The `--format` flag, checked. */
+function formatFlag(flags: Flags): FileFormat | undefined {
   const format = stringFlag(flags, "format");
   if (format !== undefined && !(FILE_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(
       `--format (${JSON.stringify(format)}) must be one of ${FILE_FORMATS.join(", ")}`,
     );
   }
+  return format as FileFormat | undefined;
+}
+
+/**
+ * A C-order `.npy` trace opened for reading step by step (nothing but the current step in
+ * memory, files over 2 GiB included), or null when the trace must be read whole: another format,
+ * a `--key` or `--slot-placement`, a 2-D or Fortran-order array.
+ */
+function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSource | null {
+  const format = formatFlag(flags);
+  if (format !== undefined && format !== "npy") return null;
+  if (flags.key !== undefined || flags["slot-placement"] !== undefined) return null;
+  return openNpyTrace(resolve(ctx.cwd, path), { steps: stringFlag(flags, "steps") });
+}
+
+/** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
+function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
+  const format = formatFlag(flags);
   const slots = stringFlag(flags, "slot-placement");
   return readTrace(resolve(ctx.cwd, path), {
-    format: format as FileFormat | undefined,
+    format,
     key: stringFlag(flags, "key"),
     steps: stringFlag(flags, "steps"),
     slotPlacement: slots === undefined ? undefined : resolve(ctx.cwd, slots),
   });
 }
 
-function baseConfig(flags: Flags, trace: LoadTrace): PlainConfig {
+function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
   const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
   const interval = integerFlag(flags, "interval", 1);
   const window = integerFlag(flags, "window", 1, interval);
@@ -942,43 +964,70 @@ Examples:
     }
     const sweeps = parseSweeps(sweepSpecs);
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
-    const trace = loadTrace(tracePath, flags, ctx);
-    const base = baseConfig(flags, trace);
-    const out = stringFlag(flags, "out");
-
-    if (sweepSpecs.length > 0) {
-      const grid = sweepGrid(base, sweeps);
-      for (const c of grid) checkConfig(c, trace);
-      const cells = trace.steps * trace.layers * trace.experts;
-      const workers =
-        workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
-      const bar = new ProgressBar(ctx, "steps");
-      const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
-      bar.done();
-      const text =
-        flags.json === true
-          ? `${JSON.stringify(rows, null, 2)}\n`
-          : flags.csv === true
-            ? sweepCsv(rows)
-            : formatSweepTable(rows, tracePath);
-      writeResult(text, out, ctx);
-      const html = stringFlag(flags, "html");
-      if (html !== undefined) writeResult(sweepHtml(trace, base, rows, tracePath), html, ctx);
-      return;
+    const streamed = streamTrace(tracePath, flags, ctx);
+    try {
+      await simulateTrace(
+        tracePath,
+        streamed,
+        flags,
+        ctx,
+        sweeps,
+        sweepSpecs.length > 0,
+        workersFlag,
+      );
+    } finally {
+      streamed?.close();
     }
-
-    const bar = new ProgressBar(ctx, "steps");
-    const start = performance.now();
-    const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
-    const timeMs = performance.now() - start;
-    bar.done();
-    if (flags.json === true) {
-      writeResult(`${JSON.stringify(simulationJson(result, tracePath, timeMs))}\n`, out, ctx);
-    } else {
-      writeResult(formatSimulationTable(result, tracePath), out, ctx);
-      ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
-    }
-    const html = stringFlag(flags, "html");
-    if (html !== undefined) writeResult(simulationHtml(result, tracePath), html, ctx);
   },
 };
+
+async function simulateTrace(
+  tracePath: string,
+  streamed: NpyTraceSource | null,
+  flags: Flags,
+  ctx: CliContext,
+  sweeps: ReturnType<typeof parseSweeps>,
+  sweeping: boolean,
+  workersFlag: number | undefined,
+): Promise<void> {
+  const out = stringFlag(flags, "out");
+  if (sweeping) {
+    // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
+    const trace = streamed ? readAllSteps(streamed) : loadTrace(tracePath, flags, ctx);
+    const base = baseConfig(flags, trace);
+    const grid = sweepGrid(base, sweeps);
+    for (const c of grid) checkConfig(c, trace);
+    const cells = trace.steps * trace.layers * trace.experts;
+    const workers =
+      workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+    const bar = new ProgressBar(ctx, "steps");
+    const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
+    bar.done();
+    const text =
+      flags.json === true
+        ? `${JSON.stringify(rows, null, 2)}\n`
+        : flags.csv === true
+          ? sweepCsv(rows)
+          : formatSweepTable(rows, tracePath);
+    writeResult(text, out, ctx);
+    const html = stringFlag(flags, "html");
+    if (html !== undefined) writeResult(sweepHtml(trace, base, rows, tracePath), html, ctx);
+    return;
+  }
+
+  const trace = streamed ?? loadTrace(tracePath, flags, ctx);
+  const base = baseConfig(flags, trace);
+  const bar = new ProgressBar(ctx, "steps");
+  const start = performance.now();
+  const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
+  const timeMs = performance.now() - start;
+  bar.done();
+  if (flags.json === true) {
+    writeResult(`${JSON.stringify(simulationJson(result, tracePath, timeMs))}\n`, out, ctx);
+  } else {
+    writeResult(formatSimulationTable(result, tracePath), out, ctx);
+    ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
+  }
+  const html = stringFlag(flags, "html");
+  if (html !== undefined) writeResult(simulationHtml(result, tracePath), html, ctx);
+}

@@ -19,3 +19,27 @@ export class EplbFormatError extends Error {
     this.problem = problem;
   }
 }
+
+/**
+ * The {@link EplbFormatError} for a file the system would not read: missing, a directory, no
+ * permission, too large for one read.
+ *
+ * @example
+ * ```ts
+ * fileReadError("nope.npy", { code: "ENOENT" }).message; // "nope.npy: no such file"
+ * ```
+ */
+export function fileReadError(path: string, error: unknown): EplbFormatError {
+  const code = (error as { code?: string }).code;
+  const reason =
+    code === "ENOENT"
+      ? "no such file"
+      : code === "EISDIR"
+        ? "is a directory"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "ERR_FS_FILE_TOO_LARGE"
+            ? "file is too large (over 2 GiB) to read"
+            : `cannot read (${code ?? (error instanceof Error ? error.message.slice(0, 80) : "unknown error")})`;
+  return new EplbFormatError(path, reason);
+}

@@ -52,37 +52,11 @@ export function isNpy(bytes: Uint8Array): boolean {
  * ```
  */
 export function readNpy(bytes: Uint8Array, file: string): Tensor {
-  if (!isNpy(bytes)) throw new EplbFormatError(file, "not a .npy file: wrong magic");
-  const r = new ByteReader(bytes, file, ".npy header", 6);
-  const major = r.u8();
-  const minor = r.u8();
-  if (major < 1 || major > 3 || minor !== 0) {
-    throw new EplbFormatError(file, `unsupported .npy format version ${major}.${minor}`);
-  }
-  const headerLen = major === 1 ? r.u16() : r.u32();
-  const raw = r.take(headerLen);
-  const text = major === 3 ? decodeUtf8(raw, file) : decodeLatin1(raw);
-  const header = parseHeader(text, file);
-  const { dtype, littleEndian } = parseDescr(header.descr, file);
-  const size = DTYPE_SIZE[dtype];
-  const available = r.remaining;
-  // Nothing is allocated before the byte count is compared, so only overflow needs a bound here.
-  const numel = checkedNumel(
-    header.shape,
-    Math.floor(Number.MAX_SAFE_INTEGER / size),
-    file,
-    "shape",
-  );
-  if (numel * size !== available) {
-    throw new EplbFormatError(
-      file,
-      `${numel * size > available ? "truncated: " : ""}data is ${available} bytes but shape ` +
-        `(${header.shape.join(", ")}) of ${header.descr} needs ${numel * size}`,
-    );
-  }
-  const data = decodeElements(r.take(available), dtype, littleEndian, numel, file);
-  const shape = header.shape;
-  if (!header.fortranOrder || shape.length < 2) return { dtype, shape, data };
+  const header = readNpyHeader(bytes, file);
+  const { dtype, littleEndian, shape, fortranOrder, dataOffset } = header;
+  const numel = npyNumel(header, bytes.length - dataOffset, file);
+  const data = decodeElements(bytes.subarray(dataOffset), dtype, littleEndian, numel, file);
+  if (!fortranOrder || shape.length < 2) return { dtype, shape, data };
   // Fortran order is column-major: element [i, j, k] is at i + j*a + k*a*b. Gather row-major.
   const strides: number[] = [];
   let s = 1;
@@ -93,13 +67,93 @@ export function readNpy(bytes: Uint8Array, file: string): Tensor {
   return { dtype, shape, data: gatherStrided(data, 0, shape, strides) };
 }
 
-interface NpyHeader {
+/** What a `.npy` header says: element type and byte order, shape, layout, where data starts. */
+export interface NpyHeader {
+  readonly dtype: DType;
+  /** The dtype as the file spells it (`<i8`), for messages. */
+  readonly descr: string;
+  readonly littleEndian: boolean;
+  readonly shape: number[];
+  readonly fortranOrder: boolean;
+  /** Byte offset of the first element. */
+  readonly dataOffset: number;
+}
+
+/**
+ * Bytes of a `.npy` file needed to parse its header, from its first 12 bytes (magic, version,
+ * header length); the data starts right after them.
+ *
+ * @example
+ * ```ts
+ * npyHeaderBytes(firstTwelveBytes, "hotness.npy"); // 128 for a typical version 1 file
+ * ```
+ */
+export function npyHeaderBytes(prefix: Uint8Array, file: string): number {
+  if (!isNpy(prefix)) throw new EplbFormatError(file, "not a .npy file: wrong magic");
+  const r = new ByteReader(prefix, file, ".npy header", 6);
+  const major = r.u8();
+  const minor = r.u8();
+  if (major < 1 || major > 3 || minor !== 0) {
+    throw new EplbFormatError(file, `unsupported .npy format version ${major}.${minor}`);
+  }
+  return major === 1 ? 10 + r.u16() : 12 + r.u32();
+}
+
+/**
+ * Parses the header of a `.npy` file (format versions 1, 2 and 3) from its first bytes (at least
+ * {@link npyHeaderBytes} of them): the dict literal
+ * `{'descr': '<i8', 'fortran_order': False, 'shape': (16, 4, 16), }`, without JSON or eval.
+ *
+ * @example
+ * ```ts
+ * readNpyHeader(readFileSync("hotness.npy"), "hotness.npy");
+ * // { dtype: "int64", littleEndian: true, shape: [16, 4, 16], fortranOrder: false, dataOffset: 128 }
+ * ```
+ */
+export function readNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
+  const dataOffset = npyHeaderBytes(bytes.subarray(0, 12), file);
+  if (bytes.length < dataOffset) {
+    throw new EplbFormatError(file, `truncated .npy header: it needs ${dataOffset} bytes`);
+  }
+  const raw = bytes.subarray(bytes[6] === 1 ? 10 : 12, dataOffset);
+  const text = bytes[6] === 3 ? decodeUtf8(raw, file) : decodeLatin1(raw);
+  const header = parseHeader(text, file);
+  const { dtype, littleEndian } = parseDescr(header.descr, file);
+  const { descr, shape, fortranOrder } = header;
+  return { dtype, descr, littleEndian, shape, fortranOrder, dataOffset };
+}
+
+/**
+ * Elements of the array a `.npy` header describes, checked against the `available` data bytes
+ * (a truncated or padded file is an error, before anything is allocated).
+ *
+ * @example
+ * ```ts
+ * npyNumel(readNpyHeader(bytes, "h.npy"), bytes.length - 128, "h.npy"); // 1024
+ * ```
+ */
+export function npyNumel(header: NpyHeader, available: number, file: string): number {
+  const { shape, dtype, descr } = header;
+  const size = DTYPE_SIZE[dtype];
+  // Nothing is allocated before the byte count is compared, so only overflow needs a bound here.
+  const numel = checkedNumel(shape, Math.floor(Number.MAX_SAFE_INTEGER / size), file, "shape");
+  if (numel * size !== available) {
+    throw new EplbFormatError(
+      file,
+      `${numel * size > available ? "truncated: " : ""}data is ${available} bytes but shape ` +
+        `(${shape.join(", ")}) of ${descr} needs ${numel * size}`,
+    );
+  }
+  return numel;
+}
+
+interface NpyDict {
   descr: string;
   fortranOrder: boolean;
   shape: number[];
 }
 
-function parseHeader(text: string, file: string): NpyHeader {
+function parseHeader(text: string, file: string): NpyDict {
   const value = new LiteralParser(text, file).parseAll();
   if (!(value instanceof Map)) throw new EplbFormatError(file, ".npy header is not a dict");
   for (const key of value.keys()) {

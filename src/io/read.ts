@@ -4,7 +4,7 @@ import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
-import { EplbFormatError } from "./errors.js";
+import { EplbFormatError, fileReadError } from "./errors.js";
 import {
   classifyValue,
   type LoadTrace,
@@ -263,18 +263,7 @@ function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EISDIR"
-          ? "is a directory"
-          : code === "EACCES"
-            ? "permission denied"
-            : code === "ERR_FS_FILE_TOO_LARGE"
-              ? "file is too large (over 2 GiB) to read"
-              : `cannot read (${code ?? (error instanceof Error ? error.message.slice(0, 80) : "unknown error")})`;
-    throw new EplbFormatError(path, reason);
+    throw fileReadError(path, error);
   }
 }
 

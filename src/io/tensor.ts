@@ -123,7 +123,8 @@ function float16Table(): Float64Array {
 
 /**
  * Decodes `count` elements of `dtype` from `bytes` (which must hold at least
- * `count * DTYPE_SIZE[dtype]` bytes) into a new Float64Array. Native-endian aligned data goes
+ * `count * DTYPE_SIZE[dtype]` bytes) into `out` (a new Float64Array unless given, so a
+ * streaming reader can reuse one buffer per step). Native-endian aligned data goes
  * through a typed-array view and a bulk `set`; anything else through a DataView. 64-bit integers
  * outside +-2^53 are refused because a float64 would silently round them.
  *
@@ -139,6 +140,7 @@ export function decodeElements(
   littleEndian: boolean,
   count: number,
   file: string,
+  out: Float64Array = new Float64Array(count),
 ): Float64Array {
   const size = DTYPE_SIZE[dtype];
   const nbytes = count * size;
@@ -148,7 +150,6 @@ export function decodeElements(
       `truncated data: ${count} ${dtype} elements need ${nbytes} bytes, ${bytes.length} present`,
     );
   }
-  const out = new Float64Array(count);
   if (count === 0) return out;
   if (size === 1) {
     if (dtype === "int8") out.set(new Int8Array(bytes.buffer, bytes.byteOffset, count));

@@ -98,6 +98,22 @@ describe("eplb simulate: one configuration", () => {
     assert.deepEqual(JSON.parse(a.stdout).series, JSON.parse(b.stdout).series);
   });
 
+  test("a .npy trace streams step by step: a bad count late in the file is one line, exit 2", async () => {
+    const bad = Float64Array.from(synth.data);
+    bad[(250 * synth.layers + 2) * synth.experts + 5] = -1;
+    const badPath = join(tmp, "bad-late.npy");
+    writeNpy(badPath, bad, [synth.steps, synth.layers, synth.experts], "float64");
+    const r = await cli([
+      ...synthArgs.map((x) => (x === synthPath ? badPath : x)),
+      "--interval",
+      "50",
+    ]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /bad-late\.npy: loads\[250\]\[2\]\[5\] \(-1\) must be finite and >= 0/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+
   test("--steps replays a slice; estimator flags reach the estimator", async () => {
     const r = await cli([
       ...synthArgs,
