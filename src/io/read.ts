@@ -14,6 +14,7 @@ import {
 } from "./interpret.js";
 import { looksLikeJson, readJson } from "./json.js";
 import { isNpy, readNpy } from "./npy.js";
+import { openNpyTrace } from "./npy-stream.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
 import { readTorch } from "./torch.js";
 import type { FileObject, FileValue } from "./value.js";
@@ -187,7 +188,8 @@ export function readTensorFile(
 
 /**
  * Reads expert loads `[layers, experts]` from any supported file: a 2-D array, or a 3-D trace
- * `[steps, layers, experts]` summed over its steps (or over the `steps` slice). Finds the array
+ * `[steps, layers, experts]` summed over its steps (or over the `steps` slice; a C-order `.npy`
+ * trace is read one step at a time, so only the slice is read and the file is never held). Finds the array
  * in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files, `weight`,
  * `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot (vLLM)
  * and is folded into logical experts.
@@ -199,6 +201,8 @@ export function readTensorFile(
  * ```
  */
 export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMatrix {
+  const streamed = streamedLoads(path, options);
+  if (streamed) return streamed;
   const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
   const bytes = readBytes(path);
   const { value } = parseBytes(bytes, { ...options, fileName: path });
@@ -210,6 +214,29 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
       slots,
     }),
   );
+}
+
+/**
+ * A C-order 3-D `.npy` trace summed over its selected steps one step at a time (so a long trace
+ * is never held whole), or null when the file must be read whole.
+ */
+function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | null {
+  if (options.format !== undefined && options.format !== "npy") return null;
+  if (options.key !== undefined || options.slotPlacement !== undefined) return null;
+  const source = openNpyTrace(path, { steps: options.steps });
+  if (!source) return null;
+  try {
+    const n = source.layers * source.experts;
+    const step = new Float64Array(n);
+    const data = new Float64Array(n);
+    for (let t = 0; t < source.steps; t++) {
+      source.readStep(t, step, 0);
+      for (let i = 0; i < n; i++) data[i] += step[i];
+    }
+    return { layers: source.layers, experts: source.experts, data };
+  } finally {
+    source.close();
+  }
 }
 
 /**

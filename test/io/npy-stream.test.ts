@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
+import { loadsFromValue } from "../../src/io/interpret.js";
 import { openNpyTrace, readAllSteps } from "../../src/io/npy-stream.js";
-import { readTrace } from "../../src/io/read.js";
+import { parseBytes, readLoads, readTrace } from "../../src/io/read.js";
 import { npyBytes } from "./support.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-npy-stream-"));
@@ -118,5 +119,17 @@ describe("openNpyTrace: a .npy trace one step at a time", () => {
     const floats = readAllSteps(openNpyTrace(file("floats.npy", npyBytes("<f4", shape, values)))!);
     assert.ok(floats.data instanceof Float64Array);
     assert.deepEqual(Array.from(floats.data), values);
+  });
+});
+
+describe("readLoads of a .npy trace sums the selected steps one at a time", () => {
+  test("the same loads as summing the whole file, for every slice", () => {
+    const floats = values.map((v) => v / 7);
+    const path = file("sum.npy", npyBytes("<f8", shape, floats));
+    const { value } = parseBytes(readFileSync(path), { fileName: path });
+    for (const steps of [undefined, "2:5", "-3:", "1:7:2", "4"]) {
+      const whole = loadsFromValue(value, path, { steps, limit: 1e9 });
+      assert.deepEqual(readLoads(path, { steps }), whole, String(steps));
+    }
   });
 });
