@@ -6,9 +6,9 @@ export { readCsv } from "./io/csv.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
   classifyValue,
+  type Float64Trace,
   findLoadArray,
   LOAD_KEYS,
-  type LoadTrace,
   loadsFromValue,
   PLACEMENT_KEYS,
   placementFromValue,

@@ -1,4 +1,5 @@
 import { EplbInputError } from "../core/errors.js";
+import type { LoadTrace } from "../core/estimators.js";
 import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
@@ -7,13 +8,11 @@ import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./ten
 import { type FileValue, isFileObject } from "./value.js";
 
 /**
- * Loads over time, row-major `[steps][layers][experts]`: the load of expert `e` in layer `l` at
- * step `t` is `data[(t * layers + l) * experts + e]`.
+ * A {@link LoadTrace} as the whole-file readers return it: every value decoded to float64,
+ * row-major `[steps][layers][experts]` (the load of expert `e` in layer `l` at step `t` is
+ * `data[(t * layers + l) * experts + e]`).
  */
-export interface LoadTrace {
-  readonly steps: number;
-  readonly layers: number;
-  readonly experts: number;
+export interface Float64Trace extends LoadTrace {
   readonly data: Float64Array;
 }
 
@@ -106,7 +105,7 @@ export function traceFromValue(
   value: FileValue,
   file: string,
   options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
-): LoadTrace {
+): Float64Trace {
   return collect(value, file, options, false).trace;
 }
 
@@ -119,7 +118,7 @@ function collect(
   file: string,
   options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
   sum: boolean,
-): { rank: number; trace: LoadTrace } {
+): { rank: number; trace: Float64Trace } {
   const { name, tensor } = findLoadArray(value, file, options);
   const { shape } = tensor;
   if (shape.length !== 2 && shape.length !== 3) {
@@ -506,7 +505,7 @@ export function classifyValue(
 ):
   | { kind: "placement"; placement: Placement }
   | { kind: "loads"; loads: LoadMatrix }
-  | { kind: "trace"; trace: LoadTrace } {
+  | { kind: "trace"; trace: Float64Trace } {
   if (
     isFileObject(value) &&
     options.key === undefined &&

@@ -7,7 +7,7 @@ import { readCsv } from "./csv.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import {
   classifyValue,
-  type LoadTrace,
+  type Float64Trace,
   loadsFromValue,
   placementFromValue,
   traceFromValue,
@@ -177,7 +177,7 @@ export function readTensorFile(
 ):
   | { kind: "placement"; format: FileFormat; placement: Placement }
   | { kind: "loads"; format: FileFormat; loads: LoadMatrix }
-  | { kind: "trace"; format: FileFormat; trace: LoadTrace } {
+  | { kind: "trace"; format: FileFormat; trace: Float64Trace } {
   const bytes = readBytes(path);
   const { format, value } = parseBytes(bytes, { ...options, fileName: path });
   const content = guard(path, () =>
@@ -249,7 +249,7 @@ function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | nu
  * // { steps: 512, layers: 58, experts: 256, data: Float64Array(7602176) }
  * ```
  */
-export function readTrace(path: string, options: ReadLoadsOptions = {}): LoadTrace {
+export function readTrace(path: string, options: ReadLoadsOptions = {}): Float64Trace {
   const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
   const bytes = readBytes(path);
   const { value } = parseBytes(bytes, { ...options, fileName: path });
