@@ -95,6 +95,32 @@ function layerMeanMax(
 }
 
 /**
+ * One ratio of each layer's mean and max GPU load, with its mean and largest over layers: the
+ * shape of the SGLang, TensorRT-LLM and vllm-ascend metrics.
+ */
+function perLayerRatio(
+  gpu: Float64Array,
+  layers: number,
+  numGpus: number,
+  ratio: (mean: number, max: number) => number,
+): { perLayer: number[]; mean: number; worst: number } {
+  checkShape(gpu, layers, numGpus);
+  const mean = new Float64Array(layers);
+  const max = new Float64Array(layers);
+  layerMeanMax(gpu, layers, numGpus, mean, max);
+  const perLayer: number[] = new Array(layers);
+  let sum = 0;
+  let worst = 0;
+  for (let l = 0; l < layers; l++) {
+    const r = ratio(mean[l], max[l]);
+    perLayer[l] = r;
+    sum += r;
+    if (r > worst) worst = r;
+  }
+  return { perLayer, mean: sum / layers, worst };
+}
+
+/**
  * vLLM's balancedness: `sum_l mean_g(load) / sum_l max_g(load)`, 0 when every layer is empty
  * (vLLM's guard). Layers weigh by their load, unlike the per-layer average the reference uses.
  *
@@ -128,17 +154,13 @@ export function vllmBalance(gpu: Float64Array, layers: number, numGpus: number):
  * ```
  */
 export function sglangBalance(gpu: Float64Array, layers: number, numGpus: number): SglangBalance {
-  checkShape(gpu, layers, numGpus);
-  const mean = new Float64Array(layers);
-  const max = new Float64Array(layers);
-  layerMeanMax(gpu, layers, numGpus, mean, max);
-  const perLayer: number[] = new Array(layers);
-  let sum = 0;
-  for (let l = 0; l < layers; l++) {
-    perLayer[l] = (mean[l] + SGLANG_EPSILON) / (max[l] + SGLANG_EPSILON);
-    sum += perLayer[l];
-  }
-  return { balancedness: sum / layers, perLayer };
+  const r = perLayerRatio(
+    gpu,
+    layers,
+    numGpus,
+    (mean, max) => (mean + SGLANG_EPSILON) / (max + SGLANG_EPSILON),
+  );
+  return { balancedness: r.mean, perLayer: r.perLayer };
 }
 
 /**
@@ -152,20 +174,10 @@ export function sglangBalance(gpu: Float64Array, layers: number, numGpus: number
  * ```
  */
 export function trtllmBalance(gpu: Float64Array, layers: number, numGpus: number): TrtllmBalance {
-  checkShape(gpu, layers, numGpus);
-  const mean = new Float64Array(layers);
-  const max = new Float64Array(layers);
-  layerMeanMax(gpu, layers, numGpus, mean, max);
-  const perLayer: number[] = new Array(layers);
-  let sum = 0;
-  let worst = 0;
-  for (let l = 0; l < layers; l++) {
-    const r = mean[l] > 0 ? (max[l] - mean[l]) / mean[l] : 0;
-    perLayer[l] = r;
-    sum += r;
-    if (r > worst) worst = r;
-  }
-  return { imbalance: sum / layers, worstImbalance: worst, perLayer };
+  const r = perLayerRatio(gpu, layers, numGpus, (mean, max) =>
+    mean > 0 ? (max - mean) / mean : 0,
+  );
+  return { imbalance: r.mean, worstImbalance: r.worst, perLayer: r.perLayer };
 }
 
 /**
@@ -183,20 +195,8 @@ export function vllmAscendBalance(
   layers: number,
   numGpus: number,
 ): VllmAscendBalance {
-  checkShape(gpu, layers, numGpus);
-  const mean = new Float64Array(layers);
-  const max = new Float64Array(layers);
-  layerMeanMax(gpu, layers, numGpus, mean, max);
-  const perLayer: number[] = new Array(layers);
-  let sum = 0;
-  let worst = 0;
-  for (let l = 0; l < layers; l++) {
-    const r = mean[l] > 0 ? max[l] / mean[l] : 1;
-    perLayer[l] = r;
-    sum += r;
-    if (r > worst) worst = r;
-  }
-  return { peakOverAverage: sum / layers, worstPeakOverAverage: worst, perLayer };
+  const r = perLayerRatio(gpu, layers, numGpus, (mean, max) => (mean > 0 ? max / mean : 1));
+  return { peakOverAverage: r.mean, worstPeakOverAverage: r.worst, perLayer: r.perLayer };
 }
 
 /**
