@@ -334,6 +334,11 @@ export async function benchSimulate(options: { quick: boolean }): Promise<string
           prefill,
         ),
         ...decomposition(
+          "dsv3-prefill, 2,048 tokens/step (decode-like noise), 2,000 steps",
+          synthesizeTrace({ steps: 2000, layers, experts, seed: SEED, tokens: 2048 }),
+          prefill,
+        ),
+        ...decomposition(
           "dsv3-decode144, 1,000 steps",
           synthesizeTrace({ steps: 1000, layers, experts, seed: SEED }),
           decode,
