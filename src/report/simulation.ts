@@ -159,7 +159,7 @@ export function sweepSection(
         series: [
           { name: "eplb", values: points.map((p) => p.balancedness), color: AFTER_COLOR },
           {
-            name: "deepseek re-planning",
+            name: "deepseek re-planning (window mean)",
             values: points.map((p) => p.deepseekBalancedness ?? nan),
             color: MEAN_COLOR,
           },
@@ -180,7 +180,7 @@ export function sweepSection(
         series: [
           { name: "eplb", values: points.map((p) => p.movedSlotsFraction), color: AFTER_COLOR },
           {
-            name: "deepseek re-planning",
+            name: "deepseek re-planning (window mean)",
             values: points.map((p) => p.deepseekMovedSlotsFraction ?? nan),
             color: MEAN_COLOR,
           },

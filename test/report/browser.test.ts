@@ -221,6 +221,89 @@ describe("HTML report in headless Chromium", () => {
     }
   });
 
+  it("renders eplb simulate's report: the simulation section, then the last placement", async () => {
+    const trace = join(outDir, "sim-trace.npy");
+    const synth = await cli([
+      "synth",
+      "--steps",
+      "400",
+      "--layers",
+      "6",
+      "--experts",
+      "32",
+      "--seed",
+      "2",
+      "--out",
+      trace,
+    ]);
+    assert.equal(synth.code, 0, synth.stderr);
+    const file = join(outDir, "report-simulate.html");
+    const args = [
+      "simulate",
+      "--trace",
+      trace,
+      "--replicas",
+      "40",
+      "--groups",
+      "4",
+      "--nodes",
+      "2",
+      "--gpus",
+      "8",
+      "--interval",
+      "50",
+    ];
+    const r = await cli([...args, "--json", "--html", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    const v = await open(file);
+    try {
+      const { page } = v;
+      // The strategies' table shows the JSON's figures, in order.
+      const rows = await page.$$eval("#simulation table.sim-table tbody tr", (trs: Row[]) =>
+        trs.map((tr) => Array.from(tr.children, (c) => c.textContent?.trim())),
+      );
+      assert.equal(rows.length, 4);
+      assert.equal(rows[0][1], j.meanRealizedBalancedness.toFixed(4));
+      assert.equal(rows[1][0], "deepseek re-planning (window mean)");
+      assert.equal(rows[1][1], j.baselines.deepseek.meanRealizedBalancedness.toFixed(4));
+      assert.equal(rows[2][1], j.baselines.oracle.meanRealizedBalancedness.toFixed(4));
+      assert.equal(rows[3][1], j.baselines.none.meanRealizedBalancedness.toFixed(4));
+      // Balancedness over time: one line per strategy across the plot.
+      const lines = await boxes(page, "#simulation svg.line-chart g.series path");
+      assert.equal(lines.length, 4);
+      for (const b of lines) assert.ok(b.w > 300, `a line spans the steps (${b.w} px)`);
+      // Moves per rebalance: one bar per rebalance after the first, for eplb, deepseek, oracle.
+      const bars = await countOf(page, "#simulation svg.bar-chart g.bars rect");
+      assert.equal(bars, 3 * (j.rebalances - 1));
+      // Then the standard sections for the last placement, every chart drawn with a real size.
+      for (const id of ["summary", "layers", "gpus", "placement", "heatmap"]) {
+        assert.equal(await countOf(page, `section#${id}`), 1, id);
+      }
+      for (const b of await boxes(page, "svg.chart")) assert.ok(b.w > 300 && b.h > 100);
+      assert.deepEqual(v.problems, []);
+      assert.deepEqual(v.requests, [pathToFileURL(file).href]);
+    } finally {
+      await v.page.close();
+    }
+    // A sweep's report: balancedness and share moved per configuration, beside the baselines.
+    const sweepFile = join(outDir, "report-sweep.html");
+    const s = await cli([...args, "--sweep", "interval=25,50,100", "--json", "--html", sweepFile]);
+    assert.equal(s.code, 0, s.stderr);
+    const w = await open(sweepFile);
+    try {
+      const charts = await boxes(w.page, "#sweep svg.bar-chart");
+      assert.equal(charts.length, 2);
+      for (const b of charts) assert.ok(b.w > 300 && b.h > 100);
+      // Three configurations: eplb, deepseek and oracle balancedness; eplb and deepseek moves.
+      assert.equal(await countOf(w.page, "#sweep svg.bar-chart g.bars rect"), 3 * 3 + 3 * 2);
+      assert.deepEqual(w.problems, []);
+      assert.deepEqual(w.requests, [pathToFileURL(sweepFile).href]);
+    } finally {
+      await w.page.close();
+    }
+  });
+
   it("renders the report eplb report writes for examples/loads.json", async () => {
     const file = join(outDir, "report-example.html");
     const example = join(repoRoot, "examples", "loads.json");
