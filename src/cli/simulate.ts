@@ -91,6 +91,13 @@ export interface SweepRow extends StrategySummary {
   tolerance: number | null;
   slotGain: number | null;
   rebalances: number;
+  /** Slots moved per step: per rebalance over the interval, comparable across intervals. */
+  movedSlotsPerStep: number;
+  /**
+   * On the sweep's Pareto front of balancedness against slots moved per step: no other row
+   * realises at least as much balance with at most as many moves, one of them strictly.
+   */
+  paretoOptimal: boolean;
   baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
 }
 
@@ -158,6 +165,8 @@ export function sweepRow(r: SimulationResult): SweepRow {
     slotGain: optionNumber(r.rebalanceOptions.slotGain),
     rebalances: r.rebalanceSteps.length,
     ...strategySummary(r.eplb),
+    movedSlotsPerStep: r.eplb.movedSlotsPerRebalance / r.interval,
+    paretoOptimal: false,
     baselines,
   };
 }
@@ -344,6 +353,29 @@ export function sharedView(
 }
 
 /**
+ * Marks the rows on the Pareto front of realised balancedness (higher is better) against slots
+ * moved per step (lower is better): the configurations worth choosing between, whatever weight
+ * a deployment gives weight transfers. O(rows^2); sweeps are small.
+ *
+ * @example
+ * ```ts
+ * markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]
+ * ```
+ */
+export function markParetoFront<T extends SweepRow>(rows: T[]): T[] {
+  for (const r of rows) {
+    r.paretoOptimal = !rows.some(
+      (o) =>
+        o.meanRealizedBalancedness >= r.meanRealizedBalancedness &&
+        o.movedSlotsPerStep <= r.movedSlotsPerStep &&
+        (o.meanRealizedBalancedness > r.meanRealizedBalancedness ||
+          o.movedSlotsPerStep < r.movedSlotsPerStep),
+    );
+  }
+  return rows;
+}
+
+/**
  * Runs every configuration of a sweep, on `workers` worker threads sharing one copy of the trace
  * (in this thread when `workers <= 1` or there is one configuration). Rows come back in grid
  * order, without per-step series.
@@ -371,7 +403,7 @@ export async function runSweep(
       });
       rows.push(sweepRow(r));
     }
-    return rows;
+    return markParetoFront(rows);
   }
   const shared = shareTrace(trace);
   const rows: SweepRow[] = new Array(grid.length);
@@ -420,7 +452,7 @@ export async function runSweep(
     for (const w of threads) void w.terminate();
     throw error;
   }
-  return rows;
+  return markParetoFront(rows);
 }
 
 /** Messages a simulation worker sends back. */
@@ -593,6 +625,8 @@ const CSV_HEADER = [
   "oracle_balancedness",
   "none_balancedness",
   "off_node_share",
+  "moved_per_step",
+  "pareto",
 ];
 
 function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
@@ -618,6 +652,8 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
     opt(b.oracle?.meanRealizedBalancedness, digits),
     opt(b.none?.meanRealizedBalancedness, digits),
     digits(r.offNodeShare),
+    moves(r.movedSlotsPerStep),
+    String(r.paretoOptimal),
   ];
 }
 
@@ -657,6 +693,7 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     "worst",
     "moved/rebal",
     "moved",
+    "moved/step",
     "deepseek bal",
     "deepseek moved",
     "oracle bal",
@@ -665,19 +702,24 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
   // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
   const showOff = rows.some((r) => r.offNodeShare > 0);
   if (showOff) header.push("off node");
+  header.push("pareto");
   const cells = rows.map((r) => {
-    const c = rowCells(r, f4);
+    const c = rowCells(r, f4).slice(0, 18);
     c[5] = sweepValue(r, "previous");
     c[6] = sweepValue(r, "move-budget");
     c[7] = sweepValue(r, "min-gain");
     c[8] = sweepValue(r, "tolerance");
     c[9] = sweepValue(r, "slot-gain");
     c[13] = pct(r.movedSlotsFraction);
-    if (showOff) c[c.length - 1] = pct(r.offNodeShare);
-    else c.pop();
+    c.splice(14, 0, moves(r.movedSlotsPerStep));
+    if (showOff) c.push(pct(r.offNodeShare));
+    c.push(r.paretoOptimal ? "*" : "");
     return c;
   });
-  return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${table(header, cells, 0)}\n`;
+  const marked = rows.some((r) => r.paretoOptimal)
+    ? "\n* = on the Pareto front: no other configuration realises as much balance with as few slots moved per step.\n"
+    : "";
+  return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${table(header, cells, 0)}\n${marked}`;
 }
 
 function stringFlag(flags: Flags, name: string): string | undefined {
@@ -831,7 +873,8 @@ function sweepHtml(
   });
   const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => sweepValue(r, k))).size > 1);
   const points = rows.map((r) => ({
-    label: varied.length ? varied.map((k) => sweepValue(r, k)).join("/") : "base",
+    // "*" marks the Pareto front, as in the table.
+    label: `${varied.length ? varied.map((k) => sweepValue(r, k)).join("/") : "base"}${r.paretoOptimal ? " *" : ""}`,
     balancedness: r.meanRealizedBalancedness,
     movedSlotsFraction: r.movedSlotsFraction,
     deepseekBalancedness: r.baselines.deepseek?.meanRealizedBalancedness,
@@ -937,7 +980,8 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
                     move-budget, min-gain, tolerance or slot-gain (repeatable: the grid of all
-                    combinations); one row per configuration, --csv or --json on request
+                    combinations); one row per configuration, --csv or --json on request;
+                    * marks the Pareto front of balancedness against slots moved per step
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
   --out FILE        write the output there instead of stdout

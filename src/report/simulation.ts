@@ -190,7 +190,7 @@ export function sweepSection(
         yMax: 1,
       });
       return (
-        `<p class="lead">${escapeXml(traceName)}: ${points.length} configurations.</p>` +
+        `<p class="lead">${escapeXml(traceName)}: ${points.length} configurations${points.some((p) => p.label.endsWith(" *")) ? "; * marks the Pareto front of balancedness against slots moved per step" : ""}.</p>` +
         figure(
           balance,
           `Mean realised balancedness of each configuration (1 is perfect; the axis starts at ${yMin}).`,

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/main.js";
+import { markParetoFront, type SweepRow } from "../../src/cli/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { writeNpy } from "../../src/io/npy-write.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
@@ -178,11 +179,15 @@ describe("eplb simulate: one configuration", () => {
     // A relaxed sweep names its off-node column; every row fills it.
     const sweep = await cli([...args.slice(0, -1), "--relaxed", "--sweep", "interval=25,50"]);
     assert.equal(sweep.code, 0, sweep.stderr);
-    const [header, ...rows] = sweep.stdout.trim().split("\n").slice(2);
-    assert.match(header, /off node$/);
+    const [header, ...rows] = sweep.stdout.trim().split("\n").slice(2, 5);
+    assert.match(header, /off node +pareto$/);
     const width = header.trim().split(/\s{2,}/).length;
-    for (const row of rows) assert.match(row, /%$/);
-    for (const row of rows) assert.equal(row.trim().split(/\s+/).length, width);
+    for (const row of rows) {
+      // The off-node share, then the Pareto mark when the row has one.
+      const marked = row.trimEnd().endsWith("*");
+      assert.match(row.trimEnd(), marked ? /% +\*$/ : /%$/);
+      assert.equal(row.trim().split(/\s+/).length, marked ? width : width - 1);
+    }
     const bad = await cli([...args, "--relaxed", "--policy", "deepseek"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--relaxed needs a policy other than deepseek/);
@@ -223,7 +228,8 @@ describe("eplb simulate --sweep", () => {
     const table = await cli(sweep);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /6 configurations/);
-    assert.equal(table.stdout.trim().split("\n").length, 2 + 1 + 6);
+    // Title, blank, header, 6 rows, blank, the Pareto footnote.
+    assert.equal(table.stdout.trim().split("\n").length, 2 + 1 + 6 + 2);
     const csv = await cli([...sweep, "--csv"]);
     const lines = csv.stdout.trim().split("\n");
     assert.equal(lines.length, 7);
@@ -233,10 +239,13 @@ describe("eplb simulate --sweep", () => {
     );
     assert.match(lines[1], /^25,50,20,[a-z]+,mean,true,,,,,0\.\d+/);
     // Every table row has exactly the header's columns (no off-node column on a global shape).
-    const [header, ...rows] = table.stdout.trim().split("\n").slice(2);
+    const [header, ...rows] = table.stdout.trim().split("\n").slice(2, 9);
     const width = header.trim().split(/\s{2,}/).length;
     assert.doesNotMatch(header, /off node/);
-    for (const row of rows) assert.equal(row.trim().split(/\s+/).length, width);
+    for (const row of rows) {
+      const marked = row.trimEnd().endsWith("*");
+      assert.equal(row.trim().split(/\s+/).length, marked ? width : width - 1);
+    }
     const json = JSON.parse((await cli([...sweep, "--json"])).stdout);
     assert.equal(json.length, 6);
     assert.deepEqual(
@@ -245,6 +254,49 @@ describe("eplb simulate --sweep", () => {
     );
     assert.equal(typeof json[0].meanRealizedBalancedness, "number");
     assert.equal(typeof json[0].baselines.deepseek.movedSlotsPerRebalance, "number");
+  });
+
+  test("the Pareto front of balancedness against moves per step is marked in every output", async () => {
+    const table = await cli(sweep);
+    const lines = table.stdout.trim().split("\n");
+    assert.match(lines[2], /moved\/step .* pareto$/);
+    assert.match(table.stdout, /\* = on the Pareto front/);
+    const rows = JSON.parse((await cli([...sweep, "--json"])).stdout);
+    const front = rows.filter((r: SweepRow) => r.paretoOptimal);
+    assert.ok(front.length >= 1);
+    for (const r of rows) {
+      assert.equal(r.movedSlotsPerStep, r.movedSlotsPerRebalance / r.interval);
+      const dominated = rows.some(
+        (o: SweepRow) =>
+          o.meanRealizedBalancedness >= r.meanRealizedBalancedness &&
+          o.movedSlotsPerStep <= r.movedSlotsPerStep &&
+          (o.meanRealizedBalancedness > r.meanRealizedBalancedness ||
+            o.movedSlotsPerStep < r.movedSlotsPerStep),
+      );
+      assert.equal(r.paretoOptimal, !dominated);
+    }
+    // Table rows carry the mark exactly where the JSON says so.
+    const marks = lines.slice(3, 3 + rows.length).map((l) => l.trimEnd().endsWith("*"));
+    assert.deepEqual(
+      marks,
+      rows.map((r: SweepRow) => r.paretoOptimal),
+    );
+    const csv = (await cli([...sweep, "--csv"])).stdout.trim().split("\n");
+    assert.match(csv[0], /,moved_per_step,pareto$/);
+    assert.deepEqual(
+      csv.slice(1).map((l) => l.endsWith(",true")),
+      rows.map((r: SweepRow) => r.paretoOptimal),
+    );
+  });
+
+  test("markParetoFront: dominated rows are off the front, ties stay on it", () => {
+    const row = (b: number, m: number) =>
+      ({ meanRealizedBalancedness: b, movedSlotsPerStep: m, paretoOptimal: true }) as SweepRow;
+    const rows = [row(0.9, 30), row(0.88, 20), row(0.88, 25), row(0.85, 20), row(0.9, 30)];
+    assert.deepEqual(
+      markParetoFront(rows).map((r) => r.paretoOptimal),
+      [true, true, false, false, true],
+    );
   });
 
   test("previous and move-budget sweep the rebalancing: a zero budget moves nothing", async () => {
@@ -403,7 +455,10 @@ describe("eplb simulate --html", () => {
     const page = readFileSync(html, "utf8");
     assert.match(page, /<section id="sweep"/);
     assert.match(page, /aria-label="Realised balancedness per configuration"/);
-    for (const w of ["25", "50", "100"]) assert.ok(page.includes(`>${w}</text>`), w);
+    // Each window labels its bars; the Pareto front's labels carry the table's "*".
+    for (const w of ["25", "50", "100"]) assert.match(page, new RegExp(`>${w}( \\*)?</text>`), w);
+    assert.match(page, />\d+ \*<\/text>/);
+    assert.match(page, /\* marks the Pareto front/);
   });
 });
 
