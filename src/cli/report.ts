@@ -3,6 +3,7 @@ import { extname, resolve } from "node:path";
 import type { Placement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { htmlReport } from "../report/html.js";
+import { migrationSections } from "../report/migration.js";
 import { buildReportModel, type ReportInput } from "../report/model.js";
 import { integerFlag, parseFlags, requireString, TOPOLOGY_HELP, TOPOLOGY_OPTIONS } from "./args.js";
 import type { CliCommand, CliContext } from "./command.js";
@@ -70,6 +71,7 @@ export const reportCommand: CliCommand = {
   summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
   get help() {
     return `Usage: eplb report --loads FILE --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
+                   [--previous FILE]
 
 Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
 balancedness per layer before (experts in order, one slot each) and after, per-GPU
@@ -87,6 +89,12 @@ ${LOADS_INPUT_HELP}
                  default to what an eplb plan JSON records
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames().join(", ")} [default: ${DEFAULT_POLICY}]
+  --previous FILE
+                 the placement the engine runs now (any placement file): plan by
+                 rebalancing from it (as eplb plan --previous), or with --placement compare
+                 the two; the report gains a migration section (slots changed, transfers by
+                 kind, balancedness per layer before and after the move) and outlines the
+                 changed slots in the placement grids
   --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
                  [default: the worst after, the worst before and a median layer]
   --title TEXT   page heading [default: EPLB report]
@@ -96,6 +104,7 @@ Examples:
   eplb report --loads examples/loads.json --replicas 16 --groups 4 --nodes 2 --gpus 8 --html report.html
   eplb plan --loads loads.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --out plan.json
   eplb report --loads loads.json --placement plan.json --html report.html
+  eplb report --loads next.npy --previous init.json --replicas 288 --groups 8 --nodes 4 --gpus 32 --html moves.html
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
@@ -104,6 +113,7 @@ Examples:
       ...LOADS_INPUT_OPTIONS,
       html: { type: "string" },
       placement: { type: "string" },
+      previous: { type: "string" },
       ...TOPOLOGY_OPTIONS,
       policy: { type: "string" },
       layers: { type: "string" },
@@ -131,13 +141,23 @@ Examples:
     const loads = readLoadsFile(loadsPath, ctx.cwd, loadsOptions);
     const detailLayers =
       typeof flags.layers === "string" ? parseLayerList(flags.layers, loads.layers) : undefined;
+    const previousPath = flags.previous;
+    if (previousPath !== undefined && (typeof previousPath !== "string" || previousPath === "")) {
+      throw new UsageError("--previous needs a file");
+    }
+    const previous =
+      typeof previousPath === "string"
+        ? readPlacementFile(previousPath, ctx.cwd, { numExperts: loads.experts })
+        : undefined;
     const { packageVersion } = await import("./main.js");
     const common = {
       loads,
       title,
       detailLayers,
+      previous,
       generator: `eplb ${packageVersion()}`,
     };
+    const previousSource = typeof previousPath === "string" ? { previous: previousPath } : {};
     let input: ReportInput;
     if (typeof placementPath === "string") {
       const recorded = recordedTopology(placementPath, ctx.cwd);
@@ -158,7 +178,7 @@ Examples:
         numGroups: integerFlag(flags, "groups", 1, recorded.groups ?? 1),
         policy: recorded.policy ? `${recorded.policy} (from file)` : "from file",
         mode: recorded.mode,
-        sources: { loads: loadsPath, placement: placementPath },
+        sources: { loads: loadsPath, placement: placementPath, ...previousSource },
       };
     } else {
       const numReplicas = integerFlag(flags, "replicas", 1);
@@ -172,6 +192,7 @@ Examples:
         numNodes,
         numGpus,
         policyFlag,
+        previous ? { previous } : {},
       );
       input = {
         ...common,
@@ -182,18 +203,23 @@ Examples:
         policy: metrics.policy,
         mode: metrics.mode,
         timeMs: metrics.timeMs,
-        sources: { loads: loadsPath },
+        sources: { loads: loadsPath, ...previousSource },
       };
     }
     const model = buildReportModel(input);
-    const html = htmlReport(model);
+    const html = htmlReport(model, model.migration ? { sections: migrationSections() } : {});
     writeResult(html, htmlPath === "-" ? undefined : htmlPath, ctx);
     const size = Buffer.byteLength(html);
     ctx.stderr(
       `eplb report: ${htmlPath === "-" ? "wrote the report to stdout" : `wrote ${htmlPath}`} ` +
         `(${size >= 1e6 ? `${(size / 1e6).toFixed(2)} MB` : `${Math.ceil(size / 1e3)} kB`}): ` +
         `balancedness ${fixed3(model.before.balancedness)} before, ${fixed3(model.after.balancedness)} after ` +
-        `(worst layer ${fixed3(model.before.worstBalancedness)} -> ${fixed3(model.after.worstBalancedness)})\n`,
+        `(worst layer ${fixed3(model.before.worstBalancedness)} -> ${fixed3(model.after.worstBalancedness)})` +
+        (model.migration
+          ? `; from the previous placement (balancedness ${fixed3(model.migration.previousBalance.balancedness)}): ` +
+            `${model.migration.slotsChanged} of ${model.layers * model.numReplicas} slots changed`
+          : "") +
+        "\n",
     );
   },
 };

@@ -14,6 +14,8 @@ export const MEAN_COLOR = "#4d4d4d";
 export const BOUND_COLOR = "#1a9850";
 /** The busiest GPU (the one that sets a layer's balancedness). */
 export const HOT_COLOR = "#b2182b";
+/** A slot whose expert changed since the previous placement (a weight transfer): near black. */
+export const MOVED_COLOR = "#111111";
 
 /**
  * `#rrggbb` of an HSL colour (h in degrees, s and l in percent).

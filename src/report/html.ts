@@ -199,11 +199,13 @@ function renderPlacement(m: ReportModel): string {
         logcnt: m.placement.logcnt.subarray(l * E, (l + 1) * E),
         expertLoads: m.loads.data.subarray(l * E, (l + 1) * E),
         reason: d.reason,
+        previousSlots: m.migration?.previous.phy2log.subarray(l * P, (l + 1) * P),
       }),
       `Layer ${l}, ${d.reason}: each column is a GPU, each cell a slot holding the expert whose ` +
         `id it shows (hover for replicas and load). ` +
         `${m.numGroups > 1 ? "The hue says the expert's group. " : ""}` +
-        `Bold ids are experts with several replicas.`,
+        `Bold ids are experts with several replicas.` +
+        `${m.migration ? ` Dashed outlines: slots whose expert changed since the previous placement (${m.migration.changedPerLayer[l]} in this layer).` : ""}`,
     );
   }
   return out;
@@ -259,6 +261,7 @@ export function htmlReport(model: ReportModel, options: HtmlReportOptions = {}):
   const meta = [
     src.loads ? `loads: ${src.loads}` : "",
     src.placement ? `placement: ${src.placement}` : "",
+    src.previous ? `previous placement: ${src.previous}` : "",
     `${model.layers} layers, ${model.numExperts} experts, ${model.numReplicas} slots on ${model.numGpus} GPUs` +
       (model.numNodes > 1 ? ` in ${model.numNodes} nodes` : ""),
     model.policy ? `policy ${model.policy}${model.mode ? ` (${model.mode})` : ""}` : "",
@@ -327,7 +330,8 @@ svg.chart .panel-title,svg.chart .node{font-weight:600;font-size:13px}
 svg.chart .gpu:not([fill]){fill:var(--muted)}
 svg.chart .gpu{font-size:10px}
 svg.chart .node-box{fill:#f6f8fa;stroke:#d0d7de}
-svg.chart .cells rect.dup{stroke:#b2182b;stroke-width:2.5}
+svg.chart .cells rect.moved{stroke:#111;stroke-width:2;stroke-dasharray:3 2}
+svg.chart .cells rect.dup{stroke:#b2182b;stroke-width:2.5;stroke-dasharray:none}
 svg.chart .cell-labels text{pointer-events:none}
 svg.chart .frame{stroke:#8c959f}
 svg.chart .legend rect{stroke:rgba(31,35,40,.25);stroke-width:.5}

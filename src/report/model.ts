@@ -12,6 +12,8 @@ import {
   summarizeBalance,
 } from "../core/metrics.js";
 import type { Placement } from "../core/placement.js";
+import { makeTopology } from "../core/topology.js";
+import { planTransfers, type TransferCounts } from "../core/transfers.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {
@@ -31,11 +33,16 @@ export interface ReportInput {
   /** Page heading (default "EPLB report"). */
   title?: string;
   /** Where the loads and the placement came from (file names), shown under the heading. */
-  sources?: { loads?: string; placement?: string };
+  sources?: { loads?: string; placement?: string; previous?: string };
   /** Layers for the GPU bars and placement grids; default: picked by {@link pickDetailLayers}. */
   detailLayers?: number[];
   /** Footer credit, e.g. "eplb 0.1.0". */
   generator?: string;
+  /**
+   * The placement the engine runs now, when `placement` is a rebalance from it: the report then
+   * shows what moves (slots changed, transfers by kind) and what it buys.
+   */
+  previous?: Placement;
 }
 
 /** A layer shown in detail and why it was picked. */
@@ -53,10 +60,23 @@ export interface BeforeMetrics extends BalanceSummary {
   nodeBalancedness: number;
 }
 
+/** The move from a previous placement to the reported one, under the report's loads. */
+export interface MigrationView {
+  previous: Placement;
+  /** Per layer: slots whose expert changed (each one a weight transfer). */
+  changedPerLayer: number[];
+  slotsChanged: number;
+  /** Transfers by kind: from a slot on the same GPU, another GPU of the node, another node. */
+  transfers: TransferCounts;
+  /** GPU loads of the previous placement under these loads, `[layers][numGpus]`. */
+  previousGpuLoads: Float64Array;
+  previousBalance: BalanceSummary;
+}
+
 /** Everything the report draws, computed once from a {@link ReportInput}. */
 export interface ReportModel {
   title: string;
-  sources: { loads?: string; placement?: string };
+  sources: { loads?: string; placement?: string; previous?: string };
   generator?: string;
   loads: LoadMatrix;
   placement: Placement;
@@ -80,6 +100,8 @@ export interface ReportModel {
   /** (layer, GPU) pairs of each layer where a GPU holds two replicas of one expert. */
   duplicatesPerLayer: number[];
   detailLayers: DetailLayer[];
+  /** Present when the input had a previous placement. */
+  migration?: MigrationView;
 }
 
 /**
@@ -176,6 +198,9 @@ export function buildReportModel(input: ReportInput): ReportModel {
   } else {
     detailLayers = pickDetailLayers(beforeSummary.balancednessPerLayer, after.balancednessPerLayer);
   }
+  const migration = input.previous
+    ? migrationView(loads, input.previous, placement, numGpus, numNodes, numGroups)
+    : undefined;
   return {
     title: input.title ?? "EPLB report",
     sources: input.sources ?? {},
@@ -199,6 +224,62 @@ export function buildReportModel(input: ReportInput): ReportModel {
     after,
     duplicatesPerLayer,
     detailLayers,
+    migration,
+  };
+}
+
+/**
+ * What a rebalance from `previous` to `placement` changes and what it buys under `loads`: slots
+ * changed per layer, transfers by kind (the plan `eplb plan --transfers` writes), and the previous
+ * placement's balance on the same loads.
+ *
+ * @example
+ * ```ts
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * const previous = placementFromPhy2log([[0, 1, 2, 1, 3, 3]], 4);
+ * const next = placementFromPhy2log([[1, 0, 3, 1, 2, 3]], 4);
+ * const v = migrationView(loads, previous, next, 2, 2, 1); // 2 GPUs, one per node
+ * v.changedPerLayer; // [4]
+ * v.transfers; // { local: 2, intraNode: 0, interNode: 2 }
+ * v.previousBalance.balancedness; // 1: GPU loads 50 and 50
+ * ```
+ */
+export function migrationView(
+  loads: LoadMatrix,
+  previous: Placement,
+  placement: Placement,
+  numGpus: number,
+  numNodes: number,
+  numGroups: number,
+): MigrationView {
+  requirePlacementFits(loads, previous, numGpus, numNodes);
+  if (previous.numReplicas !== placement.numReplicas) {
+    throw new EplbInputError(
+      "previous.numReplicas",
+      previous.numReplicas,
+      `must equal the placement's slots per layer (${placement.numReplicas})`,
+    );
+  }
+  const L = loads.layers;
+  const P = placement.numReplicas;
+  const changedPerLayer: number[] = new Array(L).fill(0);
+  let slotsChanged = 0;
+  for (let l = 0; l < L; l++) {
+    for (let s = l * P; s < (l + 1) * P; s++) {
+      if (previous.phy2log[s] !== placement.phy2log[s]) changedPerLayer[l]++;
+    }
+    slotsChanged += changedPerLayer[l];
+  }
+  const topology = makeTopology(loads.experts, P, numGroups, numNodes, numGpus);
+  const plan = planTransfers(previous, placement, topology);
+  const previousGpuLoads = gpuLoads(loads, previous, numGpus);
+  return {
+    previous,
+    changedPerLayer,
+    slotsChanged,
+    transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
+    previousGpuLoads,
+    previousBalance: summarizeBalance(previousGpuLoads, L, numGpus),
   };
 }
 

@@ -1,5 +1,5 @@
 import { EplbInputError } from "../core/errors.js";
-import { expertColor, groupColor, HOT_COLOR, textColorOn } from "./colors.js";
+import { expertColor, groupColor, HOT_COLOR, MOVED_COLOR, textColorOn } from "./colors.js";
 import {
   escapeXml,
   formatNumber,
@@ -24,6 +24,11 @@ export interface PlacementGridOptions {
   expertLoads?: ArrayLike<number>;
   /** Why this layer is shown, e.g. "worst after EPLB". */
   reason?: string;
+  /**
+   * This layer's slots in the previous placement, when the grid shows a rebalance from it: slots
+   * whose expert changed (each one a weight transfer) are outlined and say what they held.
+   */
+  previousSlots?: ArrayLike<number>;
   width?: number;
 }
 
@@ -102,6 +107,16 @@ export function svgPlacementGrid(
     }
     if (groups > shown) legend.push({ name: `... ${groups - shown} more groups`, color: "#ccc" });
   }
+  const prev = options.previousSlots;
+  if (prev && prev.length !== slots.length) {
+    throw new EplbInputError(
+      "previousSlots.length",
+      prev.length,
+      `must equal the layer's slots (${slots.length})`,
+    );
+  }
+  if (prev)
+    legend.push({ name: "slot changed (a weight transfer)", color: MOVED_COLOR, line: true });
   legend.push({ name: "two replicas of one expert on one GPU", color: HOT_COLOR, line: true });
   const legendH = legendRows(legend, W) * 20 + 8;
 
@@ -125,6 +140,8 @@ export function svgPlacementGrid(
   }
   let dupCount = 0;
   for (let i = 0; i < P; i++) dupCount += dup[i];
+  let movedCount = 0;
+  if (prev) for (let i = 0; i < P; i++) if (prev[i] !== slots[i]) movedCount++;
 
   const reason = options.reason ? ` (${options.reason})` : "";
   let out = svgOpen(
@@ -134,9 +151,11 @@ export function svgPlacementGrid(
     `Placement grid of layer ${layer}${reason}: ${N} node(s) of ${gpn} GPUs, one column per GPU ` +
       `and one cell per slot, coloured by expert${groups > 1 ? " (hue = expert group)" : ""}; ` +
       `${labels ? "cells show expert ids" : "cells are too small for labels, hover for ids"}; ` +
-      `${dupCount} slots hold an expert that is already on their GPU.`,
+      `${dupCount} slots hold an expert that is already on their GPU` +
+      `${prev ? `; ${movedCount} slots changed expert since the previous placement` : ""}.`,
     "placement-grid",
-    ` data-layer="${layer}" data-cells="${P}" data-labels="${labels ? P : 0}" data-duplicates="${dupCount}"`,
+    ` data-layer="${layer}" data-cells="${P}" data-labels="${labels ? P : 0}" data-duplicates="${dupCount}"` +
+      (prev ? ` data-moved="${movedCount}"` : ""),
   );
   out += svgLegend(legend, 16, 14, W);
 
@@ -180,8 +199,11 @@ export function svgPlacementGrid(
           tip += `, load ${formatNumber(load)}`;
           if (cnt !== undefined && cnt > 1) tip += ` (${formatNumber(load / cnt)} per replica)`;
         }
+        const moved = prev !== undefined && prev[s] !== e;
+        if (moved) tip += `; new here (held expert ${prev[s]} before)`;
         if (dup[s]) tip += "; another replica of it is on this GPU";
-        const cls = dup[s] ? ` class="dup"` : "";
+        const classes = [moved ? "moved" : "", dup[s] ? "dup" : ""].filter((c) => c !== "");
+        const cls = classes.length > 0 ? ` class="${classes.join(" ")}"` : "";
         cells.push(
           `<rect${cls} x="${px(x + 0.5)}" y="${px(y + 0.5)}" width="${px(cellW - 1)}" height="${px(cellH - 1)}" fill="${fill}"><title>${escapeXml(tip)}</title></rect>`,
         );

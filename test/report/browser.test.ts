@@ -190,6 +190,21 @@ async function checkReport(v: Visit, file: string, m: ReportModel): Promise<void
   assert.deepEqual(v.requests, [pathToFileURL(file).href]);
 }
 
+/** Writes a seeded synthetic trace with `eplb synth` into the test output folder. */
+async function synthTrace(
+  name: string,
+  steps: number,
+  layers: number,
+  experts: number,
+  seed: number,
+): Promise<string> {
+  const path = join(outDir, name);
+  const args = ["--steps", steps, "--layers", layers, "--experts", experts, "--seed", seed];
+  const r = await cli(["synth", ...args.map(String), "--out", path]);
+  assert.equal(r.code, 0, r.stderr);
+  return path;
+}
+
 describe("HTML report in headless Chromium", () => {
   it("renders a DeepSeek-V3 prefill-sized report (58 x 256 -> 288 slots, 4 nodes x 8 GPUs)", async () => {
     const loads = lognormalLoads(58, 256, 1.0, 2024);
@@ -222,21 +237,7 @@ describe("HTML report in headless Chromium", () => {
   });
 
   it("renders eplb simulate's report: the simulation section, then the last placement", async () => {
-    const trace = join(outDir, "sim-trace.npy");
-    const synth = await cli([
-      "synth",
-      "--steps",
-      "400",
-      "--layers",
-      "6",
-      "--experts",
-      "32",
-      "--seed",
-      "2",
-      "--out",
-      trace,
-    ]);
-    assert.equal(synth.code, 0, synth.stderr);
+    const trace = await synthTrace("sim-trace.npy", 400, 6, 32, 2);
     const file = join(outDir, "report-simulate.html");
     const args = [
       "simulate",
@@ -301,6 +302,63 @@ describe("HTML report in headless Chromium", () => {
       assert.deepEqual(w.requests, [pathToFileURL(sweepFile).href]);
     } finally {
       await w.page.close();
+    }
+  });
+
+  it("renders a rebalance from a previous placement: migration charts and changed slots outlined", async () => {
+    const trace = await synthTrace("migration-trace.npy", 300, 8, 64, 4);
+    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
+    const init = join(outDir, "migration-init.json");
+    const planned = await cli([
+      "plan",
+      "--loads",
+      trace,
+      "--steps",
+      "0:100",
+      ...shape,
+      "--out",
+      init,
+    ]);
+    assert.equal(planned.code, 0, planned.stderr);
+    const file = join(outDir, "report-migration.html");
+    const r = await cli([
+      "report",
+      "--loads",
+      trace,
+      "--steps",
+      "200:300",
+      ...shape,
+      "--previous",
+      init,
+      "--html",
+      file,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const v = await open(file);
+    try {
+      const { page } = v;
+      const lines = await boxes(page, "#migration svg.migration-balance g.series path");
+      assert.equal(lines.length, 2, "previous and new balancedness per layer");
+      for (const b of lines) assert.ok(b.w > 300);
+      assert.equal(await countOf(page, "#migration svg.migration-moves g.bars rect"), 8);
+      // Every grid outlines as many cells as it says changed, and they are drawn.
+      const grids = await page.$$eval("#placement svg.placement-grid", (els) =>
+        els.map((e) => ({
+          moved: Number(e.getAttribute("data-moved")),
+          outlined: e.querySelectorAll("g.cells rect.moved").length,
+        })),
+      );
+      assert.ok(grids.length >= 1);
+      for (const g of grids) assert.equal(g.outlined, g.moved);
+      assert.ok(
+        grids.some((g) => g.moved > 0),
+        "some slots changed",
+      );
+      for (const b of await boxes(page, "svg.chart")) assert.ok(b.w > 300 && b.h > 100);
+      assert.deepEqual(v.problems, []);
+      assert.deepEqual(v.requests, [pathToFileURL(file).href]);
+    } finally {
+      await v.page.close();
     }
   });
 

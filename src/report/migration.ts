@@ -1,0 +1,116 @@
+import { AFTER_COLOR, BEFORE_COLOR } from "./colors.js";
+import { defaultSections, figure, type ReportSection } from "./html.js";
+import type { ReportModel } from "./model.js";
+import { escapeXml, formatNumber, svgBarChart, svgLineChart } from "./svg.js";
+
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "-");
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/**
+ * The report section of a rebalance from a previous placement (`model.migration`): how many
+ * slots change and of which kind each transfer is, then per layer the balancedness the previous
+ * placement and the new one give under the report's loads, and the slots changed. Empty when the
+ * model has no previous placement.
+ *
+ * @example
+ * ```ts
+ * htmlReport(model, { sections: [migrationSection(), ...defaultSections()] });
+ * ```
+ */
+export function migrationSection(): ReportSection {
+  return {
+    id: "migration",
+    title: "Migration from the previous placement",
+    render(m: ReportModel): string {
+      const v = m.migration;
+      if (!v) return "";
+      const total = m.layers * m.numReplicas;
+      const t = v.transfers;
+      const prev = v.previousBalance;
+      const after = m.after;
+      const rows = [
+        [
+          "Slots changed (weight transfers)",
+          `${v.slotsChanged} of ${total} (${pct(v.slotsChanged / total)})`,
+        ],
+        ["from the same GPU", String(t.local)],
+        ["from another GPU of the same node", String(t.intraNode)],
+        ["from another node", String(t.interNode)],
+        ["Layers changed", `${v.changedPerLayer.filter((c) => c > 0).length} of ${m.layers}`],
+        [
+          "Balancedness, mean: previous -> new",
+          `${f3(prev.balancedness)} -> ${f3(after.balancedness)}`,
+        ],
+        [
+          "Balancedness, worst layer: previous -> new",
+          `${f3(prev.worstBalancedness)} -> ${f3(after.worstBalancedness)}`,
+        ],
+        [
+          "Max GPU load, summed over layers: previous -> new",
+          `${formatNumber(sum(prev.maxGpuLoad))} -> ${formatNumber(sum(after.maxGpuLoad))}`,
+        ],
+      ];
+      const table =
+        `<table class="migration-table"><caption>What the rebalance moves and what it buys, under these loads</caption><tbody>` +
+        rows
+          .map(
+            ([k, val]) => `<tr><th scope="row">${escapeXml(k)}</th><td>${escapeXml(val)}</td></tr>`,
+          )
+          .join("") +
+        `</tbody></table>`;
+      const balance = svgLineChart({
+        title: "Balancedness per layer, previous and new placement",
+        description:
+          "Mean / max GPU load of every layer under these loads, with the previous placement and with the new one",
+        series: [
+          { name: "previous placement", values: prev.balancednessPerLayer, color: BEFORE_COLOR },
+          { name: "new placement", values: after.balancednessPerLayer, color: AFTER_COLOR },
+        ],
+        xLabel: "layer",
+        yLabel: "balancedness",
+        yMax: 1,
+        className: "migration-balance",
+      });
+      const moved = svgBarChart({
+        title: "Slots changed per layer",
+        description: "Slots whose expert changes in each layer: each one is a weight transfer",
+        categories: v.changedPerLayer.map((_, l) => String(l)),
+        series: [{ name: "slots changed", values: v.changedPerLayer, color: AFTER_COLOR }],
+        xLabel: "layer",
+        yLabel: "slots changed",
+        tooltip: (_s, l, val) => `layer ${l}: ${val} of ${m.numReplicas} slots change`,
+        className: "migration-moves",
+      });
+      return (
+        `<p class="lead">The placement the engine runs now, judged under the same loads, against the rebalanced one. ` +
+        `Slots changed are the weight transfers the engine makes; the placement grids below outline them.</p>` +
+        `<div class="tables">${table}</div>` +
+        figure(
+          balance,
+          "Balancedness of every layer under these loads: previous placement (what the engine runs now) and new.",
+        ) +
+        figure(moved, "Slots whose expert changes, per layer: each one is a weight transfer.")
+      );
+    },
+  };
+}
+
+function sum(values: readonly number[]): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return s;
+}
+
+/**
+ * The default sections with {@link migrationSection} after the summary: the page of a rebalance
+ * from a previous placement.
+ *
+ * @example
+ * ```ts
+ * migrationSections().map((s) => s.id); // ["summary", "migration", "layers", "gpus", "placement", "heatmap"]
+ * ```
+ */
+export function migrationSections(): ReportSection[] {
+  const [summary, ...rest] = defaultSections();
+  return [summary, migrationSection(), ...rest];
+}
