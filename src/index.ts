@@ -190,10 +190,13 @@ export {
   type ReportSection,
 } from "./report/html.js";
 export { type LayerBalanceOptions, svgLayerBalance } from "./report/layer-balance.js";
+export { migrationSection, migrationSections } from "./report/migration.js";
 export {
   type BeforeMetrics,
   buildReportModel,
   type DetailLayer,
+  type MigrationView,
+  migrationView,
   pickDetailLayers,
   type ReportInput,
   type ReportModel,
