@@ -161,6 +161,8 @@ export {
 } from "./core/synth.js";
 export { makeTopology, type Topology } from "./core/topology.js";
 export {
+  type GpuTransferCounts,
+  gpuTransferCounts,
   planLayerTransfers,
   planTransfers,
   TRANSFER_KINDS,

@@ -10,7 +10,12 @@ import {
   waterFillCounts,
 } from "./replication.js";
 import type { Topology } from "./topology.js";
-import { planTransfers, type TransferCounts, type TransferPlan } from "./transfers.js";
+import {
+  gpuTransferCounts,
+  planTransfers,
+  type TransferCounts,
+  type TransferPlan,
+} from "./transfers.js";
 
 /** A previous placement as callers hold it: `phy2log` rows `[layers][numReplicas]` or typed. */
 export type PreviousPlacement = ReadonlyArray<ArrayLike<number>> | Placement;
@@ -1753,6 +1758,11 @@ export interface MigrationMetrics {
   layersRelabelled: number;
   /** Transfers by kind. */
   transfers: TransferCounts;
+  /**
+   * The most expert weights any one GPU copies in from other GPUs (same node or another), over
+   * all layers: the busiest receiver bounds how long applying the rebalance takes.
+   */
+  maxGpuTransfersIn: number;
   /** Per layer: max GPU load of the previous placement under the new loads. */
   maxLoadBefore: number[];
   /** Per layer: max GPU load of the result. */
@@ -1823,6 +1833,7 @@ export function migratePlacement(
     layersRegrouped: 0,
     layersRelabelled: 0,
     transfers: { local: 0, intraNode: 0, interNode: 0 },
+    maxGpuTransfersIn: 0,
     maxLoadBefore: new Array(loads.layers),
     maxLoadAfter: new Array(loads.layers),
     maxLoadFresh: new Array(loads.layers),
@@ -1873,5 +1884,11 @@ export function migratePlacement(
     intraNode: transfers.intraNode,
     interNode: transfers.interNode,
   };
+  const perGpu = gpuTransferCounts(transfers, topology);
+  const G = topology.numGpus;
+  for (let g = 0; g < G; g++) {
+    const remote = perGpu.incoming[G + g] + perGpu.incoming[2 * G + g];
+    if (remote > metrics.maxGpuTransfersIn) metrics.maxGpuTransfersIn = remote;
+  }
   return { placement: out, metrics, transfers, layers };
 }

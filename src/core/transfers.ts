@@ -192,6 +192,41 @@ export function planTransfers(
   };
 }
 
+/** Transfers per GPU and kind, summed over layers: what each GPU receives and what it sends. */
+export interface GpuTransferCounts {
+  /** `incoming[kind * numGpus + g]`: transfers whose destination slot is on GPU `g`. */
+  readonly incoming: Int32Array;
+  /** `outgoing[kind * numGpus + g]`: transfers whose source slot is on GPU `g`. */
+  readonly outgoing: Int32Array;
+  readonly numGpus: number;
+}
+
+/**
+ * Counts a transfer plan's transfers per GPU and kind ({@link TRANSFER_KINDS} order), as
+ * destination and as source. A rebalance takes as long as its busiest GPU's copies, so the
+ * largest incoming (or outgoing) count, not the total, bounds how long it takes.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 2, 2); // 2 nodes, 1 GPU each, 2 slots per GPU
+ * const plan = planTransfers(placementFromPhy2log([[0, 1, 2, 0]], 3),
+ *   placementFromPhy2log([[0, 0, 2, 1]], 3), t);
+ * const c = gpuTransferCounts(plan, t);
+ * c.incoming; // Int32Array [1, 0, 0, 0, 0, 1]: GPU 0 gets a local copy, GPU 1 one from node 0
+ * ```
+ */
+export function gpuTransferCounts(plan: TransferPlan, topology: Topology): GpuTransferCounts {
+  const { numGpus: G, slotsPerGpu: S } = topology;
+  const incoming = new Int32Array(TRANSFER_KINDS.length * G);
+  const outgoing = new Int32Array(TRANSFER_KINDS.length * G);
+  for (let i = 0; i < plan.count; i++) {
+    const k = plan.kind[i] * G;
+    incoming[k + Math.floor(plan.destination[i] / S)]++;
+    outgoing[k + Math.floor(plan.source[i] / S)]++;
+  }
+  return { incoming, outgoing, numGpus: G };
+}
+
 /**
  * The transfers as plain objects, in layer then destination order (for JSON output).
  *

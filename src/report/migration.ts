@@ -26,6 +26,14 @@ export function migrationSection(): ReportSection {
       if (!v) return "";
       const total = m.layers * m.numReplicas;
       const t = v.transfers;
+      // Copies from another GPU are what take time; a local copy is a memcpy on the GPU.
+      const G = m.numGpus;
+      const intraIn = Array.from(v.perGpu.incoming.subarray(G, 2 * G));
+      const interIn = Array.from(v.perGpu.incoming.subarray(2 * G, 3 * G));
+      const remoteIn = intraIn.map((x, g) => x + interIn[g]);
+      const remoteOut = Array.from(v.perGpu.outgoing.subarray(G, 2 * G), (x, g) => {
+        return x + v.perGpu.outgoing[2 * G + g];
+      });
       const prev = v.previousBalance;
       const after = m.after;
       const rows = [
@@ -49,6 +57,8 @@ export function migrationSection(): ReportSection {
           "Max GPU load, summed over layers: previous -> new",
           `${formatNumber(sum(prev.maxGpuLoad))} -> ${formatNumber(sum(after.maxGpuLoad))}`,
         ],
+        ["Most weights copied into one GPU (from another GPU)", busiest(remoteIn)],
+        ["Most weights read from one GPU (by another GPU)", busiest(remoteOut)],
       ];
       const table =
         `<table class="migration-table"><caption>What the rebalance moves and what it buys, under these loads</caption><tbody>` +
@@ -81,6 +91,21 @@ export function migrationSection(): ReportSection {
         tooltip: (_s, l, val) => `layer ${l}: ${val} of ${m.numReplicas} slots change`,
         className: "migration-moves",
       });
+      const perGpu = svgBarChart({
+        title: "Weights each GPU receives from other GPUs",
+        description:
+          "Transfers into each GPU, summed over layers, from another GPU of its node and from another node: the busiest GPU bounds how long the rebalance takes",
+        categories: intraIn.map((_, g) => String(g)),
+        series: [
+          { name: "from the same node", values: intraIn, color: AFTER_COLOR },
+          { name: "from another node", values: interIn, color: BEFORE_COLOR },
+        ],
+        xLabel: "GPU",
+        yLabel: "weights received",
+        tooltip: (si, g, val) =>
+          `GPU ${g}: ${val} ${si === 0 ? "from its node" : "from another node"}`,
+        className: "migration-gpus",
+      });
       return (
         `<p class="lead">The placement the engine runs now, judged under the same loads, against the rebalanced one. ` +
         `Slots changed are the weight transfers the engine makes; the placement grids below outline them.</p>` +
@@ -89,10 +114,23 @@ export function migrationSection(): ReportSection {
           balance,
           "Balancedness of every layer under these loads: previous placement (what the engine runs now) and new.",
         ) +
-        figure(moved, "Slots whose expert changes, per layer: each one is a weight transfer.")
+        figure(moved, "Slots whose expert changes, per layer: each one is a weight transfer.") +
+        figure(
+          perGpu,
+          "Expert weights each GPU copies in from other GPUs, summed over layers (copies within a GPU are not shown). " +
+            "The GPU with the most bounds how long applying the rebalance takes.",
+        )
       );
     },
   };
+}
+
+/** "N (GPU g), mean M per GPU" for the GPU with the most transfers. */
+function busiest(perGpu: readonly number[]): string {
+  let g = 0;
+  for (let i = 1; i < perGpu.length; i++) if (perGpu[i] > perGpu[g]) g = i;
+  const mean = sum(perGpu) / Math.max(1, perGpu.length);
+  return `${perGpu[g] ?? 0} (GPU ${g}); mean ${mean.toFixed(1)} per GPU`;
 }
 
 function sum(values: readonly number[]): number {

@@ -13,7 +13,12 @@ import {
 } from "../core/metrics.js";
 import type { Placement } from "../core/placement.js";
 import { makeTopology } from "../core/topology.js";
-import { planTransfers, type TransferCounts } from "../core/transfers.js";
+import {
+  type GpuTransferCounts,
+  gpuTransferCounts,
+  planTransfers,
+  type TransferCounts,
+} from "../core/transfers.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {
@@ -68,6 +73,8 @@ export interface MigrationView {
   slotsChanged: number;
   /** Transfers by kind: from a slot on the same GPU, another GPU of the node, another node. */
   transfers: TransferCounts;
+  /** Transfers per GPU and kind, received and sent, summed over layers. */
+  perGpu: GpuTransferCounts;
   /** GPU loads of the previous placement under these loads, `[layers][numGpus]`. */
   previousGpuLoads: Float64Array;
   previousBalance: BalanceSummary;
@@ -278,6 +285,7 @@ export function migrationView(
     changedPerLayer,
     slotsChanged,
     transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
+    perGpu: gpuTransferCounts(plan, topology),
     previousGpuLoads,
     previousBalance: summarizeBalance(previousGpuLoads, L, numGpus),
   };

@@ -52,10 +52,17 @@ describe("eplb plan --previous", () => {
       assert.ok(["local", "intraNode", "interNode"].includes(t.kind));
     }
     assert.ok(m.freshSlotsChanged > changed, "a fresh plan moves more");
+    // The busiest receiver, from the transfer list: copies from other GPUs into one GPU.
+    const into = new Map<number, number>();
+    for (const t of out.transfers) {
+      if (t.kind !== "local") into.set(t.destinationGpu, (into.get(t.destinationGpu) ?? 0) + 1);
+    }
+    assert.equal(m.maxGpuTransfersIn, Math.max(0, ...into.values()));
+    assert.ok(m.maxGpuTransfersIn > 0);
     assert.match(
       r.stderr,
       new RegExp(
-        `from previous: ${changed} of 160 slots changed \\(.*%\\): ${m.transfers.local} local, ${m.transfers.intraNode} intra-node, ${m.transfers.interNode} inter-node`,
+        `from previous: ${changed} of 160 slots changed \\(.*%\\): ${m.transfers.local} local, ${m.transfers.intraNode} intra-node, ${m.transfers.interNode} inter-node \\(busiest GPU receives ${m.maxGpuTransfersIn}\\)`,
       ),
     );
   });

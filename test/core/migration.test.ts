@@ -5,8 +5,10 @@ import {
   createPlacement,
   EplbInputError,
   gpuLoads,
+  gpuTransferCounts,
   type LoadMatrix,
   localityViolation,
+  lognormalLoads,
   MigrationWorkspace,
   makeTopology,
   migrateLayer,
@@ -808,4 +810,40 @@ test("planTransfers: same GPU first, then same node, then another node", () => {
   assert.deepEqual([...plan.source], [0, 1]);
   assert.deepEqual([...plan.destination], [1, 3]);
   assert.deepEqual([plan.local, plan.intraNode, plan.interNode], [1, 0, 1]);
+});
+
+test("gpuTransferCounts: every transfer counted once per side, by kind and GPU", () => {
+  const t = makeTopology(3, 4, 1, 2, 2);
+  const plan = planTransfers(
+    placementFromPhy2log([[0, 1, 2, 0]], 3),
+    placementFromPhy2log([[0, 0, 2, 1]], 3),
+    t,
+  );
+  const c = gpuTransferCounts(plan, t);
+  // slot 1 (GPU 0) <- slot 0 (GPU 0), local; slot 3 (GPU 1) <- slot 1 (GPU 0), another node.
+  assert.deepEqual([...c.incoming], [1, 0, 0, 0, 0, 1]);
+  assert.deepEqual([...c.outgoing], [1, 0, 0, 0, 1, 0]);
+  // On random migrations the per-GPU counts add up to the plan's counts by kind.
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1000 }), (seed) => {
+      const loads = lognormalLoads(3, 16, 1, seed);
+      const topology = makeTopology(16, 24, 4, 2, 4);
+      const previous = rebalanceExperts(loads, 24, 4, 2, 4).placement;
+      const drifted = { ...loads, data: loads.data.map((v, i) => v * (1 + ((i * 7919) % 13) / 6)) };
+      const next = rebalanceExperts(drifted, 24, 4, 2, 4, { previous, moveBudget: 12 }).placement;
+      const p = planTransfers(previous, next, topology);
+      const g = gpuTransferCounts(p, topology);
+      const byKind = (a: Int32Array, k: number) =>
+        a.subarray(k * 4, (k + 1) * 4).reduce((x, y) => x + y, 0);
+      assert.deepEqual(
+        [0, 1, 2].map((k) => byKind(g.incoming, k)),
+        [p.local, p.intraNode, p.interNode],
+      );
+      assert.deepEqual(
+        [0, 1, 2].map((k) => byKind(g.outgoing, k)),
+        [p.local, p.intraNode, p.interNode],
+      );
+    }),
+    { numRuns: 50 },
+  );
 });

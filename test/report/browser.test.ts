@@ -341,6 +341,8 @@ describe("HTML report in headless Chromium", () => {
       assert.equal(lines.length, 2, "previous and new balancedness per layer");
       for (const b of lines) assert.ok(b.w > 300);
       assert.equal(await countOf(page, "#migration svg.migration-moves g.bars rect"), 8);
+      // Weights received per GPU: from its node and from another node, for each of 16 GPUs.
+      assert.equal(await countOf(page, "#migration svg.migration-gpus g.bars rect"), 2 * 16);
       // Every grid outlines as many cells as it says changed, and they are drawn.
       const grids = await page.$$eval("#placement svg.placement-grid", (els) =>
         els.map((e) => ({

@@ -9,7 +9,7 @@ import { gpuLoads, summarizeBalance } from "../../src/core/metrics.js";
 import { lognormalLoads, Random } from "../../src/core/random.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { makeTopology } from "../../src/core/topology.js";
-import { planTransfers } from "../../src/core/transfers.js";
+import { gpuTransferCounts, planTransfers } from "../../src/core/transfers.js";
 import { htmlReport } from "../../src/report/html.js";
 import { migrationSections } from "../../src/report/migration.js";
 import { buildReportModel, migrationView } from "../../src/report/model.js";
@@ -46,6 +46,7 @@ describe("migrationView: what a rebalance from a previous placement moves and bu
     });
     assert.equal(plan.local + plan.intraNode + plan.interNode, v.slotsChanged);
     assert.deepEqual(v.previousBalance, summarizeBalance(gpuLoads(second, previous, 8), 4, 8));
+    assert.deepEqual(v.perGpu, gpuTransferCounts(plan, makeTopology(32, 40, 4, 2, 8)));
   });
 
   it("refuses a previous placement of another shape, naming it", () => {
@@ -71,6 +72,20 @@ describe("migrationView: what a rebalance from a previous placement moves and bu
     const ids = [...html.matchAll(/<section id="([a-z]+)"/g)].map((m) => m[1]);
     assert.deepEqual(ids, ["summary", "migration", "layers", "gpus", "placement", "heatmap"]);
     assert.match(html, new RegExp(`${model.migration?.slotsChanged} of 160 \\(`));
+    // The busiest receiver: most copies from other GPUs into one GPU.
+    const v = model.migration;
+    assert.ok(v);
+    const remote = Array.from(
+      { length: 8 },
+      (_, g) => v.perGpu.incoming[8 + g] + v.perGpu.incoming[16 + g],
+    );
+    const most = Math.max(...remote);
+    assert.match(
+      html,
+      new RegExp(
+        `Most weights copied into one GPU \\(from another GPU\\)</th><td>${most} \\(GPU ${remote.indexOf(most)}\\)`,
+      ),
+    );
     const grid = /<svg[^>]*class="chart placement-grid"[^>]*data-moved="(\d+)"/.exec(html);
     assert.ok(grid);
     assert.equal(Number(grid[1]), model.migration?.changedPerLayer[0]);
