@@ -8,7 +8,7 @@ import {
   sharedView,
   sweepRow,
   type WorkerReply,
-} from "./simulate.js";
+} from "./sweep.js";
 
 const shared = workerData as SharedTrace;
 const trace = {
