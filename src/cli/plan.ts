@@ -144,12 +144,12 @@ function meanOf(values: number[]): number {
  * @example
  * ```ts
  * formatMigrationLine(metrics.migration, 16704);
- * // "  from previous: 612 of 16704 slots changed (3.7%): 25 local, 587 intra-node, 0 inter-node (busiest GPU receives 31); ..."
+ * // "  from previous: 612 of 16704 slots changed (3.7%): 25 local, 587 intra-node, 0 inter-node (busiest GPU receives 31, sends 29); ..."
  * ```
  */
 export function formatMigrationLine(m: MigrationMetrics, slots: number): string {
   const t = m.transfers;
-  return `  from previous: ${m.slotsChanged} of ${slots} slots changed (${(100 * m.slotsChangedShare).toFixed(1)}%): ${t.local} local, ${t.intraNode} intra-node, ${t.interNode} inter-node (busiest GPU receives ${m.maxGpuTransfersIn}); max GPU load / fresh plan's ${fixed3(m.beforeOverFresh)} before, ${fixed3(m.afterOverFresh)} after`;
+  return `  from previous: ${m.slotsChanged} of ${slots} slots changed (${(100 * m.slotsChangedShare).toFixed(1)}%): ${t.local} local, ${t.intraNode} intra-node, ${t.interNode} inter-node (busiest GPU receives ${m.maxGpuTransfersIn}, sends ${m.maxGpuTransfersOut}); max GPU load / fresh plan's ${fixed3(m.beforeOverFresh)} before, ${fixed3(m.afterOverFresh)} after`;
 }
 
 /**

@@ -1763,6 +1763,8 @@ export interface MigrationMetrics {
    * all layers: the busiest receiver bounds how long applying the rebalance takes.
    */
   maxGpuTransfersIn: number;
+  /** The most expert weights other GPUs read from any one GPU, over all layers. */
+  maxGpuTransfersOut: number;
   /** Per layer: max GPU load of the previous placement under the new loads. */
   maxLoadBefore: number[];
   /** Per layer: max GPU load of the result. */
@@ -1834,6 +1836,7 @@ export function migratePlacement(
     layersRelabelled: 0,
     transfers: { local: 0, intraNode: 0, interNode: 0 },
     maxGpuTransfersIn: 0,
+    maxGpuTransfersOut: 0,
     maxLoadBefore: new Array(loads.layers),
     maxLoadAfter: new Array(loads.layers),
     maxLoadFresh: new Array(loads.layers),
@@ -1887,8 +1890,10 @@ export function migratePlacement(
   const perGpu = gpuTransferCounts(transfers, topology);
   const G = topology.numGpus;
   for (let g = 0; g < G; g++) {
-    const remote = perGpu.incoming[G + g] + perGpu.incoming[2 * G + g];
-    if (remote > metrics.maxGpuTransfersIn) metrics.maxGpuTransfersIn = remote;
+    const remoteIn = perGpu.incoming[G + g] + perGpu.incoming[2 * G + g];
+    if (remoteIn > metrics.maxGpuTransfersIn) metrics.maxGpuTransfersIn = remoteIn;
+    const remoteOut = perGpu.outgoing[G + g] + perGpu.outgoing[2 * G + g];
+    if (remoteOut > metrics.maxGpuTransfersOut) metrics.maxGpuTransfersOut = remoteOut;
   }
   return { placement: out, metrics, transfers, layers };
 }

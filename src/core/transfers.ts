@@ -54,11 +54,18 @@ export class TransferWorkspace {
   readonly slots: Int32Array;
   /** Transfers already served by each previous slot, to spread the reads. */
   readonly served: Int32Array;
+  /**
+   * Transfers already read from each GPU by other GPUs, kept across layers (a new plan resets
+   * it): a rebalance takes as long as its busiest GPU's copies, so reads go to the least busy
+   * GPU holding the expert.
+   */
+  readonly gpuServed: Int32Array;
 
   constructor(topology: Topology) {
     this.start = new Int32Array(topology.numExperts + 1);
     this.slots = new Int32Array(topology.numReplicas);
     this.served = new Int32Array(topology.numReplicas);
+    this.gpuServed = new Int32Array(topology.numGpus);
   }
 }
 
@@ -66,8 +73,9 @@ export class TransferWorkspace {
  * Plans the transfers of one layer: for every slot whose expert changes, the source is a slot of
  * the previous placement that holds the new expert, preferring the same GPU (a local copy), then
  * the same node, then another node; among equals, a source whose slot keeps its expert (its
- * weights stay valid after the move), then the one serving the fewest transfers so far, then the
- * lowest slot. Writes transfers at `outIndex` of the `out` arrays (which need room for
+ * weights stay valid after the move), then (for copies between GPUs) the GPU that other GPUs
+ * read least from so far in this plan (`ws.gpuServed`, kept across layers), then the slot serving
+ * the fewest transfers so far, then the lowest slot. Writes transfers at `outIndex` of the `out` arrays (which need room for
  * `numReplicas` more) and returns the index after the last one written.
  *
  * @example
@@ -91,7 +99,7 @@ export function planLayerTransfers(
   ws: TransferWorkspace,
 ): number {
   const { numReplicas: P, numExperts: E, slotsPerGpu: S, slotsPerNode: Sn } = topology;
-  const { start, slots, served } = ws;
+  const { start, slots, served, gpuServed } = ws;
   start.fill(0);
   for (let s = 0; s < P; s++) start[previous[previousOffset + s] + 1]++;
   for (let e = 0; e < E; e++) start[e + 1] += start[e];
@@ -109,23 +117,29 @@ export function planLayerTransfers(
     const dGpu = Math.floor(d / S);
     const dNode = Math.floor(d / Sn);
     let best = -1;
+    let bestClass = Number.POSITIVE_INFINITY;
     let bestKey = Number.POSITIVE_INFINITY;
     for (let i = start[e]; i < start[e + 1]; i++) {
       const s = slots[i];
-      const kind = Math.floor(s / S) === dGpu ? 0 : Math.floor(s / Sn) === dNode ? 1 : 2;
+      const sGpu = Math.floor(s / S);
+      const kind = sGpu === dGpu ? 0 : Math.floor(s / Sn) === dNode ? 1 : 2;
       const moves = next[nextOffset + s] === e ? 0 : 1;
-      // Lexicographic (kind, source overwritten, reads served); slots are visited in order.
-      const key = (kind * 2 + moves) * (P + 1) + served[s];
-      if (key < bestKey) {
+      // Lexicographic (kind, source overwritten, GPU reads, slot reads); slots in order.
+      const cls = kind * 2 + moves;
+      const key = (kind === 0 ? 0 : gpuServed[sGpu]) * (P + 1) + served[s];
+      if (cls < bestClass || (cls === bestClass && key < bestKey)) {
+        bestClass = cls;
         bestKey = key;
         best = s;
       }
     }
+    const kind = bestClass >> 1;
     served[best]++;
+    if (kind > 0) gpuServed[Math.floor(best / S)]++;
     out.expert[index] = e;
     out.source[index] = best;
     out.destination[index] = d;
-    out.kind[index] = Math.floor(Math.floor(bestKey / (P + 1)) / 2);
+    out.kind[index] = kind;
     index++;
   }
   return index;
@@ -160,6 +174,7 @@ export function planTransfers(
   const layerOf = new Int32Array(capacity);
   const layerOffsets = new Int32Array(layers + 1);
   const ws = new TransferWorkspace(topology);
+  ws.gpuServed.fill(0);
   let index = 0;
   for (let l = 0; l < layers; l++) {
     const end = planLayerTransfers(

@@ -57,12 +57,17 @@ describe("eplb plan --previous", () => {
     for (const t of out.transfers) {
       if (t.kind !== "local") into.set(t.destinationGpu, (into.get(t.destinationGpu) ?? 0) + 1);
     }
+    const from = new Map<number, number>();
+    for (const t of out.transfers) {
+      if (t.kind !== "local") from.set(t.sourceGpu, (from.get(t.sourceGpu) ?? 0) + 1);
+    }
     assert.equal(m.maxGpuTransfersIn, Math.max(0, ...into.values()));
+    assert.equal(m.maxGpuTransfersOut, Math.max(0, ...from.values()));
     assert.ok(m.maxGpuTransfersIn > 0);
     assert.match(
       r.stderr,
       new RegExp(
-        `from previous: ${changed} of 160 slots changed \\(.*%\\): ${m.transfers.local} local, ${m.transfers.intraNode} intra-node, ${m.transfers.interNode} inter-node \\(busiest GPU receives ${m.maxGpuTransfersIn}\\)`,
+        `from previous: ${changed} of 160 slots changed \\(.*%\\): ${m.transfers.local} local, ${m.transfers.intraNode} intra-node, ${m.transfers.interNode} inter-node \\(busiest GPU receives ${m.maxGpuTransfersIn}, sends ${m.maxGpuTransfersOut}\\)`,
       ),
     );
   });

@@ -812,6 +812,20 @@ test("planTransfers: same GPU first, then same node, then another node", () => {
   assert.deepEqual([plan.local, plan.intraNode, plan.interNode], [1, 0, 1]);
 });
 
+test("planTransfers spreads reads over the GPUs that hold the expert, not only over slots", () => {
+  // Expert 0 sits twice on GPU 0 and once on GPU 1; GPU 2 needs two copies of it. Reading both
+  // from GPU 0 (its two slots) would make GPU 0 the busiest sender.
+  const t = makeTopology(4, 8, 1, 1, 4);
+  const plan = planTransfers(
+    placementFromPhy2log([[0, 0, 0, 1, 2, 3, 2, 3]], 4),
+    placementFromPhy2log([[0, 0, 0, 1, 0, 0, 2, 3]], 4),
+    t,
+  );
+  assert.deepEqual([...plan.destination], [4, 5]);
+  assert.deepEqual([...plan.source], [0, 2]);
+  assert.deepEqual([...gpuTransferCounts(plan, t).outgoing.subarray(4, 8)], [1, 1, 0, 0]);
+});
+
 test("gpuTransferCounts: every transfer counted once per side, by kind and GPU", () => {
   const t = makeTopology(3, 4, 1, 2, 2);
   const plan = planTransfers(
