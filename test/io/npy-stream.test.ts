@@ -133,3 +133,41 @@ describe("readLoads of a .npy trace sums the selected steps one at a time", () =
     }
   });
 });
+
+describe("openNpyTrace on damaged files", () => {
+  test("every prefix of a trace file, and random byte flips, give data, null or an EplbFormatError", () => {
+    const good = npyBytes("<i8", shape, values);
+    const path = join(tmp, "damaged.npy");
+    const readAll = (): void => {
+      const source = openNpyTrace(path);
+      if (!source) return;
+      try {
+        const out = new Float64Array(source.layers * source.experts);
+        for (let t = 0; t < source.steps; t++) source.readStep(t, out, 0);
+      } finally {
+        source.close();
+      }
+    };
+    const check = (bytes: Uint8Array, what: string): void => {
+      writeFileSync(path, bytes);
+      try {
+        readAll();
+      } catch (e) {
+        assert.ok(e instanceof EplbFormatError, `${what}: ${String(e)}`);
+        assert.ok(!e.message.includes("\n"), what);
+      }
+    };
+    for (let n = 0; n <= good.length; n++) check(good.subarray(0, n), `prefix ${n}`);
+    let seed = 20261129;
+    for (let i = 0; i < 400; i++) {
+      const bytes = good.slice();
+      for (let k = 0; k < 3; k++) {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        const at = seed % Math.min(bytes.length, 160); // mostly the header
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        bytes[at] = seed & 0xff;
+      }
+      check(bytes, `flip ${i}`);
+    }
+  });
+});
