@@ -532,7 +532,9 @@ async function simulateTrace(
   const out = stringFlag(flags, "out");
   if (sweeping) {
     // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
-    const trace = streamed ? readAllSteps(streamed) : loadTrace(tracePath, flags, ctx);
+    const trace = streamed
+      ? readAllSteps(streamed, { shared: true })
+      : loadTrace(tracePath, flags, ctx);
     const base = baseConfig(flags, trace);
     const grid = sweepGrid(base, sweeps);
     for (const c of grid) checkConfig(c, trace);

@@ -254,6 +254,20 @@ export interface SharedTrace {
 
 function shareTrace(trace: LoadTrace): SharedTrace {
   const { data } = trace;
+  const { steps, layers, experts } = trace;
+  // Already in shared memory (readAllSteps puts it there): hand it over without a copy.
+  if (data.buffer instanceof SharedArrayBuffer && data.byteOffset === 0) {
+    const whole = data.byteLength === data.buffer.byteLength;
+    const kind =
+      data instanceof Int32Array
+        ? "int32"
+        : data instanceof Float32Array
+          ? "float32"
+          : data instanceof Float64Array
+            ? "float64"
+            : null;
+    if (whole && kind) return { steps, layers, experts, buffer: data.buffer, dtype: kind };
+  }
   let dtype: SharedTrace["dtype"] = data instanceof Float32Array ? "float32" : "int32";
   if (dtype === "int32" && !(data instanceof Int32Array)) {
     for (let i = 0; i < data.length; i++) {
@@ -267,7 +281,7 @@ function shareTrace(trace: LoadTrace): SharedTrace {
   const bytes = dtype === "float64" ? 8 : 4;
   const buffer = new SharedArrayBuffer(data.length * bytes);
   sharedView({ ...trace, buffer, dtype }).set(data);
-  return { steps: trace.steps, layers: trace.layers, experts: trace.experts, buffer, dtype };
+  return { steps, layers, experts, buffer, dtype };
 }
 
 /**

@@ -166,19 +166,26 @@ class NpyStepReader implements NpyTraceSource {
 /**
  * Reads every step of a streamed trace into memory, as compactly as exact: int32 when the file
  * holds integers below 2^31 (counts; half of float64's memory), float64 otherwise. For sweeps,
- * whose worker threads share one copy of the trace.
+ * whose worker threads share one copy of the trace: with `shared` the arrays live in a
+ * SharedArrayBuffer, which the threads use as is.
  *
  * @example
  * ```ts
  * const trace = readAllSteps(openNpyTrace("trace.npy")!); // { steps, layers, experts, data: Int32Array }
  * ```
  */
-export function readAllSteps(source: NpyTraceSource): LoadTrace {
+export function readAllSteps(
+  source: NpyTraceSource,
+  options: { readonly shared?: boolean } = {},
+): LoadTrace {
   const { steps, layers, experts } = source;
   const n = layers * experts;
   const step = new Float64Array(n);
-  let ints: Int32Array | null = source.integer ? new Int32Array(steps * n) : null;
-  let floats: Float64Array | null = ints ? null : new Float64Array(steps * n);
+  // Worker threads can share a SharedArrayBuffer without a copy.
+  const memory = (bytes: number) =>
+    options.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  let ints: Int32Array | null = source.integer ? new Int32Array(memory(4 * steps * n)) : null;
+  let floats: Float64Array | null = ints ? null : new Float64Array(memory(8 * steps * n));
   for (let t = 0; t < steps; t++) {
     source.readStep(t, step, 0);
     if (ints) {
@@ -186,7 +193,7 @@ export function readAllSteps(source: NpyTraceSource): LoadTrace {
       for (let i = 0; i < n; i++) if (step[i] > 2147483647) fits = false;
       if (!fits) {
         // A count too large for int32: widen what was read so far and go on in float64.
-        floats = new Float64Array(steps * n);
+        floats = new Float64Array(memory(8 * steps * n));
         floats.set(ints.subarray(0, t * n));
         ints = null;
       } else {

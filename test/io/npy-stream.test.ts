@@ -111,6 +111,10 @@ describe("openNpyTrace: a .npy trace one step at a time", () => {
     const counts = readAllSteps(openNpyTrace(file("counts.npy", npyBytes("<i8", shape, values)))!);
     assert.ok(counts.data instanceof Int32Array);
     assert.deepEqual(Array.from(counts.data), values);
+    assert.ok(!(counts.data.buffer instanceof SharedArrayBuffer));
+    const shared = readAllSteps(openNpyTrace(join(tmp, "counts.npy"))!, { shared: true });
+    assert.ok(shared.data instanceof Int32Array && shared.data.buffer instanceof SharedArrayBuffer);
+    assert.deepEqual(Array.from(shared.data), values);
     const big = [...values];
     big[40] = 2 ** 40;
     const wide = readAllSteps(openNpyTrace(file("big.npy", npyBytes("<i8", shape, big)))!);
