@@ -919,7 +919,8 @@ function goalCounts(ws: MigrationWorkspace, fresh: Placement | null, layer: numb
  * the one whose replicas carry most gets a slot of a spare replica (its expert `x` above its
  * goal), where the largest resulting GPU load is lowest. Each move changes one slot. A pair is
  * skipped when `y`'s replicas carry at most {@link COUNT_MARGIN} of the mean GPU load more than
- * `x`'s would with one fewer: near-ties of the counts are not worth a transfer. Stops at `limit` changed slots.
+ * `x`'s would with one fewer: near-ties of the counts are not worth a transfer. Stops at `limit`
+ * changed slots.
  */
 function alignCounts(ws: MigrationWorkspace, limit: number): void {
   const t = ws.topology;
@@ -1887,13 +1888,8 @@ export function migratePlacement(
     intraNode: transfers.intraNode,
     interNode: transfers.interNode,
   };
-  const perGpu = gpuTransferCounts(transfers, topology);
-  const G = topology.numGpus;
-  for (let g = 0; g < G; g++) {
-    const remoteIn = perGpu.incoming[G + g] + perGpu.incoming[2 * G + g];
-    if (remoteIn > metrics.maxGpuTransfersIn) metrics.maxGpuTransfersIn = remoteIn;
-    const remoteOut = perGpu.outgoing[G + g] + perGpu.outgoing[2 * G + g];
-    if (remoteOut > metrics.maxGpuTransfersOut) metrics.maxGpuTransfersOut = remoteOut;
-  }
+  const { remoteIn, remoteOut } = gpuTransferCounts(transfers, topology);
+  metrics.maxGpuTransfersIn = Math.max(0, ...remoteIn);
+  metrics.maxGpuTransfersOut = Math.max(0, ...remoteOut);
   return { placement: out, metrics, transfers, layers };
 }

@@ -75,8 +75,9 @@ export class TransferWorkspace {
  * the same node, then another node; among equals, a source whose slot keeps its expert (its
  * weights stay valid after the move), then (for copies between GPUs) the GPU that other GPUs
  * read least from so far in this plan (`ws.gpuServed`, kept across layers), then the slot serving
- * the fewest transfers so far, then the lowest slot. Writes transfers at `outIndex` of the `out` arrays (which need room for
- * `numReplicas` more) and returns the index after the last one written.
+ * the fewest transfers so far, then the lowest slot. Writes transfers at `outIndex` of the `out`
+ * arrays (which need room for `numReplicas` more) and returns the index after the last one
+ * written.
  *
  * @example
  * ```ts
@@ -174,7 +175,6 @@ export function planTransfers(
   const layerOf = new Int32Array(capacity);
   const layerOffsets = new Int32Array(layers + 1);
   const ws = new TransferWorkspace(topology);
-  ws.gpuServed.fill(0);
   let index = 0;
   for (let l = 0; l < layers; l++) {
     const end = planLayerTransfers(
@@ -213,6 +213,10 @@ export interface GpuTransferCounts {
   readonly incoming: Int32Array;
   /** `outgoing[kind * numGpus + g]`: transfers whose source slot is on GPU `g`. */
   readonly outgoing: Int32Array;
+  /** Per GPU: copies it receives from other GPUs (same node or another), the ones that take time. */
+  readonly remoteIn: Int32Array;
+  /** Per GPU: copies other GPUs read from it. */
+  readonly remoteOut: Int32Array;
   readonly numGpus: number;
 }
 
@@ -228,18 +232,27 @@ export interface GpuTransferCounts {
  *   placementFromPhy2log([[0, 0, 2, 1]], 3), t);
  * const c = gpuTransferCounts(plan, t);
  * c.incoming; // Int32Array [1, 0, 0, 0, 0, 1]: GPU 0 gets a local copy, GPU 1 one from node 0
+ * c.remoteIn; // Int32Array [0, 1]
  * ```
  */
 export function gpuTransferCounts(plan: TransferPlan, topology: Topology): GpuTransferCounts {
   const { numGpus: G, slotsPerGpu: S } = topology;
   const incoming = new Int32Array(TRANSFER_KINDS.length * G);
   const outgoing = new Int32Array(TRANSFER_KINDS.length * G);
+  const remoteIn = new Int32Array(G);
+  const remoteOut = new Int32Array(G);
   for (let i = 0; i < plan.count; i++) {
     const k = plan.kind[i] * G;
-    incoming[k + Math.floor(plan.destination[i] / S)]++;
-    outgoing[k + Math.floor(plan.source[i] / S)]++;
+    const to = Math.floor(plan.destination[i] / S);
+    const from = Math.floor(plan.source[i] / S);
+    incoming[k + to]++;
+    outgoing[k + from]++;
+    if (plan.kind[i] > 0) {
+      remoteIn[to]++;
+      remoteOut[from]++;
+    }
   }
-  return { incoming, outgoing, numGpus: G };
+  return { incoming, outgoing, remoteIn, remoteOut, numGpus: G };
 }
 
 /**

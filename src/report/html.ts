@@ -40,7 +40,16 @@ export function figure(svg: string, caption: string): string {
   return `<figure>${svg}<figcaption>${escapeXml(caption)}</figcaption></figure>`;
 }
 
-function f3(x: number): string {
+/**
+ * A ratio such as balancedness with three decimals, or "-" when it is not a number.
+ *
+ * @example
+ * ```ts
+ * formatRatio(0.93412); // "0.934"
+ * formatRatio(Number.NaN); // "-"
+ * ```
+ */
+export function formatRatio(x: number): string {
   return Number.isFinite(x) ? x.toFixed(3) : "-";
 }
 
@@ -68,20 +77,20 @@ function renderSummary(m: ReportModel): string {
     `<div class="kpis">` +
     kpi(
       "Balancedness (mean)",
-      f3(b.balancedness),
-      f3(a.balancedness),
+      formatRatio(b.balancedness),
+      formatRatio(a.balancedness),
       "mean / max GPU load; 1 is perfect",
     ) +
     kpi(
       "Worst layer",
-      f3(b.worstBalancedness),
-      f3(a.worstBalancedness),
+      formatRatio(b.worstBalancedness),
+      formatRatio(a.worstBalancedness),
       "lowest balancedness of any layer",
     ) +
     kpi(
       "Max load / lower bound",
-      f3(b.maxOverLowerBound),
-      f3(a.maxOverLowerBound),
+      formatRatio(b.maxOverLowerBound),
+      formatRatio(a.maxOverLowerBound),
       "mean over layers; 1 is optimal",
     ) +
     kpi(
@@ -94,15 +103,31 @@ function renderSummary(m: ReportModel): string {
   const table =
     `<table class="summary-table"><caption>Summary: before EPLB (experts in order, one slot each) and after</caption>` +
     `<thead>${row(["", "before EPLB", "after EPLB"], true)}</thead><tbody>` +
-    row(["Balancedness, mean over layers", f3(b.balancedness), f3(a.balancedness)]) +
-    row(["Balancedness, worst layer", f3(b.worstBalancedness), f3(a.worstBalancedness)]) +
-    row(["Max GPU load / lower bound, mean", f3(b.maxOverLowerBound), f3(a.maxOverLowerBound)]) +
+    row([
+      "Balancedness, mean over layers",
+      formatRatio(b.balancedness),
+      formatRatio(a.balancedness),
+    ]) +
+    row([
+      "Balancedness, worst layer",
+      formatRatio(b.worstBalancedness),
+      formatRatio(a.worstBalancedness),
+    ]) +
+    row([
+      "Max GPU load / lower bound, mean",
+      formatRatio(b.maxOverLowerBound),
+      formatRatio(a.maxOverLowerBound),
+    ]) +
     row([
       "Max GPU load / lower bound, worst layer",
-      f3(b.worstMaxOverLowerBound),
-      f3(a.worstMaxOverLowerBound),
+      formatRatio(b.worstMaxOverLowerBound),
+      formatRatio(a.worstMaxOverLowerBound),
     ]) +
-    row(["Node balancedness, mean", f3(b.nodeBalancedness), f3(a.nodeBalancedness)]) +
+    row([
+      "Node balancedness, mean",
+      formatRatio(b.nodeBalancedness),
+      formatRatio(a.nodeBalancedness),
+    ]) +
     row(["GPUs holding two replicas of one expert", "0", String(a.duplicateGpus)]) +
     `</tbody></table>`;
   const shape =
@@ -126,12 +151,12 @@ function renderLayers(m: ReportModel): string {
   for (let l = 0; l < m.layers; l++) {
     details += row([
       String(l),
-      f3(b.balancednessPerLayer[l]),
-      f3(a.balancednessPerLayer[l]),
+      formatRatio(b.balancednessPerLayer[l]),
+      formatRatio(a.balancednessPerLayer[l]),
       formatNumber(b.maxGpuLoad[l]),
       formatNumber(a.maxGpuLoad[l]),
       formatNumber(a.lowerBound[l]),
-      f3(a.maxOverLowerBoundPerLayer[l]),
+      formatRatio(a.maxOverLowerBoundPerLayer[l]),
       String(m.duplicatesPerLayer[l]),
     ]);
   }
@@ -175,8 +200,8 @@ function renderGpuBars(m: ReportModel): string {
         gpusPerNode: m.numNodes > 1 ? m.gpusPerNode : undefined,
         reason: d.reason,
       }),
-      `Layer ${d.layer}, ${d.reason}: balancedness ${f3(m.before.balancednessPerLayer[d.layer])} before, ` +
-        `${f3(m.after.balancednessPerLayer[d.layer])} after. Bars are GPUs` +
+      `Layer ${d.layer}, ${d.reason}: balancedness ${formatRatio(m.before.balancednessPerLayer[d.layer])} before, ` +
+        `${formatRatio(m.after.balancednessPerLayer[d.layer])} after. Bars are GPUs` +
         `${m.numNodes > 1 ? " (thin lines separate nodes)" : ""}; red marks the busiest GPU, ` +
         `which sets the layer's speed.`,
     );

@@ -1,9 +1,8 @@
 import { AFTER_COLOR, BEFORE_COLOR } from "./colors.js";
-import { defaultSections, figure, type ReportSection } from "./html.js";
+import { defaultSections, figure, formatRatio, type ReportSection } from "./html.js";
 import type { ReportModel } from "./model.js";
 import { escapeXml, formatNumber, svgBarChart, svgLineChart } from "./svg.js";
 
-const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "-");
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /**
@@ -30,10 +29,8 @@ export function migrationSection(): ReportSection {
       const G = m.numGpus;
       const intraIn = Array.from(v.perGpu.incoming.subarray(G, 2 * G));
       const interIn = Array.from(v.perGpu.incoming.subarray(2 * G, 3 * G));
-      const remoteIn = intraIn.map((x, g) => x + interIn[g]);
-      const remoteOut = Array.from(v.perGpu.outgoing.subarray(G, 2 * G), (x, g) => {
-        return x + v.perGpu.outgoing[2 * G + g];
-      });
+      const remoteIn = Array.from(v.perGpu.remoteIn);
+      const remoteOut = Array.from(v.perGpu.remoteOut);
       const prev = v.previousBalance;
       const after = m.after;
       const rows = [
@@ -47,11 +44,11 @@ export function migrationSection(): ReportSection {
         ["Layers changed", `${v.changedPerLayer.filter((c) => c > 0).length} of ${m.layers}`],
         [
           "Balancedness, mean: previous -> new",
-          `${f3(prev.balancedness)} -> ${f3(after.balancedness)}`,
+          `${formatRatio(prev.balancedness)} -> ${formatRatio(after.balancedness)}`,
         ],
         [
           "Balancedness, worst layer: previous -> new",
-          `${f3(prev.worstBalancedness)} -> ${f3(after.worstBalancedness)}`,
+          `${formatRatio(prev.worstBalancedness)} -> ${formatRatio(after.worstBalancedness)}`,
         ],
         [
           "Max GPU load, summed over layers: previous -> new",

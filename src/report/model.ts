@@ -75,8 +75,7 @@ export interface MigrationView {
   transfers: TransferCounts;
   /** Transfers per GPU and kind, received and sent, summed over layers. */
   perGpu: GpuTransferCounts;
-  /** GPU loads of the previous placement under these loads, `[layers][numGpus]`. */
-  previousGpuLoads: Float64Array;
+  /** The previous placement's balance under these loads. */
   previousBalance: BalanceSummary;
 }
 
@@ -269,25 +268,18 @@ export function migrationView(
   }
   const L = loads.layers;
   const P = placement.numReplicas;
-  const changedPerLayer: number[] = new Array(L).fill(0);
-  let slotsChanged = 0;
-  for (let l = 0; l < L; l++) {
-    for (let s = l * P; s < (l + 1) * P; s++) {
-      if (previous.phy2log[s] !== placement.phy2log[s]) changedPerLayer[l]++;
-    }
-    slotsChanged += changedPerLayer[l];
-  }
   const topology = makeTopology(loads.experts, P, numGroups, numNodes, numGpus);
+  // Every changed slot gets exactly one transfer, so the plan's layer offsets count them.
   const plan = planTransfers(previous, placement, topology);
-  const previousGpuLoads = gpuLoads(loads, previous, numGpus);
+  const changedPerLayer: number[] = new Array(L);
+  for (let l = 0; l < L; l++) changedPerLayer[l] = plan.layerOffsets[l + 1] - plan.layerOffsets[l];
   return {
     previous,
     changedPerLayer,
-    slotsChanged,
+    slotsChanged: plan.count,
     transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
     perGpu: gpuTransferCounts(plan, topology),
-    previousGpuLoads,
-    previousBalance: summarizeBalance(previousGpuLoads, L, numGpus),
+    previousBalance: summarizeBalance(gpuLoads(loads, previous, numGpus), L, numGpus),
   };
 }
 
