@@ -29,6 +29,7 @@ export {
   detectFormat,
   FILE_FORMATS,
   type FileFormat,
+  openTraceStream,
   parseBytes,
   type ReadLoadsOptions,
   type ReadOptions,

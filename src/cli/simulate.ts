@@ -13,8 +13,14 @@ import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.j
 import { rebalanceExperts } from "../core/rebalance.js";
 import { type SimulationResult, type StrategyResult, simulate } from "../core/simulate.js";
 import { makeTopology } from "../core/topology.js";
-import { type NpyTraceSource, openNpyTrace, readAllSteps } from "../io/npy-stream.js";
-import { FILE_FORMATS, type FileFormat, readTrace } from "../io/read.js";
+import { type NpyTraceSource, readAllSteps } from "../io/npy-stream.js";
+import {
+  FILE_FORMATS,
+  type FileFormat,
+  openTraceStream,
+  type ReadLoadsOptions,
+  readTrace,
+} from "../io/read.js";
 import { defaultSections, htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
 import { simulationSection, sweepSection } from "../report/simulation.js";
@@ -239,22 +245,23 @@ function formatFlag(flags: Flags): FileFormat | undefined {
  * a `--key` or `--slot-placement`, a 2-D or Fortran-order array.
  */
 function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSource | null {
-  const format = formatFlag(flags);
-  if (format !== undefined && format !== "npy") return null;
-  if (flags.key !== undefined || flags["slot-placement"] !== undefined) return null;
-  return openNpyTrace(resolve(ctx.cwd, path), { steps: stringFlag(flags, "steps") });
+  return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
 }
 
 /** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
 function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
-  const format = formatFlag(flags);
+  return readTrace(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
+}
+
+/** The trace readers' options from the flags: format, dict key, step slice, slot placement. */
+function traceReadOptions(flags: Flags, ctx: CliContext): ReadLoadsOptions {
   const slots = stringFlag(flags, "slot-placement");
-  return readTrace(resolve(ctx.cwd, path), {
-    format,
+  return {
+    format: formatFlag(flags),
     key: stringFlag(flags, "key"),
     steps: stringFlag(flags, "steps"),
     slotPlacement: slots === undefined ? undefined : resolve(ctx.cwd, slots),
-  });
+  };
 }
 
 function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
@@ -505,15 +512,7 @@ Examples:
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
     const streamed = streamTrace(tracePath, flags, ctx);
     try {
-      await simulateTrace(
-        tracePath,
-        streamed,
-        flags,
-        ctx,
-        sweeps,
-        sweepSpecs.length > 0,
-        workersFlag,
-      );
+      await simulateTrace(tracePath, streamed, flags, ctx, sweeps, workersFlag);
     } finally {
       streamed?.close();
     }
@@ -526,11 +525,10 @@ async function simulateTrace(
   flags: Flags,
   ctx: CliContext,
   sweeps: ReturnType<typeof parseSweeps>,
-  sweeping: boolean,
   workersFlag: number | undefined,
 ): Promise<void> {
   const out = stringFlag(flags, "out");
-  if (sweeping) {
+  if (Object.keys(sweeps).length > 0) {
     // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
     const trace = streamed
       ? readAllSteps(streamed, { shared: true })

@@ -396,7 +396,17 @@ export function selectSteps(
   return { start, step, count };
 }
 
-function checkLoads(
+/**
+ * Checks that every load is finite and >= 0; the first that is not is an {@link EplbFormatError}
+ * naming its index in `shape` under `name`.
+ *
+ * @example
+ * ```ts
+ * checkLoads(new Float64Array([1, -2]), [1, 2], "loads[7]", "t.npy");
+ * // throws: t.npy: loads[7][0][1] (-2) must be finite and >= 0
+ * ```
+ */
+export function checkLoads(
   data: Float64Array,
   shape: readonly number[],
   name: string,

@@ -2,8 +2,8 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { LoadTrace } from "../core/estimators.js";
 import type { TraceSource } from "../core/simulate.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
-import { selectSteps } from "./interpret.js";
-import { isNpy, npyHeaderBytes, npyNumel, readNpyHeader } from "./npy.js";
+import { checkLoads, selectSteps } from "./interpret.js";
+import { isNpy, type NpyHeader, npyHeaderBytes, npyNumel, readNpyHeader } from "./npy.js";
 import { DTYPE_SIZE, type DType, decodeElements } from "./tensor.js";
 
 /** A `.npy` trace `[steps, layers, experts]` read from disk one step at a time. */
@@ -118,7 +118,7 @@ class NpyStepReader implements NpyTraceSource {
   constructor(
     fd: number,
     path: string,
-    header: ReturnType<typeof readNpyHeader>,
+    header: NpyHeader,
     slice: { start: number; step: number; count: number },
   ) {
     this.fd = fd;
@@ -146,15 +146,7 @@ class NpyStepReader implements NpyTraceSource {
     }
     const target = out.subarray(offset, offset + n);
     decodeElements(this.bytes, this.dtype, this.littleEndian, n, this.path, target);
-    for (let i = 0; i < n; i++) {
-      const v = target[i];
-      if (v >= 0 && v !== Number.POSITIVE_INFINITY) continue;
-      const l = Math.floor(i / this.experts);
-      throw new EplbFormatError(
-        this.path,
-        `loads[${fileStep}][${l}][${i - l * this.experts}] (${v}) must be finite and >= 0`,
-      );
-    }
+    checkLoads(target, [this.layers, this.experts], `loads[${fileStep}]`, this.path);
   }
 
   close(): void {

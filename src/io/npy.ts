@@ -107,7 +107,8 @@ export function npyHeaderBytes(prefix: Uint8Array, file: string): number {
  * @example
  * ```ts
  * readNpyHeader(readFileSync("hotness.npy"), "hotness.npy");
- * // { dtype: "int64", littleEndian: true, shape: [16, 4, 16], fortranOrder: false, dataOffset: 128 }
+ * // { dtype: "int64", descr: "<i8", littleEndian: true, shape: [16, 4, 16], fortranOrder: false,
+ * //   dataOffset: 128 }
  * ```
  */
 export function readNpyHeader(bytes: Uint8Array, file: string): NpyHeader {

@@ -14,7 +14,7 @@ import {
 } from "./interpret.js";
 import { looksLikeJson, readJson } from "./json.js";
 import { isNpy, readNpy } from "./npy.js";
-import { openNpyTrace } from "./npy-stream.js";
+import { type NpyTraceSource, openNpyTrace } from "./npy-stream.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
 import { readTorch } from "./torch.js";
 import type { FileObject, FileValue } from "./value.js";
@@ -189,10 +189,10 @@ export function readTensorFile(
 /**
  * Reads expert loads `[layers, experts]` from any supported file: a 2-D array, or a 3-D trace
  * `[steps, layers, experts]` summed over its steps (or over the `steps` slice; a C-order `.npy`
- * trace is read one step at a time, so only the slice is read and the file is never held). Finds the array
- * in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files, `weight`,
- * `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot (vLLM)
- * and is folded into logical experts.
+ * trace is read one step at a time, so only the slice is read and the file is never held). Finds
+ * the array in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files,
+ * `weight`, `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot
+ * (vLLM) and is folded into logical experts.
  *
  * @example
  * ```ts
@@ -217,13 +217,31 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
 }
 
 /**
- * A C-order 3-D `.npy` trace summed over its selected steps one step at a time (so a long trace
- * is never held whole), or null when the file must be read whole.
+ * The trace of a file opened for reading one step at a time, when these read options allow it:
+ * a C-order 3-D `.npy` file, no `key` (a `.npy` holds one array) and no `slotPlacement` (folding
+ * needs the whole file), `format` absent or `npy`. Null when the file must be read whole with
+ * {@link readTrace}. The caller closes it.
+ *
+ * @example
+ * ```ts
+ * const source = openTraceStream("trace.npy", { steps: "-2000:" }); // NpyTraceSource | null
+ * ```
  */
-function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | null {
+export function openTraceStream(
+  path: string,
+  options: ReadLoadsOptions = {},
+): NpyTraceSource | null {
   if (options.format !== undefined && options.format !== "npy") return null;
   if (options.key !== undefined || options.slotPlacement !== undefined) return null;
-  const source = openNpyTrace(path, { steps: options.steps });
+  return openNpyTrace(path, { steps: options.steps });
+}
+
+/**
+ * A streamable trace ({@link openTraceStream}) summed over its selected steps one step at a time
+ * (so a long trace is never held whole), or null when the file must be read whole.
+ */
+function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | null {
+  const source = openTraceStream(path, options);
   if (!source) return null;
   try {
     const n = source.layers * source.experts;

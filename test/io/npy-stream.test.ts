@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { loadsFromValue } from "../../src/io/interpret.js";
 import { openNpyTrace, readAllSteps } from "../../src/io/npy-stream.js";
-import { parseBytes, readLoads, readTrace } from "../../src/io/read.js";
+import { openTraceStream, parseBytes, readLoads, readTrace } from "../../src/io/read.js";
 import { npyBytes } from "./support.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-npy-stream-"));
@@ -173,5 +173,21 @@ describe("openNpyTrace on damaged files", () => {
       }
       check(bytes, `flip ${i}`);
     }
+  });
+});
+
+describe("openTraceStream: which read options may stream", () => {
+  test("a .npy trace streams unless a key, a slot placement or another format is asked for", () => {
+    const path = file("options.npy", npyBytes("<i8", shape, values));
+    const source = openTraceStream(path, { steps: "1:3" });
+    assert.ok(source);
+    assert.equal(source.steps, 2);
+    source.close();
+    const npy = openTraceStream(path, { format: "npy" });
+    assert.ok(npy);
+    npy.close();
+    assert.equal(openTraceStream(path, { key: "loads" }), null);
+    assert.equal(openTraceStream(path, { slotPlacement: "p.json" }), null);
+    assert.equal(openTraceStream(path, { format: "json" }), null);
   });
 });
