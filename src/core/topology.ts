@@ -19,7 +19,7 @@ export interface Topology {
   readonly gpusPerNode: number;
   /** `P / numNodes`. */
   readonly slotsPerNode: number;
-  /** `E / numGroups`. */
+  /** `E / numGroups` (hierarchical); not an integer on the global path when groups do not divide `E`. */
   readonly expertsPerGroup: number;
   /**
    * True when `numGroups % numNodes == 0`: groups are packed onto nodes first and every replica
@@ -30,7 +30,10 @@ export interface Topology {
 }
 
 /**
- * Validates the reference's preconditions and derives the sizes every policy needs.
+ * Validates the reference's preconditions and derives the sizes every policy needs. Accepts what
+ * the reference accepts, with one exception: `numNodes` must divide `numGpus` on the global path
+ * too (the reference never looks at nodes there; eplb needs them to tell intra- from inter-node
+ * transfers, and GPUs cannot be split evenly across nodes otherwise).
  *
  * @example
  * ```ts
@@ -38,6 +41,7 @@ export interface Topology {
  * // t.slotsPerGpu === 9, t.gpusPerNode === 8, t.hierarchical === true
  * makeTopology(16, 16, 4, 2, 6);
  * // throws EplbInputError: numGpus (6) must divide numReplicas (16)
+ * makeTopology(4, 8, 3, 2, 4).hierarchical; // false: 3 groups on 2 nodes is the global path
  * ```
  */
 export function makeTopology(
@@ -52,13 +56,6 @@ export function makeTopology(
   requireInteger("numGroups", numGroups, 1);
   requireInteger("numNodes", numNodes, 1);
   requireInteger("numGpus", numGpus, 1);
-  if (numExperts % numGroups !== 0) {
-    throw new EplbInputError(
-      "numGroups",
-      numGroups,
-      `must divide the number of experts (${numExperts})`,
-    );
-  }
   if (numGpus % numNodes !== 0) {
     throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
   }
@@ -73,9 +70,14 @@ export function makeTopology(
     );
   }
   const hierarchical = numGroups % numNodes === 0;
-  if (hierarchical && numReplicas % numNodes !== 0) {
-    // Unreachable when numNodes | numGpus | numReplicas, kept as documentation of the rule.
-    throw new EplbInputError("numNodes", numNodes, `must divide numReplicas (${numReplicas})`);
+  // Only the hierarchical path looks at groups: on the global path the reference plans with one
+  // group and one node, so it accepts any numGroups (vLLM's test_parameter_validation relies on it).
+  if (hierarchical && numExperts % numGroups !== 0) {
+    throw new EplbInputError(
+      "numGroups",
+      numGroups,
+      `must divide the number of experts (${numExperts}) when numGroups % numNodes == 0 (hierarchical)`,
+    );
   }
   return {
     numExperts,

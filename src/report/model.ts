@@ -159,11 +159,12 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const numNodes = requireInteger("numNodes", input.numNodes ?? 1, 1);
   const numGroups = requireInteger("numGroups", input.numGroups ?? 1, 1);
   requirePlacementFits(loads, placement, numGpus, numNodes);
-  if (loads.experts % numGroups !== 0) {
+  // As in makeTopology: groups matter (and must divide the experts) only on the hierarchical path.
+  if (numGroups % numNodes === 0 && loads.experts % numGroups !== 0) {
     throw new EplbInputError(
       "numGroups",
       numGroups,
-      `must divide the number of experts (${loads.experts})`,
+      `must divide the number of experts (${loads.experts}) when numGroups % numNodes == 0 (hierarchical)`,
     );
   }
   const L = loads.layers;

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { rebalanceExperts } from "../../src/index.js";
-import { sharedDir } from "../helpers/cli.js";
+import { repoRoot, sharedDir } from "../helpers/cli.js";
 
 interface GoldenCase {
   name: string;
@@ -20,6 +20,11 @@ interface GoldenCase {
 
 const goldenDir = join(sharedDir, "golden");
 const files = readdirSync(goldenDir)
+  .filter((f) => f.endsWith(".json"))
+  .sort();
+/** eplb's own cases, made with DeepSeek's eplb.py by test/fixtures/golden/make_golden.py. */
+const ownDir = join(repoRoot, "test", "fixtures", "golden");
+const ownFiles = readdirSync(ownDir)
   .filter((f) => f.endsWith(".json"))
   .sort();
 
@@ -42,9 +47,18 @@ describe("deepseek policy reproduces DeepSeek's reference on every golden case",
   test("the golden folder holds the 206 cases", () => {
     assert.equal(files.length, 206);
   });
-  for (const file of files) {
+  test("the repository's own golden folder holds 35 cases, 11 of them on shapes only the global path accepts", () => {
+    assert.equal(ownFiles.length, 35);
+    assert.equal(ownFiles.filter((f) => f.startsWith("accepted-")).length, 11);
+  });
+  const all = [
+    ...files.map((f) => join(goldenDir, f)),
+    ...ownFiles.map((f) => join(ownDir, f)),
+  ];
+  for (const path of all) {
+    const file = path.slice(path.lastIndexOf("/") + 1);
     test(file, () => {
-      const c = JSON.parse(readFileSync(join(goldenDir, file), "utf8")) as GoldenCase;
+      const c = JSON.parse(readFileSync(path, "utf8")) as GoldenCase;
       const { weight, numReplicas, numGroups, numNodes, numGpus } = c.input;
       const r = rebalanceExperts(weight, numReplicas, numGroups, numNodes, numGpus, {
         policy: "deepseek",
