@@ -9,6 +9,7 @@ import {
   ReplicationWorkspace,
   waterFillCounts,
 } from "./replication.js";
+import { keepGpuSlots } from "./slots.js";
 import type { Topology } from "./topology.js";
 import {
   gpuTransferCounts,
@@ -1661,6 +1662,9 @@ export function migrateLayer(
       // The layer's largest GPU load never rises either: every move of the repair and the
       // polish keeps it, and a count change or trade that raised it is not taken.
       if (smooth <= smoothBefore * keep && maxAfter <= maxBefore) {
+        // An expert that stays on a GPU keeps one of its slots there (no local copy); the order
+        // within a GPU changes no load, and unchanged slots can only grow.
+        changed = keepGpuSlots(previous.phy2log, layer * P, best, 0, P, t.slotsPerGpu);
         result.outcome = outcome;
         result.slotsChanged = changed;
         result.maxAfter = maxAfter;

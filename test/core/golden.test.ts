@@ -51,10 +51,7 @@ describe("deepseek policy reproduces DeepSeek's reference on every golden case",
     assert.equal(ownFiles.length, 35);
     assert.equal(ownFiles.filter((f) => f.startsWith("accepted-")).length, 11);
   });
-  const all = [
-    ...files.map((f) => join(goldenDir, f)),
-    ...ownFiles.map((f) => join(ownDir, f)),
-  ];
+  const all = [...files.map((f) => join(goldenDir, f)), ...ownFiles.map((f) => join(ownDir, f))];
   for (const path of all) {
     const file = path.slice(path.lastIndexOf("/") + 1);
     test(file, () => {
