@@ -398,6 +398,7 @@ export function offNodeShare(
     served.fill(0);
     for (let s = 0; s < P; s++) {
       const e = placement.phy2log[l * P + s];
+      if (e < 0) continue;
       const share = loads.data[l * E + e] / placement.logcnt[l * E + e];
       served[Math.floor(e / gs) * numNodes + Math.floor(s / slotsPerNode)] += share;
     }

@@ -23,6 +23,8 @@ export function gpuLoads(loads: LoadMatrix, placement: Placement, numGpus: numbe
   for (let l = 0; l < layers; l++) {
     for (let s = 0; s < P; s++) {
       const e = placement.phy2log[l * P + s];
+      // An empty slot (-1, vLLM's elastic EP) serves nothing.
+      if (e < 0) continue;
       out[l * numGpus + Math.floor(s / S)] += loads.data[l * E + e] / placement.logcnt[l * E + e];
     }
   }
@@ -123,6 +125,7 @@ export function duplicateGpuCount(placement: Placement, numGpus: number): number
       const stamp = l * numGpus + g;
       for (let j = 0; j < S; j++) {
         const e = placement.phy2log[l * P + g * S + j];
+        if (e < 0) continue;
         if (lastSeen[e] === stamp) dup = true;
         lastSeen[e] = stamp;
       }

@@ -177,6 +177,7 @@ function findGroupHomes(
   homes.fill(-1, 0, numGroups);
   if (mode === STRICT) {
     for (let s = 0; s < P; s++) {
+      if (phy2log[offset + s] < 0) continue;
       const group = Math.floor(phy2log[offset + s] / epg);
       const node = Math.floor(s / slotsPerNode);
       if (homes[group] === -1) homes[group] = node;
@@ -185,7 +186,9 @@ function findGroupHomes(
     return -1;
   }
   nodeHas.fill(0);
-  for (let s = 0; s < P; s++) nodeHas[phy2log[offset + s] * N + Math.floor(s / slotsPerNode)]++;
+  for (let s = 0; s < P; s++) {
+    if (phy2log[offset + s] >= 0) nodeHas[phy2log[offset + s] * N + Math.floor(s / slotsPerNode)]++;
+  }
   for (let group = 0; group < numGroups; group++) {
     let best = -1;
     let bestReplicas = -1;
@@ -357,8 +360,18 @@ export function toPreviousPlacement(
       );
     }
   }
-  const placement = placementFromPhy2log(rows, E, parameter);
+  const placement = placementFromPhy2log(rows, E, parameter, true);
   const mode = localityMode(topology, relaxedHierarchy);
+  const empty = placement.phy2log.indexOf(-1);
+  if (empty >= 0 && mode !== GLOBAL && topology.numNodes > 1) {
+    // Filling an empty slot of a hierarchical placement would have to pick a group's node;
+    // refused rather than guessed.
+    throw new EplbInputError(
+      `${parameter}[${Math.floor(empty / P)}][${empty % P}]`,
+      -1,
+      "is an empty slot: rebalancing from a placement with empty slots needs one node or the global policy (numGroups % numNodes != 0)",
+    );
+  }
   if (mode !== GLOBAL) {
     const homes = new Int32Array(topology.numGroups);
     const nodeHas = new Int32Array(mode === RELAXED ? E * topology.numNodes : 0);
@@ -1821,7 +1834,11 @@ export function migratePlacement(
 ): Migration {
   const { numExperts: E, numReplicas: P } = topology;
   const settings = resolveMigrationSettings(options, P);
-  const prev = toPreviousPlacement(previous, loads.layers, topology, settings.relaxedHierarchy);
+  const given = toPreviousPlacement(previous, loads.layers, topology, settings.relaxedHierarchy);
+  // Empty slots (-1, vLLM's elastic EP) are filled first: the plan starts from the filled
+  // placement, and every count below is taken against the placement as given.
+  const hasEmpty = given.phy2log.indexOf(-1) >= 0;
+  const prev = hasEmpty ? fillEmptySlots(loads, given, topology.slotsPerGpu) : given;
   const out = createPlacement(loads.layers, P, E);
   const ws = new MigrationWorkspace(topology);
   const layers: LayerMigration[] = new Array(loads.layers);
@@ -1870,7 +1887,7 @@ export function migratePlacement(
     metrics.afterOverFresh += after / loads.layers;
     if (after > metrics.worstAfterOverFresh) metrics.worstAfterOverFresh = after;
     for (let s = 0; s < P; s++) {
-      if (fresh.phy2log[l * P + s] !== prev.phy2log[l * P + s]) metrics.freshSlotsChanged++;
+      if (fresh.phy2log[l * P + s] !== given.phy2log[l * P + s]) metrics.freshSlotsChanged++;
     }
     if (metrics.freshRelabelledSlotsChanged !== null) {
       metrics.freshRelabelledSlotsChanged += relabelLayer(
@@ -1885,8 +1902,9 @@ export function migratePlacement(
       );
     }
   }
+  if (hasEmpty) recountFromGiven(loads, given, out, topology, metrics);
   metrics.slotsChangedShare = metrics.slotsChanged / (loads.layers * P);
-  const transfers = planTransfers(prev, out, topology);
+  const transfers = planTransfers(given, out, topology);
   metrics.transfers = {
     local: transfers.local,
     intraNode: transfers.intraNode,
@@ -1896,4 +1914,73 @@ export function migratePlacement(
   metrics.maxGpuTransfersIn = Math.max(0, ...remoteIn);
   metrics.maxGpuTransfersOut = Math.max(0, ...remoteOut);
   return { placement: out, metrics, transfers, layers };
+}
+
+/**
+ * A copy of `given` with every empty slot (-1) filled, slot by slot in order, with the expert of
+ * largest load per replica among those not yet on the slot's GPU (any expert when all are):
+ * water-filling, as the reference's replication does, so the filled placement is a fair start.
+ */
+function fillEmptySlots(loads: LoadMatrix, given: Placement, slotsPerGpu: number): Placement {
+  const { layers, numReplicas: P, numExperts: E } = given;
+  const rows: Int32Array[] = new Array(layers);
+  for (let l = 0; l < layers; l++) {
+    const row = given.phy2log.slice(l * P, (l + 1) * P);
+    const count = given.logcnt.slice(l * E, (l + 1) * E);
+    for (let s = 0; s < P; s++) {
+      if (row[s] >= 0) continue;
+      const first = s - (s % slotsPerGpu);
+      let best = -1;
+      let bestOnGpu = true;
+      let bestKey = -1;
+      for (let e = 0; e < E; e++) {
+        let onGpu = false;
+        for (let j = first; j < first + slotsPerGpu; j++) if (row[j] === e) onGpu = true;
+        const key = loads.data[l * E + e] / count[e];
+        if ((bestOnGpu && !onGpu) || (bestOnGpu === onGpu && key > bestKey)) {
+          best = e;
+          bestOnGpu = onGpu;
+          bestKey = key;
+        }
+      }
+      row[s] = best;
+      count[best]++;
+    }
+    rows[l] = row;
+  }
+  return placementFromPhy2log(rows, E, "previous");
+}
+
+/**
+ * With empty slots in the previous placement, the changes and the load before are those of the
+ * placement as given: a filled slot is a change (a weight copy), an empty one serves nothing.
+ */
+function recountFromGiven(
+  loads: LoadMatrix,
+  given: Placement,
+  out: Placement,
+  topology: Topology,
+  metrics: MigrationMetrics,
+): void {
+  const { numReplicas: P, numExperts: E, numGpus: G, slotsPerGpu: S } = topology;
+  const L = loads.layers;
+  const gpu = new Float64Array(G);
+  metrics.slotsChanged = 0;
+  metrics.beforeOverFresh = 0;
+  for (let l = 0; l < L; l++) {
+    let changed = 0;
+    gpu.fill(0);
+    for (let s = 0; s < P; s++) {
+      if (out.phy2log[l * P + s] !== given.phy2log[l * P + s]) changed++;
+      const e = given.phy2log[l * P + s];
+      if (e >= 0) gpu[Math.floor(s / S)] += loads.data[l * E + e] / given.logcnt[l * E + e];
+    }
+    metrics.slotsChanged += changed;
+    metrics.slotsChangedPerLayer[l] = changed;
+    let max = 0;
+    for (let g = 0; g < G; g++) if (gpu[g] > max) max = gpu[g];
+    metrics.maxLoadBefore[l] = max;
+    const fresh = metrics.maxLoadFresh[l];
+    metrics.beforeOverFresh += (fresh > 0 ? max / fresh : 1) / L;
+  }
 }

@@ -83,7 +83,8 @@ export function toReferencePlacement(p: Placement): ReferencePlacement {
     const rows: number[][] = new Array(E);
     for (let e = 0; e < E; e++) rows[e] = new Array(width).fill(-1);
     for (let s = 0; s < P; s++) {
-      rows[p.phy2log[l * P + s]][p.replicaRank[l * P + s]] = s;
+      const e = p.phy2log[l * P + s];
+      if (e >= 0) rows[e][p.replicaRank[l * P + s]] = s;
     }
     log2phy[l] = rows;
   }
@@ -93,18 +94,23 @@ export function toReferencePlacement(p: Placement): ReferencePlacement {
 /**
  * Builds a {@link Placement} from `phy2log` alone (as engines store it): counts come from the map
  * and replica ranks follow slot order. Rejects expert ids out of range, ragged rows and experts
- * without a replica.
+ * without a replica. With `allowEmpty`, `-1` marks an empty slot (vLLM's elastic expert
+ * parallelism writes it for slots without an expert); it gets rank `-1`, counts for no expert and
+ * carries no load. Only the code that reads engine placements allows it: every plan fills every
+ * slot.
  *
  * @example
  * ```ts
  * const p = placementFromPhy2log([[1, 0, 1]], 2);
  * // p.logcnt = Int32Array [1, 2], p.replicaRank = Int32Array [0, 0, 1]
+ * placementFromPhy2log([[0, -1, 1]], 2, "phy2log", true).logcnt; // Int32Array [1, 1]
  * ```
  */
 export function placementFromPhy2log(
   phy2log: ReadonlyArray<ArrayLike<number>>,
   numExperts: number,
   parameter = "phy2log",
+  allowEmpty = false,
 ): Placement {
   const layers = phy2log.length;
   if (layers === 0) throw new EplbInputError(parameter, phy2log, "must have at least one layer");
@@ -123,11 +129,16 @@ export function placementFromPhy2log(
     }
     for (let s = 0; s < P; s++) {
       const e = row[s];
+      if (allowEmpty && e === -1) {
+        p.phy2log[l * P + s] = -1;
+        p.replicaRank[l * P + s] = -1;
+        continue;
+      }
       if (!Number.isInteger(e) || e < 0 || e >= numExperts) {
         throw new EplbInputError(
           `${parameter}[${l}][${s}]`,
           e,
-          `must be an expert id in 0..${numExperts - 1}`,
+          `must be an expert id in 0..${numExperts - 1}${allowEmpty ? " or -1 (an empty slot)" : ""}`,
         );
       }
       p.phy2log[l * P + s] = e;
@@ -164,6 +175,7 @@ export function placementViolation(p: Placement): string | null {
     seen.fill(0);
     for (let s = 0; s < P; s++) {
       const e = p.phy2log[l * P + s];
+      if (e === -1) continue;
       if (e < 0 || e >= E) return `layer ${l} slot ${s}: expert ${e} out of range`;
       seen[e]++;
     }
@@ -180,6 +192,10 @@ export function placementViolation(p: Placement): string | null {
     for (let s = 0; s < P; s++) {
       const e = p.phy2log[l * P + s];
       const r = p.replicaRank[l * P + s];
+      if (e === -1) {
+        if (r !== -1) return `layer ${l} slot ${s}: empty slot with rank ${r} (must be -1)`;
+        continue;
+      }
       if (r < 0 || r >= seen[e])
         return `layer ${l} slot ${s}: rank ${r} out of range for expert ${e}`;
       if (rankSeen[offsets[e] + r]) return `layer ${l}: expert ${e} has rank ${r} twice`;

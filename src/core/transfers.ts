@@ -102,11 +102,15 @@ export function planLayerTransfers(
   const { numReplicas: P, numExperts: E, slotsPerGpu: S, slotsPerNode: Sn } = topology;
   const { start, slots, served, gpuServed } = ws;
   start.fill(0);
-  for (let s = 0; s < P; s++) start[previous[previousOffset + s] + 1]++;
+  // An empty previous slot (-1) holds nothing to copy from.
+  for (let s = 0; s < P; s++) {
+    const e = previous[previousOffset + s];
+    if (e >= 0) start[e + 1]++;
+  }
   for (let e = 0; e < E; e++) start[e + 1] += start[e];
   for (let s = 0; s < P; s++) {
     const e = previous[previousOffset + s];
-    slots[start[e]++] = s;
+    if (e >= 0) slots[start[e]++] = s;
   }
   for (let e = E; e > 0; e--) start[e] = start[e - 1];
   start[0] = 0;

@@ -195,11 +195,12 @@ export function placementFromValue(
     const row = rows[l];
     for (let s = 0; s < row.length; s++) {
       const e = row[s];
+      // -1 is an empty slot: vLLM's elastic expert parallelism writes it for unused slots.
+      if (e === -1) continue;
       if (!Number.isInteger(e) || e < 0 || e > 0x7fffffff) {
         throw new EplbFormatError(
           file,
-          `${name}[${l}][${s}] is ${e}: slots must hold expert ids >= 0` +
-            (e === -1 ? " (-1 marks an empty slot, which EPLB placements do not have)" : ""),
+          `${name}[${l}][${s}] is ${e}: slots must hold expert ids >= 0 or -1 (an empty slot)`,
         );
       }
       if (e > max) max = e;
@@ -207,7 +208,7 @@ export function placementFromValue(
   }
   const numExperts = options.numExperts ?? max + 1;
   try {
-    return placementFromPhy2log(rows, numExperts, name);
+    return placementFromPhy2log(rows, numExperts, name, true);
   } catch (error) {
     if (error instanceof EplbInputError) throw new EplbFormatError(file, error.message);
     throw error;

@@ -121,7 +121,7 @@ export function deepseekPlacementJson(
   metrics?: unknown,
   numGpus?: number,
 ): string {
-  checkPlacement(placement, numGpus);
+  checkPlacement(placement, numGpus, true);
   const ref = toReferencePlacement(placement);
   const out: Record<string, unknown> = {
     phy2log: ref.phy2log,
@@ -161,7 +161,7 @@ export function sglangPlacementJson(placement: Placement, numGpus?: number): str
  * ```
  */
 export function vllmPlacementJson(placement: Placement, numGpus?: number): string {
-  checkPlacement(placement, numGpus);
+  checkPlacement(placement, numGpus, true);
   const { layers, numReplicas: P, numExperts: E } = placement;
   const width = P - E + 1;
   const l2p: number[][][] = new Array(layers);
@@ -170,7 +170,8 @@ export function vllmPlacementJson(placement: Placement, numGpus?: number): strin
     const rows: number[][] = new Array(E);
     for (let e = 0; e < E; e++) rows[e] = new Array(width).fill(-1);
     for (let s = 0; s < P; s++) {
-      rows[placement.phy2log[l * P + s]][placement.replicaRank[l * P + s]] = s;
+      const e = placement.phy2log[l * P + s];
+      if (e >= 0) rows[e][placement.replicaRank[l * P + s]] = s;
     }
     l2p[l] = rows;
     counts[l] = Array.from(placement.logcnt.subarray(l * E, (l + 1) * E));
@@ -265,10 +266,29 @@ function rowsJson(rows: readonly (readonly number[])[], indent: string): string 
   return `[\n${rows.map((r) => `${inner}[${r.join(", ")}]`).join(",\n")}\n${indent}]`;
 }
 
-/** Every writer's precondition: a valid placement, and slots that split evenly over the GPUs. */
-function checkPlacement(placement: Placement, numGpus: number | undefined): void {
+/**
+ * Every writer's precondition: a valid placement, and slots that split evenly over the GPUs.
+ * Empty slots (`-1`, read from a vLLM elastic-EP map) only go to formats that can say so (vLLM's
+ * and eplb's own); SGLang, vllm-ascend and TensorRT-LLM would read `-1` as an expert.
+ */
+function checkPlacement(
+  placement: Placement,
+  numGpus: number | undefined,
+  allowEmpty = false,
+): void {
   const violation = placementViolation(placement);
   if (violation !== null) throw new EplbInputError("placement", violation, "must be valid");
+  if (!allowEmpty) {
+    const slot = placement.phy2log.indexOf(-1);
+    if (slot >= 0) {
+      const P = placement.numReplicas;
+      throw new EplbInputError(
+        "placement",
+        `layer ${Math.floor(slot / P)} slot ${slot % P} empty (-1)`,
+        "must fill every slot for this format (only the vllm and deepseek formats hold empty slots)",
+      );
+    }
+  }
   if (numGpus !== undefined) {
     requireInteger("numGpus", numGpus, 1);
     if (placement.numReplicas % numGpus !== 0) {

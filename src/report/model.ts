@@ -295,6 +295,7 @@ function countDuplicatesPerLayer(placement: Placement, numGpus: number): number[
       let dup = false;
       for (let j = 0; j < S; j++) {
         const e = placement.phy2log[l * P + g * S + j];
+        if (e < 0) continue;
         if (stampOf[e] === g) dup = true;
         stampOf[e] = g;
       }

@@ -562,7 +562,16 @@ describe("previous placement checks", () => {
       [[0, 1, 0, 2, 3, 9]],
       /previous\[0\]\[5\] \(9\) must be an expert id in 0\.\.3/,
     ],
-    ["negative expert id", [[0, 1, 0, 2, 3, -1]], /previous\[0\]\[5\] \(-1\) must be an expert id/],
+    [
+      "negative expert id",
+      [[0, 1, 0, 2, 3, -2]],
+      /previous\[0\]\[5\] \(-2\) must be an expert id in 0\.\.3 or -1/,
+    ],
+    [
+      "an empty slot on a two-node hierarchy",
+      [[0, 1, 0, 2, 3, -1]],
+      /previous\[0\]\[5\] \(-1\) is an empty slot: .*needs one node or the global policy/,
+    ],
     [
       "an expert without a replica",
       [[0, 1, 0, 1, 3, 3]],

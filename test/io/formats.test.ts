@@ -201,7 +201,7 @@ describe("JSON forms", () => {
 
   test("placement errors", () => {
     const cases: [unknown, RegExp][] = [
-      [{ phy2log: [[0, 1, -1]] }, /phy2log\[0\]\[2\] is -1.*empty slot/],
+      [{ phy2log: [[0, 1, -2]] }, /phy2log\[0\]\[2\] is -2.*or -1 \(an empty slot\)/],
       [{ phy2log: [[0, 1.5]] }, /is 1\.5/],
       [{ phy2log: [[0, 2]] }, /expert 1.*has no replica/],
       [{ phy2log: [[0, 1], [0]] }, /ragged/],
