@@ -151,6 +151,7 @@ export {
   type TraceSource,
   traceSource,
 } from "./core/simulate.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
   DRIFT_SEGMENT,
   resolveSynthOptions,
