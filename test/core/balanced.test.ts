@@ -206,6 +206,39 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
     assert.equal(m.duplicateGpus, 0);
   });
 
+  test("kimi-k2-decode shape (global, 5 slots per GPU), lognormal sigma 1.5, the bench's 60 layers: no duplicate replica on any GPU", () => {
+    // Issue 14 item 5: every duplicate is avoidable on this shape (no expert has more replicas
+    // than the 96 GPUs).
+    const loads = lognormalLoads(60, 384, 1.5, 20261129);
+    const t = makeTopology(384, 480, 1, 12, 96);
+    assert.equal(evaluatePlacement(loads, planBalanced(loads, t), 96, 12).duplicateGpus, 0);
+  });
+
+  test("spare replicas go to hot experts: vLLM's [200, 150, 100, 50, 25, 12] on 2 GPUs x 5 slots", () => {
+    // Issue 14 item 3. Counts [1, 1, 1, 1, 2, 4] reach the optimum 268.5 but give the coldest
+    // expert 4 replicas and the hottest 1; within the tolerance (and never above deepseek's
+    // plan) the plan gives replicas in load order.
+    const weight = [200, 150, 100, 50, 25, 12];
+    const r = rebalanceExperts([weight, [...weight].reverse()], 10, 1, 1, 2);
+    const ds = rebalanceExperts([weight, [...weight].reverse()], 10, 1, 1, 2, {
+      policy: "deepseek",
+    });
+    const loads = toLoadMatrix([weight, [...weight].reverse()]);
+    const mine = evaluatePlacement(loads, r.placement, 2);
+    const theirs = evaluatePlacement(loads, ds.placement, 2);
+    for (let l = 0; l < 2; l++) {
+      assert.ok(mine.maxGpuLoad[l] <= theirs.maxGpuLoad[l]);
+      const w = loads.data.subarray(l * 6, l * 6 + 6);
+      for (let a = 0; a < 6; a++) {
+        for (let b = 0; b < 6; b++) {
+          if (w[a] > w[b])
+            assert.ok(r.logcnt[l][a] >= r.logcnt[l][b], `layer ${l}: ${r.logcnt[l]}`);
+        }
+      }
+    }
+    assert.deepEqual(r.logcnt[0], [3, 2, 2, 1, 1, 1]);
+  });
+
   test("dsv3-decode144 shape (2 slots per GPU): better than deepseek on average", () => {
     const loads = lognormalLoads(6, 256, 0.5, 20261129);
     const t = makeTopology(256, 288, 8, 18, 144);

@@ -8,6 +8,7 @@ import {
   solveExact,
 } from "../../src/core/exact.js";
 import { planBalanced } from "../../src/core/policies/balanced.js";
+import { HOT_REPLICA_TOLERANCE } from "../../src/core/policies/hot-replicas.js";
 import { ScopeWorkspace, scopeMaxLoad } from "../../src/core/scope.js";
 import {
   EplbInputError,
@@ -142,10 +143,11 @@ describe("balanced policy against the exact optimum on small cases", () => {
     );
   });
 
-  test("reaches the optimum on at least 95% of 300 random tiny instances and stays within 5% on all", () => {
+  test("reaches the optimum on at least 90% of 300 random tiny instances, within the spare-replica tolerance on 95%, within 5% on all", () => {
     const rng = new Random(20261129);
     let cases = 0;
     let optimal = 0;
+    let near = 0;
     let deepseekOptimal = 0;
     let worst = 1;
     while (cases < 300) {
@@ -170,10 +172,16 @@ describe("balanced policy against the exact optimum on small cases", () => {
       const ratio = exact.maxGpuLoad > 0 ? mine.maxGpuLoad[0] / exact.maxGpuLoad : 1;
       assert.ok(ratio >= 1 - 1e-9, `below the optimum? ${JSON.stringify(loads)} ${P}/${G}`);
       if (ratio <= 1 + 1e-9) optimal++;
+      // Spare replicas go to hot experts at up to this cost (issue 14, vLLM's hottest-expert case).
+      if (ratio <= 1 + HOT_REPLICA_TOLERANCE.small + 1e-9) near++;
       if (ds <= exact.maxGpuLoad * (1 + 1e-9)) deepseekOptimal++;
       worst = Math.max(worst, ratio);
     }
-    assert.ok(optimal >= 0.95 * cases, `optimal on ${optimal} of ${cases}`);
+    assert.ok(optimal >= 0.9 * cases, `optimal on ${optimal} of ${cases}`);
+    assert.ok(near >= 0.95 * cases, `within the tolerance on ${near} of ${cases}`);
+    console.log(
+      `tiny instances: optimal ${optimal}, within tolerance ${near}, worst ${worst}, deepseek optimal ${deepseekOptimal}`,
+    );
     assert.ok(worst <= 1.05, `worst ratio ${worst}`);
     assert.ok(deepseekOptimal < optimal, `deepseek optimal on ${deepseekOptimal}`);
   });

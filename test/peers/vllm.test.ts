@@ -122,27 +122,17 @@ describe("vLLM test_eplb_algo.py", () => {
     });
   }
 
-  test("test_additional_cases, decreasing and increasing loads (deepseek): the hottest expert gets at least 2 replicas", () => {
-    const weight = [
-      [200, 150, 100, 50, 25, 12],
-      [12, 25, 50, 100, 150, 200],
-    ];
-    const r = rebalanceExperts(weight, 10, 3, 1, 2, { policy: "deepseek" });
-    checkShapes(r, 2, 6, 10);
-    for (let l = 0; l < 2; l++) assert.ok(r.logcnt[l][argmax(weight[l])] >= 2);
-  });
-
-  test("test_additional_cases, decreasing and increasing loads (balanced): the hottest expert gets at least 2 replicas", {
-    todo: "issue 14 item 3: balanced gives the coldest expert 4 replicas and the hottest 1 here",
-  }, () => {
-    const weight = [
-      [200, 150, 100, 50, 25, 12],
-      [12, 25, 50, 100, 150, 200],
-    ];
-    const r = rebalanceExperts(weight, 10, 3, 1, 2, { policy: "balanced" });
-    checkShapes(r, 2, 6, 10);
-    for (let l = 0; l < 2; l++) assert.ok(r.logcnt[l][argmax(weight[l])] >= 2);
-  });
+  for (const policy of POLICIES) {
+    test(`test_additional_cases, decreasing and increasing loads (${policy}): the hottest expert gets at least 2 replicas`, () => {
+      const weight = [
+        [200, 150, 100, 50, 25, 12],
+        [12, 25, 50, 100, 150, 200],
+      ];
+      const r = rebalanceExperts(weight, 10, 3, 1, 2, { policy });
+      checkShapes(r, 2, 6, 10);
+      for (let l = 0; l < 2; l++) assert.ok(r.logcnt[l][argmax(weight[l])] >= 2);
+    });
+  }
 
   test("test_compute_logical_maps_with_negative_indices: -1 slots are empty, log2phy lists used slots only", () => {
     const p = placementFromPhy2log(

@@ -21,6 +21,7 @@ import {
 } from "../scope.js";
 import type { Topology } from "../topology.js";
 import { DeepseekWorkspace, planHierarchicalLayer, referenceShape } from "./deepseek.js";
+import { preferHotReplicas } from "./hot-replicas.js";
 
 /** Options of the balanced policy (fields of `rebalanceExperts`' options). */
 export interface BalancedOptions {
@@ -70,6 +71,8 @@ export class BalancedWorkspace {
   readonly exact = new ExactWorkspace();
   /** The candidate kept for the last layer planned. */
   lastSource: LayerSource = "balanced";
+  /** The reference's max GPU load of the layer being planned: spare replicas never go above it. */
+  hotCeiling = 0;
   /** Per scope (node) of the last layer: no duplicate-free plan of it beats the one found. */
   readonly nodeProven: Int32Array;
   /** Set by the scope solver: the scope just solved has no better duplicate-free plan. */
@@ -245,7 +248,7 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   let best = scopeMaxLoad(sc);
   if (best <= target) {
     ws.scopeProven = best <= bound * (1 + epsilon);
-    return best;
+    return spareToHot(ws, best);
   }
   const few = S <= 4;
   const mid = P <= 128;
@@ -253,7 +256,9 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   // estimate the count search compares by is too coarse to help: search only beyond (0.3% for
   // large scopes, where each estimate costs more).
   const slack = mid ? 1.001 : 1.003;
-  if (!rescue && !few && n > 24 && best <= Math.max(bound * slack, floor)) return best;
+  if (!rescue && !few && n > 24 && best <= Math.max(bound * slack, floor)) {
+    return spareToHot(ws, best);
+  }
   const tier = n <= 24 && P <= 64 ? 0 : few ? (mid ? 1 : 2) : mid ? 3 : 4;
   const exact = !rescue && G <= EXACT_SCOPE_GPUS;
   const allowance = scopeAllowance(n, P);
@@ -301,7 +306,21 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   sc.count.set(bestCounts.subarray(0, n));
   scopeLowerBound(sc);
   recomputeScopeLoads(sc);
-  return best;
+  return spareToHot(ws, best);
+}
+
+/** {@link preferHotReplicas} on the scope's plan; a plan it changes is no longer proven best. */
+function spareToHot(ws: BalancedWorkspace, best: number): number {
+  const max = preferHotReplicas(
+    ws.scope,
+    best,
+    ws.hotCeiling,
+    ws.bestSlots,
+    ws.bestCounts,
+    ws.counts,
+  );
+  if (max !== best) ws.scopeProven = false;
+  return max;
 }
 
 /**
@@ -546,6 +565,7 @@ export function planBalancedLayer(
     ws.deepseek,
   );
   const dsMax = layerMaxLoad(loads, loadOffset, ws.dsPhy, ws.dsCnt, t);
+  ws.hotCeiling = dsMax;
 
   const hierarchical = t.hierarchical && numNodes > 1;
   planStrict(ws, loads, loadOffset, epsilon, 0);
