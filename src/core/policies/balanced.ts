@@ -232,6 +232,10 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   const { numExperts: n, numGpus: G, slotsPerGpu: S } = sc;
   const P = G * S;
   ws.scopeProven = false;
+  const passStart = ws.work;
+  const allowance = scopeAllowance(n, P);
+  // What the pass has not spent goes to giving spare replicas to hot experts.
+  const spareToHot = (max: number) => preferSpareToHot(ws, max, allowance - (ws.work - passStart));
   const minReplica = waterFillCounts(sc.weight, n, P, sc.count, ws.counts.replication);
   let total = 0;
   for (let e = 0; e < n; e++) total += sc.weight[e];
@@ -248,7 +252,7 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   let best = scopeMaxLoad(sc);
   if (best <= target) {
     ws.scopeProven = best <= bound * (1 + epsilon);
-    return spareToHot(ws, best);
+    return spareToHot(best);
   }
   const few = S <= 4;
   const mid = P <= 128;
@@ -257,11 +261,10 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   // large scopes, where each estimate costs more).
   const slack = mid ? 1.001 : 1.003;
   if (!rescue && !few && n > 24 && best <= Math.max(bound * slack, floor)) {
-    return spareToHot(ws, best);
+    return spareToHot(best);
   }
   const tier = n <= 24 && P <= 64 ? 0 : few ? (mid ? 1 : 2) : mid ? 3 : 4;
   const exact = !rescue && G <= EXACT_SCOPE_GPUS;
-  const allowance = scopeAllowance(n, P);
   const workStart = ws.work;
   const { bestSlots, bestCounts } = ws;
   bestSlots.set(sc.slotExpert.subarray(0, P));
@@ -306,11 +309,14 @@ function solveScope(ws: BalancedWorkspace, epsilon: number, floor: number, rescu
   sc.count.set(bestCounts.subarray(0, n));
   scopeLowerBound(sc);
   recomputeScopeLoads(sc);
-  return spareToHot(ws, best);
+  return spareToHot(best);
 }
 
-/** {@link preferHotReplicas} on the scope's plan; a plan it changes is no longer proven best. */
-function spareToHot(ws: BalancedWorkspace, best: number): number {
+/**
+ * {@link preferHotReplicas} on the scope's plan within `work` units; a plan it changes is no
+ * longer proven best.
+ */
+function preferSpareToHot(ws: BalancedWorkspace, best: number, work: number): number {
   const max = preferHotReplicas(
     ws.scope,
     best,
@@ -318,6 +324,7 @@ function spareToHot(ws: BalancedWorkspace, best: number): number {
     ws.bestSlots,
     ws.bestCounts,
     ws.counts,
+    work,
   );
   if (max !== best) ws.scopeProven = false;
   return max;

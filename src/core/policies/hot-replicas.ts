@@ -63,7 +63,7 @@ function largestReplicaLoad(sc: ScopeWorkspace): number {
  * whose load per replica rises least (never below one replica, never to or above the level being
  * lowered), then packs, repairs duplicates and refines; a step that packs within the limit is
  * kept, and the next step starts from the raised counts either way (one step may need the
- * next). Leaves in `sc` the plan with the smallest largest replica load found and returns its max
+ * next), as many steps as `work` units pay for (at most six). Leaves in `sc` the plan with the smallest largest replica load found and returns its max
  * GPU load (`best` when nothing better was found).
  *
  * Why: the count search compares plans by max GPU load only, so among equal plans it may give a
@@ -73,7 +73,7 @@ function largestReplicaLoad(sc: ScopeWorkspace): number {
  * @example
  * ```ts
  * // loads [200, 150, 100, 50, 25, 12], 2 GPUs x 5 slots, counts [1, 1, 1, 1, 2, 4] at 268.5:
- * preferHotReplicas(sc, 268.5, 270.33, bestSlots, bestCounts, cw); // counts [3, 2, 2, 1, 1, 1]
+ * preferHotReplicas(sc, 268.5, 270.33, bestSlots, bestCounts, cw, 1e4); // counts [3, 2, 2, 1, 1, 1]
  * ```
  */
 export function preferHotReplicas(
@@ -83,6 +83,7 @@ export function preferHotReplicas(
   bestSlots: Int32Array,
   bestCounts: Int32Array,
   cw: CountsWorkspace,
+  work: number,
 ): number {
   const { numExperts: n, numGpus: G, slotsPerGpu: S, weight, count } = sc;
   const P = G * S;
@@ -97,7 +98,11 @@ export function preferHotReplicas(
   let improved = false;
   const trial = new Int32Array(n);
   trial.set(count.subarray(0, n));
-  for (let step = 0; step < MAX_STEPS; step++) {
+  // Each step packs and refines once, about four count estimates' work: the layer's search budget
+  // (layerWorkBudget) holds whatever the loads.
+  const stepCost = 4 * (n + P);
+  const steps = Math.min(MAX_STEPS, Math.floor(work / stepCost));
+  for (let step = 0; step < steps; step++) {
     let level = 0;
     for (let e = 0; e < n; e++) level = Math.max(level, weight[e] / trial[e]);
     let raised = 0;
@@ -129,7 +134,7 @@ export function preferHotReplicas(
     repairDuplicates(sc);
     refineScope(sc, limit, 8 * P);
     const max = scopeMaxLoad(sc);
-    cw.work += 4 * (n + P);
+    cw.work += stepCost;
     if (max <= limit) {
       const lvl = largestReplicaLoad(sc);
       if (lvl < bestLevel) {
