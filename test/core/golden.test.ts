@@ -1,32 +1,14 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { rebalanceExperts } from "../../src/index.js";
-import { repoRoot, sharedDir } from "../helpers/cli.js";
-
-interface GoldenCase {
-  name: string;
-  policy: "hierarchical" | "global";
-  input: {
-    weight: number[][];
-    numReplicas: number;
-    numGroups: number;
-    numNodes: number;
-    numGpus: number;
-  };
-  expected: { phy2log: number[][]; log2phy: number[][][]; logcnt: number[][] };
-}
+import { sharedDir } from "../helpers/cli.js";
+import { type GoldenCase, goldenFiles, ownGoldenDir } from "../helpers/golden.js";
 
 const goldenDir = join(sharedDir, "golden");
-const files = readdirSync(goldenDir)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
-/** eplb's own cases, made with DeepSeek's eplb.py by test/fixtures/golden/make_golden.py. */
-const ownDir = join(repoRoot, "test", "fixtures", "golden");
-const ownFiles = readdirSync(ownDir)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
+const files = goldenFiles(goldenDir);
+const ownFiles = goldenFiles(ownGoldenDir);
 
 /** log2phy rows compared as sets: the reference's unstable sort may order an expert's slots differently. */
 function normalizeLog2phy(log2phy: number[][][]): number[][][] {
@@ -51,7 +33,10 @@ describe("deepseek policy reproduces DeepSeek's reference on every golden case",
     assert.equal(ownFiles.length, 35);
     assert.equal(ownFiles.filter((f) => f.startsWith("accepted-")).length, 11);
   });
-  const all = [...files.map((f) => join(goldenDir, f)), ...ownFiles.map((f) => join(ownDir, f))];
+  const all = [
+    ...files.map((f) => join(goldenDir, f)),
+    ...ownFiles.map((f) => join(ownGoldenDir, f)),
+  ];
   for (const path of all) {
     const file = path.slice(path.lastIndexOf("/") + 1);
     test(file, () => {

@@ -5,29 +5,14 @@
 // plan that is never worse than the reference's on any layer, and accepts every shape the
 // reference accepts (the accepted-* cases: numGroups does not divide the experts).
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gpuLoads, placementViolation, rebalanceExperts, toLoadMatrix } from "../../src/index.js";
-import { repoRoot } from "../helpers/cli.js";
+import { type GoldenCase, goldenFiles, ownGoldenDir } from "../helpers/golden.js";
 
-interface GoldenCase {
-  name: string;
-  policy: "hierarchical" | "global";
-  input: {
-    weight: number[][];
-    numReplicas: number;
-    numGroups: number;
-    numNodes: number;
-    numGpus: number;
-  };
-  expected: { phy2log: number[][]; logcnt: number[][] };
-}
-
-const dir = join(repoRoot, "test", "fixtures", "golden");
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith(".json"))
-  .sort();
+const dir = ownGoldenDir;
+const files = goldenFiles(dir);
 
 function maxPerLayer(gpu: Float64Array, layers: number, G: number): number[] {
   return Array.from({ length: layers }, (_, l) => Math.max(...gpu.subarray(l * G, (l + 1) * G)));
