@@ -66,10 +66,11 @@ function bundledLibraries(): string {
 }
 
 /**
- * Launches headless Chromium for the report tests, with nothing beyond `npm ci`: `EPLB_CHROMIUM`
- * (a path) when set, else Debian's `/usr/bin/chromium` when installed, else the Chromium build
- * that ships inside the `@sparticuz/chromium` dev dependency (unpacked into the temp folder on
- * first use, with its own NSS libraries).
+ * Launches headless Chromium for the report tests, with nothing beyond `npm ci`: the Chromium
+ * build that ships inside the `@sparticuz/chromium` dev dependency (unpacked into the temp folder
+ * on first use, with its own NSS libraries), whatever the system has installed, so the suite
+ * runs the same everywhere; `EPLB_CHROMIUM=/path` runs another Chromium instead (Debian's
+ * `/usr/bin/chromium`, say).
  *
  * @returns the browser and a one-line description of which Chromium runs
  * @throws Error when no Chromium can be launched (the browser tests then fail, never skip)
@@ -84,12 +85,6 @@ export async function launchChromium(): Promise<{ browser: Browser; source: stri
     return {
       browser: await chromium.launch({ executablePath: explicit, args: ARGS }),
       source: explicit,
-    };
-  }
-  if (existsSync("/usr/bin/chromium")) {
-    return {
-      browser: await chromium.launch({ executablePath: "/usr/bin/chromium", args: ARGS }),
-      source: "/usr/bin/chromium",
     };
   }
   const executablePath = await Chromium.executablePath();
