@@ -19,7 +19,7 @@ import { EplbInputError, requireInteger } from "./errors.js";
  * ```ts
  * const next = new Int32Array([1, 5, 0, 4, 6, 2, 7, 3]);
  * keepGpuSlots([0, 1, 2, 3, 4, 5, 6, 7], 0, next, 0, 8, 4);
- * // next = [0, 1, 5, 4, 6, 2, 7, 3]: experts 0 and 1 stay in slots 0 and 1
+ * // next = [0, 1, 5, 4, 3, 2, 6, 7]: experts 0, 1, 6 and 7 keep their slots; returns 4
  * ```
  */
 export function keepGpuSlots(
@@ -86,7 +86,7 @@ export function keepGpuSlots(
  * @example
  * ```ts
  * preserveGpuSlots([[1, 5, 0, 4, 6, 2, 7, 3]], 2, [[0, 1, 2, 3, 4, 5, 6, 7]]);
- * // [[0, 1, 5, 4, 6, 2, 7, 3]]
+ * // [[0, 1, 5, 4, 3, 2, 6, 7]]
  * ```
  */
 export function preserveGpuSlots(
