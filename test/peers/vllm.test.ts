@@ -13,6 +13,7 @@ import {
   type RebalanceResult,
   rebalanceExperts,
   toReferencePlacement,
+  vllmBalance,
 } from "../../src/index.js";
 
 const POLICIES = ["deepseek", "balanced"] as const;
@@ -42,6 +43,13 @@ function argmax(row: number[]): number {
 }
 
 describe("vLLM test_eplb_algo.py", () => {
+  test("test_eplb_load_stats_reduce_across_ranks: tokens [[100, 0, 0, 0], [100, 0, 0, 0]] give avg 50, max 200, balancedness 0.25", () => {
+    const b = vllmBalance(new Float64Array([100, 0, 0, 0, 100, 0, 0, 0]), 2, 4);
+    assert.equal(b.avgTokens, 50);
+    assert.equal(b.maxTokens, 200);
+    assert.equal(b.balancedness, 0.25);
+  });
+
   test("test_basic_rebalance: DeepSeek's README example, exact phy2log and logcnt", () => {
     const weight = [
       [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
