@@ -176,7 +176,9 @@ function collect(
  * `physical_to_logical_map` / `phy2log` / `key`), a vllm-ascend expert map (`layer_list` of
  * `device_list`s, slots concatenated device by device), or a TensorRT-LLM config
  * (`initial_global_assignments`, one slot list per layer). `numExperts` defaults to the largest
- * expert id + 1; every expert needs a slot in every layer.
+ * expert id + 1; every expert needs a slot in every layer. `-1` is an empty slot (vLLM's elastic
+ * expert parallelism) unless `allowEmpty` is false: a map an engine never pads (an SGLang dump's)
+ * refuses it.
  *
  * @example
  * ```ts
@@ -187,8 +189,9 @@ function collect(
 export function placementFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly numExperts?: number },
+  options: InterpretOptions & { readonly numExperts?: number; readonly allowEmpty?: boolean },
 ): Placement {
+  const allowEmpty = options.allowEmpty ?? true;
   const { name, rows } = findPlacementRows(value, file, options);
   let max = -1;
   for (let l = 0; l < rows.length; l++) {
@@ -196,11 +199,12 @@ export function placementFromValue(
     for (let s = 0; s < row.length; s++) {
       const e = row[s];
       // -1 is an empty slot: vLLM's elastic expert parallelism writes it for unused slots.
-      if (e === -1) continue;
+      if (e === -1 && allowEmpty) continue;
       if (!Number.isInteger(e) || e < 0 || e > 0x7fffffff) {
         throw new EplbFormatError(
           file,
-          `${name}[${l}][${s}] is ${e}: slots must hold expert ids >= 0 or -1 (an empty slot)`,
+          `${name}[${l}][${s}] is ${e}: slots must hold expert ids >= 0` +
+            (allowEmpty ? " or -1 (an empty slot)" : ""),
         );
       }
       if (e > max) max = e;
@@ -208,7 +212,7 @@ export function placementFromValue(
   }
   const numExperts = options.numExperts ?? max + 1;
   try {
-    return placementFromPhy2log(rows, numExperts, name, true);
+    return placementFromPhy2log(rows, numExperts, name, allowEmpty);
   } catch (error) {
     if (error instanceof EplbInputError) throw new EplbFormatError(file, error.message);
     throw error;

@@ -41,6 +41,15 @@ describe("empty slots (-1)", () => {
         }),
       /is -2: slots must hold expert ids >= 0 or -1 \(an empty slot\)/,
     );
+    // A map no engine pads (an SGLang dump's) refuses -1.
+    assert.throws(
+      () =>
+        placementFromValue({ physical_to_logical_map: withEmpty }, "dump.json", {
+          limit: 1e6,
+          allowEmpty: false,
+        }),
+      /physical_to_logical_map\[0\]\[3\] is -1: slots must hold expert ids >= 0$/,
+    );
   });
 
   test("an empty slot serves nothing: GPU loads, balancedness and duplicates count used slots only", () => {
