@@ -4,6 +4,7 @@ import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
+import { isLongCsv, readLongCsv } from "./csv-long.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import {
   classifyValue,
@@ -133,6 +134,8 @@ export function parseBytes(
       case "json":
         return { format, value: readJson(bytes, file) };
       case "csv":
+        // SGLang's older dump is long (one row per layer, expert pair), not a matrix.
+        if (isLongCsv(bytes)) return { format, value: readLongCsv(bytes, file) };
         return { format, value: readCsv(bytes, file) };
       case "yaml":
         return { format, value: readYaml(bytes, file) };

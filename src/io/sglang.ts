@@ -1,0 +1,285 @@
+/**
+ * SGLang's expert-distribution recorder dumps, read as SGLang means them.
+ *
+ * What SGLang writes (sgl-project/sglang `python/sglang/srt/eplb/expert_distribution.py`, commit
+ * 02295fe5ac5ccff3e8829800d50450351c56fb53; see docs/engines.md):
+ * - `stat` / `stat_approx`: `{rank, logical_count, average_utilization_rate_over_window}` with
+ *   `logical_count` int32 `[buffer_size, layers, logical experts]`, a ring buffer whose write
+ *   position is not saved: rows are not in time order and unfilled rows are zero.
+ * - `per_pass` / `per_token`: one file per rank, `{records, last_physical_to_logical_map}`; each
+ *   record `{forward_pass_id, rank, gatherer_key, global_physical_count [layers, slots]}`, and in
+ *   `per_token` mode also `topk_ids_of_layer [layers, tokens, 8]` (physical slot ids, -1 where
+ *   the model's top-k leaves a column unused). Counts are per physical slot and fold onto
+ *   logical experts through the map.
+ */
+import type { Placement } from "../core/placement.js";
+import { EplbFormatError } from "./errors.js";
+import { checkLoads, type Float64Trace, placementFromValue } from "./interpret.js";
+import { describe, isTensor, type Tensor } from "./tensor.js";
+import { type FileValue, isFileObject } from "./value.js";
+
+/** The recorder modes whose dumps eplb tells apart (`stat_approx` dumps are `stat` dumps). */
+export type SglangDumpKind = "stat" | "per_pass" | "per_token";
+
+/** One record of a `per_pass` / `per_token` dump, its counts folded to logical experts. */
+export interface SglangPass {
+  readonly forwardPassId: number;
+  readonly rank: number;
+  /** Logical loads of this record, `[layers, experts]` row-major. */
+  readonly loads: Float64Array;
+  /** The record's physical counts, `[layers, slots]` row-major, as SGLang recorded them. */
+  readonly physical: Float64Array;
+}
+
+/** A `per_pass` / `per_token` dump, read. */
+export interface SglangPassDump {
+  readonly kind: "per_pass" | "per_token";
+  readonly layers: number;
+  readonly slots: number;
+  readonly experts: number;
+  /** `last_physical_to_logical_map` as a placement. */
+  readonly map: Placement;
+  /** The records in file order. */
+  readonly passes: SglangPass[];
+}
+
+/**
+ * Which SGLang recorder dump a file's value is, if any: `per_token` or `per_pass` (a dict with
+ * `records`), `stat` (a dict with `rank` or `average_utilization_rate_over_window` beside a 3-D
+ * `logical_count`; `stat_approx` dumps are the same). A bare 3-D `logical_count` is not a dump
+ * (eplb's own traces and hand-made files use that name for time-ordered steps).
+ *
+ * @param value what a reader returned for the file
+ * @returns the dump's kind, or undefined for any other value
+ * @example
+ * ```ts
+ * sglangDumpKind({ rank: 0, logical_count: trace3d }); // "stat"
+ * sglangDumpKind({ records: [], last_physical_to_logical_map: map }); // "per_pass"
+ * ```
+ */
+export function sglangDumpKind(value: FileValue): SglangDumpKind | undefined {
+  if (!isFileObject(value)) return undefined;
+  if (Object.hasOwn(value, "records") && Array.isArray(value.records)) {
+    const tokens = value.records.some(
+      (r) => isFileObject(r) && Object.hasOwn(r, "topk_ids_of_layer"),
+    );
+    return tokens ? "per_token" : "per_pass";
+  }
+  const count = value.logical_count;
+  if (
+    count !== undefined &&
+    (Object.hasOwn(value, "rank") ||
+      Object.hasOwn(value, "average_utilization_rate_over_window")) &&
+    dims(count) === 3
+  ) {
+    return "stat";
+  }
+  return undefined;
+}
+
+/** Dimensions of a tensor or nested list, following first elements. */
+function dims(value: FileValue): number {
+  if (isTensor(value)) return value.shape.length;
+  let d = 0;
+  let v: FileValue = value;
+  while (Array.isArray(v) && d < 8) {
+    d++;
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  return d;
+}
+
+/**
+ * The refusal for `--steps` on a `stat` dump: its rows are a ring buffer without the write
+ * position, so no slice of rows means "the last N passes".
+ *
+ * @param file the file, for the message
+ * @returns the error to throw
+ * @example
+ * ```ts
+ * throw sglangStepsError("dump.pt");
+ * ```
+ */
+export function sglangStepsError(file: string): EplbFormatError {
+  return new EplbFormatError(
+    file,
+    "is an SGLang stat dump: logical_count is a ring buffer whose write position SGLang does not " +
+      "save, so its rows are not in time order and --steps cannot select recent passes; drop " +
+      "--steps (all rows are summed) or record in per_pass mode",
+  );
+}
+
+/**
+ * Reads a `per_pass` or `per_token` dump: checks `last_physical_to_logical_map` (every slot an
+ * expert id, every expert in some slot) and every record, and folds each record's physical counts
+ * onto logical experts (a slot's count goes to the expert the map puts there). `per_token`
+ * records are counted from `topk_ids_of_layer` (ignoring -1) as SGLang derives its own
+ * `global_physical_count` from them.
+ *
+ * @param value the file's value (see {@link sglangDumpKind})
+ * @param file the file, for messages
+ * @param limit element bound for nested lists (the file's byte length)
+ * @throws EplbFormatError when the map or a record is missing, misshapen or out of range
+ * @example
+ * ```ts
+ * const dump = readSglangPassDump(readValue("expert_distribution_recorder_1_0.pt").value, "d.pt", 1e6);
+ * dump.passes[0].loads; // Float64Array [layers * experts]
+ * ```
+ */
+export function readSglangPassDump(value: FileValue, file: string, limit: number): SglangPassDump {
+  const kind = sglangDumpKind(value);
+  if (!isFileObject(value) || (kind !== "per_pass" && kind !== "per_token")) {
+    throw new EplbFormatError(file, "is not an SGLang per_pass / per_token dump");
+  }
+  if (!Object.hasOwn(value, "last_physical_to_logical_map")) {
+    throw new EplbFormatError(
+      file,
+      "has SGLang records but no last_physical_to_logical_map to fold physical slots onto experts",
+    );
+  }
+  const map = placementFromValue(
+    { physical_to_logical_map: value.last_physical_to_logical_map },
+    file,
+    { limit },
+  );
+  const { layers, numReplicas: slots, numExperts: experts } = map;
+  const records = value.records as FileValue[];
+  const passes = records.map((record, i) =>
+    readRecord(record, i, kind, file, map, layers, slots, experts),
+  );
+  return { kind, layers, slots, experts, map, passes };
+}
+
+function readRecord(
+  record: FileValue,
+  i: number,
+  kind: "per_pass" | "per_token",
+  file: string,
+  map: Placement,
+  layers: number,
+  slots: number,
+  experts: number,
+): SglangPass {
+  const where = `records[${i}]`;
+  if (!isFileObject(record)) throw new EplbFormatError(file, `${where} is not a dict`);
+  const id = record.forward_pass_id;
+  const rank = record.rank;
+  if (typeof id !== "number" || !Number.isSafeInteger(id)) {
+    throw new EplbFormatError(file, `${where}.forward_pass_id is ${describe(id)}, not an integer`);
+  }
+  if (typeof rank !== "number" || !Number.isSafeInteger(rank) || rank < 0) {
+    throw new EplbFormatError(file, `${where}.rank is ${describe(rank)}, not a rank`);
+  }
+  const physical =
+    kind === "per_token"
+      ? countTopk(tensorAt(record, "topk_ids_of_layer", where, file), where, file, layers, slots)
+      : physicalCounts(tensorAt(record, "global_physical_count", where, file), where, file, [
+          layers,
+          slots,
+        ]);
+  const loads = new Float64Array(layers * experts);
+  const p2l = map.phy2log;
+  for (let l = 0; l < layers; l++) {
+    for (let s = 0; s < slots; s++)
+      loads[l * experts + p2l[l * slots + s]] += physical[l * slots + s];
+  }
+  return { forwardPassId: id, rank, loads, physical };
+}
+
+function tensorAt(
+  record: Record<string, FileValue>,
+  key: string,
+  where: string,
+  file: string,
+): Tensor {
+  const v = record[key];
+  if (!isTensor(v)) {
+    throw new EplbFormatError(file, `${where}.${key} is ${describe(v ?? null)}, not a tensor`);
+  }
+  return v;
+}
+
+function physicalCounts(t: Tensor, where: string, file: string, shape: number[]): Float64Array {
+  if (t.shape.join(",") !== shape.join(",")) {
+    throw new EplbFormatError(
+      file,
+      `${where}.global_physical_count has shape [${t.shape.join(", ")}] but last_physical_to_logical_map is [${shape.join(", ")}]`,
+    );
+  }
+  checkLoads(t.data, t.shape, `${where}.global_physical_count`, file);
+  return t.data;
+}
+
+/** Per-slot counts of one record's `topk_ids_of_layer [layers, tokens, k]` (-1 = no choice). */
+function countTopk(
+  t: Tensor,
+  where: string,
+  file: string,
+  layers: number,
+  slots: number,
+): Float64Array {
+  if (t.shape.length !== 3 || t.shape[0] !== layers) {
+    throw new EplbFormatError(
+      file,
+      `${where}.topk_ids_of_layer has shape [${t.shape.join(", ")}]: expected [${layers} layers, tokens, k]`,
+    );
+  }
+  const per = t.shape[1] * t.shape[2];
+  const out = new Float64Array(layers * slots);
+  for (let l = 0; l < layers; l++) {
+    for (let j = 0; j < per; j++) {
+      const s = t.data[l * per + j];
+      if (s === -1) continue;
+      if (!Number.isInteger(s) || s < 0 || s >= slots) {
+        throw new EplbFormatError(
+          file,
+          `${where}.topk_ids_of_layer holds ${s} in layer ${l}: slot ids are 0..${slots - 1} (or -1)`,
+        );
+      }
+      out[l * slots + s]++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Per-pass logical loads of one or more dumps: records with the same `forward_pass_id` (the
+ * ranks of one forward pass, as SGLang all-reduces them) are summed, passes in id order.
+ *
+ * @param dumps dumps of the same model (same layers and experts)
+ * @returns a trace of one step per forward pass, and the pass ids in order
+ * @throws EplbFormatError (naming `file`) when the dumps disagree on layers or experts
+ * @example
+ * ```ts
+ * sglangPassTrace([rank0, rank1], "dumps/").trace.steps; // distinct forward passes
+ * ```
+ */
+export function sglangPassTrace(
+  dumps: readonly SglangPassDump[],
+  file: string,
+): { trace: Float64Trace; passIds: number[] } {
+  const { layers, experts } = dumps[0];
+  const byId = new Map<number, Float64Array>();
+  for (const d of dumps) {
+    if (d.layers !== layers || d.experts !== experts) {
+      throw new EplbFormatError(
+        file,
+        `dumps disagree: ${d.layers} layers x ${d.experts} experts vs ${layers} x ${experts}`,
+      );
+    }
+    for (const p of d.passes) {
+      let sum = byId.get(p.forwardPassId);
+      if (!sum) {
+        sum = new Float64Array(layers * experts);
+        byId.set(p.forwardPassId, sum);
+      }
+      for (let i = 0; i < sum.length; i++) sum[i] += p.loads[i];
+    }
+  }
+  const passIds = [...byId.keys()].sort((a, b) => a - b);
+  const n = layers * experts;
+  const data = new Float64Array(passIds.length * n);
+  passIds.forEach((id, t) => data.set(byId.get(id) as Float64Array, t * n));
+  return { trace: { steps: passIds.length, layers, experts, data }, passIds };
+}
