@@ -280,6 +280,6 @@ export function sglangPassTrace(
   const passIds = [...byId.keys()].sort((a, b) => a - b);
   const n = layers * experts;
   const data = new Float64Array(passIds.length * n);
-  passIds.forEach((id, t) => data.set(byId.get(id) as Float64Array, t * n));
+  for (let t = 0; t < passIds.length; t++) data.set(byId.get(passIds[t]) as Float64Array, t * n);
   return { trace: { steps: passIds.length, layers, experts, data }, passIds };
 }
