@@ -3,6 +3,7 @@
  */
 
 export { readCsv } from "./io/csv.js";
+export { isLongCsv, readLongCsv } from "./io/csv-long.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
   classifyValue,
@@ -41,6 +42,21 @@ export {
   readValue,
 } from "./io/read.js";
 export { readSafetensors } from "./io/safetensors.js";
+export {
+  readSglangPassDump,
+  type SglangDumpKind,
+  type SglangPass,
+  type SglangPassDump,
+  sglangDumpKind,
+  sglangPassTrace,
+} from "./io/sglang.js";
+export { readRouting, type TokenRouting } from "./io/sglang-routing.js";
+export {
+  describeLoadSource,
+  expandLoadPath,
+  type LoadSource,
+  readLoadSources,
+} from "./io/sources.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
 export { readTorch } from "./io/torch.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
