@@ -21,6 +21,7 @@ export {
   engineBalance,
   type SglangBalance,
   sglangBalance,
+  sglangPassBalance,
   type TrtllmBalance,
   trtllmBalance,
   type VllmAscendBalance,

@@ -3,9 +3,10 @@ import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { EplbFormatError } from "../io/errors.js";
 import { FILE_FORMATS, type FileFormat, readLoads, readPlacement, readValue } from "../io/read.js";
+import { type LoadSource, readLoadSources } from "../io/sources.js";
 import { isFileObject } from "../io/value.js";
 import type { Flags } from "./args.js";
-import { UsageError } from "./command.js";
+import { type CliContext, UsageError } from "./command.js";
 
 /** The `--format` and `--steps` flags of commands that read loads. */
 export const LOADS_INPUT_OPTIONS = {
@@ -13,12 +14,29 @@ export const LOADS_INPUT_OPTIONS = {
   steps: { type: "string" },
 } as const;
 
+/** The `--loads` flag: repeatable, one file per rank (summed). */
+export const LOADS_OPTION = { loads: { type: "string", multiple: true } } as const;
+
+/** Help text lines for {@link LOADS_OPTION}, shared by plan, eval and report. */
+export const LOADS_HELP = `  --loads FILE|DIR
+                 loads per (layer, expert), any format eplb reads: JSON (2-D array,
+                 {"weight"}, {"logical_count"}), CSV, .npy, safetensors, torch .pt, and
+                 SGLang's recorder dumps: stat / stat_approx ({rank, logical_count
+                 int32 [buffer, layers, experts]}, a ring buffer: all rows summed),
+                 per_pass / per_token (one file per rank: records of physical counts,
+                 folded onto experts through last_physical_to_logical_map) and the older
+                 CSV layer_id,expert_id,count. Repeat --loads (one file per rank) or give
+                 a folder of expert_distribution_* dumps: the files are summed. A folder
+                 holding meta_info.json is a TensorRT-LLM expert-statistic folder.`;
+
 /** Help text lines for {@link LOADS_INPUT_OPTIONS}. */
 export const LOADS_INPUT_HELP = `  --format F     force the loads file's format: ${FILE_FORMATS.join(", ")}
                  [default: detected from magic bytes, then the extension]
-  --steps a:b    with a 3-D trace [steps, layers, experts] (SGLang recorder dumps, hotness
-                 .npy): sum only these steps, a Python slice ("-100:", "0:50", "10:20:2")
-                 [default: all steps]`;
+  --steps a:b    with a 3-D trace [steps, layers, experts] (hotness .npy, JSON) or SGLang
+                 per_pass / per_token dumps (forward passes in id order, over all ranks):
+                 sum only these steps, a Python slice ("-100:", "0:50", "10:20:2")
+                 [default: all]; refused on SGLang stat dumps, whose ring buffer rows are
+                 not in time order`;
 
 /** Where a command-line path points: relative paths resolve against the command's cwd. */
 function located(path: string, cwd: string): string {
@@ -89,6 +107,57 @@ export function readLoadsFile(
 }
 
 /**
+ * The `--loads` paths of a command (see {@link LOADS_OPTION}); at least one is required.
+ *
+ * @param flags parsed flags
+ * @returns the paths in command-line order
+ * @throws UsageError when --loads is missing or empty
+ * @example
+ * ```ts
+ * loadsPaths({ loads: ["dump_0.pt", "dump_1.pt"] }); // ["dump_0.pt", "dump_1.pt"]
+ * ```
+ */
+export function loadsPaths(flags: Flags): string[] {
+  const v = flags.loads;
+  const paths = typeof v === "string" ? [v] : Array.isArray(v) ? v : [];
+  if (paths.length === 0 || paths.some((p) => p === ""))
+    throw new UsageError("--loads is required");
+  return paths;
+}
+
+/**
+ * Reads and sums the `--loads` files and folders of a command (see `readLoadSources`), and
+ * prints what the user must know on stderr: one `warning:` line per warning (all-zero loads, a
+ * dump without passes).
+ *
+ * @param paths the --loads values
+ * @param cwd the command's working directory
+ * @param options the --format / --steps reader options
+ * @param ctx where warnings go
+ * @returns the summed loads and their description
+ * @throws UsageError for a path that cannot be opened; EplbFormatError for broken contents
+ * @example
+ * ```ts
+ * readLoadsInput(["dump_0.pt", "dump_1.pt"], process.cwd(), {}, ctx).files; // 2
+ * ```
+ */
+export function readLoadsInput(
+  paths: readonly string[],
+  cwd: string,
+  options: { format?: FileFormat; steps?: string },
+  ctx: CliContext,
+): LoadSource {
+  const source = unreadableAsUsage(paths.join(", "), () =>
+    readLoadSources(
+      paths.map((p) => located(p, cwd)),
+      options,
+    ),
+  );
+  for (const w of source.warnings) ctx.stderr(`warning: ${w}\n`);
+  return source;
+}
+
+/**
  * A file that cannot be opened at all is reported as `cannot read PATH: reason`, the message
  * every command has printed since the first release; broken contents keep the readers' message.
  */
@@ -100,7 +169,9 @@ function unreadableAsUsage<T>(path: string, run: () => T): T {
       error instanceof EplbFormatError &&
       /^(no such file|is a directory|permission denied|cannot read \()/.test(error.problem)
     ) {
-      throw new UsageError(`cannot read ${path}: ${error.problem}`);
+      throw new UsageError(
+        `cannot read ${path.includes(", ") ? error.file : path}: ${error.problem}`,
+      );
     }
     throw error;
   }

@@ -19,6 +19,7 @@ import {
   rebalanceExperts,
 } from "../core/rebalance.js";
 import { transferList } from "../core/transfers.js";
+import { describeLoadSource } from "../io/sources.js";
 import {
   type Flags,
   numberFlag,
@@ -31,10 +32,13 @@ import {
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import {
   joinStepsValue,
+  LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
+  LOADS_OPTION,
   loadsInputFlags,
-  readLoadsFile,
+  loadsPaths,
+  readLoadsInput,
   readPlacementFile,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
@@ -111,14 +115,15 @@ export function planWithMetrics(
  *
  * @example
  * ```ts
- * formatPlanSummary(metrics);
+ * formatPlanSummary(metrics, "1 file (loads file)");
  * // "eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)\n..."
  * ```
  */
-export function formatPlanSummary(m: PlanMetrics): string {
+export function formatPlanSummary(m: PlanMetrics, source?: string): string {
   const a = m.after;
   return [
     `eplb plan: ${m.layers} layers, ${m.experts} experts -> ${m.replicas} slots on ${m.gpus} GPUs (${m.nodes} nodes), policy ${m.policy} (${m.mode})`,
+    ...(source === undefined ? [] : [`  loads: ${source}`]),
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
     `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer (lower bound ${meanOf(a.lowerBound).toPrecision(6)} per layer on average)`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
@@ -177,7 +182,7 @@ export const planCommand: CliCommand = {
   name: "plan",
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
-    return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
+    return `Usage: eplb plan --loads FILE|DIR [--loads FILE ...] --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
                  [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
 
@@ -188,9 +193,8 @@ balancedness before (experts in order, no replication) and after, max GPU load /
 bound, duplicate replicas on one GPU, time.
 
 Options:
-  --loads FILE   loads per (layer, expert): JSON (2-D array, {"weight"}, {"logical_count"}),
-                 CSV, .npy, torch .pt (SGLang recorder dumps), safetensors; 3-D traces
-                 [steps, layers, experts] are summed over the steps
+${LOADS_HELP}
+                 3-D traces [steps, layers, experts] are summed over the steps
 ${LOADS_INPUT_HELP}
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames()
@@ -231,7 +235,7 @@ Example:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("plan", joinStepsValue(argv), {
-      loads: { type: "string" },
+      ...LOADS_OPTION,
       ...TOPOLOGY_OPTIONS,
       policy: { type: "string" },
       out: { type: "string" },
@@ -244,7 +248,7 @@ Example:
       transfers: { type: "string" },
       relaxed: { type: "boolean" },
     });
-    const loadsPath = requireString(flags, "loads");
+    const paths = loadsPaths(flags);
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
@@ -255,7 +259,8 @@ Example:
         throw new UsageError("--relaxed needs a policy other than deepseek");
       migration.relaxedHierarchy = true;
     }
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
+    const source = readLoadsInput(paths, ctx.cwd, loadsInputFlags(flags), ctx);
+    const loads = source.loads;
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
         numExperts: loads.experts,
@@ -280,7 +285,7 @@ Example:
     if (typeof flags.transfers === "string" && transfers) {
       writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
     }
-    ctx.stderr(formatPlanSummary(metrics));
+    ctx.stderr(formatPlanSummary(metrics, describeLoadSource(source)));
   },
 };
 

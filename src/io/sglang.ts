@@ -283,3 +283,41 @@ export function sglangPassTrace(
   for (let t = 0; t < passIds.length; t++) data.set(byId.get(passIds[t]) as Float64Array, t * n);
   return { trace: { steps: passIds.length, layers, experts, data }, passIds };
 }
+
+/**
+ * The physical counts per forward pass of dumps recorded under one map (ranks of a pass summed),
+ * for the passes `passIds` in that order: what SGLang's recorder sums before it logs its
+ * balancedness. Undefined when the dumps' maps differ (the slots then mean different experts).
+ *
+ * @param dumps dumps of one recording
+ * @param passIds the passes to return, e.g. from {@link sglangPassTrace}
+ * @returns `[passes][layers][slots]` row-major with the shared map, or undefined
+ * @example
+ * ```ts
+ * sglangPhysicalPasses([rank0, rank1], [17, 18])?.physical.length; // 2 * layers * slots
+ * ```
+ */
+export function sglangPhysicalPasses(
+  dumps: readonly SglangPassDump[],
+  passIds: readonly number[],
+): { layers: number; slots: number; map: Int32Array; physical: Float64Array } | undefined {
+  const { layers, slots, map } = dumps[0];
+  const same = dumps.every(
+    (d) =>
+      d.layers === layers &&
+      d.slots === slots &&
+      d.map.phy2log.every((e, i) => e === map.phy2log[i]),
+  );
+  if (!same) return undefined;
+  const index = new Map(passIds.map((id, t) => [id, t]));
+  const n = layers * slots;
+  const physical = new Float64Array(passIds.length * n);
+  for (const d of dumps) {
+    for (const p of d.passes) {
+      const t = index.get(p.forwardPassId);
+      if (t === undefined) continue;
+      for (let i = 0; i < n; i++) physical[t * n + i] += p.physical[i];
+    }
+  }
+  return { layers, slots, map: map.phy2log, physical };
+}

@@ -24,6 +24,7 @@ import {
   type SglangPassDump,
   sglangDumpKind,
   sglangPassTrace,
+  sglangPhysicalPasses,
 } from "./sglang.js";
 import { isTensor } from "./tensor.js";
 import { isFileObject } from "./value.js";
@@ -43,6 +44,11 @@ export interface LoadSource {
   readonly passes?: Float64Trace;
   /** The forward pass id of each step of {@link passes}. */
   readonly passIds?: number[];
+  /**
+   * With {@link passes}, when every dump was recorded under one map: the physical counts per
+   * pass `[passes][layers][slots]` (ranks summed) and that map, as SGLang's recorder saw them.
+   */
+  readonly recorded?: { slots: number; map: Int32Array; physical: Float64Array };
   /** The ranks whose records were read (SGLang per_pass / per_token dumps). */
   readonly ranks?: number[];
   /** Model layer id of each row, when the files say it (SGLang's long CSV). */
@@ -143,11 +149,15 @@ export function readLoadSources(
     );
   }
   const all = dumps.length === parts.length && passes;
+  const recorded = all && passes ? sglangPhysicalPasses(dumps, passes.passIds) : undefined;
   return {
     loads,
     files: files.length,
     kinds,
     ...(all ? { passes: passes?.trace, passIds: passes?.passIds } : {}),
+    ...(recorded
+      ? { recorded: { slots: recorded.slots, map: recorded.map, physical: recorded.physical } }
+      : {}),
     ...(dumps.length > 0
       ? {
           ranks: [...new Set(dumps.flatMap((d) => d.passes.map((p) => p.rank)))].sort(
@@ -309,7 +319,8 @@ export function describeLoadSource(s: LoadSource): string {
     `${s.files} file${s.files === 1 ? "" : "s"}${s.files > 1 ? " summed" : ""} (${s.kinds.join(", ")})`,
   ];
   if (s.passes) parts.push(`${s.passes.steps} forward pass${s.passes.steps === 1 ? "" : "es"}`);
-  if (s.ranks && s.ranks.length > 0) parts.push(`rank${s.ranks.length === 1 ? "" : "s"} ${s.ranks.join(", ")}`);
+  if (s.ranks && s.ranks.length > 0)
+    parts.push(`rank${s.ranks.length === 1 ? "" : "s"} ${s.ranks.join(", ")}`);
   if (s.layerIds) {
     parts.push(
       `model layers ${s.layerIds[0]}..${s.layerIds[s.layerIds.length - 1]} (${s.layerIds.length} recorded), experts 0..${s.loads.experts - 1} (the largest id seen)`,
