@@ -18,7 +18,13 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { isLongCsv } from "./csv-long.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import { type Float64Trace, loadsFromValue, selectSteps } from "./interpret.js";
-import { detectFormat, parseBytes, type ReadLoadsOptions, readLoads } from "./read.js";
+import {
+  detectFormat,
+  type FileFormat,
+  parseBytes,
+  type ReadLoadsOptions,
+  readLoads,
+} from "./read.js";
 import {
   readSglangPassDump,
   type SglangPassDump,
@@ -172,7 +178,8 @@ export function readLoadSources(
 
 function readPart(path: string, options: ReadLoadsOptions, warnings: string[]): Part {
   const direct = options.key === undefined && options.slotPlacement === undefined;
-  const format = direct ? (options.format ?? formatOf(path)) : undefined;
+  const detected = options.format ?? formatOf(path);
+  const format = direct ? detected : undefined;
   if (format === "pt") {
     const bytes = readWhole(path);
     const { value } = parseBytes(bytes, { ...options, fileName: path });
@@ -189,7 +196,7 @@ function readPart(path: string, options: ReadLoadsOptions, warnings: string[]): 
     const loads = loadsFromValue(value, path, { limit: bytes.length, steps: options.steps });
     return { path, kind: kind === "stat" ? "SGLang stat dump" : "torch file", loads };
   }
-  if (format === "csv") {
+  if (format === "csv" && isLongCsv(readHead(path))) {
     const { value } = parseBytes(readWhole(path), { ...options, fileName: path });
     const loads = loadsFromValue(value, path, {
       limit: Number.MAX_SAFE_INTEGER,
@@ -200,27 +207,42 @@ function readPart(path: string, options: ReadLoadsOptions, warnings: string[]): 
     }
     return { path, kind: "CSV", loads };
   }
-  return { path, kind: "loads file", loads: readLoads(path, options) };
+  const kind =
+    detected === undefined ? "TensorRT-LLM statistics" : (FORMAT_NAMES[detected] ?? detected);
+  return { path, kind, loads: readLoads(path, options) };
 }
 
+const FORMAT_NAMES: Record<string, string> = {
+  pt: "torch file",
+  npy: ".npy",
+  safetensors: "safetensors",
+  json: "JSON",
+  csv: "CSV",
+  yaml: "YAML",
+};
+
 /** The detected format from the first 4 kB (the whole file only when it must be parsed whole). */
-function formatOf(path: string): string | undefined {
-  let head: Uint8Array;
+function formatOf(path: string): FileFormat | undefined {
   try {
     if (statSync(path).isDirectory()) return undefined;
+  } catch (error) {
+    throw fileReadError(path, error);
+  }
+  return detectFormat(readHead(path), path);
+}
+
+function readHead(path: string): Uint8Array {
+  try {
     const fd = openSync(path, "r");
     try {
       const buf = new Uint8Array(4096);
-      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+      return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
     } finally {
       closeSync(fd);
     }
   } catch (error) {
     throw fileReadError(path, error);
   }
-  const format = detectFormat(head, path);
-  if (format === "csv" && !isLongCsv(head)) return undefined;
-  return format;
 }
 
 function readWhole(path: string): Uint8Array {

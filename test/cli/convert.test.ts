@@ -334,7 +334,8 @@ describe("eplb plan --output-format", () => {
   });
 
   test("--steps plans from a slice of the trace (negative starts accepted)", async () => {
-    const dump = join(fixtures, "sglang-stat-dump-int64.pt");
+    // A time-ordered trace: SGLang's stat dumps are ring buffers, refused with --steps.
+    const dump = join(fixtures, "hotness-int64.npy");
     const last = await cli(["plan", "--loads", dump, ...shapeArgs, "--steps", "-4:"]);
     const same = await cli(["plan", "--loads", dump, ...shapeArgs, "--steps", "12:16"]);
     assert.equal(last.code, 0, last.stderr);
