@@ -95,7 +95,7 @@ export function fileFormatFlag(flags: Flags, name: string): FileFormat | undefin
  * @example
  * ```ts
  * readLoadsFile("examples/loads.json", process.cwd()); // { layers: 2, experts: 12, data: ... }
- * readLoadsFile("dump.pt", process.cwd(), { steps: "-100:" }); // the last 100 steps summed
+ * readLoadsFile("hotness.npy", process.cwd(), { steps: "-100:" }); // the last 100 steps summed
  * ```
  */
 export function readLoadsFile(

@@ -195,11 +195,14 @@ export function readTensorFile(
  * trace is read one step at a time, so only the slice is read and the file is never held). Finds
  * the array in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files,
  * `weight`, `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot
- * (vLLM) and is folded into logical experts.
+ * (vLLM) and is folded into logical experts. SGLang recorder dumps are read as SGLang means them
+ * (see `src/io/sglang.ts`): a stat dump's ring buffer summed whole (`steps` refused), per_pass /
+ * per_token records folded through their own map; the older CSV by (layer_id, expert_id). Several
+ * files (one per rank) and folders: `readLoadSources`.
  *
  * @example
  * ```ts
- * const loads = readLoads("expert_distribution_recorder.pt", { steps: "-100:" });
+ * const loads = readLoads("hotness.npy", { steps: "-100:" });
  * // { layers: 58, experts: 256, data: Float64Array(14848) }
  * ```
  */
