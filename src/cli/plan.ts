@@ -24,7 +24,6 @@ import {
   type Flags,
   numberFlag,
   parseFlags,
-  requireString,
   TOPOLOGY_HELP,
   TOPOLOGY_OPTIONS,
   topologyFlags,

@@ -98,7 +98,8 @@ export function detectFormat(bytes: Uint8Array, fileName: string): FileFormat {
 /**
  * Parses bytes in a known or detected format into plain values (see {@link FileValue}): a
  * `.pt` file's pickled object, an `.npy` tensor, a safetensors file's tensors as a dict, JSON
- * and YAML documents, a CSV as a 2-D tensor. Every problem is an {@link EplbFormatError}.
+ * and YAML documents, a CSV as a 2-D tensor (SGLang's long `layer_id,expert_id,count` CSV as
+ * `{layer_ids, counts}`). Every problem is an {@link EplbFormatError}.
  *
  * @example
  * ```ts
