@@ -8,6 +8,9 @@ import { decodeUtf8, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import type { FileObject } from "./value.js";
 
+/** Expert ids above this are a broken file, not a model (the largest MoE models have ~1k). */
+const MAX_EXPERTS = 1 << 16;
+
 /** The header that marks the long format. */
 const HEADER = /^\s*"?layer_id"?\s*,\s*"?expert_id"?\s*,\s*"?count"?\s*$/;
 
@@ -76,6 +79,12 @@ export function readLongCsv(bytes: Uint8Array, file: string): FileObject {
   const rowOf = new Map(layerIds.map((id, i) => [id, i]));
   let experts = 0;
   for (const r of rows) experts = Math.max(experts, r[1] + 1);
+  if (experts > MAX_EXPERTS) {
+    throw new EplbFormatError(
+      file,
+      `expert_id ${experts - 1} is beyond any MoE model (at most ${MAX_EXPERTS - 1} is read)`,
+    );
+  }
   const data = new Float64Array(layerIds.length * experts);
   for (const [layer, expert, count] of rows) {
     data[(rowOf.get(layer) as number) * experts + expert] += count;

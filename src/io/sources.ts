@@ -13,7 +13,7 @@ import {
   readSync,
   statSync,
 } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import { isLongCsv } from "./csv-long.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
@@ -136,6 +136,12 @@ export function readLoadSources(
 ): LoadSource {
   const files = paths.flatMap(expandLoadPath);
   if (files.length === 0) throw new EplbFormatError("--loads", "no file given");
+  const seen = new Set<string>();
+  for (const f of files) {
+    const key = resolve(f);
+    if (seen.has(key)) throw new EplbFormatError(f, "is given twice: it would be counted twice");
+    seen.add(key);
+  }
   const warnings: string[] = [];
   const parts = files.map((f) => readPart(f, options, warnings));
   const dumps = parts.flatMap((p) => (p.dump ? [p.dump] : []));

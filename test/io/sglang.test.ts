@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { sglangPassBalance } from "../../src/core/engine-metrics.js";
 import type { LoadMatrix } from "../../src/core/matrix.js";
+import { readLongCsv } from "../../src/io/csv-long.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { classifyValue } from "../../src/io/interpret.js";
 import { readLoads, readTensorFile, readTrace, readValue } from "../../src/io/read.js";
@@ -242,5 +243,32 @@ describe("SGLang's older CSV (layer_id,expert_id,count)", () => {
     assert.equal(s.files, 2);
     assert.deepEqual(rows(s.loads), expected.csv.loads);
     assert.deepEqual(s.layerIds, expected.csv.layerIds);
+  });
+});
+
+describe("refusals of the multi-file reader", () => {
+  test("a file given twice (or inside a folder also given) is refused, not counted twice", () => {
+    const f = at(expected.per_pass.files[0]);
+    for (const paths of [
+      [f, f],
+      [at("per_pass"), f],
+    ]) {
+      assert.throws(
+        () => readLoadSources(paths),
+        (e: unknown) => e instanceof EplbFormatError && /given twice/.test(e.message),
+      );
+    }
+  });
+
+  test("a long CSV with an absurd expert id is refused in one line", () => {
+    assert.throws(
+      () =>
+        readLongCsv(new TextEncoder().encode("layer_id,expert_id,count\n3,99999999,1\n"), "x.csv"),
+      (e: unknown) => e instanceof EplbFormatError && /beyond any MoE model/.test(e.message),
+    );
+    assert.throws(
+      () => readLongCsv(new TextEncoder().encode("layer_id,expert_id,count\n3,-1,1\n"), "x.csv"),
+      (e: unknown) => e instanceof EplbFormatError && /integers >= 0/.test(e.message),
+    );
   });
 });
