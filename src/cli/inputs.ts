@@ -107,21 +107,23 @@ export function readLoadsFile(
 }
 
 /**
- * The `--loads` paths of a command (see {@link LOADS_OPTION}); at least one is required.
+ * The paths of a repeatable file flag (`--loads`, see {@link LOADS_OPTION}, or simulate's
+ * `--trace`); at least one is required.
  *
  * @param flags parsed flags
+ * @param name the flag [default: loads]
  * @returns the paths in command-line order
- * @throws UsageError when --loads is missing or empty
+ * @throws UsageError when the flag is missing or empty
  * @example
  * ```ts
  * loadsPaths({ loads: ["dump_0.pt", "dump_1.pt"] }); // ["dump_0.pt", "dump_1.pt"]
  * ```
  */
-export function loadsPaths(flags: Flags): string[] {
-  const v = flags.loads;
+export function loadsPaths(flags: Flags, name = "loads"): string[] {
+  const v = flags[name];
   const paths = typeof v === "string" ? [v] : Array.isArray(v) ? v : [];
   if (paths.length === 0 || paths.some((p) => p === ""))
-    throw new UsageError("--loads is required");
+    throw new UsageError(`--${name} is required`);
   return paths;
 }
 

@@ -35,6 +35,7 @@ import {
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
+import { loadsPaths } from "./inputs.js";
 import { fixed4, percent2, round6, slotCount, textTable, writeResult } from "./output.js";
 import {
   formatSweepTable,
@@ -246,15 +247,6 @@ function formatFlag(flags: Flags): FileFormat | undefined {
  */
 function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSource | null {
   return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
-}
-
-/** The `--trace` paths; at least one. */
-function tracePaths(flags: Flags): string[] {
-  const v = flags.trace;
-  const paths = typeof v === "string" ? [v] : Array.isArray(v) ? v : [];
-  if (paths.length === 0 || paths.some((p) => p === ""))
-    throw new UsageError("--trace is required");
-  return paths;
 }
 
 /**
@@ -542,7 +534,7 @@ Examples:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
-    const paths = tracePaths(flags);
+    const paths = loadsPaths(flags, "trace");
     const tracePath = paths.join(", ");
     const sweepSpecs = (flags.sweep as string[] | undefined) ?? [];
     if (flags.csv === true && sweepSpecs.length === 0) {
