@@ -56,6 +56,7 @@ export {
   expandLoadPath,
   type LoadSource,
   readLoadSources,
+  readRankTraces,
 } from "./io/sources.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
 export { readTorch } from "./io/torch.js";

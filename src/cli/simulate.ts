@@ -21,7 +21,7 @@ import {
   type ReadLoadsOptions,
   readTrace,
 } from "../io/read.js";
-import { expandLoadPath, readLoadSources } from "../io/sources.js";
+import { expandLoadPath, readRankTraces } from "../io/sources.js";
 import { defaultSections, htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
 import { simulationSection, sweepSection } from "../report/simulation.js";
@@ -249,33 +249,14 @@ function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSourc
   return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
 }
 
-/**
- * Several `--trace` files, or a folder: SGLang per_pass / per_token dumps of one recording, one
- * per rank, summed pass by pass (records matched by forward pass id, as SGLang all-reduces
- * them). Any other files cannot be summed step-wise (their steps need not be the same moments):
- * refused. Null for one plain file, read as before.
- */
+/** Several `--trace` files or a folder: SGLang rank dumps summed pass by pass (else refused). */
 function rankFilesTrace(paths: readonly string[], flags: Flags, ctx: CliContext): LoadTrace | null {
   const located = paths.map((p) => resolve(ctx.cwd, p));
-  const expanded = located.flatMap(expandLoadPath);
-  if (expanded.length === 1 && expanded[0] === located[0]) return null;
-  if (flags.key !== undefined || flags["slot-placement"] !== undefined) {
-    throw new UsageError(
-      "several --trace files (or a folder) are SGLang per-rank dumps: --key and --slot-placement do not apply",
-    );
-  }
-  const source = readLoadSources(expanded, {
-    format: formatFlag(flags),
-    steps: stringFlag(flags, "steps"),
-  });
-  for (const w of source.warnings) ctx.stderr(`warning: ${w}\n`);
-  if (!source.passes) {
-    throw new UsageError(
-      `several --trace files are summed step by step only when they are SGLang per_pass / per_token dumps (matched by forward pass id); these are ${source.kinds.join(", ")}: give one trace`,
-    );
-  }
-  if (source.passes.steps === 0) throw new UsageError("the SGLang dumps hold no forward pass");
-  return source.passes;
+  if (located.length === 1 && expandLoadPath(located[0])[0] === located[0]) return null;
+  const options = { ...traceReadOptions(flags, ctx), steps: stringFlag(flags, "steps") };
+  const { trace, warnings } = readRankTraces(located, options);
+  for (const w of warnings) ctx.stderr(`warning: ${w}\n`);
+  return trace;
 }
 
 /** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */

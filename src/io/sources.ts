@@ -333,6 +333,43 @@ function describeFiles(files: readonly string[]): string {
 }
 
 /**
+ * Several files, or folders, as one trace: SGLang per_pass / per_token dumps of one recording
+ * (one per rank) summed pass by pass, records matched by forward pass id as SGLang all-reduces
+ * them. Other files are refused: their steps need not be the same moments.
+ *
+ * @param paths files or folders
+ * @param options `format` and `steps` (over the passes); `key` and `slotPlacement` are refused
+ * @returns one step per forward pass, and the warnings of {@link readLoadSources}
+ * @throws EplbFormatError for files that are not SGLang pass dumps, or dumps without a pass
+ * @example
+ * ```ts
+ * readRankTraces(["dumps/"]).trace.steps; // forward passes recorded
+ * ```
+ */
+export function readRankTraces(
+  paths: readonly string[],
+  options: ReadLoadsOptions = {},
+): { trace: Float64Trace; warnings: string[] } {
+  const where = paths.join(", ");
+  if (options.key !== undefined || options.slotPlacement !== undefined) {
+    throw new EplbFormatError(
+      where,
+      "several traces are SGLang rank dumps: a key or slot placement does not apply",
+    );
+  }
+  const source = readLoadSources(paths, { format: options.format, steps: options.steps });
+  if (!source.passes) {
+    throw new EplbFormatError(
+      where,
+      `several traces are summed step by step only when they are SGLang per_pass / per_token dumps (matched by forward pass id); these are ${source.kinds.join(", ")}: give one trace`,
+    );
+  }
+  if (source.passes.steps === 0)
+    throw new EplbFormatError(where, "the SGLang dumps hold no forward pass");
+  return { trace: source.passes, warnings: source.warnings };
+}
+
+/**
  * One line saying what the loads came from, for command summaries.
  *
  * @param s what {@link readLoadSources} returned
