@@ -15,7 +15,7 @@
 import type { Placement } from "../core/placement.js";
 import { EplbFormatError } from "./errors.js";
 import { checkLoads, type Float64Trace, placementFromValue } from "./interpret.js";
-import { describe, isTensor, type Tensor } from "./tensor.js";
+import { describe, isTensor, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
 /** The recorder modes whose dumps eplb tells apart (`stat_approx` dumps are `stat` dumps). */
@@ -138,16 +138,10 @@ export function readSglangPassDump(value: FileValue, file: string, limit: number
       "has SGLang records but no last_physical_to_logical_map to fold physical slots onto experts",
     );
   }
-  const map = placementFromValue(
-    { physical_to_logical_map: value.last_physical_to_logical_map },
-    file,
-    { limit },
-  );
+  const map = placementFromValue(value, file, { limit, key: "last_physical_to_logical_map" });
   const { layers, numReplicas: slots, numExperts: experts } = map;
   const records = value.records as FileValue[];
-  const passes = records.map((record, i) =>
-    readRecord(record, i, kind, file, map, layers, slots, experts),
-  );
+  const passes = records.map((record, i) => readRecord(record, i, kind, file, map, limit));
   return { kind, layers, slots, experts, map, passes };
 }
 
@@ -157,10 +151,9 @@ function readRecord(
   kind: "per_pass" | "per_token",
   file: string,
   map: Placement,
-  layers: number,
-  slots: number,
-  experts: number,
+  limit: number,
 ): SglangPass {
+  const { layers, numReplicas: slots, numExperts: experts } = map;
   const where = `records[${i}]`;
   if (!isFileObject(record)) throw new EplbFormatError(file, `${where} is not a dict`);
   const id = record.forward_pass_id;
@@ -173,8 +166,14 @@ function readRecord(
   }
   const physical =
     kind === "per_token"
-      ? countTopk(tensorAt(record, "topk_ids_of_layer", where, file), where, file, layers, slots)
-      : physicalCounts(tensorAt(record, "global_physical_count", where, file), where, file, [
+      ? countTopk(
+          tensorAt(record, "topk_ids_of_layer", where, file, limit),
+          where,
+          file,
+          layers,
+          slots,
+        )
+      : physicalCounts(tensorAt(record, "global_physical_count", where, file, limit), where, file, [
           layers,
           slots,
         ]);
@@ -192,8 +191,11 @@ function tensorAt(
   key: string,
   where: string,
   file: string,
+  limit: number,
 ): Tensor {
   const v = record[key];
+  // A dump re-saved as JSON holds nested lists.
+  if (Array.isArray(v)) return nestedToTensor(v, Math.max(1, limit), file, `${where}.${key}`);
   if (!isTensor(v)) {
     throw new EplbFormatError(file, `${where}.${key} is ${describe(v ?? null)}, not a tensor`);
   }

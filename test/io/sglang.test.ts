@@ -15,6 +15,7 @@ import { classifyValue } from "../../src/io/interpret.js";
 import { readLoads, readTensorFile, readTrace, readValue } from "../../src/io/read.js";
 import { readRouting } from "../../src/io/sglang-routing.js";
 import { readLoadSources } from "../../src/io/sources.js";
+import type { FileValue } from "../../src/io/value.js";
 import { repoRoot } from "../helpers/cli.js";
 
 const dir = join(repoRoot, "test/fixtures/engines/sglang");
@@ -270,5 +271,56 @@ describe("refusals of the multi-file reader", () => {
       () => readLongCsv(new TextEncoder().encode("layer_id,expert_id,count\n3,-1,1\n"), "x.csv"),
       (e: unknown) => e instanceof EplbFormatError && /integers >= 0/.test(e.message),
     );
+  });
+});
+
+describe("hand-made or re-saved dumps", () => {
+  test("a per_pass dump as JSON (nested lists) reads the same way, and bad records are one-line errors", () => {
+    const dump = (record: unknown, map: unknown = [[0, 1, 0]]) =>
+      ({ records: [record], last_physical_to_logical_map: map }) as FileValue;
+    const ok = classifyValue(
+      dump({
+        forward_pass_id: 1,
+        rank: 0,
+        gatherer_key: "primary",
+        global_physical_count: [[1, 2, 3]],
+      }),
+      "d.json",
+      { limit: 1e6 },
+    );
+    assert.equal(ok.kind, "loads");
+    if (ok.kind === "loads") assert.deepEqual(Array.from(ok.loads.data), [4, 2]);
+    const bad: [unknown, unknown, RegExp][] = [
+      [
+        { forward_pass_id: 1, rank: 0, global_physical_count: [[1, 2]] },
+        undefined,
+        /has shape \[1, 2\]/,
+      ],
+      [
+        { forward_pass_id: 1, rank: 0, global_physical_count: [[1, -2, 3]] },
+        undefined,
+        /must be finite and >= 0/,
+      ],
+      [
+        { forward_pass_id: 1, rank: 0, topk_ids_of_layer: [[[0, 7]]] },
+        undefined,
+        /slot ids are 0\.\.2/,
+      ],
+      [{ forward_pass_id: "x", rank: 0 }, undefined, /forward_pass_id is a string/],
+      [5, undefined, /records\[0\] is not a dict/],
+      [
+        { forward_pass_id: 1, rank: 0, global_physical_count: [[1, 2]] },
+        [[0, -1]],
+        /last_physical_to_logical_map\[0\]\[1\] is -1/,
+      ],
+    ];
+    for (const [record, map, pattern] of bad) {
+      assert.throws(
+        () => classifyValue(dump(record, map), "d.json", { limit: 1e6 }),
+        (e: unknown) =>
+          e instanceof EplbFormatError && pattern.test(e.message) && !e.message.includes("\n"),
+        String(pattern),
+      );
+    }
   });
 });
