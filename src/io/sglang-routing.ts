@@ -7,8 +7,7 @@ import { EplbFormatError } from "./errors.js";
 import { readValue } from "./read.js";
 import { readSglangPassDump, sglangDumpKind } from "./sglang.js";
 import { expandLoadPath } from "./sources.js";
-import { isTensor } from "./tensor.js";
-import { isFileObject } from "./value.js";
+import type { Tensor } from "./tensor.js";
 
 /** Tokens' logical top-k choices per layer, flat and row-major. */
 export interface TokenRouting {
@@ -49,19 +48,16 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
   let shape: { layers: number; k: number; experts: number } | undefined;
   for (const file of files) {
     const { value } = readValue(file);
-    if (sglangDumpKind(value) !== "per_token" || !isFileObject(value)) {
+    if (sglangDumpKind(value) !== "per_token") {
       throw new EplbFormatError(
         file,
         "has no per-token routing: it is not an SGLang dump recorded with --expert-distribution-recorder-mode per_token",
       );
     }
-    // Validates the map and every record's ids (and counts them, which is cheap).
     const dump = readSglangPassDump(value, file, Number.MAX_SAFE_INTEGER);
-    const records = value.records as Record<string, unknown>[];
-    records.forEach((record, i) => {
-      const t = record.topk_ids_of_layer;
-      if (!isTensor(t))
-        throw new EplbFormatError(file, `records[${i}].topk_ids_of_layer is missing`);
+    const p2l = dump.map.phy2log;
+    dump.passes.forEach((pass, i) => {
+      const t = pass.topk as Tensor; // every per_token record has one (checked when read)
       const [layers, tokens, k] = t.shape;
       if (!shape) shape = { layers, k, experts: dump.experts };
       if (layers !== shape.layers || k !== shape.k || dump.experts !== shape.experts) {
@@ -70,23 +66,16 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
           `records[${i}] has ${layers} layers x ${k} choices of ${dump.experts} experts, unlike the first record read (${shape.layers} x ${shape.k} of ${shape.experts})`,
         );
       }
-      const p2l = dump.map.phy2log;
-      const slots = dump.slots;
       const out = new Int32Array(tokens * layers * k);
       for (let l = 0; l < layers; l++) {
         for (let tok = 0; tok < tokens; tok++) {
           for (let j = 0; j < k; j++) {
             const s = t.data[(l * tokens + tok) * k + j];
-            out[(tok * layers + l) * k + j] = s === -1 ? -1 : p2l[l * slots + s];
+            out[(tok * layers + l) * k + j] = s === -1 ? -1 : p2l[l * dump.slots + s];
           }
         }
       }
-      chunks.push({
-        topk: out,
-        rank: dump.passes[i].rank,
-        id: dump.passes[i].forwardPassId,
-        tokens,
-      });
+      chunks.push({ topk: out, rank: pass.rank, id: pass.forwardPassId, tokens });
     });
   }
   const { layers, k, experts } = shape ?? { layers: 0, k: 0, experts: 0 };

@@ -29,6 +29,8 @@ export interface SglangPass {
   readonly loads: Float64Array;
   /** The record's physical counts, `[layers, slots]` row-major, as SGLang recorded them. */
   readonly physical: Float64Array;
+  /** `per_token` only: `topk_ids_of_layer` `[layers, tokens, k]`, physical slot ids, -1 unused. */
+  readonly topk?: Tensor;
 }
 
 /** A `per_pass` / `per_token` dump, read. */
@@ -164,26 +166,21 @@ function readRecord(
   if (typeof rank !== "number" || !Number.isSafeInteger(rank) || rank < 0) {
     throw new EplbFormatError(file, `${where}.rank is ${describe(rank)}, not a rank`);
   }
-  const physical =
-    kind === "per_token"
-      ? countTopk(
-          tensorAt(record, "topk_ids_of_layer", where, file, limit),
-          where,
-          file,
-          layers,
-          slots,
-        )
-      : physicalCounts(tensorAt(record, "global_physical_count", where, file, limit), where, file, [
-          layers,
-          slots,
-        ]);
+  const topk =
+    kind === "per_token" ? tensorAt(record, "topk_ids_of_layer", where, file, limit) : undefined;
+  const physical = topk
+    ? countTopk(topk, where, file, layers, slots)
+    : physicalCounts(tensorAt(record, "global_physical_count", where, file, limit), where, file, [
+        layers,
+        slots,
+      ]);
   const loads = new Float64Array(layers * experts);
   const p2l = map.phy2log;
   for (let l = 0; l < layers; l++) {
     for (let s = 0; s < slots; s++)
       loads[l * experts + p2l[l * slots + s]] += physical[l * slots + s];
   }
-  return { forwardPassId: id, rank, loads, physical };
+  return { forwardPassId: id, rank, loads, physical, ...(topk ? { topk } : {}) };
 }
 
 function tensorAt(
