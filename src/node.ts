@@ -47,8 +47,8 @@ export {
   type SglangDumpKind,
   type SglangPass,
   type SglangPassDump,
+  SglangPassSum,
   sglangDumpKind,
-  sglangPassTrace,
 } from "./io/sglang.js";
 export { readRouting, type TokenRouting } from "./io/sglang-routing.js";
 export {

@@ -4,7 +4,7 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import { readSglangPassDump, sglangDumpKind, sglangPassTrace, sglangStepsError } from "./sglang.js";
+import { readSglangPassDump, SglangPassSum, sglangDumpKind, sglangStepsError } from "./sglang.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -204,7 +204,9 @@ function sglangCollect(
       "is an SGLang per_pass/per_token dump, folded through its own last_physical_to_logical_map; drop the slot placement",
     );
   }
-  const { trace: passes } = sglangPassTrace([readSglangPassDump(value, file, options.limit)], file);
+  const byPass = new SglangPassSum();
+  byPass.add(readSglangPassDump(value, file, options.limit), file);
+  const { trace: passes } = byPass.trace();
   const { layers, experts } = passes;
   const n = layers * experts;
   if (passes.steps === 0) {

@@ -243,80 +243,102 @@ function countTopk(
 }
 
 /**
- * Per-pass logical loads of one or more dumps: records with the same `forward_pass_id` (the
- * ranks of one forward pass, as SGLang all-reduces them) are summed, passes in id order.
+ * Sums the records of SGLang `per_pass` / `per_token` dumps by forward pass, one dump at a time,
+ * so that a recording of many ranks is never held whole: records with the same
+ * `forward_pass_id` (the ranks of one pass, as SGLang all-reduces them) are added, logical loads
+ * always and physical counts while every dump shares one map.
  *
- * @param dumps dumps of the same model (same layers and experts)
- * @returns a trace of one step per forward pass, and the pass ids in order
- * @throws EplbFormatError (naming `file`) when the dumps disagree on layers or experts
  * @example
  * ```ts
- * sglangPassTrace([rank0, rank1], "dumps/").trace.steps; // distinct forward passes
+ * const sum = new SglangPassSum();
+ * for (const f of files) sum.add(readSglangPassDump(readValue(f).value, f, 1e9), f);
+ * sum.trace().trace.steps; // distinct forward passes
  * ```
  */
-export function sglangPassTrace(
-  dumps: readonly SglangPassDump[],
-  file: string,
-): { trace: Float64Trace; passIds: number[] } {
-  const { layers, experts } = dumps[0];
-  const byId = new Map<number, Float64Array>();
-  for (const d of dumps) {
-    if (d.layers !== layers || d.experts !== experts) {
+export class SglangPassSum {
+  /** Logical experts, layers and slots of the first dump added (0 before). */
+  layers = 0;
+  experts = 0;
+  slots = 0;
+  /** Every rank seen. */
+  readonly ranks = new Set<number>();
+  private map: Int32Array | undefined;
+  private sameMap = true;
+  private readonly byId = new Map<number, { loads: Float64Array; physical: Float64Array }>();
+
+  /**
+   * Adds a dump's records.
+   *
+   * @param dump a dump read by {@link readSglangPassDump}
+   * @param file its name, for the error
+   * @throws EplbFormatError when the dump's layers or experts differ from the first one's
+   */
+  add(dump: SglangPassDump, file: string): void {
+    if (!this.map) {
+      this.layers = dump.layers;
+      this.experts = dump.experts;
+      this.slots = dump.slots;
+      this.map = dump.map.phy2log;
+    } else if (dump.layers !== this.layers || dump.experts !== this.experts) {
       throw new EplbFormatError(
         file,
-        `dumps disagree: ${d.layers} layers x ${d.experts} experts vs ${layers} x ${experts}`,
+        `has ${dump.layers} layers x ${dump.experts} experts but the dumps before it ${this.layers} x ${this.experts}: dumps summed must be of one model`,
       );
+    } else if (
+      this.sameMap &&
+      (dump.slots !== this.slots || dump.map.phy2log.some((e, i) => e !== this.map?.[i]))
+    ) {
+      this.sameMap = false;
+      for (const v of this.byId.values()) v.physical = new Float64Array(0);
     }
-    for (const p of d.passes) {
-      let sum = byId.get(p.forwardPassId);
+    for (const p of dump.passes) {
+      this.ranks.add(p.rank);
+      let sum = this.byId.get(p.forwardPassId);
       if (!sum) {
-        sum = new Float64Array(layers * experts);
-        byId.set(p.forwardPassId, sum);
+        sum = {
+          loads: new Float64Array(this.layers * this.experts),
+          physical: new Float64Array(this.sameMap ? this.layers * this.slots : 0),
+        };
+        this.byId.set(p.forwardPassId, sum);
       }
-      for (let i = 0; i < sum.length; i++) sum[i] += p.loads[i];
+      for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      for (let i = 0; i < sum.physical.length; i++) sum.physical[i] += p.physical[i];
     }
   }
-  const passIds = [...byId.keys()].sort((a, b) => a - b);
-  const n = layers * experts;
-  const data = new Float64Array(passIds.length * n);
-  for (let t = 0; t < passIds.length; t++) data.set(byId.get(passIds[t]) as Float64Array, t * n);
-  return { trace: { steps: passIds.length, layers, experts, data }, passIds };
-}
 
-/**
- * The physical counts per forward pass of dumps recorded under one map (ranks of a pass summed),
- * for the passes `passIds` in that order: what SGLang's recorder sums before it logs its
- * balancedness. Undefined when the dumps' maps differ (the slots then mean different experts).
- *
- * @param dumps dumps of one recording
- * @param passIds the passes to return, e.g. from {@link sglangPassTrace}
- * @returns `[passes][layers][slots]` row-major with the shared map, or undefined
- * @example
- * ```ts
- * sglangPhysicalPasses([rank0, rank1], [17, 18])?.physical.length; // 2 * layers * slots
- * ```
- */
-export function sglangPhysicalPasses(
-  dumps: readonly SglangPassDump[],
-  passIds: readonly number[],
-): { layers: number; slots: number; map: Int32Array; physical: Float64Array } | undefined {
-  const { layers, slots, map } = dumps[0];
-  const same = dumps.every(
-    (d) =>
-      d.layers === layers &&
-      d.slots === slots &&
-      d.map.phy2log.every((e, i) => e === map.phy2log[i]),
-  );
-  if (!same) return undefined;
-  const index = new Map(passIds.map((id, t) => [id, t]));
-  const n = layers * slots;
-  const physical = new Float64Array(passIds.length * n);
-  for (const d of dumps) {
-    for (const p of d.passes) {
-      const t = index.get(p.forwardPassId);
-      if (t === undefined) continue;
-      for (let i = 0; i < n; i++) physical[t * n + i] += p.physical[i];
+  /**
+   * The logical loads per forward pass, passes in id order.
+   *
+   * @returns a trace of one step per pass, and the pass ids
+   */
+  trace(): { trace: Float64Trace; passIds: number[] } {
+    const passIds = [...this.byId.keys()].sort((a, b) => a - b);
+    const n = this.layers * this.experts;
+    const data = new Float64Array(passIds.length * n);
+    for (let t = 0; t < passIds.length; t++) {
+      data.set((this.byId.get(passIds[t]) as { loads: Float64Array }).loads, t * n);
     }
+    const trace = { steps: passIds.length, layers: this.layers, experts: this.experts, data };
+    return { trace, passIds };
   }
-  return { layers, slots, map: map.phy2log, physical };
+
+  /**
+   * The physical counts of the passes `passIds`, in that order, as SGLang's recorder summed
+   * them before logging its balancedness; undefined when the dumps' maps differ.
+   *
+   * @param passIds passes from {@link trace}
+   * @returns `[passes][layers][slots]` row-major, with the slots and the map
+   */
+  physical(
+    passIds: readonly number[],
+  ): { slots: number; map: Int32Array; physical: Float64Array } | undefined {
+    if (!this.sameMap || !this.map) return undefined;
+    const n = this.layers * this.slots;
+    const physical = new Float64Array(passIds.length * n);
+    passIds.forEach((id, t) => {
+      const sum = this.byId.get(id);
+      if (sum) physical.set(sum.physical, t * n);
+    });
+    return { slots: this.slots, map: this.map, physical };
+  }
 }

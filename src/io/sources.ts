@@ -25,13 +25,7 @@ import {
   type ReadLoadsOptions,
   readLoads,
 } from "./read.js";
-import {
-  readSglangPassDump,
-  type SglangPassDump,
-  sglangDumpKind,
-  sglangPassTrace,
-  sglangPhysicalPasses,
-} from "./sglang.js";
+import { readSglangPassDump, SglangPassSum, sglangDumpKind } from "./sglang.js";
 import { isTensor } from "./tensor.js";
 import { isFileObject } from "./value.js";
 
@@ -109,7 +103,8 @@ interface Part {
   readonly kind: string;
   readonly loads?: LoadMatrix;
   readonly layerIds?: number[];
-  readonly dump?: SglangPassDump;
+  /** An SGLang per_pass / per_token dump: its records went into the shared pass sum. */
+  readonly passes?: true;
 }
 
 /**
@@ -143,25 +138,26 @@ export function readLoadSources(
     seen.add(key);
   }
   const warnings: string[] = [];
-  const parts = files.map((f) => readPart(f, options, warnings));
-  const dumps = parts.flatMap((p) => (p.dump ? [p.dump] : []));
+  // One file at a time: a dump's records are summed by pass, then the file is let go.
+  const sum = new SglangPassSum();
+  const parts = files.map((f) => readPart(f, options, warnings, sum));
+  const dumps = parts.filter((p) => p.passes).length;
   const kinds = [...new Set(parts.map((p) => p.kind))];
   let passes: { trace: Float64Trace; passIds: number[] } | undefined;
   let passLoads: LoadMatrix | undefined;
-  if (dumps.length > 0) {
-    passes = sglangPassTrace(dumps, dumps.length === parts.length ? files[0] : "--loads");
-    passes = selectPasses(passes, options.steps);
+  if (dumps > 0) {
+    passes = selectPasses(sum.trace(), options.steps);
     passLoads = sumSteps(passes.trace);
   }
-  const plain = parts.filter((p) => !p.dump);
+  const plain = parts.filter((p) => !p.passes);
   const { loads, layerIds } = sumParts(plain, passLoads);
   if (isAllZero(loads.data)) {
     warnings.push(
       `${describeFiles(files)}: the loads are all zero (nothing was recorded); a plan on them is arbitrary`,
     );
   }
-  const all = dumps.length === parts.length && passes;
-  const recorded = all && passes ? sglangPhysicalPasses(dumps, passes.passIds) : undefined;
+  const all = dumps === parts.length && passes;
+  const recorded = all && passes ? sum.physical(passes.passIds) : undefined;
   return {
     loads,
     files: files.length,
@@ -170,19 +166,18 @@ export function readLoadSources(
     ...(recorded
       ? { recorded: { slots: recorded.slots, map: recorded.map, physical: recorded.physical } }
       : {}),
-    ...(dumps.length > 0
-      ? {
-          ranks: [...new Set(dumps.flatMap((d) => d.passes.map((p) => p.rank)))].sort(
-            (a, b) => a - b,
-          ),
-        }
-      : {}),
+    ...(dumps > 0 ? { ranks: [...sum.ranks].sort((a, b) => a - b) } : {}),
     ...(layerIds ? { layerIds } : {}),
     warnings,
   };
 }
 
-function readPart(path: string, options: ReadLoadsOptions, warnings: string[]): Part {
+function readPart(
+  path: string,
+  options: ReadLoadsOptions,
+  warnings: string[],
+  sum: SglangPassSum,
+): Part {
   const direct = options.key === undefined && options.slotPlacement === undefined;
   const detected = options.format ?? formatOf(path);
   const format = direct ? detected : undefined;
@@ -197,7 +192,8 @@ function readPart(path: string, options: ReadLoadsOptions, warnings: string[]): 
           `${path}: SGLang ${kind} dump with no recorded forward pass (records is empty)`,
         );
       }
-      return { path, kind: `SGLang ${kind} dump`, dump };
+      sum.add(dump, path);
+      return { path, kind: `SGLang ${kind} dump`, passes: true };
     }
     const loads = loadsFromValue(value, path, { limit: bytes.length, steps: options.steps });
     return { path, kind: kind === "stat" ? "SGLang stat dump" : "torch file", loads };
