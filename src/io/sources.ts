@@ -51,6 +51,11 @@ export interface LoadSource {
   readonly recorded?: { slots: number; map: Int32Array; physical: Float64Array };
   /** The ranks whose records were read (SGLang per_pass / per_token dumps). */
   readonly ranks?: number[];
+  /**
+   * One SGLang stat dump's `average_utilization_rate_over_window`: the balancedness SGLang
+   * logged, averaged over its last 1000 passes (only with `--enable-expert-distribution-metrics`).
+   */
+  readonly loggedBalancedness?: number;
   /** Model layer id of each row, when the files say it (SGLang's long CSV). */
   readonly layerIds?: number[];
   /** Things the user must know (all-zero loads, a dump without passes), one line each. */
@@ -103,6 +108,8 @@ interface Part {
   readonly kind: string;
   readonly loads?: LoadMatrix;
   readonly layerIds?: number[];
+  /** A stat dump's `average_utilization_rate_over_window` (SGLang's logged balancedness). */
+  readonly logged?: number;
   /** An SGLang per_pass / per_token dump: its records went into the shared pass sum. */
   readonly passes?: true;
 }
@@ -168,6 +175,9 @@ export function readLoadSources(
       : {}),
     ...(dumps > 0 ? { ranks: [...sum.ranks].sort((a, b) => a - b) } : {}),
     ...(layerIds ? { layerIds } : {}),
+    ...(parts.length === 1 && parts[0].logged !== undefined
+      ? { loggedBalancedness: parts[0].logged }
+      : {}),
     warnings,
   };
 }
@@ -196,7 +206,10 @@ function readPart(
       return { path, kind: `SGLang ${kind} dump`, passes: true };
     }
     const loads = loadsFromValue(value, path, { limit: bytes.length, steps: options.steps });
-    return { path, kind: kind === "stat" ? "SGLang stat dump" : "torch file", loads };
+    if (kind !== "stat") return { path, kind: "torch file", loads };
+    const rate = isFileObject(value) ? value.average_utilization_rate_over_window : undefined;
+    const logged = typeof rate === "number" && Number.isFinite(rate) ? rate : undefined;
+    return { path, kind: "SGLang stat dump", loads, ...(logged !== undefined ? { logged } : {}) };
   }
   if (format === "csv" && isLongCsv(readHead(path))) {
     const { value } = parseBytes(readWhole(path), { ...options, fileName: path });
@@ -382,6 +395,11 @@ export function describeLoadSource(s: LoadSource): string {
   if (s.passes) parts.push(`${s.passes.steps} forward pass${s.passes.steps === 1 ? "" : "es"}`);
   if (s.ranks && s.ranks.length > 0)
     parts.push(`rank${s.ranks.length === 1 ? "" : "s"} ${s.ranks.join(", ")}`);
+  if (s.loggedBalancedness !== undefined) {
+    parts.push(
+      `SGLang logged balancedness ${s.loggedBalancedness.toFixed(3)} (its window average)`,
+    );
+  }
   if (s.layerIds) {
     parts.push(
       `model layers ${s.layerIds[0]}..${s.layerIds[s.layerIds.length - 1]} (${s.layerIds.length} recorded), experts 0..${s.loads.experts - 1} (the largest id seen)`,

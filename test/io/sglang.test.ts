@@ -105,6 +105,11 @@ describe("SGLang stat / stat_approx dumps (ring buffer)", () => {
     assert.equal(readTensorFile(at(STAT[1])).kind, "loads");
   });
 
+  test("SGLang's own logged window balancedness is kept when the dump has it", () => {
+    assert.equal(readLoadSources([at(STAT[1])]).loggedBalancedness, 0.87);
+    assert.equal(readLoadSources([at(STAT[0])]).loggedBalancedness, undefined); // None
+  });
+
   test("an all-zero dump warns", () => {
     const s = readLoadSources([at("stat_empty.pt")]);
     assert.equal(s.warnings.length, 1);
