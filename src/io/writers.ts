@@ -1,5 +1,6 @@
 import { EplbInputError, requireInteger } from "../core/errors.js";
 import { type Placement, placementViolation, toReferencePlacement } from "../core/placement.js";
+import { torchSaveInt64 } from "./torch-write.js";
 
 /**
  * The placement files `--output-format` can write, one per consumer:
@@ -146,6 +147,32 @@ export function deepseekPlacementJson(
 export function sglangPlacementJson(placement: Placement, numGpus?: number): string {
   checkPlacement(placement, numGpus);
   return `{"physical_to_logical_map": ${rowsJson(phy2logRows(placement), "")}}\n`;
+}
+
+/**
+ * SGLang's `--init-expert-location init.pt`: the bytes of
+ * `torch.save({"physical_to_logical_map": tensor})`, an int64 tensor `[layers, slots]`. SGLang
+ * `torch.load`s a path ending in `.pt` with `weights_only=True` and passes the dict's keys to
+ * `init_by_mapping` as keyword arguments, so the dict holds that one key.
+ *
+ * @param placement the placement to save
+ * @param numGpus when given, checked to divide the slots
+ * @returns the `.pt` file's bytes
+ * @throws EplbInputError for an invalid placement or a GPU count that does not divide the slots
+ * @example
+ * ```ts
+ * const bytes = sglangPlacementTorch(placementFromPhy2log([[0, 1, 2, 0]], 3));
+ * // torch.load(f, weights_only=True) -> {"physical_to_logical_map": tensor([[0, 1, 2, 0]])}
+ * ```
+ */
+export function sglangPlacementTorch(placement: Placement, numGpus?: number): Uint8Array {
+  checkPlacement(placement, numGpus);
+  return torchSaveInt64({
+    physical_to_logical_map: {
+      shape: [placement.layers, placement.numReplicas],
+      data: placement.phy2log,
+    },
+  });
 }
 
 /**
