@@ -183,7 +183,10 @@ export const planCommand: CliCommand = {
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
-(--output-format sglang, vllm, vllm-ascend, trtllm). A short summary goes to stderr:
+(--output-format sglang, vllm, vllm-ascend, trtllm; see below). With vllm-ascend no GPU
+holds an expert twice (that engine would misroute it): the plan is repaired where a policy
+leaves one, and the deepseek policy's exact plan is refused if it has one. A short summary
+goes to stderr:
 balancedness before (experts in order, no replication) and after, max GPU load / lower
 bound, duplicate replicas on one GPU, time.
 
@@ -248,8 +251,10 @@ Example:
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
-    outputFormatFlag(flags);
+    const outputFormat = outputFormatFlag(flags);
     const migration = migrationFlags(flags);
+    // vllm-ascend misroutes a device that holds an expert twice, so plan without any.
+    if (outputFormat === "vllm-ascend") migration.distinctPerGpu = true;
     if (flags.relaxed) {
       if (policy === "deepseek")
         throw new UsageError("--relaxed needs a policy other than deepseek");
@@ -270,9 +275,9 @@ Example:
       policy,
       migration,
     );
-    let text: string;
+    let text: string | Uint8Array;
     const transfers = result.transfers && transferList(result.transfers, result.topology);
-    if (transfers && outputFormatFlag(flags) === "deepseek") {
+    if (transfers && outputFormat === "deepseek") {
       const { phy2log, log2phy, logcnt } = toReferencePlacement(result.placement);
       text = `${JSON.stringify({ phy2log, log2phy, logcnt, transfers, metrics })}\n`;
     } else text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);

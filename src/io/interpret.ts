@@ -251,7 +251,12 @@ function findPlacementRows(
   return { name, rows };
 }
 
-/** vllm-ascend: `{moe_layer_count, layer_list: [{layer_id, device_count, device_list}]}`. */
+/**
+ * vllm-ascend: `{moe_layer_count, layer_list: [{layer_id, device_count, device_list}]}`. Read by
+ * list position, as vllm-ascend does (`expert_file_to_tensor` takes `layer_list[i]` for its i-th
+ * MoE layer and `device_list[r]` for rank r; it never reads `layer_id` or `device_id`), and every
+ * device's list must have the same length (vllm-ascend stacks them with `torch.tensor`).
+ */
 function vllmAscendRows(
   value: Record<string, FileValue>,
   file: string,
@@ -268,7 +273,8 @@ function vllmAscendRows(
       `moe_layer_count is ${describe(count)} but layer_list has ${list.length} layers`,
     );
   }
-  const layers = list.map((layer, i) => {
+  let perDevice = -1;
+  const rows = list.map((layer, i) => {
     if (!isFileObject(layer) || !Array.isArray(layer.device_list)) {
       throw new EplbFormatError(file, `layer_list[${i}] has no device_list`);
     }
@@ -285,20 +291,22 @@ function vllmAscendRows(
       const t = toTensor(device.device_expert ?? null, file, `${where}.device_expert`, options);
       if (t.shape.length !== 1)
         throw new EplbFormatError(file, `${where}.device_expert is not a list`);
-      return { id: device.device_id, data: t.data };
+      if (perDevice < 0) perDevice = t.data.length;
+      if (t.data.length !== perDevice) {
+        throw new EplbFormatError(
+          file,
+          `${where}.device_expert has ${t.data.length} experts but layer_list[0].device_list[0] has ${perDevice}: vllm-ascend needs equal device lists`,
+        );
+      }
+      return t.data;
     });
-    sortById(parts, `layer_list[${i}].device_list`, "device_id", file);
-    const total = parts.reduce((n, p) => n + p.data.length, 0);
-    const row = new Float64Array(total);
-    let o = 0;
-    for (const p of parts) {
-      row.set(p.data, o);
-      o += p.data.length;
-    }
-    return { id: layer.layer_id, data: row };
+    const row = new Float64Array(parts.length * perDevice);
+    parts.forEach((data, g) => {
+      row.set(data, g * perDevice);
+    });
+    return row;
   });
-  sortById(layers, "layer_list", "layer_id", file);
-  return { name: "layer_list", rows: layers.map((l) => l.data) };
+  return { name: "layer_list", rows };
 }
 
 /** TensorRT-LLM: `{num_slots, initial_global_assignments: {layer: [expert per slot]}}`. */
@@ -332,24 +340,6 @@ function trtllmRows(
   });
   layers.sort((a, b) => a.id - b.id);
   return { name: "initial_global_assignments", rows: layers.map((l) => l.data) };
-}
-
-/** Orders parts by their integer ids when every part has a distinct one; else keeps file order. */
-function sortById(
-  parts: { id: FileValue | undefined; data: Float64Array }[],
-  where: string,
-  idName: string,
-  file: string,
-): void {
-  if (parts.every((p) => p.id === undefined)) return;
-  const seen = new Set<number>();
-  for (const p of parts) {
-    if (typeof p.id !== "number" || !Number.isInteger(p.id) || seen.has(p.id)) {
-      throw new EplbFormatError(file, `${where}: every ${idName} must be a distinct integer`);
-    }
-    seen.add(p.id);
-  }
-  parts.sort((a, b) => (a.id as number) - (b.id as number));
 }
 
 /**
