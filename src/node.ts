@@ -43,6 +43,7 @@ export {
 export { readSafetensors } from "./io/safetensors.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
 export { readTorch } from "./io/torch.js";
+export { type Int64TensorInput, torchSaveInt64 } from "./io/torch-write.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
 export {
   deepseekPlacementJson,
@@ -53,6 +54,7 @@ export {
   outputFormatExtension,
   type PlacementWriteOptions,
   sglangPlacementJson,
+  sglangPlacementTorch,
   trtllmLoadBalancerYaml,
   vllmAscendExpertMap,
   vllmPlacementJson,

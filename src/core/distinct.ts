@@ -65,7 +65,7 @@ export function firstGpuDuplicate(placement: Placement, numGpus: number): GpuDup
  * const t = makeTopology(3, 4, 1, 1, 2);
  * const p = placementFromPhy2log([[0, 0, 1, 2]], 3);
  * separateDuplicates({ layers: 1, experts: 3, data: new Float64Array([8, 1, 1]) }, p, t).phy2log;
- * // Int32Array [0, 1, 0, 2]: GPU 0 gave one replica of expert 0 to GPU 1
+ * // Int32Array [1, 0, 0, 2]: GPU 0 gave one replica of expert 0 to GPU 1 for expert 1
  * ```
  */
 export function separateDuplicates(

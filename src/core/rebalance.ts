@@ -78,7 +78,7 @@ export function rebalanceExperts(
   }
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
-    if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", "placement");
+    if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", policyName);
     return {
       ...toReferencePlacement(m.placement),
       placement: m.placement,
@@ -95,17 +95,23 @@ export function rebalanceExperts(
 function refuseDuplicate(
   placement: Placement,
   topology: Topology,
-  parameter: "policy" | "previous",
-  value: string,
+  source: "policy" | "previous",
+  policy: string,
 ): void {
   const d = firstGpuDuplicate(placement, topology.numGpus);
   if (d === null) return;
   const where = `expert ${d.expert} twice on GPU ${d.gpu} of layer ${d.layer}`;
+  const cannot = "which an engine that needs distinct experts per GPU (vllm-ascend) cannot serve";
+  if (source === "policy") {
+    throw new EplbInputError(
+      "policy",
+      policy,
+      `puts ${where} (the reference's plan, kept exactly), ${cannot}: use the balanced policy (--policy balanced)`,
+    );
+  }
   throw new EplbInputError(
-    parameter,
-    value,
-    parameter === "policy"
-      ? `puts ${where} (the reference's plan, kept exactly), which an engine that needs distinct experts per GPU cannot serve: use the balanced policy (--policy balanced)`
-      : `leads the rebalanced plan to keep ${where}, which an engine that needs distinct experts per GPU cannot serve: plan without the previous placement`,
+    "previous",
+    where,
+    `is kept when rebalancing from the previous placement, ${cannot}: plan without it`,
   );
 }
