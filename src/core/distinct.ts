@@ -1,6 +1,8 @@
 import { EplbInputError } from "./errors.js";
 import type { LoadMatrix } from "./matrix.js";
 import { createPlacement, type Placement } from "./placement.js";
+import { refineScope } from "./refine.js";
+import { recomputeScopeLoads, ScopeWorkspace, scopeLowerBound } from "./scope.js";
 import type { Topology } from "./topology.js";
 
 /** Where a GPU holds one expert twice. */
@@ -51,8 +53,10 @@ export function firstGpuDuplicate(placement: Placement, numGpus: number): GpuDup
  * of another GPU that lacks the expert (replica counts unchanged); only when no such swap exists
  * does the slot take another expert instead (counts change), chosen for the lowest max GPU load
  * of the layer. Exchanges stay within a node when the topology is hierarchical, so every group
- * keeps its replicas on its node. Layers without duplicates are copied unchanged; the result can
- * have a higher max GPU load than the input on the layers it changes.
+ * keeps its replicas on its node. A repaired layer is then refined by the balanced policy's swap
+ * search, which never puts an expert twice on a GPU, to win back what the repair cost. Layers
+ * without duplicates are copied unchanged; the result can have a higher max GPU load than the
+ * input on the layers it changes.
  *
  * @param loads the loads the placement was planned for (`[layers, experts]`)
  * @param placement a valid placement of `topology`
@@ -65,7 +69,7 @@ export function firstGpuDuplicate(placement: Placement, numGpus: number): GpuDup
  * const t = makeTopology(3, 4, 1, 1, 2);
  * const p = placementFromPhy2log([[0, 0, 1, 2]], 3);
  * separateDuplicates({ layers: 1, experts: 3, data: new Float64Array([8, 1, 1]) }, p, t).phy2log;
- * // Int32Array [1, 0, 0, 2]: GPU 0 gave one replica of expert 0 to GPU 1 for expert 1
+ * // Int32Array [0, 1, 0, 2]: GPU 0 gave one replica of expert 0 to GPU 1 for expert 1
  * ```
  */
 export function separateDuplicates(
@@ -82,22 +86,28 @@ export function separateDuplicates(
   const gpusPer = G / scopes;
   const hold = new Int32Array(G * E); // replicas of expert e on GPU g
   const gpuLoad = new Float64Array(G);
+  const refine = new RefineState(E);
   for (let l = 0; l < L; l++) {
     const phy = out.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = out.logcnt.subarray(l * E, (l + 1) * E);
     const w = loads.data.subarray(l * E, (l + 1) * E);
     hold.fill(0);
     for (let s = 0; s < P; s++) hold[((s / S) | 0) * E + phy[s]]++;
+    let repaired = false;
     for (let a = 0; a < G; a++) {
       for (let j = 0; j < S; j++) {
         const e = phy[a * S + j];
         if (hold[a * E + e] < 2) continue;
+        repaired = true;
         computeGpuLoads(phy, cnt, w, S, gpuLoad);
         const first = Math.floor(a / gpusPer) * gpusPer;
         if (!swapAway(phy, cnt, w, hold, gpuLoad, a * S + j, first, gpusPer, S, E)) {
           replaceSlot(phy, cnt, w, hold, gpuLoad, a * S + j, first, gpusPer, S, E, l);
         }
       }
+    }
+    if (repaired) {
+      for (let n = 0; n < scopes; n++) refine.run(phy, cnt, w, n * gpusPer, gpusPer, S);
     }
     const rank = new Int32Array(E);
     for (let s = 0; s < P; s++) out.replicaRank[l * P + s] = rank[phy[s]]++;
@@ -208,4 +218,56 @@ function replaceSlot(
   cnt[best]++;
   hold[a * E + e]--;
   hold[a * E + best]++;
+}
+
+/**
+ * Swap refinement of one scope (a node, or all GPUs) of a duplicate-free layer, through the
+ * balanced policy's {@link refineScope}: the scope's experts become local experts carrying their
+ * global per-replica load, and as each has at most one replica per GPU its cap is one, so no
+ * exchange brings a duplicate back.
+ */
+class RefineState {
+  private readonly ws = new ScopeWorkspace();
+  private readonly local: Int32Array;
+  private readonly experts: Int32Array;
+
+  constructor(numExperts: number) {
+    this.local = new Int32Array(numExperts);
+    this.experts = new Int32Array(numExperts);
+  }
+
+  run(
+    phy: Int32Array,
+    cnt: Int32Array,
+    w: Float64Array,
+    firstGpu: number,
+    gpus: number,
+    S: number,
+  ) {
+    const { ws, local, experts } = this;
+    const from = firstGpu * S;
+    const slots = gpus * S;
+    local.fill(-1);
+    let n = 0;
+    for (let s = from; s < from + slots; s++) {
+      const e = phy[s];
+      if (local[e] < 0) {
+        local[e] = n;
+        experts[n++] = e;
+      }
+    }
+    ws.reset(n, gpus, S);
+    ws.count.fill(0, 0, n);
+    for (let s = from; s < from + slots; s++) {
+      const i = local[phy[s]];
+      ws.slotExpert[s - from] = i;
+      ws.count[i]++;
+    }
+    // weight / local count = the global per-replica load w[e] / cnt[e].
+    for (let i = 0; i < n; i++) ws.weight[i] = (w[experts[i]] * ws.count[i]) / cnt[experts[i]];
+    const bound = scopeLowerBound(ws);
+    recomputeScopeLoads(ws);
+    refineScope(ws, bound, 8 * slots);
+    for (let s = 0; s < slots; s++) phy[from + s] = experts[ws.slotExpert[s]];
+  }
 }

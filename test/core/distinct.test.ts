@@ -42,7 +42,7 @@ describe("separateDuplicates: no GPU holds an expert twice", () => {
       p,
       t,
     );
-    assert.deepEqual(layerRow(q, 0), [1, 0, 0, 2]);
+    assert.deepEqual(layerRow(q, 0), [0, 1, 0, 2]);
     assert.deepEqual(Array.from(q.logcnt), [2, 1, 1]);
     assert.equal(placementViolation(q), null);
   });
