@@ -206,7 +206,8 @@ ${PLACEMENT_OUTPUT_HELP}
   --relaxed      hierarchical topologies, balanced policy: each expert keeps one replica on
                  its group's node and the others may go to any node when that lowers the max
                  GPU load (the summary shows the share of load served off the group's node)
-  --out FILE     write the placement there instead of stdout
+  --out FILE     write the placement there instead of stdout (sglang: a name ending in
+                 .pt writes a torch file)
   --previous FILE
                  the placement the engine runs now (any placement file: phy2log or
                  physical_to_logical_map JSON/.pt, vllm-ascend, trtllm): rebalance from it,

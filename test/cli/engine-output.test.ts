@@ -211,3 +211,16 @@ describe("vllm-ascend: no device holds an expert twice", () => {
     );
   });
 });
+
+describe("--help says what each output format is", () => {
+  test("plan and convert name the files, the .pt writer and the vllm-ascend rule", async () => {
+    for (const command of ["plan", "convert"]) {
+      const help = (await cli([command, "--help"])).stdout;
+      assert.match(help, /sglang {7}\{"physical_to_logical_map": \[layers, slots\]\}/);
+      assert.match(help, /or a torch file when --out\s+ends in \.pt/);
+      assert.match(help, /parses any other value as inline JSON/);
+      assert.match(help, /no GPU may hold an expert twice/);
+      assert.match(help, /MoE load balancer YAML for moe_config\.load_balancer/);
+    }
+  });
+});
