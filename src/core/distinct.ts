@@ -78,35 +78,18 @@ export function separateDuplicates(
   topology: Topology,
 ): Placement {
   const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = topology;
-  const L = placement.layers;
-  const out = createPlacement(L, P, E);
+  const out = createPlacement(placement.layers, P, E);
   out.phy2log.set(placement.phy2log);
   out.logcnt.set(placement.logcnt);
   const scopes = topology.hierarchical ? topology.numNodes : 1;
   const gpusPer = G / scopes;
-  const hold = new Int32Array(G * E); // replicas of expert e on GPU g
-  const gpuLoad = new Float64Array(G);
+  const layer = new LayerRepair(G, S, E);
   const refine = new RefineState(E);
-  for (let l = 0; l < L; l++) {
+  for (let l = 0; l < placement.layers; l++) {
     const phy = out.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = out.logcnt.subarray(l * E, (l + 1) * E);
     const w = loads.data.subarray(l * E, (l + 1) * E);
-    hold.fill(0);
-    for (let s = 0; s < P; s++) hold[((s / S) | 0) * E + phy[s]]++;
-    let repaired = false;
-    for (let a = 0; a < G; a++) {
-      for (let j = 0; j < S; j++) {
-        const e = phy[a * S + j];
-        if (hold[a * E + e] < 2) continue;
-        repaired = true;
-        computeGpuLoads(phy, cnt, w, S, gpuLoad);
-        const first = Math.floor(a / gpusPer) * gpusPer;
-        if (!swapAway(phy, cnt, w, hold, gpuLoad, a * S + j, first, gpusPer, S, E)) {
-          replaceSlot(phy, cnt, w, hold, gpuLoad, a * S + j, first, gpusPer, S, E, l);
-        }
-      }
-    }
-    if (repaired) {
+    if (layer.repair(phy, cnt, w, gpusPer, l)) {
       for (let n = 0; n < scopes; n++) refine.run(phy, cnt, w, n * gpusPer, gpusPer, S);
     }
     const rank = new Int32Array(E);
@@ -115,109 +98,129 @@ export function separateDuplicates(
   return out;
 }
 
-function computeGpuLoads(
-  phy: Int32Array,
-  cnt: Int32Array,
-  w: Float64Array,
-  S: number,
-  gpuLoad: Float64Array,
-): void {
-  gpuLoad.fill(0);
-  for (let s = 0; s < phy.length; s++) gpuLoad[(s / S) | 0] += w[phy[s]] / cnt[phy[s]];
-}
+/** One layer's slots, counts and loads while its duplicates are removed (buffers reused). */
+class LayerRepair {
+  /** Replicas of expert e on GPU g, at `g * E + e`. */
+  private readonly hold: Int32Array;
+  private readonly gpuLoad: Float64Array;
+  private readonly inScope: Uint8Array;
+  private phy: Int32Array = new Int32Array(0);
+  private cnt: Int32Array = new Int32Array(0);
+  private w: Float64Array = new Float64Array(0);
 
-/** Swaps slot `slot` (a duplicate of its GPU) with the best slot of a GPU lacking its expert. */
-function swapAway(
-  phy: Int32Array,
-  cnt: Int32Array,
-  w: Float64Array,
-  hold: Int32Array,
-  gpuLoad: Float64Array,
-  slot: number,
-  firstGpu: number,
-  gpus: number,
-  S: number,
-  E: number,
-): boolean {
-  const a = (slot / S) | 0;
-  const e = phy[slot];
-  const we = w[e] / cnt[e];
-  let best = -1;
-  let bestScore = Number.POSITIVE_INFINITY;
-  for (let b = firstGpu; b < firstGpu + gpus; b++) {
-    if (b === a || hold[b * E + e] > 0) continue;
-    for (let j = 0; j < S; j++) {
-      const f = phy[b * S + j];
-      if (hold[a * E + f] > 0) continue;
-      const wf = w[f] / cnt[f];
-      const score = Math.max(gpuLoad[a] - we + wf, gpuLoad[b] - wf + we);
-      if (score < bestScore) {
-        bestScore = score;
-        best = b * S + j;
+  constructor(
+    private readonly G: number,
+    private readonly S: number,
+    private readonly E: number,
+  ) {
+    this.hold = new Int32Array(G * E);
+    this.gpuLoad = new Float64Array(G);
+    this.inScope = new Uint8Array(E);
+  }
+
+  /** Removes every duplicate of the layer in place; true when there was one. */
+  repair(phy: Int32Array, cnt: Int32Array, w: Float64Array, gpusPer: number, layer: number) {
+    const { G, S, E, hold } = this;
+    this.phy = phy;
+    this.cnt = cnt;
+    this.w = w;
+    hold.fill(0);
+    for (let s = 0; s < G * S; s++) hold[((s / S) | 0) * E + phy[s]]++;
+    let repaired = false;
+    for (let a = 0; a < G; a++) {
+      for (let j = 0; j < S; j++) {
+        if (hold[a * E + phy[a * S + j]] < 2) continue;
+        repaired = true;
+        this.computeGpuLoads();
+        const first = Math.floor(a / gpusPer) * gpusPer;
+        if (!this.swapAway(a * S + j, first, gpusPer)) {
+          this.replaceSlot(a * S + j, first, gpusPer, layer);
+        }
       }
     }
+    return repaired;
   }
-  if (best < 0) return false;
-  const b = (best / S) | 0;
-  const f = phy[best];
-  phy[slot] = f;
-  phy[best] = e;
-  hold[a * E + e]--;
-  hold[a * E + f]++;
-  hold[b * E + f]--;
-  hold[b * E + e]++;
-  return true;
-}
 
-/** Gives slot `slot` (a duplicate) to another expert of its scope that its GPU lacks. */
-function replaceSlot(
-  phy: Int32Array,
-  cnt: Int32Array,
-  w: Float64Array,
-  hold: Int32Array,
-  gpuLoad: Float64Array,
-  slot: number,
-  firstGpu: number,
-  gpus: number,
-  S: number,
-  E: number,
-  layer: number,
-): void {
-  const a = (slot / S) | 0;
-  const e = phy[slot];
-  // Experts of the scope: those with a slot on its GPUs.
-  const inScope = new Uint8Array(E);
-  for (let s = firstGpu * S; s < (firstGpu + gpus) * S; s++) inScope[phy[s]] = 1;
-  let best = -1;
-  let bestMax = Number.POSITIVE_INFINITY;
-  for (let f = 0; f < E; f++) {
-    if (!inScope[f] || hold[a * E + f] > 0) continue;
-    phy[slot] = f;
-    cnt[e]--;
-    cnt[f]++;
-    computeGpuLoads(phy, cnt, w, S, gpuLoad);
-    let max = 0;
-    for (let g = 0; g < gpuLoad.length; g++) max = Math.max(max, gpuLoad[g]);
-    if (max < bestMax) {
-      bestMax = max;
-      best = f;
+  private computeGpuLoads(): void {
+    const { phy, cnt, w, S, gpuLoad } = this;
+    gpuLoad.fill(0);
+    for (let s = 0; s < phy.length; s++) gpuLoad[(s / S) | 0] += w[phy[s]] / cnt[phy[s]];
+  }
+
+  private move(g: number, from: number, to: number): void {
+    this.hold[g * this.E + from]--;
+    this.hold[g * this.E + to]++;
+  }
+
+  /** Swaps `slot` (a duplicate on its GPU) with the best slot of a GPU lacking its expert. */
+  private swapAway(slot: number, firstGpu: number, gpus: number): boolean {
+    const { phy, cnt, w, hold, gpuLoad, S, E } = this;
+    const a = (slot / S) | 0;
+    const e = phy[slot];
+    const we = w[e] / cnt[e];
+    let best = -1;
+    let bestScore = Number.POSITIVE_INFINITY;
+    for (let b = firstGpu; b < firstGpu + gpus; b++) {
+      if (b === a || hold[b * E + e] > 0) continue;
+      for (let j = 0; j < S; j++) {
+        const f = phy[b * S + j];
+        if (hold[a * E + f] > 0) continue;
+        const wf = w[f] / cnt[f];
+        const score = Math.max(gpuLoad[a] - we + wf, gpuLoad[b] - wf + we);
+        if (score < bestScore) {
+          bestScore = score;
+          best = b * S + j;
+        }
+      }
     }
-    cnt[f]--;
-    cnt[e]++;
-    phy[slot] = e;
+    if (best < 0) return false;
+    const f = phy[best];
+    phy[slot] = f;
+    phy[best] = e;
+    this.move(a, e, f);
+    this.move((best / S) | 0, f, e);
+    return true;
   }
-  if (best < 0) {
-    throw new EplbInputError(
-      "slotsPerGpu",
-      S,
-      `leaves GPU ${a} of layer ${layer} no way to avoid holding expert ${e} twice: a GPU needs at least as many experts in its scope as it has slots`,
-    );
+
+  /** Gives `slot` (a duplicate) to the expert of its scope, absent from its GPU, that keeps the
+   * layer's max GPU load lowest. */
+  private replaceSlot(slot: number, firstGpu: number, gpus: number, layer: number): void {
+    const { phy, cnt, hold, gpuLoad, S, E, inScope } = this;
+    const a = (slot / S) | 0;
+    const e = phy[slot];
+    // Experts of the scope: those with a slot on its GPUs.
+    inScope.fill(0);
+    for (let s = firstGpu * S; s < (firstGpu + gpus) * S; s++) inScope[phy[s]] = 1;
+    let best = -1;
+    let bestMax = Number.POSITIVE_INFINITY;
+    for (let f = 0; f < E; f++) {
+      if (!inScope[f] || hold[a * E + f] > 0) continue;
+      phy[slot] = f;
+      cnt[e]--;
+      cnt[f]++;
+      this.computeGpuLoads();
+      let max = 0;
+      for (let g = 0; g < gpuLoad.length; g++) max = Math.max(max, gpuLoad[g]);
+      if (max < bestMax) {
+        bestMax = max;
+        best = f;
+      }
+      cnt[f]--;
+      cnt[e]++;
+      phy[slot] = e;
+    }
+    if (best < 0) {
+      throw new EplbInputError(
+        "slotsPerGpu",
+        S,
+        `leaves GPU ${a} of layer ${layer} no way to avoid holding expert ${e} twice: a GPU needs at least as many experts in its scope as it has slots`,
+      );
+    }
+    phy[slot] = best;
+    cnt[e]--;
+    cnt[best]++;
+    this.move(a, e, best);
   }
-  phy[slot] = best;
-  cnt[e]--;
-  cnt[best]++;
-  hold[a * E + e]--;
-  hold[a * E + best]++;
 }
 
 /**

@@ -15,6 +15,9 @@ const loads = join(fixtures, "sglang-init-logical-count.json");
 const shapeArgs = ["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"];
 const shape = { layers: 4, experts: 16, gpus: 4, slots: 20 };
 
+/** `eplb plan` of the fixture loads on the fixture shape, with more flags. */
+const plan = (...extra: string[]) => cli(["plan", "--loads", loads, ...shapeArgs, ...extra]);
+
 function file(name: string, text: string): string {
   const path = join(tmp, name);
   writeFileSync(path, text);
@@ -38,19 +41,10 @@ function oneLine(r: { code: number; stdout: string; stderr: string }): string {
 describe("SGLang: --out init.pt is a torch file", () => {
   test("eplb plan writes torch.save({physical_to_logical_map: int64}) equal to the JSON plan", async () => {
     const pt = join(tmp, "init.pt");
-    const r = await cli([
-      "plan",
-      "--loads",
-      loads,
-      ...shapeArgs,
-      "--output-format",
-      "sglang",
-      "--out",
-      pt,
-    ]);
+    const r = await plan("--output-format", "sglang", "--out", pt);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /warning/);
-    const json = await cli(["plan", "--loads", loads, ...shapeArgs, "--output-format", "sglang"]);
+    const json = await plan("--output-format", "sglang");
     const expected = JSON.parse(json.stdout).physical_to_logical_map;
     const bytes = readFileSync(pt);
     assert.equal(bytes.readUInt32LE(0), 0x04034b50, "a zip archive, as torch.save writes");
@@ -77,16 +71,7 @@ describe("SGLang: --out init.pt is a torch file", () => {
 
   test("an --out name SGLang would not read as a file is written with a warning", async () => {
     const out = join(tmp, "init.txt");
-    const r = await cli([
-      "plan",
-      "--loads",
-      loads,
-      ...shapeArgs,
-      "--output-format",
-      "sglang",
-      "--out",
-      out,
-    ]);
+    const r = await plan("--output-format", "sglang", "--out", out);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
@@ -162,7 +147,7 @@ describe("vllm-ascend: no device holds an expert twice", () => {
   });
 
   test("the fixture plan loads in vllm-ascend for every (rank, expert)", async () => {
-    const r = await cli(["plan", "--loads", loads, ...shapeArgs, "--output-format", "vllm-ascend"]);
+    const r = await plan("--output-format", "vllm-ascend");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(vllmAscendLoad(r.stdout, shape).collapsedDevices, 0);
     assert.equal(vllmAscendLoad(r.stdout, shape, 2).collapsedDevices, 0);
@@ -194,16 +179,7 @@ describe("vllm-ascend: no device holds an expert twice", () => {
 
   test("an --out name vllm-ascend refuses (not .json) is written with a warning", async () => {
     const out = join(tmp, "map.yaml");
-    const r = await cli([
-      "plan",
-      "--loads",
-      loads,
-      ...shapeArgs,
-      "--output-format",
-      "vllm-ascend",
-      "--out",
-      out,
-    ]);
+    const r = await plan("--output-format", "vllm-ascend", "--out", out);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
