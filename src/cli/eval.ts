@@ -22,6 +22,7 @@ import {
   placementFileGpus,
   readLoadsFile,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 
@@ -217,7 +218,10 @@ Example:
     const numNodes = integerFlag(flags, "nodes", 1, 1);
     let numGpus = flags.gpus === undefined ? undefined : integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadOptions);
+    const loads = readLoadsFile(loadsPath, ctx.cwd, {
+      ...loadOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    });
     const placement = readPlacementFile(placementPath, ctx.cwd, {
       format: placementFormat,
       numExperts: numExperts ?? loads.experts,

@@ -19,6 +19,7 @@ import {
   rebalanceExperts,
 } from "../core/rebalance.js";
 import { transferList } from "../core/transfers.js";
+import type { LoadsNote } from "../io/read.js";
 import {
   type Flags,
   numberFlag,
@@ -107,7 +108,8 @@ export function planWithMetrics(
 }
 
 /**
- * The human summary `eplb plan` prints on stderr.
+ * The human summary `eplb plan` prints on stderr; `read` lines say what the loads reader found
+ * (a TensorRT-LLM statistics folder's ranks, iterations and layers).
  *
  * @example
  * ```ts
@@ -115,10 +117,11 @@ export function planWithMetrics(
  * // "eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)\n..."
  * ```
  */
-export function formatPlanSummary(m: PlanMetrics): string {
+export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []): string {
   const a = m.after;
   return [
     `eplb plan: ${m.layers} layers, ${m.experts} experts -> ${m.replicas} slots on ${m.gpus} GPUs (${m.nodes} nodes), policy ${m.policy} (${m.mode})`,
+    ...read.map((text) => `  read: ${text}`),
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
     `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer (lower bound ${meanOf(a.lowerBound).toPrecision(6)} per layer on average)`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
@@ -255,7 +258,13 @@ Example:
         throw new UsageError("--relaxed needs a policy other than deepseek");
       migration.relaxedHierarchy = true;
     }
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
+    const notes: LoadsNote[] = [];
+    const loads = readLoadsFile(loadsPath, ctx.cwd, {
+      ...loadsInputFlags(flags),
+      onNote: (note) => notes.push(note),
+    });
+    for (const n of notes) if (n.level === "warning") ctx.stderr(`warning: ${n.text}\n`);
+    firstLayerFromLoads(flags, notes);
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
         numExperts: loads.experts,
@@ -280,9 +289,28 @@ Example:
     if (typeof flags.transfers === "string" && transfers) {
       writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
     }
-    ctx.stderr(formatPlanSummary(metrics));
+    const read = notes.filter((n) => n.level === "info").map((n) => n.text);
+    ctx.stderr(formatPlanSummary(metrics, read));
   },
 };
+
+/**
+ * TensorRT-LLM keys layers by model layer index: loads read from its statistics folder know the
+ * index of each row, so `--output-format trtllm` keys the plan the same way unless
+ * `--first-layer` says otherwise; rows that are not consecutive model layers cannot be keyed
+ * by a first layer and are refused rather than written under the wrong layers.
+ */
+function firstLayerFromLoads(flags: Flags, notes: readonly LoadsNote[]): void {
+  const ids = notes.find((n) => n.layerIds)?.layerIds;
+  if (!ids || outputFormatFlag(flags) !== "trtllm" || flags["first-layer"] !== undefined) return;
+  if (ids[ids.length - 1] - ids[0] + 1 !== ids.length) {
+    throw new UsageError(
+      "--output-format trtllm keys consecutive layers from --first-layer, but the statistics' " +
+        "MoE layers are not consecutive model layers; write another format",
+    );
+  }
+  flags["first-layer"] = String(ids[0]);
+}
 
 function migrationFlags(flags: Flags): RebalanceOptions {
   // The JSON reports what a fresh plan would move even at its best relabelling.

@@ -14,6 +14,7 @@ import {
   loadsInputFlags,
   readLoadsFile,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 import { planWithMetrics } from "./plan.js";
@@ -138,7 +139,10 @@ Examples:
     if (placementPath === undefined) getPolicy(policyFlag);
     const title = typeof flags.title === "string" ? flags.title : undefined;
     const loadsOptions = loadsInputFlags(flags);
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsOptions);
+    const loads = readLoadsFile(loadsPath, ctx.cwd, {
+      ...loadsOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    });
     const detailLayers =
       typeof flags.layers === "string" ? parseLayerList(flags.layers, loads.layers) : undefined;
     const previousPath = flags.previous;

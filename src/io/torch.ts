@@ -57,6 +57,20 @@ class TorchStorage {
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
 
 /**
+ * True when `bytes` start as `torch.save` files of the legacy (pre-1.6, non-zip) format do: a
+ * protocol-2 pickle (`\x80\x02`) of torch's magic number `0x1950a86a20f9469cfc6c`.
+ *
+ * @param bytes the file's first bytes (12 suffice)
+ * @example
+ * ```ts
+ * isLegacyTorch(readFileSync("old.pt")); // true for torch.save(x, f, _use_new_zipfile_serialization=False)
+ * ```
+ */
+export function isLegacyTorch(bytes: Uint8Array): boolean {
+  return LEGACY_MAGIC.every((b, i) => bytes[i] === b);
+}
+
+/**
  * Reads a `torch.save` file (the zip format of torch >= 1.6) into plain values: dicts, lists,
  * numbers, strings and {@link Tensor}s. The pickle runs on a data-only VM whose allow-list is
  * the tensor and storage rebuilders, `collections.OrderedDict` and `torch.Size`; any other
@@ -72,10 +86,11 @@ const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20
  * ```
  */
 export function readTorch(bytes: Uint8Array, file: string): FileValue {
-  if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
+  if (isLegacyTorch(bytes)) {
     throw new EplbFormatError(
       file,
-      "legacy (pre-1.6, non-zip) torch.save format is not supported: re-save it with torch >= 1.6",
+      "is a legacy torch.save file (non-zip, _use_new_zipfile_serialization=False), which eplb " +
+        "does not read: re-save it with torch >= 1.6 as torch.save(torch.load(path), path)",
     );
   }
   const zip = openZip(bytes, file);
