@@ -253,6 +253,20 @@ describe(".npz archives (numpy.savez / savez_compressed)", () => {
 });
 
 describe("legacy (non-zip) torch.save files", () => {
+  test("read as torch.load reads them (torch.save(..., _use_new_zipfile_serialization=False))", () => {
+    assertLoads(readLoads(at("legacy", "loads-legacy.pt")), expected["legacy/loads-legacy.pt"]);
+  });
+
+  test("a truncated one is refused in one line saying how to re-save", () => {
+    const bytes = readFileSync(at("legacy", "loads-legacy.pt"));
+    const cut = join(tmp, "cut.pt");
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 10));
+    assert.throws(
+      () => readLoads(cut),
+      refused(/legacy \(non-zip\) torch\.save file: .*torch\.save\(torch\.load\(path\), path\)/),
+    );
+  });
+
   test("detected by their pickled magic number whatever the extension", () => {
     assert.equal(detectFormat(readFileSync(at("legacy", "loads-legacy.pt")), "loads.pkl"), "pt");
   });
