@@ -173,7 +173,8 @@ export const evalCommand: CliCommand = {
   name: "eval",
   summary: "measure a placement under loads, in every engine's balance definition",
   help: `Usage: eplb eval --loads FILE --placement FILE [--gpus N] [--nodes N] [--format F]
-                 [--steps a:b] [--placement-format F] [--experts N] [--json] [--out FILE]
+                 [--steps a:b] [--key NAME] [--slot-placement FILE] [--placement-format F]
+                 [--experts N] [--json] [--out FILE]
 
 How good is a placement under these loads? Prints a table (or JSON with --json): balancedness
 as DeepSeek's reference, vLLM, SGLang, TensorRT-LLM and vllm-ascend each define it, max GPU

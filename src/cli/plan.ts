@@ -181,7 +181,8 @@ export const planCommand: CliCommand = {
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
     return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
-                 [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
+                 [--relaxed] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
+                 [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
@@ -192,8 +193,10 @@ bound, duplicate replicas on one GPU, time.
 
 Options:
   --loads FILE   loads per (layer, expert): JSON (2-D array, {"weight"}, {"logical_count"}),
-                 CSV, .npy, torch .pt (SGLang recorder dumps), safetensors; 3-D traces
-                 [steps, layers, experts] are summed over the steps
+                 CSV, .npy, .npz, torch .pt (SGLang recorder dumps, vLLM expert_load_window
+                 with its physical_to_logical_map, legacy non-zip files), safetensors, or a
+                 TensorRT-LLM expert statistics folder (meta_info.json + rank*.safetensors);
+                 3-D traces [steps, layers, experts] are summed over the steps
 ${LOADS_INPUT_HELP}
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames()

@@ -72,7 +72,7 @@ export const reportCommand: CliCommand = {
   summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
   get help() {
     return `Usage: eplb report --loads FILE --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
-                   [--previous FILE]
+                   [--previous FILE] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
 
 Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
 balancedness per layer before (experts in order, one slot each) and after, per-GPU
