@@ -71,7 +71,7 @@ export function slotFoldFor(
       slots: slots.numReplicas,
       experts: slots.numExperts,
       map: slots.phy2log,
-      source: "--slot-placement",
+      source: "slot placement",
     };
     if (fileFold && !sameMap(fileFold, fold)) {
       throw new EplbFormatError(
