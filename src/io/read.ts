@@ -1,10 +1,9 @@
-import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
-import { EplbFormatError, fileReadError } from "./errors.js";
+import { EplbFormatError, readFileBytes as readBytes } from "./errors.js";
 import {
   classifyValue,
   type Float64Trace,
@@ -374,15 +373,6 @@ function statisticsFolder(
   for (const text of info.warnings)
     options.onNote?.({ level: "warning", text: `${path}: ${text}` });
   return trace;
-}
-
-/** Reads a whole file; a missing or unreadable file is a user error naming the path. */
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw fileReadError(path, error);
-  }
 }
 
 function guard<T>(file: string, run: () => T): T {

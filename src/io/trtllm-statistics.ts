@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Placement } from "../core/placement.js";
 import { printable } from "./bytes.js";
-import { EplbFormatError, fileReadError } from "./errors.js";
+import { EplbFormatError, fileReadError, readFileBytes as readBytes } from "./errors.js";
 import { checkLoads, type Float64Trace, selectSteps } from "./interpret.js";
 import { readJson } from "./json.js";
 import { readSafetensors } from "./safetensors.js";
@@ -251,12 +251,4 @@ function listRankFiles(dir: string): string[] {
     throw new EplbFormatError(dir, "holds meta_info.json but no rank{r}.safetensors file");
   }
   return files;
-}
-
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw fileReadError(path, error);
-  }
 }

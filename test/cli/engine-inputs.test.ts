@@ -14,6 +14,13 @@ const dir = join(repoRoot, "test", "fixtures", "engines");
 const at = (...parts: string[]) => join(dir, ...parts);
 const tmp = mkdtempSync(join(tmpdir(), "eplb-engine-inputs-"));
 const shape = ["--replicas", "8", "--gpus", "4"];
+/** The vLLM window saved alone, with the map it was recorded under. */
+const windowWithMap = [
+  "--loads",
+  at("vllm", "window-only.pt"),
+  "--slot-placement",
+  at("vllm", "p2l.json"),
+];
 
 /** A refusal: exit 2, one line on stderr matching `pattern`, nothing on stdout. */
 function assertRefused(argv: string[], pattern: RegExp): void {
@@ -41,14 +48,7 @@ describe("vLLM windows in plan, eval and report", () => {
   }
 
   test("plan --slot-placement folds the window: same plan as the self-contained state file", async () => {
-    const a = await cli([
-      "plan",
-      "--loads",
-      at("vllm", "window-only.pt"),
-      "--slot-placement",
-      at("vllm", "p2l.json"),
-      ...shape,
-    ]);
+    const a = await cli(["plan", ...windowWithMap, ...shape]);
     const b = await cli(["plan", "--loads", at("vllm", "eplb-state.pt"), ...shape]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
@@ -59,10 +59,7 @@ describe("vLLM windows in plan, eval and report", () => {
   test("eval --slot-placement measures the placement on the folded loads", async () => {
     const r = await cli([
       "eval",
-      "--loads",
-      at("vllm", "window-only.pt"),
-      "--slot-placement",
-      at("vllm", "p2l.json"),
+      ...windowWithMap,
       "--placement",
       at("vllm", "p2l.json"),
       "--gpus",
@@ -86,16 +83,7 @@ describe("vLLM windows in plan, eval and report", () => {
 
   test("report --slot-placement writes the page", async () => {
     const html = join(tmp, "vllm.html");
-    const r = await cli([
-      "report",
-      "--loads",
-      at("vllm", "window-only.pt"),
-      "--slot-placement",
-      at("vllm", "p2l.json"),
-      "--html",
-      html,
-      ...shape,
-    ]);
+    const r = await cli(["report", ...windowWithMap, "--html", html, ...shape]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(readFileSync(html, "utf8"), /<html/i);
   });
@@ -112,17 +100,17 @@ describe("vLLM windows in plan, eval and report", () => {
   });
 });
 
+/** `eplb plan` of the statistics folder to TensorRT-LLM YAML; must succeed. */
+async function planTrtllm(...extra: string[]) {
+  const argv = ["plan", "--loads", at("trtllm", "stats"), ...shape, "--output-format", "trtllm"];
+  const r = await cli([...argv, ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
 describe("TensorRT-LLM statistics folder in plan", () => {
   test("the summary says what was read; trtllm output keys the model's layers", async () => {
-    const r = await cli([
-      "plan",
-      "--loads",
-      at("trtllm", "stats"),
-      ...shape,
-      "--output-format",
-      "trtllm",
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    const r = await planTrtllm();
     assert.match(
       r.stderr,
       /read: TensorRT-LLM statistics: 2 ranks, iterations 100-103 \(4 of 4\), 3 MoE layers \(model layers 3-5\)/,
@@ -133,17 +121,7 @@ describe("TensorRT-LLM statistics folder in plan", () => {
   });
 
   test("an explicit --first-layer wins", async () => {
-    const r = await cli([
-      "plan",
-      "--loads",
-      at("trtllm", "stats"),
-      ...shape,
-      "--output-format",
-      "trtllm",
-      "--first-layer",
-      "0",
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    const r = await planTrtllm("--first-layer", "0");
     assert.match(r.stdout, /^ {2}0: \[/m);
   });
 
