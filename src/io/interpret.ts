@@ -4,7 +4,7 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import { type SlotFold, slotFoldFor, VLLM_MAP_KEYS, VLLM_SLOT_KEYS } from "./slot-fold.js";
+import { foldSlots, slotFoldFor, VLLM_MAP_KEYS, VLLM_SLOT_KEYS } from "./slot-fold.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -95,7 +95,12 @@ export function findLoadArray(
 export function loadsFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
+    readonly onFold?: (text: string) => void;
+  },
 ): LoadMatrix {
   const { layers, experts, data } = collect(value, file, options, true).trace;
   return { layers, experts, data };
@@ -127,7 +132,11 @@ export function traceFromValue(
 function collect(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    readonly onFold?: (text: string) => void;
+  },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {
   const { name, tensor } = findLoadArray(value, file, options);
@@ -162,6 +171,11 @@ function collect(
     );
   }
   const experts = fold ? fold.experts : width;
+  if (fold) {
+    options.onFold?.(
+      `${name} [${shape.join(", ")}] counted per slot, folded into ${experts} experts by the ${fold.source}`,
+    );
+  }
   const inSize = layers * width;
   const outSize = layers * experts;
   const src = tensor.data;
@@ -174,7 +188,7 @@ function collect(
     const from = (start + k * step) * inSize;
     const to = sum ? 0 : k * outSize;
     if (fold) {
-      foldStep(
+      foldSlots(
         fold,
         src,
         from,
@@ -190,38 +204,6 @@ function collect(
     }
   }
   return { rank: shape.length, trace: { steps: sum ? 1 : count, layers, experts, data } };
-}
-
-/**
- * Adds one step of per-slot loads (`src` from `from`) to the experts the slots hold (`data` from
- * `to`). A slot mapped to -1 (unused) holds no expert: its load must be 0, else the file is
- * refused rather than the tokens dropped or given to the wrong expert.
- */
-function foldStep(
-  fold: SlotFold,
-  src: Float64Array,
-  from: number,
-  data: Float64Array,
-  to: number,
-  where: string,
-  file: string,
-): void {
-  const { layers, slots, experts, map } = fold;
-  for (let l = 0; l < layers; l++) {
-    const row = l * slots;
-    for (let s = 0; s < slots; s++) {
-      const e = map[row + s];
-      const v = src[from + row + s];
-      if (e >= 0) data[to + l * experts + e] += v;
-      else if (v !== 0) {
-        throw new EplbFormatError(
-          file,
-          `${where}[${l}][${s}] is ${v} but the ${fold.source} marks slot ${s} of layer ${l} ` +
-            "unused (-1): no expert to count those tokens for",
-        );
-      }
-    }
-  }
 }
 
 /**

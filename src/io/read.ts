@@ -256,6 +256,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
       limit: bytes.length,
       steps: options.steps,
       slots,
+      onFold: (text) => options.onNote?.({ level: "info", text }),
     }),
   );
 }
@@ -263,7 +264,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
 /**
  * The trace of a file opened for reading one step at a time, when these read options allow it:
  * a C-order 3-D `.npy` file, no `key` (a `.npy` holds one array) and no `slotPlacement` (folding
- * needs the whole file), `format` absent or `npy`. Null when the file must be read whole with
+ * needs the whole file), `format` absent or `npy` (a statistics folder is not streamed). Null when the file must be read whole with
  * {@link readTrace}. The caller closes it.
  *
  * @example
@@ -277,6 +278,7 @@ export function openTraceStream(
 ): NpyTraceSource | null {
   if (options.format !== undefined && options.format !== "npy") return null;
   if (options.key !== undefined || options.slotPlacement !== undefined) return null;
+  if (isTrtllmStatisticsDir(path)) return null;
   return openNpyTrace(path, { steps: options.steps });
 }
 

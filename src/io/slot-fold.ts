@@ -142,3 +142,46 @@ function sameMap(a: SlotFold, b: SlotFold): boolean {
   for (let i = 0; i < a.map.length; i++) if (a.map[i] !== b.map[i]) return false;
   return true;
 }
+
+/**
+ * Adds one step of per-slot loads (`src` from `from`) to the experts the slots hold (`data` from
+ * `to`). A slot mapped to -1 (unused) holds no expert: its load must be 0, else the file is
+ * refused rather than the tokens dropped or given to the wrong expert.
+ *
+ * @param fold the map
+ * @param src per-slot loads; the step starts at `from` (`[layers, slots]` row-major)
+ * @param data per-expert sums; the step's `[layers, experts]` block starts at `to`
+ * @param where the step's name for messages, e.g. `expert_load_window[3]`
+ * @param file file name for messages
+ * @throws EplbFormatError for a nonzero load on an unused slot
+ * @example
+ * ```ts
+ * foldSlots(fold, window, 0, out, 0, "expert_load_window[0]", "state.pt");
+ * ```
+ */
+export function foldSlots(
+  fold: SlotFold,
+  src: Float64Array,
+  from: number,
+  data: Float64Array,
+  to: number,
+  where: string,
+  file: string,
+): void {
+  const { layers, slots, experts, map } = fold;
+  for (let l = 0; l < layers; l++) {
+    const row = l * slots;
+    for (let s = 0; s < slots; s++) {
+      const e = map[row + s];
+      const v = src[from + row + s];
+      if (e >= 0) data[to + l * experts + e] += v;
+      else if (v !== 0) {
+        throw new EplbFormatError(
+          file,
+          `${where}[${l}][${s}] is ${v} but the ${fold.source} marks slot ${s} of layer ${l} ` +
+            "unused (-1): no expert to count those tokens for",
+        );
+      }
+    }
+  }
+}

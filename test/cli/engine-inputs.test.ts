@@ -53,6 +53,11 @@ describe("vLLM windows in plan, eval and report", () => {
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
     assert.equal(JSON.parse(a.stdout).metrics.experts, 8);
+    assert.match(
+      a.stderr,
+      /read: expert_load_window \[5, 3, 10\] counted per slot, folded into 8 experts by the slot placement/,
+    );
+    assert.match(b.stderr, /folded into 8 experts by the physical_to_logical_map/);
     assert.deepEqual(JSON.parse(a.stdout).phy2log, JSON.parse(b.stdout).phy2log);
   });
 
@@ -136,6 +141,27 @@ describe("TensorRT-LLM statistics folder in plan", () => {
     const r = await cli(["plan", "--loads", at("trtllm", "rank-missing-record"), ...shape]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^warning: .*rank1\.safetensors lacks 1 of the 12/m);
+  });
+});
+
+describe("TensorRT-LLM statistics folder in simulate", () => {
+  test("replays the iterations in order", async () => {
+    const r = await cli([
+      "simulate",
+      "--trace",
+      at("trtllm", "stats"),
+      ...shape,
+      "--interval",
+      "2",
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).trace, {
+      file: at("trtllm", "stats"),
+      steps: 4,
+      layers: 3,
+      experts: 8,
+    });
   });
 });
 

@@ -13,6 +13,7 @@ import { EplbFormatError } from "../../src/io/errors.js";
 import {
   detectFormat,
   type LoadsNote,
+  openTraceStream,
   readLoads,
   readPlacement,
   readTrace,
@@ -49,6 +50,17 @@ const refused = (pattern: RegExp) => (e: unknown) =>
 describe("vLLM EPLB state: expert_load_window folded as vLLM's rearrange does", () => {
   test("a file with the window and physical_to_logical_map reads on its own", () => {
     assertLoads(readLoads(at("vllm", "eplb-state.pt")), expected["vllm/eplb-state.pt"]);
+  });
+
+  test("the fold is reported, naming the map", () => {
+    const notes: LoadsNote[] = [];
+    readLoads(at("vllm", "eplb-state.pt"), { onNote: (n) => notes.push(n) });
+    assert.deepEqual(
+      notes.map((n) => n.text),
+      [
+        "expert_load_window [5, 3, 10] counted per slot, folded into 8 experts by the physical_to_logical_map",
+      ],
+    );
   });
 
   test("--key expert_load_pass folds the current pass with the same map", () => {
@@ -160,6 +172,25 @@ describe("TensorRT-LLM expert statistics folder (EXPERT_STATISTIC_PATH)", () => 
     const t = readTrace(at("trtllm", "stats"));
     assert.equal(t.steps, 4);
     assert.equal(t.layers, 3);
+  });
+
+  test("recorded with the load balancer on (slot ids): --slot-placement folds slots into experts", () => {
+    const map = [0, 1, 2, 3, 4, 5, 0, 1];
+    const placement = join(tmp, "trt-slots.json");
+    writeFileSync(placement, JSON.stringify({ phy2log: [map, map, map] }));
+    const m = readLoads(at("trtllm", "stats"), { slotPlacement: placement });
+    const want = expected["trtllm/stats"].map((row) => {
+      const out = [0, 0, 0, 0, 0, 0];
+      row.forEach((v, slot) => {
+        out[map[slot]] += v;
+      });
+      return out;
+    });
+    assertLoads(m, want);
+  });
+
+  test("not streamed as a .npy: simulate's stream opener leaves the folder to readTrace", () => {
+    assert.equal(openTraceStream(at("trtllm", "stats")), null);
   });
 
   test("a layer no rank recorded in an iteration is refused (rows would not align)", () => {
