@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
-import { EplbFormatError } from "../io/errors.js";
+import { EplbFormatError, readFileBytes } from "../io/errors.js";
 import {
   FILE_FORMATS,
   type FileFormat,
@@ -102,8 +102,11 @@ export function readLoadsFile(
   options: ReadLoadsOptions = {},
 ): LoadMatrix {
   const slots = options.slotPlacement;
-  const resolved =
-    slots === undefined ? options : { ...options, slotPlacement: located(slots, cwd) };
+  if (slots === undefined)
+    return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+  // Checked on its own first, so that a missing placement is not reported as the loads file.
+  unreadableAsUsage(slots, () => readFileBytes(located(slots, cwd)));
+  const resolved = { ...options, slotPlacement: located(slots, cwd) };
   return unreadableAsUsage(path, () => readLoads(located(path, cwd), resolved));
 }
 
@@ -157,6 +160,7 @@ export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
  * A loads reader's `onNote` for commands without a summary: warnings go to stderr as
  * `warning: ...` lines, descriptions are dropped.
  *
+ * @param stderr where the lines go (the command's `ctx.stderr`)
  * @example
  * ```ts
  * readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });

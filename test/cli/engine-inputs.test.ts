@@ -93,6 +93,13 @@ describe("vLLM windows in plan, eval and report", () => {
     assert.match(readFileSync(html, "utf8"), /<html/i);
   });
 
+  test("a missing --slot-placement is named as such, not as the loads file", () => {
+    assertRefused(
+      ["plan", "--loads", at("vllm", "window-only.pt"), "--slot-placement", "nope.json", ...shape],
+      /cannot read nope\.json: no such file/,
+    );
+  });
+
   test("a load on an unused (-1) slot and --steps on the ring buffer are refused", () => {
     assertRefused(
       ["plan", "--loads", at("vllm", "elastic-load-on-unused-slot.pt"), ...shape],
