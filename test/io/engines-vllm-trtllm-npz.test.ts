@@ -22,7 +22,7 @@ import {
 import type { Tensor } from "../../src/io/tensor.js";
 import type { FileObject } from "../../src/io/value.js";
 import { repoRoot } from "../helpers/cli.js";
-import { encode, safetensorsBytes } from "./support.js";
+import { encode, Prng, safetensorsBytes } from "./support.js";
 
 const dir = join(repoRoot, "test", "fixtures", "engines");
 const at = (...parts: string[]) => join(dir, ...parts);
@@ -301,4 +301,43 @@ describe("legacy (non-zip) torch.save files", () => {
   test("detected by their pickled magic number whatever the extension", () => {
     assert.equal(detectFormat(readFileSync(at("legacy", "loads-legacy.pt")), "loads.pkl"), "pt");
   });
+});
+
+describe("mutated legacy torch, .npz and vLLM files", () => {
+  // The new readers parse untrusted bytes too: every outcome is a value or a one-line
+  // EplbFormatError, never another exception (seeded, so a failure reproduces).
+  const rng = new Prng(1212);
+  for (const name of [
+    ["legacy", "loads-legacy.pt"],
+    ["npz", "loads.npz"],
+    ["npz", "vllm-state.npz"],
+    ["vllm", "eplb-state.pt"],
+  ]) {
+    test(`${name.join("/")}: 600 byte flips, truncations and splices`, () => {
+      const original = new Uint8Array(readFileSync(at(...name)));
+      for (let i = 0; i < 600; i++) {
+        let bytes = original.slice();
+        const kind = i % 3;
+        if (kind === 0) {
+          for (let k = 0; k < 1 + rng.int(4); k++) bytes[rng.int(bytes.length)] = rng.int(256);
+        } else if (kind === 1) {
+          bytes = bytes.subarray(0, rng.int(bytes.length));
+        } else {
+          const at0 = rng.int(bytes.length);
+          const from = rng.int(bytes.length);
+          bytes.copyWithin(at0, from, from + 1 + rng.int(64));
+        }
+        const path = join(tmp, `fuzz-${i % 7}${name[1].slice(name[1].lastIndexOf("."))}`);
+        writeFileSync(path, bytes);
+        try {
+          readLoads(path);
+        } catch (error) {
+          const ok = error instanceof EplbFormatError && !error.message.includes("\n");
+          if (!ok) {
+            assert.fail(`mutation ${i} of ${name.join("/")}: ${String((error as Error).stack)}`);
+          }
+        }
+      }
+    });
+  }
 });
