@@ -4,7 +4,13 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import { foldSlots, slotFoldFor, VLLM_MAP_KEYS, VLLM_SLOT_KEYS } from "./slot-fold.js";
+import {
+  foldSlots,
+  slotFoldFor,
+  VLLM_MAP_KEYS,
+  VLLM_SLOT_KEYS,
+  vllmWindowStart,
+} from "./slot-fold.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -155,11 +161,13 @@ function collect(
   }
   checkLoads(tensor.data, shape, name, file);
   const fold = slotFoldFor(value, name, file, options.slots);
-  if (options.steps !== undefined && name === "expert_load_window" && isFileObject(value)) {
+  const ring = vllmWindowStart(value, name, allSteps, file);
+  if (options.steps !== undefined && name === "expert_load_window" && ring === undefined) {
     throw new EplbFormatError(
       file,
       "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
-        "at a moving index, so its rows are not in time order (drop --steps to sum the window)",
+        "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
+        "or save expert_load_window_step in the file)",
     );
   }
   const { start, step, count } = selectSteps(options.steps, allSteps);
@@ -180,23 +188,17 @@ function collect(
   const outSize = layers * experts;
   const src = tensor.data;
   // A whole 2-D/3-D tensor taken as is needs no copy.
-  if (!fold && count === allSteps && (!sum || count === 1)) {
+  if (!fold && !ring && count === allSteps && (!sum || count === 1)) {
     return { rank: shape.length, trace: { steps: count, layers, experts, data: src } };
   }
   const data = new Float64Array((sum ? 1 : count) * outSize);
   for (let k = 0; k < count; k++) {
-    const from = (start + k * step) * inSize;
+    // In time order: a vLLM ring buffer's oldest row is the next one it would write.
+    const at = ring ? (ring + start + k * step) % allSteps : start + k * step;
+    const from = at * inSize;
     const to = sum ? 0 : k * outSize;
     if (fold) {
-      foldSlots(
-        fold,
-        src,
-        from,
-        data,
-        to,
-        shape.length === 3 ? `${name}[${start + k * step}]` : name,
-        file,
-      );
+      foldSlots(fold, src, from, data, to, shape.length === 3 ? `${name}[${at}]` : name, file);
     } else if (sum) {
       for (let i = 0; i < inSize; i++) data[i] += src[from + i];
     } else {

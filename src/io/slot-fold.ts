@@ -185,3 +185,38 @@ export function foldSlots(
     }
   }
 }
+
+/**
+ * Where vLLM's ring buffer `expert_load_window` starts in time, when the file says: vLLM writes
+ * pass after pass at `expert_load_window_step` and then advances it, so the row it names is the
+ * oldest (or a still unwritten zero row). Undefined for any other array, or when the file does
+ * not hold `expert_load_window_step` (then the rows' time order is unknown).
+ *
+ * @param value the file's value
+ * @param name the entry the loads were taken from
+ * @param rows the window's length
+ * @param file file name for messages
+ * @throws EplbFormatError when `expert_load_window_step` is not an integer in `[0, rows)`
+ * @example
+ * ```ts
+ * vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3
+ * ```
+ */
+export function vllmWindowStart(
+  value: FileValue,
+  name: string,
+  rows: number,
+  file: string,
+): number | undefined {
+  if (name !== "expert_load_window" || !isFileObject(value)) return undefined;
+  if (!Object.hasOwn(value, "expert_load_window_step")) return undefined;
+  const raw = value.expert_load_window_step;
+  const v = isTensor(raw) && raw.data.length === 1 ? raw.data[0] : raw;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= rows) {
+    throw new EplbFormatError(
+      file,
+      `expert_load_window_step is ${String(v).slice(0, 30)}: expected an integer in [0, ${rows})`,
+    );
+  }
+  return v;
+}

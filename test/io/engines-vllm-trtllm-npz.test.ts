@@ -130,6 +130,21 @@ describe("vLLM EPLB state: expert_load_window folded as vLLM's rearrange does", 
     );
   });
 
+  test("with expert_load_window_step saved, rows are put in time order and --steps selects", () => {
+    const path = at("vllm", "eplb-state-with-step.pt");
+    assertLoads(
+      readLoads(path, { steps: "-2:" }),
+      expected["vllm/eplb-state-with-step.pt#steps=-2:"],
+    );
+    // The whole window sums the same whatever the order.
+    assertLoads(readLoads(path), expected["vllm/eplb-state.pt"]);
+    // Oldest first: the trace's first step is the ring's row 2 (the next vLLM would write).
+    const ordered = readTrace(path);
+    const stored = readTrace(at("vllm", "eplb-state.pt"));
+    const n = ordered.layers * ordered.experts;
+    assert.deepEqual(ordered.data.subarray(0, n), stored.data.subarray(2 * n, 3 * n));
+  });
+
   test("as a trace, each window row is folded (rows sum to the folded loads)", () => {
     const t = readTrace(at("vllm", "eplb-state.pt"));
     assert.equal(t.steps, 5);
