@@ -6,7 +6,6 @@ import { EplbFormatError, fileReadError, readFileBytes as readBytes } from "./er
 import { checkLoads, type Float64Trace, selectSteps } from "./interpret.js";
 import { readJson } from "./json.js";
 import { readSafetensors } from "./safetensors.js";
-import type { Tensor } from "./tensor.js";
 import { isFileObject } from "./value.js";
 
 /**
@@ -79,7 +78,10 @@ export function readTrtllmStatistics(
   const meta = readMeta(dir);
   const rankFiles = listRankFiles(dir);
   const warnings: string[] = [];
-  const ranks: { name: string; records: Map<string, Tensor> }[] = [];
+  // Summed over ranks as each file is read, so only one rank's file is held at a time: memory is
+  // iterations x layers x experts, whatever the rank count.
+  const sums = new Map<string, Float64Array>();
+  const ranks: { name: string; size: number }[] = [];
   const iterSet = new Set<number>();
   const layerSet = new Set<number>();
   for (const name of rankFiles) {
@@ -102,8 +104,11 @@ export function readTrtllmStatistics(
       checkLoads(tensor.data, tensor.shape, key, path);
       iterSet.add(Number(m[1]));
       layerSet.add(Number(m[2]));
+      const sum = sums.get(key);
+      if (sum) for (let e = 0; e < sum.length; e++) sum[e] += tensor.data[e];
+      else sums.set(key, Float64Array.from(tensor.data));
     }
-    ranks.push({ name, records });
+    ranks.push({ name, size: records.size });
   }
   const iterations = [...iterSet].sort((a, b) => a - b);
   const layerIds = [...layerSet].sort((a, b) => a - b);
@@ -119,7 +124,7 @@ export function readTrtllmStatistics(
   }
   for (const t of iterations) {
     for (const l of layerIds) {
-      if (!ranks.some((r) => r.records.has(`${t}_${l}`))) {
+      if (!sums.has(`${t}_${l}`)) {
         throw new EplbFormatError(
           dir,
           `no rank recorded layer ${l} in iteration ${t} although other layers and iterations ` +
@@ -130,9 +135,9 @@ export function readTrtllmStatistics(
   }
   const grid = iterations.length * layerIds.length;
   for (const r of ranks) {
-    if (r.records.size < grid) {
+    if (r.size < grid) {
       warnings.push(
-        `${r.name} lacks ${grid - r.records.size} of the ${grid} (iteration, layer) counts the ` +
+        `${r.name} lacks ${grid - r.size} of the ${grid} (iteration, layer) counts the ` +
           "other ranks recorded; they count as 0 tokens from that rank",
       );
     }
@@ -162,15 +167,12 @@ export function readTrtllmStatistics(
     for (let l = 0; l < layers; l++) {
       const key = `${chosen[k]}_${layerIds[l]}`;
       const out = base + l * experts;
-      for (const r of ranks) {
-        const counts = r.records.get(key)?.data;
-        if (!counts) continue;
-        if (slots) {
-          const row = l * slots.numReplicas;
-          for (let s = 0; s < counts.length; s++) data[out + slots.phy2log[row + s]] += counts[s];
-        } else {
-          for (let e = 0; e < experts; e++) data[out + e] += counts[e];
-        }
+      const counts = sums.get(key)!;
+      if (slots) {
+        const row = l * slots.numReplicas;
+        for (let s = 0; s < counts.length; s++) data[out + slots.phy2log[row + s]] += counts[s];
+      } else {
+        for (let e = 0; e < experts; e++) data[out + e] += counts[e];
       }
     }
   }
