@@ -22,6 +22,7 @@ import {
   placementFileGpus,
   readLoadsFile,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 
@@ -172,7 +173,8 @@ export const evalCommand: CliCommand = {
   name: "eval",
   summary: "measure a placement under loads, in every engine's balance definition",
   help: `Usage: eplb eval --loads FILE --placement FILE [--gpus N] [--nodes N] [--format F]
-                 [--steps a:b] [--placement-format F] [--experts N] [--json] [--out FILE]
+                 [--steps a:b] [--key NAME] [--slot-placement FILE] [--placement-format F]
+                 [--experts N] [--json] [--out FILE]
 
 How good is a placement under these loads? Prints a table (or JSON with --json): balancedness
 as DeepSeek's reference, vLLM, SGLang, TensorRT-LLM and vllm-ascend each define it, max GPU
@@ -217,7 +219,10 @@ Example:
     const numNodes = integerFlag(flags, "nodes", 1, 1);
     let numGpus = flags.gpus === undefined ? undefined : integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadOptions);
+    const loads = readLoadsFile(loadsPath, ctx.cwd, {
+      ...loadOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    });
     const placement = readPlacementFile(placementPath, ctx.cwd, {
       format: placementFormat,
       numExperts: numExperts ?? loads.experts,

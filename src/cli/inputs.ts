@@ -1,24 +1,40 @@
 import { isAbsolute, resolve } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
-import { EplbFormatError } from "../io/errors.js";
-import { FILE_FORMATS, type FileFormat, readLoads, readPlacement, readValue } from "../io/read.js";
+import { EplbFormatError, readFileBytes } from "../io/errors.js";
+import {
+  FILE_FORMATS,
+  type FileFormat,
+  type ReadLoadsOptions,
+  readLoads,
+  readPlacement,
+  readValue,
+} from "../io/read.js";
 import { isFileObject } from "../io/value.js";
 import type { Flags } from "./args.js";
 import { UsageError } from "./command.js";
 
-/** The `--format` and `--steps` flags of commands that read loads. */
+/** The `--format`, `--steps`, `--key` and `--slot-placement` flags of commands that read loads. */
 export const LOADS_INPUT_OPTIONS = {
   format: { type: "string" },
   steps: { type: "string" },
+  key: { type: "string" },
+  "slot-placement": { type: "string" },
 } as const;
 
 /** Help text lines for {@link LOADS_INPUT_OPTIONS}. */
 export const LOADS_INPUT_HELP = `  --format F     force the loads file's format: ${FILE_FORMATS.join(", ")}
                  [default: detected from magic bytes, then the extension]
   --steps a:b    with a 3-D trace [steps, layers, experts] (SGLang recorder dumps, hotness
-                 .npy): sum only these steps, a Python slice ("-100:", "0:50", "10:20:2")
-                 [default: all steps]`;
+                 .npy, TensorRT-LLM statistics iterations in order): sum only these steps,
+                 a Python slice ("-100:", "0:50", "10:20:2") [default: all steps]
+  --key NAME     the dict entry, safetensors tensor or .npz array holding the loads
+                 [default: logical_count, weight, loads, hotness, counts, expert_load_window]
+  --slot-placement FILE
+                 the loads count per physical slot (vLLM's expert_load_window [window,
+                 layers, slots], TensorRT-LLM statistics recorded with its load balancer on):
+                 fold them into experts with this placement (the physical_to_logical_map they
+                 were recorded under); not needed when the file holds that map itself`;
 
 /** Where a command-line path points: relative paths resolve against the command's cwd. */
 function located(path: string, cwd: string): string {
@@ -83,9 +99,15 @@ export function fileFormatFlag(flags: Flags, name: string): FileFormat | undefin
 export function readLoadsFile(
   path: string,
   cwd: string,
-  options: { format?: FileFormat; steps?: string } = {},
+  options: ReadLoadsOptions = {},
 ): LoadMatrix {
-  return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+  const slots = options.slotPlacement;
+  if (slots === undefined)
+    return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+  // Checked on its own first, so that a missing placement is not reported as the loads file.
+  unreadableAsUsage(slots, () => readFileBytes(located(slots, cwd)));
+  const resolved = { ...options, slotPlacement: located(slots, cwd) };
+  return unreadableAsUsage(path, () => readLoads(located(path, cwd), resolved));
 }
 
 /**
@@ -107,19 +129,47 @@ function unreadableAsUsage<T>(path: string, run: () => T): T {
 }
 
 /**
- * The reader options from the `--format` and `--steps` flags (see {@link LOADS_INPUT_OPTIONS}).
+ * The reader options from the `--format`, `--steps`, `--key` and `--slot-placement` flags (see
+ * {@link LOADS_INPUT_OPTIONS}); the slot placement path is resolved by {@link readLoadsFile}.
  *
  * @example
  * ```ts
- * loadsInputFlags({ format: "pt", steps: "-10:" }); // { format: "pt", steps: "-10:" }
+ * loadsInputFlags({ format: "pt", steps: "-10:" }); // { format: "pt", steps: "-10:", ... }
  * ```
  */
-export function loadsInputFlags(flags: Flags): { format?: FileFormat; steps?: string } {
+export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
   const steps = flags.steps;
   if (steps !== undefined && (typeof steps !== "string" || steps.trim() === "")) {
     throw new UsageError('--steps must be a slice such as "0:100" or "-50:"');
   }
-  return { format: fileFormatFlag(flags, "format"), steps: steps as string | undefined };
+  for (const name of ["key", "slot-placement"]) {
+    const v = flags[name];
+    if (v !== undefined && (typeof v !== "string" || v === "")) {
+      throw new UsageError(`--${name} needs a value`);
+    }
+  }
+  return {
+    format: fileFormatFlag(flags, "format"),
+    steps: steps as string | undefined,
+    key: flags.key as string | undefined,
+    slotPlacement: flags["slot-placement"] as string | undefined,
+  };
+}
+
+/**
+ * A loads reader's `onNote` for commands without a summary: warnings go to stderr as
+ * `warning: ...` lines, descriptions are dropped.
+ *
+ * @param stderr where the lines go (the command's `ctx.stderr`)
+ * @example
+ * ```ts
+ * readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * ```
+ */
+export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["onNote"] {
+  return (note) => {
+    if (note.level === "warning") stderr(`warning: ${note.text}\n`);
+  };
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   rebalanceExperts,
 } from "../core/rebalance.js";
 import { transferList } from "../core/transfers.js";
+import type { LoadsNote } from "../io/read.js";
 import {
   type Flags,
   numberFlag,
@@ -107,7 +108,8 @@ export function planWithMetrics(
 }
 
 /**
- * The human summary `eplb plan` prints on stderr.
+ * The human summary `eplb plan` prints on stderr; `read` lines say what the loads reader found
+ * (a TensorRT-LLM statistics folder's ranks, iterations and layers).
  *
  * @example
  * ```ts
@@ -115,10 +117,11 @@ export function planWithMetrics(
  * // "eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)\n..."
  * ```
  */
-export function formatPlanSummary(m: PlanMetrics): string {
+export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []): string {
   const a = m.after;
   return [
     `eplb plan: ${m.layers} layers, ${m.experts} experts -> ${m.replicas} slots on ${m.gpus} GPUs (${m.nodes} nodes), policy ${m.policy} (${m.mode})`,
+    ...read.map((text) => `  read: ${text}`),
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
     `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer (lower bound ${meanOf(a.lowerBound).toPrecision(6)} per layer on average)`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
@@ -178,7 +181,8 @@ export const planCommand: CliCommand = {
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
     return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
-                 [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
+                 [--relaxed] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
+                 [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
@@ -192,8 +196,10 @@ bound, duplicate replicas on one GPU, time.
 
 Options:
   --loads FILE   loads per (layer, expert): JSON (2-D array, {"weight"}, {"logical_count"}),
-                 CSV, .npy, torch .pt (SGLang recorder dumps), safetensors; 3-D traces
-                 [steps, layers, experts] are summed over the steps
+                 CSV, .npy, .npz, torch .pt (SGLang recorder dumps, vLLM expert_load_window
+                 with its physical_to_logical_map, legacy non-zip files), safetensors, or a
+                 TensorRT-LLM expert statistics folder (meta_info.json + rank*.safetensors);
+                 3-D traces [steps, layers, experts] are summed over the steps
 ${LOADS_INPUT_HELP}
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames()
@@ -261,7 +267,13 @@ Example:
         throw new UsageError("--relaxed needs a policy other than deepseek");
       migration.relaxedHierarchy = true;
     }
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
+    const notes: LoadsNote[] = [];
+    const loads = readLoadsFile(loadsPath, ctx.cwd, {
+      ...loadsInputFlags(flags),
+      onNote: (note) => notes.push(note),
+    });
+    for (const n of notes) if (n.level === "warning") ctx.stderr(`warning: ${n.text}\n`);
+    firstLayerFromLoads(flags, notes);
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
         numExperts: loads.experts,
@@ -286,9 +298,28 @@ Example:
     if (typeof flags.transfers === "string" && transfers) {
       writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
     }
-    ctx.stderr(formatPlanSummary(metrics));
+    const read = notes.filter((n) => n.level === "info").map((n) => n.text);
+    ctx.stderr(formatPlanSummary(metrics, read));
   },
 };
+
+/**
+ * TensorRT-LLM keys layers by model layer index: loads read from its statistics folder know the
+ * index of each row, so `--output-format trtllm` keys the plan the same way unless
+ * `--first-layer` says otherwise; rows that are not consecutive model layers cannot be keyed
+ * by a first layer and are refused rather than written under the wrong layers.
+ */
+function firstLayerFromLoads(flags: Flags, notes: readonly LoadsNote[]): void {
+  const ids = notes.find((n) => n.layerIds)?.layerIds;
+  if (!ids || outputFormatFlag(flags) !== "trtllm" || flags["first-layer"] !== undefined) return;
+  if (ids[ids.length - 1] - ids[0] + 1 !== ids.length) {
+    throw new UsageError(
+      "--output-format trtllm keys consecutive layers from --first-layer, but the statistics' " +
+        "MoE layers are not consecutive model layers; write another format",
+    );
+  }
+  flags["first-layer"] = String(ids[0]);
+}
 
 function migrationFlags(flags: Flags): RebalanceOptions {
   // The JSON reports what a fresh plan would move even at its best relabelling.

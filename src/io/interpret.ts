@@ -4,6 +4,13 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
+import {
+  foldSlots,
+  slotFoldFor,
+  VLLM_MAP_KEYS,
+  VLLM_SLOT_KEYS,
+  vllmWindowStart,
+} from "./slot-fold.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -34,7 +41,8 @@ export interface InterpretOptions {
 
 /**
  * Finds the array of loads in a file's value: the value itself when it is an array or tensor, the
- * `key` entry when given, else the first of {@link LOAD_KEYS}, SGLang's `{"shape", "counts"}`
+ * `key` entry when given, else the first of {@link LOAD_KEYS} and vLLM's `expert_load_window`,
+ * `expert_load_pass`, SGLang's `{"shape", "counts"}`
  * fixture form, or the only (else first) 2-D or 3-D array among the dict's entries.
  *
  * @example
@@ -54,13 +62,22 @@ export function findLoadArray(
   if (Array.isArray(value.shape) && value.counts !== undefined) {
     return { name: "counts", tensor: shapedCounts(value.shape, value.counts, file, options) };
   }
-  for (const k of LOAD_KEYS) {
+  for (const k of [...LOAD_KEYS, ...VLLM_SLOT_KEYS]) {
     if (Object.hasOwn(value, k)) return entry(value, k, file, options);
   }
   for (const [k, v] of Object.entries(value)) {
-    if (!PLACEMENT_KEYS.includes(k as never) && (rank(v) === 2 || rank(v) === 3)) {
+    const isMap = PLACEMENT_KEYS.includes(k as never) || VLLM_MAP_KEYS.includes(k as never);
+    if (!isMap && (rank(v) === 2 || rank(v) === 3)) {
       return entry(value, k, file, options);
     }
+  }
+  const names = Object.keys(value);
+  if (names.length > 0 && names.every((n) => /^\d+_\d+$/.test(n))) {
+    throw new EplbFormatError(
+      file,
+      'its tensors are named "{iteration}_{layer}": one rank of TensorRT-LLM expert statistics; ' +
+        "pass the folder holding meta_info.json and every rank{r}.safetensors instead",
+    );
   }
   throw new EplbFormatError(
     file,
@@ -84,7 +101,12 @@ export function findLoadArray(
 export function loadsFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
+    readonly onFold?: (text: string) => void;
+  },
 ): LoadMatrix {
   const { layers, experts, data } = collect(value, file, options, true).trace;
   return { layers, experts, data };
@@ -116,7 +138,11 @@ export function traceFromValue(
 function collect(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    readonly onFold?: (text: string) => void;
+  },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {
   const { name, tensor } = findLoadArray(value, file, options);
@@ -134,34 +160,45 @@ function collect(
     throw new EplbFormatError(file, `${name} has shape [${shape.join(", ")}]: it is empty`);
   }
   checkLoads(tensor.data, shape, name, file);
-  const { start, step, count } = selectSteps(options.steps, allSteps);
-  const slots = options.slots;
-  if (slots && (slots.layers !== layers || slots.numReplicas !== width)) {
+  const fold = slotFoldFor(value, name, file, options.slots);
+  const ring = vllmWindowStart(value, name, allSteps, file);
+  if (options.steps !== undefined && name === "expert_load_window" && ring === undefined) {
     throw new EplbFormatError(
       file,
-      `${name} has ${layers} layers x ${width} slots but the slot placement has ` +
-        `${slots.layers} layers x ${slots.numReplicas} slots`,
+      "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
+        "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
+        "or save expert_load_window_step in the file)",
     );
   }
-  const experts = slots ? slots.numExperts : width;
+  const { start, step, count } = selectSteps(options.steps, allSteps);
+  if (fold && (fold.layers !== layers || fold.slots !== width)) {
+    throw new EplbFormatError(
+      file,
+      `${name} has ${layers} layers x ${width} slots but the ${fold.source} has ` +
+        `${fold.layers} layers x ${fold.slots} slots`,
+    );
+  }
+  const experts = fold ? fold.experts : width;
+  if (fold) {
+    options.onFold?.(
+      `${name} [${shape.join(", ")}] counted per slot, folded into ${experts} experts by the ${fold.source}`,
+    );
+  }
   const inSize = layers * width;
   const outSize = layers * experts;
   const src = tensor.data;
   // A whole 2-D/3-D tensor taken as is needs no copy.
-  if (!slots && count === allSteps && (!sum || count === 1)) {
+  if (!fold && !ring && count === allSteps && (!sum || count === 1)) {
     return { rank: shape.length, trace: { steps: count, layers, experts, data: src } };
   }
   const data = new Float64Array((sum ? 1 : count) * outSize);
   for (let k = 0; k < count; k++) {
-    const from = (start + k * step) * inSize;
+    // In time order: a vLLM ring buffer's oldest row is the next one it would write.
+    const at = ring ? (ring + start + k * step) % allSteps : start + k * step;
+    const from = at * inSize;
     const to = sum ? 0 : k * outSize;
-    if (slots) {
-      const map = slots.phy2log;
-      for (let l = 0; l < layers; l++) {
-        const row = l * width;
-        for (let s = 0; s < width; s++)
-          data[to + l * experts + map[row + s]] += src[from + row + s];
-      }
+    if (fold) {
+      foldSlots(fold, src, from, data, to, shape.length === 3 ? `${name}[${at}]` : name, file);
     } else if (sum) {
       for (let i = 0; i < inSize; i++) data[i] += src[from + i];
     } else {
