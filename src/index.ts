@@ -16,6 +16,7 @@ export {
   homeAwareCounts,
   searchReplicaCounts,
 } from "./core/counts.js";
+export { firstGpuDuplicate, type GpuDuplicate, separateDuplicates } from "./core/distinct.js";
 export {
   type EngineBalance,
   engineBalance,

@@ -26,10 +26,12 @@ export {
   npyHeader,
   writeNpy,
 } from "./io/npy-write.js";
+export { readNpz } from "./io/npz.js";
 export {
   detectFormat,
   FILE_FORMATS,
   type FileFormat,
+  type LoadsNote,
   openTraceStream,
   parseBytes,
   type ReadLoadsOptions,
@@ -59,7 +61,13 @@ export {
   readRankTraces,
 } from "./io/sources.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
-export { readTorch } from "./io/torch.js";
+export { readLegacyTorch, readTorch } from "./io/torch.js";
+export { type Int64TensorInput, torchSaveInt64 } from "./io/torch-write.js";
+export {
+  describeTrtllmStatistics,
+  readTrtllmStatistics,
+  type TrtllmStatisticsInfo,
+} from "./io/trtllm-statistics.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
 export {
   deepseekPlacementJson,
@@ -70,6 +78,7 @@ export {
   outputFormatExtension,
   type PlacementWriteOptions,
   sglangPlacementJson,
+  sglangPlacementTorch,
   trtllmLoadBalancerYaml,
   vllmAscendExpertMap,
   vllmPlacementJson,

@@ -32,6 +32,7 @@ import {
   placementFileGpus,
   readLoadsInput,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 
@@ -287,8 +288,9 @@ export function formatEvalTable(r: EvalReport): string {
 export const evalCommand: CliCommand = {
   name: "eval",
   summary: "measure a placement under loads, in every engine's balance definition",
-  help: `Usage: eplb eval --loads FILE|DIR [--loads FILE ...] --placement FILE [--gpus N] [--nodes N] [--format F]
-                 [--steps a:b] [--placement-format F] [--experts N] [--json] [--out FILE]
+  help: `Usage: eplb eval --loads FILE|DIR [--loads FILE ...] --placement FILE [--gpus N] [--nodes N]
+                 [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
+                 [--placement-format F] [--experts N] [--json] [--out FILE]
 
 How good is a placement under these loads? Prints a table (or JSON with --json): balancedness
 as DeepSeek's reference, vLLM, SGLang, TensorRT-LLM and vllm-ascend each define it, max GPU
@@ -336,7 +338,10 @@ Example:
     const numNodes = integerFlag(flags, "nodes", 1, 1);
     let numGpus = flags.gpus === undefined ? undefined : integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
-    const source = readLoadsInput(paths, ctx.cwd, loadOptions, ctx);
+    const source = readLoadsInput(paths, ctx.cwd, {
+      ...loadOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    });
     const loads = source.loads;
     const placement = readPlacementFile(placementPath, ctx.cwd, {
       format: placementFormat,

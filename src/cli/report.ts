@@ -17,6 +17,7 @@ import {
   loadsPaths,
   readLoadsInput,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 import { planWithMetrics } from "./plan.js";
@@ -74,7 +75,7 @@ export const reportCommand: CliCommand = {
   summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
   get help() {
     return `Usage: eplb report --loads FILE|DIR [--loads FILE ...] --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
-                   [--previous FILE]
+                   [--previous FILE] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
 
 Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
 balancedness per layer before (experts in order, one slot each) and after, per-GPU
@@ -142,7 +143,10 @@ Examples:
     if (placementPath === undefined) getPolicy(policyFlag);
     const title = typeof flags.title === "string" ? flags.title : undefined;
     const loadsOptions = loadsInputFlags(flags);
-    const loads = readLoadsInput(paths, ctx.cwd, loadsOptions, ctx).loads;
+    const loads = readLoadsInput(paths, ctx.cwd, {
+      ...loadsOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    }).loads;
     const detailLayers =
       typeof flags.layers === "string" ? parseLayerList(flags.layers, loads.layers) : undefined;
     const previousPath = flags.previous;

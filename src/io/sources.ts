@@ -4,19 +4,11 @@
  * a folder is expanded to its SGLang dumps, or (with `meta_info.json`) is a TensorRT-LLM
  * expert-statistic folder handed whole to {@link readLoads}.
  */
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import { isLongCsv } from "./csv-long.js";
-import { EplbFormatError, fileReadError } from "./errors.js";
+import { EplbFormatError, fileReadError, readFileBytes } from "./errors.js";
 import { type Float64Trace, loadsFromValue, selectSteps } from "./interpret.js";
 import {
   detectFormat,
@@ -163,6 +155,14 @@ export function readLoadSources(
       `${describeFiles(files)}: the loads are all zero (nothing was recorded); a plan on them is arbitrary`,
     );
   }
+  for (const text of warnings) options.onNote?.({ level: "warning", text });
+  if (layerIds) {
+    options.onNote?.({
+      level: "info",
+      text: `SGLang CSV: rows are model layers ${layerIds[0]}..${layerIds[layerIds.length - 1]} (${layerIds.length} recorded), experts 0..${loads.experts - 1} (the largest id seen)`,
+      layerIds,
+    });
+  }
   const all = dumps === parts.length && passes;
   const recorded = all && passes ? sum.physical(passes.passIds) : undefined;
   return {
@@ -192,7 +192,7 @@ function readPart(
   const detected = options.format ?? formatOf(path);
   const format = direct ? detected : undefined;
   if (format === "pt") {
-    const bytes = readWhole(path);
+    const bytes = readFileBytes(path);
     const { value } = parseBytes(bytes, { ...options, fileName: path });
     const kind = sglangDumpKind(value);
     if (kind === "per_pass" || kind === "per_token") {
@@ -205,14 +205,15 @@ function readPart(
       sum.add(dump, path);
       return { path, kind: `SGLang ${kind} dump`, passes: true };
     }
+    // Any other torch file goes through readLoads, which knows the other engines' files.
+    if (kind !== "stat") return { path, kind: "torch file", loads: readLoads(path, options) };
     const loads = loadsFromValue(value, path, { limit: bytes.length, steps: options.steps });
-    if (kind !== "stat") return { path, kind: "torch file", loads };
     const rate = isFileObject(value) ? value.average_utilization_rate_over_window : undefined;
     const logged = typeof rate === "number" && Number.isFinite(rate) ? rate : undefined;
     return { path, kind: "SGLang stat dump", loads, ...(logged !== undefined ? { logged } : {}) };
   }
   if (format === "csv" && isLongCsv(readHead(path))) {
-    const { value } = parseBytes(readWhole(path), { ...options, fileName: path });
+    const { value } = parseBytes(readFileBytes(path), { ...options, fileName: path });
     const loads = loadsFromValue(value, path, {
       limit: Number.MAX_SAFE_INTEGER,
       steps: options.steps,
@@ -230,6 +231,7 @@ function readPart(
 const FORMAT_NAMES: Record<string, string> = {
   pt: "torch file",
   npy: ".npy",
+  npz: ".npz",
   safetensors: "safetensors",
   json: "JSON",
   csv: "CSV",
@@ -255,14 +257,6 @@ function readHead(path: string): Uint8Array {
     } finally {
       closeSync(fd);
     }
-  } catch (error) {
-    throw fileReadError(path, error);
-  }
-}
-
-function readWhole(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
   } catch (error) {
     throw fileReadError(path, error);
   }
@@ -398,11 +392,6 @@ export function describeLoadSource(s: LoadSource): string {
   if (s.loggedBalancedness !== undefined) {
     parts.push(
       `SGLang logged balancedness ${s.loggedBalancedness.toFixed(3)} (its window average)`,
-    );
-  }
-  if (s.layerIds) {
-    parts.push(
-      `model layers ${s.layerIds[0]}..${s.layerIds[s.layerIds.length - 1]} (${s.layerIds.length} recorded), experts 0..${s.loads.experts - 1} (the largest id seen)`,
     );
   }
   return parts.join(", ");

@@ -36,7 +36,7 @@ describe("eplb plan on SGLang dumps", () => {
     assert.deepEqual(JSON.parse(r.stdout).phy2log, JSON.parse(reference.stdout).phy2log);
     assert.match(
       r.stderr,
-      /loads: 2 files summed \(SGLang per_pass dump\), 4 forward passes, ranks 0, 1/,
+      /read: 2 files summed \(SGLang per_pass dump\), 4 forward passes, ranks 0, 1/,
     );
     // Regression: a repeated --loads used to keep only the last file.
     const last = spawnCli(["plan", "--loads", rank1, ...shape]);
@@ -84,6 +84,21 @@ describe("eplb plan on SGLang dumps", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).phy2log, JSON.parse(want.stdout).phy2log);
     assert.match(r.stderr, /model layers 3\.\.5/);
+    // The CSV names the model layers: TensorRT-LLM's file is keyed by them.
+    const trt = spawnCli([
+      "plan",
+      "--loads",
+      at("csv"),
+      "--replicas",
+      "8",
+      "--gpus",
+      "2",
+      "--output-format",
+      "trtllm",
+    ]);
+    assert.equal(trt.code, 0, trt.stderr);
+    assert.match(trt.stdout, /^ {2}3: \[/m);
+    assert.match(trt.stdout, /^ {2}5: \[/m);
   });
 
   test("report takes several --loads too", () => {
