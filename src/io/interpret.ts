@@ -4,7 +4,7 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import { readSglangPassDump, SglangPassSum, sglangDumpKind, sglangStepsError } from "./sglang.js";
+import { checkStatUse, sglangCollect, sglangDumpKind } from "./sglang.js";
 import {
   foldSlots,
   slotFoldFor,
@@ -148,20 +148,8 @@ function collect(
 ): { rank: number; trace: Float64Trace } {
   // SGLang's recorder dumps mean more than their largest array (a given key reads that entry).
   const dump = options.key === undefined ? sglangDumpKind(value) : undefined;
-  if (dump === "stat") {
-    if (options.steps !== undefined) throw sglangStepsError(file);
-    if (!sum) {
-      throw new EplbFormatError(
-        file,
-        "is an SGLang stat dump: logical_count is a ring buffer whose write position SGLang does " +
-          "not save, so its rows are not passes in time order and it is no trace to replay; " +
-          "record in per_pass mode (or, for a dump recorded with buffer size -1, whose rows are " +
-          "in order, pass --key logical_count)",
-      );
-    }
-  } else if (dump !== undefined) {
-    return sglangCollect(value, file, options, sum);
-  }
+  if (dump === "stat") checkStatUse(file, options.steps, sum);
+  else if (dump !== undefined) return sglangCollect(value, file, options, sum);
   const { name, tensor } = findLoadArray(value, file, options);
   const { shape } = tensor;
   if (shape.length !== 2 && shape.length !== 3) {
@@ -223,44 +211,6 @@ function collect(
     }
   }
   return { rank: shape.length, trace: { steps: sum ? 1 : count, layers, experts, data } };
-}
-
-/**
- * A `per_pass` / `per_token` dump as loads or a trace: one step per forward pass (ranks of a pass
- * summed, passes in id order), physical counts folded through the dump's own map.
- */
-function sglangCollect(
-  value: FileValue,
-  file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
-  sum: boolean,
-): { rank: number; trace: Float64Trace } {
-  if (options.slots) {
-    throw new EplbFormatError(
-      file,
-      "is an SGLang per_pass/per_token dump, folded through its own last_physical_to_logical_map; drop the slot placement",
-    );
-  }
-  const byPass = new SglangPassSum();
-  byPass.add(readSglangPassDump(value, file, options.limit), file);
-  const { trace: passes } = byPass.trace();
-  const { layers, experts } = passes;
-  const n = layers * experts;
-  if (passes.steps === 0) {
-    if (sum) return { rank: 2, trace: { steps: 1, layers, experts, data: new Float64Array(n) } };
-    throw new EplbFormatError(
-      file,
-      "is an SGLang dump with no recorded forward pass (records is empty)",
-    );
-  }
-  const { start, step, count } = selectSteps(options.steps, passes.steps);
-  const data = new Float64Array((sum ? 1 : count) * n);
-  for (let k = 0; k < count; k++) {
-    const from = (start + k * step) * n;
-    if (sum) for (let i = 0; i < n; i++) data[i] += passes.data[from + i];
-    else data.set(passes.data.subarray(from, from + n), k * n);
-  }
-  return { rank: 3, trace: { steps: sum ? 1 : count, layers, experts, data } };
 }
 
 /**

@@ -14,7 +14,13 @@
  */
 import type { Placement } from "../core/placement.js";
 import { EplbFormatError } from "./errors.js";
-import { checkLoads, type Float64Trace, placementFromValue } from "./interpret.js";
+import {
+  checkLoads,
+  type Float64Trace,
+  type InterpretOptions,
+  placementFromValue,
+  selectSteps,
+} from "./interpret.js";
 import { describe, isTensor, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -110,6 +116,82 @@ export function sglangStepsError(file: string): EplbFormatError {
       "save, so its rows are not in time order and --steps cannot select recent passes; drop " +
       "--steps (all rows are summed) or record in per_pass mode",
   );
+}
+
+/**
+ * The refusals for a `stat` dump: `steps` (its rows are not in time order) and reading it as a
+ * trace.
+ *
+ * @param file the file, for the message
+ * @param steps the steps slice, if any
+ * @param sum whether loads (true) or a trace (false) are wanted
+ * @throws EplbFormatError for `steps` or a trace
+ * @example
+ * ```ts
+ * checkStatUse("dump.pt", undefined, true); // fine: all rows are summed
+ * ```
+ */
+export function checkStatUse(file: string, steps: string | undefined, sum: boolean): void {
+  if (steps !== undefined) throw sglangStepsError(file);
+  if (!sum) {
+    throw new EplbFormatError(
+      file,
+      "is an SGLang stat dump: logical_count is a ring buffer whose write position SGLang does " +
+        "not save, so its rows are not passes in time order and it is no trace to replay; " +
+        "record in per_pass mode (or, for a dump recorded with buffer size -1, whose rows are " +
+        "in order, pass --key logical_count)",
+    );
+  }
+}
+
+/**
+ * A `per_pass` / `per_token` dump as loads (`sum`) or a trace: one step per forward pass (ranks
+ * of a pass summed, passes in id order), physical counts folded through the dump's own map. What
+ * `loadsFromValue` and `traceFromValue` return for such a dump.
+ *
+ * @param value the dump's value
+ * @param file its name, for messages
+ * @param options `limit`, the `steps` slice over passes; `slots` is refused (the dump has its map)
+ * @param sum sum the selected passes (loads) or stack them (a trace)
+ * @returns the trace and the rank of the data it stands for (3, or 2 for an empty dump's loads)
+ * @throws EplbFormatError for a broken dump, a slot placement, or a trace of no pass
+ * @example
+ * ```ts
+ * sglangCollect(value, "d.pt", { limit: 1e9, steps: "-2:" }, true).trace.data; // last 2 passes
+ * ```
+ */
+export function sglangCollect(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  sum: boolean,
+): { rank: number; trace: Float64Trace } {
+  if (options.slots) {
+    throw new EplbFormatError(
+      file,
+      "is an SGLang per_pass/per_token dump, folded through its own last_physical_to_logical_map; drop the slot placement",
+    );
+  }
+  const byPass = new SglangPassSum();
+  byPass.add(readSglangPassDump(value, file, options.limit), file);
+  const { trace: passes } = byPass.trace();
+  const { layers, experts } = passes;
+  const n = layers * experts;
+  if (passes.steps === 0) {
+    if (sum) return { rank: 2, trace: { steps: 1, layers, experts, data: new Float64Array(n) } };
+    throw new EplbFormatError(
+      file,
+      "is an SGLang dump with no recorded forward pass (records is empty)",
+    );
+  }
+  const { start, step, count } = selectSteps(options.steps, passes.steps);
+  const data = new Float64Array((sum ? 1 : count) * n);
+  for (let k = 0; k < count; k++) {
+    const from = (start + k * step) * n;
+    if (sum) for (let i = 0; i < n; i++) data[i] += passes.data[from + i];
+    else data.set(passes.data.subarray(from, from + n), k * n);
+  }
+  return { rank: 3, trace: { steps: sum ? 1 : count, layers, experts, data } };
 }
 
 /**
