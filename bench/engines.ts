@@ -6,7 +6,7 @@ import { evaluateForEngines } from "../src/cli/eval.js";
 import { toLoadMatrix } from "../src/core/matrix.js";
 import { lognormalLoads } from "../src/core/random.js";
 import { rebalanceExperts } from "../src/core/rebalance.js";
-import { formatPlacement, OUTPUT_FORMATS } from "../src/io/writers.js";
+import { formatPlacement, OUTPUT_FORMATS, sglangPlacementTorch } from "../src/io/writers.js";
 import { SHAPES } from "./shapes.js";
 import { medianMs } from "./timing.js";
 
@@ -29,15 +29,30 @@ export async function benchEngines(options: { quick: boolean }): Promise<string>
     const plan = rebalanceExperts(loads, shape.replicas, shape.groups, shape.nodes, shape.gpus, {
       policy: "deepseek",
     });
+    // vllm-ascend cannot serve an expert twice on a GPU, which the deepseek plan may have.
+    const distinct = rebalanceExperts(
+      loads,
+      shape.replicas,
+      shape.groups,
+      shape.nodes,
+      shape.gpus,
+      { distinctPerGpu: true },
+    );
     const baseline = medianMs(() => JSON.stringify(plan.phy2log), runs);
     for (const format of OUTPUT_FORMATS) {
+      const placement = format === "vllm-ascend" ? distinct.placement : plan.placement;
       const write = () =>
-        formatPlacement(plan.placement, format, { numGpus: shape.gpus, firstLayer: 3 });
+        formatPlacement(placement, format, { numGpus: shape.gpus, firstLayer: 3 });
       const ms = medianMs(write, runs);
       writerRows.push(
         `| ${shape.name} | ${format} | ${ms.toFixed(3)} | ${(ms / baseline).toFixed(1)} | ${write().length} |`,
       );
     }
+    const pt = () => sglangPlacementTorch(plan.placement);
+    const ptMs = medianMs(pt, runs);
+    writerRows.push(
+      `| ${shape.name} | sglang .pt | ${ptMs.toFixed(3)} | ${(ptMs / baseline).toFixed(1)} | ${pt().length} |`,
+    );
     const planMs = medianMs(
       () =>
         rebalanceExperts(loads, shape.replicas, shape.groups, shape.nodes, shape.gpus, {

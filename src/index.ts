@@ -16,11 +16,13 @@ export {
   homeAwareCounts,
   searchReplicaCounts,
 } from "./core/counts.js";
+export { firstGpuDuplicate, type GpuDuplicate, separateDuplicates } from "./core/distinct.js";
 export {
   type EngineBalance,
   engineBalance,
   type SglangBalance,
   sglangBalance,
+  sglangPassBalance,
   type TrtllmBalance,
   trtllmBalance,
   type VllmAscendBalance,

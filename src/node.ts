@@ -3,6 +3,7 @@
  */
 
 export { readCsv } from "./io/csv.js";
+export { isLongCsv, readLongCsv } from "./io/csv-long.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
   classifyValue,
@@ -25,10 +26,12 @@ export {
   npyHeader,
   writeNpy,
 } from "./io/npy-write.js";
+export { readNpz } from "./io/npz.js";
 export {
   detectFormat,
   FILE_FORMATS,
   type FileFormat,
+  type LoadsNote,
   openTraceStream,
   parseBytes,
   type ReadLoadsOptions,
@@ -41,8 +44,30 @@ export {
   readValue,
 } from "./io/read.js";
 export { readSafetensors } from "./io/safetensors.js";
+export {
+  readSglangPassDump,
+  type SglangDumpKind,
+  type SglangPass,
+  type SglangPassDump,
+  SglangPassSum,
+  sglangDumpKind,
+} from "./io/sglang.js";
+export { readRouting, type TokenRouting } from "./io/sglang-routing.js";
+export {
+  describeLoadSource,
+  expandLoadPath,
+  type LoadSource,
+  readLoadSources,
+  readRankTraces,
+} from "./io/sources.js";
 export { type DType, isTensor, type Tensor } from "./io/tensor.js";
-export { readTorch } from "./io/torch.js";
+export { readLegacyTorch, readTorch } from "./io/torch.js";
+export { type Int64TensorInput, torchSaveInt64 } from "./io/torch-write.js";
+export {
+  describeTrtllmStatistics,
+  readTrtllmStatistics,
+  type TrtllmStatisticsInfo,
+} from "./io/trtllm-statistics.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
 export {
   deepseekPlacementJson,
@@ -53,6 +78,7 @@ export {
   outputFormatExtension,
   type PlacementWriteOptions,
   sglangPlacementJson,
+  sglangPlacementTorch,
   trtllmLoadBalancerYaml,
   vllmAscendExpertMap,
   vllmPlacementJson,

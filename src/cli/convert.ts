@@ -44,11 +44,16 @@ ${PLACEMENT_OUTPUT_HELP}
                  vllm-ascend unless the input states it (a vllm-ascend expert map does);
                  checked to divide the slots otherwise
   --experts N    logical experts [default: the largest expert id + 1]
-  --out FILE     write there instead of stdout
+  --out FILE     write there instead of stdout (sglang: a name ending in .pt writes a
+                 torch file)
   -h, --help     this help
+
+A placement with an expert twice on one GPU is refused for vllm-ascend (that engine would
+route tokens to the wrong experts): plan it with eplb plan --output-format vllm-ascend.
 
 Examples:
   eplb convert --placement init.pt --output-format trtllm --gpus 4 --first-layer 3 --out lb.yaml
+  eplb convert --placement init.json --output-format sglang --out init.pt
   eplb convert --placement expert_map.json --output-format sglang --out init.json
 `,
   async run(argv: string[], ctx: CliContext): Promise<void> {

@@ -1,4 +1,9 @@
-import { type EngineBalance, engineBalance } from "../core/engine-metrics.js";
+import {
+  type EngineBalance,
+  engineBalance,
+  sglangBalance,
+  sglangPassBalance,
+} from "../core/engine-metrics.js";
 import { EplbInputError } from "../core/errors.js";
 import type { LoadMatrix } from "../core/matrix.js";
 import {
@@ -11,17 +16,23 @@ import {
   summarizeBalance,
 } from "../core/metrics.js";
 import type { Placement } from "../core/placement.js";
+import type { Float64Trace } from "../io/interpret.js";
+import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import { integerFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import {
   fileFormatFlag,
   joinStepsValue,
+  LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
+  LOADS_OPTION,
   loadsInputFlags,
+  loadsPaths,
   placementFileGpus,
-  readLoadsFile,
+  readLoadsInput,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 
@@ -42,7 +53,56 @@ export interface EvalReport {
   nodeLoads: number[][];
   /** Without EPLB (experts in order, one slot each, on the same GPUs), for comparison. */
   withoutEplb: { balancedness: number; worstBalancedness: number; engines: EngineBalance };
+  /**
+   * When the loads have forward passes (SGLang per_pass / per_token dumps): SGLang's
+   * balancedness computed per pass and averaged over the passes, as SGLang's recorder does.
+   */
+  sglangPerPass?: SglangPerPass;
+  /** Whose definition each figure follows, by JSON path. */
+  definitions: Record<string, string>;
+  /** What the loads were read from (with the CLI). */
+  loads?: { description: string; files: number; kinds: string[]; passes?: number };
 }
+
+/** SGLang's per-pass balancedness of a placement, beside what SGLang logged while recording. */
+export interface SglangPerPass {
+  passes: number;
+  /** The evaluated placement: each pass's loads spread over the replicas evenly, then SGLang's formula. */
+  placement: number;
+  /** The same GPUs without EPLB (experts in order, one slot each). */
+  withoutEplb: number;
+  /**
+   * What SGLang logged for these passes (`current_pass_balancedness`, averaged): its recorded
+   * physical counts under the map it ran, on the same GPU count. Absent when the dumps' maps
+   * differ or their slots do not split over the GPUs.
+   */
+  recorded?: number;
+}
+
+/** Options of {@link evaluateForEngines}. */
+export interface EvalOptions {
+  /** Logical loads per forward pass; their sum should be `loads`. */
+  readonly passes?: Float64Trace;
+  /** SGLang's recorded physical counts per pass `[passes][layers][slots]`. */
+  readonly recorded?: { readonly slots: number; readonly physical: Float64Array };
+}
+
+/** Whose definition each figure of an {@link EvalReport} follows. */
+export const EVAL_DEFINITIONS: Record<string, string> = {
+  "metrics.balancedness":
+    "DeepSeek EPLB reference: mean / max GPU load per layer, averaged over layers, on the summed loads",
+  "metrics.maxOverLowerBound": "eplb: max GPU load / the best any placement of these slots can do",
+  "metrics.duplicateGpus": "eplb: (layer, GPU) pairs holding two replicas of one expert",
+  "metrics.nodeBalancedness": "eplb: mean / max node load per layer, averaged over layers",
+  "engines.vllm":
+    "vLLM eplb_state.py: sum over layers of mean GPU load / sum over layers of max GPU load",
+  "engines.sglang":
+    "SGLang expert_distribution.py compute_utilization_rate: (mean + 1e-5) / (max + 1e-5) per layer, averaged over layers, on the summed loads",
+  "engines.trtllm": "TensorRT-LLM ep_load_balancer: (max - mean) / mean per layer",
+  "engines.vllmAscend": "vllm-ascend: max / mean GPU load per layer",
+  sglangPerPass:
+    "SGLang expert_distribution.py: current_pass_balancedness per forward pass, averaged over the passes (its last_N_average_balancedness)",
+};
 
 /**
  * Evaluates a placement under loads: every engine's balance figure, the reference's metrics and
@@ -60,6 +120,7 @@ export function evaluateForEngines(
   placement: Placement,
   numGpus: number,
   numNodes = 1,
+  options: EvalOptions = {},
 ): EvalReport {
   if (loads.experts !== placement.numExperts && loads.layers === placement.layers) {
     // The one mismatch a CLI user can fix with a flag gets the hint.
@@ -97,7 +158,48 @@ export function evaluateForEngines(
       worstBalancedness: baseSummary.worstBalancedness,
       engines: engineBalance(baseline, layers, numGpus),
     },
+    ...(options.passes && options.passes.steps > 0
+      ? { sglangPerPass: sglangPerPass(options.passes, placement, numGpus, options.recorded) }
+      : {}),
+    definitions: EVAL_DEFINITIONS,
   };
+}
+
+/** SGLang's balancedness per pass, averaged: of the placement, without EPLB, and as recorded. */
+function sglangPerPass(
+  passes: Float64Trace,
+  placement: Placement,
+  numGpus: number,
+  recorded: EvalOptions["recorded"],
+): SglangPerPass {
+  const { steps, layers, experts } = passes;
+  const n = layers * experts;
+  let withPlacement = 0;
+  let without = 0;
+  for (let t = 0; t < steps; t++) {
+    const loads = { layers, experts, data: passes.data.subarray(t * n, (t + 1) * n) };
+    withPlacement += sglangBalance(
+      gpuLoads(loads, placement, numGpus),
+      layers,
+      numGpus,
+    ).balancedness;
+    without += sglangBalance(contiguousGpuLoads(loads, numGpus), layers, numGpus).balancedness;
+  }
+  const out: SglangPerPass = {
+    passes: steps,
+    placement: withPlacement / steps,
+    withoutEplb: without / steps,
+  };
+  if (recorded && recorded.slots % numGpus === 0) {
+    out.recorded = sglangPassBalance(
+      recorded.physical,
+      steps,
+      layers,
+      recorded.slots,
+      numGpus,
+    ).balancedness;
+  }
+  return out;
 }
 
 /**
@@ -116,7 +218,7 @@ export function formatEvalTable(r: EvalReport): string {
   const b = r.withoutEplb.engines;
   const rows: [string, string, string][] = [
     [
-      "balancedness, mean/max per layer (DeepSeek)",
+      "balancedness, mean/max per layer (DeepSeek reference)",
       fixed3(m.balancedness),
       fixed3(r.withoutEplb.balancedness),
     ],
@@ -127,7 +229,7 @@ export function formatEvalTable(r: EvalReport): string {
       fixed3(b.vllm.balancedness),
     ],
     [
-      "SGLang balancedness (avg+eps)/(max+eps)",
+      "SGLang balancedness (avg+eps)/(max+eps), summed loads",
       fixed3(e.sglang.balancedness),
       fixed3(b.sglang.balancedness),
     ],
@@ -147,11 +249,19 @@ export function formatEvalTable(r: EvalReport): string {
       fixed3(e.vllmAscend.worstPeakOverAverage),
       fixed3(b.vllmAscend.worstPeakOverAverage),
     ],
-    ["max GPU load / lower bound, mean", fixed3(m.maxOverLowerBound), "-"],
+    ["max GPU load / lower bound, mean (eplb)", fixed3(m.maxOverLowerBound), "-"],
     ["  worst layer", fixed3(m.worstMaxOverLowerBound), "-"],
-    ["(layer, GPU) pairs with an expert twice", String(m.duplicateGpus), "0"],
-    ["node balancedness (mean/max)", fixed3(m.nodeBalancedness), "-"],
+    ["(layer, GPU) pairs with an expert twice (eplb)", String(m.duplicateGpus), "0"],
+    ["node balancedness, mean/max (eplb)", fixed3(m.nodeBalancedness), "-"],
   ];
+  const pp = r.sglangPerPass;
+  if (pp) {
+    rows.splice(4, 0, [
+      `SGLang balancedness per pass, mean of ${pp.passes} (SGLang's log)`,
+      fixed3(pp.placement),
+      fixed3(pp.withoutEplb),
+    ]);
+  }
   const w0 = Math.max(...rows.map((x) => x[0].length), "figure".length);
   const w1 = Math.max(...rows.map((x) => x[1].length), "placement".length);
   const line = (a: string, c: string, d: string) =>
@@ -159,10 +269,17 @@ export function formatEvalTable(r: EvalReport): string {
   const share = r.nodeShare.map((s, n) => `node ${n} ${(100 * s).toFixed(1)}%`).join(", ");
   return [
     `eplb eval: ${r.layers} layers, ${r.experts} experts, ${r.replicas} slots on ${r.gpus} GPUs (${r.nodes} node${r.nodes === 1 ? "" : "s"})`,
+    ...(r.loads ? [`loads: ${r.loads.description}`] : []),
     "",
     line("figure", "placement", "without EPLB"),
     ...rows.map(([a, c, d]) => line(a, c, d)),
     "",
+    ...(pp?.recorded !== undefined
+      ? [
+          `SGLang's own balancedness while recording (its placement then, per pass on ${r.gpus} GPUs, mean of ${pp.passes}): ${fixed3(pp.recorded)}`,
+          "",
+        ]
+      : []),
     `load per node (share of the total): ${share}`,
     "",
   ].join("\n");
@@ -171,16 +288,20 @@ export function formatEvalTable(r: EvalReport): string {
 export const evalCommand: CliCommand = {
   name: "eval",
   summary: "measure a placement under loads, in every engine's balance definition",
-  help: `Usage: eplb eval --loads FILE --placement FILE [--gpus N] [--nodes N] [--format F]
-                 [--steps a:b] [--placement-format F] [--experts N] [--json] [--out FILE]
+  help: `Usage: eplb eval --loads FILE|DIR [--loads FILE ...] --placement FILE [--gpus N] [--nodes N]
+                 [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
+                 [--placement-format F] [--experts N] [--json] [--out FILE]
 
 How good is a placement under these loads? Prints a table (or JSON with --json): balancedness
 as DeepSeek's reference, vLLM, SGLang, TensorRT-LLM and vllm-ascend each define it, max GPU
 load / lower bound, GPUs holding an expert twice, node balance and each node's share of the
-load, next to the same GPUs without EPLB (experts in order, one slot each).
+load, next to the same GPUs without EPLB (experts in order, one slot each). Every figure
+names whose definition it follows. With SGLang per_pass / per_token dumps, also SGLang's
+balancedness as SGLang computes it (per forward pass, then averaged) and the value SGLang
+logged while recording (the placement it ran then).
 
 Options:
-  --loads FILE   loads per (layer, expert), any format eplb plan reads
+${LOADS_HELP}
 ${LOADS_INPUT_HELP}
   --placement FILE
                  the placement: eplb plan output, SGLang init file (.json/.pt), vLLM JSON,
@@ -200,7 +321,7 @@ Example:
 `,
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("eval", joinStepsValue(argv), {
-      loads: { type: "string" },
+      ...LOADS_OPTION,
       placement: { type: "string" },
       "placement-format": { type: "string" },
       gpus: { type: "string" },
@@ -210,14 +331,18 @@ Example:
       out: { type: "string" },
       ...LOADS_INPUT_OPTIONS,
     });
-    const loadsPath = requireString(flags, "loads");
+    const paths = loadsPaths(flags);
     const placementPath = requireString(flags, "placement");
     const loadOptions = loadsInputFlags(flags);
     const placementFormat = fileFormatFlag(flags, "placement-format");
     const numNodes = integerFlag(flags, "nodes", 1, 1);
     let numGpus = flags.gpus === undefined ? undefined : integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadOptions);
+    const source = readLoadsInput(paths, ctx.cwd, {
+      ...loadOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    });
+    const loads = source.loads;
     const placement = readPlacementFile(placementPath, ctx.cwd, {
       format: placementFormat,
       numExperts: numExperts ?? loads.experts,
@@ -230,8 +355,21 @@ Example:
         );
       }
     }
-    const report = evaluateForEngines(loads, placement, numGpus, numNodes);
+    const report = evaluateForEngines(loads, placement, numGpus, numNodes, {
+      passes: source.passes,
+      recorded: source.recorded,
+    });
+    report.loads = loadsSummary(source);
     const text = flags.json ? `${JSON.stringify(report)}\n` : formatEvalTable(report);
     writeResult(text, flags.out as string | undefined, ctx);
   },
 };
+
+function loadsSummary(source: LoadSource): NonNullable<EvalReport["loads"]> {
+  return {
+    description: describeLoadSource(source),
+    files: source.files,
+    kinds: source.kinds,
+    ...(source.passes ? { passes: source.passes.steps } : {}),
+  };
+}

@@ -1,24 +1,60 @@
 import { isAbsolute, resolve } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
-import { EplbFormatError } from "../io/errors.js";
-import { FILE_FORMATS, type FileFormat, readLoads, readPlacement, readValue } from "../io/read.js";
+import { EplbFormatError, readFileBytes } from "../io/errors.js";
+import {
+  FILE_FORMATS,
+  type FileFormat,
+  type ReadLoadsOptions,
+  readLoads,
+  readPlacement,
+  readValue,
+} from "../io/read.js";
+import { type LoadSource, readLoadSources } from "../io/sources.js";
 import { isFileObject } from "../io/value.js";
 import type { Flags } from "./args.js";
 import { UsageError } from "./command.js";
 
-/** The `--format` and `--steps` flags of commands that read loads. */
+/** The `--format`, `--steps`, `--key` and `--slot-placement` flags of commands that read loads. */
 export const LOADS_INPUT_OPTIONS = {
   format: { type: "string" },
   steps: { type: "string" },
+  key: { type: "string" },
+  "slot-placement": { type: "string" },
 } as const;
+
+/** The `--loads` flag: repeatable, one file per rank (summed). */
+export const LOADS_OPTION = { loads: { type: "string", multiple: true } } as const;
+
+/** Help text lines for {@link LOADS_OPTION}, shared by plan, eval and report. */
+export const LOADS_HELP = `  --loads FILE|DIR
+                 loads per (layer, expert): JSON (2-D array, {"weight"},
+                 {"logical_count"}), CSV, .npy, .npz, safetensors, torch .pt (vLLM
+                 expert_load_window with its physical_to_logical_map, legacy non-zip
+                 files), a TensorRT-LLM expert statistics folder (meta_info.json +
+                 rank*.safetensors), and SGLang's recorder dumps: stat / stat_approx
+                 ({rank, logical_count int32 [buffer, layers, experts]}, a ring buffer:
+                 all rows summed), per_pass / per_token (one file per rank: records of
+                 physical counts, folded onto experts through last_physical_to_logical_map)
+                 and the older CSV layer_id,expert_id,count. Repeat --loads (one file per
+                 rank) or give a folder of expert_distribution_* dumps: the files are
+                 summed and counted in the summary.`;
 
 /** Help text lines for {@link LOADS_INPUT_OPTIONS}. */
 export const LOADS_INPUT_HELP = `  --format F     force the loads file's format: ${FILE_FORMATS.join(", ")}
                  [default: detected from magic bytes, then the extension]
-  --steps a:b    with a 3-D trace [steps, layers, experts] (SGLang recorder dumps, hotness
-                 .npy): sum only these steps, a Python slice ("-100:", "0:50", "10:20:2")
-                 [default: all steps]`;
+  --steps a:b    with a 3-D trace [steps, layers, experts] (hotness .npy, JSON, TensorRT-LLM
+                 statistics iterations in order) or SGLang per_pass / per_token dumps (forward
+                 passes in id order, over all ranks): sum only these steps, a Python slice
+                 ("-100:", "0:50", "10:20:2") [default: all]; refused on SGLang stat dumps,
+                 whose ring buffer rows are not in time order
+  --key NAME     the dict entry, safetensors tensor or .npz array holding the loads
+                 [default: logical_count, weight, loads, hotness, counts, expert_load_window]
+  --slot-placement FILE
+                 the loads count per physical slot (vLLM's expert_load_window [window,
+                 layers, slots], TensorRT-LLM statistics recorded with its load balancer on):
+                 fold them into experts with this placement (the physical_to_logical_map they
+                 were recorded under); not needed when the file holds that map itself`;
 
 /** Where a command-line path points: relative paths resolve against the command's cwd. */
 function located(path: string, cwd: string): string {
@@ -77,15 +113,74 @@ export function fileFormatFlag(flags: Flags, name: string): FileFormat | undefin
  * @example
  * ```ts
  * readLoadsFile("examples/loads.json", process.cwd()); // { layers: 2, experts: 12, data: ... }
- * readLoadsFile("dump.pt", process.cwd(), { steps: "-100:" }); // the last 100 steps summed
+ * readLoadsFile("hotness.npy", process.cwd(), { steps: "-100:" }); // the last 100 steps summed
  * ```
  */
 export function readLoadsFile(
   path: string,
   cwd: string,
-  options: { format?: FileFormat; steps?: string } = {},
+  options: ReadLoadsOptions = {},
 ): LoadMatrix {
-  return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+  const slots = options.slotPlacement;
+  if (slots === undefined)
+    return unreadableAsUsage(path, () => readLoads(located(path, cwd), options));
+  // Checked on its own first, so that a missing placement is not reported as the loads file.
+  unreadableAsUsage(slots, () => readFileBytes(located(slots, cwd)));
+  const resolved = { ...options, slotPlacement: located(slots, cwd) };
+  return unreadableAsUsage(path, () => readLoads(located(path, cwd), resolved));
+}
+
+/**
+ * The paths of a repeatable file flag (`--loads`, see {@link LOADS_OPTION}, or simulate's
+ * `--trace`); at least one is required.
+ *
+ * @param flags parsed flags
+ * @param name the flag [default: loads]
+ * @returns the paths in command-line order
+ * @throws UsageError when the flag is missing or empty
+ * @example
+ * ```ts
+ * loadsPaths({ loads: ["dump_0.pt", "dump_1.pt"] }); // ["dump_0.pt", "dump_1.pt"]
+ * ```
+ */
+export function loadsPaths(flags: Flags, name = "loads"): string[] {
+  const v = flags[name];
+  const paths = typeof v === "string" ? [v] : Array.isArray(v) ? v : [];
+  if (paths.length === 0 || paths.some((p) => p === ""))
+    throw new UsageError(`--${name} is required`);
+  return paths;
+}
+
+/**
+ * Reads and sums the `--loads` files and folders of a command (see `readLoadSources`); what the
+ * user must know (all-zero loads, a dump without passes, folds) goes to `options.onNote`.
+ *
+ * @param paths the --loads values
+ * @param cwd the command's working directory
+ * @param options the reader options from {@link loadsInputFlags}, with `onNote`
+ * @returns the summed loads and their description
+ * @throws UsageError for a path that cannot be opened; EplbFormatError for broken contents
+ * @example
+ * ```ts
+ * readLoadsInput(["dump_0.pt", "dump_1.pt"], process.cwd(), { onNote: warnOnStderr(ctx.stderr) }).files; // 2
+ * ```
+ */
+export function readLoadsInput(
+  paths: readonly string[],
+  cwd: string,
+  options: ReadLoadsOptions,
+): LoadSource {
+  const slots = options.slotPlacement;
+  // Checked on its own first, so that a missing placement is not reported as a loads file.
+  if (slots !== undefined) unreadableAsUsage(slots, () => readFileBytes(located(slots, cwd)));
+  const resolved =
+    slots === undefined ? options : { ...options, slotPlacement: located(slots, cwd) };
+  return unreadableAsUsage(paths.join(", "), () =>
+    readLoadSources(
+      paths.map((p) => located(p, cwd)),
+      resolved,
+    ),
+  );
 }
 
 /**
@@ -100,26 +195,56 @@ function unreadableAsUsage<T>(path: string, run: () => T): T {
       error instanceof EplbFormatError &&
       /^(no such file|is a directory|permission denied|cannot read \()/.test(error.problem)
     ) {
-      throw new UsageError(`cannot read ${path}: ${error.problem}`);
+      throw new UsageError(
+        `cannot read ${path.includes(", ") ? error.file : path}: ${error.problem}`,
+      );
     }
     throw error;
   }
 }
 
 /**
- * The reader options from the `--format` and `--steps` flags (see {@link LOADS_INPUT_OPTIONS}).
+ * The reader options from the `--format`, `--steps`, `--key` and `--slot-placement` flags (see
+ * {@link LOADS_INPUT_OPTIONS}); the slot placement path is resolved by {@link readLoadsFile}.
  *
  * @example
  * ```ts
- * loadsInputFlags({ format: "pt", steps: "-10:" }); // { format: "pt", steps: "-10:" }
+ * loadsInputFlags({ format: "pt", steps: "-10:" }); // { format: "pt", steps: "-10:", ... }
  * ```
  */
-export function loadsInputFlags(flags: Flags): { format?: FileFormat; steps?: string } {
+export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
   const steps = flags.steps;
   if (steps !== undefined && (typeof steps !== "string" || steps.trim() === "")) {
     throw new UsageError('--steps must be a slice such as "0:100" or "-50:"');
   }
-  return { format: fileFormatFlag(flags, "format"), steps: steps as string | undefined };
+  for (const name of ["key", "slot-placement"]) {
+    const v = flags[name];
+    if (v !== undefined && (typeof v !== "string" || v === "")) {
+      throw new UsageError(`--${name} needs a value`);
+    }
+  }
+  return {
+    format: fileFormatFlag(flags, "format"),
+    steps: steps as string | undefined,
+    key: flags.key as string | undefined,
+    slotPlacement: flags["slot-placement"] as string | undefined,
+  };
+}
+
+/**
+ * A loads reader's `onNote` for commands without a summary: warnings go to stderr as
+ * `warning: ...` lines, descriptions are dropped.
+ *
+ * @param stderr where the lines go (the command's `ctx.stderr`)
+ * @example
+ * ```ts
+ * readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * ```
+ */
+export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["onNote"] {
+  return (note) => {
+    if (note.level === "warning") stderr(`warning: ${note.text}\n`);
+  };
 }
 
 /**

@@ -3,15 +3,21 @@ import { resolve } from "node:path";
 import { type CliContext, UsageError } from "./command.js";
 
 /**
- * Writes a command's result to `--out` (when given) or to stdout.
+ * Writes a command's result to `--out` (when given) or to stdout. Bytes (a torch file) go to
+ * `--out` only: a binary file on a terminal helps nobody.
  *
  * @example
  * ```ts
  * writeResult('{"phy2log": []}\n', undefined, ctx); // printed on stdout
  * ```
  */
-export function writeResult(text: string, out: string | undefined, ctx: CliContext): void {
+export function writeResult(
+  text: string | Uint8Array,
+  out: string | undefined,
+  ctx: CliContext,
+): void {
   if (out === undefined) {
+    if (typeof text !== "string") throw new UsageError("a binary result needs --out FILE");
     ctx.stdout(text);
     return;
   }

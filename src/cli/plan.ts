@@ -19,11 +19,12 @@ import {
   rebalanceExperts,
 } from "../core/rebalance.js";
 import { transferList } from "../core/transfers.js";
+import type { LoadsNote } from "../io/read.js";
+import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import {
   type Flags,
   numberFlag,
   parseFlags,
-  requireString,
   TOPOLOGY_HELP,
   TOPOLOGY_OPTIONS,
   topologyFlags,
@@ -31,10 +32,13 @@ import {
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import {
   joinStepsValue,
+  LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
+  LOADS_OPTION,
   loadsInputFlags,
-  readLoadsFile,
+  loadsPaths,
+  readLoadsInput,
   readPlacementFile,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
@@ -107,18 +111,20 @@ export function planWithMetrics(
 }
 
 /**
- * The human summary `eplb plan` prints on stderr.
+ * The human summary `eplb plan` prints on stderr; `read` lines say what the loads reader found
+ * (a TensorRT-LLM statistics folder's ranks, iterations and layers).
  *
  * @example
  * ```ts
- * formatPlanSummary(metrics);
+ * formatPlanSummary(metrics, "1 file (loads file)");
  * // "eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)\n..."
  * ```
  */
-export function formatPlanSummary(m: PlanMetrics): string {
+export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []): string {
   const a = m.after;
   return [
     `eplb plan: ${m.layers} layers, ${m.experts} experts -> ${m.replicas} slots on ${m.gpus} GPUs (${m.nodes} nodes), policy ${m.policy} (${m.mode})`,
+    ...read.map((text) => `  read: ${text}`),
     `  balancedness (mean/max GPU load)  before ${fixed3(m.before.balancedness)} (worst layer ${fixed3(m.before.worstBalancedness)})  after ${fixed3(a.balancedness)} (worst layer ${fixed3(a.worstBalancedness)})`,
     `  max GPU load / lower bound        ${fixed3(a.maxOverLowerBound)} mean, ${fixed3(a.worstMaxOverLowerBound)} worst layer (lower bound ${meanOf(a.lowerBound).toPrecision(6)} per layer on average)`,
     `  GPUs holding two replicas of one expert: ${a.duplicateGpus} (layer-GPU pairs)`,
@@ -177,20 +183,23 @@ export const planCommand: CliCommand = {
   name: "plan",
   summary: "plan a placement from a loads file (JSON out, summary on stderr)",
   get help() {
-    return `Usage: eplb plan --loads FILE --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]
-                 [--relaxed] [--format F] [--steps a:b] [--output-format NAME] [--out FILE]
+    return `Usage: eplb plan --loads FILE|DIR [--loads FILE ...] --replicas N --gpus N [--groups N] [--nodes N]
+                 [--policy NAME] [--relaxed] [--format F] [--steps a:b] [--key NAME]
+                 [--slot-placement FILE] [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
-(--output-format sglang, vllm, vllm-ascend, trtllm). A short summary goes to stderr:
+(--output-format sglang, vllm, vllm-ascend, trtllm; see below). With vllm-ascend no GPU
+holds an expert twice (that engine would misroute it): the plan is repaired where a policy
+leaves one, and the deepseek policy's exact plan is refused if it has one. A short summary
+goes to stderr:
 balancedness before (experts in order, no replication) and after, max GPU load / lower
 bound, duplicate replicas on one GPU, time.
 
 Options:
-  --loads FILE   loads per (layer, expert): JSON (2-D array, {"weight"}, {"logical_count"}),
-                 CSV, .npy, torch .pt (SGLang recorder dumps), safetensors; 3-D traces
-                 [steps, layers, experts] are summed over the steps
+${LOADS_HELP}
+                 3-D traces [steps, layers, experts] are summed over the steps
 ${LOADS_INPUT_HELP}
 ${TOPOLOGY_HELP}
   --policy NAME  one of: ${policyNames()
@@ -203,7 +212,8 @@ ${PLACEMENT_OUTPUT_HELP}
   --relaxed      hierarchical topologies, balanced policy: each expert keeps one replica on
                  its group's node and the others may go to any node when that lowers the max
                  GPU load (the summary shows the share of load served off the group's node)
-  --out FILE     write the placement there instead of stdout
+  --out FILE     write the placement there instead of stdout (sglang: a name ending in
+                 .pt writes a torch file)
   --previous FILE
                  the placement the engine runs now (any placement file: phy2log or
                  physical_to_logical_map JSON/.pt, vllm-ascend, trtllm): rebalance from it,
@@ -231,7 +241,7 @@ Example:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("plan", joinStepsValue(argv), {
-      loads: { type: "string" },
+      ...LOADS_OPTION,
       ...TOPOLOGY_OPTIONS,
       policy: { type: "string" },
       out: { type: "string" },
@@ -244,18 +254,30 @@ Example:
       transfers: { type: "string" },
       relaxed: { type: "boolean" },
     });
-    const loadsPath = requireString(flags, "loads");
+    const paths = loadsPaths(flags);
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
-    outputFormatFlag(flags);
+    const outputFormat = outputFormatFlag(flags);
     const migration = migrationFlags(flags);
+    // vllm-ascend misroutes a device that holds an expert twice, so plan without any.
+    if (outputFormat === "vllm-ascend") migration.distinctPerGpu = true;
     if (flags.relaxed) {
       if (policy === "deepseek")
         throw new UsageError("--relaxed needs a policy other than deepseek");
       migration.relaxedHierarchy = true;
     }
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsInputFlags(flags));
+    const notes: LoadsNote[] = [];
+    const source = readLoadsInput(paths, ctx.cwd, {
+      ...loadsInputFlags(flags),
+      onNote: (note) => notes.push(note),
+    });
+    const loads = source.loads;
+    for (const n of notes)
+      if (n.level === "warning")
+        ctx.stderr(`warning: ${n.text}
+`);
+    firstLayerFromLoads(flags, notes);
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
         numExperts: loads.experts,
@@ -270,9 +292,9 @@ Example:
       policy,
       migration,
     );
-    let text: string;
+    let text: string | Uint8Array;
     const transfers = result.transfers && transferList(result.transfers, result.topology);
-    if (transfers && outputFormatFlag(flags) === "deepseek") {
+    if (transfers && outputFormat === "deepseek") {
       const { phy2log, log2phy, logcnt } = toReferencePlacement(result.placement);
       text = `${JSON.stringify({ phy2log, log2phy, logcnt, transfers, metrics })}\n`;
     } else text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);
@@ -280,9 +302,34 @@ Example:
     if (typeof flags.transfers === "string" && transfers) {
       writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
     }
-    ctx.stderr(formatPlanSummary(metrics));
+    const read = notes.filter((n) => n.level === "info").map((n) => n.text);
+    ctx.stderr(formatPlanSummary(metrics, [...describedSource(source), ...read]));
   },
 };
+
+/** The summary's line on the loads when it says more than the file name would: several files, or an SGLang dump. */
+function describedSource(source: LoadSource): string[] {
+  const telling = source.files > 1 || source.kinds.some((k) => k.startsWith("SGLang"));
+  return telling ? [describeLoadSource(source)] : [];
+}
+
+/**
+ * TensorRT-LLM keys layers by model layer index: loads read from its statistics folder know the
+ * index of each row, so `--output-format trtllm` keys the plan the same way unless
+ * `--first-layer` says otherwise; rows that are not consecutive model layers cannot be keyed
+ * by a first layer and are refused rather than written under the wrong layers.
+ */
+function firstLayerFromLoads(flags: Flags, notes: readonly LoadsNote[]): void {
+  const ids = notes.find((n) => n.layerIds)?.layerIds;
+  if (!ids || outputFormatFlag(flags) !== "trtllm" || flags["first-layer"] !== undefined) return;
+  if (ids[ids.length - 1] - ids[0] + 1 !== ids.length) {
+    throw new UsageError(
+      "--output-format trtllm keys consecutive layers from --first-layer, but the statistics' " +
+        "MoE layers are not consecutive model layers; write another format",
+    );
+  }
+  flags["first-layer"] = String(ids[0]);
+}
 
 function migrationFlags(flags: Flags): RebalanceOptions {
   // The JSON reports what a fresh plan would move even at its best relabelling.

@@ -9,11 +9,15 @@ import { integerFlag, parseFlags, requireString, TOPOLOGY_HELP, TOPOLOGY_OPTIONS
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
+  LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
+  LOADS_OPTION,
   loadsInputFlags,
-  readLoadsFile,
+  loadsPaths,
+  readLoadsInput,
   readPlacementFile,
+  warnOnStderr,
 } from "./inputs.js";
 import { fixed3, writeResult } from "./output.js";
 import { planWithMetrics } from "./plan.js";
@@ -70,8 +74,8 @@ export const reportCommand: CliCommand = {
   name: "report",
   summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
   get help() {
-    return `Usage: eplb report --loads FILE --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
-                   [--previous FILE]
+    return `Usage: eplb report --loads FILE|DIR [--loads FILE ...] --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
+                   [--previous FILE] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
 
 Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
 balancedness per layer before (experts in order, one slot each) and after, per-GPU
@@ -80,7 +84,7 @@ a layer-by-expert load heatmap and a summary table. Plans with --replicas etc., 
 reports on an existing placement with --placement.
 
 Options:
-  --loads FILE   loads per (layer, expert), any format eplb reads
+${LOADS_HELP}
 ${LOADS_INPUT_HELP}
   --html FILE    where to write the report ("-" for stdout)
   --placement FILE
@@ -109,7 +113,7 @@ Examples:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("report", argv, {
-      loads: { type: "string" },
+      ...LOADS_OPTION,
       ...LOADS_INPUT_OPTIONS,
       html: { type: "string" },
       placement: { type: "string" },
@@ -119,7 +123,8 @@ Examples:
       layers: { type: "string" },
       title: { type: "string" },
     });
-    const loadsPath = requireString(flags, "loads");
+    const paths = loadsPaths(flags);
+    const loadsPath = paths.join(", ");
     const htmlPath = requireString(flags, "html");
     const placementPath = flags.placement;
     if (placementPath !== undefined) {
@@ -138,7 +143,10 @@ Examples:
     if (placementPath === undefined) getPolicy(policyFlag);
     const title = typeof flags.title === "string" ? flags.title : undefined;
     const loadsOptions = loadsInputFlags(flags);
-    const loads = readLoadsFile(loadsPath, ctx.cwd, loadsOptions);
+    const loads = readLoadsInput(paths, ctx.cwd, {
+      ...loadsOptions,
+      onNote: warnOnStderr((text) => ctx.stderr(text)),
+    }).loads;
     const detailLayers =
       typeof flags.layers === "string" ? parseLayerList(flags.layers, loads.layers) : undefined;
     const previousPath = flags.previous;

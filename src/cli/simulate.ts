@@ -21,6 +21,7 @@ import {
   type ReadLoadsOptions,
   readTrace,
 } from "../io/read.js";
+import { expandLoadPath, readRankTraces } from "../io/sources.js";
 import { defaultSections, htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
 import { simulationSection, sweepSection } from "../report/simulation.js";
@@ -29,12 +30,12 @@ import {
   integerFlag,
   numberFlag,
   parseFlags,
-  requireString,
   TOPOLOGY_HELP,
   TOPOLOGY_OPTIONS,
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
+import { loadsPaths } from "./inputs.js";
 import { fixed4, percent2, round6, slotCount, textTable, writeResult } from "./output.js";
 import {
   formatSweepTable,
@@ -248,6 +249,16 @@ function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSourc
   return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
 }
 
+/** Several `--trace` files or a folder: SGLang rank dumps summed pass by pass (else refused). */
+function rankFilesTrace(paths: readonly string[], flags: Flags, ctx: CliContext): LoadTrace | null {
+  const located = paths.map((p) => resolve(ctx.cwd, p));
+  if (located.length === 1 && expandLoadPath(located[0])[0] === located[0]) return null;
+  const options = { ...traceReadOptions(flags, ctx), steps: stringFlag(flags, "steps") };
+  const { trace, warnings } = readRankTraces(located, options);
+  for (const w of warnings) ctx.stderr(`warning: ${w}\n`);
+  return trace;
+}
+
 /** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
 function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
   return readTrace(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
@@ -388,7 +399,7 @@ function sweepHtml(
 }
 
 const OPTIONS = {
-  trace: { type: "string" },
+  trace: { type: "string", multiple: true },
   format: { type: "string" },
   steps: { type: "string" },
   key: { type: "string" },
@@ -433,7 +444,7 @@ export const simulateCommand: CliCommand = {
   name: "simulate",
   summary: "replay a load trace: realised balance and slot moves of a rebalancing setup",
   get help() {
-    return `Usage: eplb simulate --trace FILE --replicas N --gpus N [--groups N] [--nodes N]
+    return `Usage: eplb simulate --trace FILE|DIR [--trace FILE ...] --replicas N --gpus N [--groups N] [--nodes N]
                      --interval N [--window N] [--policy NAME] [--estimator KIND]
                      [--json | --sweep NAME=V1,V2,... [--csv | --json]]
 
@@ -446,8 +457,12 @@ run today), and an oracle that plans on the very steps it is judged on. Prints a
 stdout (or --json).
 
 Options:
-  --trace FILE      the trace: .npy (hotness[time, layer, expert]), SGLang recorder dump .pt,
-                    JSON {"logical_count": [[[...]]]}, ...; see eplb synth for a synthetic one
+  --trace FILE      the trace: .npy (hotness[time, layer, expert]), JSON
+                    {"logical_count": [[[...]]]}, ...; see eplb synth for a synthetic one.
+                    SGLang per_pass / per_token dumps replay one step per forward pass;
+                    repeat --trace (one dump per rank) or give a folder of them to sum the
+                    ranks pass by pass. SGLang stat dumps are refused: their ring buffer
+                    rows are not in time order
   --format F        force the trace file's format: ${FILE_FORMATS.join(", ")}
   --steps a:b       replay only these steps (a Python slice: "0:5000", "-2000:")
   --key NAME        the dict entry (or safetensors tensor) holding the trace
@@ -500,7 +515,8 @@ Examples:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
-    const tracePath = requireString(flags, "trace");
+    const paths = loadsPaths(flags, "trace");
+    const tracePath = paths.join(", ");
     const sweepSpecs = (flags.sweep as string[] | undefined) ?? [];
     if (flags.csv === true && sweepSpecs.length === 0) {
       throw new UsageError("--csv needs --sweep (a single run prints a table or --json)");
@@ -510,9 +526,10 @@ Examples:
     }
     const sweeps = parseSweeps(sweepSpecs);
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
-    const streamed = streamTrace(tracePath, flags, ctx);
+    const ranks = rankFilesTrace(paths, flags, ctx);
+    const streamed = ranks ? null : streamTrace(tracePath, flags, ctx);
     try {
-      await simulateTrace(tracePath, streamed, flags, ctx, sweeps, workersFlag);
+      await simulateTrace(tracePath, streamed, flags, ctx, sweeps, workersFlag, ranks);
     } finally {
       streamed?.close();
     }
@@ -526,13 +543,14 @@ async function simulateTrace(
   ctx: CliContext,
   sweeps: ReturnType<typeof parseSweeps>,
   workersFlag: number | undefined,
+  ranks: LoadTrace | null,
 ): Promise<void> {
   const out = stringFlag(flags, "out");
   if (Object.keys(sweeps).length > 0) {
     // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
     const trace = streamed
       ? readAllSteps(streamed, { shared: true })
-      : loadTrace(tracePath, flags, ctx);
+      : (ranks ?? loadTrace(tracePath, flags, ctx));
     const base = baseConfig(flags, trace);
     const grid = sweepGrid(base, sweeps);
     for (const c of grid) checkConfig(c, trace);
@@ -554,7 +572,7 @@ async function simulateTrace(
     return;
   }
 
-  const trace = streamed ?? loadTrace(tracePath, flags, ctx);
+  const trace = streamed ?? ranks ?? loadTrace(tracePath, flags, ctx);
   const base = baseConfig(flags, trace);
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();

@@ -217,3 +217,60 @@ export function engineBalance(gpu: Float64Array, layers: number, numGpus: number
     vllmAscend: vllmAscendBalance(gpu, layers, numGpus),
   };
 }
+
+/**
+ * SGLang's balancedness over recorded forward passes, as its recorder logs it
+ * (`_UtilizationRateAccumulatorMixin` in `python/sglang/srt/eplb/expert_distribution.py`): per
+ * pass, the physical counts of all ranks summed (`global_physical_count`), slots summed per GPU
+ * in contiguous blocks (`compute_gpu_physical_count`), `(mean + 1e-5) / (max + 1e-5)` per layer
+ * averaged over layers (`compute_utilization_rate`, `current_pass_balancedness`); then averaged
+ * over the passes, as its `last_N_average_balancedness` averages the last N.
+ *
+ * @param physical per-pass physical counts `[passes][layers][slots]`, row-major
+ * @param passes number of passes
+ * @param layers MoE layers
+ * @param slots physical slots per layer; a multiple of `numGpus`
+ * @param numGpus SGLang's `ep_size`
+ * @returns the mean over passes and each pass's value
+ * @throws EplbInputError when slots is not a multiple of numGpus or the length is wrong
+ * @example
+ * ```ts
+ * sglangPassBalance(new Float64Array([3, 1, 2, 2]), 2, 1, 2, 2);
+ * // { balancedness: 0.833..., perPass: [0.666..., 1] }
+ * ```
+ */
+export function sglangPassBalance(
+  physical: Float64Array,
+  passes: number,
+  layers: number,
+  slots: number,
+  numGpus: number,
+): { balancedness: number; perPass: number[] } {
+  requireInteger("numGpus", numGpus, 1);
+  if (slots % numGpus !== 0) {
+    throw new EplbInputError("numGpus", numGpus, `must divide the ${slots} recorded slots`);
+  }
+  if (physical.length !== passes * layers * slots) {
+    throw new EplbInputError(
+      "physical.length",
+      physical.length,
+      `must equal passes * layers * slots (${passes} * ${layers} * ${slots})`,
+    );
+  }
+  const perGpu = slots / numGpus;
+  const gpu = new Float64Array(layers * numGpus);
+  const perPass: number[] = [];
+  let sum = 0;
+  for (let t = 0; t < passes; t++) {
+    gpu.fill(0);
+    for (let l = 0; l < layers; l++) {
+      const base = (t * layers + l) * slots;
+      for (let s = 0; s < slots; s++)
+        gpu[l * numGpus + Math.floor(s / perGpu)] += physical[base + s];
+    }
+    const b = sglangBalance(gpu, layers, numGpus).balancedness;
+    perPass.push(b);
+    sum += b;
+  }
+  return { balancedness: passes > 0 ? sum / passes : Number.NaN, perPass };
+}

@@ -1,3 +1,5 @@
+import { firstGpuDuplicate, separateDuplicates } from "./distinct.js";
+import { EplbInputError } from "./errors.js";
 import { type LoadsInput, toLoadMatrix } from "./matrix.js";
 import {
   type MigrationMetrics,
@@ -21,6 +23,12 @@ export interface RebalanceOptions extends PolicyOptions, MigrationOptions {
    * possible (see `docs/migration.md`), within `moveBudget`, `minGain` and `tolerance`.
    */
   previous?: PreviousPlacement;
+  /**
+   * No GPU may hold an expert twice (vllm-ascend cannot serve such a placement: see
+   * `docs/engines.md`). Other policies' plans are repaired by {@link separateDuplicates}; the
+   * `deepseek` policy's plan stays the reference's exactly, so one with a duplicate is refused.
+   */
+  distinctPerGpu?: boolean;
 }
 
 /** The reference-shaped result plus typed views for further work (metrics, writers). */
@@ -63,9 +71,14 @@ export function rebalanceExperts(
   const policy = getPolicy(policyName);
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
-  const placement = policy.plan(loads, topology, options);
+  let placement = policy.plan(loads, topology, options);
+  if (options.distinctPerGpu) {
+    if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);
+    else placement = separateDuplicates(loads, placement, topology);
+  }
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
+    if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", policyName);
     return {
       ...toReferencePlacement(m.placement),
       placement: m.placement,
@@ -76,4 +89,29 @@ export function rebalanceExperts(
     };
   }
   return { ...toReferencePlacement(placement), placement, topology, policy: policyName };
+}
+
+/** Throws when a GPU of `placement` holds an expert twice, naming the layer, GPU and expert. */
+function refuseDuplicate(
+  placement: Placement,
+  topology: Topology,
+  source: "policy" | "previous",
+  policy: string,
+): void {
+  const d = firstGpuDuplicate(placement, topology.numGpus);
+  if (d === null) return;
+  const where = `expert ${d.expert} twice on GPU ${d.gpu} of layer ${d.layer}`;
+  const cannot = "which an engine that needs distinct experts per GPU (vllm-ascend) cannot serve";
+  if (source === "policy") {
+    throw new EplbInputError(
+      "policy",
+      policy,
+      `puts ${where} (the reference's plan, kept exactly), ${cannot}: use the balanced policy (--policy balanced)`,
+    );
+  }
+  throw new EplbInputError(
+    "previous",
+    where,
+    `is kept when rebalancing from the previous placement, ${cannot}: plan without it`,
+  );
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /**
  * A file that cannot be read as what it claims to be: wrong magic, truncated, inconsistent
  * header, unsupported dtype, a pickle that asks for a forbidden global. The message names the
@@ -42,4 +44,23 @@ export function fileReadError(path: string, error: unknown): EplbFormatError {
             ? "file is too large (over 2 GiB) to read"
             : `cannot read (${code ?? (error instanceof Error ? error.message.slice(0, 80) : "unknown error")})`;
   return new EplbFormatError(path, reason);
+}
+
+/**
+ * Reads a whole file; a missing or unreadable file is an {@link EplbFormatError} naming the path
+ * (see {@link fileReadError}).
+ *
+ * @param path the file
+ * @throws EplbFormatError when the system will not read it
+ * @example
+ * ```ts
+ * readFileBytes("loads.npy"); // Uint8Array
+ * ```
+ */
+export function readFileBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw fileReadError(path, error);
+  }
 }

@@ -4,6 +4,14 @@ import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
+import { checkStatUse, sglangCollect, sglangDumpKind } from "./sglang.js";
+import {
+  foldSlots,
+  slotFoldFor,
+  VLLM_MAP_KEYS,
+  VLLM_SLOT_KEYS,
+  vllmWindowStart,
+} from "./slot-fold.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -34,7 +42,8 @@ export interface InterpretOptions {
 
 /**
  * Finds the array of loads in a file's value: the value itself when it is an array or tensor, the
- * `key` entry when given, else the first of {@link LOAD_KEYS}, SGLang's `{"shape", "counts"}`
+ * `key` entry when given, else the first of {@link LOAD_KEYS} and vLLM's `expert_load_window`,
+ * `expert_load_pass`, SGLang's `{"shape", "counts"}`
  * fixture form, or the only (else first) 2-D or 3-D array among the dict's entries.
  *
  * @example
@@ -54,13 +63,22 @@ export function findLoadArray(
   if (Array.isArray(value.shape) && value.counts !== undefined) {
     return { name: "counts", tensor: shapedCounts(value.shape, value.counts, file, options) };
   }
-  for (const k of LOAD_KEYS) {
+  for (const k of [...LOAD_KEYS, ...VLLM_SLOT_KEYS]) {
     if (Object.hasOwn(value, k)) return entry(value, k, file, options);
   }
   for (const [k, v] of Object.entries(value)) {
-    if (!PLACEMENT_KEYS.includes(k as never) && (rank(v) === 2 || rank(v) === 3)) {
+    const isMap = PLACEMENT_KEYS.includes(k as never) || VLLM_MAP_KEYS.includes(k as never);
+    if (!isMap && (rank(v) === 2 || rank(v) === 3)) {
       return entry(value, k, file, options);
     }
+  }
+  const names = Object.keys(value);
+  if (names.length > 0 && names.every((n) => /^\d+_\d+$/.test(n))) {
+    throw new EplbFormatError(
+      file,
+      'its tensors are named "{iteration}_{layer}": one rank of TensorRT-LLM expert statistics; ' +
+        "pass the folder holding meta_info.json and every rank{r}.safetensors instead",
+    );
   }
   throw new EplbFormatError(
     file,
@@ -84,7 +102,12 @@ export function findLoadArray(
 export function loadsFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
+    readonly onFold?: (text: string) => void;
+  },
 ): LoadMatrix {
   const { layers, experts, data } = collect(value, file, options, true).trace;
   return { layers, experts, data };
@@ -116,9 +139,17 @@ export function traceFromValue(
 function collect(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    readonly onFold?: (text: string) => void;
+  },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {
+  // SGLang's recorder dumps mean more than their largest array (a given key reads that entry).
+  const dump = options.key === undefined ? sglangDumpKind(value) : undefined;
+  if (dump === "stat") checkStatUse(file, options.steps, sum);
+  else if (dump !== undefined) return sglangCollect(value, file, options, sum);
   const { name, tensor } = findLoadArray(value, file, options);
   const { shape } = tensor;
   if (shape.length !== 2 && shape.length !== 3) {
@@ -134,34 +165,45 @@ function collect(
     throw new EplbFormatError(file, `${name} has shape [${shape.join(", ")}]: it is empty`);
   }
   checkLoads(tensor.data, shape, name, file);
-  const { start, step, count } = selectSteps(options.steps, allSteps);
-  const slots = options.slots;
-  if (slots && (slots.layers !== layers || slots.numReplicas !== width)) {
+  const fold = slotFoldFor(value, name, file, options.slots);
+  const ring = vllmWindowStart(value, name, allSteps, file);
+  if (options.steps !== undefined && name === "expert_load_window" && ring === undefined) {
     throw new EplbFormatError(
       file,
-      `${name} has ${layers} layers x ${width} slots but the slot placement has ` +
-        `${slots.layers} layers x ${slots.numReplicas} slots`,
+      "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
+        "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
+        "or save expert_load_window_step in the file)",
     );
   }
-  const experts = slots ? slots.numExperts : width;
+  const { start, step, count } = selectSteps(options.steps, allSteps);
+  if (fold && (fold.layers !== layers || fold.slots !== width)) {
+    throw new EplbFormatError(
+      file,
+      `${name} has ${layers} layers x ${width} slots but the ${fold.source} has ` +
+        `${fold.layers} layers x ${fold.slots} slots`,
+    );
+  }
+  const experts = fold ? fold.experts : width;
+  if (fold) {
+    options.onFold?.(
+      `${name} [${shape.join(", ")}] counted per slot, folded into ${experts} experts by the ${fold.source}`,
+    );
+  }
   const inSize = layers * width;
   const outSize = layers * experts;
   const src = tensor.data;
   // A whole 2-D/3-D tensor taken as is needs no copy.
-  if (!slots && count === allSteps && (!sum || count === 1)) {
+  if (!fold && !ring && count === allSteps && (!sum || count === 1)) {
     return { rank: shape.length, trace: { steps: count, layers, experts, data: src } };
   }
   const data = new Float64Array((sum ? 1 : count) * outSize);
   for (let k = 0; k < count; k++) {
-    const from = (start + k * step) * inSize;
+    // In time order: a vLLM ring buffer's oldest row is the next one it would write.
+    const at = ring ? (ring + start + k * step) % allSteps : start + k * step;
+    const from = at * inSize;
     const to = sum ? 0 : k * outSize;
-    if (slots) {
-      const map = slots.phy2log;
-      for (let l = 0; l < layers; l++) {
-        const row = l * width;
-        for (let s = 0; s < width; s++)
-          data[to + l * experts + map[row + s]] += src[from + row + s];
-      }
+    if (fold) {
+      foldSlots(fold, src, from, data, to, shape.length === 3 ? `${name}[${at}]` : name, file);
     } else if (sum) {
       for (let i = 0; i < inSize; i++) data[i] += src[from + i];
     } else {
@@ -256,7 +298,12 @@ function findPlacementRows(
   return { name, rows };
 }
 
-/** vllm-ascend: `{moe_layer_count, layer_list: [{layer_id, device_count, device_list}]}`. */
+/**
+ * vllm-ascend: `{moe_layer_count, layer_list: [{layer_id, device_count, device_list}]}`. Read by
+ * list position, as vllm-ascend does (`expert_file_to_tensor` takes `layer_list[i]` for its i-th
+ * MoE layer and `device_list[r]` for rank r; it never reads `layer_id` or `device_id`), and every
+ * device's list must have the same length (vllm-ascend stacks them with `torch.tensor`).
+ */
 function vllmAscendRows(
   value: Record<string, FileValue>,
   file: string,
@@ -273,7 +320,8 @@ function vllmAscendRows(
       `moe_layer_count is ${describe(count)} but layer_list has ${list.length} layers`,
     );
   }
-  const layers = list.map((layer, i) => {
+  let perDevice = -1;
+  const rows = list.map((layer, i) => {
     if (!isFileObject(layer) || !Array.isArray(layer.device_list)) {
       throw new EplbFormatError(file, `layer_list[${i}] has no device_list`);
     }
@@ -290,20 +338,22 @@ function vllmAscendRows(
       const t = toTensor(device.device_expert ?? null, file, `${where}.device_expert`, options);
       if (t.shape.length !== 1)
         throw new EplbFormatError(file, `${where}.device_expert is not a list`);
-      return { id: device.device_id, data: t.data };
+      if (perDevice < 0) perDevice = t.data.length;
+      if (t.data.length !== perDevice) {
+        throw new EplbFormatError(
+          file,
+          `${where}.device_expert has ${t.data.length} experts but layer_list[0].device_list[0] has ${perDevice}: vllm-ascend needs equal device lists`,
+        );
+      }
+      return t.data;
     });
-    sortById(parts, `layer_list[${i}].device_list`, "device_id", file);
-    const total = parts.reduce((n, p) => n + p.data.length, 0);
-    const row = new Float64Array(total);
-    let o = 0;
-    for (const p of parts) {
-      row.set(p.data, o);
-      o += p.data.length;
-    }
-    return { id: layer.layer_id, data: row };
+    const row = new Float64Array(parts.length * perDevice);
+    parts.forEach((data, g) => {
+      row.set(data, g * perDevice);
+    });
+    return row;
   });
-  sortById(layers, "layer_list", "layer_id", file);
-  return { name: "layer_list", rows: layers.map((l) => l.data) };
+  return { name: "layer_list", rows };
 }
 
 /** TensorRT-LLM: `{num_slots, initial_global_assignments: {layer: [expert per slot]}}`. */
@@ -337,24 +387,6 @@ function trtllmRows(
   });
   layers.sort((a, b) => a.id - b.id);
   return { name: "initial_global_assignments", rows: layers.map((l) => l.data) };
-}
-
-/** Orders parts by their integer ids when every part has a distinct one; else keeps file order. */
-function sortById(
-  parts: { id: FileValue | undefined; data: Float64Array }[],
-  where: string,
-  idName: string,
-  file: string,
-): void {
-  if (parts.every((p) => p.id === undefined)) return;
-  const seen = new Set<number>();
-  for (const p of parts) {
-    if (typeof p.id !== "number" || !Number.isInteger(p.id) || seen.has(p.id)) {
-      throw new EplbFormatError(file, `${where}: every ${idName} must be a distinct integer`);
-    }
-    seen.add(p.id);
-  }
-  parts.sort((a, b) => (a.id as number) - (b.id as number));
 }
 
 /**
@@ -530,8 +562,10 @@ export function classifyValue(
   ) {
     return { kind: "placement", placement: placementFromValue(value, file, options) };
   }
-  const { rank, trace } = collect(value, file, options, false);
-  if (rank === 2) {
+  const dump = options.key === undefined ? sglangDumpKind(value) : undefined;
+  // An SGLang dump's rows are not a trace to convert (stat: a ring; per_pass: records): its loads.
+  const { rank, trace } = collect(value, file, options, dump !== undefined);
+  if (rank === 2 || dump !== undefined) {
     return {
       kind: "loads",
       loads: { layers: trace.layers, experts: trace.experts, data: trace.data },

@@ -131,7 +131,32 @@ const REFUSED: Record<number, string> = {
  * ```
  */
 export function unpickle(bytes: Uint8Array, file: string, hooks: PickleHooks): unknown {
-  const r = new ByteReader(bytes, file, "pickle");
+  return unpickleAt(bytes, file, hooks, 0).value;
+}
+
+/**
+ * {@link unpickle} of the pickle that starts at byte `start`, returning also where it ended (the
+ * byte after its STOP): legacy `torch.save` files are several pickles back to back followed by
+ * raw storage bytes.
+ *
+ * @param bytes the whole file
+ * @param file file name for messages
+ * @param hooks as for {@link unpickle}
+ * @param start offset of the pickle's first opcode
+ * @throws EplbFormatError as {@link unpickle}
+ * @example
+ * ```ts
+ * const { value: magic, end } = unpickleAt(bytes, "old.pt", hooks, 0);
+ * const { value: version } = unpickleAt(bytes, "old.pt", hooks, end);
+ * ```
+ */
+export function unpickleAt(
+  bytes: Uint8Array,
+  file: string,
+  hooks: PickleHooks,
+  start: number,
+): { value: unknown; end: number } {
+  const r = new ByteReader(bytes, file, "pickle", start);
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
@@ -213,7 +238,7 @@ export function unpickle(bytes: Uint8Array, file: string, hooks: PickleHooks): u
       case STOP: {
         if (marks.length > 0) fail(at, "STOP with an open MARK");
         if (stack.length !== 1) fail(at, `STOP with ${stack.length} values on the stack`);
-        return stack[0];
+        return { value: stack[0], end: r.pos };
       }
       case MARK:
         marks.push(stack.length);

@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
-import { EplbFormatError, fileReadError } from "./errors.js";
+import { isLongCsv, readLongCsv } from "./csv-long.js";
+import { EplbFormatError, readFileBytes as readBytes } from "./errors.js";
 import {
   classifyValue,
   type Float64Trace,
@@ -15,18 +15,26 @@ import {
 import { looksLikeJson, readJson } from "./json.js";
 import { isNpy, readNpy } from "./npy.js";
 import { type NpyTraceSource, openNpyTrace } from "./npy-stream.js";
+import { isNpzArchive, readNpz } from "./npz.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
-import { readTorch } from "./torch.js";
+import { isLegacyTorch, readTorch } from "./torch.js";
+import {
+  describeTrtllmStatistics,
+  isTrtllmStatisticsDir,
+  readTrtllmStatistics,
+} from "./trtllm-statistics.js";
 import type { FileObject, FileValue } from "./value.js";
 import { readYaml } from "./yaml.js";
+import { openZip } from "./zip.js";
 
 /** The file formats the readers know. */
-export type FileFormat = "pt" | "npy" | "safetensors" | "json" | "csv" | "yaml";
+export type FileFormat = "pt" | "npy" | "npz" | "safetensors" | "json" | "csv" | "yaml";
 
 /** All {@link FileFormat} names, for CLI validation and help text. */
 export const FILE_FORMATS: readonly FileFormat[] = [
   "pt",
   "npy",
+  "npz",
   "safetensors",
   "json",
   "csv",
@@ -51,6 +59,21 @@ export interface ReadLoadsOptions extends ReadOptions {
    * hold the same expert in this placement.
    */
   readonly slotPlacement?: string;
+  /**
+   * Receives what the reader wants the user to know: a warning (the sums are right but
+   * something looks off, e.g. a rank missing records) or a description of what was read (a
+   * TensorRT-LLM statistics folder: ranks, iterations, layers). Ignored when absent.
+   */
+  readonly onNote?: (note: LoadsNote) => void;
+}
+
+/** A remark of a loads reader for the user (see {@link ReadLoadsOptions.onNote}). */
+export interface LoadsNote {
+  readonly level: "info" | "warning";
+  /** One line, no trailing newline. */
+  readonly text: string;
+  /** The model layer index of each row, when the file says (TensorRT-LLM statistics). */
+  readonly layerIds?: readonly number[];
 }
 
 /** Options of {@link readPlacement}. */
@@ -64,6 +87,7 @@ const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
   ".pth": "pt",
   ".bin": "pt",
   ".npy": "npy",
+  ".npz": "npz",
   ".safetensors": "safetensors",
   ".json": "json",
   ".csv": "csv",
@@ -72,8 +96,9 @@ const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
 };
 
 /**
- * Decides a file's format: magic bytes first (`PK\x03\x04` torch zip, `\x93NUMPY`, a
- * safetensors header, `[`/`{` JSON), then the extension, then a look at the text (`key:` lines
+ * Decides a file's format: magic bytes first (`PK\x03\x04` a torch zip, or `.npz` when every
+ * entry is `.npy`; the pickled magic number of legacy torch files; `\x93NUMPY`, a safetensors
+ * header, `[`/`{` JSON), then the extension, then a look at the text (`key:` lines
  * are YAML, anything else CSV).
  *
  * @example
@@ -82,7 +107,10 @@ const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
  * ```
  */
 export function detectFormat(bytes: Uint8Array, fileName: string): FileFormat {
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return "pt";
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
+    return isNpzBytes(bytes, fileName) ? "npz" : "pt";
+  }
+  if (isLegacyTorch(bytes)) return "pt";
   if (isNpy(bytes)) return "npy";
   if (isSafetensors(bytes)) return "safetensors";
   if (looksLikeJson(bytes)) return "json";
@@ -94,10 +122,21 @@ export function detectFormat(bytes: Uint8Array, fileName: string): FileFormat {
   return "csv";
 }
 
+/** A ZIP whose entries are all `.npy` files; a broken archive is left to the torch reader's message. */
+function isNpzBytes(bytes: Uint8Array, fileName: string): boolean {
+  try {
+    return isNpzArchive(openZip(bytes, fileName));
+  } catch {
+    return extname(fileName).toLowerCase() === ".npz";
+  }
+}
+
 /**
  * Parses bytes in a known or detected format into plain values (see {@link FileValue}): a
- * `.pt` file's pickled object, an `.npy` tensor, a safetensors file's tensors as a dict, JSON
- * and YAML documents, a CSV as a 2-D tensor. Every problem is an {@link EplbFormatError}.
+ * `.pt` file's pickled object, an `.npy` tensor, an `.npz` archive's arrays (see
+ * {@link readNpz}), a safetensors file's tensors as a dict, JSON and YAML documents, a CSV as a
+ * 2-D tensor (SGLang's long `layer_id,expert_id,count` CSV as `{layer_ids, counts}`). Every
+ * problem is an {@link EplbFormatError}.
  *
  * @example
  * ```ts
@@ -117,6 +156,8 @@ export function parseBytes(
         return { format, value: readTorch(bytes, file) };
       case "npy":
         return { format, value: readNpy(bytes, file) };
+      case "npz":
+        return { format, value: readNpz(bytes, file, options.key) };
       case "safetensors": {
         const tensors = readSafetensors(bytes, file, options.key);
         const value: FileObject = {};
@@ -133,6 +174,8 @@ export function parseBytes(
       case "json":
         return { format, value: readJson(bytes, file) };
       case "csv":
+        // SGLang's older dump is long (one row per layer, expert pair), not a matrix.
+        if (isLongCsv(bytes)) return { format, value: readLongCsv(bytes, file) };
         return { format, value: readCsv(bytes, file) };
       case "yaml":
         return { format, value: readYaml(bytes, file) };
@@ -192,15 +235,23 @@ export function readTensorFile(
  * trace is read one step at a time, so only the slice is read and the file is never held). Finds
  * the array in dicts by `key` or the usual names (`logical_count` of SGLang dumps and init files,
  * `weight`, `loads`, `hotness`, `counts`). With `slotPlacement` the file counts per physical slot
- * (vLLM) and is folded into logical experts.
+ * (vLLM) and is folded into logical experts; a vLLM `expert_load_window` saved beside its
+ * `physical_to_logical_map` is folded by that map. A directory holding `meta_info.json` is a
+ * TensorRT-LLM expert statistics folder: every rank and iteration summed (`steps` slices the
+ * iterations), layers in model order. SGLang recorder dumps are read as SGLang means them (see
+ * `src/io/sglang.ts`): a stat dump's ring buffer summed whole (`steps` refused), per_pass /
+ * per_token records folded through their own map; the older CSV by (layer_id, expert_id).
+ * Several files (one per rank) and folders: `readLoadSources`.
  *
  * @example
  * ```ts
- * const loads = readLoads("expert_distribution_recorder.pt", { steps: "-100:" });
+ * const loads = readLoads("hotness.npy", { steps: "-100:" });
  * // { layers: 58, experts: 256, data: Float64Array(14848) }
  * ```
  */
 export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMatrix {
+  const folder = statisticsFolder(path, options, true);
+  if (folder) return { layers: folder.layers, experts: folder.experts, data: folder.data };
   const streamed = streamedLoads(path, options);
   if (streamed) return streamed;
   const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
@@ -212,6 +263,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
       limit: bytes.length,
       steps: options.steps,
       slots,
+      onFold: (text) => options.onNote?.({ level: "info", text }),
     }),
   );
 }
@@ -219,7 +271,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
 /**
  * The trace of a file opened for reading one step at a time, when these read options allow it:
  * a C-order 3-D `.npy` file, no `key` (a `.npy` holds one array) and no `slotPlacement` (folding
- * needs the whole file), `format` absent or `npy`. Null when the file must be read whole with
+ * needs the whole file), `format` absent or `npy` (a statistics folder is not streamed). Null when the file must be read whole with
  * {@link readTrace}. The caller closes it.
  *
  * @example
@@ -233,6 +285,7 @@ export function openTraceStream(
 ): NpyTraceSource | null {
   if (options.format !== undefined && options.format !== "npy") return null;
   if (options.key !== undefined || options.slotPlacement !== undefined) return null;
+  if (isTrtllmStatisticsDir(path)) return null;
   return openNpyTrace(path, { steps: options.steps });
 }
 
@@ -268,6 +321,8 @@ function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | nu
  * ```
  */
 export function readTrace(path: string, options: ReadLoadsOptions = {}): Float64Trace {
+  const folder = statisticsFolder(path, options, false);
+  if (folder) return folder;
   const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
   const bytes = readBytes(path);
   const { value } = parseBytes(bytes, { ...options, fileName: path });
@@ -303,13 +358,30 @@ export function readPlacement(path: string, options: ReadPlacementOptions = {}):
   );
 }
 
-/** Reads a whole file; a missing or unreadable file is a user error naming the path. */
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw fileReadError(path, error);
+/**
+ * A TensorRT-LLM expert statistics folder (a directory with `meta_info.json`) read as a trace
+ * over its iterations (summed when `sum`), its description and warnings passed to
+ * `options.onNote`; null when `path` is not such a folder.
+ */
+function statisticsFolder(
+  path: string,
+  options: ReadLoadsOptions,
+  sum: boolean,
+): Float64Trace | null {
+  if (!isTrtllmStatisticsDir(path)) return null;
+  if (options.key !== undefined) {
+    throw new EplbFormatError(path, "--key does not apply to a TensorRT-LLM statistics folder");
   }
+  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const { trace, info } = readTrtllmStatistics(path, { steps: options.steps, slots, sum });
+  options.onNote?.({
+    level: "info",
+    text: describeTrtllmStatistics(info),
+    layerIds: info.layerIds,
+  });
+  for (const text of info.warnings)
+    options.onNote?.({ level: "warning", text: `${path}: ${text}` });
+  return trace;
 }
 
 function guard<T>(file: string, run: () => T): T {

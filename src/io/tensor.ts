@@ -159,8 +159,9 @@ export function decodeElements(
   }
   if (littleEndian === LITTLE_ENDIAN_HOST) {
     // Typed-array views need an aligned byte offset; copy (one memcpy) when the file is not.
+    // Not bytes.slice(): on a Node Buffer (readFileSync's result) slice is a view, not a copy.
     let src = bytes;
-    if (bytes.byteOffset % size !== 0) src = bytes.slice(0, nbytes);
+    if (bytes.byteOffset % size !== 0) src = new Uint8Array(bytes.subarray(0, nbytes));
     decodeNative(src, dtype, count, out, file);
   } else {
     decodeSwapped(bytes, dtype, littleEndian, count, out, file);

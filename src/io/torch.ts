@@ -1,6 +1,6 @@
-import { decodeLatin1, printable } from "./bytes.js";
+import { ByteReader, decodeLatin1, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import { forbiddenGlobal, PickleGlobal, unpickle } from "./pickle.js";
+import { forbiddenGlobal, PickleGlobal, type PickleHooks, unpickle, unpickleAt } from "./pickle.js";
 import {
   checkedNumel,
   contiguousStrides,
@@ -57,7 +57,22 @@ class TorchStorage {
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
 
 /**
- * Reads a `torch.save` file (the zip format of torch >= 1.6) into plain values: dicts, lists,
+ * True when `bytes` start as `torch.save` files of the legacy (pre-1.6, non-zip) format do: a
+ * protocol-2 pickle (`\x80\x02`) of torch's magic number `0x1950a86a20f9469cfc6c`.
+ *
+ * @param bytes the file's first bytes (12 suffice)
+ * @example
+ * ```ts
+ * isLegacyTorch(readFileSync("old.pt")); // true for torch.save(x, f, _use_new_zipfile_serialization=False)
+ * ```
+ */
+export function isLegacyTorch(bytes: Uint8Array): boolean {
+  return LEGACY_MAGIC.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Reads a `torch.save` file (the zip format of torch >= 1.6, or the legacy format: see
+ * {@link readLegacyTorch}) into plain values: dicts, lists,
  * numbers, strings and {@link Tensor}s. The pickle runs on a data-only VM whose allow-list is
  * the tensor and storage rebuilders, `collections.OrderedDict` and `torch.Size`; any other
  * global (e.g. `posix.system`, `builtins.eval`) is refused when named. Storages are read from
@@ -72,11 +87,17 @@ const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20
  * ```
  */
 export function readTorch(bytes: Uint8Array, file: string): FileValue {
-  if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
-    throw new EplbFormatError(
-      file,
-      "legacy (pre-1.6, non-zip) torch.save format is not supported: re-save it with torch >= 1.6",
-    );
+  if (isLegacyTorch(bytes)) {
+    try {
+      return readLegacyTorch(bytes, file);
+    } catch (error) {
+      if (!(error instanceof EplbFormatError) || error.problem.startsWith("legacy")) throw error;
+      throw new EplbFormatError(
+        file,
+        `legacy (non-zip) torch.save file: ${error.problem}; if torch loads it, re-save it ` +
+          "with torch >= 1.6 as torch.save(torch.load(path), path)",
+      );
+    }
   }
   const zip = openZip(bytes, file);
   const prefix = archivePrefix(zip, file);
@@ -97,25 +118,10 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
   for (const [name, entry] of zip.entries) {
     if (name.startsWith(`${prefix}data/`)) storageBytes += entry.size;
   }
-  let elementBudget = 4 * storageBytes + 4096;
   const storageData = new Map<string, Uint8Array>();
 
   const persistentLoad = (pid: unknown): TorchStorage => {
-    if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== "storage") {
-      throw new EplbFormatError(
-        file,
-        "persistent id is not a ('storage', type, key, location, numel) tuple",
-      );
-    }
-    const [, type, key, , numel] = pid;
-    if (!(type instanceof PickleGlobal) || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
-      throw new EplbFormatError(file, "persistent id does not name a torch storage class");
-    }
-    if (typeof key !== "string") throw new EplbFormatError(file, "storage key is not a string");
-    if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) {
-      throw new EplbFormatError(file, `storage ${printable(key)} has an invalid size`);
-    }
-    const dtype = STORAGE_DTYPES[type.name];
+    const { dtype, key, numel } = storagePid(pid, 5, file);
     let data = storageData.get(key);
     if (!data) {
       const entry = zip.entries.get(`${prefix}data/${key}`);
@@ -132,69 +138,165 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
     }
     return new TorchStorage(dtype, key, numel, data);
   };
-
-  const rebuild = (args: unknown[]): Tensor => {
-    const [storage, offset, size, stride] = args;
-    if (!(storage instanceof TorchStorage)) {
-      throw new EplbFormatError(file, "tensor rebuild without a storage");
-    }
-    if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
-      throw new EplbFormatError(file, "tensor storage offset is not a non-negative integer");
-    }
-    const shape = size as number[];
-    const numel = checkedNumel(shape, storage.numel, file, "tensor size");
-    if (!Array.isArray(stride) || stride.length !== shape.length) {
-      throw new EplbFormatError(file, "tensor stride does not match its size");
-    }
-    for (const s of stride) {
-      if (typeof s !== "number" || !Number.isSafeInteger(s) || s < 0) {
-        throw new EplbFormatError(
-          file,
-          `tensor stride has an invalid entry ${String(s).slice(0, 30)}`,
-        );
-      }
-    }
-    elementBudget -= numel;
-    if (elementBudget < 0) {
-      throw new EplbFormatError(
-        file,
-        "pickle rebuilds more tensor elements than the archive holds",
-      );
-    }
-    const span = stridedSpan(offset, shape, stride);
-    if (span && span.max >= storage.numel) {
-      throw new EplbFormatError(
-        file,
-        `tensor view (offset ${offset}, size [${shape.join(", ")}]) reads past its storage of ${storage.numel} elements`,
-      );
-    }
-    const itemsize = DTYPE_SIZE[storage.dtype];
-    let data: Float64Array;
-    if (!span) {
-      data = new Float64Array(0);
-    } else if (isContiguous(shape, stride)) {
-      data = decodeElements(
-        storage.bytes.subarray(offset * itemsize),
-        storage.dtype,
-        littleEndian,
-        numel,
-        file,
-      );
-    } else {
-      // Decode only the touched range of the storage, then gather the view row-major.
-      const src = decodeElements(
-        storage.bytes.subarray(span.min * itemsize),
-        storage.dtype,
-        littleEndian,
-        span.max - span.min + 1,
-        file,
-      );
-      data = gatherStrided(src, offset - span.min, shape, stride as number[]);
-    }
-    return { dtype: storage.dtype, shape: shape.slice(), data };
+  const context = {
+    file,
+    littleEndian,
+    budget: { elements: 4 * storageBytes + 4096 },
+    decode: true,
   };
+  const value = unpickle(pkl, file, torchHooks(context, persistentLoad));
+  assertPlain(value, file);
+  return value as FileValue;
+}
 
-  const value = unpickle(pkl, file, {
+/** The magic number legacy `torch.save` pickles first, and the protocol version it pickles next. */
+const LEGACY_MAGIC_NUMBER = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL_VERSION = 1001;
+
+/**
+ * Reads a legacy `torch.save` file (torch < 1.6, or `_use_new_zipfile_serialization=False`): five
+ * things back to back, as torch's `_legacy_save` writes them: the pickled magic number, the
+ * protocol version (1001) and a `sys_info` dict; the object's pickle, whose persistent ids are
+ * `('storage', type, key, location, numel, view_metadata)`; the pickled list of storage keys;
+ * then each storage in that order as a little-endian int64 element count and its raw
+ * little-endian elements. The object's pickle is run twice: once to learn its storages and
+ * where it ends (the storages follow it), once with their bytes. Same allow-list as
+ * {@link readTorch}.
+ *
+ * @param bytes the file
+ * @param file file name for messages
+ * @throws EplbFormatError when a part is missing or inconsistent, a storage is a view
+ *   (`view_metadata`, from torch < 1.0), or the file was written big-endian
+ * @example
+ * ```ts
+ * readLegacyTorch(readFileSync("old.pt"), "old.pt"); // { logical_count: { dtype: "int64", ... } }
+ * ```
+ */
+export function readLegacyTorch(bytes: Uint8Array, file: string): FileValue {
+  const inert = (): never => {
+    throw new EplbFormatError(file, "legacy torch header holds a persistent id");
+  };
+  const scan = { file, littleEndian: true, budget: { elements: 0 }, decode: false };
+  const magic = unpickleAt(bytes, file, torchHooks(scan, inert), 0);
+  if (magic.value !== LEGACY_MAGIC_NUMBER) {
+    throw new EplbFormatError(file, "legacy torch magic number is wrong: not a torch.save file");
+  }
+  const version = unpickleAt(bytes, file, torchHooks(scan, inert), magic.end);
+  if (version.value !== LEGACY_PROTOCOL_VERSION) {
+    throw new EplbFormatError(
+      file,
+      `legacy torch protocol version is ${printable(String(version.value))}, not ${LEGACY_PROTOCOL_VERSION}`,
+    );
+  }
+  const sysInfo = unpickleAt(bytes, file, torchHooks(scan, inert), version.end);
+  const info = sysInfo.value as Record<string, unknown> | null;
+  if (typeof info !== "object" || info === null || info.little_endian !== true) {
+    throw new EplbFormatError(
+      file,
+      "legacy torch file written on a big-endian machine (or without sys_info): re-save it with " +
+        "torch >= 1.6 as torch.save(torch.load(path), path)",
+    );
+  }
+  const declared = new Map<string, { dtype: DType; numel: number }>();
+  const learn = (pid: unknown): TorchStorage => {
+    const { dtype, key, numel } = storagePid(pid, 6, file);
+    const view = (pid as unknown[])[5];
+    if (view !== null) {
+      throw new EplbFormatError(
+        file,
+        "legacy torch file with storage views (torch < 1.0): re-save it with torch >= 1.6 as " +
+          "torch.save(torch.load(path), path)",
+      );
+    }
+    declared.set(key, { dtype, numel });
+    return new TorchStorage(dtype, key, numel, new Uint8Array(0));
+  };
+  const main = unpickleAt(bytes, file, torchHooks(scan, learn), sysInfo.end);
+  const keys = unpickleAt(bytes, file, torchHooks(scan, inert), main.end);
+  if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === "string")) {
+    throw new EplbFormatError(file, "legacy torch storage key list is not a list of strings");
+  }
+  const storages = new Map<string, Uint8Array>();
+  const r = new ByteReader(bytes, file, "legacy torch storages", keys.end);
+  let storageBytes = 0;
+  for (const key of keys.value as string[]) {
+    const d = declared.get(key);
+    if (!d) throw new EplbFormatError(file, `storage ${printable(key)} is listed but never used`);
+    const numel = r.u64();
+    if (numel < d.numel) {
+      throw new EplbFormatError(
+        file,
+        `storage ${printable(key)} holds ${numel} elements, the object uses ${d.numel}`,
+      );
+    }
+    const data = r.take(numel * DTYPE_SIZE[d.dtype]);
+    storages.set(key, data);
+    storageBytes += data.length;
+  }
+  const supply = (pid: unknown): TorchStorage => {
+    const { dtype, key, numel } = storagePid(pid, 6, file);
+    const data = storages.get(key);
+    if (!data)
+      throw new EplbFormatError(file, `storage ${printable(key)} is missing from the file`);
+    return new TorchStorage(dtype, key, numel, data);
+  };
+  const context = {
+    file,
+    littleEndian: true,
+    budget: { elements: 4 * storageBytes + 4096 },
+    decode: true,
+  };
+  const { value } = unpickleAt(bytes, file, torchHooks(context, supply), sysInfo.end);
+  assertPlain(value, file);
+  return value as FileValue;
+}
+
+/**
+ * Checks a persistent id `('storage', type, key, location, numel[, view_metadata])` (5 entries in
+ * zip files, 6 in legacy ones) and returns its element type, key and element count.
+ */
+function storagePid(
+  pid: unknown,
+  length: number,
+  file: string,
+): { dtype: DType; key: string; numel: number } {
+  if (!Array.isArray(pid) || pid.length !== length || pid[0] !== "storage") {
+    throw new EplbFormatError(
+      file,
+      `persistent id is not a ('storage', type, key, location, numel${length === 6 ? ", view" : ""}) tuple`,
+    );
+  }
+  const [, type, key, , numel] = pid;
+  if (!(type instanceof PickleGlobal) || !Object.hasOwn(STORAGE_DTYPES, type.name)) {
+    throw new EplbFormatError(file, "persistent id does not name a torch storage class");
+  }
+  if (typeof key !== "string") throw new EplbFormatError(file, "storage key is not a string");
+  if (typeof numel !== "number" || !Number.isSafeInteger(numel) || numel < 0) {
+    throw new EplbFormatError(file, `storage ${printable(key)} has an invalid size`);
+  }
+  return { dtype: STORAGE_DTYPES[type.name], key, numel };
+}
+
+/**
+ * How the torch pickles are run: the file's byte order, the element budget left (shared across
+ * tensors), and whether tensors are decoded (false on the legacy reader's first pass, which only
+ * learns the storages and where the pickle ends).
+ */
+interface TorchContext {
+  readonly file: string;
+  readonly littleEndian: boolean;
+  readonly budget: { elements: number };
+  readonly decode: boolean;
+}
+
+/** The allow-list and callables of torch pickles, with `persistentLoad` supplying storages. */
+function torchHooks(
+  context: TorchContext,
+  persistentLoad: (pid: unknown) => TorchStorage,
+): PickleHooks {
+  const { file } = context;
+  const rebuild = (args: unknown[]): Tensor => rebuildTensor(args, context);
+  return {
     findGlobal(module, name) {
       const qualified = `${module}.${name}`;
       if (CALLABLES.has(qualified)) return new PickleGlobal(module, name);
@@ -236,9 +338,69 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
       }
     },
     persistentLoad,
-  });
-  assertPlain(value, file);
-  return value as FileValue;
+  };
+}
+
+/** `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`: the view, row-major. */
+function rebuildTensor(args: unknown[], context: TorchContext): Tensor {
+  const { file, littleEndian, budget } = context;
+  const [storage, offset, size, stride] = args;
+  if (!(storage instanceof TorchStorage)) {
+    throw new EplbFormatError(file, "tensor rebuild without a storage");
+  }
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new EplbFormatError(file, "tensor storage offset is not a non-negative integer");
+  }
+  const shape = size as number[];
+  const numel = checkedNumel(shape, storage.numel, file, "tensor size");
+  if (!Array.isArray(stride) || stride.length !== shape.length) {
+    throw new EplbFormatError(file, "tensor stride does not match its size");
+  }
+  for (const s of stride) {
+    if (typeof s !== "number" || !Number.isSafeInteger(s) || s < 0) {
+      throw new EplbFormatError(
+        file,
+        `tensor stride has an invalid entry ${String(s).slice(0, 30)}`,
+      );
+    }
+  }
+  if (!context.decode)
+    return { dtype: storage.dtype, shape: shape.slice(), data: new Float64Array(0) };
+  budget.elements -= numel;
+  if (budget.elements < 0) {
+    throw new EplbFormatError(file, "pickle rebuilds more tensor elements than the archive holds");
+  }
+  const span = stridedSpan(offset, shape, stride);
+  if (span && span.max >= storage.numel) {
+    throw new EplbFormatError(
+      file,
+      `tensor view (offset ${offset}, size [${shape.join(", ")}]) reads past its storage of ${storage.numel} elements`,
+    );
+  }
+  const itemsize = DTYPE_SIZE[storage.dtype];
+  let data: Float64Array;
+  if (!span) {
+    data = new Float64Array(0);
+  } else if (isContiguous(shape, stride)) {
+    data = decodeElements(
+      storage.bytes.subarray(offset * itemsize),
+      storage.dtype,
+      littleEndian,
+      numel,
+      file,
+    );
+  } else {
+    // Decode only the touched range of the storage, then gather the view row-major.
+    const src = decodeElements(
+      storage.bytes.subarray(span.min * itemsize),
+      storage.dtype,
+      littleEndian,
+      span.max - span.min + 1,
+      file,
+    );
+    data = gatherStrided(src, offset - span.min, shape, stride as number[]);
+  }
+  return { dtype: storage.dtype, shape: shape.slice(), data };
 }
 
 function archivePrefix(zip: ZipArchive, file: string): string {

@@ -1,5 +1,7 @@
+import { firstGpuDuplicate } from "../core/distinct.js";
 import { EplbInputError, requireInteger } from "../core/errors.js";
 import { type Placement, placementViolation, toReferencePlacement } from "../core/placement.js";
+import { torchSaveInt64 } from "./torch-write.js";
 
 /**
  * The placement files `--output-format` can write, one per consumer:
@@ -149,6 +151,32 @@ export function sglangPlacementJson(placement: Placement, numGpus?: number): str
 }
 
 /**
+ * SGLang's `--init-expert-location init.pt`: the bytes of
+ * `torch.save({"physical_to_logical_map": tensor})`, an int64 tensor `[layers, slots]`. SGLang
+ * `torch.load`s a path ending in `.pt` with `weights_only=True` and passes the dict's keys to
+ * `init_by_mapping` as keyword arguments, so the dict holds that one key.
+ *
+ * @param placement the placement to save
+ * @param numGpus when given, checked to divide the slots
+ * @returns the `.pt` file's bytes
+ * @throws EplbInputError for an invalid placement or a GPU count that does not divide the slots
+ * @example
+ * ```ts
+ * const bytes = sglangPlacementTorch(placementFromPhy2log([[0, 1, 2, 0]], 3));
+ * // torch.load(f, weights_only=True) -> {"physical_to_logical_map": tensor([[0, 1, 2, 0]])}
+ * ```
+ */
+export function sglangPlacementTorch(placement: Placement, numGpus?: number): Uint8Array {
+  checkPlacement(placement, numGpus);
+  return torchSaveInt64({
+    physical_to_logical_map: {
+      shape: [placement.layers, placement.numReplicas],
+      data: placement.phy2log,
+    },
+  });
+}
+
+/**
  * vLLM's EPLB state under its tensor names: `physical_to_logical_map` `[L, P]`,
  * `logical_to_physical_map` `[L, E, P - E + 1]` (each expert's slots in replica order, padded
  * with -1 to vLLM's width `num_redundant_experts + 1`), `logical_replica_count` `[L, E]`.
@@ -190,19 +218,38 @@ export function vllmPlacementJson(placement: Placement, numGpus?: number): strin
 }
 
 /**
- * vllm-ascend's expert map JSON: for every MoE layer, the logical experts of each device's
- * slots in slot order (`device_expert`), devices in rank order. vllm-ascend rebuilds `phy2log`
- * by concatenating the devices' lists and takes the device count from the first layer.
+ * vllm-ascend's expert map JSON (`expert_map_path`): for every MoE layer, in list order, the
+ * logical experts of each device's slots in slot order (`device_expert`), devices in rank order.
+ * vllm-ascend reads both lists by position (`layer_list[i]` is its i-th MoE layer, `device_list[r]`
+ * rank r; `layer_id` and `device_id` are written for people only) and needs equal-length device
+ * lists. A device holding an expert twice is refused: vllm-ascend keeps one local slot per expert
+ * and device and offsets every rank's slots by the number of distinct experts on rank 0, so such
+ * a map sends tokens to slots holding other experts.
  *
+ * @param placement the placement to write
+ * @param numGpus the EP ranks (devices); must divide the slots
+ * @returns the JSON text
+ * @throws EplbInputError for an invalid placement, a GPU count that does not divide the slots, or
+ *   a device holding an expert twice (the message names layer, device and expert)
  * @example
  * ```ts
  * vllmAscendExpertMap(placementFromPhy2log([[0, 1, 2, 0]], 3), 2);
  * // {"moe_layer_count": 1, "layer_list": [{"layer_id": 0, "device_count": 2, "device_list": [
  * //   {"device_id": 0, "device_expert": [0, 1]}, {"device_id": 1, "device_expert": [2, 0]}]}]}
+ * vllmAscendExpertMap(placementFromPhy2log([[0, 0, 1, 2]], 3), 2);
+ * // throws: placement (layer 0, device 0) holds expert 0 twice: vllm-ascend ...
  * ```
  */
 export function vllmAscendExpertMap(placement: Placement, numGpus: number): string {
   checkPlacement(placement, numGpus);
+  const dup = firstGpuDuplicate(placement, numGpus);
+  if (dup !== null) {
+    throw new EplbInputError(
+      "placement",
+      `layer ${dup.layer}, device ${dup.gpu}`,
+      `holds expert ${dup.expert} twice: vllm-ascend offsets every rank's slots by the distinct experts of rank 0 and keeps one slot per expert and device, so that map would route tokens to the wrong experts; plan it with eplb plan --output-format vllm-ascend (--policy balanced), which keeps each GPU's experts distinct`,
+    );
+  }
   const { layers, numReplicas: P } = placement;
   const S = P / numGpus;
   const lines: string[] = ["{", `  "moe_layer_count": ${layers},`, '  "layer_list": ['];

@@ -110,8 +110,8 @@ describe("eplb convert", () => {
     assert.match(r.stderr, /on 5 GPUs -> vllm-ascend/);
   });
 
-  test("vllm-ascend warns when a device would hold an expert twice", async () => {
-    const p = file("dup.json", JSON.stringify({ phy2log: [[0, 0, 1, 2]] }));
+  test("vllm-ascend: a device holding an expert twice is refused in one line naming it", async () => {
+    const p = file("dup.json", JSON.stringify({ phy2log: [[0, 1, 2, 3, 2, 2]] }));
     const r = await cli([
       "convert",
       "--placement",
@@ -119,10 +119,17 @@ describe("eplb convert", () => {
       "--output-format",
       "vllm-ascend",
       "--gpus",
-      "2",
+      "3",
+      "--out",
+      join(tmp, "never-written.json"),
     ]);
-    assert.equal(r.code, 0);
-    assert.match(r.stderr, /warning: 1 \(layer, device\) pairs hold an expert twice/);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /layer 0, device 2\W+ holds expert 2 twice/);
+    assert.match(r.stderr, /--output-format vllm-ascend/);
+    assert.throws(() => readFileSync(join(tmp, "never-written.json")));
+    // The same slots spread so that no device repeats an expert are written.
     const clean = await cli([
       "convert",
       "--placement",
@@ -130,9 +137,12 @@ describe("eplb convert", () => {
       "--output-format",
       "vllm-ascend",
       "--gpus",
-      "4",
+      "6",
     ]);
+    assert.equal(clean.code, 0, clean.stderr);
     assert.doesNotMatch(clean.stderr, /warning/);
+    const served = vllmAscendLoad(clean.stdout, { layers: 1, experts: 4, gpus: 6, slots: 6 });
+    assert.deepEqual(served.phy2log, [[0, 1, 2, 3, 2, 2]]);
   });
 
   test("--experts declares experts the file's ids do not reach, and is checked", async () => {
@@ -334,7 +344,8 @@ describe("eplb plan --output-format", () => {
   });
 
   test("--steps plans from a slice of the trace (negative starts accepted)", async () => {
-    const dump = join(fixtures, "sglang-stat-dump-int64.pt");
+    // A time-ordered trace: SGLang's stat dumps are ring buffers, refused with --steps.
+    const dump = join(fixtures, "hotness-int64.npy");
     const last = await cli(["plan", "--loads", dump, ...shapeArgs, "--steps", "-4:"]);
     const same = await cli(["plan", "--loads", dump, ...shapeArgs, "--steps", "12:16"]);
     assert.equal(last.code, 0, last.stderr);

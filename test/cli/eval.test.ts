@@ -96,6 +96,13 @@ describe("eplb eval", () => {
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(r.stdout);
     const expected = evaluateForEngines(toLoadMatrix(loadsArr), placementFromPhy2log(p2l, 4), 3, 3);
+    // The CLI adds where the loads came from.
+    assert.deepEqual(json.loads, {
+      description: "1 file (JSON)",
+      files: 1,
+      kinds: ["JSON"],
+    });
+    delete json.loads;
     assert.deepEqual(json, JSON.parse(JSON.stringify(expected)));
   });
 

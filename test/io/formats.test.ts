@@ -375,7 +375,7 @@ describe("engine placements read back what the writers write", () => {
   const p = placementFromPhy2log(
     [
       [0, 1, 2, 3, 0, 1],
-      [3, 2, 1, 0, 3, 3],
+      [3, 2, 1, 0, 2, 3],
     ],
     4,
   );
@@ -390,7 +390,9 @@ describe("engine placements read back what the writers write", () => {
     });
   }
 
-  test("vllm-ascend: devices and layers are ordered by id; counts are checked", () => {
+  test("vllm-ascend: layers and devices by list position, as the engine reads them", () => {
+    // vllm-ascend's expert_file_to_tensor takes layer_list[i] for its i-th MoE layer and
+    // device_list[r] for rank r; layer_id and device_id are never read, so neither is here.
     const map = {
       moe_layer_count: 2,
       layer_list: [
@@ -407,32 +409,27 @@ describe("engine placements read back what the writers write", () => {
           device_count: 2,
           device_list: [
             { device_id: 0, device_expert: [1, 1] },
-            { device_id: 1, device_expert: [2, 0] },
+            { device_id: 0, device_expert: [2, 0] },
           ],
         },
       ],
     };
     const q = readPlacement(file("a.json", JSON.stringify(map)));
-    assert.deepEqual(Array.from(q.phy2log), [1, 1, 2, 0, 0, 1, 2, 0]);
+    assert.deepEqual(Array.from(q.phy2log), [2, 0, 0, 1, 1, 1, 2, 0]);
     const wrongCount = { ...map, moe_layer_count: 3 };
     assert.throws(
       () => readPlacement(file("a.json", JSON.stringify(wrongCount))),
       formatError(/moe_layer_count is the number 3/),
     );
-    const dupIds = {
-      layer_list: [
-        {
-          layer_id: 0,
-          device_list: [
-            { device_id: 0, device_expert: [0] },
-            { device_id: 0, device_expert: [0] },
-          ],
-        },
-      ],
+    // torch.tensor of the device lists needs them all the same length.
+    const unequal = {
+      layer_list: [{ device_list: [{ device_expert: [0, 1] }, { device_expert: [2] }] }],
     };
     assert.throws(
-      () => readPlacement(file("a.json", JSON.stringify(dupIds))),
-      formatError(/distinct integer/),
+      () => readPlacement(file("a.json", JSON.stringify(unequal))),
+      formatError(
+        /device_list\[1\]\.device_expert has 1 experts but .* has 2: vllm-ascend needs equal/,
+      ),
     );
     const ragged = {
       layer_list: [
@@ -442,7 +439,7 @@ describe("engine placements read back what the writers write", () => {
     };
     assert.throws(
       () => readPlacement(file("a.json", JSON.stringify(ragged))),
-      formatError(/must equal 2/),
+      formatError(/vllm-ascend needs equal device lists/),
     );
   });
 
@@ -504,8 +501,13 @@ describe("per-slot loads folded by a placement (vLLM expert_load_window)", () =>
     const path = file("w.json", JSON.stringify({ expert_load_window: window }));
     const m = readLoads(path, { slotPlacement: placement, key: "expert_load_window" });
     assert.deepEqual([m.layers, m.experts, ...m.data], [2, 2, 44, 22, 66, 99]);
-    const t = readTrace(path, { slotPlacement: placement, key: "expert_load_window", steps: "1" });
-    assert.deepEqual(Array.from(t.data), [40, 20, 60, 90]);
+    const t = readTrace(path, { slotPlacement: placement, key: "expert_load_window" });
+    assert.deepEqual(Array.from(t.data), [4, 2, 6, 9, 40, 20, 60, 90]);
+    // vLLM writes the window as a ring buffer: a slice of its rows is not a time range.
+    assert.throws(
+      () => readTrace(path, { slotPlacement: placement, key: "expert_load_window", steps: "1" }),
+      formatError(/ring buffer/),
+    );
   });
 
   test("slot counts must match the placement", () => {

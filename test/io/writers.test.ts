@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { firstGpuDuplicate } from "../../src/core/distinct.js";
 import { type Placement, placementFromPhy2log, rebalanceExperts } from "../../src/index.js";
 import { readPlacement } from "../../src/io/read.js";
 import {
@@ -94,16 +95,72 @@ const placementArb = fc
     };
   });
 
+/**
+ * Random placements in which no GPU holds an expert twice (what vllm-ascend can serve): replica
+ * counts of at most one per GPU, dealt round-robin over the GPUs, then GPUs and slots shuffled.
+ */
+const distinctPlacementArb = fc
+  .record({
+    layers: fc.integer({ min: 1, max: 4 }),
+    gpus: fc.integer({ min: 1, max: 6 }),
+    slotsPerGpu: fc.integer({ min: 1, max: 5 }),
+    extra: fc.integer({ min: 0, max: 30 }),
+    seed: fc.integer(),
+  })
+  .map(({ layers, gpus, slotsPerGpu, extra, seed }) => {
+    const slots = gpus * slotsPerGpu;
+    // E experts with 1..gpus replicas each fill the slots: slotsPerGpu <= E <= slots.
+    const experts = slotsPerGpu + (extra % (slots - slotsPerGpu + 1));
+    let s = seed >>> 0;
+    const next = (n: number) => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return Math.floor((s / 4294967296) * n);
+    };
+    const p2l = Array.from({ length: layers }, () => {
+      const counts = new Array<number>(experts).fill(1);
+      for (let left = slots - experts; left > 0; ) {
+        const e = next(experts);
+        if (counts[e] < gpus) {
+          counts[e]++;
+          left--;
+        }
+      }
+      const replicas = counts.flatMap((c, e) => new Array<number>(c).fill(e));
+      const perGpu: number[][] = Array.from({ length: gpus }, () => []);
+      replicas.forEach((e, k) => {
+        perGpu[k % gpus].push(e);
+      });
+      for (let i = perGpu.length - 1; i > 0; i--) {
+        const j = next(i + 1);
+        [perGpu[i], perGpu[j]] = [perGpu[j], perGpu[i]];
+      }
+      return perGpu.flatMap((g) => {
+        for (let i = g.length - 1; i > 0; i--) {
+          const j = next(i + 1);
+          [g[i], g[j]] = [g[j], g[i]];
+        }
+        return g;
+      });
+    });
+    return {
+      placement: placementFromPhy2log(p2l, experts),
+      shape: { layers, experts, gpus, slots },
+    };
+  });
+
 describe("every writer round-trips: written -> readPlacement -> identical phy2log", () => {
   for (const format of OUTPUT_FORMATS) {
     test(`${format}: random placements`, () => {
       fc.assert(
-        fc.property(placementArb, ({ placement, shape }) => {
-          const text = formatPlacement(placement, format, { numGpus: shape.gpus });
-          const back = roundTrip(text, format, shape.experts);
-          assert.deepEqual(rows(back), rows(placement));
-          assert.deepEqual(back.logcnt, placement.logcnt);
-        }),
+        fc.property(
+          format === "vllm-ascend" ? distinctPlacementArb : placementArb,
+          ({ placement, shape }) => {
+            const text = formatPlacement(placement, format, { numGpus: shape.gpus });
+            const back = roundTrip(text, format, shape.experts);
+            assert.deepEqual(rows(back), rows(placement));
+            assert.deepEqual(back.logcnt, placement.logcnt);
+          },
+        ),
         { numRuns: 60 },
       );
     });
@@ -114,10 +171,13 @@ describe("every writer's file is what the engine's own loader accepts and serves
   for (const format of OUTPUT_FORMATS) {
     test(`${format}: the engine serves exactly our phy2log`, () => {
       fc.assert(
-        fc.property(placementArb, ({ placement, shape }) => {
-          const text = formatPlacement(placement, format, { numGpus: shape.gpus });
-          assert.deepEqual(engineLoad(format, text, shape), rows(placement));
-        }),
+        fc.property(
+          format === "vllm-ascend" ? distinctPlacementArb : placementArb,
+          ({ placement, shape }) => {
+            const text = formatPlacement(placement, format, { numGpus: shape.gpus });
+            assert.deepEqual(engineLoad(format, text, shape), rows(placement));
+          },
+        ),
         { numRuns: 60 },
       );
     });
@@ -177,7 +237,14 @@ describe("format details the engines depend on", () => {
   });
 
   test("vllm-ascend: one device_list entry per GPU with its slots' experts, ids in order", () => {
-    const json = JSON.parse(vllmAscendExpertMap(p, 2));
+    const q = placementFromPhy2log(
+      [
+        [0, 1, 2, 0],
+        [2, 1, 1, 0],
+      ],
+      3,
+    );
+    const json = JSON.parse(vllmAscendExpertMap(q, 2));
     assert.equal(json.moe_layer_count, 2);
     assert.deepEqual(
       json.layer_list.map((l: { layer_id: number; device_count: number }) => [
@@ -190,14 +257,84 @@ describe("format details the engines depend on", () => {
       ],
     );
     assert.deepEqual(json.layer_list[1].device_list, [
-      { device_id: 0, device_expert: [2, 2] },
+      { device_id: 0, device_expert: [2, 1] },
       { device_id: 1, device_expert: [1, 0] },
     ]);
-    // Device 0 of layer 1 holds expert 2 twice: vllm-ascend collapses that into one local slot.
-    const text = vllmAscendExpertMap(p, 2);
-    assert.equal(
-      vllmAscendLoad(text, { layers: 2, experts: 3, gpus: 2, slots: 4 }).collapsedDevices,
-      1,
+  });
+
+  test("vllm-ascend: a device holding an expert twice is refused, naming layer, device, expert", () => {
+    // p's layer 1 puts expert 2 in both slots of device 0.
+    assert.throws(
+      () => vllmAscendExpertMap(p, 2),
+      /^EplbInputError: placement \("layer 1, device 0"\) holds expert 2 twice: vllm-ascend/,
+    );
+    // Exactly the placements with a duplicate on some GPU are refused.
+    fc.assert(
+      fc.property(placementArb, ({ placement, shape }) => {
+        const dup = firstGpuDuplicate(placement, shape.gpus);
+        if (dup === null) vllmAscendExpertMap(placement, shape.gpus);
+        else {
+          assert.throws(
+            () => vllmAscendExpertMap(placement, shape.gpus),
+            new RegExp(
+              `layer ${dup.layer}, device ${dup.gpu}"\\) holds expert ${dup.expert} twice`,
+            ),
+          );
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test("vllm-ascend's routing, re-expressed, misroutes a map with a duplicate on device 0", () => {
+    const shape = { layers: 1, experts: 3, gpus: 2, slots: 4 };
+    const map = (devices: number[][]) =>
+      JSON.stringify({
+        moe_layer_count: 1,
+        layer_list: [
+          {
+            layer_id: 0,
+            device_count: devices.length,
+            device_list: devices.map((d, i) => ({ device_id: i, device_expert: d })),
+          },
+        ],
+      });
+    // Rank 0 holds 1 distinct expert, so rank 1's slots are offset by 1 instead of 2: expert 1
+    // goes to slot 1, which holds expert 0. This is the map older eplb versions wrote.
+    assert.throws(
+      () =>
+        vllmAscendLoad(
+          map([
+            [0, 0],
+            [1, 2],
+          ]),
+          shape,
+        ),
+      /rank 0 routes expert 1 to slot 1, which holds expert 0/,
+    );
+    // A duplicate on a later device keeps the offsets right but serves one replica only.
+    const later = vllmAscendLoad(
+      map([
+        [0, 1],
+        [2, 2],
+      ]),
+      shape,
+    );
+    assert.equal(later.collapsedDevices, 1);
+    assert.deepEqual(later.log2phyPerRank[0], [
+      [0, 1, 3],
+      [0, 1, 3],
+    ]);
+  });
+
+  test("vllm-ascend: every (rank, expert) of a written map reaches its expert, for TP too", () => {
+    fc.assert(
+      fc.property(distinctPlacementArb, fc.integer({ min: 1, max: 4 }), (d, tp) => {
+        const text = vllmAscendExpertMap(d.placement, d.shape.gpus);
+        assert.deepEqual(vllmAscendLoad(text, d.shape, tp).phy2log, rows(d.placement));
+        assert.equal(vllmAscendLoad(text, d.shape, tp).collapsedDevices, 0);
+      }),
+      { numRuns: 100 },
     );
   });
 
@@ -249,7 +386,8 @@ describe("format details the engines depend on", () => {
 
   test("every output ends with a newline and the extension matches the syntax", () => {
     for (const format of OUTPUT_FORMATS) {
-      const text = formatPlacement(p, format, { numGpus: 2 });
+      // 4 GPUs of one slot: no device repeats an expert, so vllm-ascend writes it too.
+      const text = formatPlacement(p, format, { numGpus: 4 });
       assert.ok(text.endsWith("\n"));
       if (outputFormatExtension(format) === ".json") JSON.parse(text);
     }

@@ -218,7 +218,10 @@ describe("eplb report: writes the report", () => {
     assert.match(main.stdout, /^ {2}report +write a self-contained HTML report/m);
     const help = await cli(["report", "--help"]);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /^Usage: eplb report --loads FILE --html FILE/);
+    assert.match(
+      help.stdout,
+      /^Usage: eplb report --loads FILE\|DIR \[--loads FILE \.\.\.\] --html FILE/,
+    );
   });
 
   it("exits 2 with one line from the real binary too", () => {

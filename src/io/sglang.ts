@@ -1,0 +1,431 @@
+/**
+ * SGLang's expert-distribution recorder dumps, read as SGLang means them.
+ *
+ * What SGLang writes (sgl-project/sglang `python/sglang/srt/eplb/expert_distribution.py`, commit
+ * 02295fe5ac5ccff3e8829800d50450351c56fb53; see docs/engines.md):
+ * - `stat` / `stat_approx`: `{rank, logical_count, average_utilization_rate_over_window}` with
+ *   `logical_count` int32 `[buffer_size, layers, logical experts]`, a ring buffer whose write
+ *   position is not saved: rows are not in time order and unfilled rows are zero.
+ * - `per_pass` / `per_token`: one file per rank, `{records, last_physical_to_logical_map}`; each
+ *   record `{forward_pass_id, rank, gatherer_key, global_physical_count [layers, slots]}`, and in
+ *   `per_token` mode also `topk_ids_of_layer [layers, tokens, 8]` (physical slot ids, -1 where
+ *   the model's top-k leaves a column unused). Counts are per physical slot and fold onto
+ *   logical experts through the map.
+ */
+import type { Placement } from "../core/placement.js";
+import { EplbFormatError } from "./errors.js";
+import {
+  checkLoads,
+  type Float64Trace,
+  type InterpretOptions,
+  placementFromValue,
+  selectSteps,
+} from "./interpret.js";
+import { describe, isTensor, nestedToTensor, type Tensor } from "./tensor.js";
+import { type FileValue, isFileObject } from "./value.js";
+
+/** The recorder modes whose dumps eplb tells apart (`stat_approx` dumps are `stat` dumps). */
+export type SglangDumpKind = "stat" | "per_pass" | "per_token";
+
+/** One record of a `per_pass` / `per_token` dump, its counts folded to logical experts. */
+export interface SglangPass {
+  readonly forwardPassId: number;
+  readonly rank: number;
+  /** Logical loads of this record, `[layers, experts]` row-major. */
+  readonly loads: Float64Array;
+  /** The record's physical counts, `[layers, slots]` row-major, as SGLang recorded them. */
+  readonly physical: Float64Array;
+  /** `per_token` only: `topk_ids_of_layer` `[layers, tokens, k]`, physical slot ids, -1 unused. */
+  readonly topk?: Tensor;
+}
+
+/** A `per_pass` / `per_token` dump, read. */
+export interface SglangPassDump {
+  readonly kind: "per_pass" | "per_token";
+  readonly layers: number;
+  readonly slots: number;
+  readonly experts: number;
+  /** `last_physical_to_logical_map` as a placement. */
+  readonly map: Placement;
+  /** The records in file order. */
+  readonly passes: SglangPass[];
+}
+
+/**
+ * Which SGLang recorder dump a file's value is, if any: `per_token` or `per_pass` (a dict with
+ * `records`), `stat` (a dict with `rank` or `average_utilization_rate_over_window` beside a 3-D
+ * `logical_count`; `stat_approx` dumps are the same). A bare 3-D `logical_count` is not a dump
+ * (eplb's own traces and hand-made files use that name for time-ordered steps).
+ *
+ * @param value what a reader returned for the file
+ * @returns the dump's kind, or undefined for any other value
+ * @example
+ * ```ts
+ * sglangDumpKind({ rank: 0, logical_count: trace3d }); // "stat"
+ * sglangDumpKind({ records: [], last_physical_to_logical_map: map }); // "per_pass"
+ * ```
+ */
+export function sglangDumpKind(value: FileValue): SglangDumpKind | undefined {
+  if (!isFileObject(value)) return undefined;
+  if (Object.hasOwn(value, "records") && Array.isArray(value.records)) {
+    const tokens = value.records.some(
+      (r) => isFileObject(r) && Object.hasOwn(r, "topk_ids_of_layer"),
+    );
+    return tokens ? "per_token" : "per_pass";
+  }
+  const count = value.logical_count;
+  if (
+    count !== undefined &&
+    (Object.hasOwn(value, "rank") ||
+      Object.hasOwn(value, "average_utilization_rate_over_window")) &&
+    dims(count) === 3
+  ) {
+    return "stat";
+  }
+  return undefined;
+}
+
+/** Dimensions of a tensor or nested list, following first elements. */
+function dims(value: FileValue): number {
+  if (isTensor(value)) return value.shape.length;
+  let d = 0;
+  let v: FileValue = value;
+  while (Array.isArray(v) && d < 8) {
+    d++;
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  return d;
+}
+
+/**
+ * The refusal for `--steps` on a `stat` dump: its rows are a ring buffer without the write
+ * position, so no slice of rows means "the last N passes".
+ *
+ * @param file the file, for the message
+ * @returns the error to throw
+ * @example
+ * ```ts
+ * throw sglangStepsError("dump.pt");
+ * ```
+ */
+export function sglangStepsError(file: string): EplbFormatError {
+  return new EplbFormatError(
+    file,
+    "is an SGLang stat dump: logical_count is a ring buffer whose write position SGLang does not " +
+      "save, so its rows are not in time order and --steps cannot select recent passes; drop " +
+      "--steps (all rows are summed) or record in per_pass mode",
+  );
+}
+
+/**
+ * The refusals for a `stat` dump: `steps` (its rows are not in time order) and reading it as a
+ * trace.
+ *
+ * @param file the file, for the message
+ * @param steps the steps slice, if any
+ * @param sum whether loads (true) or a trace (false) are wanted
+ * @throws EplbFormatError for `steps` or a trace
+ * @example
+ * ```ts
+ * checkStatUse("dump.pt", undefined, true); // fine: all rows are summed
+ * ```
+ */
+export function checkStatUse(file: string, steps: string | undefined, sum: boolean): void {
+  if (steps !== undefined) throw sglangStepsError(file);
+  if (!sum) {
+    throw new EplbFormatError(
+      file,
+      "is an SGLang stat dump: logical_count is a ring buffer whose write position SGLang does " +
+        "not save, so its rows are not passes in time order and it is no trace to replay; " +
+        "record in per_pass mode (or, for a dump recorded with buffer size -1, whose rows are " +
+        "in order, pass --key logical_count)",
+    );
+  }
+}
+
+/**
+ * A `per_pass` / `per_token` dump as loads (`sum`) or a trace: one step per forward pass (ranks
+ * of a pass summed, passes in id order), physical counts folded through the dump's own map. What
+ * `loadsFromValue` and `traceFromValue` return for such a dump.
+ *
+ * @param value the dump's value
+ * @param file its name, for messages
+ * @param options `limit`, the `steps` slice over passes; `slots` is refused (the dump has its map)
+ * @param sum sum the selected passes (loads) or stack them (a trace)
+ * @returns the trace and the rank of the data it stands for (3, or 2 for an empty dump's loads)
+ * @throws EplbFormatError for a broken dump, a slot placement, or a trace of no pass
+ * @example
+ * ```ts
+ * sglangCollect(value, "d.pt", { limit: 1e9, steps: "-2:" }, true).trace.data; // last 2 passes
+ * ```
+ */
+export function sglangCollect(
+  value: FileValue,
+  file: string,
+  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  sum: boolean,
+): { rank: number; trace: Float64Trace } {
+  if (options.slots) {
+    throw new EplbFormatError(
+      file,
+      "is an SGLang per_pass/per_token dump, folded through its own last_physical_to_logical_map; drop the slot placement",
+    );
+  }
+  const byPass = new SglangPassSum();
+  byPass.add(readSglangPassDump(value, file, options.limit), file);
+  const { trace: passes } = byPass.trace();
+  const { layers, experts } = passes;
+  const n = layers * experts;
+  if (passes.steps === 0) {
+    if (sum) return { rank: 2, trace: { steps: 1, layers, experts, data: new Float64Array(n) } };
+    throw new EplbFormatError(
+      file,
+      "is an SGLang dump with no recorded forward pass (records is empty)",
+    );
+  }
+  const { start, step, count } = selectSteps(options.steps, passes.steps);
+  const data = new Float64Array((sum ? 1 : count) * n);
+  for (let k = 0; k < count; k++) {
+    const from = (start + k * step) * n;
+    if (sum) for (let i = 0; i < n; i++) data[i] += passes.data[from + i];
+    else data.set(passes.data.subarray(from, from + n), k * n);
+  }
+  return { rank: 3, trace: { steps: sum ? 1 : count, layers, experts, data } };
+}
+
+/**
+ * Reads a `per_pass` or `per_token` dump: checks `last_physical_to_logical_map` (every slot an
+ * expert id, every expert in some slot) and every record, and folds each record's physical counts
+ * onto logical experts (a slot's count goes to the expert the map puts there). `per_token`
+ * records are counted from `topk_ids_of_layer` (ignoring -1) as SGLang derives its own
+ * `global_physical_count` from them.
+ *
+ * @param value the file's value (see {@link sglangDumpKind})
+ * @param file the file, for messages
+ * @param limit element bound for nested lists (the file's byte length)
+ * @throws EplbFormatError when the map or a record is missing, misshapen or out of range
+ * @example
+ * ```ts
+ * const dump = readSglangPassDump(readValue("expert_distribution_recorder_1_0.pt").value, "d.pt", 1e6);
+ * dump.passes[0].loads; // Float64Array [layers * experts]
+ * ```
+ */
+export function readSglangPassDump(value: FileValue, file: string, limit: number): SglangPassDump {
+  const kind = sglangDumpKind(value);
+  if (!isFileObject(value) || (kind !== "per_pass" && kind !== "per_token")) {
+    throw new EplbFormatError(file, "is not an SGLang per_pass / per_token dump");
+  }
+  if (!Object.hasOwn(value, "last_physical_to_logical_map")) {
+    throw new EplbFormatError(
+      file,
+      "has SGLang records but no last_physical_to_logical_map to fold physical slots onto experts",
+    );
+  }
+  // SGLang never pads its map with -1: every slot holds an expert.
+  const map = placementFromValue(value, file, {
+    limit,
+    key: "last_physical_to_logical_map",
+    allowEmpty: false,
+  });
+  const { layers, numReplicas: slots, numExperts: experts } = map;
+  const records = value.records as FileValue[];
+  const passes = records.map((record, i) => readRecord(record, i, kind, file, map, limit));
+  return { kind, layers, slots, experts, map, passes };
+}
+
+function readRecord(
+  record: FileValue,
+  i: number,
+  kind: "per_pass" | "per_token",
+  file: string,
+  map: Placement,
+  limit: number,
+): SglangPass {
+  const { layers, numReplicas: slots, numExperts: experts } = map;
+  const where = `records[${i}]`;
+  if (!isFileObject(record)) throw new EplbFormatError(file, `${where} is not a dict`);
+  const id = record.forward_pass_id;
+  const rank = record.rank;
+  if (typeof id !== "number" || !Number.isSafeInteger(id)) {
+    throw new EplbFormatError(file, `${where}.forward_pass_id is ${describe(id)}, not an integer`);
+  }
+  if (typeof rank !== "number" || !Number.isSafeInteger(rank) || rank < 0) {
+    throw new EplbFormatError(file, `${where}.rank is ${describe(rank)}, not a rank`);
+  }
+  const topk =
+    kind === "per_token" ? tensorAt(record, "topk_ids_of_layer", where, file, limit) : undefined;
+  const physical = topk
+    ? countTopk(topk, where, file, layers, slots)
+    : physicalCounts(tensorAt(record, "global_physical_count", where, file, limit), where, file, [
+        layers,
+        slots,
+      ]);
+  const loads = new Float64Array(layers * experts);
+  const p2l = map.phy2log;
+  for (let l = 0; l < layers; l++) {
+    for (let s = 0; s < slots; s++)
+      loads[l * experts + p2l[l * slots + s]] += physical[l * slots + s];
+  }
+  return { forwardPassId: id, rank, loads, physical, ...(topk ? { topk } : {}) };
+}
+
+function tensorAt(
+  record: Record<string, FileValue>,
+  key: string,
+  where: string,
+  file: string,
+  limit: number,
+): Tensor {
+  const v = record[key];
+  // A dump re-saved as JSON holds nested lists.
+  if (Array.isArray(v)) return nestedToTensor(v, Math.max(1, limit), file, `${where}.${key}`);
+  if (!isTensor(v)) {
+    throw new EplbFormatError(file, `${where}.${key} is ${describe(v ?? null)}, not a tensor`);
+  }
+  return v;
+}
+
+function physicalCounts(t: Tensor, where: string, file: string, shape: number[]): Float64Array {
+  if (t.shape.join(",") !== shape.join(",")) {
+    throw new EplbFormatError(
+      file,
+      `${where}.global_physical_count has shape [${t.shape.join(", ")}] but last_physical_to_logical_map is [${shape.join(", ")}]`,
+    );
+  }
+  checkLoads(t.data, t.shape, `${where}.global_physical_count`, file);
+  return t.data;
+}
+
+/** Per-slot counts of one record's `topk_ids_of_layer [layers, tokens, k]` (-1 = no choice). */
+function countTopk(
+  t: Tensor,
+  where: string,
+  file: string,
+  layers: number,
+  slots: number,
+): Float64Array {
+  if (t.shape.length !== 3 || t.shape[0] !== layers) {
+    throw new EplbFormatError(
+      file,
+      `${where}.topk_ids_of_layer has shape [${t.shape.join(", ")}]: expected [${layers} layers, tokens, k]`,
+    );
+  }
+  const per = t.shape[1] * t.shape[2];
+  const out = new Float64Array(layers * slots);
+  for (let l = 0; l < layers; l++) {
+    for (let j = 0; j < per; j++) {
+      const s = t.data[l * per + j];
+      if (s === -1) continue;
+      if (!Number.isInteger(s) || s < 0 || s >= slots) {
+        throw new EplbFormatError(
+          file,
+          `${where}.topk_ids_of_layer holds ${s} in layer ${l}: slot ids are 0..${slots - 1} (or -1)`,
+        );
+      }
+      out[l * slots + s]++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Sums the records of SGLang `per_pass` / `per_token` dumps by forward pass, one dump at a time,
+ * so that a recording of many ranks is never held whole: records with the same
+ * `forward_pass_id` (the ranks of one pass, as SGLang all-reduces them) are added, logical loads
+ * always and physical counts while every dump shares one map.
+ *
+ * @example
+ * ```ts
+ * const sum = new SglangPassSum();
+ * for (const f of files) sum.add(readSglangPassDump(readValue(f).value, f, 1e9), f);
+ * sum.trace().trace.steps; // distinct forward passes
+ * ```
+ */
+export class SglangPassSum {
+  /** Logical experts, layers and slots of the first dump added (0 before). */
+  layers = 0;
+  experts = 0;
+  slots = 0;
+  /** Every rank seen. */
+  readonly ranks = new Set<number>();
+  private map: Int32Array | undefined;
+  private sameMap = true;
+  private readonly byId = new Map<number, { loads: Float64Array; physical: Float64Array }>();
+
+  /**
+   * Adds a dump's records.
+   *
+   * @param dump a dump read by {@link readSglangPassDump}
+   * @param file its name, for the error
+   * @throws EplbFormatError when the dump's layers or experts differ from the first one's
+   */
+  add(dump: SglangPassDump, file: string): void {
+    if (!this.map) {
+      this.layers = dump.layers;
+      this.experts = dump.experts;
+      this.slots = dump.slots;
+      this.map = dump.map.phy2log;
+    } else if (dump.layers !== this.layers || dump.experts !== this.experts) {
+      throw new EplbFormatError(
+        file,
+        `has ${dump.layers} layers x ${dump.experts} experts but the dumps before it ${this.layers} x ${this.experts}: dumps summed must be of one model`,
+      );
+    } else if (
+      this.sameMap &&
+      (dump.slots !== this.slots || dump.map.phy2log.some((e, i) => e !== this.map?.[i]))
+    ) {
+      this.sameMap = false;
+      for (const v of this.byId.values()) v.physical = new Float64Array(0);
+    }
+    for (const p of dump.passes) {
+      this.ranks.add(p.rank);
+      let sum = this.byId.get(p.forwardPassId);
+      if (!sum) {
+        sum = {
+          loads: new Float64Array(this.layers * this.experts),
+          physical: new Float64Array(this.sameMap ? this.layers * this.slots : 0),
+        };
+        this.byId.set(p.forwardPassId, sum);
+      }
+      for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      for (let i = 0; i < sum.physical.length; i++) sum.physical[i] += p.physical[i];
+    }
+  }
+
+  /**
+   * The logical loads per forward pass, passes in id order.
+   *
+   * @returns a trace of one step per pass, and the pass ids
+   */
+  trace(): { trace: Float64Trace; passIds: number[] } {
+    const passIds = [...this.byId.keys()].sort((a, b) => a - b);
+    const n = this.layers * this.experts;
+    const data = new Float64Array(passIds.length * n);
+    for (let t = 0; t < passIds.length; t++) {
+      data.set((this.byId.get(passIds[t]) as { loads: Float64Array }).loads, t * n);
+    }
+    const trace = { steps: passIds.length, layers: this.layers, experts: this.experts, data };
+    return { trace, passIds };
+  }
+
+  /**
+   * The physical counts of the passes `passIds`, in that order, as SGLang's recorder summed
+   * them before logging its balancedness; undefined when the dumps' maps differ.
+   *
+   * @param passIds passes from {@link trace}
+   * @returns `[passes][layers][slots]` row-major, with the slots and the map
+   */
+  physical(
+    passIds: readonly number[],
+  ): { slots: number; map: Int32Array; physical: Float64Array } | undefined {
+    if (!this.sameMap || !this.map) return undefined;
+    const n = this.layers * this.slots;
+    const physical = new Float64Array(passIds.length * n);
+    passIds.forEach((id, t) => {
+      const sum = this.byId.get(id);
+      if (sum) physical.set(sum.physical, t * n);
+    });
+    return { slots: this.slots, map: this.map, physical };
+  }
+}

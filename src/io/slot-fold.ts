@@ -1,0 +1,222 @@
+import type { Placement } from "../core/placement.js";
+import { EplbFormatError } from "./errors.js";
+import { isTensor, type Tensor } from "./tensor.js";
+import { type FileValue, isFileObject } from "./value.js";
+
+/**
+ * vLLM's per-slot load tensors (`vllm/distributed/eplb/eplb_state.py`): `expert_load_window`
+ * `[window, layers, physical slots]` and `expert_load_pass` `[layers, physical slots]`. Their
+ * last axis counts tokens per physical slot, never per logical expert.
+ */
+export const VLLM_SLOT_KEYS = ["expert_load_window", "expert_load_pass"] as const;
+
+/** vLLM state tensors that are maps, not loads: never taken for loads by a key-less lookup. */
+export const VLLM_MAP_KEYS = ["logical_to_physical_map", "logical_replica_count"] as const;
+
+/**
+ * How per-slot loads become per-expert loads: `map[l * slots + s]` is the logical expert slot
+ * `s` of layer `l` holds, or -1 for an unused slot (vLLM's elastic EP pads the map with -1).
+ */
+export interface SlotFold {
+  readonly layers: number;
+  readonly slots: number;
+  readonly experts: number;
+  readonly map: ArrayLike<number>;
+  /** Where the map comes from, for messages. */
+  readonly source: string;
+}
+
+/**
+ * Decides whether the loads array `name` of a file's value counts per physical slot, and with
+ * which map to fold it into logical experts, as vLLM's `rearrange` does (`scatter_add_` of the
+ * window through `physical_to_logical_map`):
+ * - `slots` given (`--slot-placement`): fold with it; if the file holds its own
+ *   `physical_to_logical_map`, the two must agree.
+ * - a vLLM per-slot array ({@link VLLM_SLOT_KEYS}) beside a `physical_to_logical_map`: fold with
+ *   that map (its -1 slots are unused).
+ * - a vLLM per-slot array without a map: refused, since read as is it would be taken for loads
+ *   per expert (right only by luck when slots == experts).
+ * - anything else: no fold (undefined).
+ *
+ * @param value the file's value (a dict for the vLLM cases)
+ * @param name the entry the loads were taken from
+ * @param file file name for messages
+ * @param slots the `--slot-placement`, if any
+ * @throws EplbFormatError for a per-slot array without a map, a map that is not integer
+ *   `[layers, slots]` with ids >= -1, or a map that disagrees with `slots`
+ * @example
+ * ```ts
+ * slotFoldFor({ expert_load_window: w, physical_to_logical_map: m }, "expert_load_window", "s.pt");
+ * // { layers: 2, slots: 6, experts: 4, map: Float64Array(12), source: "physical_to_logical_map" }
+ * ```
+ */
+export function slotFoldFor(
+  value: FileValue,
+  name: string,
+  file: string,
+  slots?: Placement,
+): SlotFold | undefined {
+  const perSlot = isFileObject(value) && (VLLM_SLOT_KEYS as readonly string[]).includes(name);
+  const own =
+    perSlot && isFileObject(value) && Object.hasOwn(value, "physical_to_logical_map")
+      ? value.physical_to_logical_map
+      : undefined;
+  if (own !== undefined && !isTensor(own)) {
+    throw new EplbFormatError(file, "physical_to_logical_map is not a tensor [layers, slots]");
+  }
+  const fileFold = own === undefined ? undefined : foldFromMap(own, value, file);
+  if (slots) {
+    const fold: SlotFold = {
+      layers: slots.layers,
+      slots: slots.numReplicas,
+      experts: slots.numExperts,
+      map: slots.phy2log,
+      source: "slot placement",
+    };
+    if (fileFold && !sameMap(fileFold, fold)) {
+      throw new EplbFormatError(
+        file,
+        "its physical_to_logical_map differs from --slot-placement: the window was recorded " +
+          "under the file's own map, so drop --slot-placement (or pass the map it was recorded under)",
+      );
+    }
+    return fold;
+  }
+  if (fileFold) return fileFold;
+  if (perSlot) {
+    throw new EplbFormatError(
+      file,
+      `${name} counts tokens per physical slot (vLLM), not per expert: pass --slot-placement ` +
+        "FILE with the physical_to_logical_map it was recorded under (or save that map in the same file)",
+    );
+  }
+  return undefined;
+}
+
+/** A vLLM `physical_to_logical_map` tensor checked and turned into a fold. */
+function foldFromMap(map: Tensor, value: FileValue, file: string): SlotFold {
+  const { shape, data } = map;
+  if (shape.length !== 2 || shape[0] === 0 || shape[1] === 0) {
+    throw new EplbFormatError(
+      file,
+      `physical_to_logical_map has shape [${shape.join(", ")}]: expected a non-empty [layers, slots]`,
+    );
+  }
+  let max = -1;
+  for (let i = 0; i < data.length; i++) {
+    const e = data[i];
+    if (!Number.isInteger(e) || e < -1 || e > 0x7fffffff) {
+      const [l, s] = [Math.floor(i / shape[1]), i % shape[1]];
+      throw new EplbFormatError(
+        file,
+        `physical_to_logical_map[${l}][${s}] is ${e}: slots hold expert ids >= 0, or -1 when unused`,
+      );
+    }
+    if (e > max) max = e;
+  }
+  if (max < 0) throw new EplbFormatError(file, "physical_to_logical_map has no used slot");
+  // vLLM sizes its logical tensors by num_logical_experts; prefer that when the file has it, so
+  // an expert that holds no slot in any layer is still counted (with zero load).
+  let experts = max + 1;
+  const count = isFileObject(value) ? value.logical_replica_count : undefined;
+  if (isTensor(count) && count.shape.length === 2 && count.shape[0] === shape[0]) {
+    if (count.shape[1] < experts) {
+      throw new EplbFormatError(
+        file,
+        `physical_to_logical_map holds expert ${max} but logical_replica_count has ${count.shape[1]} experts`,
+      );
+    }
+    experts = count.shape[1];
+  }
+  return {
+    layers: shape[0],
+    slots: shape[1],
+    experts,
+    map: data,
+    source: "physical_to_logical_map",
+  };
+}
+
+function sameMap(a: SlotFold, b: SlotFold): boolean {
+  if (a.layers !== b.layers || a.slots !== b.slots) return false;
+  for (let i = 0; i < a.map.length; i++) if (a.map[i] !== b.map[i]) return false;
+  return true;
+}
+
+/**
+ * Adds one step of per-slot loads (`src` from `from`) to the experts the slots hold (`data` from
+ * `to`). A slot mapped to -1 (unused) holds no expert: its load must be 0, else the file is
+ * refused rather than the tokens dropped or given to the wrong expert.
+ *
+ * @param fold the map
+ * @param src per-slot loads; the step starts at `from` (`[layers, slots]` row-major)
+ * @param data per-expert sums; the step's `[layers, experts]` block starts at `to`
+ * @param where the step's name for messages, e.g. `expert_load_window[3]`
+ * @param file file name for messages
+ * @throws EplbFormatError for a nonzero load on an unused slot
+ * @example
+ * ```ts
+ * foldSlots(fold, window, 0, out, 0, "expert_load_window[0]", "state.pt");
+ * ```
+ */
+export function foldSlots(
+  fold: SlotFold,
+  src: Float64Array,
+  from: number,
+  data: Float64Array,
+  to: number,
+  where: string,
+  file: string,
+): void {
+  const { layers, slots, experts, map } = fold;
+  for (let l = 0; l < layers; l++) {
+    const row = l * slots;
+    for (let s = 0; s < slots; s++) {
+      const e = map[row + s];
+      const v = src[from + row + s];
+      if (e >= 0) data[to + l * experts + e] += v;
+      else if (v !== 0) {
+        throw new EplbFormatError(
+          file,
+          `${where}[${l}][${s}] is ${v} but the ${fold.source} marks slot ${s} of layer ${l} ` +
+            "unused (-1): no expert to count those tokens for",
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Where vLLM's ring buffer `expert_load_window` starts in time, when the file says: vLLM writes
+ * pass after pass at `expert_load_window_step` and then advances it, so the row it names is the
+ * oldest (or a still unwritten zero row). Undefined for any other array, or when the file does
+ * not hold `expert_load_window_step` (then the rows' time order is unknown).
+ *
+ * @param value the file's value
+ * @param name the entry the loads were taken from
+ * @param rows the window's length
+ * @param file file name for messages
+ * @throws EplbFormatError when `expert_load_window_step` is not an integer in `[0, rows)`
+ * @example
+ * ```ts
+ * vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3
+ * ```
+ */
+export function vllmWindowStart(
+  value: FileValue,
+  name: string,
+  rows: number,
+  file: string,
+): number | undefined {
+  if (name !== "expert_load_window" || !isFileObject(value)) return undefined;
+  if (!Object.hasOwn(value, "expert_load_window_step")) return undefined;
+  const raw = value.expert_load_window_step;
+  const v = isTensor(raw) && raw.data.length === 1 ? raw.data[0] : raw;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= rows) {
+    throw new EplbFormatError(
+      file,
+      `expert_load_window_step is ${String(v).slice(0, 30)}: expected an integer in [0, ${rows})`,
+    );
+  }
+  return v;
+}
