@@ -23,7 +23,7 @@ import {
   readLoadsFile,
   readPlacementFile,
 } from "./inputs.js";
-import { fixed3, writeResult } from "./output.js";
+import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 
 /** What `eplb eval --json` writes: a placement's quality under given loads. */
 export interface EvalReport {
@@ -212,6 +212,7 @@ Example:
     });
     const loadsPath = requireString(flags, "loads");
     const placementPath = requireString(flags, "placement");
+    checkOutputPaths(flags, ctx);
     const loadOptions = loadsInputFlags(flags);
     const placementFormat = fileFormatFlag(flags, "placement-format");
     const numNodes = integerFlag(flags, "nodes", 1, 1);

@@ -5,7 +5,14 @@ import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.j
 import { htmlReport } from "../report/html.js";
 import { migrationSections } from "../report/migration.js";
 import { buildReportModel, type ReportInput } from "../report/model.js";
-import { integerFlag, parseFlags, requireString, TOPOLOGY_HELP, TOPOLOGY_OPTIONS } from "./args.js";
+import {
+  checkTopologyFlagLimits,
+  integerFlag,
+  parseFlags,
+  requireString,
+  TOPOLOGY_HELP,
+  TOPOLOGY_OPTIONS,
+} from "./args.js";
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
@@ -15,7 +22,7 @@ import {
   readLoadsFile,
   readPlacementFile,
 } from "./inputs.js";
-import { fixed3, writeResult } from "./output.js";
+import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 import { planWithMetrics } from "./plan.js";
 
 /**
@@ -121,6 +128,7 @@ Examples:
     });
     const loadsPath = requireString(flags, "loads");
     const htmlPath = requireString(flags, "html");
+    checkOutputPaths(flags, ctx);
     const placementPath = flags.placement;
     if (placementPath !== undefined) {
       if (typeof placementPath !== "string" || placementPath === "") {
@@ -185,6 +193,7 @@ Examples:
       const numGpus = integerFlag(flags, "gpus", 1);
       const numNodes = integerFlag(flags, "nodes", 1, 1);
       const numGroups = integerFlag(flags, "groups", 1, 1);
+      checkTopologyFlagLimits({ numReplicas, numGroups, numNodes, numGpus });
       const { result, metrics } = planWithMetrics(
         loads,
         numReplicas,
@@ -202,7 +211,6 @@ Examples:
         numGroups,
         policy: metrics.policy,
         mode: metrics.mode,
-        timeMs: metrics.timeMs,
         sources: { loads: loadsPath, ...previousSource },
       };
     }

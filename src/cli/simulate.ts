@@ -8,6 +8,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "../core/estimators.js";
+import { checkShapeLimits } from "../core/limits.js";
 import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { rebalanceExperts } from "../core/rebalance.js";
@@ -35,9 +36,18 @@ import {
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
-import { fixed4, percent2, round6, slotCount, textTable, writeResult } from "./output.js";
+import {
+  checkOutputPaths,
+  fixed4,
+  percent2,
+  round6,
+  slotCount,
+  textTable,
+  writeResult,
+} from "./output.js";
 import {
   formatSweepTable,
+  MAX_SWEEP_CONFIGURATIONS,
   type PlainConfig,
   parseSweeps,
   runSweep,
@@ -55,6 +65,7 @@ type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;
 /** Checks a configuration against the trace before any work starts, so errors come first. */
 function checkConfig(c: PlainConfig, trace: TraceShape): void {
   makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
+  checkShapeLimits({ layers: trace.layers, replicas: c.numReplicas });
   getPolicy(c.policy ?? DEFAULT_POLICY);
   resolveEstimatorSpec({
     kind: c.estimator ?? DEFAULT_ESTIMATOR,
@@ -68,6 +79,45 @@ function checkConfig(c: PlainConfig, trace: TraceShape): void {
       `--interval ${c.interval} must be smaller than the trace's ${trace.steps} steps, so at least one rebalance is judged`,
     );
   }
+}
+
+/**
+ * Seconds of one replay per (step, layer, expert) cell, with and without the baselines: a rough
+ * figure measured on one core of a 2024 server (DeepSeek-sized synthetic traces), for the
+ * estimate a sweep prints before it starts.
+ */
+const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
+
+/**
+ * The line a sweep prints on stderr before it starts: its size and a rough estimate of its
+ * duration, so that a grid larger than meant can be stopped at once.
+ *
+ * @example
+ * ```ts
+ * sweepStartLine(12, { steps: 2000, layers: 58, experts: 256 }, 2, false);
+ * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min\n"
+ * ```
+ */
+export function sweepStartLine(
+  configurations: number,
+  trace: TraceShape,
+  workers: number,
+  noBaselines: boolean,
+): string {
+  const cells = trace.steps * trace.layers * trace.experts;
+  const perCell = noBaselines ? SECONDS_PER_CELL.alone : SECONDS_PER_CELL.baselines;
+  const threads = Math.max(1, Math.min(workers, configurations));
+  const seconds = (configurations * cells * perCell) / threads;
+  const about =
+    seconds < 60
+      ? `${Math.max(1, Math.round(seconds))} s`
+      : seconds < 5400
+        ? `${Math.round(seconds / 60)} min`
+        : `${(seconds / 3600).toFixed(1)} h`;
+  return (
+    `eplb simulate --sweep: ${configurations} configuration${configurations === 1 ? "" : "s"} ` +
+    `x ${trace.steps} steps on ${threads} thread${threads === 1 ? "" : "s"}, about ${about} (rough estimate)\n`
+  );
 }
 
 /** A `[#####-----] 45% label` line that redraws in place on a terminal. */
@@ -174,14 +224,10 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
  *
  * @example
  * ```ts
- * simulationJson(result, "trace.npy", 812).meanRealizedBalancedness; // 0.93...
+ * simulationJson(result, "trace.npy").meanRealizedBalancedness; // 0.93...
  * ```
  */
-export function simulationJson(
-  r: SimulationResult,
-  traceName: string,
-  timeMs: number,
-): Record<string, unknown> {
+export function simulationJson(r: SimulationResult, traceName: string): Record<string, unknown> {
   const strategies = { eplb: r.eplb, ...r.baselines };
   const balancedness: Record<string, number[]> = {};
   const movedSlots: Record<string, number[]> = {};
@@ -219,7 +265,6 @@ export function simulationJson(
       balancedness,
       movedSlots,
     },
-    timeMs: Math.round(timeMs),
   };
 }
 
@@ -482,7 +527,8 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
                     move-budget, min-gain, tolerance or slot-gain (repeatable: the grid of all
-                    combinations); one row per configuration, --csv or --json on request;
+                    combinations, at most ${MAX_SWEEP_CONFIGURATIONS} configurations); one row
+                    per configuration, --csv or --json on request;
                     * marks the Pareto front of balancedness against slots moved per step
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
@@ -501,6 +547,7 @@ Examples:
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
     const tracePath = requireString(flags, "trace");
+    checkOutputPaths(flags, ctx);
     const sweepSpecs = (flags.sweep as string[] | undefined) ?? [];
     if (flags.csv === true && sweepSpecs.length === 0) {
       throw new UsageError("--csv needs --sweep (a single run prints a table or --json)");
@@ -539,6 +586,7 @@ async function simulateTrace(
     const cells = trace.steps * trace.layers * trace.experts;
     const workers =
       workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+    ctx.stderr(sweepStartLine(grid.length, trace, workers, flags["no-baselines"] === true));
     const bar = new ProgressBar(ctx, "steps");
     const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
     bar.done();
@@ -561,12 +609,13 @@ async function simulateTrace(
   const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
   const timeMs = performance.now() - start;
   bar.done();
+  // The time goes to stderr only: the same command twice writes the same bytes.
   if (flags.json === true) {
-    writeResult(`${JSON.stringify(simulationJson(result, tracePath, timeMs))}\n`, out, ctx);
+    writeResult(`${JSON.stringify(simulationJson(result, tracePath))}\n`, out, ctx);
   } else {
     writeResult(formatSimulationTable(result, tracePath), out, ctx);
-    ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   }
+  ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   const html = stringFlag(flags, "html");
   if (html !== undefined) writeResult(simulationHtml(result, tracePath), html, ctx);
 }

@@ -205,8 +205,20 @@ export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName,
     }
     out[name as SweepName] = values;
   }
+  const size = Object.values(out).reduce((n, values) => n * values.length, 1);
+  if (size > MAX_SWEEP_CONFIGURATIONS) {
+    throw new UsageError(
+      `--sweep: the grid has ${size} configurations, more than the ${MAX_SWEEP_CONFIGURATIONS} a sweep runs (each replays the whole trace); sweep fewer values at a time`,
+    );
+  }
   return out;
 }
+
+/**
+ * Most configurations one `--sweep` grid may have. Each replays the whole trace (seconds each on
+ * a real trace), so a larger grid would run for hours without a word: refused in one line.
+ */
+export const MAX_SWEEP_CONFIGURATIONS = 1000;
 
 /**
  * Every configuration of the grid: the base with each combination of swept values (the first

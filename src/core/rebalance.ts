@@ -1,3 +1,4 @@
+import { checkShapeLimits } from "./limits.js";
 import { type LoadsInput, toLoadMatrix } from "./matrix.js";
 import {
   type MigrationMetrics,
@@ -63,6 +64,7 @@ export function rebalanceExperts(
   const policy = getPolicy(policyName);
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
+  checkShapeLimits({ layers: loads.layers, replicas: numReplicas });
   const placement = policy.plan(loads, topology, options);
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
