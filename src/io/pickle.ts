@@ -1,4 +1,4 @@
-import { ByteReader, decodeLatin1, decodeUtf8, printable } from "./bytes.js";
+import { ByteReader, copyBytes, decodeLatin1, decodeUtf8, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 
 /**
@@ -278,13 +278,13 @@ export function unpickle(bytes: Uint8Array, file: string, hooks: PickleHooks): u
         break;
       }
       case SHORT_BINBYTES:
-        stack.push(r.take(r.u8()).slice());
+        stack.push(copyBytes(r.take(r.u8())));
         break;
       case BINBYTES:
-        stack.push(r.take(r.u32()).slice());
+        stack.push(copyBytes(r.take(r.u32())));
         break;
       case BINBYTES8:
-        stack.push(r.take(r.u64()).slice());
+        stack.push(copyBytes(r.take(r.u64())));
         break;
       case EMPTY_DICT:
         stack.push(newDict());

@@ -39,19 +39,26 @@ const CALLABLES = new Set([
   "torch.Size",
 ]);
 
-/** A storage named by a persistent id: raw bytes of `data/<key>` plus the element type. */
+/**
+ * A storage named by a persistent id: the element type, and the raw bytes of `data/<key>` read
+ * (inflated) only when a tensor view over it has passed its checks, so a hostile view is refused
+ * before anything is allocated.
+ */
 class TorchStorage {
   readonly dtype: DType;
   readonly key: string;
   readonly numel: number;
-  readonly bytes: Uint8Array;
-  constructor(dtype: DType, key: string, numel: number, bytes: Uint8Array) {
+  readonly bytes: () => Uint8Array;
+  constructor(dtype: DType, key: string, numel: number, bytes: () => Uint8Array) {
     this.dtype = dtype;
     this.key = key;
     this.numel = numel;
     this.bytes = bytes;
   }
 }
+
+/** The `byteorder` entry holds "little" or "big": anything longer is not one. */
+const MAX_BYTEORDER_BYTES = 16;
 
 /** `torch.save`'s pre-1.6 format starts with this pickled magic number (not a zip). */
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
@@ -84,7 +91,7 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
   const byteorder = zip.entries.get(`${prefix}byteorder`);
   let littleEndian = true;
   if (byteorder) {
-    const text = decodeLatin1(zip.read(byteorder)).trim();
+    const text = decodeLatin1(zip.read(byteorder, MAX_BYTEORDER_BYTES)).trim();
     if (text !== "little" && text !== "big") {
       throw new EplbFormatError(file, `byteorder entry says ${printable(text)}, not little or big`);
     }
@@ -93,11 +100,14 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
 
   // A hostile pickle could rebuild many tensors over one large storage; bound what it may
   // materialise by what the archive holds (honest files stay far below).
-  let storageBytes = 0;
+  // Stored bytes are in the file; compressed ones are counted once, since those could claim
+  // up to the inflate limit (zip.ts) from a small file.
+  let elementBudget = 4096;
   for (const [name, entry] of zip.entries) {
-    if (name.startsWith(`${prefix}data/`)) storageBytes += entry.size;
+    if (name.startsWith(`${prefix}data/`)) {
+      elementBudget += entry.method === 0 ? 4 * entry.size : entry.size;
+    }
   }
-  let elementBudget = 4 * storageBytes + 4096;
   const storageData = new Map<string, Uint8Array>();
 
   const persistentLoad = (pid: unknown): TorchStorage => {
@@ -116,21 +126,25 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
       throw new EplbFormatError(file, `storage ${printable(key)} has an invalid size`);
     }
     const dtype = STORAGE_DTYPES[type.name];
-    let data = storageData.get(key);
-    if (!data) {
-      const entry = zip.entries.get(`${prefix}data/${key}`);
-      if (!entry)
-        throw new EplbFormatError(file, `storage ${printable(key)} is missing from the archive`);
-      data = zip.read(entry);
-      storageData.set(key, data);
-    }
-    if (data.length < numel * DTYPE_SIZE[dtype]) {
+    const entry = zip.entries.get(`${prefix}data/${key}`);
+    if (!entry)
+      throw new EplbFormatError(file, `storage ${printable(key)} is missing from the archive`);
+    // The declared size is checked here; the bytes are read when a view needs them.
+    if (entry.size < numel * DTYPE_SIZE[dtype]) {
       throw new EplbFormatError(
         file,
-        `storage ${printable(key)} holds ${data.length} bytes, ${numel} ${dtype} need ${numel * DTYPE_SIZE[dtype]}`,
+        `storage ${printable(key)} holds ${entry.size} bytes, ${numel} ${dtype} need ${numel * DTYPE_SIZE[dtype]}`,
       );
     }
-    return new TorchStorage(dtype, key, numel, data);
+    const bytes = () => {
+      let data = storageData.get(key);
+      if (!data) {
+        data = zip.read(entry);
+        storageData.set(key, data);
+      }
+      return data;
+    };
+    return new TorchStorage(dtype, key, numel, bytes);
   };
 
   const rebuild = (args: unknown[]): Tensor => {
@@ -174,7 +188,7 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
       data = new Float64Array(0);
     } else if (isContiguous(shape, stride)) {
       data = decodeElements(
-        storage.bytes.subarray(offset * itemsize),
+        storage.bytes().subarray(offset * itemsize),
         storage.dtype,
         littleEndian,
         numel,
@@ -183,7 +197,7 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
     } else {
       // Decode only the touched range of the storage, then gather the view row-major.
       const src = decodeElements(
-        storage.bytes.subarray(span.min * itemsize),
+        storage.bytes().subarray(span.min * itemsize),
         storage.dtype,
         littleEndian,
         span.max - span.min + 1,

@@ -245,7 +245,14 @@ function scalar(text: string, line: Line, p: BlockParser): FileValue {
   if (/^(?:false|False|FALSE)$/.test(t)) return false;
   if (INT.test(t)) {
     const n = Number(t);
-    return Number.isSafeInteger(n) ? n : t;
+    if (!Number.isSafeInteger(n)) {
+      // As a string it would become a layer key or an expert id rounded to a neighbour.
+      p.fail(
+        line,
+        `integer ${printable(t, 40)} is beyond +-2^53 and cannot be represented exactly`,
+      );
+    }
+    return n;
   }
   if (FLOAT.test(t)) return Number(t);
   return t;

@@ -1,0 +1,141 @@
+/**
+ * Hostile files built at test time, small on disk and enormous once believed: deflate bombs in a
+ * torch archive (a storage, several tensors over it, an auxiliary entry) and headers declaring
+ * huge shapes. Also a script: `node dist/test/io/bombs.js DIR` writes them as files, to measure a
+ * reader's peak memory on them from the command line (/usr/bin/time -v eplb plan --loads ...).
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as zlib from "node:zlib";
+import {
+  concat,
+  encode,
+  npyBytes,
+  PickleWriter,
+  pickleTensor,
+  safetensorsBytes,
+  type ZipInput,
+  zipBytes,
+} from "./support.js";
+
+const MiB = 1 << 20;
+const utf8 = new TextEncoder();
+
+/**
+ * A raw deflate stream of `mib` MiB of zeros, about 1 KB per MiB: one sync-flushed MiB repeated
+ * (each copy ends byte-aligned on a non-final block, so copies concatenate), then a final empty
+ * block. Nothing near the inflated size is ever allocated.
+ */
+export function zeroDeflate(mib: number): Uint8Array {
+  const chunk = zlib.deflateRawSync(new Uint8Array(MiB), {
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  const last = zlib.deflateRawSync(new Uint8Array(0));
+  return concat(...Array.from({ length: mib }, () => new Uint8Array(chunk)), last);
+}
+
+/**
+ * A torch.save archive whose one storage (`ByteStorage`, uint8) is deflated to inflate to `mib`
+ * MiB of zeros, viewed by `tensors` tensors of `shape` (a list of them when more than one).
+ */
+export function ptDeflateBomb(mib: number, shape: number[], tensors = 1): Uint8Array {
+  const numel = mib * MiB;
+  const stride = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
+  const w = new PickleWriter().proto(2).emptyDict().str("logical_count");
+  if (tensors > 1) w.emptyList().mark();
+  for (let i = 0; i < tensors; i++) {
+    pickleTensor(w, {
+      storageClass: "ByteStorage",
+      key: "0",
+      numel,
+      offset: 0,
+      size: shape,
+      stride,
+    });
+  }
+  if (tensors > 1) w.appends();
+  w.setitem().stop();
+  const entries: ZipInput[] = [
+    { name: "bomb/data.pkl", data: w.bytes() },
+    { name: "bomb/byteorder", data: utf8.encode("little") },
+    {
+      name: "bomb/data/0",
+      data: new Uint8Array(0),
+      method: 8,
+      deflated: { body: zeroDeflate(mib), size: numel },
+    },
+    { name: "bomb/version", data: utf8.encode("3\n") },
+  ];
+  return zipBytes(entries);
+}
+
+/** An honest small torch archive whose `byteorder` entry inflates to `mib` MiB. */
+export function ptAuxiliaryBomb(mib: number): Uint8Array {
+  const w = new PickleWriter().proto(2).emptyDict().str("logical_count");
+  pickleTensor(w, {
+    storageClass: "LongStorage",
+    key: "0",
+    numel: 4,
+    offset: 0,
+    size: [1, 4],
+    stride: [4, 1],
+  });
+  w.setitem().stop();
+  return zipBytes([
+    { name: "bomb/data.pkl", data: w.bytes() },
+    {
+      name: "bomb/byteorder",
+      data: new Uint8Array(0),
+      method: 8,
+      deflated: { body: zeroDeflate(mib), size: mib * MiB },
+    },
+    { name: "bomb/data/0", data: encode("int64", [1, 2, 3, 4]) },
+    { name: "bomb/version", data: utf8.encode("3\n") },
+  ]);
+}
+
+/** A torch archive with a small honest storage but a tensor declaring `shape` over it. */
+export function ptHugeShape(shape: number[]): Uint8Array {
+  const w = new PickleWriter().proto(2).emptyDict().str("logical_count");
+  pickleTensor(w, {
+    storageClass: "LongStorage",
+    key: "0",
+    numel: 4,
+    offset: 0,
+    size: shape,
+    stride: shape.map(() => 0),
+  });
+  w.setitem().stop();
+  return zipBytes([
+    { name: "bomb/data.pkl", data: w.bytes() },
+    { name: "bomb/data/0", data: encode("int64", [1, 2, 3, 4]) },
+  ]);
+}
+
+/** An `.npy` whose header declares `shape` over 16 bytes of data. */
+export function npyHugeShape(shape: number[]): Uint8Array {
+  return npyBytes("<i8", shape, [1, 2]);
+}
+
+/** A safetensors file declaring one tensor of `shape` over 16 bytes. */
+export function safetensorsHugeShape(shape: number[]): Uint8Array {
+  return safetensorsBytes([{ name: "weight", dtype: "I64", shape, data: encode("int64", [1, 2]) }]);
+}
+
+/** Every bomb family, by file name (about 1 MB each at most). */
+export function bombFiles(): Record<string, Uint8Array> {
+  return {
+    "deflate-1g.pt": ptDeflateBomb(1024, [1000, 1_000_000]),
+    "deflate-8x128m.pt": ptDeflateBomb(128, [128, 1_048_576], 8),
+    "byteorder-600m.pt": ptAuxiliaryBomb(600),
+    "huge-shape.pt": ptHugeShape([1_000_000, 1_000_000]),
+    "huge-shape.npy": npyHugeShape([1_000_000_000, 1_000_000]),
+    "huge-shape.safetensors": safetensorsHugeShape([1_000_000_000, 1_000_000]),
+  };
+}
+
+if (process.argv[1]?.endsWith("bombs.js") && process.argv[2]) {
+  for (const [name, bytes] of Object.entries(bombFiles())) {
+    writeFileSync(join(process.argv[2], name), bytes);
+  }
+}
