@@ -103,6 +103,9 @@ Example:
       writer.close();
     } catch (error) {
       writer.abort();
+      if (error instanceof OutputWriteError) {
+        throw new UsageError(`cannot write ${out}: ${error.reason}`);
+      }
       throw error;
     }
     bar.done();

@@ -127,6 +127,10 @@ export function bombFiles(): Record<string, Uint8Array> {
   return {
     "deflate-1g.pt": ptDeflateBomb(1024, [1000, 1_000_000]),
     "deflate-8x128m.pt": ptDeflateBomb(128, [128, 1_048_576], 8),
+    // The worst a reader still accepts: 60 MiB inflated (under the 64 MiB budget), one uint8
+    // tensor per inflated byte, within the largest shape; the 8-view variant hits the budget.
+    "deflate-60m-max.pt": ptDeflateBomb(60, [960, 65536]),
+    "deflate-8x60m.pt": ptDeflateBomb(60, [960, 65536], 8),
     "byteorder-600m.pt": ptAuxiliaryBomb(600),
     "huge-shape.pt": ptHugeShape([1_000_000, 1_000_000]),
     "huge-shape.npy": npyHugeShape([1_000_000_000, 1_000_000]),
