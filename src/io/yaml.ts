@@ -110,6 +110,7 @@ class BlockParser {
       const colon = findColon(line.text);
       if (colon < 0) this.fail(line, `expected 'key: value', found ${printable(line.text)}`);
       const key = scalarKey(line.text.slice(0, colon).trim(), line, this);
+      if (Object.hasOwn(out, key)) this.fail(line, `key ${printable(key)} appears twice`);
       const rest = line.text.slice(colon + 1).trim();
       this.pos++;
       let value: FileValue;
@@ -339,6 +340,7 @@ class FlowParser {
         return out;
       }
       const key = scalarKey(this.token(), this.line, this.p);
+      if (Object.hasOwn(out, key)) this.p.fail(this.line, `key ${printable(key)} appears twice`);
       this.space();
       if (this.text[this.pos] !== ":") this.p.fail(this.line, "expected ':' in a flow mapping");
       this.pos++;

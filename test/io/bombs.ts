@@ -122,6 +122,11 @@ export function safetensorsHugeShape(shape: number[]): Uint8Array {
   return safetensorsBytes([{ name: "weight", dtype: "I64", shape, data: encode("int64", [1, 2]) }]);
 }
 
+/** A CSV of one line of `mb` MB: "1,1,1,...", far more columns than any layer has experts. */
+export function csvLongLine(mb: number): Uint8Array {
+  return new Uint8Array(Buffer.from("1,".repeat((mb * 1e6) / 2)));
+}
+
 /** Every bomb family, by file name (about 1 MB each at most). */
 export function bombFiles(): Record<string, Uint8Array> {
   return {
