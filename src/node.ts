@@ -2,7 +2,8 @@
  * eplb/node: the Node-side entry (file formats, CLI helpers). The isomorphic core is `eplb`.
  */
 
-export { readCsv } from "./io/csv.js";
+export { AtomicFile, OutputWriteError, writeFileAtomic } from "./io/atomic-write.js";
+export { MAX_CSV_COLUMNS, readCsv } from "./io/csv.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
   classifyValue,
@@ -41,7 +42,7 @@ export {
   readValue,
 } from "./io/read.js";
 export { readSafetensors } from "./io/safetensors.js";
-export { type DType, isTensor, type Tensor } from "./io/tensor.js";
+export { type DType, isTensor, MAX_TENSOR_ELEMENTS, type Tensor } from "./io/tensor.js";
 export { readTorch } from "./io/torch.js";
 export { type FileObject, type FileValue, isFileObject } from "./io/value.js";
 export {
@@ -58,3 +59,4 @@ export {
   vllmPlacementJson,
 } from "./io/writers.js";
 export { readYaml } from "./io/yaml.js";
+export { MAX_INFLATED_BYTES, maxInflatedBytes } from "./io/zip.js";

@@ -10,6 +10,13 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Whatever escapes the command's promise (a throw in a stream or timer callback) still ends in
+// one line and exit 70, never a stack trace by default.
+process.on("uncaughtException", (error) => {
+  process.stderr.write(internalErrorText("eplb", error));
+  process.exit(INTERNAL_ERROR_EXIT);
+});
+
 runCli(process.argv.slice(2), processContext()).then(
   (code) => {
     process.exitCode = code;

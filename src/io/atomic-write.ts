@@ -72,7 +72,8 @@ export class AtomicFile {
       } else {
         counter++;
         this.temp = join(dirname(path), `.${basename(path)}.${process.pid}.${counter}.tmp`);
-        this.fd = openSync(this.temp, "wx", target?.mode ?? 0o666);
+        // The replaced file's permission bits carry over (the umask still applies).
+        this.fd = openSync(this.temp, "wx", target ? target.mode & 0o777 : 0o666);
       }
     } catch (error) {
       throw systemError(path, error);
