@@ -427,10 +427,7 @@ export interface ZipInput {
   data: Uint8Array;
   /** 0 stored (default), 8 deflate. */
   method?: 0 | 8;
-  /**
-   * Already-deflated bytes written as the body (with `method: 8`) instead of deflating `data`,
-   * and the uncompressed size the directory declares: for decompression bombs built cheaply.
-   */
+  /** A prebuilt deflate body and the size it declares (bombs built cheaply; CRC 0). */
   deflated?: { body: Uint8Array; size: number };
 }
 
@@ -449,12 +446,8 @@ export function zipBytes(
   for (const e of entries) {
     const name = utf8.encode(e.name);
     const method = e.method ?? 0;
-    const body = e.deflated
-      ? e.deflated.body
-      : method === 8
-        ? new Uint8Array(zlib.deflateRawSync(e.data))
-        : e.data;
-    // A prebuilt body gets CRC 0, which torch also writes and readers do not check.
+    const deflate = () => (method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data);
+    const body = e.deflated ? e.deflated.body : deflate();
     const crc = e.deflated ? 0 : crc32(e.data);
     const size = e.deflated ? e.deflated.size : e.data.length;
     const flags = options.torchStyle ? 0x0808 : 0x0800;
