@@ -25,6 +25,15 @@ const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8
 const tmp = mkdtempSync(join(tmpdir(), "eplb-hostile-"));
 let n = 0;
 
+/** A 6-step trace of one layer and 4 experts, and the simulate flags for it. */
+function tinySimulate(): string[] {
+  const trace = file(
+    "trace.json",
+    JSON.stringify({ logical_count: Array.from({ length: 6 }, () => [[1, 2, 3, 4]]) }),
+  );
+  return ["simulate", "--trace", trace, "--replicas", "4", "--gpus", "2", "--interval", "2"];
+}
+
 function file(name: string, text: string): string {
   const path = join(tmp, `${n++}-${name}`);
   writeFileSync(path, text);
@@ -135,24 +144,7 @@ describe("topology and sweep limits (items 3, 4)", () => {
   });
 
   test("a sweep prints a start line with its size and an estimate", async () => {
-    const trace = file(
-      "trace.json",
-      JSON.stringify({ logical_count: Array.from({ length: 6 }, () => [[1, 2, 3, 4]]) }),
-    );
-    const r = await cli([
-      "simulate",
-      "--trace",
-      trace,
-      "--replicas",
-      "4",
-      "--gpus",
-      "2",
-      "--interval",
-      "2",
-      "--sweep",
-      "interval=2,3",
-      "--csv",
-    ]);
+    const r = await cli([...tinySimulate(), "--sweep", "interval=2,3", "--csv"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
@@ -292,22 +284,7 @@ describe("output files (items 10, 11)", () => {
     const runs = [];
     for (let i = 0; i < 2; i++) {
       const plan = await cli(["plan", "--loads", example, ...shape]);
-      const trace = file(
-        "t.json",
-        JSON.stringify({ logical_count: Array.from({ length: 6 }, () => [[1, 2, 3, 4]]) }),
-      );
-      const sim = await cli([
-        "simulate",
-        "--trace",
-        trace,
-        "--replicas",
-        "4",
-        "--gpus",
-        "2",
-        "--interval",
-        "2",
-        "--json",
-      ]);
+      const sim = await cli([...tinySimulate(), "--json"]);
       const html = join(tmp, `${n++}-r.html`);
       const report = await cli(["report", "--loads", example, ...shape, "--html", html]);
       assert.equal(report.code, 0, report.stderr);

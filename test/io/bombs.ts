@@ -69,20 +69,25 @@ export function ptDeflateBomb(mib: number, shape: number[], tensors = 1): Uint8A
   return zipBytes(entries);
 }
 
+/**
+ * The pickle of `{key: tensor}`, the tensor an int64 view (`size`, `stride`) of storage `0` of
+ * `numel` elements.
+ */
+export function int64DictPickle(
+  key: string,
+  numel: number,
+  size: number[],
+  stride: number[],
+): Uint8Array {
+  const w = new PickleWriter().proto(2).emptyDict().str(key);
+  pickleTensor(w, { storageClass: "LongStorage", key: "0", numel, offset: 0, size, stride });
+  return w.setitem().stop().bytes();
+}
+
 /** An honest small torch archive whose `byteorder` entry inflates to `mib` MiB. */
 export function ptAuxiliaryBomb(mib: number): Uint8Array {
-  const w = new PickleWriter().proto(2).emptyDict().str("logical_count");
-  pickleTensor(w, {
-    storageClass: "LongStorage",
-    key: "0",
-    numel: 4,
-    offset: 0,
-    size: [1, 4],
-    stride: [4, 1],
-  });
-  w.setitem().stop();
   return zipBytes([
-    { name: "bomb/data.pkl", data: w.bytes() },
+    { name: "bomb/data.pkl", data: int64DictPickle("logical_count", 4, [1, 4], [4, 1]) },
     {
       name: "bomb/byteorder",
       data: new Uint8Array(0),
@@ -96,18 +101,14 @@ export function ptAuxiliaryBomb(mib: number): Uint8Array {
 
 /** A torch archive with a small honest storage but a tensor declaring `shape` over it. */
 export function ptHugeShape(shape: number[]): Uint8Array {
-  const w = new PickleWriter().proto(2).emptyDict().str("logical_count");
-  pickleTensor(w, {
-    storageClass: "LongStorage",
-    key: "0",
-    numel: 4,
-    offset: 0,
-    size: shape,
-    stride: shape.map(() => 0),
-  });
-  w.setitem().stop();
+  const pickle = int64DictPickle(
+    "logical_count",
+    4,
+    shape,
+    shape.map(() => 0),
+  );
   return zipBytes([
-    { name: "bomb/data.pkl", data: w.bytes() },
+    { name: "bomb/data.pkl", data: pickle },
     { name: "bomb/data/0", data: encode("int64", [1, 2, 3, 4]) },
   ]);
 }

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as zlib from "node:zlib";
+import { EplbFormatError } from "../../src/io/errors.js";
 import type { DType } from "../../src/io/tensor.js";
 
 /**
@@ -602,3 +603,7 @@ export class Prng {
     return Math.floor(this.next() * n);
   }
 }
+
+/** An assert.throws validator: an EplbFormatError of one line matching `pattern`. */
+export const formatError = (pattern: RegExp) => (e: unknown) =>
+  e instanceof EplbFormatError && pattern.test(e.message) && !e.message.includes("\n");
