@@ -203,34 +203,12 @@ describe("output files (items 10, 11)", () => {
       }),
     );
     const out = join(tmp, `${n++}-out.json`);
+    const rebalance = ["plan", "--loads", loads, ...shape, "--previous", previous];
     assertOneLine(
-      await cli([
-        "plan",
-        "--loads",
-        loads,
-        ...shape,
-        "--previous",
-        previous,
-        "--out",
-        out,
-        "--transfers",
-        out,
-      ]),
+      await cli([...rebalance, "--out", out, "--transfers", out]),
       /--transfers .* is also --out: two outputs cannot share a file/,
     );
-    assertOneLine(
-      await cli([
-        "plan",
-        "--loads",
-        loads,
-        ...shape,
-        "--previous",
-        previous,
-        "--transfers",
-        previous,
-      ]),
-      /is also --previous/,
-    );
+    assertOneLine(await cli([...rebalance, "--transfers", previous]), /is also --previous/);
     assert.equal(readFileSync(loads, "utf8"), before);
     assert.equal(existsSync(out), false);
   });
