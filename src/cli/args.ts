@@ -110,13 +110,12 @@ export function integerFlag(flags: Flags, name: string, min: number, fallback?: 
     if (fallback !== undefined) return fallback;
     throw new UsageError(`--${name} is required`);
   }
-  if (
-    typeof v !== "string" ||
-    !/^-?\d+$/.test(v) ||
-    !Number.isSafeInteger(Number(v)) ||
-    Number(v) < min
-  ) {
+  if (typeof v !== "string" || !/^-?\d+$/.test(v) || Number(v) < min) {
     throw new UsageError(`--${name} (${JSON.stringify(v)}) must be an integer >= ${min}`);
+  }
+  if (!Number.isSafeInteger(Number(v))) {
+    // Number() would round it to a neighbour: refuse rather than plan for another value.
+    throw new UsageError(`--${name} (${JSON.stringify(v)}) is beyond 2^53 and cannot be exact`);
   }
   return Number(v);
 }

@@ -99,7 +99,10 @@ describe("topology and sweep limits (items 3, 4)", () => {
         ["--replicas", "100000000", "--gpus", "1"],
         /--replicas \(100000000\) must be at most 65536/,
       ],
-      [["--replicas", "9007199254740993", "--gpus", "1"], /--replicas .* must be an integer/],
+      [
+        ["--replicas", "9007199254740993", "--gpus", "1"],
+        /--replicas \("9007199254740993"\) is beyond 2\^53/,
+      ],
       [
         ["--replicas", "16", "--gpus", "8", "--nodes", "100000"],
         /--nodes \(100000\) must be at most/,
