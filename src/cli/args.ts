@@ -157,7 +157,21 @@ export const TOPOLOGY_HELP = `  --replicas N   physical slots per layer (numRepl
   --groups N     expert groups (numGroups); divides the expert count [default 1]
   --nodes N      nodes (numNodes); divides --gpus [default 1]
   --gpus N       GPUs (numGpus); divides --replicas
-                 (largest shape planned: ${shapeLimitsText()})`;
+${wrapHelp(`largest shape planned: ${shapeLimitsText()}`, "                 ")}`;
+
+/** Wraps `text` at 100 columns, each line after `indent`. */
+function wrapHelp(text: string, indent: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && indent.length + line.length + 1 + word.length > 100) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(indent + line);
+  return lines.join("\n");
+}
 
 /**
  * Reads the four topology flags; groups and nodes default to 1.
