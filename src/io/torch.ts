@@ -57,6 +57,9 @@ class TorchStorage {
   }
 }
 
+/** Most bytes a compressed (deflated) `data.pkl` may inflate to: 16 MiB. */
+export const MAX_COMPRESSED_PICKLE_BYTES = 16 * 1024 * 1024;
+
 /** The `byteorder` entry holds "little" or "big": anything longer is not one. */
 const MAX_BYTEORDER_BYTES = 16;
 
@@ -87,7 +90,14 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
   }
   const zip = openZip(bytes, file);
   const prefix = archivePrefix(zip, file);
-  const pkl = zip.read(zip.entries.get(`${prefix}data.pkl`)!);
+  const pklEntry = zip.entries.get(`${prefix}data.pkl`)!;
+  // Every pickle opcode of two bytes can make one object, so a compressed pickle is bounded on
+  // its own: torch keeps tensor data in storages and its pickles are kilobytes. A stored one is
+  // bounded by the file.
+  const pkl = zip.read(
+    pklEntry,
+    pklEntry.method === 0 ? Number.POSITIVE_INFINITY : MAX_COMPRESSED_PICKLE_BYTES,
+  );
   const byteorder = zip.entries.get(`${prefix}byteorder`);
   let littleEndian = true;
   if (byteorder) {

@@ -123,6 +123,26 @@ export function safetensorsHugeShape(shape: number[]): Uint8Array {
   return safetensorsBytes([{ name: "weight", dtype: "I64", shape, data: encode("int64", [1, 2]) }]);
 }
 
+/**
+ * A torch archive whose `data.pkl` is a list of `count` items, each made by the one-byte or
+ * two-byte opcode `item` (`}` an empty dict, `K\x01` a small int), stored or deflated.
+ */
+export function ptPickleBomb(item: number[], count: number, deflate: boolean): Uint8Array {
+  const body = new Uint8Array(4 + item.length * count + 2);
+  body.set([0x80, 2, 0x5d, 0x28]); // PROTO 2, EMPTY_LIST, MARK
+  for (let i = 0; i < count; i++) body.set(item, 4 + i * item.length);
+  body.set([0x65, 0x2e], body.length - 2); // APPENDS, STOP
+  const entry: ZipInput = deflate
+    ? {
+        name: "bomb/data.pkl",
+        data: new Uint8Array(0),
+        method: 8,
+        deflated: { body: zlib.deflateRawSync(body), size: body.length },
+      }
+    : { name: "bomb/data.pkl", data: body };
+  return zipBytes([entry]);
+}
+
 /** A CSV of one line of `mb` MB: "1,1,1,...", far more columns than any layer has experts. */
 export function csvLongLine(mb: number): Uint8Array {
   return new Uint8Array(Buffer.from("1,".repeat((mb * 1e6) / 2)));
@@ -138,6 +158,9 @@ export function bombFiles(): Record<string, Uint8Array> {
     "deflate-60m-max.pt": ptDeflateBomb(60, [960, 65536]),
     "deflate-8x60m.pt": ptDeflateBomb(60, [960, 65536], 8),
     "byteorder-600m.pt": ptAuxiliaryBomb(600),
+    "pickle-dicts-stored.pt": ptPickleBomb([0x7d], 1_200_000, false),
+    "pickle-ints-64m.pt": ptPickleBomb([0x4b, 1], 32 * 1024 * 1024, true),
+    "pickle-ints-16m.pt": ptPickleBomb([0x4b, 1], 8 * 1024 * 1024 - 8, true),
     "huge-shape.pt": ptHugeShape([1_000_000, 1_000_000]),
     "huge-shape.npy": npyHugeShape([1_000_000_000, 1_000_000]),
     "huge-shape.safetensors": safetensorsHugeShape([1_000_000_000, 1_000_000]),

@@ -24,6 +24,7 @@ import {
   ptAuxiliaryBomb,
   ptDeflateBomb,
   ptHugeShape,
+  ptPickleBomb,
   safetensorsHugeShape,
 } from "./bombs.js";
 import { concat, encode, formatError, torchBytes, torchDictOfTensor, zipBytes } from "./support.js";
@@ -86,6 +87,22 @@ describe("decompression bombs and huge shapes (items 1, 2)", () => {
     assert.throws(
       () => readLoads(file("deep.json", deep)),
       formatError(/5000 layers x 1 experts: beyond the largest shape/),
+    );
+  });
+});
+
+describe("pickle bombs", () => {
+  test("a compressed data.pkl is capped before inflating", () => {
+    assert.throws(
+      () => readTorch(ptPickleBomb([0x4b, 1], 9 * 1024 * 1024, true), "p.pt"),
+      formatError(/"bomb\/data.pkl" declares 18874374 bytes, at most 16777216 expected/),
+    );
+  });
+
+  test("a pickle making more than 2^20 containers is refused", () => {
+    assert.throws(
+      () => readTorch(ptPickleBomb([0x7d], 1_100_000, false), "p.pt"),
+      formatError(/more than 1048576 lists, tuples, dicts and objects/),
     );
   });
 });
