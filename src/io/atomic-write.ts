@@ -1,6 +1,8 @@
 import { Buffer } from "node:buffer";
 import {
+  accessSync,
   closeSync,
+  constants,
   fsyncSync,
   lstatSync,
   openSync,
@@ -175,7 +177,14 @@ function destination(path: string): Stats | null | "stream" {
     }
   }
   if (target.isDirectory()) throw new OutputWriteError(path, "it is a directory", "EISDIR");
-  return target.isFile() ? target : "stream";
+  if (!target.isFile()) return "stream";
+  // A rename would replace a read-only file the user protected: refuse as a write would.
+  try {
+    accessSync(path, constants.W_OK);
+  } catch {
+    throw new OutputWriteError(path, "permission denied", "EACCES");
+  }
+  return target;
 }
 
 function systemError(path: string, error: unknown): Error {
