@@ -19,10 +19,11 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/main.js";
 import { binPath, cli, repoRoot } from "../helpers/cli.js";
+import { tempFiles } from "../helpers/temp.js";
 
 const example = join(repoRoot, "examples", "loads.json");
 const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
-const tmp = mkdtempSync(join(tmpdir(), "eplb-hostile-"));
+const { dir: tmp, file } = tempFiles("eplb-hostile-");
 let n = 0;
 
 /** A 6-step trace of one layer and 4 experts, and the simulate flags for it. */
@@ -32,12 +33,6 @@ function tinySimulate(): string[] {
     JSON.stringify({ logical_count: Array.from({ length: 6 }, () => [[1, 2, 3, 4]]) }),
   );
   return ["simulate", "--trace", trace, "--replicas", "4", "--gpus", "2", "--interval", "2"];
-}
-
-function file(name: string, text: string): string {
-  const path = join(tmp, `${n++}-${name}`);
-  writeFileSync(path, text);
-  return path;
 }
 
 /** A user mistake: exit 2, one line on stderr naming the command, nothing on stdout. */

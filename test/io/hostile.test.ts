@@ -5,10 +5,7 @@
  * entries refused, a CSV line bounded.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { EplbInputError } from "../../src/core/errors.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { readCsv } from "../../src/io/csv.js";
@@ -18,6 +15,7 @@ import { asFormatError, readLoads, readPlacement } from "../../src/io/read.js";
 import { readTorch } from "../../src/io/torch.js";
 import { readYaml } from "../../src/io/yaml.js";
 import { openZip } from "../../src/io/zip.js";
+import { tempFiles } from "../helpers/temp.js";
 import {
   int64DictPickle,
   npyHugeShape,
@@ -31,14 +29,7 @@ import { concat, encode, formatError, torchBytes, torchDictOfTensor, zipBytes } 
 
 const text = (s: string) => new TextEncoder().encode(s);
 
-const dir = mkdtempSync(join(tmpdir(), "eplb-hostile-io-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-let counter = 0;
-function file(name: string, content: string | Uint8Array): string {
-  const p = join(dir, `${counter++}-${name}`);
-  writeFileSync(p, content);
-  return p;
-}
+const { file } = tempFiles("eplb-hostile-io-");
 
 describe("decompression bombs and huge shapes (items 1, 2)", () => {
   test("a 1 MB .pt inflating to 1 GB as [1000, 1000000] is refused before inflating", () => {
