@@ -157,7 +157,7 @@ export const TOPOLOGY_HELP = `  --replicas N   physical slots per layer (numRepl
   --groups N     expert groups (numGroups); divides the expert count [default 1]
   --nodes N      nodes (numNodes); divides --gpus [default 1]
   --gpus N       GPUs (numGpus); divides --replicas
-${wrapHelp(`largest shape planned: ${shapeLimitsText()}`, "                 ")}`;
+${wrapHelp(`largest shape planned, far above any engine's: ${shapeLimitsText()}`, "                 ")}`;
 
 /** Wraps `text` at 100 columns, each line after `indent`. */
 function wrapHelp(text: string, indent: string): string {
