@@ -52,6 +52,13 @@ export {
   solveExact,
 } from "./core/exact.js";
 export {
+  checkShapeLimits,
+  MAX_LOAD_TOTAL,
+  MAX_SHAPE,
+  type ShapeNames,
+  shapeLimitsText,
+} from "./core/limits.js";
+export {
   EXACT_GROUP_PARTITIONS,
   type GroupPackingShape,
   GroupPackingWorkspace,

@@ -2,7 +2,8 @@
  * eplb/node: the Node-side entry (file formats, CLI helpers). The isomorphic core is `eplb`.
  */
 
-export { readCsv } from "./io/csv.js";
+export { AtomicFile, OutputWriteError, writeFileAtomic } from "./io/atomic-write.js";
+export { MAX_CSV_COLUMNS, readCsv } from "./io/csv.js";
 export { isLongCsv, readLongCsv } from "./io/csv-long.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
@@ -60,7 +61,7 @@ export {
   readLoadSources,
   readRankTraces,
 } from "./io/sources.js";
-export { type DType, isTensor, type Tensor } from "./io/tensor.js";
+export { type DType, isTensor, MAX_TENSOR_ELEMENTS, type Tensor } from "./io/tensor.js";
 export { readLegacyTorch, readTorch } from "./io/torch.js";
 export { type Int64TensorInput, torchSaveInt64 } from "./io/torch-write.js";
 export {
@@ -84,3 +85,4 @@ export {
   vllmPlacementJson,
 } from "./io/writers.js";
 export { readYaml } from "./io/yaml.js";
+export { MAX_INFLATED_BYTES, maxInflatedBytes } from "./io/zip.js";

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { checkShapeLimits, shapeLimitsText } from "../core/limits.js";
 import { UsageError } from "./command.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -19,17 +20,19 @@ export type Flags = Record<string, string | boolean | string[] | undefined>;
  */
 export function parseFlags(command: string, argv: string[], options: Options): Flags {
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals, tokens } = parseArgs({
       args: argv,
       options,
       strict: true,
       allowPositionals: true,
+      tokens: true,
     });
     if (positionals.length > 0) {
       throw new UsageError(
         `unexpected argument ${JSON.stringify(positionals[0])} (see eplb ${command} --help)`,
       );
     }
+    checkTokens(command, tokens, options);
     return values as Flags;
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -44,6 +47,37 @@ export function parseFlags(command: string, argv: string[], options: Options): F
       );
     }
     throw new UsageError(`${message.split("\n")[0]} (see eplb ${command} --help)`);
+  }
+}
+
+/**
+ * Refuses what parseArgs accepts silently: a single-valued flag given twice (parseArgs keeps the
+ * last, so `--replicas 8 --replicas 16` would plan for 16 without a word; flags declared
+ * `multiple: true` are meant to repeat) and a value with leading or trailing white space
+ * (`--replicas " 16"` from a careless quote, or a path that would then not be found).
+ */
+function checkTokens(
+  command: string,
+  tokens: ReadonlyArray<{ kind: string; name?: string; rawName?: string; value?: string }>,
+  options: Options,
+): void {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.name === undefined) continue;
+    const name = token.name;
+    const option = Object.hasOwn(options, name) ? options[name] : undefined;
+    if (!option?.multiple) {
+      if (seen.has(name)) {
+        throw new UsageError(`--${name} is given twice; give it once (see eplb ${command} --help)`);
+      }
+      seen.add(name);
+    }
+    const value = token.value;
+    if (typeof value === "string" && value !== value.trim()) {
+      throw new UsageError(
+        `--${name} (${JSON.stringify(value)}) has stray spaces around its value`,
+      );
+    }
   }
 }
 
@@ -76,8 +110,12 @@ export function integerFlag(flags: Flags, name: string, min: number, fallback?: 
     if (fallback !== undefined) return fallback;
     throw new UsageError(`--${name} is required`);
   }
-  if (typeof v !== "string" || !/^-?\d+$/.test(v.trim()) || Number(v) < min) {
+  if (typeof v !== "string" || !/^-?\d+$/.test(v) || Number(v) < min) {
     throw new UsageError(`--${name} (${JSON.stringify(v)}) must be an integer >= ${min}`);
+  }
+  if (!Number.isSafeInteger(Number(v))) {
+    // Number() would round it to a neighbour: refuse rather than plan for another value.
+    throw new UsageError(`--${name} (${JSON.stringify(v)}) is beyond 2^53 and cannot be exact`);
   }
   return Number(v);
 }
@@ -99,7 +137,7 @@ export function numberFlag(
 ): number {
   const v = flags[name];
   if (v === undefined) return fallback;
-  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : Number.NaN;
+  const n = typeof v === "string" && v !== "" && v === v.trim() ? Number(v) : Number.NaN;
   if (!Number.isFinite(n) || n < min || n > max) {
     throw new UsageError(`--${name} (${JSON.stringify(v)}) must be a number in [${min}, ${max}]`);
   }
@@ -118,7 +156,22 @@ export const TOPOLOGY_OPTIONS = {
 export const TOPOLOGY_HELP = `  --replicas N   physical slots per layer (numReplicas); >= experts, a multiple of --gpus
   --groups N     expert groups (numGroups); divides the expert count [default 1]
   --nodes N      nodes (numNodes); divides --gpus [default 1]
-  --gpus N       GPUs (numGpus); divides --replicas`;
+  --gpus N       GPUs (numGpus); divides --replicas
+${wrapHelp(`largest shape planned, far above any engine's: ${shapeLimitsText()}`, "                 ")}`;
+
+/** Wraps `text` at 100 columns, each line after `indent`. */
+function wrapHelp(text: string, indent: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && indent.length + line.length + 1 + word.length > 100) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(indent + line);
+  return lines.join("\n");
+}
 
 /**
  * Reads the four topology flags; groups and nodes default to 1.
@@ -134,10 +187,45 @@ export function topologyFlags(flags: Flags): {
   numNodes: number;
   numGpus: number;
 } {
-  return {
+  const topology = {
     numReplicas: integerFlag(flags, "replicas", 1),
     numGroups: integerFlag(flags, "groups", 1, 1),
     numNodes: integerFlag(flags, "nodes", 1, 1),
     numGpus: integerFlag(flags, "gpus", 1),
   };
+  checkTopologyFlagLimits(topology);
+  return topology;
+}
+
+/** The CLI's names of the shape parameters, for {@link checkShapeLimits} messages. */
+export const FLAG_SHAPE_NAMES = {
+  layers: "layers",
+  experts: "experts",
+  replicas: "--replicas",
+  groups: "--groups",
+  nodes: "--nodes",
+  gpus: "--gpus",
+};
+
+/**
+ * Refuses topology flags beyond the largest shape eplb plans, before any file is read, naming
+ * the flag.
+ *
+ * @throws EplbInputError naming the flag, its value and the limit
+ * @example
+ * ```ts
+ * checkTopologyFlagLimits({ numReplicas: 1e9, numGroups: 1, numNodes: 1, numGpus: 8 });
+ * // throws: --replicas (1000000000) must be at most 65536 (the largest shape eplb plans)
+ * ```
+ */
+export function checkTopologyFlagLimits(t: {
+  numReplicas?: number;
+  numGroups?: number;
+  numNodes?: number;
+  numGpus?: number;
+}): void {
+  checkShapeLimits(
+    { replicas: t.numReplicas, groups: t.numGroups, nodes: t.numNodes, gpus: t.numGpus },
+    FLAG_SHAPE_NAMES,
+  );
 }

@@ -1,4 +1,5 @@
 import { EplbInputError } from "../core/errors.js";
+import { OutputWriteError } from "../io/atomic-write.js";
 import { EplbFormatError } from "../io/errors.js";
 
 /** Where a command writes; tests pass buffers, the binary passes process streams. */
@@ -48,6 +49,7 @@ export function isUserError(error: unknown): error is Error {
   return (
     error instanceof UsageError ||
     error instanceof EplbInputError ||
-    error instanceof EplbFormatError
+    error instanceof EplbFormatError ||
+    error instanceof OutputWriteError
   );
 }

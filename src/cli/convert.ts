@@ -2,7 +2,7 @@ import type { Placement } from "../core/placement.js";
 import { type Flags, integerFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { fileFormatFlag, placementFileGpus, readPlacementFile } from "./inputs.js";
-import { writeResult } from "./output.js";
+import { checkOutputPaths, writeResult } from "./output.js";
 import {
   outputFormatFlag,
   PLACEMENT_OUTPUT_HELP,
@@ -66,6 +66,7 @@ Examples:
       ...PLACEMENT_OUTPUT_OPTIONS,
     });
     const path = requireString(flags, "placement");
+    checkOutputPaths(flags, ctx);
     if (flags["output-format"] === undefined) throw new UsageError("--output-format is required");
     const format = outputFormatFlag(flags);
     const inputFormat = fileFormatFlag(flags, "format");

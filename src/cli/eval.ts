@@ -34,7 +34,7 @@ import {
   readPlacementFile,
   warnOnStderr,
 } from "./inputs.js";
-import { fixed3, writeResult } from "./output.js";
+import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 
 /** What `eplb eval --json` writes: a placement's quality under given loads. */
 export interface EvalReport {
@@ -333,6 +333,7 @@ Example:
     });
     const paths = loadsPaths(flags);
     const placementPath = requireString(flags, "placement");
+    checkOutputPaths(flags, ctx);
     const loadOptions = loadsInputFlags(flags);
     const placementFormat = fileFormatFlag(flags, "placement-format");
     const numNodes = integerFlag(flags, "nodes", 1, 1);

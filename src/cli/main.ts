@@ -51,8 +51,8 @@ Example:
 
 /**
  * Runs the CLI with `argv` (without `node` and the script) and returns the exit code: 0 on
- * success, 2 for a user mistake (one line on stderr, nothing on stdout), 1 for a bug (with its
- * stack, since that is ours to fix).
+ * success, 2 for a user mistake (one line on stderr, nothing on stdout), 70 for a bug (one line
+ * naming it; `EPLB_DEBUG=1` adds the stack).
  *
  * @example
  * ```ts
@@ -88,8 +88,32 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
       ctx.stderr(`eplb ${name}: ${error.message.split("\n")[0]}\n`);
       return 2;
     }
-    throw error;
+    ctx.stderr(internalErrorText(`eplb ${name}`, error));
+    return INTERNAL_ERROR_EXIT;
   }
+}
+
+/** Exit code of an unexpected error (EX_SOFTWARE of sysexits.h): a bug of ours, not the user's. */
+export const INTERNAL_ERROR_EXIT = 70;
+
+/**
+ * The report of an unexpected error: one line by default (a stack trace frightens and says
+ * nothing to a user), the stack too when `EPLB_DEBUG=1` is set in the environment.
+ *
+ * @example
+ * ```ts
+ * internalErrorText("eplb plan", new Error("boom"));
+ * // "eplb plan: internal error: boom; EPLB_DEBUG=1 shows the stack\n"
+ * ```
+ */
+export function internalErrorText(prefix: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const first = message.split("\n")[0].slice(0, 300);
+  if (process.env.EPLB_DEBUG === "1") {
+    const stack = error instanceof Error && error.stack ? error.stack : message;
+    return `${prefix}: internal error: ${first}\n${stack}\n`;
+  }
+  return `${prefix}: internal error: ${first}; EPLB_DEBUG=1 shows the stack\n`;
 }
 
 /** Context writing to the real process streams. */

@@ -1,5 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
+import { AtomicFile, OutputWriteError, writeFileAtomic } from "../io/atomic-write.js";
+import type { Flags } from "./args.js";
 import { type CliContext, UsageError } from "./command.js";
 
 /**
@@ -21,12 +23,126 @@ export function writeResult(
     ctx.stdout(text);
     return;
   }
+  writeOutputFile(out, text, ctx);
+}
+
+/**
+ * The one function every output file of the CLI goes through: written to a temporary file in the
+ * same folder and renamed onto `path` when complete, so a failed write leaves the old file
+ * intact; a symbolic link onto a file is refused rather than written through.
+ *
+ * @param path the output path as the user gave it (relative to `ctx.cwd`)
+ * @param data the content (strings as UTF-8)
+ * @param ctx the command's context
+ * @throws UsageError naming the path and the reason when the file cannot be written
+ * @example
+ * ```ts
+ * writeOutputFile("plan.json", text, ctx);
+ * ```
+ */
+export function writeOutputFile(path: string, data: string | Uint8Array, ctx: CliContext): void {
   try {
-    writeFileSync(resolve(ctx.cwd, out), text);
+    writeFileAtomic(resolve(ctx.cwd, path), data);
   } catch (error) {
-    throw new UsageError(
-      `cannot write ${out}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-    );
+    throw outputError(path, error);
+  }
+}
+
+/**
+ * An output written in pieces (a streamed `.npy`), atomically like {@link writeOutputFile}:
+ * `commit` renames the complete file into place, `abort` leaves the old one.
+ *
+ * @throws UsageError when the temporary file cannot be created
+ * @example
+ * ```ts
+ * const f = openOutputFile("trace.npy", ctx); f.write(bytes); f.commit();
+ * ```
+ */
+export function openOutputFile(
+  path: string,
+  ctx: CliContext,
+): { write(bytes: Uint8Array): void; commit(): void; abort(): void } {
+  let file: AtomicFile;
+  try {
+    file = new AtomicFile(resolve(ctx.cwd, path));
+  } catch (error) {
+    throw outputError(path, error);
+  }
+  const wrap = (run: () => void) => {
+    try {
+      run();
+    } catch (error) {
+      throw outputError(path, error);
+    }
+  };
+  return {
+    write: (bytes) => wrap(() => file.write(bytes)),
+    commit: () => wrap(() => file.commit()),
+    abort: () => file.abort(),
+  };
+}
+
+function outputError(path: string, error: unknown): Error {
+  if (error instanceof OutputWriteError) {
+    return new UsageError(`cannot write ${path}: ${error.reason}`);
+  }
+  return error as Error;
+}
+
+/** Flags naming files a command reads (whatever the command; absent ones are skipped). */
+export const INPUT_FLAGS = ["loads", "previous", "placement", "trace", "slot-placement"] as const;
+/** Flags naming files a command writes (`-` is stdout). */
+export const OUTPUT_FLAGS = ["out", "transfers", "html"] as const;
+
+/**
+ * Refuses, before any work, an output path that is also an input of the same run or another of
+ * its outputs (the same file under two names too: links, `./a` and `a`), since writing it would
+ * destroy a file of the user's or overwrite one output with another.
+ *
+ * @param flags the parsed flags
+ * @param ctx the command's context (paths are relative to its cwd)
+ * @throws UsageError naming both flags and the path
+ * @example
+ * ```ts
+ * checkOutputPaths({ loads: "a.json", out: "a.json" }, ctx);
+ * // throws: --out a.json is also --loads: eplb does not overwrite its inputs
+ * ```
+ */
+export function checkOutputPaths(flags: Flags, ctx: CliContext): void {
+  const named = (names: readonly string[]) =>
+    names.flatMap((flag) => {
+      const v = flags[flag];
+      const paths = typeof v === "string" ? [v] : Array.isArray(v) ? v : [];
+      return paths.filter((p) => p !== "" && p !== "-").map((path) => ({ flag, path }));
+    });
+  const inputs = named(INPUT_FLAGS).map((f) => ({ ...f, id: fileId(resolve(ctx.cwd, f.path)) }));
+  const seen: Array<{ flag: string; path: string; id: string }> = [];
+  for (const out of named(OUTPUT_FLAGS)) {
+    const id = fileId(resolve(ctx.cwd, out.path));
+    if (id.startsWith("dev:stream")) continue;
+    const clash = inputs.find((i) => i.id === id) ?? seen.find((o) => o.id === id);
+    if (clash) {
+      const what = inputs.includes(clash as (typeof inputs)[number])
+        ? "eplb does not overwrite its inputs"
+        : "two outputs cannot share a file";
+      throw new UsageError(`--${out.flag} ${out.path} is also --${clash.flag}: ${what}`);
+    }
+    seen.push({ ...out, id });
+  }
+}
+
+/**
+ * An identity for a path: device and inode when the file exists (so links and other spellings
+ * of the same file compare equal), else the resolved path. Devices and pipes get a marker, since
+ * writing to them destroys nothing.
+ */
+function fileId(path: string): string {
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) return `dev:stream:${st.dev}:${st.ino}`;
+    return `ino:${st.dev}:${st.ino}`;
+  } catch {
+    return `path:${path}`;
   }
 }
 

@@ -41,7 +41,7 @@ import {
   readLoadsInput,
   readPlacementFile,
 } from "./inputs.js";
-import { fixed3, writeResult } from "./output.js";
+import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 import {
   outputFormatFlag,
   PLACEMENT_OUTPUT_HELP,
@@ -255,6 +255,7 @@ Example:
       relaxed: { type: "boolean" },
     });
     const paths = loadsPaths(flags);
+    checkOutputPaths(flags, ctx);
     const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
     const policy = typeof flags.policy === "string" ? flags.policy : DEFAULT_POLICY;
     getPolicy(policy);
@@ -292,12 +293,16 @@ Example:
       policy,
       migration,
     );
+    // Timing goes to the stderr summary only: the same command twice writes the same bytes.
+    const { timeMs: _timeMs, ...jsonMetrics } = metrics;
     let text: string | Uint8Array;
     const transfers = result.transfers && transferList(result.transfers, result.topology);
     if (transfers && outputFormat === "deepseek") {
       const { phy2log, log2phy, logcnt } = toReferencePlacement(result.placement);
-      text = `${JSON.stringify({ phy2log, log2phy, logcnt, transfers, metrics })}\n`;
-    } else text = renderPlacement(result.placement, flags, { numGpus, metrics }, ctx);
+      text = `${JSON.stringify({ phy2log, log2phy, logcnt, transfers, metrics: jsonMetrics })}\n`;
+    } else {
+      text = renderPlacement(result.placement, flags, { numGpus, metrics: jsonMetrics }, ctx);
+    }
     writeResult(text, flags.out as string | undefined, ctx);
     if (typeof flags.transfers === "string" && transfers) {
       writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);

@@ -5,7 +5,14 @@ import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.j
 import { htmlReport } from "../report/html.js";
 import { migrationSections } from "../report/migration.js";
 import { buildReportModel, type ReportInput } from "../report/model.js";
-import { integerFlag, parseFlags, requireString, TOPOLOGY_HELP, TOPOLOGY_OPTIONS } from "./args.js";
+import {
+  checkTopologyFlagLimits,
+  integerFlag,
+  parseFlags,
+  requireString,
+  TOPOLOGY_HELP,
+  TOPOLOGY_OPTIONS,
+} from "./args.js";
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
@@ -19,7 +26,7 @@ import {
   readPlacementFile,
   warnOnStderr,
 } from "./inputs.js";
-import { fixed3, writeResult } from "./output.js";
+import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 import { planWithMetrics } from "./plan.js";
 
 /**
@@ -126,6 +133,7 @@ Examples:
     const paths = loadsPaths(flags);
     const loadsPath = paths.join(", ");
     const htmlPath = requireString(flags, "html");
+    checkOutputPaths(flags, ctx);
     const placementPath = flags.placement;
     if (placementPath !== undefined) {
       if (typeof placementPath !== "string" || placementPath === "") {
@@ -193,6 +201,7 @@ Examples:
       const numGpus = integerFlag(flags, "gpus", 1);
       const numNodes = integerFlag(flags, "nodes", 1, 1);
       const numGroups = integerFlag(flags, "groups", 1, 1);
+      checkTopologyFlagLimits({ numReplicas, numGroups, numNodes, numGpus });
       const { result, metrics } = planWithMetrics(
         loads,
         numReplicas,
@@ -210,7 +219,6 @@ Examples:
         numGroups,
         policy: metrics.policy,
         mode: metrics.mode,
-        timeMs: metrics.timeMs,
         sources: { loads: loadsPath, ...previousSource },
       };
     }

@@ -8,6 +8,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "../core/estimators.js";
+import { checkShapeLimits } from "../core/limits.js";
 import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { rebalanceExperts } from "../core/rebalance.js";
@@ -36,9 +37,18 @@ import {
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { loadsPaths } from "./inputs.js";
-import { fixed4, percent2, round6, slotCount, textTable, writeResult } from "./output.js";
+import {
+  checkOutputPaths,
+  fixed4,
+  percent2,
+  round6,
+  slotCount,
+  textTable,
+  writeResult,
+} from "./output.js";
 import {
   formatSweepTable,
+  MAX_SWEEP_CONFIGURATIONS,
   type PlainConfig,
   parseSweeps,
   runSweep,
@@ -47,6 +57,7 @@ import {
   strategySummary,
   sweepCsv,
   sweepGrid,
+  sweepStartLine,
   sweepValue,
 } from "./sweep.js";
 
@@ -56,6 +67,7 @@ type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;
 /** Checks a configuration against the trace before any work starts, so errors come first. */
 function checkConfig(c: PlainConfig, trace: TraceShape): void {
   makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
+  checkShapeLimits({ layers: trace.layers, replicas: c.numReplicas });
   getPolicy(c.policy ?? DEFAULT_POLICY);
   resolveEstimatorSpec({
     kind: c.estimator ?? DEFAULT_ESTIMATOR,
@@ -175,14 +187,10 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
  *
  * @example
  * ```ts
- * simulationJson(result, "trace.npy", 812).meanRealizedBalancedness; // 0.93...
+ * simulationJson(result, "trace.npy").meanRealizedBalancedness; // 0.93...
  * ```
  */
-export function simulationJson(
-  r: SimulationResult,
-  traceName: string,
-  timeMs: number,
-): Record<string, unknown> {
+export function simulationJson(r: SimulationResult, traceName: string): Record<string, unknown> {
   const strategies = { eplb: r.eplb, ...r.baselines };
   const balancedness: Record<string, number[]> = {};
   const movedSlots: Record<string, number[]> = {};
@@ -220,7 +228,6 @@ export function simulationJson(
       balancedness,
       movedSlots,
     },
-    timeMs: Math.round(timeMs),
   };
 }
 
@@ -497,7 +504,8 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
                     move-budget, min-gain, tolerance or slot-gain (repeatable: the grid of all
-                    combinations); one row per configuration, --csv or --json on request;
+                    combinations, at most ${MAX_SWEEP_CONFIGURATIONS} configurations); one row
+                    per configuration, --csv or --json on request;
                     * marks the Pareto front of balancedness against slots moved per step
   --csv             with --sweep: CSV instead of the table
   --workers N       worker threads for a sweep [default: the cores, when the sweep is large]
@@ -517,6 +525,7 @@ Examples:
     const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
     const paths = loadsPaths(flags, "trace");
     const tracePath = paths.join(", ");
+    checkOutputPaths(flags, ctx);
     const sweepSpecs = (flags.sweep as string[] | undefined) ?? [];
     if (flags.csv === true && sweepSpecs.length === 0) {
       throw new UsageError("--csv needs --sweep (a single run prints a table or --json)");
@@ -557,6 +566,7 @@ async function simulateTrace(
     const cells = trace.steps * trace.layers * trace.experts;
     const workers =
       workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+    ctx.stderr(sweepStartLine(grid.length, trace, workers, flags["no-baselines"] === true));
     const bar = new ProgressBar(ctx, "steps");
     const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
     bar.done();
@@ -579,12 +589,13 @@ async function simulateTrace(
   const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
   const timeMs = performance.now() - start;
   bar.done();
+  // The time goes to stderr only: the same command twice writes the same bytes.
   if (flags.json === true) {
-    writeResult(`${JSON.stringify(simulationJson(result, tracePath, timeMs))}\n`, out, ctx);
+    writeResult(`${JSON.stringify(simulationJson(result, tracePath))}\n`, out, ctx);
   } else {
     writeResult(formatSimulationTable(result, tracePath), out, ctx);
-    ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   }
+  ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   const html = stringFlag(flags, "html");
   if (html !== undefined) writeResult(simulationHtml(result, tracePath), html, ctx);
 }

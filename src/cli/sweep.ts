@@ -205,8 +205,20 @@ export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName,
     }
     out[name as SweepName] = values;
   }
+  const size = Object.values(out).reduce((n, values) => n * values.length, 1);
+  if (size > MAX_SWEEP_CONFIGURATIONS) {
+    throw new UsageError(
+      `--sweep: the grid has ${size} configurations, more than the ${MAX_SWEEP_CONFIGURATIONS} a sweep runs (each replays the whole trace); sweep fewer values at a time`,
+    );
+  }
   return out;
 }
+
+/**
+ * Most configurations one `--sweep` grid may have. Each replays the whole trace (seconds each on
+ * a real trace), so a larger grid would run for hours without a word: refused in one line.
+ */
+export const MAX_SWEEP_CONFIGURATIONS = 1000;
 
 /**
  * Every configuration of the grid: the base with each combination of swept values (the first
@@ -526,4 +538,43 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     ? "\n* = on the Pareto front: no other configuration realises as much balance with as few slots moved per step.\n"
     : "";
   return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${textTable(header, cells, 0)}\n${marked}`;
+}
+
+/**
+ * Seconds of one replay per (step, layer, expert) cell, with and without the baselines: a rough
+ * figure measured on one core of a 2024 server (DeepSeek-sized synthetic traces), for the
+ * estimate a sweep prints before it starts.
+ */
+const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
+
+/**
+ * The line a sweep prints on stderr before it starts: its size and a rough estimate of its
+ * duration, so that a grid larger than meant can be stopped at once.
+ *
+ * @example
+ * ```ts
+ * sweepStartLine(12, { steps: 2000, layers: 58, experts: 256 }, 2, false);
+ * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min\n"
+ * ```
+ */
+export function sweepStartLine(
+  configurations: number,
+  trace: Pick<LoadTrace, "steps" | "layers" | "experts">,
+  workers: number,
+  noBaselines: boolean,
+): string {
+  const cells = trace.steps * trace.layers * trace.experts;
+  const perCell = noBaselines ? SECONDS_PER_CELL.alone : SECONDS_PER_CELL.baselines;
+  const threads = Math.max(1, Math.min(workers, configurations));
+  const seconds = (configurations * cells * perCell) / threads;
+  const about =
+    seconds < 60
+      ? `${Math.max(1, Math.round(seconds))} s`
+      : seconds < 5400
+        ? `${Math.round(seconds / 60)} min`
+        : `${(seconds / 3600).toFixed(1)} h`;
+  return (
+    `eplb simulate --sweep: ${configurations} configuration${configurations === 1 ? "" : "s"} ` +
+    `x ${trace.steps} steps on ${threads} thread${threads === 1 ? "" : "s"}, about ${about} (rough estimate)\n`
+  );
 }

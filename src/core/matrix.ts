@@ -1,4 +1,5 @@
 import { EplbInputError } from "./errors.js";
+import { checkShapeLimits, MAX_LOAD_TOTAL } from "./limits.js";
 
 /**
  * Loads of every logical expert of every MoE layer, row-major: the load of expert `e` in layer `l`
@@ -54,8 +55,10 @@ export function toLoadMatrix(input: LoadsInput, parameter = "weight"): LoadMatri
         `must equal layers * experts (${layers} * ${experts} = ${layers * experts})`,
       );
     }
+    checkShapeLimits({ layers, experts }, shapeNames(parameter));
     for (let i = 0; i < data.length; i++)
       checkLoad(parameter, data[i], Math.floor(i / experts), i % experts);
+    checkLoadTotal(parameter, data);
     return input;
   }
   if (!Array.isArray(input)) {
@@ -74,6 +77,7 @@ export function toLoadMatrix(input: LoadsInput, parameter = "weight"): LoadMatri
   const experts = first.length;
   if (experts === 0)
     throw new EplbInputError(`${parameter}[0]`, first, "must have at least one expert");
+  checkShapeLimits({ layers, experts }, shapeNames(parameter));
   const data = new Float64Array(layers * experts);
   for (let l = 0; l < layers; l++) {
     const row = input[l];
@@ -93,7 +97,43 @@ export function toLoadMatrix(input: LoadsInput, parameter = "weight"): LoadMatri
       data[l * experts + e] = v as number;
     }
   }
+  checkLoadTotal(parameter, data);
   return { layers, experts, data };
+}
+
+function shapeNames(parameter: string) {
+  return {
+    layers: `${parameter} layers`,
+    experts: `${parameter} experts`,
+    replicas: "numReplicas",
+    groups: "numGroups",
+    nodes: "numNodes",
+    gpus: "numGpus",
+  };
+}
+
+/**
+ * Refuses loads whose total is beyond {@link MAX_LOAD_TOTAL}: each load may be finite while
+ * their sum is Infinity, and every balancedness figure would then be NaN.
+ *
+ * @param parameter the loads' name for the message
+ * @param data the loads, already checked finite and >= 0
+ * @throws EplbInputError when the total exceeds the limit
+ * @example
+ * ```ts
+ * checkLoadTotal("weight", new Float64Array([1e308, 1e308])); // throws: sum overflows
+ * ```
+ */
+export function checkLoadTotal(parameter: string, data: ArrayLike<number>): void {
+  let total = 0;
+  for (let i = 0; i < data.length; i++) total += data[i];
+  if (!(total <= MAX_LOAD_TOTAL)) {
+    throw new EplbInputError(
+      `sum of ${parameter}`,
+      total,
+      `must be at most ${MAX_LOAD_TOTAL} (larger loads overflow the balance figures)`,
+    );
+  }
 }
 
 function checkLoad(parameter: string, v: unknown, l: number, e: number): void {

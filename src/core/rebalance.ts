@@ -1,5 +1,6 @@
 import { firstGpuDuplicate, separateDuplicates } from "./distinct.js";
 import { EplbInputError } from "./errors.js";
+import { checkShapeLimits } from "./limits.js";
 import { type LoadsInput, toLoadMatrix } from "./matrix.js";
 import {
   type MigrationMetrics,
@@ -71,6 +72,7 @@ export function rebalanceExperts(
   const policy = getPolicy(policyName);
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
+  checkShapeLimits({ layers: loads.layers, replicas: numReplicas });
   let placement = policy.plan(loads, topology, options);
   if (options.distinctPerGpu) {
     if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);

@@ -8,6 +8,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
+import { checkShapeLimits } from "./limits.js";
 import { offNodeShare } from "./locality.js";
 import type { LoadMatrix } from "./matrix.js";
 import type { Placement } from "./placement.js";
@@ -427,6 +428,7 @@ export function simulate(
     config.numNodes,
     config.numGpus,
   );
+  checkShapeLimits({ layers: L, replicas: config.numReplicas });
   const { numReplicas: P, numGpus: G } = topology;
   const interval = requireInteger("interval", config.interval, 1);
   if (interval >= T) {

@@ -1,4 +1,5 @@
 import { EplbInputError, requireInteger } from "./errors.js";
+import { checkShapeLimits } from "./limits.js";
 
 /**
  * The cluster shape a plan is made for, validated once at the boundary so inner code can trust
@@ -56,6 +57,13 @@ export function makeTopology(
   requireInteger("numGroups", numGroups, 1);
   requireInteger("numNodes", numNodes, 1);
   requireInteger("numGpus", numGpus, 1);
+  checkShapeLimits({
+    experts: numExperts,
+    replicas: numReplicas,
+    groups: numGroups,
+    nodes: numNodes,
+    gpus: numGpus,
+  });
   if (numGpus % numNodes !== 0) {
     throw new EplbInputError("numNodes", numNodes, `must divide numGpus (${numGpus})`);
   }

@@ -166,3 +166,18 @@ export function decodeLatin1(bytes: Uint8Array): string {
   // byte to the code point of the same value, which is what Latin-1 means.
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
+
+/**
+ * A copy of `bytes` in a fresh buffer. `Buffer#slice` (what `readFileSync` returns) is a view, not
+ * a copy, unlike `Uint8Array#slice`: this copies whichever it is.
+ *
+ * @example
+ * ```ts
+ * copyBytes(readFileSync("x.pt").subarray(3, 11)).byteOffset; // 0
+ * ```
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}

@@ -1,5 +1,6 @@
 import { EplbInputError } from "../core/errors.js";
 import type { LoadTrace } from "../core/estimators.js";
+import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/limits.js";
 import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
@@ -164,6 +165,7 @@ function collect(
   if (allSteps === 0 || layers === 0 || width === 0) {
     throw new EplbFormatError(file, `${name} has shape [${shape.join(", ")}]: it is empty`);
   }
+  checkLoadShape(layers, width, name, file);
   checkLoads(tensor.data, shape, name, file);
   const fold = slotFoldFor(value, name, file, options.slots);
   const ring = vllmWindowStart(value, name, allSteps, file);
@@ -211,6 +213,30 @@ function collect(
     }
   }
   return { rank: shape.length, trace: { steps: sum ? 1 : count, layers, experts, data } };
+}
+
+/**
+ * Refuses loads of more layers, or more experts (slots, for per-slot loads) per layer, than the
+ * largest shape eplb plans (`MAX_SHAPE` in core/limits.ts).
+ *
+ * @param layers the layer count the file declares
+ * @param width experts (or physical slots) per layer
+ * @param name the array's name, for the message
+ * @param file the file, for the message
+ * @throws EplbFormatError naming the size and the limit
+ * @example
+ * ```ts
+ * checkLoadShape(61, 256, "logical_count", "dump.pt"); // ok
+ * ```
+ */
+export function checkLoadShape(layers: number, width: number, name: string, file: string): void {
+  if (layers > MAX_SHAPE.layers || width > Math.max(MAX_SHAPE.experts, MAX_SHAPE.replicas)) {
+    throw new EplbFormatError(
+      file,
+      `${name} has ${layers} layers x ${width} experts: beyond the largest shape eplb plans ` +
+        `(${MAX_SHAPE.layers} layers, ${Math.max(MAX_SHAPE.experts, MAX_SHAPE.replicas)} per layer)`,
+    );
+  }
 }
 
 /**
@@ -374,7 +400,9 @@ function trtllmRows(
   if (keys.length === 0) throw new EplbFormatError(file, "initial_global_assignments is empty");
   const layers = keys.map((k) => {
     const where = `initial_global_assignments[${printable(k)}]`;
-    if (!/^\d+$/.test(k)) throw new EplbFormatError(file, `${where}: layer keys must be integers`);
+    if (!/^\d+$/.test(k) || !Number.isSafeInteger(Number(k))) {
+      throw new EplbFormatError(file, `${where}: layer keys must be integers below 2^53`);
+    }
     const t = toTensor(assignments[k], file, where, options);
     if (t.shape.length !== 1) throw new EplbFormatError(file, `${where} is not a list of experts`);
     if (slots !== undefined && slots !== t.data.length) {
@@ -386,6 +414,15 @@ function trtllmRows(
     return { id: Number(k), data: t.data };
   });
   layers.sort((a, b) => a.id - b.id);
+  for (let i = 1; i < layers.length; i++) {
+    if (layers[i].id === layers[i - 1].id) {
+      // "1" and "01" are two keys but one layer: which one the engine takes is unknowable.
+      throw new EplbFormatError(
+        file,
+        `initial_global_assignments names layer ${layers[i].id} twice`,
+      );
+    }
+  }
   return { name: "initial_global_assignments", rows: layers.map((l) => l.data) };
 }
 
@@ -434,8 +471,8 @@ export function selectSteps(
 }
 
 /**
- * Checks that every load is finite and >= 0; the first that is not is an {@link EplbFormatError}
- * naming its index in `shape` under `name`.
+ * Checks that every load is finite and >= 0 (the first that is not is an {@link EplbFormatError}
+ * naming its index in `shape` under `name`), and that they total at most `MAX_LOAD_TOTAL`.
  *
  * @example
  * ```ts
@@ -449,8 +486,10 @@ export function checkLoads(
   name: string,
   file: string,
 ): void {
+  let total = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
+    total += v;
     // One comparison on the hot path; the rare failure computes the index text.
     if (v >= 0 && v !== Number.POSITIVE_INFINITY) continue;
     let rest = i;
@@ -460,6 +499,13 @@ export function checkLoads(
       rest = Math.floor(rest / shape[d]);
     }
     throw new EplbFormatError(file, `${name}[${index.join("][")}] (${v}) must be finite and >= 0`);
+  }
+  // Each load may be finite while their sum is not: every balance figure would then be NaN.
+  if (!(total <= MAX_LOAD_TOTAL)) {
+    throw new EplbFormatError(
+      file,
+      `${name} sums to ${total}, beyond the ${MAX_LOAD_TOTAL} eplb accepts (larger loads overflow the balance figures)`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { LoadTrace } from "../core/estimators.js";
 import type { TraceSource } from "../core/simulate.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
-import { checkLoads, selectSteps } from "./interpret.js";
+import { checkLoadShape, checkLoads, selectSteps } from "./interpret.js";
 import { isNpy, type NpyHeader, npyHeaderBytes, npyNumel, readNpyHeader } from "./npy.js";
 import { DTYPE_SIZE, type DType, decodeElements } from "./tensor.js";
 
@@ -98,6 +98,7 @@ function streamable(fd: number, path: string, steps: string | undefined): NpyTra
   if (shape.includes(0)) {
     throw new EplbFormatError(path, `loads has shape [${shape.join(", ")}]: it is empty`);
   }
+  checkLoadShape(shape[1], shape[2], "loads", path);
   return new NpyStepReader(fd, path, header, selectSteps(steps, shape[0]));
 }
 

@@ -1,5 +1,5 @@
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { EplbInputError } from "../core/errors.js";
+import { AtomicFile, writeFileAtomic } from "./atomic-write.js";
 
 /** Element types the `.npy` writer produces (little-endian). */
 export type NpyWriteDType = "float32" | "float64" | "int64";
@@ -115,7 +115,7 @@ export class NpyWriter {
   readonly shape: readonly number[];
   private readonly numel: number;
   private written = 0;
-  private fd: number | null;
+  private file: AtomicFile | null;
 
   constructor(path: string, dtype: NpyWriteDType, shape: readonly number[]) {
     const header = npyHeader(dtype, shape);
@@ -123,36 +123,50 @@ export class NpyWriter {
     this.dtype = dtype;
     this.shape = [...shape];
     this.numel = checkShape(shape);
-    this.fd = openSync(path, "w");
-    writeSync(this.fd, header);
+    // Written under a temporary name and renamed by close(): an interrupted write (disk full,
+    // a crash) never leaves a truncated .npy where the previous file was.
+    this.file = new AtomicFile(path);
+    this.file.write(header);
   }
 
   /** Appends values (converted to the file's dtype). */
   write(values: ArrayLike<number>): void {
-    if (this.fd === null) throw new Error(`${this.path}: NpyWriter already closed`);
+    if (this.file === null) throw new Error(`${this.path}: NpyWriter already closed`);
     if (this.written + values.length > this.numel) {
+      this.abort();
       throw new EplbInputError(
         "values",
         this.written + values.length,
         `exceed the shape's ${this.numel} elements`,
       );
     }
-    writeSync(this.fd, encodeValues(values, this.dtype));
+    this.file.write(encodeValues(values, this.dtype));
     this.written += values.length;
   }
 
-  /** Closes the file; throws when fewer values than the shape holds were written. */
+  /**
+   * Closes the file and puts it in place; throws (leaving any previous file untouched) when fewer
+   * values than the shape holds were written.
+   */
   close(): void {
-    if (this.fd === null) return;
-    closeSync(this.fd);
-    this.fd = null;
+    if (this.file === null) return;
     if (this.written !== this.numel) {
+      this.abort();
       throw new EplbInputError(
         "values",
         this.written,
         `must total the shape's ${this.numel} elements`,
       );
     }
+    const file = this.file;
+    this.file = null;
+    file.commit();
+  }
+
+  /** Gives up: the temporary file is removed and any previous file at the path stays. */
+  abort(): void {
+    this.file?.abort();
+    this.file = null;
   }
 }
 
@@ -173,5 +187,5 @@ export function writeNpy(
 ): void {
   // Encoding first means a bad value or length leaves no half-written file behind.
   const bytes = encodeNpy(values, shape, dtype);
-  writeFileSync(path, bytes);
+  writeFileAtomic(path, bytes);
 }

@@ -55,6 +55,8 @@ export function readNpy(bytes: Uint8Array, file: string): Tensor {
   const header = readNpyHeader(bytes, file);
   const { dtype, littleEndian, shape, fortranOrder, dataOffset } = header;
   const numel = npyNumel(header, bytes.length - dataOffset, file);
+  // Read whole: bounded like every other array (a streamed trace is not, see npy-stream.ts).
+  checkedNumel(shape, numel, file, "shape");
   const data = decodeElements(bytes.subarray(dataOffset), dtype, littleEndian, numel, file);
   if (!fortranOrder || shape.length < 2) return { dtype, shape, data };
   // Fortran order is column-major: element [i, j, k] is at i + j*a + k*a*b. Gather row-major.
@@ -137,7 +139,13 @@ export function npyNumel(header: NpyHeader, available: number, file: string): nu
   const { shape, dtype, descr } = header;
   const size = DTYPE_SIZE[dtype];
   // Nothing is allocated before the byte count is compared, so only overflow needs a bound here.
-  const numel = checkedNumel(shape, Math.floor(Number.MAX_SAFE_INTEGER / size), file, "shape");
+  const numel = checkedNumel(
+    shape,
+    Math.floor(Number.MAX_SAFE_INTEGER / size),
+    file,
+    "shape",
+    Number.POSITIVE_INFINITY,
+  );
   if (numel * size !== available) {
     throw new EplbFormatError(
       file,

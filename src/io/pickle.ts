@@ -1,4 +1,4 @@
-import { ByteReader, decodeLatin1, decodeUtf8, printable } from "./bytes.js";
+import { ByteReader, copyBytes, decodeLatin1, decodeUtf8, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 
 /**
@@ -95,6 +95,31 @@ const MEMOIZE = 0x94;
 const FRAME = 0x95;
 
 /** Opcodes refused by name, to give a precise message instead of "unknown opcode". */
+/** Opcodes that make a container (or call something that may): what MAX_PICKLE_CONTAINERS counts. */
+const CONTAINER_OPS = new Set([
+  EMPTY_DICT,
+  DICT,
+  EMPTY_LIST,
+  LIST,
+  EMPTY_TUPLE,
+  TUPLE,
+  TUPLE1,
+  TUPLE2,
+  TUPLE3,
+  EMPTY_SET,
+  FROZENSET,
+  REDUCE,
+  NEWOBJ,
+  NEWOBJ_EX,
+]);
+
+/**
+ * Most containers one pickle may make: 2^20. A one-byte opcode makes a dict or a list, each
+ * tens of bytes plus bookkeeping, so a 10 MB pickle could otherwise ask for gigabytes; honest
+ * ones make a few (tensors live in storages) or one list per row of a nested list.
+ */
+export const MAX_PICKLE_CONTAINERS = 1 << 20;
+
 const REFUSED: Record<number, string> = {
   105: "INST (instantiates an arbitrary class)",
   111: "OBJ (instantiates an arbitrary class)",
@@ -220,9 +245,13 @@ export function unpickleAt(
     return memo.get(index);
   };
 
+  let containers = 0;
   while (r.pos < r.end) {
     const at = r.pos;
     const op = r.u8();
+    if (CONTAINER_OPS.has(op) && ++containers > MAX_PICKLE_CONTAINERS) {
+      fail(at, `more than ${MAX_PICKLE_CONTAINERS} lists, tuples, dicts and objects`);
+    }
     switch (op) {
       case PROTO: {
         const v = r.u8();
@@ -303,13 +332,13 @@ export function unpickleAt(
         break;
       }
       case SHORT_BINBYTES:
-        stack.push(r.take(r.u8()).slice());
+        stack.push(copyBytes(r.take(r.u8())));
         break;
       case BINBYTES:
-        stack.push(r.take(r.u32()).slice());
+        stack.push(copyBytes(r.take(r.u32())));
         break;
       case BINBYTES8:
-        stack.push(r.take(r.u64()).slice());
+        stack.push(copyBytes(r.take(r.u64())));
         break;
       case EMPTY_DICT:
         stack.push(newDict());

@@ -1,4 +1,5 @@
 import { extname } from "node:path";
+import { EplbInputError } from "../core/errors.js";
 import type { LoadMatrix } from "../core/matrix.js";
 import type { Placement } from "../core/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
@@ -252,7 +253,7 @@ export function readTensorFile(
 export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMatrix {
   const folder = statisticsFolder(path, options, true);
   if (folder) return { layers: folder.layers, experts: folder.experts, data: folder.data };
-  const streamed = streamedLoads(path, options);
+  const streamed = guard(path, () => streamedLoads(path, options));
   if (streamed) return streamed;
   const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
   const bytes = readBytes(path);
@@ -286,7 +287,7 @@ export function openTraceStream(
   if (options.format !== undefined && options.format !== "npy") return null;
   if (options.key !== undefined || options.slotPlacement !== undefined) return null;
   if (isTrtllmStatisticsDir(path)) return null;
-  return openNpyTrace(path, { steps: options.steps });
+  return guard(path, () => openNpyTrace(path, { steps: options.steps }));
 }
 
 /**
@@ -393,14 +394,22 @@ function guard<T>(file: string, run: () => T): T {
 }
 
 /**
- * Last line of defence for the contract "every broken input is an EplbFormatError": an engine
- * error (out of memory for a string, a stack overflow) escaping a reader becomes one, named.
- * Errors meant for the caller (EplbFormatError, EplbInputError for bad options) pass through.
+ * Last line of defence for the contract "every broken input is an EplbFormatError": whatever
+ * else escapes a reader (an engine error such as a string too long, a failed allocation, a
+ * stack overflow, zlib's, or a bug of ours that only this file reaches) becomes one, named and
+ * on one line. Errors meant for the caller (EplbFormatError, EplbInputError for bad options such
+ * as a `steps` slice) pass through.
+ *
+ * @param error what the reader threw
+ * @param file the file being read, for the message
+ * @example
+ * ```ts
+ * asFormatError(new RangeError("Array buffer allocation failed"), "x.pt").message;
+ * // "x.pt: cannot be read: Array buffer allocation failed"
+ * ```
  */
-function asFormatError(error: unknown, file: string): Error {
-  if (error instanceof EplbFormatError) return error;
-  if (error instanceof RangeError || error instanceof TypeError) {
-    return new EplbFormatError(file, `cannot be read: ${oneLine(error.message)}`);
-  }
-  return error as Error;
+export function asFormatError(error: unknown, file: string): Error {
+  if (error instanceof EplbFormatError || error instanceof EplbInputError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new EplbFormatError(file, `cannot be read: ${oneLine(message)}`);
 }

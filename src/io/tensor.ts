@@ -1,3 +1,4 @@
+import { copyBytes } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 
 /** Element types the readers decode. Every value becomes a float64 in {@link Tensor.data}. */
@@ -48,6 +49,13 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
 /** Most dimensions a tensor may have (numpy's own limit is 64; deeper is a hostile file). */
 export const MAX_DIMS = 32;
 
+/**
+ * Most elements one array read whole may have: 2^28 (2 GiB as float64), far above any loads,
+ * placement or trace eplb plans from (a longer `.npy` trace is streamed a step at a time). A
+ * header declaring more is refused before anything is allocated.
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
@@ -72,8 +80,9 @@ export function isTensor(value: unknown): value is Tensor {
 
 /**
  * Number of elements of `shape`, checked: every dimension a non-negative safe integer, at most
- * {@link MAX_DIMS} dimensions, and the product not above `limit` (the caller passes what the file
- * can actually hold, so a lying header fails here instead of allocating gigabytes).
+ * {@link MAX_DIMS} dimensions, the product not above `cap` ({@link MAX_TENSOR_ELEMENTS} unless
+ * the caller streams the array) nor above `limit` (the caller passes what the file can actually
+ * hold, so a lying header fails here instead of allocating gigabytes).
  *
  * @example
  * ```ts
@@ -81,7 +90,13 @@ export function isTensor(value: unknown): value is Tensor {
  * checkedNumel([1e9, 1e9], 1e6, "x.npy", "shape"); // throws EplbFormatError
  * ```
  */
-export function checkedNumel(shape: unknown, limit: number, file: string, what: string): number {
+export function checkedNumel(
+  shape: unknown,
+  limit: number,
+  file: string,
+  what: string,
+  cap: number = MAX_TENSOR_ELEMENTS,
+): number {
   if (!Array.isArray(shape)) throw new EplbFormatError(file, `${what} is not a list of sizes`);
   if (shape.length > MAX_DIMS) {
     throw new EplbFormatError(file, `${what} has ${shape.length} dimensions (at most ${MAX_DIMS})`);
@@ -94,6 +109,12 @@ export function checkedNumel(shape: unknown, limit: number, file: string, what: 
     numel *= d;
   }
   // A zero dimension makes the product 0 even if another dimension is absurd; that is harmless.
+  if (numel > cap) {
+    throw new EplbFormatError(
+      file,
+      `${what} [${shape.join(", ")}] has ${numel} elements, more than the ${cap} eplb reads whole`,
+    );
+  }
   if (numel > limit) {
     throw new EplbFormatError(
       file,
@@ -159,9 +180,9 @@ export function decodeElements(
   }
   if (littleEndian === LITTLE_ENDIAN_HOST) {
     // Typed-array views need an aligned byte offset; copy (one memcpy) when the file is not.
-    // Not bytes.slice(): on a Node Buffer (readFileSync's result) slice is a view, not a copy.
+    // Not `bytes.slice`: on a Buffer (what readFileSync returns) that is a view, still unaligned.
     let src = bytes;
-    if (bytes.byteOffset % size !== 0) src = new Uint8Array(bytes.subarray(0, nbytes));
+    if (bytes.byteOffset % size !== 0) src = copyBytes(bytes.subarray(0, nbytes));
     decodeNative(src, dtype, count, out, file);
   } else {
     decodeSwapped(bytes, dtype, littleEndian, count, out, file);

@@ -39,19 +39,29 @@ const CALLABLES = new Set([
   "torch.Size",
 ]);
 
-/** A storage named by a persistent id: raw bytes of `data/<key>` plus the element type. */
+/**
+ * A storage named by a persistent id: the element type, and the raw bytes of `data/<key>` read
+ * (inflated) only when a tensor view over it has passed its checks, so a hostile view is refused
+ * before anything is allocated.
+ */
 class TorchStorage {
   readonly dtype: DType;
   readonly key: string;
   readonly numel: number;
-  readonly bytes: Uint8Array;
-  constructor(dtype: DType, key: string, numel: number, bytes: Uint8Array) {
+  readonly bytes: () => Uint8Array;
+  constructor(dtype: DType, key: string, numel: number, bytes: () => Uint8Array) {
     this.dtype = dtype;
     this.key = key;
     this.numel = numel;
     this.bytes = bytes;
   }
 }
+
+/** Most bytes a compressed (deflated) `data.pkl` may inflate to: 16 MiB. */
+export const MAX_COMPRESSED_PICKLE_BYTES = 16 * 1024 * 1024;
+
+/** The `byteorder` entry holds "little" or "big": anything longer is not one. */
+const MAX_BYTEORDER_BYTES = 16;
 
 /** `torch.save`'s pre-1.6 format starts with this pickled magic number (not a zip). */
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
@@ -101,11 +111,18 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
   }
   const zip = openZip(bytes, file);
   const prefix = archivePrefix(zip, file);
-  const pkl = zip.read(zip.entries.get(`${prefix}data.pkl`)!);
+  const pklEntry = zip.entries.get(`${prefix}data.pkl`)!;
+  // Every pickle opcode of two bytes can make one object, so a compressed pickle is bounded on
+  // its own: torch keeps tensor data in storages and its pickles are kilobytes. A stored one is
+  // bounded by the file.
+  const pkl = zip.read(
+    pklEntry,
+    pklEntry.method === 0 ? Number.POSITIVE_INFINITY : MAX_COMPRESSED_PICKLE_BYTES,
+  );
   const byteorder = zip.entries.get(`${prefix}byteorder`);
   let littleEndian = true;
   if (byteorder) {
-    const text = decodeLatin1(zip.read(byteorder)).trim();
+    const text = decodeLatin1(zip.read(byteorder, MAX_BYTEORDER_BYTES)).trim();
     if (text !== "little" && text !== "big") {
       throw new EplbFormatError(file, `byteorder entry says ${printable(text)}, not little or big`);
     }
@@ -113,35 +130,43 @@ export function readTorch(bytes: Uint8Array, file: string): FileValue {
   }
 
   // A hostile pickle could rebuild many tensors over one large storage; bound what it may
-  // materialise by what the archive holds (honest files stay far below).
-  let storageBytes = 0;
+  // materialise by what the archive holds (honest files stay far below). Stored bytes are in the
+  // file; compressed ones are counted once, since those could claim up to the inflate limit
+  // (zip.ts) from a small file.
+  let elementBudget = 4096;
   for (const [name, entry] of zip.entries) {
-    if (name.startsWith(`${prefix}data/`)) storageBytes += entry.size;
+    if (name.startsWith(`${prefix}data/`)) {
+      elementBudget += entry.method === 0 ? 4 * entry.size : entry.size;
+    }
   }
   const storageData = new Map<string, Uint8Array>();
 
   const persistentLoad = (pid: unknown): TorchStorage => {
     const { dtype, key, numel } = storagePid(pid, 5, file);
-    let data = storageData.get(key);
-    if (!data) {
-      const entry = zip.entries.get(`${prefix}data/${key}`);
-      if (!entry)
-        throw new EplbFormatError(file, `storage ${printable(key)} is missing from the archive`);
-      data = zip.read(entry);
-      storageData.set(key, data);
-    }
-    if (data.length < numel * DTYPE_SIZE[dtype]) {
+    const entry = zip.entries.get(`${prefix}data/${key}`);
+    if (!entry)
+      throw new EplbFormatError(file, `storage ${printable(key)} is missing from the archive`);
+    // The declared size is checked here; the bytes are read when a view needs them.
+    if (entry.size < numel * DTYPE_SIZE[dtype]) {
       throw new EplbFormatError(
         file,
-        `storage ${printable(key)} holds ${data.length} bytes, ${numel} ${dtype} need ${numel * DTYPE_SIZE[dtype]}`,
+        `storage ${printable(key)} holds ${entry.size} bytes, ${numel} ${dtype} need ${numel * DTYPE_SIZE[dtype]}`,
       );
     }
-    return new TorchStorage(dtype, key, numel, data);
+    const bytes = () => {
+      let data = storageData.get(key);
+      if (!data) {
+        data = zip.read(entry);
+        storageData.set(key, data);
+      }
+      return data;
+    };
+    return new TorchStorage(dtype, key, numel, bytes);
   };
   const context = {
     file,
     littleEndian,
-    budget: { elements: 4 * storageBytes + 4096 },
+    budget: { elements: elementBudget },
     decode: true,
   };
   const value = unpickle(pkl, file, torchHooks(context, persistentLoad));
@@ -209,7 +234,7 @@ export function readLegacyTorch(bytes: Uint8Array, file: string): FileValue {
       );
     }
     declared.set(key, { dtype, numel });
-    return new TorchStorage(dtype, key, numel, new Uint8Array(0));
+    return new TorchStorage(dtype, key, numel, () => new Uint8Array(0));
   };
   const main = unpickleAt(bytes, file, torchHooks(scan, learn), sysInfo.end);
   const keys = unpickleAt(bytes, file, torchHooks(scan, inert), main.end);
@@ -238,7 +263,7 @@ export function readLegacyTorch(bytes: Uint8Array, file: string): FileValue {
     const data = storages.get(key);
     if (!data)
       throw new EplbFormatError(file, `storage ${printable(key)} is missing from the file`);
-    return new TorchStorage(dtype, key, numel, data);
+    return new TorchStorage(dtype, key, numel, () => data);
   };
   const context = {
     file,
@@ -383,7 +408,7 @@ function rebuildTensor(args: unknown[], context: TorchContext): Tensor {
     data = new Float64Array(0);
   } else if (isContiguous(shape, stride)) {
     data = decodeElements(
-      storage.bytes.subarray(offset * itemsize),
+      storage.bytes().subarray(offset * itemsize),
       storage.dtype,
       littleEndian,
       numel,
@@ -392,7 +417,7 @@ function rebuildTensor(args: unknown[], context: TorchContext): Tensor {
   } else {
     // Decode only the touched range of the storage, then gather the view row-major.
     const src = decodeElements(
-      storage.bytes.subarray(span.min * itemsize),
+      storage.bytes().subarray(span.min * itemsize),
       storage.dtype,
       littleEndian,
       span.max - span.min + 1,

@@ -110,6 +110,7 @@ class BlockParser {
       const colon = findColon(line.text);
       if (colon < 0) this.fail(line, `expected 'key: value', found ${printable(line.text)}`);
       const key = scalarKey(line.text.slice(0, colon).trim(), line, this);
+      if (Object.hasOwn(out, key)) this.fail(line, `key ${printable(key)} appears twice`);
       const rest = line.text.slice(colon + 1).trim();
       this.pos++;
       let value: FileValue;
@@ -245,7 +246,14 @@ function scalar(text: string, line: Line, p: BlockParser): FileValue {
   if (/^(?:false|False|FALSE)$/.test(t)) return false;
   if (INT.test(t)) {
     const n = Number(t);
-    return Number.isSafeInteger(n) ? n : t;
+    if (!Number.isSafeInteger(n)) {
+      // As a string it would become a layer key or an expert id rounded to a neighbour.
+      p.fail(
+        line,
+        `integer ${printable(t, 40)} is beyond +-2^53 and cannot be represented exactly`,
+      );
+    }
+    return n;
   }
   if (FLOAT.test(t)) return Number(t);
   return t;
@@ -332,6 +340,7 @@ class FlowParser {
         return out;
       }
       const key = scalarKey(this.token(), this.line, this.p);
+      if (Object.hasOwn(out, key)) this.p.fail(this.line, `key ${printable(key)} appears twice`);
       this.space();
       if (this.text[this.pos] !== ":") this.p.fail(this.line, "expected ':' in a flow mapping");
       this.pos++;

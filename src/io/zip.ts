@@ -1,5 +1,5 @@
 import * as zlib from "node:zlib";
-import { ByteReader, decodeUtf8, oneLine, printable } from "./bytes.js";
+import { ByteReader, copyBytes, decodeUtf8, oneLine, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 
 /** One file inside a ZIP archive, as the central directory describes it. */
@@ -18,9 +18,31 @@ export interface ZipEntry {
 /** A ZIP archive held in memory: its entries by name and a way to get their bytes. */
 export interface ZipArchive {
   readonly entries: ReadonlyMap<string, ZipEntry>;
-  /** The uncompressed bytes of an entry (a view into the archive for stored entries). */
-  read(entry: ZipEntry): Uint8Array;
+  /**
+   * The uncompressed bytes of an entry (a view into the archive for stored entries). An entry
+   * declaring more than `maxBytes` is refused before anything is inflated; so is a compressed
+   * entry that would take the archive's inflated bytes beyond {@link maxInflatedBytes}.
+   */
+  read(entry: ZipEntry, maxBytes?: number): Uint8Array;
 }
+
+/**
+ * The most bytes the compressed (deflated) entries of one archive may inflate to in all: 64 MiB,
+ * or 8 times the archive's size when that is more. Deflate expands up to 1032 times, so a 1 MB
+ * file could otherwise ask for a gigabyte; torch.save itself never compresses (its entries are
+ * stored and bounded by the file), so only re-zipped files meet this limit.
+ *
+ * @example
+ * ```ts
+ * maxInflatedBytes(1_000_000); // 67108864
+ * ```
+ */
+export function maxInflatedBytes(archiveBytes: number): number {
+  return Math.max(MAX_INFLATED_BYTES, 8 * archiveBytes);
+}
+
+/** See {@link maxInflatedBytes}. */
+export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -100,7 +122,7 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
     let localOffset = c.u32();
     const name = decodeUtf8(c.take(nameLen), file);
     const extra = new ByteReader(
-      c.take(extraLen).slice(),
+      copyBytes(c.take(extraLen)),
       file,
       `zip extra field of ${printable(name)}`,
     );
@@ -127,9 +149,15 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
         `zip entry ${printable(name)} (${compressedSize} bytes at ${localOffset}) overlaps the central directory`,
       );
     }
-    if (!entries.has(name)) {
-      entries.set(name, { name, method, compressedSize, size, crc32: crc, flags, localOffset });
+    if (entries.has(name)) {
+      // Readers disagree on which copy counts (Python's zipfile takes the last, others the
+      // first): whichever we took, some engine would read the other.
+      throw new EplbFormatError(
+        file,
+        `zip entry ${printable(name)} appears twice: the archive is ambiguous`,
+      );
     }
+    entries.set(name, { name, method, compressedSize, size, crc32: crc, flags, localOffset });
   }
   // Entries may not share bytes: otherwise many names could inflate the same compressed data
   // (a 1 MB file claiming terabytes), defeating the per-entry ratio check.
@@ -143,9 +171,28 @@ export function openZip(bytes: Uint8Array, file: string): ZipArchive {
       );
     }
   }
+  let inflateBudget = maxInflatedBytes(len);
   return {
     entries,
-    read: (entry) => readEntry(bytes, file, entry, cdOffset),
+    read: (entry, maxBytes = Number.POSITIVE_INFINITY) => {
+      if (entry.size > maxBytes) {
+        throw new EplbFormatError(
+          file,
+          `zip entry ${printable(entry.name)} declares ${entry.size} bytes, at most ${maxBytes} expected`,
+        );
+      }
+      if (entry.method === 8) {
+        if (entry.size > inflateBudget) {
+          throw new EplbFormatError(
+            file,
+            `zip entry ${printable(entry.name)} would inflate to ${entry.size} bytes, beyond the ` +
+              `${maxInflatedBytes(len)} bytes compressed entries may hold in all (decompression bomb?)`,
+          );
+        }
+        inflateBudget -= entry.size;
+      }
+      return readEntry(bytes, file, entry, cdOffset);
+    },
   };
 }
 

@@ -475,7 +475,11 @@ describe("eplb simulate: mistakes", () => {
       [[...flipArgs, "--sweep", "estimator=median"], /estimator "median" must be one of/],
       [[...flipArgs, "--csv"], /--csv needs --sweep/],
       [[...flipArgs, "--estimator", "median"], /--estimator \("median"\) must be one of/],
-      [[...flipArgs, "--gpus", "3"], /numGpus \(3\) must divide numReplicas \(4\)/],
+      [
+        flipArgs.map((a, i) => (flipArgs[i - 1] === "--gpus" ? "3" : a)),
+        /numGpus \(3\) must divide numReplicas \(4\)/,
+      ],
+      [[...flipArgs, "--gpus", "3"], /--gpus is given twice/],
       [[...flipArgs, "--sweep", "replicas=4,5"], /numGpus \(2\) must divide numReplicas \(5\)/],
       [
         [

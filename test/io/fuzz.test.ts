@@ -5,7 +5,9 @@
  * EplbFormatError with a one-line message; anything else fails with the input to reproduce it.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readCsv } from "../../src/io/csv.js";
@@ -24,6 +26,7 @@ import { readTorch } from "../../src/io/torch.js";
 import type { FileObject, FileValue } from "../../src/io/value.js";
 import { readYaml } from "../../src/io/yaml.js";
 import { openZip } from "../../src/io/zip.js";
+import { bombFiles, csvLongLine, ptAuxiliaryBomb, ptDeflateBomb, ptHugeShape } from "./bombs.js";
 import {
   encode,
   FIXTURES,
@@ -368,4 +371,86 @@ test(`fuzz: every reader survives mutated and random inputs (seed ${SEED})`, (t)
   );
   assert.ok(stats.values > 100, "some mutations still parse (the fuzzer reaches deep code)");
   assert.ok(stats.formatErrors > 1000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bombs: small files that claim enormous sizes (issue 13)
+
+test("fuzz: bomb families (deflate, auxiliary entries, huge declared shapes) are refused", () => {
+  const families: { name: string; bytes: Uint8Array }[] = [];
+  // Deflate bombs of several sizes and views, each refused before inflating.
+  for (const mib of [65, 100, 256]) {
+    for (const shape of [
+      [mib, 1 << 20],
+      [1 << 20, mib],
+      [1000, 1_000_000],
+    ]) {
+      families.push({ name: `deflate ${mib} MiB as [${shape}]`, bytes: ptDeflateBomb(mib, shape) });
+    }
+  }
+  for (const mib of [1, 17, 200]) {
+    families.push({ name: `byteorder ${mib} MiB`, bytes: ptAuxiliaryBomb(mib) });
+  }
+  for (let i = 0; i < 40; i++) {
+    const shape = Array.from({ length: 1 + rng.int(4) }, () => 1 + rng.int(2 ** (8 + rng.int(40))));
+    families.push({ name: `huge shape [${shape}]`, bytes: ptHugeShape(shape) });
+  }
+  for (const { name, bytes } of families) {
+    assert.throws(
+      () => readTorch(bytes, "bomb.pt"),
+      (e: unknown) => e instanceof EplbFormatError && !e.message.includes("\n"),
+      name,
+    );
+  }
+  // Mutations of small bombs reach the same checks from odd angles: a value or a format error.
+  const small = [ptAuxiliaryBomb(1), ptDeflateBomb(1, [16, 65536]), ptHugeShape([1e6, 1e6])];
+  for (let i = 0; i < 300; i++)
+    fuzzOne(`bomb mutation#${i}`, mutate(small[i % small.length]), ["pt"]);
+});
+
+/** Peak resident memory (MiB) of a child process reading `path` as loads, and how it ended. */
+function childRead(path: string): { maxRssMiB: number; outcome: string } {
+  const read = new URL("../../src/io/read.js", import.meta.url).href;
+  const script = `
+    import { readLoads } from ${JSON.stringify(read)};
+    let outcome = "value";
+    try { readLoads(process.argv[1]); } catch (e) { outcome = e.name + ": " + e.message; }
+    process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024, outcome }));
+  `;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, path], {
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test("bombs: a child process reading each stays under 1.5 GB resident", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "eplb-bombs-"));
+  try {
+    const files = { ...bombFiles(), "line-20mb.csv": csvLongLine(20) };
+    for (const [name, bytes] of Object.entries(files)) {
+      const path = join(dir, name);
+      writeFileSync(path, bytes);
+      const { maxRssMiB, outcome } = childRead(path);
+      t.diagnostic(
+        `${name} (${bytes.length} bytes): ${maxRssMiB.toFixed(0)} MiB, ${outcome.slice(0, 120)}`,
+      );
+      assert.ok(maxRssMiB < 1536, `${name}: ${maxRssMiB} MiB resident`);
+      if (name === "deflate-60m-max.pt") {
+        // The worst accepted: 60 MiB inflated, 960 x 65536 loads of zeros (a valid file).
+        assert.equal(outcome, "value");
+      } else {
+        assert.match(outcome, /^EplbFormatError: /, name);
+      }
+      // Refused before inflating or allocating: no more than the runtime and the file.
+      if (!name.includes("60m") && name !== "pickle-ints-16m.pt") {
+        assert.ok(
+          maxRssMiB < 256,
+          `${name}: ${maxRssMiB} MiB resident, expected a refusal up front`,
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

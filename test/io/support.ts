@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as zlib from "node:zlib";
+import { EplbFormatError } from "../../src/io/errors.js";
 import type { DType } from "../../src/io/tensor.js";
 
 /**
@@ -427,6 +428,8 @@ export interface ZipInput {
   data: Uint8Array;
   /** 0 stored (default), 8 deflate. */
   method?: 0 | 8;
+  /** A prebuilt deflate body and the size it declares (bombs built cheaply; CRC 0). */
+  deflated?: { body: Uint8Array; size: number };
 }
 
 /**
@@ -444,8 +447,10 @@ export function zipBytes(
   for (const e of entries) {
     const name = utf8.encode(e.name);
     const method = e.method ?? 0;
-    const body = method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data;
-    const crc = crc32(e.data);
+    const deflate = () => (method === 8 ? new Uint8Array(zlib.deflateRawSync(e.data)) : e.data);
+    const body = e.deflated ? e.deflated.body : deflate();
+    const crc = e.deflated ? 0 : crc32(e.data);
+    const size = e.deflated ? e.deflated.size : e.data.length;
     const flags = options.torchStyle ? 0x0808 : 0x0800;
     let extra = new Uint8Array(0);
     if (options.torchStyle) {
@@ -463,7 +468,7 @@ export function zipBytes(
     if (!options.torchStyle) {
       lv.setUint32(14, crc, true);
       lv.setUint32(18, body.length, true);
-      lv.setUint32(22, e.data.length, true);
+      lv.setUint32(22, size, true);
     }
     lv.setUint16(26, name.length, true);
     lv.setUint16(28, extra.length, true);
@@ -476,7 +481,7 @@ export function zipBytes(
       dv.setUint32(0, 0x08074b50, true);
       dv.setUint32(4, crc, true);
       dv.setUint32(8, body.length, true);
-      dv.setUint32(12, e.data.length, true);
+      dv.setUint32(12, size, true);
       parts.push(dd);
       offset += 16;
     }
@@ -486,7 +491,7 @@ export function zipBytes(
       const xv = new DataView(cextra.buffer);
       xv.setUint16(0, 1, true);
       xv.setUint16(2, 24, true);
-      xv.setBigUint64(4, BigInt(e.data.length), true);
+      xv.setBigUint64(4, BigInt(size), true);
       xv.setBigUint64(12, BigInt(body.length), true);
       xv.setBigUint64(20, BigInt(localOffset), true);
     }
@@ -499,7 +504,7 @@ export function zipBytes(
     cv.setUint16(10, method, true);
     cv.setUint32(16, crc, true);
     cv.setUint32(20, options.zip64Entries ? 0xffffffff : body.length, true);
-    cv.setUint32(24, options.zip64Entries ? 0xffffffff : e.data.length, true);
+    cv.setUint32(24, options.zip64Entries ? 0xffffffff : size, true);
     cv.setUint16(28, name.length, true);
     cv.setUint16(30, cextra.length, true);
     cv.setUint32(42, options.zip64Entries ? 0xffffffff : localOffset, true);
@@ -598,3 +603,7 @@ export class Prng {
     return Math.floor(this.next() * n);
   }
 }
+
+/** An assert.throws validator: an EplbFormatError of one line matching `pattern`. */
+export const formatError = (pattern: RegExp) => (e: unknown) =>
+  e instanceof EplbFormatError && pattern.test(e.message) && !e.message.includes("\n");
