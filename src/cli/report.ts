@@ -16,6 +16,7 @@ import {
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
+  joinStepsValue,
   LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
@@ -119,7 +120,7 @@ Examples:
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
-    const flags = parseFlags("report", argv, {
+    const flags = parseFlags("report", joinStepsValue(argv), {
       ...LOADS_OPTION,
       ...LOADS_INPUT_OPTIONS,
       html: { type: "string" },
