@@ -164,7 +164,7 @@ Examples:
     }
     const previous =
       typeof previousPath === "string"
-        ? readPlacementFile(previousPath, ctx.cwd, { numExperts: loads.experts })
+        ? readPlacementFile(previousPath, ctx, { numExperts: loads.experts })
         : undefined;
     const { packageVersion } = await import("./main.js");
     const common = {
@@ -178,7 +178,7 @@ Examples:
     let input: ReportInput;
     if (typeof placementPath === "string") {
       const recorded = recordedTopology(placementPath, ctx.cwd);
-      const placement: Placement = readPlacementFile(placementPath, ctx.cwd, {
+      const placement: Placement = readPlacementFile(placementPath, ctx, {
         numExperts: loads.experts,
       });
       const numGpus = integerFlag(flags, "gpus", 1, recorded.gpus ?? Number.NaN);
