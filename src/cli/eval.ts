@@ -3,9 +3,7 @@ import {
   engineBalance,
   sglangBalance,
   sglangPassBalance,
-} from "../core/engine-metrics.js";
-import { EplbInputError } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
+} from "../core/evaluation/engine-metrics.js";
 import {
   contiguousGpuLoads,
   evaluatePlacement,
@@ -14,8 +12,10 @@ import {
   type PlacementMetrics,
   requirePlacementFits,
   summarizeBalance,
-} from "../core/metrics.js";
-import type { Placement } from "../core/placement.js";
+} from "../core/evaluation/metrics.js";
+import { EplbInputError } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import type { Float64Trace } from "../io/interpret.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import { integerFlag, parseFlags, requireString } from "./args.js";

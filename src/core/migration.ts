@@ -1,23 +1,23 @@
-import { RelabelWorkspace, relabelLayer } from "./assignment.js";
-import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
-import { EplbInputError } from "./errors.js";
-import type { LoadMatrix } from "./matrix.js";
-import { OrderWorkspace, orderDescending } from "./order.js";
-import { createPlacement, type Placement, placementFromPhy2log } from "./placement.js";
+import { RelabelWorkspace, relabelLayer } from "./blocks/assignment.js";
+import { OrderWorkspace, orderDescending } from "./blocks/order.js";
 import {
   greedyReplication,
   minMaxReplicaLoad,
   ReplicationWorkspace,
   waterFillCounts,
-} from "./replication.js";
-import { keepGpuSlots } from "./slots.js";
-import type { Topology } from "./topology.js";
+} from "./blocks/replication.js";
+import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
 import {
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
   type TransferPlan,
-} from "./transfers.js";
+} from "./evaluation/transfers.js";
+import { EplbInputError } from "./model/errors.js";
+import type { LoadMatrix } from "./model/matrix.js";
+import { createPlacement, type Placement, placementFromPhy2log } from "./model/placement.js";
+import type { Topology } from "./model/topology.js";
+import { keepGpuSlots } from "./slots.js";
 
 /** A previous placement as callers hold it: `phy2log` rows `[layers][numReplicas]` or typed. */
 export type PreviousPlacement = ReadonlyArray<ArrayLike<number>> | Placement;

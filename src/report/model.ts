@@ -1,5 +1,3 @@
-import { EplbInputError, requireInteger } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
 import {
   type BalanceSummary,
   contiguousGpuLoads,
@@ -10,15 +8,17 @@ import {
   type PlacementMetrics,
   requirePlacementFits,
   summarizeBalance,
-} from "../core/metrics.js";
-import type { Placement } from "../core/placement.js";
-import { makeTopology } from "../core/topology.js";
+} from "../core/evaluation/metrics.js";
 import {
   type GpuTransferCounts,
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
-} from "../core/transfers.js";
+} from "../core/evaluation/transfers.js";
+import { EplbInputError, requireInteger } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
+import { makeTopology } from "../core/model/topology.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {

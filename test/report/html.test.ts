@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { EplbInputError } from "../../src/core/errors.js";
-import { toLoadMatrix } from "../../src/core/matrix.js";
+import { lognormalLoads } from "../../src/core/blocks/random.js";
 import {
   contiguousGpuLoads,
   duplicateGpuCount,
   evaluatePlacement,
   summarizeBalance,
-} from "../../src/core/metrics.js";
-import { placementFromPhy2log } from "../../src/core/placement.js";
-import { lognormalLoads } from "../../src/core/random.js";
+} from "../../src/core/evaluation/metrics.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
+import { toLoadMatrix } from "../../src/core/model/matrix.js";
+import { placementFromPhy2log } from "../../src/core/model/placement.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { defaultSections, htmlReport, type ReportSection } from "../../src/report/html.js";
 import { buildReportModel, pickDetailLayers } from "../../src/report/model.js";

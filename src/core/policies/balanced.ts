@@ -3,25 +3,25 @@ import {
   CountsWorkspace,
   homeAwareCounts,
   searchReplicaCounts,
-} from "../counts.js";
-import { EplbInputError } from "../errors.js";
-import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../exact.js";
-import { GroupPackingWorkspace, packGroupsToNodes } from "../locality.js";
-import type { LoadMatrix } from "../matrix.js";
-import { createPlacement, type Placement } from "../placement.js";
-import type { Policy, PolicyOptions } from "../policy.js";
-import { excessCopies, refineScope, repairDuplicates } from "../refine.js";
-import { waterFillCounts } from "../replication.js";
+} from "../blocks/counts/counts.js";
+import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../blocks/exact.js";
+import { GroupPackingWorkspace, packGroupsToNodes } from "../blocks/locality.js";
+import { excessCopies, refineScope, repairDuplicates } from "../blocks/refine.js";
+import { waterFillCounts } from "../blocks/replication.js";
 import {
   packScope,
   recomputeScopeLoads,
   ScopeWorkspace,
   scopeLowerBound,
   scopeMaxLoad,
-} from "../scope.js";
-import type { Topology } from "../topology.js";
+} from "../blocks/scope.js";
+import { EplbInputError } from "../model/errors.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import { createPlacement, type Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 import { DeepseekWorkspace, planHierarchicalLayer, referenceShape } from "./deepseek.js";
 import { preferHotReplicas } from "./hot-replicas.js";
+import type { Policy, PolicyOptions } from "./policy.js";
 
 /** Options of the balanced policy (fields of `rebalanceExperts`' options). */
 export interface BalancedOptions {

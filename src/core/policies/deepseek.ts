@@ -1,9 +1,9 @@
-import type { LoadMatrix } from "../matrix.js";
-import { greedyPacking, PackingWorkspace } from "../packing.js";
-import { createPlacement, type Placement } from "../placement.js";
-import type { Policy } from "../policy.js";
-import { greedyReplication, ReplicationWorkspace } from "../replication.js";
-import type { Topology } from "../topology.js";
+import { greedyPacking, PackingWorkspace } from "../blocks/packing.js";
+import { greedyReplication, ReplicationWorkspace } from "../blocks/replication.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import { createPlacement, type Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import type { Policy } from "./policy.js";
 
 /** Sizes of one hierarchical solve; global mode is `numGroups = numNodes = 1`. */
 export interface HierarchyShape {

@@ -1,6 +1,6 @@
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import type { Topology } from "./topology.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 
 /**
  * Options of {@link rebalanceExperts} that reach a policy. Policies read the fields they know and

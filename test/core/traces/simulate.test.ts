@@ -20,7 +20,7 @@ import {
   summarizeBalance,
   synthesizeTrace,
   traceSource,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 function trace(rows: number[][][]): LoadTrace {
   const steps = rows.length;

@@ -6,10 +6,10 @@ import {
   ExactWorkspace,
   improveScopeExact,
   solveExact,
-} from "../../src/core/exact.js";
-import { planBalanced } from "../../src/core/policies/balanced.js";
-import { HOT_REPLICA_TOLERANCE } from "../../src/core/policies/hot-replicas.js";
-import { ScopeWorkspace, scopeMaxLoad } from "../../src/core/scope.js";
+} from "../../../src/core/blocks/exact.js";
+import { ScopeWorkspace, scopeMaxLoad } from "../../../src/core/blocks/scope.js";
+import { planBalanced } from "../../../src/core/policies/balanced.js";
+import { HOT_REPLICA_TOLERANCE } from "../../../src/core/policies/hot-replicas.js";
 import {
   EplbInputError,
   evaluatePlacement,
@@ -18,7 +18,7 @@ import {
   planDeepseek,
   Random,
   toLoadMatrix,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 /** Max GPU load of a single-layer plan, as the metrics compute it. */
 function maxLoad(loads: number[], phy2log: number[], numGpus: number): number {

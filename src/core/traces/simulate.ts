@@ -1,4 +1,11 @@
-import { EplbInputError, requireInteger } from "./errors.js";
+import { offNodeShare } from "../blocks/locality.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
+import { checkShapeLimits } from "../model/limits.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import { makeTopology, type Topology } from "../model/topology.js";
+import { DEFAULT_POLICY, getPolicy } from "../policies/index.js";
+import { rebalanceExperts } from "../rebalance.js";
 import {
   createEstimator,
   DEFAULT_ESTIMATOR,
@@ -8,13 +15,6 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
-import { checkShapeLimits } from "./limits.js";
-import { offNodeShare } from "./locality.js";
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
-import { rebalanceExperts } from "./rebalance.js";
-import { makeTopology, type Topology } from "./topology.js";
 
 /**
  * A trace read one step at a time, so traces too large to hold (or generated on the fly) can be

@@ -12,7 +12,7 @@ import {
   trtllmBalance,
   vllmAscendBalance,
   vllmBalance,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 const close = (a: number, b: number, eps = 1e-12) =>
   assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);

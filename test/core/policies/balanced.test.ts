@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { offNodeShare } from "../../src/core/locality.js";
+import { offNodeShare } from "../../../src/core/blocks/locality.js";
 import {
   BalancedWorkspace,
   balancedOptions,
   layerWorkBudget,
   planBalanced,
   planBalancedLayer,
-} from "../../src/core/policies/balanced.js";
+} from "../../../src/core/policies/balanced.js";
 import {
   DEFAULT_POLICY,
   EplbInputError,
@@ -24,8 +24,8 @@ import {
   type Topology,
   toLoadMatrix,
   zipfLoads,
-} from "../../src/index.js";
-import { instance as instanceArbitrary } from "../helpers/instances.js";
+} from "../../../src/index.js";
+import { instance as instanceArbitrary } from "../../helpers/instances.js";
 
 const instance = instanceArbitrary();
 

@@ -1,9 +1,9 @@
-import { EplbInputError } from "./errors.js";
-import type { LoadMatrix } from "./matrix.js";
-import { createPlacement, type Placement } from "./placement.js";
+import { EplbInputError } from "../model/errors.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import { createPlacement, type Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 import { refineScope } from "./refine.js";
 import { recomputeScopeLoads, ScopeWorkspace, scopeLowerBound } from "./scope.js";
-import type { Topology } from "./topology.js";
 
 /** Where a GPU holds one expert twice. */
 export interface GpuDuplicate {

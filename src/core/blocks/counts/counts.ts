@@ -1,5 +1,5 @@
-import { OrderWorkspace, orderDescending } from "./order.js";
-import { ReplicationWorkspace } from "./replication.js";
+import { OrderWorkspace, orderDescending } from "../order.js";
+import { ReplicationWorkspace } from "../replication.js";
 
 /** Reusable buffers for {@link searchReplicaCounts} and friends. */
 export class CountsWorkspace {

@@ -1,8 +1,8 @@
-import { EplbInputError } from "./errors.js";
-import { offNodeShare } from "./locality.js";
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import { minMaxReplicaLoad, ReplicationWorkspace } from "./replication.js";
+import { offNodeShare } from "../blocks/locality.js";
+import { minMaxReplicaLoad, ReplicationWorkspace } from "../blocks/replication.js";
+import { EplbInputError } from "../model/errors.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
 
 /**
  * Load of every GPU of every layer under a placement, `[layers][numGpus]` row-major. A replica

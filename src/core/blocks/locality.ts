@@ -1,7 +1,7 @@
-import { CountsWorkspace } from "./counts.js";
-import type { LoadMatrix } from "./matrix.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import { CountsWorkspace } from "./counts/counts.js";
 import { greedyPacking, PackingWorkspace } from "./packing.js";
-import type { Placement } from "./placement.js";
 import { waterFillCounts } from "./replication.js";
 
 /** Partitions of groups into nodes enumerated exactly up to this many; beyond, swap search. */
