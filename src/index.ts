@@ -15,7 +15,7 @@ export {
   estimateMaxLoad,
   homeAwareCounts,
   searchReplicaCounts,
-} from "./core/blocks/counts/counts.js";
+} from "./core/blocks/counts/index.js";
 export {
   firstGpuDuplicate,
   type GpuDuplicate,

@@ -1,6 +1,6 @@
 import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
-import { CountsWorkspace } from "./counts/counts.js";
+import { CountsWorkspace } from "./counts/index.js";
 import { greedyPacking, PackingWorkspace } from "./packing.js";
 import { waterFillCounts } from "./replication.js";
 

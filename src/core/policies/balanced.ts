@@ -3,7 +3,7 @@ import {
   CountsWorkspace,
   homeAwareCounts,
   searchReplicaCounts,
-} from "../blocks/counts/counts.js";
+} from "../blocks/counts/index.js";
 import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../blocks/exact.js";
 import { GroupPackingWorkspace, packGroupsToNodes } from "../blocks/locality.js";
 import { excessCopies, refineScope, repairDuplicates } from "../blocks/refine.js";

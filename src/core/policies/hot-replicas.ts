@@ -1,4 +1,4 @@
-import type { CountsWorkspace } from "../blocks/counts/counts.js";
+import type { CountsWorkspace } from "../blocks/counts/index.js";
 import { refineScope, repairDuplicates } from "../blocks/refine.js";
 import {
   packScope,
