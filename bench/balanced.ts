@@ -162,7 +162,18 @@ function worstWork(loads: LoadMatrix, t: Topology): number {
   let worst = 0;
   for (let l = 0; l < loads.layers; l++) {
     const before = ws.work;
-    planBalancedLayer(loads.data, l * t.numExperts, phy, rank, 0, cnt, 0, ws);
+    planBalancedLayer(
+      {
+        loads: loads.data,
+        loadOffset: l * t.numExperts,
+        phy2log: phy,
+        replicaRank: rank,
+        slotOffset: 0,
+        logcnt: cnt,
+        expertOffset: 0,
+      },
+      ws,
+    );
     worst = Math.max(worst, ws.work - before);
   }
   return worst / layerWorkBudget(t);

@@ -28,6 +28,13 @@ export {
   solveExact,
 } from "./core/blocks/exact.js";
 export {
+  type LayerPlanner,
+  type LayerRange,
+  type LayerView,
+  layerView,
+  planLayers,
+} from "./core/blocks/layers.js";
+export {
   EXACT_GROUP_PARTITIONS,
   type GroupPackingShape,
   GroupPackingWorkspace,
@@ -66,6 +73,7 @@ export {
   vllmAscendBalance,
   vllmBalance,
 } from "./core/evaluation/engine-metrics.js";
+export { type LoadedLayer, layerMaxGpuLoad } from "./core/evaluation/layer-load.js";
 export {
   type BalanceSummary,
   contiguousGpuLoads,
@@ -98,7 +106,6 @@ export {
   DEFAULT_TOLERANCE,
   type LayerMigration,
   type LayerOutcome,
-  layerMaxGpuLoad,
   localityViolation,
   type Migration,
   type MigrationMetrics,

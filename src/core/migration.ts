@@ -592,38 +592,6 @@ export class MigrationWorkspace {
 }
 
 /**
- * Max GPU load of one layer of a placement under loads (a replica carries `load / count`).
- *
- * @example
- * ```ts
- * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
- * layerMaxGpuLoad(new Float64Array([8, 2, 4]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4); // 8
- * ```
- */
-export function layerMaxGpuLoad(
-  loads: Float64Array,
-  loadOffset: number,
-  phy2log: Int32Array,
-  slotOffset: number,
-  logcnt: Int32Array,
-  countOffset: number,
-  numGpus: number,
-  numReplicas: number,
-): number {
-  const S = numReplicas / numGpus;
-  let max = 0;
-  for (let g = 0; g < numGpus; g++) {
-    let sum = 0;
-    for (let j = 0; j < S; j++) {
-      const e = phy2log[slotOffset + g * S + j];
-      sum += loads[loadOffset + e] / logcnt[countOffset + e];
-    }
-    if (sum > max) max = sum;
-  }
-  return max;
-}
-
-/**
  * Loads layer `l` into the workspace with `start` (at `startOffset`) as the current state. With
  * `asPrevious` it is also the reference that changed slots are counted against, and the source
  * of the groups' home nodes; otherwise (a group trade, strict mode) homes follow `start`.

@@ -1,7 +1,8 @@
+import { planLayers } from "../blocks/layers.js";
 import { greedyPacking, PackingWorkspace } from "../blocks/packing.js";
 import { greedyReplication, ReplicationWorkspace } from "../blocks/replication.js";
 import type { LoadMatrix } from "../model/matrix.js";
-import { createPlacement, type Placement } from "../model/placement.js";
+import type { Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
 import type { Policy } from "./policy.js";
 
@@ -153,23 +154,21 @@ export function referenceShape(topology: Topology): HierarchyShape {
  */
 export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
   const shape = referenceShape(topology);
-  const { numExperts: E, numReplicas: P } = topology;
-  const out = createPlacement(loads.layers, P, E);
   const ws = new DeepseekWorkspace(shape);
-  for (let l = 0; l < loads.layers; l++) {
+  return planLayers(loads, topology, (v) => {
     planHierarchicalLayer(
-      loads.data,
-      l * E,
+      v.loads,
+      v.loadOffset,
       shape,
-      out.phy2log,
-      out.replicaRank,
-      l * P,
-      out.logcnt,
-      l * E,
+      v.phy2log,
+      v.replicaRank,
+      v.slotOffset,
+      v.logcnt,
+      v.expertOffset,
       ws,
     );
-  }
-  return out;
+    return 0;
+  });
 }
 
 /** The `deepseek` policy: exact parity with the reference (ties broken by lowest index). */

@@ -74,7 +74,18 @@ describe("balanced policy: contract", () => {
     const phy = new Int32Array(20).fill(-7);
     const rank = new Int32Array(20);
     const cnt = new Int32Array(10).fill(-7);
-    const max = planBalancedLayer(loads, 3, phy, rank, 4, cnt, 2, ws);
+    const max = planBalancedLayer(
+      {
+        loads,
+        loadOffset: 3,
+        phy2log: phy,
+        replicaRank: rank,
+        slotOffset: 4,
+        logcnt: cnt,
+        expertOffset: 2,
+      },
+      ws,
+    );
     assert.deepEqual(Array.from(phy.subarray(0, 4)), [-7, -7, -7, -7]);
     assert.deepEqual(Array.from(cnt.subarray(0, 2)), [-7, -7]);
     const p = placementFromPhy2log([Array.from(phy.subarray(4))], 8);
@@ -331,7 +342,18 @@ describe("balanced policy: bounded search work", () => {
       for (const loads of families) {
         for (let l = 0; l < loads.layers; l++) {
           const before = ws.work;
-          planBalancedLayer(loads.data, l * E, phy, rank, 0, cnt, 0, ws);
+          planBalancedLayer(
+            {
+              loads: loads.data,
+              loadOffset: l * E,
+              phy2log: phy,
+              replicaRank: rank,
+              slotOffset: 0,
+              logcnt: cnt,
+              expertOffset: 0,
+            },
+            ws,
+          );
           const work = ws.work - before;
           spent += work;
           assert.ok(work <= budget, `${E} experts, layer ${l}: ${work} > ${budget}`);
