@@ -76,6 +76,7 @@ export {
 export { type LoadedLayer, layerMaxGpuLoad } from "./core/evaluation/layer-load.js";
 export {
   type BalanceSummary,
+  type ClusterShape,
   contiguousGpuLoads,
   duplicateGpuCount,
   evaluatePlacement,
@@ -143,7 +144,7 @@ export {
   type ReferencePlacement,
   toReferencePlacement,
 } from "./core/model/placement.js";
-export { makeTopology, type Topology } from "./core/model/topology.js";
+export { type Locality, localityOf, makeTopology, type Topology } from "./core/model/topology.js";
 export {
   type BalancedOptions,
   BalancedWorkspace,

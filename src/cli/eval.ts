@@ -149,7 +149,7 @@ export function evaluateForEngines(
     replicas: placement.numReplicas,
     gpus: numGpus,
     nodes: numNodes,
-    metrics: evaluatePlacement(loads, placement, numGpus, numNodes),
+    metrics: evaluatePlacement(loads, placement, { numGpus, numNodes }),
     engines: engineBalance(gpu, layers, numGpus),
     nodeShare: nodeTotals.map((t) => (total > 0 ? t / total : 1 / numNodes)),
     nodeLoads: perLayer,

@@ -103,7 +103,7 @@ export function planWithMetrics(
     nodes: numNodes,
     gpus: numGpus,
     before: { balancedness: before.balancedness, worstBalancedness: before.worstBalancedness },
-    after: evaluatePlacement(loads, result.placement, numGpus, numNodes, numGroups),
+    after: evaluatePlacement(loads, result.placement, { numGpus, numNodes, numGroups }),
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;

@@ -16,7 +16,7 @@ import {
 import { EplbInputError } from "./model/errors.js";
 import type { LoadMatrix } from "./model/matrix.js";
 import { createPlacement, type Placement, placementFromPhy2log } from "./model/placement.js";
-import type { Topology } from "./model/topology.js";
+import { localityOf, type Topology } from "./model/topology.js";
 import { keepGpuSlots } from "./slots.js";
 
 /** A previous placement as callers hold it: `phy2log` rows `[layers][numReplicas]` or typed. */
@@ -157,8 +157,8 @@ const STRICT = 1;
 const RELAXED = 2;
 
 function localityMode(topology: Topology, relaxedHierarchy: boolean): number {
-  if (!topology.hierarchical) return GLOBAL;
-  return relaxedHierarchy ? RELAXED : STRICT;
+  const mode = localityOf(topology, relaxedHierarchy);
+  return mode === "global" ? GLOBAL : mode === "strict" ? STRICT : RELAXED;
 }
 
 /**

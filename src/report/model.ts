@@ -170,7 +170,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const L = loads.layers;
   const P = placement.numReplicas;
   const slotsPerGpu = P / numGpus;
-  const after = evaluatePlacement(loads, placement, numGpus, numNodes);
+  const after = evaluatePlacement(loads, placement, { numGpus, numNodes });
   const beforeGpuLoads = contiguousGpuLoads(loads, numGpus);
   const beforeSummary = summarizeBalance(beforeGpuLoads, L, numGpus);
   const bounds = lowerBounds(loads, P, numGpus);

@@ -40,7 +40,7 @@ describe("buildReportModel", () => {
     const before = summarizeBalance(contiguousGpuLoads(example, 8), 2, 8);
     assert.deepEqual(m.before.balancednessPerLayer, before.balancednessPerLayer);
     const { placement } = rebalanceExperts(example, 16, 4, 2, 8);
-    assert.deepEqual(m.after, evaluatePlacement(example, placement, 8, 2));
+    assert.deepEqual(m.after, evaluatePlacement(example, placement, { numGpus: 8, numNodes: 2 }));
     assert.equal(m.slotsPerGpu, 2);
     assert.equal(m.gpusPerNode, 4);
   });

@@ -3,6 +3,7 @@ import { minMaxReplicaLoad, ReplicationWorkspace } from "../blocks/replication.j
 import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 
 /**
  * Load of every GPU of every layer under a placement, `[layers][numGpus]` row-major. A replica
@@ -259,24 +260,36 @@ export interface PlacementMetrics extends BalanceSummary {
 }
 
 /**
+ * The cluster shape an evaluator reads: a {@link Topology}, or (for a placement read without one,
+ * e.g. an engine's file) just the GPU count, with one node and no groups by default.
+ */
+export type ClusterShape = Pick<Topology, "numGpus"> &
+  Partial<Pick<Topology, "numNodes" | "numGroups">>;
+
+/**
  * Evaluates a placement under loads: balancedness per layer and overall, lower bound and the
  * ratio to it, duplicates, node balance and (given `numGroups`) the share of load served off its
  * group's node.
  *
+ * @param loads - the loads to judge the placement under, `[layers][experts]`
+ * @param placement - the placement, with as many layers and experts as `loads`
+ * @param topology - the cluster shape: the plan's {@link Topology}, or `{ numGpus, numNodes? }`
+ *   when the groups are unknown (then `offNodeShare` is 0)
+ * @returns the metrics
+ * @throws {EplbInputError} when the placement does not fit the loads or the shape
  * @example
  * ```ts
  * const { placement, topology } = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2);
- * evaluatePlacement(toLoadMatrix([[10, 40, 20, 30]]), placement, topology.numGpus, topology.numNodes);
+ * evaluatePlacement(toLoadMatrix([[10, 40, 20, 30]]), placement, topology);
  * // { balancedness: 1, maxOverLowerBound: 1, duplicateGpus: 2, ... }
  * ```
  */
 export function evaluatePlacement(
   loads: LoadMatrix,
   placement: Placement,
-  numGpus: number,
-  numNodes = 1,
-  numGroups = 0,
+  topology: ClusterShape,
 ): PlacementMetrics {
+  const { numGpus, numNodes = 1, numGroups = 0 } = topology;
   requirePlacementFits(loads, placement, numGpus, numNodes);
   const gpu = gpuLoads(loads, placement, numGpus);
   const summary = summarizeBalance(gpu, loads.layers, numGpus);

@@ -4,7 +4,7 @@ import { layerMaxGpuLoad } from "../evaluation/layer-load.js";
 import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import { createPlacement, type Placement } from "../model/placement.js";
-import type { Topology } from "../model/topology.js";
+import { localityOf, type Topology } from "../model/topology.js";
 import { planRelaxed, planStrict, polishDeepseek, rescuable } from "./balanced-scopes.js";
 import { BalancedWorkspace, type LayerSource } from "./balanced-workspace.js";
 import { planHierarchicalLayer, referenceShape } from "./deepseek.js";
@@ -103,7 +103,7 @@ export function planBalancedLayer(
   planStrict(ws, loads, loadOffset, epsilon, 0);
   let strictMax = candidateMax(ws, layer, ws.candPhy, ws.candCnt);
   let relaxedMax = Number.POSITIVE_INFINITY;
-  if (hierarchical && options.relaxedHierarchy && strictMax > 0) {
+  if (hierarchical && localityOf(t, options.relaxedHierarchy) === "relaxed" && strictMax > 0) {
     planRelaxed(ws, loads, loadOffset, epsilon);
     relaxedMax = candidateMax(ws, layer, ws.relaxPhy, ws.relaxCnt);
   }

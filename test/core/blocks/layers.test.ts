@@ -67,7 +67,7 @@ describe("layerMaxGpuLoad (the one max-GPU-load kernel)", () => {
     fc.assert(
       fc.property(instance(), ({ loads, topology }) => {
         const p = planBalanced(loads, topology);
-        const m = evaluatePlacement(loads, p, topology.numGpus);
+        const m = evaluatePlacement(loads, p, { numGpus: topology.numGpus });
         const v = layerView(loads, p, 0);
         for (let l = 0; l < loads.layers; l++) {
           layerView(loads, p, l, v);

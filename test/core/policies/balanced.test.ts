@@ -48,7 +48,7 @@ function excessCopies(p: Placement, t: Topology, scopeGpus: number, layer: numbe
 }
 
 function layerMaxima(loads: Parameters<typeof evaluatePlacement>[0], p: Placement, t: Topology) {
-  return evaluatePlacement(loads, p, t.numGpus, t.numNodes).maxGpuLoad;
+  return evaluatePlacement(loads, p, { numGpus: t.numGpus, numNodes: t.numNodes }).maxGpuLoad;
 }
 
 describe("balanced policy: contract", () => {
@@ -60,8 +60,8 @@ describe("balanced policy: contract", () => {
   test("reaches the optimum 196.67 on the issue's example where deepseek gives 232", () => {
     const loads = toLoadMatrix([[600, 560, 120, 120, 20, 10, 10, 10]]);
     const t = makeTopology(8, 16, 1, 1, 8);
-    const balanced = evaluatePlacement(loads, planBalanced(loads, t), 8);
-    const deepseek = evaluatePlacement(loads, planDeepseek(loads, t), 8);
+    const balanced = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 8 });
+    const deepseek = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 8 });
     assert.ok(Math.abs(balanced.maxGpuLoad[0] - 590 / 3) < 1e-9, `${balanced.maxGpuLoad[0]}`);
     assert.equal(deepseek.maxGpuLoad[0], 232);
     assert.equal(balanced.duplicateGpus, 0);
@@ -90,7 +90,7 @@ describe("balanced policy: contract", () => {
     assert.deepEqual(Array.from(cnt.subarray(0, 2)), [-7, -7]);
     const p = placementFromPhy2log([Array.from(phy.subarray(4))], 8);
     assert.deepEqual(Array.from(p.logcnt), Array.from(cnt.subarray(2)));
-    const m = evaluatePlacement(toLoadMatrix([Array.from(loads.subarray(3))]), p, 8);
+    const m = evaluatePlacement(toLoadMatrix([Array.from(loads.subarray(3))]), p, { numGpus: 8 });
     assert.equal(max, m.maxGpuLoad[0]);
     assert.equal(ws.lastSource, "balanced");
   });
@@ -163,10 +163,7 @@ describe("balanced policy: invariants over random shapes and loads", () => {
             }
           }
         }
-        assert.equal(
-          evaluatePlacement(loads, p, t.numGpus, t.numNodes, t.numGroups).offNodeShare,
-          0,
-        );
+        assert.equal(evaluatePlacement(loads, p, t).offNodeShare, 0);
       }),
       { numRuns: 2500 },
     );
@@ -210,8 +207,8 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
   test("kimi-k2 shape, lognormal sigma 1.0: mean max/lower bound <= 1.002, no duplicates", () => {
     const loads = lognormalLoads(6, 384, 1.0, 20261129);
     const t = makeTopology(384, 448, 1, 8, 64);
-    const m = evaluatePlacement(loads, planBalanced(loads, t), 64, 8);
-    const d = evaluatePlacement(loads, planDeepseek(loads, t), 64, 8);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 64, numNodes: 8 });
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 64, numNodes: 8 });
     assert.ok(m.maxOverLowerBound <= 1.002, `${m.maxOverLowerBound}`);
     assert.ok(m.maxOverLowerBound < d.maxOverLowerBound);
     assert.equal(m.duplicateGpus, 0);
@@ -222,7 +219,10 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
     // than the 96 GPUs).
     const loads = lognormalLoads(60, 384, 1.5, 20261129);
     const t = makeTopology(384, 480, 1, 12, 96);
-    assert.equal(evaluatePlacement(loads, planBalanced(loads, t), 96, 12).duplicateGpus, 0);
+    assert.equal(
+      evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 96, numNodes: 12 }).duplicateGpus,
+      0,
+    );
   });
 
   test("spare replicas go to hot experts: vLLM's [200, 150, 100, 50, 25, 12] on 2 GPUs x 5 slots", () => {
@@ -235,8 +235,8 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
       policy: "deepseek",
     });
     const loads = toLoadMatrix([weight, [...weight].reverse()]);
-    const mine = evaluatePlacement(loads, r.placement, 2);
-    const theirs = evaluatePlacement(loads, ds.placement, 2);
+    const mine = evaluatePlacement(loads, r.placement, { numGpus: 2 });
+    const theirs = evaluatePlacement(loads, ds.placement, { numGpus: 2 });
     for (let l = 0; l < 2; l++) {
       assert.ok(mine.maxGpuLoad[l] <= theirs.maxGpuLoad[l]);
       const w = loads.data.subarray(l * 6, l * 6 + 6);
@@ -253,22 +253,24 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
   test("dsv3-decode144 shape (2 slots per GPU): better than deepseek on average", () => {
     const loads = lognormalLoads(6, 256, 0.5, 20261129);
     const t = makeTopology(256, 288, 8, 18, 144);
-    const m = evaluatePlacement(loads, planBalanced(loads, t), 144, 18);
-    const d = evaluatePlacement(loads, planDeepseek(loads, t), 144, 18);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 144, numNodes: 18 });
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 144, numNodes: 18 });
     assert.ok(m.maxOverLowerBound < d.maxOverLowerBound - 0.005, `${m.maxOverLowerBound}`);
   });
 
   test("dsv3-decode64 shape: relaxed hierarchy reaches balancedness >= 0.97 and reports off-node load", () => {
     const loads = lognormalLoads(6, 256, 1.0, 20261129);
     const t = makeTopology(256, 320, 8, 8, 64);
-    const strict = evaluatePlacement(loads, planBalanced(loads, t), 64, 8, 8);
-    const relaxed = evaluatePlacement(
-      loads,
-      planBalanced(loads, t, { relaxedHierarchy: true }),
-      64,
-      8,
-      8,
-    );
+    const strict = evaluatePlacement(loads, planBalanced(loads, t), {
+      numGpus: 64,
+      numNodes: 8,
+      numGroups: 8,
+    });
+    const relaxed = evaluatePlacement(loads, planBalanced(loads, t, { relaxedHierarchy: true }), {
+      numGpus: 64,
+      numNodes: 8,
+      numGroups: 8,
+    });
     assert.ok(strict.balancedness < 0.85, `${strict.balancedness}`);
     assert.ok(relaxed.balancedness >= 0.97, `${relaxed.balancedness}`);
     assert.equal(strict.offNodeShare, 0);
