@@ -76,7 +76,6 @@ export {
 export { type LoadedLayer, layerMaxGpuLoad } from "./core/evaluation/layer-load.js";
 export {
   type BalanceSummary,
-  type ClusterShape,
   contiguousGpuLoads,
   duplicateGpuCount,
   evaluatePlacement,
@@ -144,7 +143,13 @@ export {
   type ReferencePlacement,
   toReferencePlacement,
 } from "./core/model/placement.js";
-export { type Locality, localityOf, makeTopology, type Topology } from "./core/model/topology.js";
+export {
+  type ClusterShape,
+  type Locality,
+  localityOf,
+  makeTopology,
+  type Topology,
+} from "./core/model/topology.js";
 export {
   type BalancedOptions,
   BalancedWorkspace,

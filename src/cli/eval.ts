@@ -130,9 +130,9 @@ export function evaluateForEngines(
       `must equal the number of experts in the loads (${loads.experts}); pass --experts if the placement leaves high ids unused`,
     );
   }
-  requirePlacementFits(loads, placement, numGpus, numNodes);
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
   const { layers } = loads;
-  const gpu = gpuLoads(loads, placement, numGpus);
+  const gpu = gpuLoads(loads, placement, { numGpus });
   const nodes = nodeLoads(gpu, layers, numGpus, numNodes);
   const nodeTotals = new Array(numNodes).fill(0);
   const perLayer: number[][] = new Array(layers);
@@ -179,7 +179,7 @@ function sglangPerPass(
   for (let t = 0; t < steps; t++) {
     const loads = { layers, experts, data: passes.data.subarray(t * n, (t + 1) * n) };
     withPlacement += sglangBalance(
-      gpuLoads(loads, placement, numGpus),
+      gpuLoads(loads, placement, { numGpus }),
       layers,
       numGpus,
     ).balancedness;

@@ -158,7 +158,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const numGpus = requireInteger("numGpus", input.numGpus, 1);
   const numNodes = requireInteger("numNodes", input.numNodes ?? 1, 1);
   const numGroups = requireInteger("numGroups", input.numGroups ?? 1, 1);
-  requirePlacementFits(loads, placement, numGpus, numNodes);
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
   // As in makeTopology: groups matter (and must divide the experts) only on the hierarchical path.
   if (numGroups % numNodes === 0 && loads.experts % numGroups !== 0) {
     throw new EplbInputError(
@@ -190,7 +190,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
     nodeBalancedness: summarizeBalance(nodeLoads(beforeGpuLoads, L, numGpus, numNodes), L, numNodes)
       .balancedness,
   };
-  const afterGpuLoads = gpuLoads(loads, placement, numGpus);
+  const afterGpuLoads = gpuLoads(loads, placement, { numGpus });
   const duplicatesPerLayer = countDuplicatesPerLayer(placement, numGpus);
   let detailLayers: DetailLayer[];
   if (input.detailLayers && input.detailLayers.length > 0) {
@@ -259,7 +259,7 @@ export function migrationView(
   numNodes: number,
   numGroups: number,
 ): MigrationView {
-  requirePlacementFits(loads, previous, numGpus, numNodes);
+  requirePlacementFits(loads, previous, { numGpus, numNodes });
   if (previous.numReplicas !== placement.numReplicas) {
     throw new EplbInputError(
       "previous.numReplicas",
@@ -280,7 +280,7 @@ export function migrationView(
     slotsChanged: plan.count,
     transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
     perGpu: gpuTransferCounts(plan, topology),
-    previousBalance: summarizeBalance(gpuLoads(loads, previous, numGpus), L, numGpus),
+    previousBalance: summarizeBalance(gpuLoads(loads, previous, { numGpus }), L, numGpus),
   };
 }
 

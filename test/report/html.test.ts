@@ -67,7 +67,7 @@ describe("buildReportModel", () => {
           const loads = lognormalLoads(layers, experts, 1, seed);
           const m = buildReportModel({ loads, placement, numGpus: gpus });
           const sum = m.duplicatesPerLayer.reduce((a, b) => a + b, 0);
-          assert.equal(sum, duplicateGpuCount(placement, gpus));
+          assert.equal(sum, duplicateGpuCount(placement, { numGpus: gpus }));
           assert.equal(sum, m.after.duplicateGpus);
         },
       ),

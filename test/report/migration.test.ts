@@ -45,7 +45,10 @@ describe("migrationView: what a rebalance from a previous placement moves and bu
       interNode: plan.interNode,
     });
     assert.equal(plan.local + plan.intraNode + plan.interNode, v.slotsChanged);
-    assert.deepEqual(v.previousBalance, summarizeBalance(gpuLoads(second, previous, 8), 4, 8));
+    assert.deepEqual(
+      v.previousBalance,
+      summarizeBalance(gpuLoads(second, previous, { numGpus: 8 }), 4, 8),
+    );
     assert.deepEqual(v.perGpu, gpuTransferCounts(plan, makeTopology(32, 40, 4, 2, 8)));
   });
 

@@ -3,7 +3,7 @@ import { minMaxReplicaLoad, ReplicationWorkspace } from "../blocks/replication.j
 import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
-import type { Topology } from "../model/topology.js";
+import type { ClusterShape, Topology } from "../model/topology.js";
 
 /**
  * Load of every GPU of every layer under a placement, `[layers][numGpus]` row-major. A replica
@@ -13,11 +13,16 @@ import type { Topology } from "../model/topology.js";
  * @example
  * ```ts
  * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
- * gpuLoads({ layers: 1, experts: 3, data: new Float64Array([8, 2, 4]) }, p, 2);
+ * gpuLoads({ layers: 1, experts: 3, data: new Float64Array([8, 2, 4]) }, p, { numGpus: 2 });
  * // Float64Array [6, 8]: GPU 0 holds half of expert 0 and expert 1, GPU 1 the other half and expert 2
  * ```
  */
-export function gpuLoads(loads: LoadMatrix, placement: Placement, numGpus: number): Float64Array {
+export function gpuLoads(
+  loads: LoadMatrix,
+  placement: Placement,
+  topology: Pick<Topology, "numGpus">,
+): Float64Array {
+  const { numGpus } = topology;
   const { layers, numReplicas: P, numExperts: E } = placement;
   const S = P / numGpus;
   const out = new Float64Array(layers * numGpus);
@@ -111,10 +116,14 @@ export function lowerBounds(loads: LoadMatrix, numReplicas: number, numGpus: num
  *
  * @example
  * ```ts
- * duplicateGpuCount(placementFromPhy2log([[0, 0, 1, 2]], 3), 2); // 1 (GPU 0 holds expert 0 twice)
+ * duplicateGpuCount(placementFromPhy2log([[0, 0, 1, 2]], 3), { numGpus: 2 }); // 1 (GPU 0 holds expert 0 twice)
  * ```
  */
-export function duplicateGpuCount(placement: Placement, numGpus: number): number {
+export function duplicateGpuCount(
+  placement: Placement,
+  topology: Pick<Topology, "numGpus">,
+): number {
+  const { numGpus } = topology;
   const { layers, numReplicas: P, numExperts: E } = placement;
   const S = P / numGpus;
   const lastSeen = new Int32Array(E).fill(-1);
@@ -202,16 +211,16 @@ export function summarizeBalance(
  *
  * @example
  * ```ts
- * requirePlacementFits(loads2x12, placementOf16Slots, 3, 1);
+ * requirePlacementFits(loads2x12, placementOf16Slots, { numGpus: 3, numNodes: 1 });
  * // throws: numGpus (3) must divide the placement's slots per layer (16)
  * ```
  */
 export function requirePlacementFits(
   loads: LoadMatrix,
   placement: Placement,
-  numGpus: number,
-  numNodes = 1,
+  topology: ClusterShape,
 ): void {
+  const { numGpus, numNodes = 1 } = topology;
   if (placement.layers !== loads.layers) {
     throw new EplbInputError(
       "placement.layers",
@@ -260,13 +269,6 @@ export interface PlacementMetrics extends BalanceSummary {
 }
 
 /**
- * The cluster shape an evaluator reads: a {@link Topology}, or (for a placement read without one,
- * e.g. an engine's file) just the GPU count, with one node and no groups by default.
- */
-export type ClusterShape = Pick<Topology, "numGpus"> &
-  Partial<Pick<Topology, "numNodes" | "numGroups">>;
-
-/**
  * Evaluates a placement under loads: balancedness per layer and overall, lower bound and the
  * ratio to it, duplicates, node balance and (given `numGroups`) the share of load served off its
  * group's node.
@@ -290,8 +292,8 @@ export function evaluatePlacement(
   topology: ClusterShape,
 ): PlacementMetrics {
   const { numGpus, numNodes = 1, numGroups = 0 } = topology;
-  requirePlacementFits(loads, placement, numGpus, numNodes);
-  const gpu = gpuLoads(loads, placement, numGpus);
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
+  const gpu = gpuLoads(loads, placement, { numGpus });
   const summary = summarizeBalance(gpu, loads.layers, numGpus);
   const bounds = lowerBounds(loads, placement.numReplicas, numGpus);
   const ratio: number[] = new Array(loads.layers);
@@ -310,8 +312,8 @@ export function evaluatePlacement(
     maxOverLowerBoundPerLayer: ratio,
     maxOverLowerBound: sum / loads.layers,
     worstMaxOverLowerBound: worst,
-    duplicateGpus: duplicateGpuCount(placement, numGpus),
+    duplicateGpus: duplicateGpuCount(placement, { numGpus }),
     nodeBalancedness: summarizeBalance(nodes, loads.layers, numNodes).balancedness,
-    offNodeShare: offNodeShare(loads, placement, numGroups, numNodes),
+    offNodeShare: offNodeShare(loads, placement, { numGroups, numNodes }),
   };
 }

@@ -31,6 +31,13 @@ export interface Topology {
 }
 
 /**
+ * The cluster shape an evaluator reads: a {@link Topology}, or (for a placement read without one,
+ * e.g. an engine's file) just the GPU count, with one node and no groups by default.
+ */
+export type ClusterShape = Pick<Topology, "numGpus"> &
+  Partial<Pick<Topology, "numNodes" | "numGroups">>;
+
+/**
  * Validates the reference's preconditions and derives the sizes every policy needs. Accepts what
  * the reference accepts, with one exception: `numNodes` must divide `numGpus` on the global path
  * too (the reference never looks at nodes there; eplb needs them to tell intra- from inter-node

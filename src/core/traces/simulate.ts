@@ -492,7 +492,8 @@ export function simulate(
         if (topology.hierarchical && track.placement) {
           const total = (chunkSum.data as Float64Array).reduce((a, b) => a + b, 0);
           const { numGroups, numNodes } = topology;
-          track.offNodeLoad += offNodeShare(chunkSum, track.placement, numGroups, numNodes) * total;
+          track.offNodeLoad +=
+            offNodeShare(chunkSum, track.placement, { numGroups, numNodes }) * total;
           track.totalLoad += total;
         }
       }

@@ -281,20 +281,18 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
 describe("offNodeShare", () => {
   test("counts load served away from the node serving most of its group", () => {
     // 2 groups of 1 expert, 2 nodes of 2 slots; expert 0 has 3 replicas, one on node 1.
-    const share = offNodeShare(
-      toLoadMatrix([[8, 4]]),
-      placementFromPhy2log([[0, 0, 0, 1]], 2),
-      2,
-      2,
-    );
+    const share = offNodeShare(toLoadMatrix([[8, 4]]), placementFromPhy2log([[0, 0, 0, 1]], 2), {
+      numGroups: 2,
+      numNodes: 2,
+    });
     assert.ok(Math.abs(share - 2 / 9) < 1e-12);
   });
 
   test("is 0 for global topologies and one node", () => {
     const p = placementFromPhy2log([[0, 1, 0, 1]], 2);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 1, 2), 0);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 2, 1), 0);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 3, 2), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 1, numNodes: 2 }), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 2, numNodes: 1 }), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 3, numNodes: 2 }), 0);
   });
 });
 
