@@ -153,6 +153,7 @@ export {
 export {
   type BalancedOptions,
   BalancedWorkspace,
+  balancedLayerPlanner,
   balancedOptions,
   balancedPolicy,
   DEFAULT_EPSILON,
@@ -162,6 +163,7 @@ export {
 } from "./core/policies/balanced.js";
 export {
   DeepseekWorkspace,
+  deepseekLayerPlanner,
   deepseekPolicy,
   type HierarchyShape,
   planDeepseek,

@@ -22,8 +22,8 @@ export interface LayerView {
   expertOffset: number;
 }
 
-/** Plans one layer into its view's slots and counts and returns the layer's max GPU load. */
-export type LayerPlanner = (layer: LayerView) => number;
+/** Plans one layer into its view's slots and counts (a return value, if any, is ignored). */
+export type LayerPlanner = (layer: LayerView) => unknown;
 
 /** Which layers {@link planLayers} plans: `[from, to)`, by default all of them. */
 export interface LayerRange {

@@ -1,9 +1,9 @@
-import { type LayerView, planLayers } from "../blocks/layers.js";
+import { type LayerPlanner, type LayerView, planLayers } from "../blocks/layers.js";
 import { packGroupsToNodes } from "../blocks/locality.js";
 import { layerMaxGpuLoad } from "../evaluation/layer-load.js";
 import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
-import { createPlacement, type Placement } from "../model/placement.js";
+import type { Placement } from "../model/placement.js";
 import { localityOf, type Topology } from "../model/topology.js";
 import { planRelaxed, planStrict, polishDeepseek, rescuable } from "./balanced-scopes.js";
 import { BalancedWorkspace, type LayerSource } from "./balanced-workspace.js";
@@ -159,6 +159,28 @@ export function planBalancedLayer(
 }
 
 /**
+ * The balanced policy's per-layer planner for `topology`: {@link planBalancedLayer} over a
+ * workspace of its own, for {@link planLayers}.
+ *
+ * @param topology - the cluster shape
+ * @param options - the balanced policy's options
+ * @returns a planner of one layer
+ * @example
+ * ```ts
+ * const t = makeTopology(8, 16, 1, 1, 8);
+ * const loads = toLoadMatrix([[600, 560, 120, 120, 20, 10, 10, 10]]);
+ * planLayers(loads, t, balancedLayerPlanner(t)); // the same placement as planBalanced(loads, t)
+ * ```
+ */
+export function balancedLayerPlanner(
+  topology: Topology,
+  options: BalancedOptions = {},
+): LayerPlanner {
+  const ws = new BalancedWorkspace(topology);
+  return (layer) => planBalancedLayer(layer, ws, options);
+}
+
+/**
  * Plans every layer with {@link planBalancedLayer}.
  *
  * @example
@@ -175,10 +197,7 @@ export function planBalanced(
   topology: Topology,
   options: BalancedOptions = {},
 ): Placement {
-  const { numExperts: E, numReplicas: P } = topology;
-  const _out = createPlacement(loads.layers, P, E);
-  const ws = new BalancedWorkspace(topology);
-  return planLayers(loads, topology, (layer) => planBalancedLayer(layer, ws, options));
+  return planLayers(loads, topology, balancedLayerPlanner(topology, options));
 }
 
 /**
@@ -214,4 +233,5 @@ export const balancedPolicy: Policy = {
   description:
     "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replicas on a GPU",
   plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
+  layerPlanner: (topology, options) => balancedLayerPlanner(topology, balancedOptions(options)),
 };

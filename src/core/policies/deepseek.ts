@@ -1,4 +1,4 @@
-import { planLayers } from "../blocks/layers.js";
+import { type LayerPlanner, planLayers } from "../blocks/layers.js";
 import { greedyPacking, PackingWorkspace } from "../blocks/packing.js";
 import { greedyReplication, ReplicationWorkspace } from "../blocks/replication.js";
 import type { LoadMatrix } from "../model/matrix.js";
@@ -143,19 +143,22 @@ export function referenceShape(topology: Topology): HierarchyShape {
 }
 
 /**
- * Plans every layer exactly as DeepSeek's reference `rebalance_experts` does.
+ * The reference's per-layer planner for `topology`: {@link planHierarchicalLayer} over a
+ * workspace of its own, for {@link planLayers}.
  *
+ * @param topology - the cluster shape
+ * @returns a planner of one layer
  * @example
  * ```ts
  * const t = makeTopology(4, 6, 1, 1, 2);
- * planDeepseek({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
- * // Int32Array [1, 1, 0, 2, 3, 3]
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * planLayers(loads, t, deepseekLayerPlanner(t)).phy2log; // Int32Array [1, 1, 0, 2, 3, 3]
  * ```
  */
-export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
+export function deepseekLayerPlanner(topology: Topology): LayerPlanner {
   const shape = referenceShape(topology);
   const ws = new DeepseekWorkspace(shape);
-  return planLayers(loads, topology, (v) => {
+  return (v) =>
     planHierarchicalLayer(
       v.loads,
       v.loadOffset,
@@ -167,8 +170,20 @@ export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
       v.expertOffset,
       ws,
     );
-    return 0;
-  });
+}
+
+/**
+ * Plans every layer exactly as DeepSeek's reference `rebalance_experts` does.
+ *
+ * @example
+ * ```ts
+ * const t = makeTopology(4, 6, 1, 1, 2);
+ * planDeepseek({ layers: 1, experts: 4, data: new Float64Array([10, 40, 20, 30]) }, t).phy2log;
+ * // Int32Array [1, 1, 0, 2, 3, 3]
+ * ```
+ */
+export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
+  return planLayers(loads, topology, deepseekLayerPlanner(topology));
 }
 
 /** The `deepseek` policy: exact parity with the reference (ties broken by lowest index). */
@@ -177,4 +192,5 @@ export const deepseekPolicy: Policy = {
   description:
     "DeepSeek's EPLB reproduced exactly (greedy replication + greedy packing; hierarchical when groups divide by nodes)",
   plan: (loads, topology) => planDeepseek(loads, topology),
+  layerPlanner: (topology) => deepseekLayerPlanner(topology),
 };

@@ -1,3 +1,4 @@
+import type { LayerPlanner } from "../blocks/layers.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
@@ -21,4 +22,10 @@ export interface Policy {
   /** One line for `--help` and docs. */
   readonly description: string;
   plan(loads: LoadMatrix, topology: Topology, options: PolicyOptions): Placement;
+  /**
+   * The policy one layer at a time: a planner with its own workspace, which `planLayers` runs
+   * over a model's layers, or over a worker's share of them (layers are independent, so any
+   * split gives the same plan as `plan`). Absent for a policy that plans across layers.
+   */
+  layerPlanner?(topology: Topology, options: PolicyOptions): LayerPlanner;
 }

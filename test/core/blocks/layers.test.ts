@@ -4,12 +4,14 @@ import fc from "fast-check";
 import {
   EplbInputError,
   evaluatePlacement,
+  getPolicy,
   layerMaxGpuLoad,
   layerView,
   makeTopology,
   planBalanced,
   planDeepseek,
   planLayers,
+  policyNames,
   toLoadMatrix,
 } from "../../../src/index.js";
 import { instance } from "../../helpers/instances.js";
@@ -59,6 +61,37 @@ describe("planLayers (the one per-layer driver)", () => {
     const p = planDeepseek(loads, t);
     const v = layerView(loads, p, 2);
     assert.deepEqual([v.loadOffset, v.slotOffset, v.expertOffset], [8, 12, 8]);
+  });
+});
+
+describe("policies one layer at a time", () => {
+  test("every policy's layer planner, run by planLayers, gives the policy's plan, split among workers or not", () => {
+    fc.assert(
+      fc.property(instance({ maxLayers: 4 }), fc.nat(), ({ loads, topology }, cut) => {
+        for (const name of policyNames()) {
+          const policy = getPolicy(name);
+          assert.ok(policy.layerPlanner, `${name} has a layer planner`);
+          const options = name === "balanced" ? { relaxedHierarchy: true } : {};
+          const whole = policy.plan(loads, topology, options);
+          // Two "workers", each with its own planner (workspace), on either side of a cut.
+          const k = cut % (loads.layers + 1);
+          const out = planLayers(
+            loads,
+            topology,
+            policy.layerPlanner(topology, options),
+            undefined,
+            {
+              to: k,
+            },
+          );
+          planLayers(loads, topology, policy.layerPlanner(topology, options), out, { from: k });
+          assert.deepEqual(out.phy2log, whole.phy2log, name);
+          assert.deepEqual(out.replicaRank, whole.replicaRank, name);
+          assert.deepEqual(out.logcnt, whole.logcnt, name);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 
