@@ -173,7 +173,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const after = evaluatePlacement(loads, placement, { numGpus, numNodes });
   const beforeGpuLoads = contiguousGpuLoads(loads, numGpus);
   const beforeSummary = summarizeBalance(beforeGpuLoads, L, numGpus);
-  const bounds = lowerBounds(loads, P, numGpus);
+  const bounds = lowerBounds(loads, { numReplicas: P, numGpus });
   const ratio: number[] = new Array(L);
   let sum = 0;
   let worst = 0;

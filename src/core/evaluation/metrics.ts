@@ -93,11 +93,15 @@ export function nodeLoads(
  *
  * @example
  * ```ts
- * lowerBounds({ layers: 1, experts: 3, data: new Float64Array([90, 30, 40]) }, 4, 2);
+ * lowerBounds({ layers: 1, experts: 3, data: new Float64Array([90, 30, 40]) }, { numReplicas: 4, numGpus: 2 });
  * // Float64Array [80]: total 160 over 2 GPUs; 90 split in two is 45 < 80
  * ```
  */
-export function lowerBounds(loads: LoadMatrix, numReplicas: number, numGpus: number): Float64Array {
+export function lowerBounds(
+  loads: LoadMatrix,
+  topology: Pick<Topology, "numReplicas" | "numGpus">,
+): Float64Array {
+  const { numReplicas, numGpus } = topology;
   const { layers, experts: E } = loads;
   const out = new Float64Array(layers);
   const ws = new ReplicationWorkspace();
@@ -295,7 +299,7 @@ export function evaluatePlacement(
   requirePlacementFits(loads, placement, { numGpus, numNodes });
   const gpu = gpuLoads(loads, placement, { numGpus });
   const summary = summarizeBalance(gpu, loads.layers, numGpus);
-  const bounds = lowerBounds(loads, placement.numReplicas, numGpus);
+  const bounds = lowerBounds(loads, { numReplicas: placement.numReplicas, numGpus });
   const ratio: number[] = new Array(loads.layers);
   let sum = 0;
   let worst = 0;
