@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { htmlReport } from "../report/html.js";
 import { migrationSections } from "../report/migration.js";

@@ -1,8 +1,8 @@
-import { EplbInputError } from "../core/errors.js";
-import type { LoadTrace } from "../core/estimators.js";
-import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/limits.js";
-import type { LoadMatrix } from "../core/matrix.js";
-import { type Placement, placementFromPhy2log } from "../core/placement.js";
+import { EplbInputError } from "../core/model/errors.js";
+import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/model/limits.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import { type Placement, placementFromPhy2log } from "../core/model/placement.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import { checkStatUse, sglangCollect, sglangDumpKind } from "./sglang.js";
