@@ -12,7 +12,7 @@ import {
   type MigrationOptions,
   migratePlacement,
   smoothMaxGpuLoad,
-} from "../src/core/migration.js";
+} from "../src/core/migration/index.js";
 import type { Placement } from "../src/core/placement.js";
 import { DEFAULT_POLICY, getPolicy } from "../src/core/policies/index.js";
 import { lognormalLoads, Random } from "../src/core/random.js";

@@ -100,7 +100,8 @@ export {
   SMOOTHING,
   smoothMaxGpuLoad,
   toPreviousPlacement,
-} from "./core/migration.js";
+} from "./core/migration/index.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/migration/slots.js";
 export { OrderWorkspace, orderDescending } from "./core/order.js";
 export { greedyPacking, PackingWorkspace } from "./core/packing.js";
 export {
@@ -160,7 +161,6 @@ export {
   type TraceSource,
   traceSource,
 } from "./core/simulate.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
   DRIFT_SEGMENT,
   resolveSynthOptions,

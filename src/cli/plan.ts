@@ -10,7 +10,7 @@ import {
   DEFAULT_MOVE_BUDGET,
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
-} from "../core/migration.js";
+} from "../core/migration/index.js";
 import { toReferencePlacement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import {

@@ -9,7 +9,7 @@ import {
   resolveEstimatorSpec,
 } from "../core/estimators.js";
 import { checkShapeLimits } from "../core/limits.js";
-import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
+import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration/index.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { rebalanceExperts } from "../core/rebalance.js";
 import { type SimulationResult, type StrategyResult, simulate } from "../core/simulate.js";

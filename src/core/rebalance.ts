@@ -7,7 +7,7 @@ import {
   type MigrationOptions,
   migratePlacement,
   type PreviousPlacement,
-} from "./migration.js";
+} from "./migration/index.js";
 import { type Placement, type ReferencePlacement, toReferencePlacement } from "./placement.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import type { PolicyOptions } from "./policy.js";

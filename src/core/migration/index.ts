@@ -1,23 +1,23 @@
-import { RelabelWorkspace, relabelLayer } from "./assignment.js";
-import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
-import { EplbInputError } from "./errors.js";
-import type { LoadMatrix } from "./matrix.js";
-import { OrderWorkspace, orderDescending } from "./order.js";
-import { createPlacement, type Placement, placementFromPhy2log } from "./placement.js";
+import { RelabelWorkspace, relabelLayer } from "../assignment.js";
+import { EplbInputError } from "../errors.js";
+import type { LoadMatrix } from "../matrix.js";
+import { OrderWorkspace, orderDescending } from "../order.js";
+import { createPlacement, type Placement, placementFromPhy2log } from "../placement.js";
 import {
   greedyReplication,
   minMaxReplicaLoad,
   ReplicationWorkspace,
   waterFillCounts,
-} from "./replication.js";
-import { keepGpuSlots } from "./slots.js";
-import type { Topology } from "./topology.js";
+} from "../replication.js";
+import type { Topology } from "../topology.js";
 import {
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
   type TransferPlan,
-} from "./transfers.js";
+} from "../transfers.js";
+import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
+import { keepGpuSlots } from "./slots.js";
 
 /** A previous placement as callers hold it: `phy2log` rows `[layers][numReplicas]` or typed. */
 export type PreviousPlacement = ReadonlyArray<ArrayLike<number>> | Placement;
