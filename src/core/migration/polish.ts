@@ -31,7 +31,9 @@ export function polish(
   const { numGpus: G, slotsPerGpu: S, gpusPerNode, numReplicas: P } = t;
   const { count: cnt, phy, gpuLoad, slotLoad, weight, gpuOrder: order } = ws;
   const { gpuExp: ex, gpuRoot: root, gpuMaxReplica: maxR, gpuMinReplica: minR } = ws;
-  const { gain, slotA, slotB, pairStamp, gpuStamp } = ws.pairs;
+  const { gain, slotA, slotB, pairStamp, gpuStamp, least } = ws.pairs;
+  const edited = ws.gpuEdited;
+  const limit = ws.limits;
   const tau = ws.tau;
   if (!(tau > 0)) return;
   const strict = ws.mode === STRICT;
@@ -66,6 +68,7 @@ export function polish(
     // A change `x` of the sum of exponentials (scaled by exp(-top / tau)) can only beat `best`
     // when x < floor: the net gain -tau * log1p(x / phi) - cost * perSlot is at most that + bonus.
     let floor = phi * Math.expm1(-(best - bonus) / tau);
+    netLimits(limit, best, perSlot, tau, phi);
     // g1 loses at most its largest replica less the smallest anywhere; cooler GPUs gain less.
     const dropFactor = Math.exp(-maxDrop / tau) - 1;
     for (let oi = 0; oi < G; oi++) {
@@ -100,19 +103,29 @@ export function polish(
         if (strict && Math.floor(g2 / gpusPerNode) !== n1) continue;
         visits--;
         const pair = g1 * G + g2;
+        // A swap between GPUs without a changed slot changes two slots (c = 4), with one such GPU
+        // at least none (c = 2): the limit of the cheapest change the pair can offer bounds it.
+        const cheapest = (edited[g1] ? 0 : 2) + (edited[g2] ? 0 : 2);
+        const pairFloor = limit[cheapest] < floor ? limit[cheapest] : floor;
         if (pairStamp[2 * pair] !== gpuStamp[g1] || pairStamp[2 * pair + 1] !== gpuStamp[g2]) {
           const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
           if (room <= 0) continue;
           const f = Math.exp(room / tau);
-          if (e1 * (1 / f - 1) + ex[g2] * (f - 1) >= floor) continue;
+          const most = e1 * (1 / f - 1) + ex[g2] * (f - 1);
+          // Relaxed mode computes every pair it may use when first seen: which swaps keep the
+          // home nodes changes with later swaps, and the cached pair is what was seen then.
+          if (most >= floor || (!relaxed && most >= pairFloor)) continue;
           bestSwaps(ws, g1, g2, gap);
           pairStamp[2 * pair] = gpuStamp[g1];
           pairStamp[2 * pair + 1] = gpuStamp[g2];
         }
+        if (e1 * least[pair] >= pairFloor) continue;
         for (let c = 0; c < 5; c++) {
           const h = gain[5 * pair + c];
           const x = e1 * h;
           if (h >= 0 || x >= floor || c - 2 > budgetLeft) continue;
+          // Most candidates cannot beat the best: dismissed without a logarithm.
+          if (x >= limit[c]) continue;
           const net = -tau * Math.log1p(x / phi) - perSlot * (c - 2);
           if (net <= best) continue;
           // Relaxed mode: later swaps may have left a cached swap's expert with its last
@@ -125,6 +138,7 @@ export function polish(
           bestA = slotA[5 * pair + c];
           bestB = slotB[5 * pair + c];
           floor = phi * Math.expm1(-(best - bonus) / tau);
+          netLimits(limit, best, perSlot, tau, phi);
         }
       }
     }
@@ -156,18 +170,21 @@ function keepsHome(ws: MigrationWorkspace, a: number, b: number): boolean {
   return !(home[x] === na && homeCount[x] <= 1) && !(home[y] === nb && homeCount[y] <= 1);
 }
 
-/** Largest and smallest replica load on GPU `g` (from `ws.slotLoad`). */
+/** Largest and smallest replica load on GPU `g` (from `ws.slotLoad`), and whether a slot changed. */
 function replicaRange(ws: MigrationWorkspace, g: number): void {
   const S = ws.topology.slotsPerGpu;
   let hi = 0;
   let lo = Number.POSITIVE_INFINITY;
+  let edited = 0;
   for (let s = g * S; s < (g + 1) * S; s++) {
     const r = ws.slotLoad[s];
     if (r > hi) hi = r;
     if (r < lo) lo = r;
+    if (ws.phy[s] !== ws.prev[s]) edited = 1;
   }
   ws.gpuMaxReplica[g] = hi;
   ws.gpuMinReplica[g] = lo;
+  ws.gpuEdited[g] = edited;
 }
 
 /**
@@ -192,32 +209,46 @@ function bestSwaps(ws: MigrationWorkspace, g1: number, g2: number, gap: number):
   const n1 = Math.floor(g1 / gpusPerNode);
   const n2 = Math.floor(g2 / gpusPerNode);
   const crossing = ws.mode === RELAXED && n2 !== n1;
+  // What the inner loop needs of g2's slots, read once per pair rather than once per slot of g1.
+  const { loadB, expertB, prevB, movableB, changedB } = ws.pairs;
+  let lightest = Number.POSITIVE_INFINITY;
+  for (let jb = 0; jb < S; jb++) {
+    const b = g2 * S + jb;
+    const y = phy[b];
+    loadB[jb] = slotLoad[b];
+    expertB[jb] = y;
+    prevB[jb] = prev[b];
+    changedB[jb] = y !== prev[b] ? 1 : 0;
+    const movable = gpuHas[g1 * E + y] === 0 && !(crossing && home[y] === n2 && homeCount[y] <= 1);
+    movableB[jb] = movable ? 1 : 0;
+    if (movable && slotLoad[b] < lightest) lightest = slotLoad[b];
+  }
   for (let ja = 0; ja < S; ja++) {
     const a = g1 * S + ja;
     const x = phy[a];
     const rx = slotLoad[a];
+    // No movable replica of g2 is lighter: no swap from this slot.
+    if (!(rx > lightest)) continue;
     if (gpuHas[g2 * E + x] > 0) continue;
     if (crossing && home[x] === n1 && homeCount[x] <= 1) continue;
-    const xChanged = x !== prev[a] ? 1 : 0;
+    const pa = prev[a];
+    const xChanged = x !== pa ? 1 : 0;
     for (let jb = 0; jb < S; jb++) {
-      const b = g2 * S + jb;
-      const d = rx - slotLoad[b];
-      if (d <= 0 || d >= gap) continue;
-      const y = phy[b];
-      if (gpuHas[g1 * E + y] > 0) continue;
-      if (crossing && home[y] === n2 && homeCount[y] <= 1) continue;
+      const d = rx - loadB[jb];
+      if (d <= 0 || d >= gap || movableB[jb] === 0) continue;
       const cost =
-        (y !== prev[a] ? 1 : 0) + (x !== prev[b] ? 1 : 0) - xChanged - (y !== prev[b] ? 1 : 0);
+        (expertB[jb] !== pa ? 1 : 0) + (x !== prevB[jb] ? 1 : 0) - xChanged - changedB[jb];
       const off = d > half ? d - half : half - d;
       const k = base + cost + 2;
       if (off < gain[k]) {
         gain[k] = off;
         slotA[k] = a;
-        slotB[k] = b;
+        slotB[k] = g2 * S + jb;
       }
     }
   }
   const tail = Math.exp(-gap / tau);
+  let least = 0;
   for (let k = base; k < base + 5; k++) {
     if (slotA[k] < 0) {
       gain[k] = 0;
@@ -225,6 +256,21 @@ function bestSwaps(ws: MigrationWorkspace, g1: number, g2: number, gap: number):
     }
     const d = half + gain[k];
     gain[k] = Math.expm1(-d / tau) + Math.exp((d - gap) / tau) - tail;
+    if (gain[k] < least) least = gain[k];
+  }
+  ws.pairs.least[g1 * G + g2] = least;
+}
+
+/**
+ * Per change in slots `c - 2`: a change `x` of the sum of exponentials at or above `limit[c]`
+ * cannot make a swap's net gain `-tau * log1p(x / phi) - perSlot * (c - 2)` exceed `best`. The
+ * limits are loosened by far more than the rounding of either side, so a swap they dismiss is
+ * one the exact comparison would dismiss too.
+ */
+function netLimits(limit: Float64Array, best: number, perSlot: number, tau: number, phi: number) {
+  for (let c = 0; c < 5; c++) {
+    const x = phi * Math.expm1(-(best + perSlot * (c - 2)) / tau);
+    limit[c] = x + 1e-9 * Math.abs(x) + 1e-12 * phi;
   }
 }
 

@@ -20,14 +20,29 @@ class PairCache {
   /** Stamps of the two GPUs when the pair was computed, and each GPU's current stamp. */
   readonly pairStamp: Int32Array;
   readonly gpuStamp: Int32Array;
+  /** Per pair: the most negative of its five gains, so most pairs are dismissed at one read. */
+  readonly least: Float64Array;
+  /** {@link bestSwaps}' view of the cooler GPU's slots: replica load, expert, previous expert. */
+  readonly loadB: Float64Array;
+  readonly expertB: Int32Array;
+  readonly prevB: Int32Array;
+  /** Whether the slot's expert may move to the hotter GPU, and whether it changed. */
+  readonly movableB: Uint8Array;
+  readonly changedB: Int32Array;
   clock = 0;
 
-  constructor(numGpus: number) {
+  constructor(numGpus: number, slotsPerGpu: number) {
     this.gain = new Float64Array(5 * numGpus * numGpus);
     this.slotA = new Int32Array(5 * numGpus * numGpus);
     this.slotB = new Int32Array(5 * numGpus * numGpus);
     this.pairStamp = new Int32Array(2 * numGpus * numGpus).fill(-1);
     this.gpuStamp = new Int32Array(numGpus);
+    this.least = new Float64Array(numGpus * numGpus);
+    this.loadB = new Float64Array(slotsPerGpu);
+    this.expertB = new Int32Array(slotsPerGpu);
+    this.prevB = new Int32Array(slotsPerGpu);
+    this.movableB = new Uint8Array(slotsPerGpu);
+    this.changedB = new Int32Array(slotsPerGpu);
   }
 }
 
@@ -94,7 +109,11 @@ export class MigrationWorkspace {
   readonly gpuMaxReplica: Float64Array;
   readonly gpuMinReplica: Float64Array;
   readonly gpuOrder: Int32Array;
+  /** {@link polish}: 1 where a slot of the GPU differs from the previous placement. */
+  readonly gpuEdited: Uint8Array;
   readonly pairs: PairCache;
+  /** {@link polish}: per change in slots, the sum change below which a swap may be the best. */
+  readonly limits = new Float64Array(5);
   /** The best layer found so far, and the relabelled fresh plan. */
   readonly best: Int32Array;
   readonly candidate: Int32Array;
@@ -135,7 +154,8 @@ export class MigrationWorkspace {
     this.gpuMaxReplica = new Float64Array(G);
     this.gpuMinReplica = new Float64Array(G);
     this.gpuOrder = new Int32Array(G);
-    this.pairs = new PairCache(G);
+    this.gpuEdited = new Uint8Array(G);
+    this.pairs = new PairCache(G, topology.slotsPerGpu);
     this.best = new Int32Array(P);
     this.candidate = new Int32Array(P);
     this.rankCount = new Int32Array(E);
