@@ -31,7 +31,7 @@ export function polish(
   const { numGpus: G, slotsPerGpu: S, gpusPerNode, numReplicas: P } = t;
   const { count: cnt, phy, gpuLoad, slotLoad, weight, gpuOrder: order } = ws;
   const { gpuExp: ex, gpuRoot: root, gpuMaxReplica: maxR, gpuMinReplica: minR } = ws;
-  const { gain, slotA, slotB, pairStamp, gpuStamp, least } = ws.pairs;
+  const { gain, slotA, slotB, pairStamp, gpuStamp, least, bound, boundStamp } = ws.pairs;
   const edited = ws.gpuEdited;
   const limit = ws.limits;
   const tau = ws.tau;
@@ -108,9 +108,18 @@ export function polish(
         const cheapest = (edited[g1] ? 0 : 2) + (edited[g2] ? 0 : 2);
         const pairFloor = limit[cheapest] < floor ? limit[cheapest] : floor;
         if (pairStamp[2 * pair] !== gpuStamp[g1] || pairStamp[2 * pair + 1] !== gpuStamp[g2]) {
-          const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
-          if (room <= 0) continue;
-          const f = Math.exp(room / tau);
+          // exp(room / tau) depends on the two GPUs only: kept while both keep their stamps.
+          let f: number;
+          if (boundStamp[2 * pair] === gpuStamp[g1] && boundStamp[2 * pair + 1] === gpuStamp[g2]) {
+            f = bound[pair];
+          } else {
+            const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
+            f = room <= 0 ? 0 : Math.exp(room / tau);
+            bound[pair] = f;
+            boundStamp[2 * pair] = gpuStamp[g1];
+            boundStamp[2 * pair + 1] = gpuStamp[g2];
+          }
+          if (f === 0) continue;
           const most = e1 * (1 / f - 1) + ex[g2] * (f - 1);
           // Relaxed mode computes every pair it may use when first seen: which swaps keep the
           // home nodes changes with later swaps, and the cached pair is what was seen then.

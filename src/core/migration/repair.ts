@@ -40,6 +40,7 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
   const { slotsPerNode: Sn } = t;
   const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, goal } = ws;
   const { home, homeCount, head, next, gainAdd, removeLoss, slotLoss, slotLoad } = ws;
+  const lightestSlot = ws.gpuLightest;
   const mode = ws.mode;
   let recounts = true;
   if (ws.goalActive) {
@@ -72,9 +73,14 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
 
     // Swaps: a replica on h trades places with a lighter replica on a GPU of h's scope. Replica
     // loads, and whether h already holds a slot's expert, are read once per move.
-    for (let s = scopeStart * S; s < scopeEnd * S; s++) {
-      const e = phy[s];
-      slotLoad[s] = gpuHas[h * E + e] > 0 ? Number.POSITIVE_INFINITY : w[e] / cnt[e];
+    for (let g = scopeStart; g < scopeEnd; g++) {
+      let lightest = Number.POSITIVE_INFINITY;
+      for (let s = g * S; s < (g + 1) * S; s++) {
+        const e = phy[s];
+        slotLoad[s] = gpuHas[h * E + e] > 0 ? Number.POSITIVE_INFINITY : w[e] / cnt[e];
+        if (slotLoad[s] < lightest) lightest = slotLoad[s];
+      }
+      lightestSlot[g] = lightest;
     }
     for (let ja = 0; ja < S; ja++) {
       const a = hBase + ja;
@@ -86,7 +92,8 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
         if (g === h) continue;
         const Lg = gpuLoad[g];
         // Load moved onto a GPU above the target costs as much excess as it removes from h.
-        if (Lg >= target || gpuHas[g * E + x] > 0) continue;
+        // No replica of g lighter than x's by more than eps: no swap with g.
+        if (Lg >= target || rx - lightestSlot[g] <= eps || gpuHas[g * E + x] > 0) continue;
         const gNode = Math.floor(g / gpusPerNode);
         const crossing = mode === RELAXED && gNode !== hNode;
         if (crossing && !xMayLeave) continue;

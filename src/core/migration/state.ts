@@ -20,6 +20,12 @@ class PairCache {
   /** Stamps of the two GPUs when the pair was computed, and each GPU's current stamp. */
   readonly pairStamp: Int32Array;
   readonly gpuStamp: Int32Array;
+  /**
+   * Per pair: `exp(room / tau)` of the bound on its best swap (0 when it has none), and the two
+   * GPUs' stamps when it was computed.
+   */
+  readonly bound: Float64Array;
+  readonly boundStamp: Int32Array;
   /** Per pair: the most negative of its five gains, so most pairs are dismissed at one read. */
   readonly least: Float64Array;
   /** {@link bestSwaps}' view of the cooler GPU's slots: replica load, expert, previous expert. */
@@ -38,6 +44,8 @@ class PairCache {
     this.pairStamp = new Int32Array(2 * numGpus * numGpus).fill(-1);
     this.gpuStamp = new Int32Array(numGpus);
     this.least = new Float64Array(numGpus * numGpus);
+    this.bound = new Float64Array(numGpus * numGpus);
+    this.boundStamp = new Int32Array(2 * numGpus * numGpus).fill(-1);
     this.loadB = new Float64Array(slotsPerGpu);
     this.expertB = new Int32Array(slotsPerGpu);
     this.prevB = new Int32Array(slotsPerGpu);
@@ -86,6 +94,10 @@ export class MigrationWorkspace {
   evalPeak = 0;
   /** Slots differing from the previous placement in the current state. */
   changed = 0;
+  /** {@link repair}: per GPU, its lightest replica's load (Infinity where the hottest holds it). */
+  readonly gpuLightest: Float64Array;
+  /** Per expert: slots it held in the previous placement that hold another expert now. */
+  readonly lost: Int32Array;
   /** Per expert: what one more replica gains on the GPUs already holding it (a bound). */
   readonly gainAdd: Float64Array;
   /** Per expert with spare replicas: load pushed above the target by dropping one replica. */
@@ -141,6 +153,8 @@ export class MigrationWorkspace {
     this.delta = new Float64Array(G);
     this.mark = new Int32Array(G);
     this.touched = new Int32Array(G);
+    this.lost = new Int32Array(E);
+    this.gpuLightest = new Float64Array(G);
     this.gainAdd = new Float64Array(E);
     this.removeLoss = new Float64Array(E);
     this.slotLoss = new Float64Array(P);
@@ -198,6 +212,9 @@ export function loadState(
     head[e] = s;
   }
   ws.changed = changed;
+  const lost = ws.lost;
+  lost.fill(0);
+  for (let s = 0; s < P; s++) if (prev[s] >= 0 && prev[s] !== phy[s]) lost[prev[s]]++;
   exactMax(ws);
   home.fill(-1);
   homeCount.fill(0);
@@ -234,9 +251,7 @@ export function smoothMax(ws: MigrationWorkspace): number {
 
 /** True when some slot held expert `e` in the previous placement but holds another now. */
 export function restorable(ws: MigrationWorkspace, e: number): boolean {
-  const { prev, phy } = ws;
-  for (let s = 0; s < prev.length; s++) if (prev[s] === e && phy[s] !== e) return true;
-  return false;
+  return ws.lost[e] > 0;
 }
 
 function touch(ws: MigrationWorkspace, g: number, d: number): void {
@@ -271,7 +286,9 @@ function setSlot(ws: MigrationWorkspace, s: number, e: number): void {
   const old = phy[s];
   const g = Math.floor(s / S);
   const node = Math.floor(s / slotsPerNode);
-  ws.changed += (e !== prev[s] ? 1 : 0) - (old !== prev[s] ? 1 : 0);
+  const was = prev[s];
+  ws.changed += (e !== was ? 1 : 0) - (old !== was ? 1 : 0);
+  if (was >= 0) ws.lost[was] += (e !== was ? 1 : 0) - (old !== was ? 1 : 0);
   if (back[s] >= 0) next[back[s]] = next[s];
   else head[old] = next[s];
   if (next[s] >= 0) back[next[s]] = back[s];
