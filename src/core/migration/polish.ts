@@ -106,7 +106,7 @@ export function polish(
         // A swap between GPUs without a changed slot changes two slots (c = 4), with one such GPU
         // at least none (c = 2): the limit of the cheapest change the pair can offer bounds it.
         const cheapest = (edited[g1] ? 0 : 2) + (edited[g2] ? 0 : 2);
-        const pairFloor = limit[cheapest] < floor ? limit[cheapest] : floor;
+        const pairFloor = Math.min(limit[cheapest], floor);
         if (pairStamp[2 * pair] !== gpuStamp[g1] || pairStamp[2 * pair + 1] !== gpuStamp[g2]) {
           // exp(room / tau) depends on the two GPUs only: kept while both keep their stamps.
           let f: number;

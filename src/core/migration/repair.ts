@@ -41,6 +41,7 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
   const { weight: w, count: cnt, phy, prev, gpuLoad, gpuHas, goal } = ws;
   const { home, homeCount, head, next, gainAdd, removeLoss, slotLoss, slotLoad } = ws;
   const lightestSlot = ws.gpuLightest;
+  const edited = ws.gpuEdited;
   const mode = ws.mode;
   let recounts = true;
   if (ws.goalActive) {
@@ -75,12 +76,15 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
     // loads, and whether h already holds a slot's expert, are read once per move.
     for (let g = scopeStart; g < scopeEnd; g++) {
       let lightest = Number.POSITIVE_INFINITY;
+      let changedHere = 0;
       for (let s = g * S; s < (g + 1) * S; s++) {
         const e = phy[s];
         slotLoad[s] = gpuHas[h * E + e] > 0 ? Number.POSITIVE_INFINITY : w[e] / cnt[e];
         if (slotLoad[s] < lightest) lightest = slotLoad[s];
+        if (e !== prev[s]) changedHere = 1;
       }
       lightestSlot[g] = lightest;
+      edited[g] = changedHere;
     }
     for (let ja = 0; ja < S; ja++) {
       const a = hBase + ja;
@@ -88,12 +92,23 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
       const rx = w[x] / cnt[x];
       // Relaxed mode: x may leave h's node unless it is x's last replica on its home node.
       const xMayLeave = mode !== RELAXED || home[x] !== hNode || homeCount[x] > 1;
+      // Swapping an unchanged slot a costs it (+1), a changed one may restore it (-1).
+      const aCost = x !== prev[a] ? -1 : 1;
       for (let g = scopeStart; g < scopeEnd; g++) {
         if (g === h) continue;
         const Lg = gpuLoad[g];
         // Load moved onto a GPU above the target costs as much excess as it removes from h.
         // No replica of g lighter than x's by more than eps: no swap with g.
-        if (Lg >= target || rx - lightestSlot[g] <= eps || gpuHas[g * E + x] > 0) continue;
+        const most = rx - lightestSlot[g];
+        if (Lg >= target || most <= eps || gpuHas[g * E + x] > 0) continue;
+        // A swap with g gains at most h's excess, g's room below the target and the largest
+        // load it can move, at the cheapest cost g's slots allow (eps covers the rounding); its
+        // peak is at least h less that load, and half the two loads. A pair that cannot beat
+        // or tie the best is skipped.
+        const bound =
+          (Math.min(exH, target - Lg, most) + eps) / COST_DIVISOR[aCost + (edited[g] ? 1 : 3)];
+        if (bound < bestScore) continue;
+        if (bound <= bestScore && Math.max(Lh - most, (Lh + Lg) / 2 - eps) >= bestPeak) continue;
         const gNode = Math.floor(g / gpusPerNode);
         const crossing = mode === RELAXED && gNode !== hNode;
         if (crossing && !xMayLeave) continue;
