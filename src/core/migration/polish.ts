@@ -32,7 +32,7 @@ export function polish(
   const { count: cnt, phy, gpuLoad, slotLoad, weight, gpuOrder: order } = ws;
   const { gpuExp: ex, gpuRoot: root, gpuMaxReplica: maxR, gpuMinReplica: minR } = ws;
   const { gain, slotA, slotB, pairStamp, gpuStamp, least, bound, boundStamp } = ws.pairs;
-  const edited = ws.gpuEdited;
+  const { cheapest } = ws.pairs;
   const limit = ws.limits;
   const tau = ws.tau;
   if (!(tau > 0)) return;
@@ -103,24 +103,16 @@ export function polish(
         if (strict && Math.floor(g2 / gpusPerNode) !== n1) continue;
         visits--;
         const pair = g1 * G + g2;
-        // A swap between GPUs without a changed slot changes two slots (c = 4), with one such GPU
-        // at least none (c = 2): the limit of the cheapest change the pair can offer bounds it.
-        const cheapest = (edited[g1] ? 0 : 2) + (edited[g2] ? 0 : 2);
-        const pairFloor = Math.min(limit[cheapest], floor);
         if (pairStamp[2 * pair] !== gpuStamp[g1] || pairStamp[2 * pair + 1] !== gpuStamp[g2]) {
-          // exp(room / tau) depends on the two GPUs only: kept while both keep their stamps.
-          let f: number;
-          if (boundStamp[2 * pair] === gpuStamp[g1] && boundStamp[2 * pair + 1] === gpuStamp[g2]) {
-            f = bound[pair];
-          } else {
-            const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
-            f = room <= 0 ? 0 : Math.exp(room / tau);
-            bound[pair] = f;
-            boundStamp[2 * pair] = gpuStamp[g1];
-            boundStamp[2 * pair + 1] = gpuStamp[g2];
+          // The pair's bound depends on the two GPUs only: kept while both keep their stamps
+          // (so it is valid too wherever the pair's swaps are, which are computed after it).
+          if (boundStamp[2 * pair] !== gpuStamp[g1] || boundStamp[2 * pair + 1] !== gpuStamp[g2]) {
+            pairBound(ws, g1, g2, gap);
           }
+          const f = bound[pair];
           if (f === 0) continue;
           const most = e1 * (1 / f - 1) + ex[g2] * (f - 1);
+          const pairFloor = Math.min(limit[cheapest[pair]], floor);
           // Relaxed mode computes every pair it may use when first seen: which swaps keep the
           // home nodes changes with later swaps, and the cached pair is what was seen then.
           if (most >= floor || (!relaxed && most >= pairFloor)) continue;
@@ -128,7 +120,7 @@ export function polish(
           pairStamp[2 * pair] = gpuStamp[g1];
           pairStamp[2 * pair + 1] = gpuStamp[g2];
         }
-        if (e1 * least[pair] >= pairFloor) continue;
+        if (e1 * least[pair] >= Math.min(limit[cheapest[pair]], floor)) continue;
         for (let c = 0; c < 5; c++) {
           const h = gain[5 * pair + c];
           const x = e1 * h;
@@ -179,21 +171,18 @@ function keepsHome(ws: MigrationWorkspace, a: number, b: number): boolean {
   return !(home[x] === na && homeCount[x] <= 1) && !(home[y] === nb && homeCount[y] <= 1);
 }
 
-/** Largest and smallest replica load on GPU `g` (from `ws.slotLoad`), and whether a slot changed. */
+/** Largest and smallest replica load on GPU `g` (from `ws.slotLoad`). */
 function replicaRange(ws: MigrationWorkspace, g: number): void {
   const S = ws.topology.slotsPerGpu;
   let hi = 0;
   let lo = Number.POSITIVE_INFINITY;
-  let edited = 0;
   for (let s = g * S; s < (g + 1) * S; s++) {
     const r = ws.slotLoad[s];
     if (r > hi) hi = r;
     if (r < lo) lo = r;
-    if (ws.phy[s] !== ws.prev[s]) edited = 1;
   }
   ws.gpuMaxReplica[g] = hi;
   ws.gpuMinReplica[g] = lo;
-  ws.gpuEdited[g] = edited;
 }
 
 /**
@@ -268,6 +257,37 @@ function bestSwaps(ws: MigrationWorkspace, g1: number, g2: number, gap: number):
     if (gain[k] < least) least = gain[k];
   }
   ws.pairs.least[g1 * G + g2] = least;
+}
+
+/**
+ * The bound on the best swap of GPUs `g1` (hotter by `gap`) and `g2`, computed once per stamps
+ * of the two: `exp(room / tau)` of the most load a swap can move toward their meeting point (0
+ * when none), and the cheapest change in slots (index -2..2 + 2) a swap can make. A slot that
+ * holds its previous expert costs one more when swapped; a changed one restores its previous
+ * expert, one less, only when that expert is on the other GPU.
+ */
+function pairBound(ws: MigrationWorkspace, g1: number, g2: number, gap: number): void {
+  const { numExperts: E, numGpus: G, slotsPerGpu: S } = ws.topology;
+  const { phy, prev, gpuHas, gpuMaxReplica: maxR, gpuMinReplica: minR } = ws;
+  const { bound, boundStamp, cheapest, gpuStamp } = ws.pairs;
+  const pair = g1 * G + g2;
+  const room = Math.min(gap / 2, maxR[g1] - minR[g2]);
+  bound[pair] = room <= 0 ? 0 : Math.exp(room / ws.tau);
+  boundStamp[2 * pair] = gpuStamp[g1];
+  boundStamp[2 * pair + 1] = gpuStamp[g2];
+  let termA = 1;
+  for (let a = g1 * S; a < (g1 + 1) * S && termA > -1; a++) {
+    if (phy[a] === prev[a]) continue;
+    const term = prev[a] >= 0 && gpuHas[g2 * E + prev[a]] > 0 ? -1 : 0;
+    if (term < termA) termA = term;
+  }
+  let termB = 1;
+  for (let b = g2 * S; b < (g2 + 1) * S && termB > -1; b++) {
+    if (phy[b] === prev[b]) continue;
+    const term = prev[b] >= 0 && gpuHas[g1 * E + prev[b]] > 0 ? -1 : 0;
+    if (term < termB) termB = term;
+  }
+  cheapest[pair] = termA + termB + 2;
 }
 
 /**

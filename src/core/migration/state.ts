@@ -26,6 +26,8 @@ class PairCache {
    */
   readonly bound: Float64Array;
   readonly boundStamp: Int32Array;
+  /** Per pair: the cheapest change in slots (0..4 for -2..2) a swap of the pair can make. */
+  readonly cheapest: Uint8Array;
   /** Per pair: the most negative of its five gains, so most pairs are dismissed at one read. */
   readonly least: Float64Array;
   /** {@link bestSwaps}' view of the cooler GPU's slots: replica load, expert, previous expert. */
@@ -46,6 +48,7 @@ class PairCache {
     this.least = new Float64Array(numGpus * numGpus);
     this.bound = new Float64Array(numGpus * numGpus);
     this.boundStamp = new Int32Array(2 * numGpus * numGpus).fill(-1);
+    this.cheapest = new Uint8Array(numGpus * numGpus);
     this.loadB = new Float64Array(slotsPerGpu);
     this.expertB = new Int32Array(slotsPerGpu);
     this.prevB = new Int32Array(slotsPerGpu);
@@ -121,7 +124,7 @@ export class MigrationWorkspace {
   readonly gpuMaxReplica: Float64Array;
   readonly gpuMinReplica: Float64Array;
   readonly gpuOrder: Int32Array;
-  /** {@link polish}: 1 where a slot of the GPU differs from the previous placement. */
+  /** {@link repair}: 1 where a slot of the GPU differs from the previous placement. */
   readonly gpuEdited: Uint8Array;
   readonly pairs: PairCache;
   /** {@link polish}: per change in slots, the sum change below which a swap may be the best. */
