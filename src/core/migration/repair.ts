@@ -54,6 +54,10 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
     recounts = short > 0 && spare > 0;
   }
   const maxIterations = 4 * P;
+  // gainAdd, removeLoss and slotLoss of an expert are recomputed only after a move changed the
+  // load of a GPU holding it, or its count.
+  const stale = ws.expertStale;
+  stale.fill(1);
   for (let iteration = 0; iteration < maxIterations; iteration++) {
     let h = 0;
     for (let g = 1; g < G; g++) if (gpuLoad[g] > gpuLoad[h]) h = g;
@@ -148,6 +152,9 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
       // shrinks) or b is on h (h drops x's replica). gainAdd and removeLoss bound a candidate's
       // gain from above, so most are dismissed without a full evaluation.
       for (let y = 0; y < E; y++) {
+        // Unchanged since the last iteration: same loads on its GPUs, same count and slots.
+        if (!stale[y]) continue;
+        stale[y] = 0;
         const cy = cnt[y];
         const dy = w[y] / (cy + 1) - w[y] / cy;
         let gy = 0;
@@ -253,9 +260,23 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
       }
     }
     if (bestKind === 0) return;
-    if (bestKind === 1) applySwap(ws, bestA, bestB);
-    else applyRecount(ws, bestA, bestB);
+    if (bestKind === 1) {
+      applySwap(ws, bestA, bestB);
+      markStale(ws, Math.floor(bestA / S));
+      markStale(ws, Math.floor(bestB / S));
+    } else {
+      stale[phy[bestA]] = 1;
+      applyRecount(ws, bestA, bestB);
+      // The GPUs holding either expert changed load.
+      for (let i = 0; i < ws.touchedCount; i++) markStale(ws, ws.touched[i]);
+    }
   }
+}
+
+/** Marks the experts on GPU `g` for {@link repair} to recompute their bounds. */
+function markStale(ws: MigrationWorkspace, g: number): void {
+  const S = ws.topology.slotsPerGpu;
+  for (let s = g * S; s < (g + 1) * S; s++) ws.expertStale[ws.phy[s]] = 1;
 }
 
 /**

@@ -103,6 +103,8 @@ export class MigrationWorkspace {
   readonly lost: Int32Array;
   /** Per expert: what one more replica gains on the GPUs already holding it (a bound). */
   readonly gainAdd: Float64Array;
+  /** {@link repair}: 1 for experts whose `gainAdd`, `removeLoss` and `slotLoss` are out of date. */
+  readonly expertStale: Uint8Array;
   /** Per expert with spare replicas: load pushed above the target by dropping one replica. */
   readonly removeLoss: Float64Array;
   /** Per slot: its expert's drop-one loss on this slot's GPU. */
@@ -159,6 +161,7 @@ export class MigrationWorkspace {
     this.lost = new Int32Array(E);
     this.gpuLightest = new Float64Array(G);
     this.gainAdd = new Float64Array(E);
+    this.expertStale = new Uint8Array(E);
     this.removeLoss = new Float64Array(E);
     this.slotLoss = new Float64Array(P);
     this.slotLoad = new Float64Array(P);
