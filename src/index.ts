@@ -119,7 +119,8 @@ export {
   SMOOTHING,
   smoothMaxGpuLoad,
   toPreviousPlacement,
-} from "./core/migration.js";
+} from "./core/migration/index.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/migration/slots.js";
 export { EplbInputError } from "./core/model/errors.js";
 export {
   checkShapeLimits,
@@ -173,7 +174,6 @@ export {
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
 export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
   createEstimator,
   DEFAULT_ESTIMATOR,

@@ -30,7 +30,7 @@ import {
   type Topology,
   toLoadMatrix,
   toPreviousPlacement,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 /** A random valid cluster shape, loads, and drifted loads (zeros and ties included). */
 const instance = fc
