@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { type PlainConfig, runSweep, sweepGrid } from "../src/cli/sweep.js";
+import { type PlainConfig, runSweep, sweepGrid } from "../src/pipeline/sweep.js";
 import {
   DEFAULT_ESTIMATOR,
   DEFAULT_POLICY,

@@ -59,7 +59,7 @@ import {
   sweepGrid,
   sweepStartLine,
   sweepValue,
-} from "./sweep.js";
+} from "../pipeline/sweep.js";
 
 /** A trace's dimensions, all a configuration is checked against. */
 type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;

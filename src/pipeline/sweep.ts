@@ -9,8 +9,8 @@ import {
   type StrategyResult,
   simulate,
 } from "../core/simulate.js";
-import { UsageError } from "./command.js";
-import { fixed4, percent2, round6, slotCount, textTable } from "./output.js";
+import { UsageError } from "../cli/command.js";
+import { fixed4, percent2, round6, slotCount, textTable } from "../cli/output.js";
 
 /** The parameters a `--sweep` may vary. */
 export const SWEEP_NAMES = [
@@ -373,7 +373,7 @@ export async function runSweep(
   let next = 0;
   const threads: Worker[] = [];
   const pool = Array.from({ length: Math.min(workers, grid.length) }, () => {
-    const worker = new Worker(new URL("./simulate-worker.js", import.meta.url), {
+    const worker = new Worker(new URL("./sweep-worker.js", import.meta.url), {
       workerData: shared,
     });
     threads.push(worker);
