@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import type { Placement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { planWithMetrics } from "../pipeline/plan.js";
 import { htmlReport } from "../report/html.js";
 import { migrationSections } from "../report/migration.js";
 import { buildReportModel, type ReportInput } from "../report/model.js";
@@ -27,7 +28,6 @@ import {
   warnOnStderr,
 } from "./inputs.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
-import { planWithMetrics } from "./plan.js";
 
 /**
  * Parses `--layers 0,5,57` into layer indices checked against the number of layers.

@@ -23,6 +23,16 @@ import {
   readTrace,
 } from "../io/read.js";
 import { expandLoadPath, readRankTraces } from "../io/sources.js";
+import {
+  MAX_SWEEP_CONFIGURATIONS,
+  type PlainConfig,
+  runSweep,
+  SWEEP_NAMES,
+  type SweepRow,
+  strategySummary,
+  sweepGrid,
+  sweepValue,
+} from "../pipeline/sweep.js";
 import { defaultSections, htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
 import { simulationSection, sweepSection } from "../report/simulation.js";
@@ -46,20 +56,7 @@ import {
   textTable,
   writeResult,
 } from "./output.js";
-import {
-  formatSweepTable,
-  MAX_SWEEP_CONFIGURATIONS,
-  type PlainConfig,
-  parseSweeps,
-  runSweep,
-  SWEEP_NAMES,
-  type SweepRow,
-  strategySummary,
-  sweepCsv,
-  sweepGrid,
-  sweepStartLine,
-  sweepValue,
-} from "../pipeline/sweep.js";
+import { formatSweepTable, parseSweeps, sweepCsv, sweepStartLine } from "./sweep.js";
 
 /** A trace's dimensions, all a configuration is checked against. */
 type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;

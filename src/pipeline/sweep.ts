@@ -1,16 +1,14 @@
-// `eplb simulate --sweep`: the grid of configurations, running it (on worker threads sharing one
-// copy of the trace), the Pareto front, and the sweep's table and CSV.
+// A sweep of simulations (`eplb simulate --sweep`): the grid of configurations, running it (on
+// worker threads sharing one copy of the trace) and the Pareto front. The CLI parses the flags and
+// prints the rows (src/cli/sweep.ts).
 import { Worker } from "node:worker_threads";
-import { ESTIMATOR_KINDS, type EstimatorKind, type LoadTrace } from "../core/estimators.js";
-import { policyNames } from "../core/policies/index.js";
+import type { EstimatorKind, LoadTrace } from "../core/estimators.js";
 import {
   type SimulationConfig,
   type SimulationResult,
   type StrategyResult,
   simulate,
 } from "../core/simulate.js";
-import { UsageError } from "../cli/command.js";
-import { fixed4, percent2, round6, slotCount, textTable } from "../cli/output.js";
 
 /** The parameters a `--sweep` may vary. */
 export const SWEEP_NAMES = [
@@ -28,14 +26,26 @@ export const SWEEP_NAMES = [
 export type SweepName = (typeof SWEEP_NAMES)[number];
 
 /** Sweep names that set a `rebalanceExperts` migration option, and the option each sets. */
-const OPTION_SWEEPS = {
+export const OPTION_SWEEPS = {
   "move-budget": "moveBudget",
   "min-gain": "minGain",
   tolerance: "tolerance",
   "slot-gain": "slotGain",
 } as const;
-type OptionSweep = keyof typeof OPTION_SWEEPS;
-const isOptionSweep = (name: string): name is OptionSweep => Object.hasOwn(OPTION_SWEEPS, name);
+export type OptionSweep = keyof typeof OPTION_SWEEPS;
+
+/**
+ * Whether a swept name sets a migration option (rather than a simulation parameter).
+ *
+ * @param name a sweep name
+ * @example
+ * ```ts
+ * isOptionSweep("min-gain"); // true
+ * isOptionSweep("interval"); // false
+ * ```
+ */
+export const isOptionSweep = (name: string): name is OptionSweep =>
+  Object.hasOwn(OPTION_SWEEPS, name);
 
 /** A simulation configuration without callbacks, as sent to worker threads. */
 export type PlainConfig = Omit<SimulationConfig, "onProgress">;
@@ -149,69 +159,6 @@ export function sweepRow(r: SimulationResult): SweepRow {
     paretoOptimal: false,
     baselines,
   };
-}
-
-/**
- * Parses repeated `--sweep name=v1,v2` flags into value lists (numbers for interval, window and
- * replicas; names for policy and estimator). A name given twice is a mistake.
- *
- * @example
- * ```ts
- * parseSweeps(["interval=50,100", "policy=deepseek"]);
- * // { interval: [50, 100], policy: ["deepseek"] }
- * parseSweeps(["gpus=8"]);
- * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator
- * ```
- */
-export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName, string[]>> {
-  const out: Partial<Record<SweepName, string[]>> = {};
-  for (const spec of specs) {
-    const eq = spec.indexOf("=");
-    const name = (eq < 0 ? spec : spec.slice(0, eq)).trim();
-    if (!(SWEEP_NAMES as readonly string[]).includes(name)) {
-      throw new UsageError(
-        `--sweep ${spec}: the name must be one of ${SWEEP_NAMES.join(", ")} (as in --sweep interval=50,100)`,
-      );
-    }
-    const values = (eq < 0 ? "" : spec.slice(eq + 1))
-      .split(",")
-      .map((v) => v.trim())
-      .filter((v) => v !== "");
-    if (values.length === 0)
-      throw new UsageError(`--sweep ${spec}: give values, as in ${name}=a,b`);
-    if (out[name as SweepName]) throw new UsageError(`--sweep ${name} is given twice`);
-    for (const v of values) {
-      if (name === "previous") {
-        if (v !== "yes" && v !== "no") {
-          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be yes or no`);
-        }
-      } else if (isOptionSweep(name)) {
-        if (!/^\d+(\.\d*)?$|^\.\d+$|^Infinity$/.test(v)) {
-          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be a number >= 0`);
-        }
-      } else if (name === "interval" || name === "window" || name === "replicas") {
-        if (!/^\d+$/.test(v) || Number(v) < 1) {
-          throw new UsageError(`--sweep ${spec}: ${JSON.stringify(v)} must be an integer >= 1`);
-        }
-      } else if (name === "estimator" && !(ESTIMATOR_KINDS as readonly string[]).includes(v)) {
-        throw new UsageError(
-          `--sweep ${spec}: estimator ${JSON.stringify(v)} must be one of ${ESTIMATOR_KINDS.join(", ")}`,
-        );
-      } else if (name === "policy" && !policyNames().includes(v)) {
-        throw new UsageError(
-          `--sweep ${spec}: policy ${JSON.stringify(v)} must be one of ${policyNames().join(", ")}`,
-        );
-      }
-    }
-    out[name as SweepName] = values;
-  }
-  const size = Object.values(out).reduce((n, values) => n * values.length, 1);
-  if (size > MAX_SWEEP_CONFIGURATIONS) {
-    throw new UsageError(
-      `--sweep: the grid has ${size} configurations, more than the ${MAX_SWEEP_CONFIGURATIONS} a sweep runs (each replays the whole trace); sweep fewer values at a time`,
-    );
-  }
-  return out;
 }
 
 /**
@@ -422,159 +369,3 @@ export type WorkerReply =
   | { type: "progress"; id: number; done: number }
   | { type: "done"; id: number; row: SweepRow }
   | { type: "error"; id: number; message: string };
-
-const CSV_HEADER = [
-  "interval",
-  "window",
-  "replicas",
-  "policy",
-  "estimator",
-  "from_previous",
-  "move_budget",
-  "min_gain",
-  "tolerance",
-  "slot_gain",
-  "balancedness",
-  "worst_step",
-  "moved_per_rebalance",
-  "moved_fraction",
-  "deepseek_balancedness",
-  "deepseek_moved_per_rebalance",
-  "oracle_balancedness",
-  "none_balancedness",
-  "off_node_share",
-  "moved_per_step",
-  "pareto",
-];
-
-function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
-  const b = r.baselines;
-  const opt = (x: number | undefined, f: (x: number) => string) => (x === undefined ? "" : f(x));
-  return [
-    String(r.interval),
-    String(r.window),
-    String(r.replicas),
-    r.policy,
-    r.estimator,
-    String(r.fromPrevious),
-    r.moveBudget === null ? "" : String(r.moveBudget),
-    r.minGain === null ? "" : String(r.minGain),
-    r.tolerance === null ? "" : String(r.tolerance),
-    r.slotGain === null ? "" : String(r.slotGain),
-    digits(r.meanRealizedBalancedness),
-    digits(r.worstRealizedBalancedness),
-    slotCount(r.movedSlotsPerRebalance),
-    digits(r.movedSlotsFraction),
-    opt(b.deepseek?.meanRealizedBalancedness, digits),
-    opt(b.deepseek?.movedSlotsPerRebalance, slotCount),
-    opt(b.oracle?.meanRealizedBalancedness, digits),
-    opt(b.none?.meanRealizedBalancedness, digits),
-    digits(r.offNodeShare),
-    slotCount(r.movedSlotsPerStep),
-    String(r.paretoOptimal),
-  ];
-}
-
-/**
- * Sweep rows as CSV (one header line, one line per configuration).
- *
- * @example
- * ```ts
- * sweepCsv(rows).split("\n")[0]; // "interval,window,replicas,policy,estimator,from_previous,balancedness,..."
- * ```
- */
-export function sweepCsv(rows: readonly SweepRow[]): string {
-  return `${[CSV_HEADER.join(","), ...rows.map((r) => rowCells(r, (x) => String(round6(x))).join(","))].join("\n")}\n`;
-}
-
-/**
- * Sweep rows as a readable table.
- *
- * @example
- * ```ts
- * formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\n..."
- * ```
- */
-export function formatSweepTable(rows: readonly SweepRow[], traceName: string): string {
-  const header = [
-    "interval",
-    "window",
-    "replicas",
-    "policy",
-    "estimator",
-    "previous",
-    "budget",
-    "min gain",
-    "tolerance",
-    "slot gain",
-    "balancedness",
-    "worst",
-    "moved/rebal",
-    "moved",
-    "moved/step",
-    "deepseek bal",
-    "deepseek moved",
-    "oracle bal",
-    "none bal",
-  ];
-  // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
-  const showOff = rows.some((r) => r.offNodeShare > 0);
-  if (showOff) header.push("off node");
-  header.push("pareto");
-  const cells = rows.map((r) => {
-    const c = rowCells(r, fixed4).slice(0, 18);
-    c[5] = sweepValue(r, "previous");
-    c[6] = sweepValue(r, "move-budget");
-    c[7] = sweepValue(r, "min-gain");
-    c[8] = sweepValue(r, "tolerance");
-    c[9] = sweepValue(r, "slot-gain");
-    c[13] = percent2(r.movedSlotsFraction);
-    c.splice(14, 0, slotCount(r.movedSlotsPerStep));
-    if (showOff) c.push(percent2(r.offNodeShare));
-    c.push(r.paretoOptimal ? "*" : "");
-    return c;
-  });
-  const marked = rows.some((r) => r.paretoOptimal)
-    ? "\n* = on the Pareto front: no other configuration realises as much balance with as few slots moved per step.\n"
-    : "";
-  return `eplb simulate --sweep: ${traceName}, ${rows.length} configurations\n\n${textTable(header, cells, 0)}\n${marked}`;
-}
-
-/**
- * Seconds of one replay per (step, layer, expert) cell, with and without the baselines: a rough
- * figure measured on one core of a 2024 server (DeepSeek-sized synthetic traces), for the
- * estimate a sweep prints before it starts.
- */
-const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
-
-/**
- * The line a sweep prints on stderr before it starts: its size and a rough estimate of its
- * duration, so that a grid larger than meant can be stopped at once.
- *
- * @example
- * ```ts
- * sweepStartLine(12, { steps: 2000, layers: 58, experts: 256 }, 2, false);
- * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min\n"
- * ```
- */
-export function sweepStartLine(
-  configurations: number,
-  trace: Pick<LoadTrace, "steps" | "layers" | "experts">,
-  workers: number,
-  noBaselines: boolean,
-): string {
-  const cells = trace.steps * trace.layers * trace.experts;
-  const perCell = noBaselines ? SECONDS_PER_CELL.alone : SECONDS_PER_CELL.baselines;
-  const threads = Math.max(1, Math.min(workers, configurations));
-  const seconds = (configurations * cells * perCell) / threads;
-  const about =
-    seconds < 60
-      ? `${Math.max(1, Math.round(seconds))} s`
-      : seconds < 5400
-        ? `${Math.round(seconds / 60)} min`
-        : `${(seconds / 3600).toFixed(1)} h`;
-  return (
-    `eplb simulate --sweep: ${configurations} configuration${configurations === 1 ? "" : "s"} ` +
-    `x ${trace.steps} steps on ${threads} thread${threads === 1 ? "" : "s"}, about ${about} (rough estimate)\n`
-  );
-}

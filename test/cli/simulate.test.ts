@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/main.js";
-import { markParetoFront, type SweepRow } from "../../src/pipeline/sweep.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { writeNpy } from "../../src/io/npy-write.js";
+import { markParetoFront, type SweepRow } from "../../src/pipeline/sweep.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-simulate-"));
