@@ -28,6 +28,7 @@ import {
   warnOnStderr,
 } from "./inputs.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
+import { packageVersion } from "./version.js";
 
 /**
  * Parses `--layers 0,5,57` into layer indices checked against the number of layers.
@@ -165,7 +166,6 @@ Examples:
       typeof previousPath === "string"
         ? readPlacementFile(previousPath, ctx.cwd, { numExperts: loads.experts })
         : undefined;
-    const { packageVersion } = await import("./main.js");
     const common = {
       loads,
       title,

@@ -11,7 +11,6 @@ import {
 import { checkShapeLimits } from "../core/limits.js";
 import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { rebalanceExperts } from "../core/rebalance.js";
 import { type SimulationResult, type StrategyResult, simulate } from "../core/simulate.js";
 import { makeTopology } from "../core/topology.js";
 import { type NpyTraceSource, readAllSteps } from "../io/npy-stream.js";
@@ -27,15 +26,11 @@ import {
   MAX_SWEEP_CONFIGURATIONS,
   type PlainConfig,
   runSweep,
-  SWEEP_NAMES,
-  type SweepRow,
   strategySummary,
   sweepGrid,
-  sweepValue,
 } from "../pipeline/sweep.js";
-import { defaultSections, htmlReport } from "../report/html.js";
-import { buildReportModel } from "../report/model.js";
-import { simulationSection, sweepSection } from "../report/simulation.js";
+import { sweepHtml } from "../pipeline/sweep-report.js";
+import { simulationHtml } from "../report/simulation.js";
 import {
   type Flags,
   integerFlag,
@@ -327,79 +322,6 @@ function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
   if (flags.slices !== undefined) config.slices = integerFlag(flags, "slices", 1);
   checkConfig(config, trace);
   return config;
-}
-
-/**
- * The HTML report of one simulation: the simulation section first, then the standard sections
- * for the last placement under the traffic it was judged on (the steps after the last rebalance).
- *
- * @example
- * ```ts
- * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));
- * ```
- */
-export function simulationHtml(r: SimulationResult, traceName: string): string {
-  const t = r.topology;
-  const last = r.rebalanceSteps[r.rebalanceSteps.length - 1];
-  const model = buildReportModel({
-    loads: r.finalLoads,
-    placement: r.finalPlacement,
-    numGpus: t.numGpus,
-    numNodes: t.numNodes,
-    numGroups: t.numGroups,
-    policy: r.policy,
-    mode: t.hierarchical ? "hierarchical" : "global",
-    title: "EPLB simulation report",
-    sources: {
-      loads: `${traceName} (the sections after the simulation: steps ${last}..${r.steps - 1}, the last placement)`,
-    },
-  });
-  return htmlReport(model, { sections: [simulationSection(r, traceName), ...defaultSections()] });
-}
-
-/** The HTML report of a sweep: the sweep chart (the header describes the trace). */
-function sweepHtml(
-  trace: LoadTrace,
-  base: PlainConfig,
-  rows: readonly SweepRow[],
-  traceName: string,
-): string {
-  const n = trace.layers * trace.experts;
-  const total = new Float64Array(n);
-  for (let t = 0; t < trace.steps; t++)
-    for (let i = 0; i < n; i++) total[i] += trace.data[t * n + i];
-  const loads = { layers: trace.layers, experts: trace.experts, data: total };
-  const plan = rebalanceExperts(
-    loads,
-    base.numReplicas,
-    base.numGroups,
-    base.numNodes,
-    base.numGpus,
-    {
-      policy: base.policy,
-    },
-  );
-  const model = buildReportModel({
-    loads,
-    placement: plan.placement,
-    numGpus: base.numGpus,
-    numNodes: base.numNodes,
-    numGroups: base.numGroups,
-    title: "EPLB simulation sweep",
-    sources: { loads: traceName },
-  });
-  const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => sweepValue(r, k))).size > 1);
-  const points = rows.map((r) => ({
-    // "*" marks the Pareto front, as in the table.
-    label: `${varied.length ? varied.map((k) => sweepValue(r, k)).join("/") : "base"}${r.paretoOptimal ? " *" : ""}`,
-    balancedness: r.meanRealizedBalancedness,
-    movedSlotsFraction: r.movedSlotsFraction,
-    deepseekBalancedness: r.baselines.deepseek?.meanRealizedBalancedness,
-    deepseekMovedSlotsFraction: r.baselines.deepseek?.movedSlotsFraction,
-    oracleBalancedness: r.baselines.oracle?.meanRealizedBalancedness,
-  }));
-  const axis = varied.length ? varied.join(" / ") : "configuration";
-  return htmlReport(model, { sections: [sweepSection(points, traceName, axis)] });
 }
 
 const OPTIONS = {
