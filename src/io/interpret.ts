@@ -1,17 +1,10 @@
 import { EplbInputError } from "../core/errors.js";
 import type { LoadTrace } from "../core/estimators.js";
 import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/limits.js";
-import type { LoadMatrix } from "../core/matrix.js";
 import { type Placement, placementFromPhy2log } from "../core/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
-import {
-  foldSlots,
-  slotFoldFor,
-  VLLM_MAP_KEYS,
-  VLLM_SLOT_KEYS,
-  vllmWindowStart,
-} from "./slot-fold.js";
+import { VLLM_MAP_KEYS, VLLM_SLOT_KEYS } from "./slot-fold.js";
 import { describe, isTensor, MAX_DIMS, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
