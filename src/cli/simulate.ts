@@ -1,27 +1,21 @@
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
 import {
   DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,
   type LoadTrace,
-  resolveEstimatorSpec,
 } from "../core/estimators.js";
-import { checkShapeLimits } from "../core/limits.js";
 import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
-import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { type SimulationResult, type StrategyResult, simulate } from "../core/simulate.js";
-import { makeTopology } from "../core/topology.js";
-import { type NpyTraceSource, readAllSteps } from "../io/npy-stream.js";
+import { DEFAULT_POLICY, policyNames } from "../core/policies/index.js";
 import {
-  FILE_FORMATS,
-  type FileFormat,
-  openTraceStream,
-  type ReadLoadsOptions,
-  readTrace,
-} from "../io/read.js";
-import { expandLoadPath, readRankTraces } from "../io/sources.js";
+  type SimulationResult,
+  type StrategyResult,
+  simulate,
+  type TraceSource,
+} from "../core/simulate.js";
+import { FILE_FORMATS, type FileFormat, type ReadLoadsOptions } from "../io/read.js";
+import { openSimulationTrace } from "../pipeline/read.js";
 import {
   MAX_SWEEP_CONFIGURATIONS,
   type PlainConfig,
@@ -30,6 +24,7 @@ import {
   sweepGrid,
 } from "../pipeline/sweep.js";
 import { sweepHtml } from "../pipeline/sweep-report.js";
+import { checkSimulationConfig } from "../pipeline/validate.js";
 import { simulationHtml } from "../report/simulation.js";
 import {
   type Flags,
@@ -58,16 +53,7 @@ type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;
 
 /** Checks a configuration against the trace before any work starts, so errors come first. */
 function checkConfig(c: PlainConfig, trace: TraceShape): void {
-  makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
-  checkShapeLimits({ layers: trace.layers, replicas: c.numReplicas });
-  getPolicy(c.policy ?? DEFAULT_POLICY);
-  resolveEstimatorSpec({
-    kind: c.estimator ?? DEFAULT_ESTIMATOR,
-    window: c.window,
-    halfLife: c.halfLife,
-    k: c.k,
-    slices: c.slices,
-  });
+  checkSimulationConfig(c, trace);
   if (c.interval >= trace.steps) {
     throw new UsageError(
       `--interval ${c.interval} must be smaller than the trace's ${trace.steps} steps, so at least one rebalance is judged`,
@@ -239,38 +225,13 @@ function formatFlag(flags: Flags): FileFormat | undefined {
   return format as FileFormat | undefined;
 }
 
-/**
- * A C-order `.npy` trace opened for reading step by step (nothing but the current step in
- * memory, files over 2 GiB included), or null when the trace must be read whole: another format,
- * a `--key` or `--slot-placement`, a 2-D or Fortran-order array.
- */
-function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSource | null {
-  return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
-}
-
-/** Several `--trace` files or a folder: SGLang rank dumps summed pass by pass (else refused). */
-function rankFilesTrace(paths: readonly string[], flags: Flags, ctx: CliContext): LoadTrace | null {
-  const located = paths.map((p) => resolve(ctx.cwd, p));
-  if (located.length === 1 && expandLoadPath(located[0])[0] === located[0]) return null;
-  const options = { ...traceReadOptions(flags, ctx), steps: stringFlag(flags, "steps") };
-  const { trace, warnings } = readRankTraces(located, options);
-  for (const w of warnings) ctx.stderr(`warning: ${w}\n`);
-  return trace;
-}
-
-/** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
-function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
-  return readTrace(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
-}
-
 /** The trace readers' options from the flags: format, dict key, step slice, slot placement. */
-function traceReadOptions(flags: Flags, ctx: CliContext): ReadLoadsOptions {
-  const slots = stringFlag(flags, "slot-placement");
+function traceReadOptions(flags: Flags): ReadLoadsOptions {
   return {
     format: formatFlag(flags),
     key: stringFlag(flags, "key"),
     steps: stringFlag(flags, "steps"),
-    slotPlacement: slots === undefined ? undefined : resolve(ctx.cwd, slots),
+    slotPlacement: stringFlag(flags, "slot-placement"),
   };
 }
 
@@ -454,31 +415,32 @@ Examples:
     }
     const sweeps = parseSweeps(sweepSpecs);
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
-    const ranks = rankFilesTrace(paths, flags, ctx);
-    const streamed = ranks ? null : streamTrace(tracePath, flags, ctx);
+    // A sweep's worker threads share one copy of the trace: read it whole.
+    const opened = openSimulationTrace(paths, ctx.cwd, () => traceReadOptions(flags), {
+      whole: Object.keys(sweeps).length > 0,
+      onWarning: (w) => ctx.stderr(`warning: ${w}\n`),
+    });
     try {
-      await simulateTrace(tracePath, streamed, flags, ctx, sweeps, workersFlag, ranks);
+      await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag);
     } finally {
-      streamed?.close();
+      opened.close();
     }
   },
 };
 
 async function simulateTrace(
   tracePath: string,
-  streamed: NpyTraceSource | null,
+  source: LoadTrace | TraceSource,
   flags: Flags,
   ctx: CliContext,
   sweeps: ReturnType<typeof parseSweeps>,
   workersFlag: number | undefined,
-  ranks: LoadTrace | null,
 ): Promise<void> {
   const out = stringFlag(flags, "out");
   if (Object.keys(sweeps).length > 0) {
-    // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
-    const trace = streamed
-      ? readAllSteps(streamed, { shared: true })
-      : (ranks ?? loadTrace(tracePath, flags, ctx));
+    // openSimulationTrace read it whole for a sweep: a stream here would be a bug of ours.
+    if ("readStep" in source) throw new Error("a sweep needs the whole trace in memory");
+    const trace = source;
     const base = baseConfig(flags, trace);
     const grid = sweepGrid(base, sweeps);
     for (const c of grid) checkConfig(c, trace);
@@ -501,7 +463,7 @@ async function simulateTrace(
     return;
   }
 
-  const trace = streamed ?? ranks ?? loadTrace(tracePath, flags, ctx);
+  const trace = source;
   const base = baseConfig(flags, trace);
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();
