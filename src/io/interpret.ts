@@ -152,6 +152,27 @@ export function placementFromValue(
   }
 }
 
+/**
+ * The GPU count a placement file's value states itself, if any: a vllm-ascend expert map lists
+ * one device per GPU (`layer_list[0].device_list`, or its `device_count`); the other layouts do
+ * not record it.
+ *
+ * @param value the file's value
+ * @returns the count, or undefined when the value does not state a positive integer one
+ * @example
+ * ```ts
+ * statedGpuCount({ layer_list: [{ device_count: 2, device_list: [{}, {}] }] }); // 2
+ * statedGpuCount({ phy2log: [[0, 1]] }); // undefined
+ * ```
+ */
+export function statedGpuCount(value: FileValue): number | undefined {
+  if (!isFileObject(value) || !Array.isArray(value.layer_list)) return undefined;
+  const first = value.layer_list[0];
+  if (!isFileObject(first)) return undefined;
+  const count = Array.isArray(first.device_list) ? first.device_list.length : first.device_count;
+  return typeof count === "number" && Number.isInteger(count) && count > 0 ? count : undefined;
+}
+
 function findPlacementRows(
   value: FileValue,
   file: string,
