@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { placementFromPhy2log, toLoadMatrix } from "../../src/index.js";
 import { evaluateForEngines } from "../../src/pipeline/evaluate.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
+import { evalCase } from "../helpers/small-cases.js";
 
 const fixtures = join(sharedDir, "fixtures");
 const tmp = mkdtempSync(join(tmpdir(), "eplb-eval-"));
@@ -16,19 +17,8 @@ function file(name: string, value: unknown): string {
   return path;
 }
 
-// Hand-computed case. 4 experts, 6 slots on 3 GPUs (2 slots each):
-// phy2log [0, 1 | 0, 2 | 3, 1]: experts 0 and 1 have two replicas, 2 and 3 one.
-// layer 0 loads [8, 4, 2, 2]: GPUs 8/2+4/2=6, 8/2+2=6, 2+4/2=4   mean 16/3, max 6
-// layer 1 loads [0, 0, 3, 3]: GPUs 0, 3, 3                       mean 2,    max 3
-// Without EPLB (experts 0 | 1 | 2,3): layer 0 GPUs 8, 4, 4; layer 1 GPUs 0, 0, 6.
-const loadsArr = [
-  [8, 4, 2, 2],
-  [0, 0, 3, 3],
-];
-const p2l = [
-  [0, 1, 0, 2, 3, 1],
-  [0, 1, 0, 2, 3, 1],
-];
+// The hand-computed case (see test/helpers/small-cases.ts).
+const { loads: loadsArr, phy2log: p2l } = evalCase;
 
 describe("eplb eval", () => {
   const loads = file("loads.json", { weight: loadsArr });

@@ -3,19 +3,12 @@ import { describe, test } from "node:test";
 import { synthesizeTrace } from "../../src/index.js";
 import { type PlainConfig, runSweep, sweepGrid } from "../../src/pipeline/sweep.js";
 import { sweepHtml } from "../../src/pipeline/sweep-report.js";
+import { smallSimulation } from "../helpers/small-cases.js";
 
 describe("sweepHtml", () => {
   test("one page: the sweep chart labelled by the swept values, the front marked", async () => {
     const trace = synthesizeTrace({ steps: 80, layers: 2, experts: 8, seed: 2 });
-    const base: PlainConfig = {
-      numReplicas: 12,
-      numGroups: 1,
-      numNodes: 1,
-      numGpus: 4,
-      interval: 20,
-      window: 20,
-      policy: "deepseek",
-    };
+    const base: PlainConfig = smallSimulation;
     const rows = await runSweep(trace, sweepGrid(base, { interval: ["10", "20"] }), 1, () => {});
     const html = sweepHtml(trace, base, rows, "trace.npy");
     assert.match(html, /^<!DOCTYPE html>/i);

@@ -13,18 +13,10 @@ import {
   sweepRow,
   sweepValue,
 } from "../../src/pipeline/sweep.js";
+import { smallSimulation } from "../helpers/small-cases.js";
 
 const trace = synthesizeTrace({ steps: 120, layers: 3, experts: 8, seed: 5, drift: 0.02 });
-// deepseek keeps the runs fast; the policy is not what these tests are about.
-const base: PlainConfig = {
-  numReplicas: 12,
-  numGroups: 1,
-  numNodes: 1,
-  numGpus: 4,
-  interval: 20,
-  window: 20,
-  policy: "deepseek",
-};
+const base: PlainConfig = smallSimulation;
 
 describe("sweepGrid", () => {
   test("every combination, the first swept name varying slowest", () => {

@@ -3,18 +3,11 @@ import { describe, test } from "node:test";
 import { simulate } from "../../src/core/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { simulationHtml } from "../../src/report/simulation.js";
+import { smallSimulation } from "../helpers/small-cases.js";
 
 describe("simulationHtml", () => {
   const trace = synthesizeTrace({ steps: 90, layers: 2, experts: 8, seed: 4 });
-  const result = simulate(trace, {
-    numReplicas: 12,
-    numGroups: 1,
-    numNodes: 1,
-    numGpus: 4,
-    interval: 20,
-    window: 20,
-    policy: "deepseek",
-  });
+  const result = simulate(trace, smallSimulation);
 
   test("the simulation first, then the last placement under the steps it was judged on", () => {
     const html = simulationHtml(result, "trace.npy");
