@@ -1,4 +1,3 @@
-import { availableParallelism } from "node:os";
 import {
   DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
@@ -17,6 +16,7 @@ import {
 import { FILE_FORMATS, type FileFormat, type ReadLoadsOptions } from "../io/read.js";
 import { openSimulationTrace } from "../pipeline/read.js";
 import {
+  defaultSweepWorkers,
   MAX_SWEEP_CONFIGURATIONS,
   type PlainConfig,
   runSweep,
@@ -444,9 +444,7 @@ async function simulateTrace(
     const base = baseConfig(flags, trace);
     const grid = sweepGrid(base, sweeps);
     for (const c of grid) checkConfig(c, trace);
-    const cells = trace.steps * trace.layers * trace.experts;
-    const workers =
-      workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+    const workers = workersFlag ?? defaultSweepWorkers(grid.length, trace);
     ctx.stderr(sweepStartLine(grid.length, trace, workers, flags["no-baselines"] === true));
     const bar = new ProgressBar(ctx, "steps");
     const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));

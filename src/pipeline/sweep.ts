@@ -1,6 +1,7 @@
 // A sweep of simulations (`eplb simulate --sweep`): the grid of configurations, running it (on
 // worker threads sharing one copy of the trace) and the Pareto front. The CLI parses the flags and
 // prints the rows (src/cli/sweep.ts).
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { EstimatorKind, LoadTrace } from "../core/estimators.js";
 import {
@@ -86,6 +87,8 @@ export interface SweepRow extends StrategySummary {
 /**
  * A strategy's figures without its per-step series.
  *
+ * @param s a strategy of a simulation result
+ * @returns its summary figures
  * @example
  * ```ts
  * strategySummary(result.eplb).meanRealizedBalancedness; // 0.88...
@@ -108,6 +111,9 @@ function optionNumber(v: unknown): number | null {
 /**
  * The value of a swept parameter in a row, as the sweep's labels show it.
  *
+ * @param r a sweep row
+ * @param name the swept parameter
+ * @returns the label: the value, `yes`/`no` for `previous`, `default` for an option not set
  * @example
  * ```ts
  * sweepValue(row, "previous"); // "yes"
@@ -132,6 +138,8 @@ export function sweepValue(r: SweepRow, name: SweepName): string {
 /**
  * The summary of one simulation, as one sweep row.
  *
+ * @param r a simulation's result (its per-step series are not kept)
+ * @returns the row, not yet on a Pareto front (see {@link markParetoFront})
  * @example
  * ```ts
  * sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...
@@ -171,6 +179,9 @@ export const MAX_SWEEP_CONFIGURATIONS = 1000;
  * Every configuration of the grid: the base with each combination of swept values (the first
  * swept name varies slowest).
  *
+ * @param base the configuration every grid point starts from (not changed)
+ * @param sweeps the swept values per name, as text (as `--sweep` gives them, checked)
+ * @returns the configurations, `base` first varied by the first name
  * @example
  * ```ts
  * sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4
@@ -246,6 +257,8 @@ function shareTrace(trace: LoadTrace): SharedTrace {
 /**
  * The typed view of a {@link SharedTrace}'s buffer.
  *
+ * @param t the shared buffer and its element type
+ * @returns a view over the whole buffer (no copy)
  * @example
  * ```ts
  * sharedView(shared).length; // steps * layers * experts
@@ -266,6 +279,8 @@ export function sharedView(
  * moved per step (lower is better): the configurations worth choosing between, whatever weight
  * a deployment gives weight transfers. O(rows^2); sweeps are small.
  *
+ * @param rows the sweep's rows (their `paretoOptimal` is set in place)
+ * @returns the same rows
  * @example
  * ```ts
  * markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]
@@ -289,6 +304,14 @@ export function markParetoFront<T extends SweepRow>(rows: T[]): T[] {
  * (in this thread when `workers <= 1` or there is one configuration). Rows come back in grid
  * order, without per-step series.
  *
+ * @param trace the trace every configuration replays (read whole; in shared memory it is handed
+ *   to the workers without a copy)
+ * @param grid the configurations, e.g. from {@link sweepGrid}
+ * @param workers worker threads to use (at most one per configuration)
+ * @param onProgress told the steps replayed so far over all configurations, and their total
+ * @returns one row per configuration, in grid order, the Pareto front marked
+ * @throws EplbInputError in this thread, or an Error "simulation worker failed: ..." from a
+ *   worker, when a configuration cannot run; the other workers are stopped
  * @example
  * ```ts
  * const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {});
@@ -362,6 +385,28 @@ export async function runSweep(
     throw error;
   }
   return markParetoFront(rows);
+}
+
+/**
+ * The worker threads a sweep uses unless told otherwise: one per core when there is more than
+ * one configuration and each replays at least 2 million (step, layer, expert) cells (below that,
+ * starting the threads costs more than they save), else none (this thread).
+ *
+ * @param configurations the grid's size
+ * @param trace the trace's dimensions
+ * @returns the thread count for {@link runSweep}
+ * @example
+ * ```ts
+ * defaultSweepWorkers(12, { steps: 2000, layers: 58, experts: 256 }); // availableParallelism()
+ * defaultSweepWorkers(12, { steps: 100, layers: 4, experts: 16 }); // 1
+ * ```
+ */
+export function defaultSweepWorkers(
+  configurations: number,
+  trace: Pick<LoadTrace, "steps" | "layers" | "experts">,
+): number {
+  const cells = trace.steps * trace.layers * trace.experts;
+  return configurations > 1 && cells >= 2_000_000 ? availableParallelism() : 1;
 }
 
 /** Messages a simulation worker sends back. */

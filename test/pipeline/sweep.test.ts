@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { describe, test } from "node:test";
 import { simulate } from "../../src/core/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import {
+  defaultSweepWorkers,
   markParetoFront,
   type PlainConfig,
   runSweep,
@@ -154,5 +156,20 @@ describe("sharedView", () => {
     assert.ok(sharedView({ buffer, dtype: "int32" }) instanceof Int32Array);
     assert.equal(sharedView({ buffer, dtype: "float32" }).length, 4);
     assert.equal(sharedView({ buffer, dtype: "float64" }).length, 2);
+  });
+});
+
+describe("defaultSweepWorkers", () => {
+  test("the cores for several configurations of a large trace, else this thread", () => {
+    const large = { steps: 2000, layers: 58, experts: 256 };
+    assert.equal(defaultSweepWorkers(12, large), availableParallelism());
+    assert.equal(defaultSweepWorkers(1, large), 1);
+    assert.equal(defaultSweepWorkers(12, { steps: 100, layers: 4, experts: 16 }), 1);
+    // The threshold: 2 million cells per replay.
+    assert.equal(
+      defaultSweepWorkers(2, { steps: 1000, layers: 8, experts: 250 }),
+      availableParallelism(),
+    );
+    assert.equal(defaultSweepWorkers(2, { steps: 999, layers: 8, experts: 250 }), 1);
   });
 });
