@@ -2,9 +2,8 @@ import type { Placement } from "../core/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { planWithMetrics } from "../pipeline/plan.js";
 import { recordedPlanShape } from "../pipeline/read.js";
-import { htmlReport } from "../report/html.js";
-import { migrationSections } from "../report/migration.js";
-import { buildReportModel, type ReportInput } from "../report/model.js";
+import { placementReport } from "../pipeline/report.js";
+import type { ReportInput } from "../report/model.js";
 import {
   checkTopologyFlagLimits,
   integerFlag,
@@ -196,8 +195,7 @@ Examples:
         sources: { loads: loadsPath, ...previousSource },
       };
     }
-    const model = buildReportModel(input);
-    const html = htmlReport(model, model.migration ? { sections: migrationSections() } : {});
+    const { html, model } = placementReport(input);
     writeResult(html, htmlPath === "-" ? undefined : htmlPath, ctx);
     const size = Buffer.byteLength(html);
     ctx.stderr(
