@@ -3,6 +3,7 @@
 import { ESTIMATOR_KINDS, type LoadTrace } from "../core/estimators.js";
 import { policyNames } from "../core/policies/index.js";
 import {
+  estimateSweep,
   isOptionSweep,
   MAX_SWEEP_CONFIGURATIONS,
   SWEEP_NAMES,
@@ -194,13 +195,6 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
 }
 
 /**
- * Seconds of one replay per (step, layer, expert) cell, with and without the baselines: a rough
- * figure measured on one core of a 2024 server (DeepSeek-sized synthetic traces), for the
- * estimate a sweep prints before it starts.
- */
-const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
-
-/**
  * The line a sweep prints on stderr before it starts: its size and a rough estimate of its
  * duration, so that a grid larger than meant can be stopped at once.
  *
@@ -216,10 +210,7 @@ export function sweepStartLine(
   workers: number,
   noBaselines: boolean,
 ): string {
-  const cells = trace.steps * trace.layers * trace.experts;
-  const perCell = noBaselines ? SECONDS_PER_CELL.alone : SECONDS_PER_CELL.baselines;
-  const threads = Math.max(1, Math.min(workers, configurations));
-  const seconds = (configurations * cells * perCell) / threads;
+  const { seconds, threads } = estimateSweep(configurations, trace, workers, noBaselines);
   const about =
     seconds < 60
       ? `${Math.max(1, Math.round(seconds))} s`

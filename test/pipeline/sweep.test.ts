@@ -5,6 +5,7 @@ import { simulate } from "../../src/core/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import {
   defaultSweepWorkers,
+  estimateSweep,
   markParetoFront,
   type PlainConfig,
   runSweep,
@@ -171,5 +172,25 @@ describe("defaultSweepWorkers", () => {
       availableParallelism(),
     );
     assert.equal(defaultSweepWorkers(2, { steps: 999, layers: 8, experts: 250 }), 1);
+  });
+});
+
+describe("estimateSweep", () => {
+  const shape = { steps: 2000, layers: 58, experts: 256 };
+
+  test("work over threads; the threads at most one per configuration", () => {
+    const two = estimateSweep(12, shape, 2, false);
+    assert.equal(two.threads, 2);
+    assert.ok(Math.abs(two.seconds - (12 * 2000 * 58 * 256 * 4e-7) / 2) < 1e-9);
+    assert.equal(estimateSweep(12, shape, 1, false).seconds, 2 * two.seconds);
+    assert.equal(estimateSweep(3, shape, 8, false).threads, 3);
+    assert.equal(estimateSweep(3, shape, 0, false).threads, 1);
+  });
+
+  test("without baselines, half the work", () => {
+    assert.equal(
+      estimateSweep(4, shape, 1, true).seconds * 2,
+      estimateSweep(4, shape, 1, false).seconds,
+    );
   });
 });
