@@ -159,7 +159,7 @@ Example:
       onNote: warnOnStderr((text) => ctx.stderr(text)),
     });
     const loads = source.loads;
-    const placement = readPlacementFile(placementPath, ctx.cwd, {
+    const placement = readPlacementFile(placementPath, ctx, {
       format: placementFormat,
       numExperts: numExperts ?? loads.experts,
     });

@@ -209,7 +209,7 @@ Example:
 `);
     firstLayerFromLoads(flags, notes);
     if (typeof flags.previous === "string") {
-      migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
+      migration.previous = readPlacementFile(flags.previous, ctx, {
         numExperts: loads.experts,
       });
     }

@@ -15,6 +15,7 @@ import {
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
+  joinStepsValue,
   LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
@@ -93,7 +94,7 @@ Examples:
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
-    const flags = parseFlags("report", argv, {
+    const flags = parseFlags("report", joinStepsValue(argv), {
       ...LOADS_OPTION,
       ...LOADS_INPUT_OPTIONS,
       html: { type: "string" },
@@ -137,7 +138,7 @@ Examples:
     }
     const previous =
       typeof previousPath === "string"
-        ? readPlacementFile(previousPath, ctx.cwd, { numExperts: loads.experts })
+        ? readPlacementFile(previousPath, ctx, { numExperts: loads.experts })
         : undefined;
     const common = {
       loads,
@@ -150,7 +151,7 @@ Examples:
     let input: ReportInput;
     if (typeof placementPath === "string") {
       const recorded = recordedPlanShape(placementPath, ctx.cwd);
-      const placement: Placement = readPlacementFile(placementPath, ctx.cwd, {
+      const placement: Placement = readPlacementFile(placementPath, ctx, {
         numExperts: loads.experts,
       });
       const numGpus = integerFlag(flags, "gpus", 1, recorded.gpus ?? Number.NaN);

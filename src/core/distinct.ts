@@ -98,6 +98,83 @@ export function separateDuplicates(
   return out;
 }
 
+/**
+ * `placement` with every layer's duplicates removed where that costs nothing: a layer takes
+ * {@link separateDuplicates}'s repair only when its max GPU load is no higher than the layer's
+ * own, so a policy's guarantees on the max (the `balanced` policy's "never worse than
+ * deepseek") still hold. Duplicates the repair cannot remove without raising a layer's max stay,
+ * as do all of them where every GPU has more slots than its scope has experts. Returns
+ * `placement` itself when no layer changes.
+ *
+ * @param loads the loads the placement was planned for (`[layers, experts]`)
+ * @param placement a valid placement of `topology`
+ * @param topology the cluster shape
+ * @returns `placement`, or a copy with the free repairs applied
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 1, 2);
+ * const p = placementFromPhy2log([[0, 0, 1, 2]], 3);
+ * dropFreeDuplicates({ layers: 1, experts: 3, data: new Float64Array([8, 1, 1]) }, p, t).phy2log;
+ * // Int32Array [0, 1, 0, 2]: max GPU load 5 either way, and no expert twice on a GPU
+ * ```
+ */
+export function dropFreeDuplicates(
+  loads: LoadMatrix,
+  placement: Placement,
+  topology: Topology,
+): Placement {
+  if (firstGpuDuplicate(placement, topology.numGpus) === null) return placement;
+  let repaired: Placement;
+  try {
+    repaired = separateDuplicates(loads, placement, topology);
+  } catch (error) {
+    // A GPU with more slots than its scope has experts: some duplicate is unavoidable.
+    if (error instanceof EplbInputError) return placement;
+    throw error;
+  }
+  const { numExperts: E, numReplicas: P } = topology;
+  let changed = false;
+  for (let l = 0; l < placement.layers; l++) {
+    const w = loads.data.subarray(l * E, (l + 1) * E);
+    const before = maxGpuLoad(placement, l, w, topology);
+    if (maxGpuLoad(repaired, l, w, topology) > before) {
+      repaired.phy2log.set(placement.phy2log.subarray(l * P, (l + 1) * P), l * P);
+      repaired.replicaRank.set(placement.replicaRank.subarray(l * P, (l + 1) * P), l * P);
+      repaired.logcnt.set(placement.logcnt.subarray(l * E, (l + 1) * E), l * E);
+    } else if (layerHasDuplicate(placement, l, topology)) {
+      changed = true;
+    }
+  }
+  return changed ? repaired : placement;
+}
+
+/** True when some GPU holds an expert twice in layer `l`. */
+function layerHasDuplicate(p: Placement, l: number, t: Topology): boolean {
+  const { numReplicas: P, numGpus: G, slotsPerGpu: S } = t;
+  for (let g = 0; g < G; g++) {
+    for (let i = 0; i < S; i++) {
+      const e = p.phy2log[l * P + g * S + i];
+      for (let j = i + 1; j < S; j++) if (p.phy2log[l * P + g * S + j] === e) return true;
+    }
+  }
+  return false;
+}
+
+/** Largest GPU load of layer `l`, summed in slot order in float64 as the metrics do. */
+function maxGpuLoad(p: Placement, l: number, w: Float64Array, t: Topology): number {
+  const { numReplicas: P, numExperts: E, numGpus: G, slotsPerGpu: S } = t;
+  let max = 0;
+  for (let g = 0; g < G; g++) {
+    let sum = 0;
+    for (let k = 0; k < S; k++) {
+      const e = p.phy2log[l * P + g * S + k];
+      sum += w[e] / p.logcnt[l * E + e];
+    }
+    if (sum > max) max = sum;
+  }
+  return max;
+}
+
 /** One layer's slots, counts and loads while its duplicates are removed (buffers reused). */
 class LayerRepair {
   /** Replicas of expert e on GPU g, at `g * E + e`. */

@@ -122,10 +122,27 @@ export function checkLoadShape(layers: number, width: number, name: string, file
 export function placementFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly numExperts?: number; readonly allowEmpty?: boolean },
+  options: InterpretOptions & {
+    readonly numExperts?: number;
+    readonly allowEmpty?: boolean;
+    /** Told (one line) what a reader of the engine would see differently, e.g. a vllm-ascend
+     * device that lists an expert twice. */
+    readonly onWarning?: (text: string) => void;
+  },
 ): Placement {
   const allowEmpty = options.allowEmpty ?? true;
-  const { name, rows } = findPlacementRows(value, file, options);
+  const { name, rows, slotsPerDevice } = findPlacementRows(value, file, options);
+  if (slotsPerDevice !== undefined && options.onWarning) {
+    const twice = vllmAscendDuplicates(rows, slotsPerDevice);
+    if (twice) {
+      options.onWarning(
+        `layer_list[${twice.layer}].device_list[${twice.device}] lists expert ${twice.expert} ` +
+          `twice (${twice.pairs} (layer, device) pairs in all): vllm-ascend gives one copy a ` +
+          "local slot and offsets every rank by rank 0's distinct experts, so it does not " +
+          "serve this map as written",
+      );
+    }
+  }
   let max = -1;
   for (let l = 0; l < rows.length; l++) {
     const row = rows[l];
@@ -173,11 +190,37 @@ export function statedGpuCount(value: FileValue): number | undefined {
   return typeof count === "number" && Number.isInteger(count) && count > 0 ? count : undefined;
 }
 
+/** The first vllm-ascend device listing an expert twice, and how many (layer, device) do. */
+function vllmAscendDuplicates(
+  rows: readonly Float64Array[],
+  perDevice: number,
+): { layer: number; device: number; expert: number; pairs: number } | null {
+  let first: { layer: number; device: number; expert: number } | null = null;
+  let pairs = 0;
+  for (let l = 0; l < rows.length; l++) {
+    const row = rows[l];
+    for (let d = 0; d * perDevice < row.length; d++) {
+      const seen = new Set<number>();
+      for (let j = d * perDevice; j < (d + 1) * perDevice; j++) {
+        const e = row[j];
+        if (!seen.has(e)) {
+          seen.add(e);
+          continue;
+        }
+        pairs++;
+        first ??= { layer: l, device: d, expert: e };
+        break;
+      }
+    }
+  }
+  return first && { ...first, pairs };
+}
+
 function findPlacementRows(
   value: FileValue,
   file: string,
   options: InterpretOptions,
-): { name: string; rows: Float64Array[] } {
+): { name: string; rows: Float64Array[]; slotsPerDevice?: number } {
   let name = "phy2log";
   let tensor: Tensor | undefined;
   if (!isFileObject(value)) {
@@ -220,7 +263,7 @@ function vllmAscendRows(
   value: Record<string, FileValue>,
   file: string,
   options: InterpretOptions,
-): { name: string; rows: Float64Array[] } {
+): { name: string; rows: Float64Array[]; slotsPerDevice: number } {
   const list = value.layer_list;
   if (!Array.isArray(list) || list.length === 0) {
     throw new EplbFormatError(file, "layer_list is not a non-empty list");
@@ -265,7 +308,7 @@ function vllmAscendRows(
     });
     return row;
   });
-  return { name: "layer_list", rows };
+  return { name: "layer_list", rows, slotsPerDevice: perDevice };
 }
 
 /** TensorRT-LLM: `{num_slots, initial_global_assignments: {layer: [expert per slot]}}`. */

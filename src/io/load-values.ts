@@ -100,13 +100,25 @@ function collect(
   checkLoads(tensor.data, shape, name, file);
   const fold = slotFoldFor(value, name, file, options.slots);
   const ring = vllmWindowStart(value, name, allSteps, file);
-  if (options.steps !== undefined && name === "expert_load_window" && ring === undefined) {
-    throw new EplbFormatError(
-      file,
-      "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
-        "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
-        "or save expert_load_window_step in the file)",
-    );
+  if (name === "expert_load_window" && ring === undefined && allSteps > 1) {
+    if (options.steps !== undefined) {
+      throw new EplbFormatError(
+        file,
+        "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
+          "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
+          "or save expert_load_window_step in the file)",
+      );
+    }
+    if (!sum && options.key === undefined) {
+      // Replaying the rows in stored order would be a silently shuffled trace.
+      throw new EplbFormatError(
+        file,
+        "vLLM's expert_load_window is a ring buffer written at a moving index, so its rows are " +
+          "not steps in time order and it is no trace to replay (save expert_load_window_step " +
+          "in the file to give the order, or pass --key expert_load_window to replay the rows " +
+          "in stored order)",
+      );
+    }
   }
   const { start, step, count } = selectSteps(options.steps, allSteps);
   if (fold && (fold.layers !== layers || fold.slots !== width)) {

@@ -76,6 +76,8 @@ export interface LoadsNote {
 export interface ReadPlacementOptions extends ReadOptions {
   /** Number of logical experts; defaults to the largest expert id in the file + 1. */
   readonly numExperts?: number;
+  /** Told what the user must know about the file (a vllm-ascend device listing an expert twice). */
+  readonly onNote?: (note: LoadsNote) => void;
 }
 
 const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
@@ -350,6 +352,7 @@ export function readPlacement(path: string, options: ReadPlacementOptions = {}):
       key: options.key,
       limit: bytes.length,
       numExperts: options.numExperts,
+      onWarning: (text) => options.onNote?.({ level: "warning", text: `${path}: ${text}` }),
     }),
   );
 }

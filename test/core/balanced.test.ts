@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { dropFreeDuplicates } from "../../src/core/distinct.js";
 import { offNodeShare } from "../../src/core/locality.js";
 import {
   BalancedWorkspace,
@@ -21,6 +22,7 @@ import {
   planDeepseek,
   Random,
   rebalanceExperts,
+  synthTrace,
   type Topology,
   toLoadMatrix,
   zipfLoads,
@@ -212,6 +214,35 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
     const loads = lognormalLoads(60, 384, 1.5, 20261129);
     const t = makeTopology(384, 480, 1, 12, 96);
     assert.equal(evaluatePlacement(loads, planBalanced(loads, t), 96, 12).duplicateGpus, 0);
+  });
+
+  test("hierarchical dsv3-prefill-like shape, lognormal sigma 1.5: no duplicate that an exchange removes for free", () => {
+    // Issue 14 item 5: where the reference's plan wins a layer through a second replica on one
+    // GPU, the policy takes the exchange that removes it whenever the layer's max does not rise
+    // (9 -> 5 pairs on an eplb synth trace of this shape, seed 1); the plan is a fixed point.
+    const trace = synthTrace({ steps: 10, layers: 58, experts: 256, sigma: 1.5, seed: 1 });
+    const data = new Float64Array(58 * 256);
+    const step = new Float64Array(58 * 256);
+    for (let k = 0; k < 10; k++) {
+      trace.readStep(k, step, 0);
+      for (let i = 0; i < data.length; i++) data[i] += step[i];
+    }
+    const loads = { layers: 58, experts: 256, data };
+    const t = makeTopology(256, 288, 8, 4, 32);
+    const p = planBalanced(loads, t);
+    assert.equal(dropFreeDuplicates(loads, p, t), p);
+    const duplicates = evaluatePlacement(loads, p, 32, 4, 8).duplicateGpus;
+    assert.ok(duplicates <= 5, `${duplicates} (layer, GPU) pairs hold an expert twice`);
+  });
+
+  test("a balanced plan keeps no duplicate that an exchange removes without raising the max", () => {
+    fc.assert(
+      fc.property(instance, ({ loads, topology: t }) => {
+        const p = planBalanced(loads, t);
+        assert.equal(dropFreeDuplicates(loads, p, t), p);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test("spare replicas go to hot experts: vLLM's [200, 150, 100, 50, 25, 12] on 2 GPUs x 5 slots", () => {

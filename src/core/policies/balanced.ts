@@ -4,6 +4,7 @@ import {
   homeAwareCounts,
   searchReplicaCounts,
 } from "../counts.js";
+import { dropFreeDuplicates } from "../distinct.js";
 import { EplbInputError } from "../errors.js";
 import { EXACT_LIMITS, ExactWorkspace, improveScopeExact } from "../exact.js";
 import { GroupPackingWorkspace, packGroupsToNodes } from "../locality.js";
@@ -736,7 +737,9 @@ export function planBalanced(
       options,
     );
   }
-  return out;
+  // The deepseek candidate can win a layer with a second replica of an expert on one GPU; where
+  // an exchange removes it without raising the layer's max, take the exchange.
+  return dropFreeDuplicates(loads, out, topology);
 }
 
 /**
@@ -770,6 +773,6 @@ export function balancedOptions(options: PolicyOptions): BalancedOptions {
 export const balancedPolicy: Policy = {
   name: "balanced",
   description:
-    "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replicas on a GPU",
+    "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replica on a GPU unless removing it costs balance",
   plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
 };
