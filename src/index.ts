@@ -8,15 +8,58 @@ export {
   RelabelWorkspace,
   relabelLayer,
   solveAssignment,
-} from "./core/assignment.js";
+} from "./core/blocks/assignment.js";
 export {
   type CountSearchOptions,
   CountsWorkspace,
   estimateMaxLoad,
   homeAwareCounts,
   searchReplicaCounts,
-} from "./core/counts.js";
-export { firstGpuDuplicate, type GpuDuplicate, separateDuplicates } from "./core/distinct.js";
+} from "./core/blocks/counts/index.js";
+export {
+  firstGpuDuplicate,
+  type GpuDuplicate,
+  separateDuplicates,
+} from "./core/blocks/distinct.js";
+export {
+  EXACT_LIMITS,
+  type ExactOptions,
+  type ExactSolution,
+  solveExact,
+} from "./core/blocks/exact.js";
+export {
+  type LayerPlanner,
+  type LayerRange,
+  type LayerView,
+  layerView,
+  planLayers,
+} from "./core/blocks/layers.js";
+export {
+  EXACT_GROUP_PARTITIONS,
+  type GroupPackingShape,
+  GroupPackingWorkspace,
+  groupPartitionCount,
+  offNodeShare,
+  packGroupsToNodes,
+} from "./core/blocks/locality.js";
+export { OrderWorkspace, orderDescending } from "./core/blocks/order.js";
+export { greedyPacking, PackingWorkspace } from "./core/blocks/packing.js";
+export { lognormalLoads, Random, zipfLoads } from "./core/blocks/random.js";
+export { excessCopies, refineScope, repairDuplicates } from "./core/blocks/refine.js";
+export {
+  greedyReplication,
+  minMaxReplicaLoad,
+  ReplicationWorkspace,
+  waterFillCounts,
+} from "./core/blocks/replication.js";
+export {
+  packScope,
+  recomputeScopeLoads,
+  replicaCap,
+  ScopeWorkspace,
+  scopeLowerBound,
+  scopeMaxLoad,
+} from "./core/blocks/scope.js";
 export {
   type EngineBalance,
   engineBalance,
@@ -29,44 +72,8 @@ export {
   type VllmBalance,
   vllmAscendBalance,
   vllmBalance,
-} from "./core/engine-metrics.js";
-export { EplbInputError } from "./core/errors.js";
-export {
-  createEstimator,
-  DEFAULT_ESTIMATOR,
-  DEFAULT_HALF_LIFE_FRACTION,
-  ESTIMATOR_DESCRIPTIONS,
-  ESTIMATOR_KINDS,
-  type EstimatorKind,
-  type EstimatorSpec,
-  estimateLoads,
-  type LoadEstimator,
-  type LoadTrace,
-  resolveEstimatorSpec,
-  type TraceData,
-} from "./core/estimators.js";
-export {
-  EXACT_LIMITS,
-  type ExactOptions,
-  type ExactSolution,
-  solveExact,
-} from "./core/exact.js";
-export {
-  checkShapeLimits,
-  MAX_LOAD_TOTAL,
-  MAX_SHAPE,
-  type ShapeNames,
-  shapeLimitsText,
-} from "./core/limits.js";
-export {
-  EXACT_GROUP_PARTITIONS,
-  type GroupPackingShape,
-  GroupPackingWorkspace,
-  groupPartitionCount,
-  offNodeShare,
-  packGroupsToNodes,
-} from "./core/locality.js";
-export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
+} from "./core/evaluation/engine-metrics.js";
+export { type LoadedLayer, layerMaxGpuLoad } from "./core/evaluation/layer-load.js";
 export {
   type BalanceSummary,
   contiguousGpuLoads,
@@ -78,7 +85,20 @@ export {
   type PlacementMetrics,
   requirePlacementFits,
   summarizeBalance,
-} from "./core/metrics.js";
+} from "./core/evaluation/metrics.js";
+export {
+  type GpuTransferCounts,
+  gpuTransferCounts,
+  planLayerTransfers,
+  planTransfers,
+  TRANSFER_KINDS,
+  type Transfer,
+  type TransferCounts,
+  type TransferKind,
+  type TransferPlan,
+  TransferWorkspace,
+  transferList,
+} from "./core/evaluation/transfers.js";
 export {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
@@ -86,7 +106,6 @@ export {
   DEFAULT_TOLERANCE,
   type LayerMigration,
   type LayerOutcome,
-  layerMaxGpuLoad,
   localityViolation,
   type Migration,
   type MigrationMetrics,
@@ -101,8 +120,20 @@ export {
   smoothMaxGpuLoad,
   toPreviousPlacement,
 } from "./core/migration.js";
-export { OrderWorkspace, orderDescending } from "./core/order.js";
-export { greedyPacking, PackingWorkspace } from "./core/packing.js";
+export { EplbInputError } from "./core/model/errors.js";
+export {
+  checkShapeLimits,
+  MAX_LOAD_TOTAL,
+  MAX_SHAPE,
+  type ShapeNames,
+  shapeLimitsText,
+} from "./core/model/limits.js";
+export {
+  type LoadMatrix,
+  type LoadsInput,
+  matrixToArrays,
+  toLoadMatrix,
+} from "./core/model/matrix.js";
 export {
   createPlacement,
   maxReplicaCount,
@@ -111,10 +142,18 @@ export {
   placementViolation,
   type ReferencePlacement,
   toReferencePlacement,
-} from "./core/placement.js";
+} from "./core/model/placement.js";
+export {
+  type ClusterShape,
+  type Locality,
+  localityOf,
+  makeTopology,
+  type Topology,
+} from "./core/model/topology.js";
 export {
   type BalancedOptions,
   BalancedWorkspace,
+  balancedLayerPlanner,
   balancedOptions,
   balancedPolicy,
   DEFAULT_EPSILON,
@@ -124,6 +163,7 @@ export {
 } from "./core/policies/balanced.js";
 export {
   DeepseekWorkspace,
+  deepseekLayerPlanner,
   deepseekPolicy,
   type HierarchyShape,
   planDeepseek,
@@ -131,24 +171,23 @@ export {
   referenceShape,
 } from "./core/policies/deepseek.js";
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
-export type { Policy, PolicyOptions } from "./core/policy.js";
-export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
+export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
-export { excessCopies, refineScope, repairDuplicates } from "./core/refine.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
-  greedyReplication,
-  minMaxReplicaLoad,
-  ReplicationWorkspace,
-  waterFillCounts,
-} from "./core/replication.js";
-export {
-  packScope,
-  recomputeScopeLoads,
-  replicaCap,
-  ScopeWorkspace,
-  scopeLowerBound,
-  scopeMaxLoad,
-} from "./core/scope.js";
+  createEstimator,
+  DEFAULT_ESTIMATOR,
+  DEFAULT_HALF_LIFE_FRACTION,
+  ESTIMATOR_DESCRIPTIONS,
+  ESTIMATOR_KINDS,
+  type EstimatorKind,
+  type EstimatorSpec,
+  estimateLoads,
+  type LoadEstimator,
+  type LoadTrace,
+  resolveEstimatorSpec,
+  type TraceData,
+} from "./core/traces/estimators.js";
 export {
   type SimulationConfig,
   type SimulationResult,
@@ -159,8 +198,7 @@ export {
   stepBalancedness,
   type TraceSource,
   traceSource,
-} from "./core/simulate.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
+} from "./core/traces/simulate.js";
 export {
   DRIFT_SEGMENT,
   resolveSynthOptions,
@@ -168,21 +206,7 @@ export {
   type SynthTrace,
   synthesizeTrace,
   synthTrace,
-} from "./core/synth.js";
-export { makeTopology, type Topology } from "./core/topology.js";
-export {
-  type GpuTransferCounts,
-  gpuTransferCounts,
-  planLayerTransfers,
-  planTransfers,
-  TRANSFER_KINDS,
-  type Transfer,
-  type TransferCounts,
-  type TransferKind,
-  type TransferPlan,
-  TransferWorkspace,
-  transferList,
-} from "./core/transfers.js";
+} from "./core/traces/synth.js";
 export {
   AFTER_COLOR,
   BEFORE_COLOR,

@@ -1,4 +1,4 @@
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { type Flags, integerFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { fileFormatFlag, placementFileGpus, readPlacementFile } from "./inputs.js";

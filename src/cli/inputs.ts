@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
-import type { LoadMatrix } from "../core/matrix.js";
-import type { Placement } from "../core/placement.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError, readFileBytes } from "../io/errors.js";
 import { statedGpuCount } from "../io/interpret.js";
 import {

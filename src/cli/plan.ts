@@ -1,13 +1,13 @@
+import { transferList } from "../core/evaluation/transfers.js";
 import {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
 } from "../core/migration.js";
-import { toReferencePlacement } from "../core/placement.js";
+import { toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import type { RebalanceOptions } from "../core/rebalance.js";
-import { transferList } from "../core/transfers.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import { type PlanMetrics, planWithMetrics } from "../pipeline/plan.js";

@@ -1,4 +1,4 @@
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { planWithMetrics } from "../pipeline/plan.js";
 import { recordedPlanShape } from "../pipeline/read.js";

@@ -1,18 +1,18 @@
+import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
+import { DEFAULT_POLICY, policyNames } from "../core/policies/index.js";
 import {
   DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,
   type LoadTrace,
-} from "../core/estimators.js";
-import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
-import { DEFAULT_POLICY, policyNames } from "../core/policies/index.js";
+} from "../core/traces/estimators.js";
 import {
   type SimulationResult,
   type StrategyResult,
   simulate,
   type TraceSource,
-} from "../core/simulate.js";
+} from "../core/traces/simulate.js";
 import { FILE_FORMATS, type FileFormat, type ReadLoadsOptions } from "../io/read.js";
 import { openSimulationTrace } from "../pipeline/read.js";
 import {

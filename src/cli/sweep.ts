@@ -1,7 +1,8 @@
 // `eplb simulate --sweep` on the command line: parsing the `--sweep` flags, and printing the rows
 // the sweep runner (src/pipeline/sweep.ts) returns as a table or CSV.
-import { ESTIMATOR_KINDS, type LoadTrace } from "../core/estimators.js";
+
 import { policyNames } from "../core/policies/index.js";
+import { ESTIMATOR_KINDS, type LoadTrace } from "../core/traces/estimators.js";
 import {
   estimateSweep,
   isOptionSweep,

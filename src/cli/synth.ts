@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { synthTrace } from "../core/synth.js";
+import { synthTrace } from "../core/traces/synth.js";
 import { OutputWriteError } from "../io/atomic-write.js";
 import type { NpyWriteDType } from "../io/npy-write.js";
 import { writeTraceNpy } from "../pipeline/write.js";

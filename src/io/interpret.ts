@@ -1,7 +1,7 @@
-import { EplbInputError } from "../core/errors.js";
-import type { LoadTrace } from "../core/estimators.js";
-import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/limits.js";
-import { type Placement, placementFromPhy2log } from "../core/placement.js";
+import { EplbInputError } from "../core/model/errors.js";
+import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/model/limits.js";
+import { type Placement, placementFromPhy2log } from "../core/model/placement.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import { VLLM_MAP_KEYS, VLLM_SLOT_KEYS } from "./slot-fold.js";

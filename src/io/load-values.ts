@@ -2,8 +2,8 @@
 // SGLang's recorder dumps (src/io/sglang.ts) from plain arrays (src/io/interpret.ts). Apart from
 // interpret.ts so that the SGLang reader can use interpret.ts's checks without an import cycle.
 
-import type { LoadMatrix } from "../core/matrix.js";
-import type { Placement } from "../core/placement.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError } from "./errors.js";
 import {
   checkLoadShape,

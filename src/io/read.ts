@@ -1,7 +1,7 @@
 import { extname } from "node:path";
-import { EplbInputError } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
-import type { Placement } from "../core/placement.js";
+import { EplbInputError } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
 import { isLongCsv, readLongCsv } from "./csv-long.js";

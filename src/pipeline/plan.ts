@@ -1,13 +1,14 @@
 // The plan stage of a pipeline: plan a placement from loads and measure it, as `eplb plan` and
 // `eplb report` do.
-import type { LoadMatrix } from "../core/matrix.js";
+
 import {
   contiguousGpuLoads,
   evaluatePlacement,
   type PlacementMetrics,
   summarizeBalance,
-} from "../core/metrics.js";
+} from "../core/evaluation/metrics.js";
 import type { MigrationMetrics } from "../core/migration.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
@@ -80,7 +81,7 @@ export function planWithMetrics(
     nodes: numNodes,
     gpus: numGpus,
     before: { balancedness: before.balancedness, worstBalancedness: before.worstBalancedness },
-    after: evaluatePlacement(loads, result.placement, numGpus, numNodes, numGroups),
+    after: evaluatePlacement(loads, result.placement, { numGpus, numNodes, numGroups }),
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;

@@ -3,8 +3,8 @@
 // `eplb plan` JSON records beside its placement.
 import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import type { LoadTrace } from "../core/estimators.js";
-import type { TraceSource } from "../core/simulate.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
+import type { TraceSource } from "../core/traces/simulate.js";
 import { readAllSteps } from "../io/npy-stream.js";
 import { openTraceStream, type ReadLoadsOptions, readTrace } from "../io/read.js";
 import { expandLoadPath, readRankTraces } from "../io/sources.js";

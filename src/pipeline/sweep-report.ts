@@ -1,6 +1,7 @@
 // The write stage of a sweep's HTML report: the sweep chart over a plan of the whole trace.
-import type { LoadTrace } from "../core/estimators.js";
+
 import { rebalanceExperts } from "../core/rebalance.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
 import { htmlReport } from "../report/html.js";
 import { buildReportModel } from "../report/model.js";
 import { sweepSection } from "../report/simulation.js";

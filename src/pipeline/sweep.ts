@@ -3,13 +3,13 @@
 // prints the rows (src/cli/sweep.ts).
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { EstimatorKind, LoadTrace } from "../core/estimators.js";
+import type { EstimatorKind, LoadTrace } from "../core/traces/estimators.js";
 import {
   type SimulationConfig,
   type SimulationResult,
   type StrategyResult,
   simulate,
-} from "../core/simulate.js";
+} from "../core/traces/simulate.js";
 
 /** The parameters a `--sweep` may vary. */
 export const SWEEP_NAMES = [

@@ -1,9 +1,14 @@
 // The validate stage: a simulation's configuration checked against its trace before any work
 // starts, so that a sweep refuses a bad configuration before replaying the first.
-import { DEFAULT_ESTIMATOR, type LoadTrace, resolveEstimatorSpec } from "../core/estimators.js";
-import { checkShapeLimits } from "../core/limits.js";
+
+import { checkShapeLimits } from "../core/model/limits.js";
+import { makeTopology } from "../core/model/topology.js";
 import { DEFAULT_POLICY, getPolicy } from "../core/policies/index.js";
-import { makeTopology } from "../core/topology.js";
+import {
+  DEFAULT_ESTIMATOR,
+  type LoadTrace,
+  resolveEstimatorSpec,
+} from "../core/traces/estimators.js";
 import type { PlainConfig } from "./sweep.js";
 
 /**

@@ -1,6 +1,6 @@
 // The write stage of `eplb synth`: a trace written step by step to a .npy file, so that a trace
 // larger than memory never is in memory.
-import type { TraceSource } from "../core/simulate.js";
+import type { TraceSource } from "../core/traces/simulate.js";
 import { type NpyWriteDType, NpyWriter } from "../io/npy-write.js";
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { firstGpuDuplicate } from "../../src/core/distinct.js";
+import { firstGpuDuplicate } from "../../src/core/blocks/distinct.js";
 import { readPlacement } from "../../src/io/read.js";
 import { readTorch } from "../../src/io/torch.js";
 import { cli, sharedDir } from "../helpers/cli.js";

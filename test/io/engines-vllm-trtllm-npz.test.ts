@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { LoadMatrix } from "../../src/core/matrix.js";
+import type { LoadMatrix } from "../../src/core/model/matrix.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import {
   detectFormat,

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
-import { contiguousGpuLoads, evaluatePlacement, summarizeBalance } from "../../src/core/metrics.js";
+import {
+  contiguousGpuLoads,
+  evaluatePlacement,
+  summarizeBalance,
+} from "../../src/core/evaluation/metrics.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { toLoadMatrix } from "../../src/index.js";
 import { planWithMetrics } from "../../src/pipeline/plan.js";
@@ -35,7 +39,10 @@ describe("planWithMetrics", () => {
       ],
       [2, 8, 12, 2, 2, 4],
     );
-    assert.deepEqual(metrics.after, evaluatePlacement(loads, result.placement, 4, 2, 2));
+    assert.deepEqual(
+      metrics.after,
+      evaluatePlacement(loads, result.placement, { numGpus: 4, numNodes: 2, numGroups: 2 }),
+    );
     const without = summarizeBalance(contiguousGpuLoads(loads, 4), 2, 4);
     assert.deepEqual(metrics.before, {
       balancedness: without.balancedness,

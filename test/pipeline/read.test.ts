@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
 import { describe, test } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { writeNpy } from "../../src/io/npy-write.js";
 import { openSimulationTrace, recordedPlanShape } from "../../src/pipeline/read.js";

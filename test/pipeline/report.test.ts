@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import { placementFromPhy2log, toLoadMatrix } from "../../src/index.js";
 import { placementReport } from "../../src/pipeline/report.js";
 import { evalCase } from "../helpers/small-cases.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { availableParallelism } from "node:os";
 import { describe, test } from "node:test";
-import { simulate } from "../../src/core/simulate.js";
+import { simulate } from "../../src/core/traces/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import {
   defaultSweepWorkers,

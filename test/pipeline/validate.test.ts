@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import type { PlainConfig } from "../../src/pipeline/sweep.js";
 import { checkSimulationConfig } from "../../src/pipeline/validate.js";
 

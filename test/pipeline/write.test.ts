@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { synthTrace } from "../../src/core/synth.js";
+import { synthTrace } from "../../src/core/traces/synth.js";
 import { OutputWriteError } from "../../src/io/atomic-write.js";
 import { readNpy } from "../../src/io/npy.js";
 import { writeTraceNpy } from "../../src/pipeline/write.js";

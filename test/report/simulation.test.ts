@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { simulate } from "../../src/core/simulate.js";
+import { simulate } from "../../src/core/traces/simulate.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { simulationHtml } from "../../src/report/simulation.js";
 import { smallSimulation } from "../helpers/small-cases.js";

@@ -1,6 +1,7 @@
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import type { Topology } from "./topology.js";
+import type { LayerPlanner } from "../blocks/layers.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 
 /**
  * Options of {@link rebalanceExperts} that reach a policy. Policies read the fields they know and
@@ -21,4 +22,10 @@ export interface Policy {
   /** One line for `--help` and docs. */
   readonly description: string;
   plan(loads: LoadMatrix, topology: Topology, options: PolicyOptions): Placement;
+  /**
+   * The policy one layer at a time: a planner with its own workspace, which `planLayers` runs
+   * over a model's layers, or over a worker's share of them (layers are independent, so any
+   * split gives the same plan as `plan`). Absent for a policy that plans across layers.
+   */
+  layerPlanner?(topology: Topology, options: PolicyOptions): LayerPlanner;
 }

@@ -8,7 +8,7 @@ import {
   estimateLoads,
   type LoadTrace,
   resolveEstimatorSpec,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 /** Pushes every step of a one-layer trace given as rows and returns the final estimate. */
 function run(rows: number[][], spec: Parameters<typeof createEstimator>[2]): number[] {
