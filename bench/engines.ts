@@ -2,11 +2,12 @@
 // `eplb eval`'s figures (every engine's balance, lower bound, node loads). Ratios are against
 // baselines measured in the same process: `JSON.stringify` of the nested phy2log for the writers,
 // one full-model plan for eval.
-import { evaluateForEngines } from "../src/cli/eval.js";
+
 import { lognormalLoads } from "../src/core/blocks/random.js";
 import { toLoadMatrix } from "../src/core/model/matrix.js";
 import { rebalanceExperts } from "../src/core/rebalance.js";
 import { formatPlacement, OUTPUT_FORMATS, sglangPlacementTorch } from "../src/io/writers.js";
+import { evaluateForEngines } from "../src/pipeline/evaluate.js";
 import { SHAPES } from "./shapes.js";
 import { medianMs } from "./timing.js";
 

@@ -1,5 +1,4 @@
 import { availableParallelism } from "node:os";
-import { type PlainConfig, runSweep, sweepGrid } from "../src/cli/sweep.js";
 import {
   DEFAULT_ESTIMATOR,
   DEFAULT_POLICY,
@@ -14,6 +13,7 @@ import {
   synthTrace,
   traceSource,
 } from "../src/index.js";
+import { type PlainConfig, runSweep, sweepGrid } from "../src/pipeline/sweep.js";
 import { SHAPES, type Shape } from "./shapes.js";
 
 const SEED = 1;

@@ -7,17 +7,15 @@ export { MAX_CSV_COLUMNS, readCsv } from "./io/csv.js";
 export { isLongCsv, readLongCsv } from "./io/csv-long.js";
 export { EplbFormatError } from "./io/errors.js";
 export {
-  classifyValue,
   type Float64Trace,
   findLoadArray,
   LOAD_KEYS,
-  loadsFromValue,
   PLACEMENT_KEYS,
   placementFromValue,
   selectSteps,
-  traceFromValue,
 } from "./io/interpret.js";
 export { readJson } from "./io/json.js";
+export { classifyValue, loadsFromValue, traceFromValue } from "./io/load-values.js";
 export { type NpyHeader, readNpy, readNpyHeader } from "./io/npy.js";
 export { type NpyTraceSource, openNpyTrace, readAllSteps } from "./io/npy-stream.js";
 export {

@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError, readFileBytes } from "../io/errors.js";
+import { statedGpuCount } from "../io/interpret.js";
 import {
   FILE_FORMATS,
   type FileFormat,
@@ -11,7 +12,6 @@ import {
   readValue,
 } from "../io/read.js";
 import { type LoadSource, readLoadSources } from "../io/sources.js";
-import { isFileObject } from "../io/value.js";
 import type { Flags } from "./args.js";
 import { type CliContext, UsageError } from "./command.js";
 
@@ -285,9 +285,5 @@ export function placementFileGpus(
 ): number | undefined {
   if (format !== undefined && format !== "json") return undefined;
   const { value } = unreadableAsUsage(path, () => readValue(located(path, cwd), { format }));
-  if (!isFileObject(value) || !Array.isArray(value.layer_list)) return undefined;
-  const first = value.layer_list[0];
-  if (!isFileObject(first)) return undefined;
-  const count = Array.isArray(first.device_list) ? first.device_list.length : first.device_count;
-  return typeof count === "number" && Number.isInteger(count) && count > 0 ? count : undefined;
+  return statedGpuCount(value);
 }

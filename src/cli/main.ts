@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { type CliCommand, type CliContext, isUserError } from "./command.js";
 import { convertCommand } from "./convert.js";
 import { evalCommand } from "./eval.js";
@@ -7,6 +5,7 @@ import { planCommand } from "./plan.js";
 import { reportCommand } from "./report.js";
 import { simulateCommand } from "./simulate.js";
 import { synthCommand } from "./synth.js";
+import { packageVersion } from "./version.js";
 
 /** Every subcommand, in the order `eplb --help` lists them. */
 export const commands: CliCommand[] = [
@@ -17,19 +16,6 @@ export const commands: CliCommand[] = [
   simulateCommand,
   synthCommand,
 ];
-
-/** The package version, read from package.json beside the build. */
-export function packageVersion(): string {
-  for (const rel of ["../../../package.json", "../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), "utf8"));
-      if (pkg.name === "eplb") return String(pkg.version);
-    } catch {
-      // try the next candidate location
-    }
-  }
-  return "unknown";
-}
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,9 +1,3 @@
-import {
-  contiguousGpuLoads,
-  evaluatePlacement,
-  type PlacementMetrics,
-  summarizeBalance,
-} from "../core/evaluation/metrics.js";
 import { transferList } from "../core/evaluation/transfers.js";
 import {
   DEFAULT_MIN_GAIN,
@@ -11,16 +5,12 @@ import {
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
 } from "../core/migration/index.js";
-import type { LoadMatrix } from "../core/model/matrix.js";
 import { toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import {
-  type RebalanceOptions,
-  type RebalanceResult,
-  rebalanceExperts,
-} from "../core/rebalance.js";
+import type { RebalanceOptions } from "../core/rebalance.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
+import { type PlanMetrics, planWithMetrics } from "../pipeline/plan.js";
 import {
   type Flags,
   numberFlag,
@@ -48,67 +38,6 @@ import {
   PLACEMENT_OUTPUT_OPTIONS,
   renderPlacement,
 } from "./placement-output.js";
-
-/** The `metrics` object `eplb plan` writes beside the placement. */
-export interface PlanMetrics {
-  policy: string;
-  mode: "hierarchical" | "global";
-  layers: number;
-  experts: number;
-  replicas: number;
-  groups: number;
-  nodes: number;
-  gpus: number;
-  /** Without EPLB: experts in order, one slot each. */
-  before: { balancedness: number; worstBalancedness: number };
-  after: PlacementMetrics;
-  timeMs: number;
-  /** With `--previous`: slots changed, transfers by kind, max GPU load before/after/fresh. */
-  migration?: MigrationMetrics;
-}
-
-/**
- * Plans and measures: runs the policy, times it, and evaluates the plan against the same loads
- * and against EP without EPLB.
- *
- * @example
- * ```ts
- * const { result, metrics } = planWithMetrics(loads, 16, 4, 2, 8, "deepseek");
- * metrics.after.balancedness; // 0.9...
- * ```
- */
-export function planWithMetrics(
-  loads: LoadMatrix,
-  numReplicas: number,
-  numGroups: number,
-  numNodes: number,
-  numGpus: number,
-  policy: string,
-  options: RebalanceOptions = {},
-): { result: RebalanceResult; metrics: PlanMetrics } {
-  const start = performance.now();
-  const result = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, {
-    ...options,
-    policy,
-  });
-  const timeMs = performance.now() - start;
-  const before = summarizeBalance(contiguousGpuLoads(loads, numGpus), loads.layers, numGpus);
-  const metrics: PlanMetrics = {
-    policy,
-    mode: result.topology.hierarchical ? "hierarchical" : "global",
-    layers: loads.layers,
-    experts: loads.experts,
-    replicas: numReplicas,
-    groups: numGroups,
-    nodes: numNodes,
-    gpus: numGpus,
-    before: { balancedness: before.balancedness, worstBalancedness: before.worstBalancedness },
-    after: evaluatePlacement(loads, result.placement, { numGpus, numNodes, numGroups }),
-    timeMs,
-  };
-  if (result.migration) metrics.migration = result.migration;
-  return { result, metrics };
-}
 
 /**
  * The human summary `eplb plan` prints on stderr; `read` lines say what the loads reader found

@@ -1,10 +1,9 @@
-import { readFileSync } from "node:fs";
-import { extname, resolve } from "node:path";
 import type { Placement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { htmlReport } from "../report/html.js";
-import { migrationSections } from "../report/migration.js";
-import { buildReportModel, type ReportInput } from "../report/model.js";
+import { planWithMetrics } from "../pipeline/plan.js";
+import { recordedPlanShape } from "../pipeline/read.js";
+import { placementReport } from "../pipeline/report.js";
+import type { ReportInput } from "../report/model.js";
 import {
   checkTopologyFlagLimits,
   integerFlag,
@@ -28,7 +27,7 @@ import {
   warnOnStderr,
 } from "./inputs.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
-import { planWithMetrics } from "./plan.js";
+import { packageVersion } from "./version.js";
 
 /**
  * Parses `--layers 0,5,57` into layer indices checked against the number of layers.
@@ -51,31 +50,6 @@ export function parseLayerList(text: string, layers: number): number[] {
     out.push(l);
   }
   return out;
-}
-
-/** Cluster figures an `eplb plan` JSON records beside its placement (`metrics`), if any. */
-function recordedTopology(
-  path: string,
-  cwd: string,
-): { gpus?: number; nodes?: number; groups?: number; policy?: string; mode?: string } {
-  if (extname(path).toLowerCase() !== ".json") return {};
-  try {
-    const json = JSON.parse(readFileSync(resolve(cwd, path), "utf8"));
-    const m = json?.metrics;
-    if (m === null || typeof m !== "object") return {};
-    const int = (v: unknown) =>
-      Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined;
-    return {
-      gpus: int(m.gpus),
-      nodes: int(m.nodes),
-      groups: int(m.groups),
-      policy: typeof m.policy === "string" ? m.policy : undefined,
-      mode: typeof m.mode === "string" ? m.mode : undefined,
-    };
-  } catch {
-    // Not ours to judge here: readPlacementFile reports broken files properly.
-    return {};
-  }
 }
 
 export const reportCommand: CliCommand = {
@@ -166,7 +140,6 @@ Examples:
       typeof previousPath === "string"
         ? readPlacementFile(previousPath, ctx, { numExperts: loads.experts })
         : undefined;
-    const { packageVersion } = await import("./main.js");
     const common = {
       loads,
       title,
@@ -177,7 +150,7 @@ Examples:
     const previousSource = typeof previousPath === "string" ? { previous: previousPath } : {};
     let input: ReportInput;
     if (typeof placementPath === "string") {
-      const recorded = recordedTopology(placementPath, ctx.cwd);
+      const recorded = recordedPlanShape(placementPath, ctx.cwd);
       const placement: Placement = readPlacementFile(placementPath, ctx, {
         numExperts: loads.experts,
       });
@@ -223,8 +196,7 @@ Examples:
         sources: { loads: loadsPath, ...previousSource },
       };
     }
-    const model = buildReportModel(input);
-    const html = htmlReport(model, model.migration ? { sections: migrationSections() } : {});
+    const { html, model } = placementReport(input);
     writeResult(html, htmlPath === "-" ? undefined : htmlPath, ctx);
     const size = Buffer.byteLength(html);
     ctx.stderr(

@@ -1,31 +1,31 @@
-import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
 import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration/index.js";
-import { checkShapeLimits } from "../core/model/limits.js";
-import { makeTopology } from "../core/model/topology.js";
-import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { rebalanceExperts } from "../core/rebalance.js";
+import { DEFAULT_POLICY, policyNames } from "../core/policies/index.js";
 import {
   DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,
   type LoadTrace,
-  resolveEstimatorSpec,
 } from "../core/traces/estimators.js";
-import { type SimulationResult, type StrategyResult, simulate } from "../core/traces/simulate.js";
-import { type NpyTraceSource, readAllSteps } from "../io/npy-stream.js";
 import {
-  FILE_FORMATS,
-  type FileFormat,
-  openTraceStream,
-  type ReadLoadsOptions,
-  readTrace,
-} from "../io/read.js";
-import { expandLoadPath, readRankTraces } from "../io/sources.js";
-import { defaultSections, htmlReport } from "../report/html.js";
-import { buildReportModel } from "../report/model.js";
-import { simulationSection, sweepSection } from "../report/simulation.js";
+  type SimulationResult,
+  type StrategyResult,
+  simulate,
+  type TraceSource,
+} from "../core/traces/simulate.js";
+import { FILE_FORMATS, type FileFormat, type ReadLoadsOptions } from "../io/read.js";
+import { openSimulationTrace } from "../pipeline/read.js";
+import {
+  defaultSweepWorkers,
+  MAX_SWEEP_CONFIGURATIONS,
+  type PlainConfig,
+  runSweep,
+  strategySummary,
+  sweepGrid,
+} from "../pipeline/sweep.js";
+import { sweepHtml } from "../pipeline/sweep-report.js";
+import { checkSimulationConfig } from "../pipeline/validate.js";
+import { simulationHtml } from "../report/simulation.js";
 import {
   type Flags,
   integerFlag,
@@ -46,36 +46,14 @@ import {
   textTable,
   writeResult,
 } from "./output.js";
-import {
-  formatSweepTable,
-  MAX_SWEEP_CONFIGURATIONS,
-  type PlainConfig,
-  parseSweeps,
-  runSweep,
-  SWEEP_NAMES,
-  type SweepRow,
-  strategySummary,
-  sweepCsv,
-  sweepGrid,
-  sweepStartLine,
-  sweepValue,
-} from "./sweep.js";
+import { formatSweepTable, parseSweeps, sweepCsv, sweepStartLine } from "./sweep.js";
 
 /** A trace's dimensions, all a configuration is checked against. */
 type TraceShape = Pick<LoadTrace, "steps" | "layers" | "experts">;
 
 /** Checks a configuration against the trace before any work starts, so errors come first. */
 function checkConfig(c: PlainConfig, trace: TraceShape): void {
-  makeTopology(trace.experts, c.numReplicas, c.numGroups, c.numNodes, c.numGpus);
-  checkShapeLimits({ layers: trace.layers, replicas: c.numReplicas });
-  getPolicy(c.policy ?? DEFAULT_POLICY);
-  resolveEstimatorSpec({
-    kind: c.estimator ?? DEFAULT_ESTIMATOR,
-    window: c.window,
-    halfLife: c.halfLife,
-    k: c.k,
-    slices: c.slices,
-  });
+  checkSimulationConfig(c, trace);
   if (c.interval >= trace.steps) {
     throw new UsageError(
       `--interval ${c.interval} must be smaller than the trace's ${trace.steps} steps, so at least one rebalance is judged`,
@@ -247,38 +225,13 @@ function formatFlag(flags: Flags): FileFormat | undefined {
   return format as FileFormat | undefined;
 }
 
-/**
- * A C-order `.npy` trace opened for reading step by step (nothing but the current step in
- * memory, files over 2 GiB included), or null when the trace must be read whole: another format,
- * a `--key` or `--slot-placement`, a 2-D or Fortran-order array.
- */
-function streamTrace(path: string, flags: Flags, ctx: CliContext): NpyTraceSource | null {
-  return openTraceStream(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
-}
-
-/** Several `--trace` files or a folder: SGLang rank dumps summed pass by pass (else refused). */
-function rankFilesTrace(paths: readonly string[], flags: Flags, ctx: CliContext): LoadTrace | null {
-  const located = paths.map((p) => resolve(ctx.cwd, p));
-  if (located.length === 1 && expandLoadPath(located[0])[0] === located[0]) return null;
-  const options = { ...traceReadOptions(flags, ctx), steps: stringFlag(flags, "steps") };
-  const { trace, warnings } = readRankTraces(located, options);
-  for (const w of warnings) ctx.stderr(`warning: ${w}\n`);
-  return trace;
-}
-
-/** Reads the trace with the format readers; a `--steps` slice keeps only those steps. */
-function loadTrace(path: string, flags: Flags, ctx: CliContext): LoadTrace {
-  return readTrace(resolve(ctx.cwd, path), traceReadOptions(flags, ctx));
-}
-
 /** The trace readers' options from the flags: format, dict key, step slice, slot placement. */
-function traceReadOptions(flags: Flags, ctx: CliContext): ReadLoadsOptions {
-  const slots = stringFlag(flags, "slot-placement");
+function traceReadOptions(flags: Flags): ReadLoadsOptions {
   return {
     format: formatFlag(flags),
     key: stringFlag(flags, "key"),
     steps: stringFlag(flags, "steps"),
-    slotPlacement: slots === undefined ? undefined : resolve(ctx.cwd, slots),
+    slotPlacement: stringFlag(flags, "slot-placement"),
   };
 }
 
@@ -330,79 +283,6 @@ function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
   if (flags.slices !== undefined) config.slices = integerFlag(flags, "slices", 1);
   checkConfig(config, trace);
   return config;
-}
-
-/**
- * The HTML report of one simulation: the simulation section first, then the standard sections
- * for the last placement under the traffic it was judged on (the steps after the last rebalance).
- *
- * @example
- * ```ts
- * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));
- * ```
- */
-export function simulationHtml(r: SimulationResult, traceName: string): string {
-  const t = r.topology;
-  const last = r.rebalanceSteps[r.rebalanceSteps.length - 1];
-  const model = buildReportModel({
-    loads: r.finalLoads,
-    placement: r.finalPlacement,
-    numGpus: t.numGpus,
-    numNodes: t.numNodes,
-    numGroups: t.numGroups,
-    policy: r.policy,
-    mode: t.hierarchical ? "hierarchical" : "global",
-    title: "EPLB simulation report",
-    sources: {
-      loads: `${traceName} (the sections after the simulation: steps ${last}..${r.steps - 1}, the last placement)`,
-    },
-  });
-  return htmlReport(model, { sections: [simulationSection(r, traceName), ...defaultSections()] });
-}
-
-/** The HTML report of a sweep: the sweep chart (the header describes the trace). */
-function sweepHtml(
-  trace: LoadTrace,
-  base: PlainConfig,
-  rows: readonly SweepRow[],
-  traceName: string,
-): string {
-  const n = trace.layers * trace.experts;
-  const total = new Float64Array(n);
-  for (let t = 0; t < trace.steps; t++)
-    for (let i = 0; i < n; i++) total[i] += trace.data[t * n + i];
-  const loads = { layers: trace.layers, experts: trace.experts, data: total };
-  const plan = rebalanceExperts(
-    loads,
-    base.numReplicas,
-    base.numGroups,
-    base.numNodes,
-    base.numGpus,
-    {
-      policy: base.policy,
-    },
-  );
-  const model = buildReportModel({
-    loads,
-    placement: plan.placement,
-    numGpus: base.numGpus,
-    numNodes: base.numNodes,
-    numGroups: base.numGroups,
-    title: "EPLB simulation sweep",
-    sources: { loads: traceName },
-  });
-  const varied = SWEEP_NAMES.filter((k) => new Set(rows.map((r) => sweepValue(r, k))).size > 1);
-  const points = rows.map((r) => ({
-    // "*" marks the Pareto front, as in the table.
-    label: `${varied.length ? varied.map((k) => sweepValue(r, k)).join("/") : "base"}${r.paretoOptimal ? " *" : ""}`,
-    balancedness: r.meanRealizedBalancedness,
-    movedSlotsFraction: r.movedSlotsFraction,
-    deepseekBalancedness: r.baselines.deepseek?.meanRealizedBalancedness,
-    deepseekMovedSlotsFraction: r.baselines.deepseek?.movedSlotsFraction,
-    oracleBalancedness: r.baselines.oracle?.meanRealizedBalancedness,
-  }));
-  const axis = varied.length ? varied.join(" / ") : "configuration";
-  return htmlReport(model, { sections: [sweepSection(points, traceName, axis)] });
 }
 
 const OPTIONS = {
@@ -535,37 +415,36 @@ Examples:
     }
     const sweeps = parseSweeps(sweepSpecs);
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
-    const ranks = rankFilesTrace(paths, flags, ctx);
-    const streamed = ranks ? null : streamTrace(tracePath, flags, ctx);
+    // A sweep's worker threads share one copy of the trace: read it whole.
+    const opened = openSimulationTrace(paths, ctx.cwd, () => traceReadOptions(flags), {
+      whole: Object.keys(sweeps).length > 0,
+      onWarning: (w) => ctx.stderr(`warning: ${w}\n`),
+    });
     try {
-      await simulateTrace(tracePath, streamed, flags, ctx, sweeps, workersFlag, ranks);
+      await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag);
     } finally {
-      streamed?.close();
+      opened.close();
     }
   },
 };
 
 async function simulateTrace(
   tracePath: string,
-  streamed: NpyTraceSource | null,
+  source: LoadTrace | TraceSource,
   flags: Flags,
   ctx: CliContext,
   sweeps: ReturnType<typeof parseSweeps>,
   workersFlag: number | undefined,
-  ranks: LoadTrace | null,
 ): Promise<void> {
   const out = stringFlag(flags, "out");
   if (Object.keys(sweeps).length > 0) {
-    // Worker threads share one copy: read the whole trace, as int32 when it holds counts.
-    const trace = streamed
-      ? readAllSteps(streamed, { shared: true })
-      : (ranks ?? loadTrace(tracePath, flags, ctx));
+    // openSimulationTrace read it whole for a sweep: a stream here would be a bug of ours.
+    if ("readStep" in source) throw new Error("a sweep needs the whole trace in memory");
+    const trace = source;
     const base = baseConfig(flags, trace);
     const grid = sweepGrid(base, sweeps);
     for (const c of grid) checkConfig(c, trace);
-    const cells = trace.steps * trace.layers * trace.experts;
-    const workers =
-      workersFlag ?? (grid.length > 1 && cells >= 2_000_000 ? availableParallelism() : 1);
+    const workers = workersFlag ?? defaultSweepWorkers(grid.length, trace);
     ctx.stderr(sweepStartLine(grid.length, trace, workers, flags["no-baselines"] === true));
     const bar = new ProgressBar(ctx, "steps");
     const rows = await runSweep(trace, grid, workers, (d, t) => bar.update(d, t));
@@ -582,7 +461,7 @@ async function simulateTrace(
     return;
   }
 
-  const trace = streamed ?? ranks ?? loadTrace(tracePath, flags, ctx);
+  const trace = source;
   const base = baseConfig(flags, trace);
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();

@@ -1,155 +1,19 @@
-// `eplb simulate --sweep`: the grid of configurations, running it (on worker threads sharing one
-// copy of the trace), the Pareto front, and the sweep's table and CSV.
-import { Worker } from "node:worker_threads";
+// `eplb simulate --sweep` on the command line: parsing the `--sweep` flags, and printing the rows
+// the sweep runner (src/pipeline/sweep.ts) returns as a table or CSV.
+
 import { policyNames } from "../core/policies/index.js";
-import { ESTIMATOR_KINDS, type EstimatorKind, type LoadTrace } from "../core/traces/estimators.js";
+import { ESTIMATOR_KINDS, type LoadTrace } from "../core/traces/estimators.js";
 import {
-  type SimulationConfig,
-  type SimulationResult,
-  type StrategyResult,
-  simulate,
-} from "../core/traces/simulate.js";
+  estimateSweep,
+  isOptionSweep,
+  MAX_SWEEP_CONFIGURATIONS,
+  SWEEP_NAMES,
+  type SweepName,
+  type SweepRow,
+  sweepValue,
+} from "../pipeline/sweep.js";
 import { UsageError } from "./command.js";
 import { fixed4, percent2, round6, slotCount, textTable } from "./output.js";
-
-/** The parameters a `--sweep` may vary. */
-export const SWEEP_NAMES = [
-  "interval",
-  "window",
-  "replicas",
-  "policy",
-  "estimator",
-  "previous",
-  "move-budget",
-  "min-gain",
-  "tolerance",
-  "slot-gain",
-] as const;
-export type SweepName = (typeof SWEEP_NAMES)[number];
-
-/** Sweep names that set a `rebalanceExperts` migration option, and the option each sets. */
-const OPTION_SWEEPS = {
-  "move-budget": "moveBudget",
-  "min-gain": "minGain",
-  tolerance: "tolerance",
-  "slot-gain": "slotGain",
-} as const;
-type OptionSweep = keyof typeof OPTION_SWEEPS;
-const isOptionSweep = (name: string): name is OptionSweep => Object.hasOwn(OPTION_SWEEPS, name);
-
-/** A simulation configuration without callbacks, as sent to worker threads. */
-export type PlainConfig = Omit<SimulationConfig, "onProgress">;
-
-/** A strategy's figures without its per-step series. */
-export interface StrategySummary {
-  meanRealizedBalancedness: number;
-  worstRealizedBalancedness: number;
-  movedSlotsPerRebalance: number;
-  movedSlotsFraction: number;
-  offNodeShare: number;
-}
-
-/** One configuration's outcome: what `--sweep` prints per row. */
-export interface SweepRow extends StrategySummary {
-  interval: number;
-  window: number;
-  replicas: number;
-  policy: string;
-  estimator: EstimatorKind;
-  fromPrevious: boolean;
-  /** Move budget, minimum gain, tolerance, slot gain given to the rebalancing (null: default). */
-  moveBudget: number | null;
-  minGain: number | null;
-  tolerance: number | null;
-  slotGain: number | null;
-  rebalances: number;
-  /** Slots moved per step: per rebalance over the interval, comparable across intervals. */
-  movedSlotsPerStep: number;
-  /**
-   * On the sweep's Pareto front of balancedness against slots moved per step: no other row
-   * realises at least as much balance with at most as many moves, one of them strictly.
-   */
-  paretoOptimal: boolean;
-  baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
-}
-
-/**
- * A strategy's figures without its per-step series.
- *
- * @example
- * ```ts
- * strategySummary(result.eplb).meanRealizedBalancedness; // 0.88...
- * ```
- */
-export function strategySummary(s: StrategyResult): StrategySummary {
-  return {
-    meanRealizedBalancedness: s.meanRealizedBalancedness,
-    worstRealizedBalancedness: s.worstRealizedBalancedness,
-    movedSlotsPerRebalance: s.movedSlotsPerRebalance,
-    movedSlotsFraction: s.movedSlotsFraction,
-    offNodeShare: s.offNodeShare,
-  };
-}
-
-function optionNumber(v: unknown): number | null {
-  return typeof v === "number" ? v : null;
-}
-
-/**
- * The value of a swept parameter in a row, as the sweep's labels show it.
- *
- * @example
- * ```ts
- * sweepValue(row, "previous"); // "yes"
- * sweepValue(row, "move-budget"); // "0.1" (or "default")
- * ```
- */
-export function sweepValue(r: SweepRow, name: SweepName): string {
-  const opt = (v: number | null) => (v === null ? "default" : String(v));
-  switch (name) {
-    case "previous":
-      return r.fromPrevious ? "yes" : "no";
-    case "move-budget":
-    case "min-gain":
-    case "tolerance":
-    case "slot-gain":
-      return opt(r[OPTION_SWEEPS[name]]);
-    default:
-      return String(r[name]);
-  }
-}
-
-/**
- * The summary of one simulation, as one sweep row.
- *
- * @example
- * ```ts
- * sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...
- * ```
- */
-export function sweepRow(r: SimulationResult): SweepRow {
-  const baselines: SweepRow["baselines"] = {};
-  for (const [name, s] of Object.entries(r.baselines)) {
-    if (s) baselines[name as keyof SweepRow["baselines"]] = strategySummary(s);
-  }
-  return {
-    interval: r.interval,
-    window: r.window,
-    replicas: r.topology.numReplicas,
-    policy: r.policy,
-    estimator: r.estimator.kind,
-    fromPrevious: r.fromPrevious,
-    moveBudget: optionNumber(r.rebalanceOptions.moveBudget),
-    minGain: optionNumber(r.rebalanceOptions.minGain),
-    tolerance: optionNumber(r.rebalanceOptions.tolerance),
-    slotGain: optionNumber(r.rebalanceOptions.slotGain),
-    rebalances: r.rebalanceSteps.length,
-    ...strategySummary(r.eplb),
-    movedSlotsPerStep: r.eplb.movedSlotsPerRebalance / r.interval,
-    paretoOptimal: false,
-    baselines,
-  };
-}
 
 /**
  * Parses repeated `--sweep name=v1,v2` flags into value lists (numbers for interval, window and
@@ -213,215 +77,6 @@ export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName,
   }
   return out;
 }
-
-/**
- * Most configurations one `--sweep` grid may have. Each replays the whole trace (seconds each on
- * a real trace), so a larger grid would run for hours without a word: refused in one line.
- */
-export const MAX_SWEEP_CONFIGURATIONS = 1000;
-
-/**
- * Every configuration of the grid: the base with each combination of swept values (the first
- * swept name varies slowest).
- *
- * @example
- * ```ts
- * sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4
- * ```
- */
-export function sweepGrid(
-  base: PlainConfig,
-  sweeps: Partial<Record<SweepName, string[]>>,
-): PlainConfig[] {
-  let grid: PlainConfig[] = [{ ...base }];
-  for (const [name, values] of Object.entries(sweeps) as Array<[SweepName, string[]]>) {
-    const next: PlainConfig[] = [];
-    for (const config of grid) {
-      for (const v of values) {
-        const c = { ...config };
-        if (name === "interval") c.interval = Number(v);
-        else if (name === "window") c.window = Number(v);
-        else if (name === "replicas") c.numReplicas = Number(v);
-        else if (name === "policy") c.policy = v;
-        else if (name === "estimator") c.estimator = v as EstimatorKind;
-        else if (name === "previous") c.fromPrevious = v === "yes";
-        else c.rebalanceOptions = { ...c.rebalanceOptions, [OPTION_SWEEPS[name]]: Number(v) };
-        next.push(c);
-      }
-    }
-    grid = next;
-  }
-  return grid;
-}
-
-/** Trace data as worker threads receive it: one shared buffer, never copied per worker. */
-export interface SharedTrace {
-  steps: number;
-  layers: number;
-  experts: number;
-  buffer: SharedArrayBuffer;
-  /** Element type in the buffer: counts travel as int32 (half of float64's memory). */
-  dtype: "int32" | "float32" | "float64";
-}
-
-function shareTrace(trace: LoadTrace): SharedTrace {
-  const { data } = trace;
-  const { steps, layers, experts } = trace;
-  // Already in shared memory (readAllSteps puts it there): hand it over without a copy.
-  if (data.buffer instanceof SharedArrayBuffer && data.byteOffset === 0) {
-    const whole = data.byteLength === data.buffer.byteLength;
-    const kind =
-      data instanceof Int32Array
-        ? "int32"
-        : data instanceof Float32Array
-          ? "float32"
-          : data instanceof Float64Array
-            ? "float64"
-            : null;
-    if (whole && kind) return { steps, layers, experts, buffer: data.buffer, dtype: kind };
-  }
-  let dtype: SharedTrace["dtype"] = data instanceof Float32Array ? "float32" : "int32";
-  if (dtype === "int32" && !(data instanceof Int32Array)) {
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if ((v | 0) !== v) {
-        dtype = "float64";
-        break;
-      }
-    }
-  }
-  const bytes = dtype === "float64" ? 8 : 4;
-  const buffer = new SharedArrayBuffer(data.length * bytes);
-  sharedView({ ...trace, buffer, dtype }).set(data);
-  return { steps, layers, experts, buffer, dtype };
-}
-
-/**
- * The typed view of a {@link SharedTrace}'s buffer.
- *
- * @example
- * ```ts
- * sharedView(shared).length; // steps * layers * experts
- * ```
- */
-export function sharedView(
-  t: Pick<SharedTrace, "buffer" | "dtype">,
-): Int32Array | Float32Array | Float64Array {
-  return t.dtype === "int32"
-    ? new Int32Array(t.buffer)
-    : t.dtype === "float32"
-      ? new Float32Array(t.buffer)
-      : new Float64Array(t.buffer);
-}
-
-/**
- * Marks the rows on the Pareto front of realised balancedness (higher is better) against slots
- * moved per step (lower is better): the configurations worth choosing between, whatever weight
- * a deployment gives weight transfers. O(rows^2); sweeps are small.
- *
- * @example
- * ```ts
- * markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]
- * ```
- */
-export function markParetoFront<T extends SweepRow>(rows: T[]): T[] {
-  for (const r of rows) {
-    r.paretoOptimal = !rows.some(
-      (o) =>
-        o.meanRealizedBalancedness >= r.meanRealizedBalancedness &&
-        o.movedSlotsPerStep <= r.movedSlotsPerStep &&
-        (o.meanRealizedBalancedness > r.meanRealizedBalancedness ||
-          o.movedSlotsPerStep < r.movedSlotsPerStep),
-    );
-  }
-  return rows;
-}
-
-/**
- * Runs every configuration of a sweep, on `workers` worker threads sharing one copy of the trace
- * (in this thread when `workers <= 1` or there is one configuration). Rows come back in grid
- * order, without per-step series.
- *
- * @example
- * ```ts
- * const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {});
- * rows.map((r) => r.meanRealizedBalancedness); // [0.93..., 0.92...]
- * ```
- */
-export async function runSweep(
-  trace: LoadTrace,
-  grid: PlainConfig[],
-  workers: number,
-  onProgress: (done: number, total: number) => void,
-): Promise<SweepRow[]> {
-  const total = grid.length * trace.steps;
-  if (workers <= 1 || grid.length === 1) {
-    const rows: SweepRow[] = [];
-    for (let i = 0; i < grid.length; i++) {
-      const r = simulate(trace, {
-        ...grid[i],
-        series: false,
-        onProgress: (d) => onProgress(i * trace.steps + d, total),
-      });
-      rows.push(sweepRow(r));
-    }
-    return markParetoFront(rows);
-  }
-  const shared = shareTrace(trace);
-  const rows: SweepRow[] = new Array(grid.length);
-  const progress = new Float64Array(grid.length);
-  let next = 0;
-  const threads: Worker[] = [];
-  const pool = Array.from({ length: Math.min(workers, grid.length) }, () => {
-    const worker = new Worker(new URL("./simulate-worker.js", import.meta.url), {
-      workerData: shared,
-    });
-    threads.push(worker);
-    return new Promise<void>((resolveWorker, reject) => {
-      const feed = () => {
-        if (next >= grid.length) {
-          void worker.terminate();
-          resolveWorker();
-          return;
-        }
-        const id = next++;
-        worker.postMessage({ id, config: grid[id] });
-      };
-      worker.on("message", (m: WorkerReply) => {
-        if (m.type === "progress") {
-          progress[m.id] = m.done;
-          onProgress(
-            progress.reduce((a, b) => a + b, 0),
-            total,
-          );
-        } else if (m.type === "done") {
-          rows[m.id] = m.row;
-          progress[m.id] = trace.steps;
-          feed();
-        } else {
-          void worker.terminate();
-          reject(new Error(`simulation worker failed: ${m.message}`));
-        }
-      });
-      worker.on("error", reject);
-      feed();
-    });
-  });
-  try {
-    await Promise.all(pool);
-  } catch (error) {
-    // One failure ends the sweep: stop the other threads rather than let them finish the grid.
-    for (const w of threads) void w.terminate();
-    throw error;
-  }
-  return markParetoFront(rows);
-}
-
-/** Messages a simulation worker sends back. */
-export type WorkerReply =
-  | { type: "progress"; id: number; done: number }
-  | { type: "done"; id: number; row: SweepRow }
-  | { type: "error"; id: number; message: string };
 
 const CSV_HEADER = [
   "interval",
@@ -541,13 +196,6 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
 }
 
 /**
- * Seconds of one replay per (step, layer, expert) cell, with and without the baselines: a rough
- * figure measured on one core of a 2024 server (DeepSeek-sized synthetic traces), for the
- * estimate a sweep prints before it starts.
- */
-const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
-
-/**
  * The line a sweep prints on stderr before it starts: its size and a rough estimate of its
  * duration, so that a grid larger than meant can be stopped at once.
  *
@@ -563,10 +211,7 @@ export function sweepStartLine(
   workers: number,
   noBaselines: boolean,
 ): string {
-  const cells = trace.steps * trace.layers * trace.experts;
-  const perCell = noBaselines ? SECONDS_PER_CELL.alone : SECONDS_PER_CELL.baselines;
-  const threads = Math.max(1, Math.min(workers, configurations));
-  const seconds = (configurations * cells * perCell) / threads;
+  const { seconds, threads } = estimateSweep(configurations, trace, workers, noBaselines);
   const about =
     seconds < 60
       ? `${Math.max(1, Math.round(seconds))} s`

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { synthTrace } from "../core/traces/synth.js";
 import { OutputWriteError } from "../io/atomic-write.js";
-import { type NpyWriteDType, NpyWriter } from "../io/npy-write.js";
+import type { NpyWriteDType } from "../io/npy-write.js";
+import { writeTraceNpy } from "../pipeline/write.js";
 import { integerFlag, numberFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { ProgressBar } from "./simulate.js";
@@ -75,34 +76,12 @@ Example:
       burstSteps: integerFlag(flags, "burst-steps", 1, 50),
     });
     const { steps, layers, experts } = trace;
-    let writer: NpyWriter;
-    try {
-      writer = new NpyWriter(resolve(ctx.cwd, out), dtype as NpyWriteDType, [
-        steps,
-        layers,
-        experts,
-      ]);
-    } catch (error) {
-      if (error instanceof OutputWriteError) {
-        throw new UsageError(`cannot write ${out}: ${error.reason}`);
-      }
-      throw error;
-    }
-    const n = layers * experts;
-    // Steps are written in batches so each write call moves a few MB, not 60 KB.
-    const batch = Math.max(1, Math.min(steps, Math.floor(4_000_000 / n)));
-    const buf = new Float64Array(batch * n);
     const bar = new ProgressBar(ctx, "steps");
     try {
-      for (let t = 0; t < steps; t += batch) {
-        const len = Math.min(batch, steps - t);
-        for (let j = 0; j < len; j++) trace.readStep(t + j, buf, j * n);
-        writer.write(len === batch ? buf : buf.subarray(0, len * n));
-        bar.update(t + len, steps);
-      }
-      writer.close();
+      writeTraceNpy(trace, resolve(ctx.cwd, out), dtype as NpyWriteDType, (d, t) =>
+        bar.update(d, t),
+      );
     } catch (error) {
-      writer.abort();
       if (error instanceof OutputWriteError) {
         throw new UsageError(`cannot write ${out}: ${error.reason}`);
       }

@@ -6,14 +6,9 @@ import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
 import { isLongCsv, readLongCsv } from "./csv-long.js";
 import { EplbFormatError, readFileBytes as readBytes } from "./errors.js";
-import {
-  classifyValue,
-  type Float64Trace,
-  loadsFromValue,
-  placementFromValue,
-  traceFromValue,
-} from "./interpret.js";
+import { type Float64Trace, placementFromValue } from "./interpret.js";
 import { looksLikeJson, readJson } from "./json.js";
+import { classifyValue, loadsFromValue, traceFromValue } from "./load-values.js";
 import { isNpy, readNpy } from "./npy.js";
 import { type NpyTraceSource, openNpyTrace } from "./npy-stream.js";
 import { isNpzArchive, readNpz } from "./npz.js";

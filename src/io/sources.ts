@@ -9,7 +9,8 @@ import { basename, join, resolve } from "node:path";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import { isLongCsv } from "./csv-long.js";
 import { EplbFormatError, fileReadError, readFileBytes } from "./errors.js";
-import { type Float64Trace, loadsFromValue, selectSteps } from "./interpret.js";
+import { type Float64Trace, selectSteps } from "./interpret.js";
+import { loadsFromValue } from "./load-values.js";
 import {
   detectFormat,
   type FileFormat,

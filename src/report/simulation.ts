@@ -1,6 +1,7 @@
 import type { SimulationResult, StrategyName, StrategyResult } from "../core/traces/simulate.js";
 import { AFTER_COLOR, BEFORE_COLOR, BOUND_COLOR, MEAN_COLOR } from "./colors.js";
-import { figure, type ReportSection } from "./html.js";
+import { defaultSections, figure, htmlReport, type ReportSection } from "./html.js";
+import { buildReportModel } from "./model.js";
 import { escapeXml, svgBarChart, svgLineChart } from "./svg.js";
 
 /** How each strategy is drawn and named in the simulation charts. */
@@ -199,4 +200,37 @@ export function sweepSection(
       );
     },
   };
+}
+
+/**
+ * The HTML report of one simulation: the simulation section first, then the standard sections
+ * for the last placement under the traffic it was judged on (the steps after the last rebalance).
+ *
+ * @param r the simulation's result (`finalLoads` and `finalPlacement` feed the standard sections)
+ * @param traceName how the page names the trace (the CLI passes the --trace paths)
+ * @returns a self-contained HTML page
+ * @throws EplbInputError only if the result is inconsistent (a placement that does not fit its
+ *   topology), which `simulate` never returns
+ * @example
+ * ```ts
+ * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));
+ * ```
+ */
+export function simulationHtml(r: SimulationResult, traceName: string): string {
+  const t = r.topology;
+  const last = r.rebalanceSteps[r.rebalanceSteps.length - 1];
+  const model = buildReportModel({
+    loads: r.finalLoads,
+    placement: r.finalPlacement,
+    numGpus: t.numGpus,
+    numNodes: t.numNodes,
+    numGroups: t.numGroups,
+    policy: r.policy,
+    mode: t.hierarchical ? "hierarchical" : "global",
+    title: "EPLB simulation report",
+    sources: {
+      loads: `${traceName} (the sections after the simulation: steps ${last}..${r.steps - 1}, the last placement)`,
+    },
+  });
+  return htmlReport(model, { sections: [simulationSection(r, traceName), ...defaultSections()] });
 }

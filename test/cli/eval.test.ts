@@ -3,9 +3,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { evaluateForEngines } from "../../src/cli/eval.js";
 import { placementFromPhy2log, toLoadMatrix } from "../../src/index.js";
+import { evaluateForEngines } from "../../src/pipeline/evaluate.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
+import { evalCase } from "../helpers/small-cases.js";
 
 const fixtures = join(sharedDir, "fixtures");
 const tmp = mkdtempSync(join(tmpdir(), "eplb-eval-"));
@@ -16,65 +17,8 @@ function file(name: string, value: unknown): string {
   return path;
 }
 
-const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
-
-// Hand-computed case. 4 experts, 6 slots on 3 GPUs (2 slots each):
-// phy2log [0, 1 | 0, 2 | 3, 1]: experts 0 and 1 have two replicas, 2 and 3 one.
-// layer 0 loads [8, 4, 2, 2]: GPUs 8/2+4/2=6, 8/2+2=6, 2+4/2=4   mean 16/3, max 6
-// layer 1 loads [0, 0, 3, 3]: GPUs 0, 3, 3                       mean 2,    max 3
-// Without EPLB (experts 0 | 1 | 2,3): layer 0 GPUs 8, 4, 4; layer 1 GPUs 0, 0, 6.
-const loadsArr = [
-  [8, 4, 2, 2],
-  [0, 0, 3, 3],
-];
-const p2l = [
-  [0, 1, 0, 2, 3, 1],
-  [0, 1, 0, 2, 3, 1],
-];
-
-describe("eplb eval figures on a hand-computed case", () => {
-  const r = evaluateForEngines(toLoadMatrix(loadsArr), placementFromPhy2log(p2l, 4), 3, 3);
-
-  test("each engine's definition", () => {
-    close(r.engines.vllm.balancedness, (16 / 3 + 2) / (6 + 3));
-    close(
-      r.engines.sglang.balancedness,
-      ((16 / 3 + 1e-5) / (6 + 1e-5) + (2 + 1e-5) / (3 + 1e-5)) / 2,
-    );
-    close(r.engines.trtllm.imbalance, (0.125 + 0.5) / 2);
-    close(r.engines.trtllm.worstImbalance, 0.5);
-    close(r.engines.vllmAscend.peakOverAverage, (1.125 + 1.5) / 2);
-    close(r.engines.vllmAscend.worstPeakOverAverage, 1.5);
-    close(r.metrics.balancedness, (8 / 9 + 2 / 3) / 2);
-  });
-
-  test("without EPLB on the same GPUs", () => {
-    close(r.withoutEplb.balancedness, (16 / 3 / 8 + 2 / 6) / 2);
-    close(r.withoutEplb.engines.vllm.balancedness, (16 / 3 + 2) / (8 + 6));
-  });
-
-  test("per-node load: one GPU per node here, shares of the total over all layers", () => {
-    assert.deepEqual(r.nodeLoads, [
-      [6, 6, 4],
-      [0, 3, 3],
-    ]);
-    close(r.nodeShare[0], 6 / 22);
-    close(r.nodeShare[1], 9 / 22);
-    close(r.nodeShare[2], 7 / 22);
-  });
-
-  test("lower bound and duplicates", () => {
-    // Layer 0: the mean 16/3 beats the best largest replica load (4, with 8 split in two).
-    // Layer 1: the mean 2 beats 1.5 (both loaded experts split in two). Max/bound 1.125, 1.5.
-    assert.deepEqual(
-      r.metrics.lowerBound.map((x) => +x.toFixed(9)),
-      [+(16 / 3).toFixed(9), 2],
-    );
-    close(r.metrics.maxOverLowerBound, (1.125 + 1.5) / 2);
-    close(r.metrics.worstMaxOverLowerBound, 1.5);
-    assert.equal(r.metrics.duplicateGpus, 0);
-  });
-});
+// The hand-computed case (see test/helpers/small-cases.ts).
+const { loads: loadsArr, phy2log: p2l } = evalCase;
 
 describe("eplb eval", () => {
   const loads = file("loads.json", { weight: loadsArr });

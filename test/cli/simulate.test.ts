@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/main.js";
-import { markParetoFront, type SweepRow } from "../../src/cli/sweep.js";
 import { synthesizeTrace } from "../../src/index.js";
 import { writeNpy } from "../../src/io/npy-write.js";
+import type { SweepRow } from "../../src/pipeline/sweep.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-simulate-"));
@@ -286,16 +286,6 @@ describe("eplb simulate --sweep", () => {
     assert.deepEqual(
       csv.slice(1).map((l) => l.endsWith(",true")),
       rows.map((r: SweepRow) => r.paretoOptimal),
-    );
-  });
-
-  test("markParetoFront: dominated rows are off the front, ties stay on it", () => {
-    const row = (b: number, m: number) =>
-      ({ meanRealizedBalancedness: b, movedSlotsPerStep: m, paretoOptimal: true }) as SweepRow;
-    const rows = [row(0.9, 30), row(0.88, 20), row(0.88, 25), row(0.85, 20), row(0.9, 30)];
-    assert.deepEqual(
-      markParetoFront(rows).map((r) => r.paretoOptimal),
-      [true, true, false, false, true],
     );
   });
 

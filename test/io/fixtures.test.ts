@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { loadsFromValue, placementFromValue, traceFromValue } from "../../src/io/interpret.js";
+import { placementFromValue } from "../../src/io/interpret.js";
+import { loadsFromValue, traceFromValue } from "../../src/io/load-values.js";
 import {
   parseBytes,
   readLoads,

@@ -12,13 +12,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { readCsv } from "../../src/io/csv.js";
 import { EplbFormatError } from "../../src/io/errors.js";
-import {
-  classifyValue,
-  loadsFromValue,
-  placementFromValue,
-  traceFromValue,
-} from "../../src/io/interpret.js";
+import { placementFromValue } from "../../src/io/interpret.js";
 import { readJson } from "../../src/io/json.js";
+import { classifyValue, loadsFromValue, traceFromValue } from "../../src/io/load-values.js";
 import { readNpy } from "../../src/io/npy.js";
 import { detectFormat } from "../../src/io/read.js";
 import { readSafetensors } from "../../src/io/safetensors.js";

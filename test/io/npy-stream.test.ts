@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { loadsFromValue } from "../../src/io/interpret.js";
+import { loadsFromValue } from "../../src/io/load-values.js";
 import { openNpyTrace, readAllSteps } from "../../src/io/npy-stream.js";
 import { openTraceStream, parseBytes, readLoads, readTrace } from "../../src/io/read.js";
 import { npyBytes } from "./support.js";

@@ -11,7 +11,7 @@ import { sglangPassBalance } from "../../src/core/evaluation/engine-metrics.js";
 import type { LoadMatrix } from "../../src/core/model/matrix.js";
 import { readLongCsv } from "../../src/io/csv-long.js";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { classifyValue } from "../../src/io/interpret.js";
+import { classifyValue } from "../../src/io/load-values.js";
 import { readLoads, readTensorFile, readTrace, readValue } from "../../src/io/read.js";
 import { readRouting } from "../../src/io/sglang-routing.js";
 import { readLoadSources } from "../../src/io/sources.js";

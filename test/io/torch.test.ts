@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { loadsFromValue } from "../../src/io/interpret.js";
+import { loadsFromValue } from "../../src/io/load-values.js";
 import { unpickle } from "../../src/io/pickle.js";
 import { isTensor, type Tensor } from "../../src/io/tensor.js";
 import { readTorch } from "../../src/io/torch.js";
