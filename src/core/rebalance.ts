@@ -8,7 +8,12 @@ import {
   migratePlacement,
   type PreviousPlacement,
 } from "./migration.js";
-import { type Placement, type ReferencePlacement, toReferencePlacement } from "./placement.js";
+import {
+  type Placement,
+  type ReferencePlacement,
+  referenceLog2phy,
+  referenceRows,
+} from "./placement.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import type { PolicyOptions } from "./policy.js";
 import { makeTopology, type Topology } from "./topology.js";
@@ -81,16 +86,65 @@ export function rebalanceExperts(
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
     if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", policyName);
-    return {
-      ...toReferencePlacement(m.placement),
-      placement: m.placement,
-      topology,
-      policy: policyName,
-      transfers: m.transfers,
-      migration: m.metrics,
-    };
+    const result = lazyReferenceResult(m.placement, topology, policyName);
+    result.transfers = m.transfers;
+    result.migration = m.metrics;
+    return result;
   }
-  return { ...toReferencePlacement(placement), placement, topology, policy: policyName };
+  return lazyReferenceResult(placement, topology, policyName);
+}
+
+/**
+ * The result with `phy2log`, `log2phy` and `logcnt` built on first read: the nested arrays (about
+ * 15,000 small arrays for DeepSeek-V3) cost as much as the plan itself, and callers that go on
+ * with the typed `placement` never read them. They are enumerable own properties, so spreading,
+ * `JSON.stringify`, `structuredClone` and deep equality see plain data; each is built once, from a
+ * copy of the plan taken here (so a later edit of `placement` cannot change them), and may be
+ * reassigned like a data property.
+ */
+function lazyReferenceResult(
+  placement: Placement,
+  topology: Topology,
+  policy: string,
+): RebalanceResult {
+  const { layers, numReplicas, numExperts } = placement;
+  const phy2log = placement.phy2log.slice();
+  const replicaRank = placement.replicaRank.slice();
+  const logcnt = placement.logcnt.slice();
+  const result = {} as RebalanceResult;
+  const lazy = <K extends keyof ReferencePlacement>(key: K, build: () => ReferencePlacement[K]) => {
+    Object.defineProperty(result, key, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const value = build();
+        Object.defineProperty(result, key, {
+          value,
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
+        return value;
+      },
+      set(value: ReferencePlacement[K]) {
+        Object.defineProperty(result, key, {
+          value,
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
+      },
+    });
+  };
+  lazy("phy2log", () => referenceRows(phy2log, layers, numReplicas));
+  lazy("log2phy", () =>
+    referenceLog2phy({ layers, numReplicas, numExperts, phy2log, replicaRank, logcnt }),
+  );
+  lazy("logcnt", () => referenceRows(logcnt, layers, numExperts));
+  result.placement = placement;
+  result.topology = topology;
+  result.policy = policy;
+  return result;
 }
 
 /** Throws when a GPU of `placement` holds an expert twice, naming the layer, GPU and expert. */
