@@ -53,7 +53,8 @@ export function greedyReplication(
   while (stride < numExperts) stride *= 2;
   for (let e = 0; e < numExperts; e++) {
     F32[0] = weights[e];
-    heap[e] = U32[0] * stride + (stride - 1 - e);
+    // Without its sign bit a -0 load has the bits of the zero it equals, not the largest key.
+    heap[e] = (U32[0] & 0x7fffffff) * stride + (stride - 1 - e);
   }
   for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownKey(heap, numExperts, i, heap[i]);
   for (let r = numExperts; r < numReplicas; r++) {

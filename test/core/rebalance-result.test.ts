@@ -66,3 +66,12 @@ describe("rebalanceExperts result: the reference-shaped arrays behave as plain d
     assert.ok(r.transfers !== undefined && r.migration !== undefined);
   });
 });
+
+describe("rebalanceExperts: a -0 load is a zero load", () => {
+  test("the deepseek policy replicates the heaviest expert, not the one with load -0 (regression)", () => {
+    const plain = rebalanceExperts([[0, 1, 2, 3]], 5, 1, 1, 1, { policy: "deepseek" });
+    const signed = rebalanceExperts([[-0, 1, 2, 3]], 5, 1, 1, 1, { policy: "deepseek" });
+    assert.deepEqual(signed.phy2log, plain.phy2log);
+    assert.deepEqual(signed.logcnt, [[1, 1, 1, 2]]);
+  });
+});
