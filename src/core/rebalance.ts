@@ -94,6 +94,64 @@ export function rebalanceExperts(
   return lazyReferenceResult(placement, topology, policyName);
 }
 
+/** A result's nested arrays once built, and the copy of the plan they are built from. */
+class LazyReference {
+  phy2log: number[][] | undefined = undefined;
+  log2phy: number[][][] | undefined = undefined;
+  logcnt: number[][] | undefined = undefined;
+  constructor(readonly source: Placement) {}
+}
+
+const LAZY = Symbol("eplb.lazyReference");
+
+interface LazyResult {
+  [LAZY]: LazyReference;
+}
+
+// One getter per property, shared by every result: per-result closures measured 4 ms more per
+// call on dsv3-prefill when callers read the arrays in a loop (the built arrays outlived the
+// calls until a full garbage collection).
+const LAZY_PROPERTIES: PropertyDescriptorMap = {
+  phy2log: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      const p = lazy.source;
+      lazy.phy2log ??= referenceRows(p.phy2log, p.layers, p.numReplicas);
+      return lazy.phy2log;
+    },
+    set(this: LazyResult, value: number[][]) {
+      this[LAZY].phy2log = value;
+    },
+  },
+  log2phy: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      lazy.log2phy ??= referenceLog2phy(lazy.source);
+      return lazy.log2phy;
+    },
+    set(this: LazyResult, value: number[][][]) {
+      this[LAZY].log2phy = value;
+    },
+  },
+  logcnt: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      const p = lazy.source;
+      lazy.logcnt ??= referenceRows(p.logcnt, p.layers, p.numExperts);
+      return lazy.logcnt;
+    },
+    set(this: LazyResult, value: number[][]) {
+      this[LAZY].logcnt = value;
+    },
+  },
+};
+
 /**
  * The result with `phy2log`, `log2phy` and `logcnt` built on first read: the nested arrays (about
  * 15,000 small arrays for DeepSeek-V3) cost as much as the plan itself, and callers that go on
@@ -108,39 +166,17 @@ function lazyReferenceResult(
   policy: string,
 ): RebalanceResult {
   const { layers, numReplicas, numExperts } = placement;
-  const phy2log = placement.phy2log.slice();
-  const replicaRank = placement.replicaRank.slice();
-  const logcnt = placement.logcnt.slice();
-  const result = {} as RebalanceResult;
-  const lazy = <K extends keyof ReferencePlacement>(key: K, build: () => ReferencePlacement[K]) => {
-    Object.defineProperty(result, key, {
-      enumerable: true,
-      configurable: true,
-      get() {
-        const value = build();
-        Object.defineProperty(result, key, {
-          value,
-          enumerable: true,
-          configurable: true,
-          writable: true,
-        });
-        return value;
-      },
-      set(value: ReferencePlacement[K]) {
-        Object.defineProperty(result, key, {
-          value,
-          enumerable: true,
-          configurable: true,
-          writable: true,
-        });
-      },
-    });
+  const source: Placement = {
+    layers,
+    numReplicas,
+    numExperts,
+    phy2log: placement.phy2log.slice(),
+    replicaRank: placement.replicaRank.slice(),
+    logcnt: placement.logcnt.slice(),
   };
-  lazy("phy2log", () => referenceRows(phy2log, layers, numReplicas));
-  lazy("log2phy", () =>
-    referenceLog2phy({ layers, numReplicas, numExperts, phy2log, replicaRank, logcnt }),
-  );
-  lazy("logcnt", () => referenceRows(logcnt, layers, numExperts));
+  const result = {} as RebalanceResult;
+  Object.defineProperty(result, LAZY, { value: new LazyReference(source) });
+  Object.defineProperties(result, LAZY_PROPERTIES);
   result.placement = placement;
   result.topology = topology;
   result.policy = policy;
