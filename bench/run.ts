@@ -7,6 +7,7 @@ import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
 import { benchMigration } from "./migration.js";
+import { benchReference } from "./reference.js";
 import { benchSimulate } from "./simulate.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
@@ -18,6 +19,7 @@ const benches: Array<[string, Bench]> = [
   ["io", benchIoTable],
   ["migration", benchMigration],
   ["simulate", benchSimulate],
+  ["reference", benchReference],
 ];
 
 const { values } = parseArgs({

@@ -12,7 +12,8 @@ import { type LoadsInput, toLoadMatrix } from "./model/matrix.js";
 import {
   type Placement,
   type ReferencePlacement,
-  toReferencePlacement,
+  referenceLog2phy,
+  referenceRows,
 } from "./model/placement.js";
 import { makeTopology, type Topology } from "./model/topology.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
@@ -85,16 +86,101 @@ export function rebalanceExperts(
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
     if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", policyName);
-    return {
-      ...toReferencePlacement(m.placement),
-      placement: m.placement,
-      topology,
-      policy: policyName,
-      transfers: m.transfers,
-      migration: m.metrics,
-    };
+    const result = lazyReferenceResult(m.placement, topology, policyName);
+    result.transfers = m.transfers;
+    result.migration = m.metrics;
+    return result;
   }
-  return { ...toReferencePlacement(placement), placement, topology, policy: policyName };
+  return lazyReferenceResult(placement, topology, policyName);
+}
+
+/** A result's nested arrays once built, and the copy of the plan they are built from. */
+class LazyReference {
+  phy2log: number[][] | undefined = undefined;
+  log2phy: number[][][] | undefined = undefined;
+  logcnt: number[][] | undefined = undefined;
+  constructor(readonly source: Placement) {}
+}
+
+const LAZY = Symbol("eplb.lazyReference");
+
+interface LazyResult {
+  [LAZY]: LazyReference;
+}
+
+// One getter per property, shared by every result: per-result closures measured 4 ms more per
+// call on dsv3-prefill when callers read the arrays in a loop (the built arrays outlived the
+// calls until a full garbage collection).
+const LAZY_PROPERTIES: PropertyDescriptorMap = {
+  phy2log: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      const p = lazy.source;
+      lazy.phy2log ??= referenceRows(p.phy2log, p.layers, p.numReplicas);
+      return lazy.phy2log;
+    },
+    set(this: LazyResult, value: number[][]) {
+      this[LAZY].phy2log = value;
+    },
+  },
+  log2phy: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      lazy.log2phy ??= referenceLog2phy(lazy.source);
+      return lazy.log2phy;
+    },
+    set(this: LazyResult, value: number[][][]) {
+      this[LAZY].log2phy = value;
+    },
+  },
+  logcnt: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      const p = lazy.source;
+      lazy.logcnt ??= referenceRows(p.logcnt, p.layers, p.numExperts);
+      return lazy.logcnt;
+    },
+    set(this: LazyResult, value: number[][]) {
+      this[LAZY].logcnt = value;
+    },
+  },
+};
+
+/**
+ * The result with `phy2log`, `log2phy` and `logcnt` built on first read: the nested arrays (about
+ * 15,000 small arrays for DeepSeek-V3) cost as much as the plan itself, and callers that go on
+ * with the typed `placement` never read them. They are enumerable own properties, so spreading,
+ * `JSON.stringify`, `structuredClone` and deep equality see plain data; each is built once, from a
+ * copy of the plan taken here (so a later edit of `placement` cannot change them), and may be
+ * reassigned like a data property.
+ */
+function lazyReferenceResult(
+  placement: Placement,
+  topology: Topology,
+  policy: string,
+): RebalanceResult {
+  const { layers, numReplicas, numExperts } = placement;
+  const source: Placement = {
+    layers,
+    numReplicas,
+    numExperts,
+    phy2log: placement.phy2log.slice(),
+    replicaRank: placement.replicaRank.slice(),
+    logcnt: placement.logcnt.slice(),
+  };
+  const result = {} as RebalanceResult;
+  Object.defineProperty(result, LAZY, { value: new LazyReference(source) });
+  Object.defineProperties(result, LAZY_PROPERTIES);
+  result.placement = placement;
+  result.topology = topology;
+  result.policy = policy;
+  return result;
 }
 
 /** Throws when a GPU of `placement` holds an expert twice, naming the layer, GPU and expert. */

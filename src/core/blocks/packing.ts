@@ -3,17 +3,26 @@ import { OrderWorkspace, orderDescending } from "./order.js";
 /** Reusable buffers for {@link greedyPacking}; grows to the largest problem seen. */
 export class PackingWorkspace {
   order = new Int32Array(0);
-  heap = new Float64Array(0);
-  packWeight = new Float64Array(0);
+  queue = new Float64Array(0);
+  treeBits = new Int32Array(0);
+  treePack = new Int32Array(0);
+  packWeight = new Float32Array(0);
+  packBits = new Uint32Array(0);
   packCount = new Int32Array(0);
   readonly orderWorkspace = new OrderWorkspace();
 
   ensure(numItems: number, numPacks: number): void {
     if (this.order.length < numItems) this.order = new Int32Array(numItems);
-    if (this.heap.length < numPacks) {
-      this.heap = new Float64Array(numPacks);
-      this.packWeight = new Float64Array(numPacks);
+    if (this.queue.length < numItems + numPacks) {
+      this.queue = new Float64Array(numItems + numPacks);
+    }
+    if (this.packCount.length < numPacks) {
+      this.packWeight = new Float32Array(numPacks);
+      // The same memory read as bits: a float32 store rounds, the alias yields the sort key.
+      this.packBits = new Uint32Array(this.packWeight.buffer);
       this.packCount = new Int32Array(numPacks);
+      this.treeBits = new Int32Array(4 * numPacks);
+      this.treePack = new Int32Array(4 * numPacks);
     }
   }
 }
@@ -24,7 +33,7 @@ export class PackingWorkspace {
  *
  * Items are taken heaviest first (ties: lowest index first) and each goes to the lightest pack
  * that still has room (ties: lowest pack index). Pack weights accumulate in float32 like the
- * reference. A min-heap keyed by (weight, pack index) replaces the reference's linear scan over
+ * reference. Sorted packs (few packs) or a tournament tree (many) replace the reference's linear scan over
  * packs; it picks the same pack because the key order is the same.
  *
  * With one item per pack the reference skips sorting and puts item `i` in pack `i`; so does this.
@@ -55,56 +64,118 @@ export function greedyPacking(
     return;
   }
   workspace.ensure(n, numPacks);
-  const { order, heap, packWeight, packCount } = workspace;
-  orderDescending(weights, n, order, workspace.orderWorkspace);
-  // The heap holds one float64 key per open pack, `bits(float32 weight) * stride + pack`: the
-  // float32 bit pattern is monotone for non-negative values, so one comparison orders packs by
-  // (weight, index) exactly, with no indirection and half the branches of a pair comparison.
+  orderDescending(weights, n, workspace.order, workspace.orderWorkspace);
+  if (numPacks < TREE_MIN_PACKS) packSortedQueue(weights, n, numPacks, pack, rank, workspace);
+  else packTournament(weights, n, numPacks, pack, rank, workspace);
+}
+
+// From this many packs a tournament tree beats keeping the packs sorted (measured: 64 packs of
+// 7 items 11.5 vs 15.3 us; 8 packs of 9 items 1.2 vs 0.6 us, where insertions move 2.4 packs).
+const TREE_MIN_PACKS = 32;
+const FULL = 0x7fffffff;
+
+/**
+ * The packs kept sorted ascending by key `bits(float32 weight) * stride + pack` (the bit pattern
+ * is monotone for non-negative floats, so one comparison orders (weight, index) exactly) in
+ * `queue[head..tail)`: the lightest is at `head`; after taking an item it is reinserted from the
+ * tail, where a pack that just took the heaviest remaining item usually belongs.
+ */
+function packSortedQueue(
+  weights: ArrayLike<number>,
+  n: number,
+  numPacks: number,
+  pack: Int32Array,
+  rank: Int32Array,
+  ws: PackingWorkspace,
+): void {
+  const perPack = n / numPacks;
+  const { order, queue, packWeight, packBits, packCount } = ws;
   let stride = 1;
   while (stride < numPacks) stride *= 2;
+  const inverse = 1 / stride;
   for (let p = 0; p < numPacks; p++) {
-    heap[p] = p;
+    queue[p] = p;
     packWeight[p] = 0;
     packCount[p] = 0;
   }
-  // All weights are 0, so keys 0..numPacks-1 in order already form a min-heap.
-  let heapSize = numPacks;
+  let head = 0;
+  let tail = numPacks;
   for (let t = 0; t < n; t++) {
     const item = order[t];
-    const rootKey = heap[0];
-    const p = rootKey - Math.floor(rootKey / stride) * stride;
+    const key = queue[head++];
+    const p = (key - Math.floor(key * inverse) * stride) | 0;
+    const c = packCount[p];
     pack[item] = p;
-    rank[item] = packCount[p];
-    const w = Math.fround(packWeight[p] + Math.fround(weights[item]));
-    packWeight[p] = w;
-    packCount[p]++;
-    if (packCount[p] === perPack) {
-      heapSize--;
-      siftDown(heap, heapSize, heap[heapSize]);
-    } else {
-      F32[0] = w;
-      siftDown(heap, heapSize, U32[0] * stride + p);
+    rank[item] = c;
+    packCount[p] = c + 1;
+    // A float32 store rounds the float64 sum once: the reference's float32 addition. Adding 0
+    // turns a -0 load into +0, whose bits sort as the zero it equals.
+    packWeight[p] = packWeight[p] + (Math.fround(weights[item]) + 0);
+    if (c + 1 === perPack) continue;
+    const next = (packBits[p] & FULL) * stride + p;
+    let j = tail++;
+    while (j > head && queue[j - 1] > next) {
+      queue[j] = queue[j - 1];
+      j--;
     }
+    queue[j] = next;
   }
 }
 
-const F32 = new Float32Array(1);
-const U32 = new Uint32Array(F32.buffer);
-
-/** Puts `key` at the root of the min-heap `heap[0..size)` and sifts it down to its place. */
-function siftDown(heap: Float64Array, size: number, key: number): void {
-  let i = 0;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= size) break;
-    let childKey = heap[child];
-    if (child + 1 < size && heap[child + 1] < childKey) {
-      child++;
-      childKey = heap[child];
-    }
-    if (childKey >= key) break;
-    heap[i] = childKey;
-    i = child;
+/**
+ * A tournament tree over the packs: leaf `leaves + p` holds pack p's float32 weight bits (a full
+ * pack 0x7fffffff, above +Infinity's), each inner node its lighter child's bits and pack, ties to
+ * the left child, whose packs have the lower indices. Updating the leaf of the pack that took an
+ * item rewrites its path with integer masks, no data-dependent branch.
+ */
+function packTournament(
+  weights: ArrayLike<number>,
+  n: number,
+  numPacks: number,
+  pack: Int32Array,
+  rank: Int32Array,
+  ws: PackingWorkspace,
+): void {
+  const perPack = n / numPacks;
+  const { order, treeBits, treePack, packWeight, packBits, packCount } = ws;
+  let leaves = 1;
+  while (leaves < numPacks) leaves *= 2;
+  for (let p = 0; p < leaves; p++) {
+    treeBits[leaves + p] = p < numPacks ? 0 : FULL;
+    treePack[leaves + p] = p;
   }
-  heap[i] = key;
+  for (let i = leaves - 1; i >= 1; i--) {
+    const l = 2 * i;
+    const lb = treeBits[l];
+    const rb = treeBits[l + 1];
+    const right = (rb - lb) >> 31;
+    treeBits[i] = lb ^ ((lb ^ rb) & right);
+    treePack[i] = treePack[l] ^ ((treePack[l] ^ treePack[l + 1]) & right);
+  }
+  packWeight.fill(0, 0, numPacks);
+  packCount.fill(0, 0, numPacks);
+  for (let t = 0; t < n; t++) {
+    const item = order[t];
+    const p = treePack[1];
+    const c = packCount[p] + 1;
+    pack[item] = p;
+    rank[item] = c - 1;
+    packCount[p] = c;
+    packWeight[p] = packWeight[p] + (Math.fround(weights[item]) + 0);
+    let bits = c === perPack ? FULL : packBits[p] & FULL;
+    let winner = p;
+    let i = leaves + p;
+    treeBits[i] = bits;
+    while (i > 1) {
+      const s = i ^ 1;
+      const sb = treeBits[s];
+      // All ones when the sibling wins: lighter, or as light and on the left (i odd).
+      const lose = (sb - bits - (i & 1)) >> 31;
+      bits ^= (bits ^ sb) & lose;
+      winner ^= (winner ^ treePack[s]) & lose;
+      i >>= 1;
+      treeBits[i] = bits;
+      treePack[i] = winner;
+    }
+  }
 }

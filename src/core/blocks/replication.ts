@@ -3,11 +3,15 @@ export class ReplicationWorkspace {
   heap = new Int32Array(0);
   key = new Float64Array(0);
   count = new Int32Array(0);
+  treeBits = new Int32Array(0);
+  treeExpert = new Int32Array(0);
   ensure(numExperts: number): void {
     if (this.heap.length < numExperts) {
       this.heap = new Int32Array(numExperts);
       this.key = new Float64Array(numExperts);
       this.count = new Int32Array(numExperts);
+      this.treeBits = new Int32Array(4 * numExperts);
+      this.treeExpert = new Int32Array(4 * numExperts);
     }
   }
 }
@@ -19,7 +23,8 @@ export class ReplicationWorkspace {
  * `weight / count` (float32 division; lowest expert index on ties). This water-filling is optimal
  * for the largest per-replica load.
  *
- * A max-heap keyed by (load per replica, -index) replaces the reference's full argmax per replica.
+ * A tournament tree over the experts' float32 load-per-replica bits replaces the reference's full
+ * argmax per replica: each pick rewrites one leaf-to-root path with integer masks.
  *
  * Writes `phy2log[0..numReplicas)` (expert of each replica), `replicaRank` and `count[0..numExperts)`.
  *
@@ -46,47 +51,55 @@ export function greedyReplication(
   }
   if (numReplicas === numExperts) return;
   workspace.ensure(numExperts);
-  // Max-heap of float64 keys `bits(float32 load per replica) * stride + (stride - 1 - expert)`:
-  // one comparison orders by (load descending, index ascending) exactly, as in the packing heap.
-  const heap = workspace.key;
-  let stride = 1;
-  while (stride < numExperts) stride *= 2;
-  for (let e = 0; e < numExperts; e++) {
-    F32[0] = weights[e];
-    heap[e] = U32[0] * stride + (stride - 1 - e);
+  // Leaf `leaves + e` holds expert e's bits (sign bit dropped: a -0 load is a zero); each inner
+  // node the larger child's bits and expert, ties to the left child, whose experts have the
+  // lower indices. Padding leaves hold 0 and sit right of every expert, so they never win.
+  const { treeBits, treeExpert } = workspace;
+  let leaves = 1;
+  while (leaves < numExperts) leaves *= 2;
+  for (let e = 0; e < leaves; e++) {
+    if (e < numExperts) {
+      F32[0] = weights[e];
+      treeBits[leaves + e] = U32[0] & SIGNLESS;
+    } else treeBits[leaves + e] = 0;
+    treeExpert[leaves + e] = e;
   }
-  for (let i = (numExperts >> 1) - 1; i >= 0; i--) siftDownKey(heap, numExperts, i, heap[i]);
+  for (let i = leaves - 1; i >= 1; i--) {
+    const l = 2 * i;
+    const lb = treeBits[l];
+    const rb = treeBits[l + 1];
+    const right = (lb - rb) >> 31;
+    treeBits[i] = lb ^ ((lb ^ rb) & right);
+    treeExpert[i] = treeExpert[l] ^ ((treeExpert[l] ^ treeExpert[l + 1]) & right);
+  }
   for (let r = numExperts; r < numReplicas; r++) {
-    const rootKey = heap[0];
-    const e = stride - 1 - (rootKey - Math.floor(rootKey / stride) * stride);
+    const e = treeExpert[1];
     phy2log[r] = e;
-    replicaRank[r] = count[e];
-    count[e]++;
-    F32[0] = Math.fround(weights[e]) / count[e];
-    siftDownKey(heap, numExperts, 0, U32[0] * stride + (stride - 1 - e));
+    const c = count[e];
+    replicaRank[r] = c;
+    count[e] = c + 1;
+    F32[0] = Math.fround(weights[e]) / (c + 1);
+    let bits = U32[0] & SIGNLESS;
+    let winner = e;
+    let i = leaves + e;
+    treeBits[i] = bits;
+    while (i > 1) {
+      const s = i ^ 1;
+      const sb = treeBits[s];
+      // All ones when the sibling wins: heavier, or as heavy and on the left (i odd).
+      const lose = (bits - sb - (i & 1)) >> 31;
+      bits ^= (bits ^ sb) & lose;
+      winner ^= (winner ^ treeExpert[s]) & lose;
+      i >>= 1;
+      treeBits[i] = bits;
+      treeExpert[i] = winner;
+    }
   }
 }
 
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
-
-/** Places `key` at `start` of the max-heap `heap[0..size)` and sifts it down. */
-function siftDownKey(heap: Float64Array, size: number, start: number, key: number): void {
-  let i = start;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= size) break;
-    let childKey = heap[child];
-    if (child + 1 < size && heap[child + 1] > childKey) {
-      child++;
-      childKey = heap[child];
-    }
-    if (childKey <= key) break;
-    heap[i] = childKey;
-    i = child;
-  }
-  heap[i] = key;
-}
+const SIGNLESS = 0x7fffffff;
 
 function siftDownMax(heap: Int32Array, size: number, key: Float64Array, start: number): void {
   let i = start;

@@ -72,23 +72,59 @@ export function maxReplicaCount(p: Placement): number {
  * ```
  */
 export function toReferencePlacement(p: Placement): ReferencePlacement {
-  const { layers, numReplicas: P, numExperts: E } = p;
+  return {
+    phy2log: referenceRows(p.phy2log, p.layers, p.numReplicas),
+    log2phy: referenceLog2phy(p),
+    logcnt: referenceRows(p.logcnt, p.layers, p.numExperts),
+  };
+}
+
+/**
+ * A flat row-major array as nested rows `[rows][width]` (the reference's `phy2log` or `logcnt`).
+ *
+ * @example
+ * ```ts
+ * referenceRows(new Int32Array([0, 1, 0, 1, 1, 0]), 2, 3); // [[0, 1, 0], [1, 1, 0]]
+ * ```
+ */
+export function referenceRows(flat: Int32Array, rows: number, width: number): number[][] {
+  const out: number[][] = new Array(rows);
+  for (let r = 0; r < rows; r++) {
+    // Filled by push: a packed array of small integers, cheaper than Array.from over a view.
+    const row: number[] = [];
+    for (let i = r * width, end = i + width; i < end; i++) row.push(flat[i]);
+    out[r] = row;
+  }
+  return out;
+}
+
+/**
+ * The reference's `log2phy` `[layers][numExperts][X]`: each expert's slots in replica-rank order,
+ * padded with -1 to the largest replica count `X`.
+ *
+ * @example
+ * ```ts
+ * referenceLog2phy(placementFromPhy2log([[0, 1, 0]], 2)); // [[[0, 2], [1, -1]]]
+ * ```
+ */
+export function referenceLog2phy(p: Placement): number[][][] {
+  const { layers, numReplicas: P, numExperts: E, phy2log, replicaRank } = p;
   const width = maxReplicaCount(p);
-  const phy2log: number[][] = new Array(layers);
   const log2phy: number[][][] = new Array(layers);
-  const logcnt: number[][] = new Array(layers);
   for (let l = 0; l < layers; l++) {
-    phy2log[l] = Array.from(p.phy2log.subarray(l * P, (l + 1) * P));
-    logcnt[l] = Array.from(p.logcnt.subarray(l * E, (l + 1) * E));
     const rows: number[][] = new Array(E);
-    for (let e = 0; e < E; e++) rows[e] = new Array(width).fill(-1);
+    for (let e = 0; e < E; e++) {
+      const row: number[] = [];
+      for (let x = 0; x < width; x++) row.push(-1);
+      rows[e] = row;
+    }
     for (let s = 0; s < P; s++) {
-      const e = p.phy2log[l * P + s];
-      if (e >= 0) rows[e][p.replicaRank[l * P + s]] = s;
+      const e = phy2log[l * P + s];
+      if (e >= 0) rows[e][replicaRank[l * P + s]] = s;
     }
     log2phy[l] = rows;
   }
-  return { phy2log, log2phy, logcnt };
+  return log2phy;
 }
 
 /**

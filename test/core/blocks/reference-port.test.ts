@@ -78,6 +78,31 @@ describe("greedyPacking", () => {
       { numRuns: 2000 },
     );
   });
+  test("with many packs (the tournament tree, from 32 packs) and one shared workspace it still matches the linear scan", () => {
+    const ws = new PackingWorkspace();
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 80 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer(),
+        fc.boolean(),
+        (m, k, seed, real) => {
+          // Few distinct values make ties; real values (and -0) exercise the float32 sums.
+          const w = Array.from({ length: m * k }, (_, i) => {
+            const h = ((seed ^ (i * 2654435761)) >>> 0) % 1000;
+            return h === 7 ? -0 : real ? h / 7 + 1e-3 * (h % 13) : h % 5;
+          });
+          const pack = new Int32Array(m * k);
+          const rank = new Int32Array(m * k);
+          greedyPacking(w, m * k, m, pack, rank, ws);
+          const plain = plainPacking(w, m);
+          assert.deepEqual(Array.from(pack), plain.pack);
+          assert.deepEqual(Array.from(rank), plain.rank);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
   test("every pack gets exactly n / numPacks items with ranks 0..k-1", () => {
     fc.assert(
       fc.property(

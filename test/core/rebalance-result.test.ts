@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { placementFromPhy2log, rebalanceExperts, toReferencePlacement } from "../../src/index.js";
+
+// The nested arrays are built on first read; these pin that a user cannot tell.
+describe("rebalanceExperts result: the reference-shaped arrays behave as plain data", () => {
+  const loads = [
+    [10, 40, 20, 30],
+    [5, 5, 90, 0],
+  ];
+  const expected = toReferencePlacement(
+    rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" }).placement,
+  );
+  test("deep equality, spreading and JSON see phy2log, log2phy and logcnt with their values", () => {
+    const r = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    assert.deepEqual(Object.keys(r), [
+      "phy2log",
+      "log2phy",
+      "logcnt",
+      "placement",
+      "topology",
+      "policy",
+    ]);
+    assert.deepEqual({ ...r }.log2phy, expected.log2phy);
+    const json = JSON.parse(JSON.stringify(r));
+    assert.deepEqual(json.phy2log, expected.phy2log);
+    assert.deepEqual(json.log2phy, expected.log2phy);
+    assert.deepEqual(json.logcnt, expected.logcnt);
+    assert.deepEqual(structuredClone(r).logcnt, expected.logcnt);
+    const { phy2log, log2phy, logcnt } = rebalanceExperts(loads, 6, 1, 1, 2, {
+      policy: "deepseek",
+    });
+    assert.deepStrictEqual({ phy2log, log2phy, logcnt }, expected);
+    assert.deepEqual(r.phy2log, [[1, 1, 0, 2, 3, 3], expected.phy2log[1]]);
+  });
+  test("each array is built once: edits persist and assignment replaces it", () => {
+    const r = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    assert.equal(r.log2phy, r.log2phy);
+    r.logcnt[0][0] = 99;
+    assert.equal(r.logcnt[0][0], 99);
+    r.phy2log = [[0]];
+    assert.deepEqual(r.phy2log, [[0]]);
+  });
+  test("editing the typed placement after the call does not change the nested arrays", () => {
+    const r = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    r.placement.phy2log.fill(0);
+    r.placement.logcnt.fill(0);
+    assert.deepEqual(r.phy2log, expected.phy2log);
+    assert.deepEqual(r.logcnt, expected.logcnt);
+    assert.deepEqual(r.log2phy, expected.log2phy);
+  });
+  test("a rebalance from a previous placement has the same lazy arrays plus its transfers", () => {
+    const previous = placementFromPhy2log(
+      [
+        [0, 1, 2, 3, 0, 1],
+        [0, 1, 2, 3, 2, 2],
+      ],
+      4,
+    );
+    const r = rebalanceExperts(loads, 6, 1, 1, 2, { previous });
+    assert.deepEqual(r.phy2log, toReferencePlacement(r.placement).phy2log);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(r)).log2phy,
+      toReferencePlacement(r.placement).log2phy,
+    );
+    assert.ok(r.transfers !== undefined && r.migration !== undefined);
+  });
+});
+
+describe("rebalanceExperts: a -0 load is a zero load", () => {
+  test("the deepseek policy replicates the heaviest expert, not the one with load -0 (regression)", () => {
+    const plain = rebalanceExperts([[0, 1, 2, 3]], 5, 1, 1, 1, { policy: "deepseek" });
+    const signed = rebalanceExperts([[-0, 1, 2, 3]], 5, 1, 1, 1, { policy: "deepseek" });
+    assert.deepEqual(signed.phy2log, plain.phy2log);
+    assert.deepEqual(signed.logcnt, [[1, 1, 1, 2]]);
+  });
+});
