@@ -1,169 +1,74 @@
 /**
- * eplb: Expert-Parallelism Load Balancer for Mixture-of-Experts models. The pure, isomorphic core
- * (no Node imports); file formats and the CLI live in `eplb/node`.
+ * eplb: Expert-Parallelism Load Balancer for Mixture-of-Experts models. The main entry holds what a
+ * user plans, checks and simulates with; it is the pure, isomorphic core (no Node imports).
+ *
+ * - `eplb/blocks`: the building blocks advanced users compose (per-layer kernels, workspaces,
+ *   packing, replication, counts, per-engine metrics, migration internals).
+ * - `eplb/report`: the HTML/SVG report toolkit.
+ * - `eplb/node`: file formats (readers, writers), Node only.
+ *
+ * See `docs/architecture.md` for where each lives.
  */
 
 export {
-  AssignmentWorkspace,
-  RelabelWorkspace,
-  relabelLayer,
-  solveAssignment,
-} from "./core/assignment.js";
-export {
-  type CountSearchOptions,
-  CountsWorkspace,
-  estimateMaxLoad,
-  homeAwareCounts,
-  searchReplicaCounts,
-} from "./core/counts.js";
-export { firstGpuDuplicate, type GpuDuplicate, separateDuplicates } from "./core/distinct.js";
-export {
   type EngineBalance,
   engineBalance,
-  type SglangBalance,
-  sglangBalance,
-  sglangPassBalance,
-  type TrtllmBalance,
-  trtllmBalance,
-  type VllmAscendBalance,
-  type VllmBalance,
-  vllmAscendBalance,
-  vllmBalance,
 } from "./core/engine-metrics.js";
 export { EplbInputError } from "./core/errors.js";
 export {
   createEstimator,
   DEFAULT_ESTIMATOR,
-  DEFAULT_HALF_LIFE_FRACTION,
-  ESTIMATOR_DESCRIPTIONS,
   ESTIMATOR_KINDS,
   type EstimatorKind,
   type EstimatorSpec,
   estimateLoads,
   type LoadEstimator,
   type LoadTrace,
-  resolveEstimatorSpec,
-  type TraceData,
 } from "./core/estimators.js";
-export {
-  EXACT_LIMITS,
-  type ExactOptions,
-  type ExactSolution,
-  solveExact,
-} from "./core/exact.js";
-export {
-  checkShapeLimits,
-  MAX_LOAD_TOTAL,
-  MAX_SHAPE,
-  type ShapeNames,
-  shapeLimitsText,
-} from "./core/limits.js";
-export {
-  EXACT_GROUP_PARTITIONS,
-  type GroupPackingShape,
-  GroupPackingWorkspace,
-  groupPartitionCount,
-  offNodeShare,
-  packGroupsToNodes,
-} from "./core/locality.js";
+export { MAX_SHAPE } from "./core/limits.js";
 export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
 export {
   type BalanceSummary,
-  contiguousGpuLoads,
-  duplicateGpuCount,
   evaluatePlacement,
   gpuLoads,
   lowerBounds,
   nodeLoads,
   type PlacementMetrics,
-  requirePlacementFits,
   summarizeBalance,
 } from "./core/metrics.js";
 export {
-  DEFAULT_MIN_GAIN,
-  DEFAULT_MOVE_BUDGET,
-  DEFAULT_SLOT_GAIN,
-  DEFAULT_TOLERANCE,
-  type LayerMigration,
-  type LayerOutcome,
-  layerMaxGpuLoad,
-  localityViolation,
   type Migration,
   type MigrationMetrics,
   type MigrationOptions,
-  type MigrationSettings,
-  MigrationWorkspace,
-  migrateLayer,
   migratePlacement,
   type PreviousPlacement,
-  resolveMigrationSettings,
-  SMOOTHING,
-  smoothMaxGpuLoad,
   toPreviousPlacement,
 } from "./core/migration.js";
-export { OrderWorkspace, orderDescending } from "./core/order.js";
-export { greedyPacking, PackingWorkspace } from "./core/packing.js";
 export {
   createPlacement,
-  maxReplicaCount,
   type Placement,
   placementFromPhy2log,
   placementViolation,
   type ReferencePlacement,
   toReferencePlacement,
 } from "./core/placement.js";
-export {
-  type BalancedOptions,
-  BalancedWorkspace,
-  balancedOptions,
-  balancedPolicy,
-  DEFAULT_EPSILON,
-  type LayerSource,
-  planBalanced,
-  planBalancedLayer,
-} from "./core/policies/balanced.js";
-export {
-  DeepseekWorkspace,
-  deepseekPolicy,
-  type HierarchyShape,
-  planDeepseek,
-  planHierarchicalLayer,
-  referenceShape,
-} from "./core/policies/deepseek.js";
+export { type BalancedOptions, planBalanced } from "./core/policies/balanced.js";
+export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js";
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
 export type { Policy, PolicyOptions } from "./core/policy.js";
 export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
-export { excessCopies, refineScope, repairDuplicates } from "./core/refine.js";
-export {
-  greedyReplication,
-  minMaxReplicaLoad,
-  ReplicationWorkspace,
-  waterFillCounts,
-} from "./core/replication.js";
-export {
-  packScope,
-  recomputeScopeLoads,
-  replicaCap,
-  ScopeWorkspace,
-  scopeLowerBound,
-  scopeMaxLoad,
-} from "./core/scope.js";
 export {
   type SimulationConfig,
   type SimulationResult,
   type StrategyName,
   type StrategyResult,
   simulate,
-  slotSharesOf,
-  stepBalancedness,
   type TraceSource,
   traceSource,
 } from "./core/simulate.js";
 export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
-  DRIFT_SEGMENT,
-  resolveSynthOptions,
   type SynthOptions,
   type SynthTrace,
   synthesizeTrace,
@@ -171,61 +76,10 @@ export {
 } from "./core/synth.js";
 export { makeTopology, type Topology } from "./core/topology.js";
 export {
-  type GpuTransferCounts,
-  gpuTransferCounts,
-  planLayerTransfers,
   planTransfers,
-  TRANSFER_KINDS,
   type Transfer,
   type TransferCounts,
   type TransferKind,
   type TransferPlan,
-  TransferWorkspace,
   transferList,
 } from "./core/transfers.js";
-export {
-  AFTER_COLOR,
-  BEFORE_COLOR,
-  expertColor,
-  HEAT_COLORS,
-  HEAT_EDGES,
-  heatBin,
-  textColorOn,
-} from "./report/colors.js";
-export { type GpuBarsOptions, svgGpuBars } from "./report/gpu-bars.js";
-export { type HeatmapOptions, svgHeatmap } from "./report/heatmap.js";
-export {
-  defaultSections,
-  figure,
-  type HtmlReportOptions,
-  htmlReport,
-  type ReportSection,
-} from "./report/html.js";
-export { type LayerBalanceOptions, svgLayerBalance } from "./report/layer-balance.js";
-export { migrationSection, migrationSections } from "./report/migration.js";
-export {
-  type BeforeMetrics,
-  buildReportModel,
-  type DetailLayer,
-  type MigrationView,
-  migrationView,
-  pickDetailLayers,
-  type ReportInput,
-  type ReportModel,
-} from "./report/model.js";
-export { type PlacementGridOptions, svgPlacementGrid } from "./report/placement-grid.js";
-export { type SweepPoint, simulationSection, sweepSection } from "./report/simulation.js";
-export {
-  type BarChartOptions,
-  type BarSeries,
-  escapeXml,
-  formatNumber,
-  type LegendItem,
-  type LineChartOptions,
-  type LineSeries,
-  niceTicks,
-  type RefLine,
-  svgBarChart,
-  svgLegend,
-  svgLineChart,
-} from "./report/svg.js";

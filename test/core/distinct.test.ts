@@ -2,16 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { firstGpuDuplicate, separateDuplicates } from "../../src/core/distinct.js";
-import {
-  duplicateGpuCount,
-  EplbInputError,
-  makeTopology,
-  type Placement,
-  placementFromPhy2log,
-  placementViolation,
-  planDeepseek,
-  rebalanceExperts,
-} from "../../src/index.js";
+import { EplbInputError, makeTopology, type Placement, placementFromPhy2log, placementViolation, planDeepseek, rebalanceExperts } from "../../src/index.js";
+import { duplicateGpuCount } from "../../src/blocks.js";
 import { instance } from "../helpers/instances.js";
 
 function layerRow(p: Placement, l: number): number[] {

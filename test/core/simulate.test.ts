@@ -1,26 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import {
-  DEFAULT_ESTIMATOR,
-  EplbInputError,
-  estimateLoads,
-  getPolicy,
-  gpuLoads,
-  type LoadTrace,
-  placementFromPhy2log,
-  placementViolation,
-  rebalanceExperts,
-  registerPolicy,
-  resolveEstimatorSpec,
-  type SimulationConfig,
-  simulate,
-  slotSharesOf,
-  stepBalancedness,
-  summarizeBalance,
-  synthesizeTrace,
-  traceSource,
-} from "../../src/index.js";
+import { DEFAULT_ESTIMATOR, EplbInputError, estimateLoads, getPolicy, gpuLoads, type LoadTrace, placementFromPhy2log, placementViolation, rebalanceExperts, registerPolicy, type SimulationConfig, simulate, summarizeBalance, synthesizeTrace, traceSource } from "../../src/index.js";
+import { resolveEstimatorSpec, slotSharesOf, stepBalancedness } from "../../src/blocks.js";
 
 function trace(rows: number[][][]): LoadTrace {
   const steps = rows.length;
@@ -192,13 +174,14 @@ describe("simulate: hand-computed tiny traces", () => {
     registerPolicy({
       name: "spy",
       description: "records its options, then plans as deepseek",
-      plan: (loads, topology, options) => {
+      options: ["marker"],
+      plan: (loads, topology, options: { marker?: number; previous?: unknown }) => {
         seen.push({
           previous: options.previous !== undefined,
           marker: options.marker,
           loads: Array.from(loads.data),
         });
-        return getPolicy("deepseek").plan(loads, topology, options);
+        return getPolicy("deepseek").plan(loads, topology, {});
       },
     });
     simulate(flip, { ...flipConfig, policy: "spy", rebalanceOptions: { marker: 7 } });

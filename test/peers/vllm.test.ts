@@ -6,15 +6,8 @@
 // exact maps (vLLM's default policy is DeepSeek's algorithm).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  EplbInputError,
-  placementFromPhy2log,
-  preserveGpuSlots,
-  type RebalanceResult,
-  rebalanceExperts,
-  toReferencePlacement,
-  vllmBalance,
-} from "../../src/index.js";
+import { EplbInputError, placementFromPhy2log, preserveGpuSlots, type RebalanceResult, rebalanceExperts, toReferencePlacement } from "../../src/index.js";
+import { vllmBalance } from "../../src/blocks.js";
 
 const POLICIES = ["deepseek", "balanced"] as const;
 

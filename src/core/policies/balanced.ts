@@ -748,9 +748,10 @@ export function planBalanced(
  * balancedOptions({ epsilon: -1 }); // throws: epsilon (-1) must be a finite number >= 0
  * ```
  */
-export function balancedOptions(options: PolicyOptions): BalancedOptions {
+export function balancedOptions(options: BalancedOptions & PolicyOptions): BalancedOptions {
   const out: BalancedOptions = {};
-  const { relaxedHierarchy, epsilon } = options;
+  // Read as unknown: JavaScript callers and parsed files may pass any value.
+  const { relaxedHierarchy, epsilon } = options as Record<string, unknown>;
   if (relaxedHierarchy !== undefined) {
     if (typeof relaxedHierarchy !== "boolean") {
       throw new EplbInputError("relaxedHierarchy", relaxedHierarchy, "must be true or false");
@@ -767,9 +768,10 @@ export function balancedOptions(options: PolicyOptions): BalancedOptions {
 }
 
 /** The `balanced` policy: near-optimal, never worse than `deepseek` on any layer. */
-export const balancedPolicy: Policy = {
+export const balancedPolicy: Policy<BalancedOptions> = {
   name: "balanced",
   description:
     "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replicas on a GPU",
+  options: ["relaxedHierarchy", "epsilon"],
   plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
 };

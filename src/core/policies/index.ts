@@ -17,7 +17,7 @@ export const DEFAULT_POLICY = "balanced";
  *
  * @example
  * ```ts
- * policyNames(); // ["deepseek", ...]
+ * policyNames(); // ["balanced", "deepseek"]
  * ```
  */
 export function policyNames(): string[] {
@@ -29,8 +29,8 @@ export function policyNames(): string[] {
  *
  * @example
  * ```ts
- * getPolicy("deepseek").description;
- * getPolicy("nope"); // throws: policy ("nope") must be one of: deepseek, ...
+ * getPolicy("deepseek").name; // "deepseek"
+ * getPolicy("nope"); // throws EplbInputError: policy ("nope") must be one of: balanced, deepseek
  * ```
  */
 export function getPolicy(name: string): Policy {
@@ -42,11 +42,13 @@ export function getPolicy(name: string): Policy {
 }
 
 /**
- * Adds a policy (or replaces one of the same name), for users composing their own.
+ * Adds a policy (or replaces one of the same name), for users composing their own. The policy
+ * lists the option fields it reads in `options`; `rebalanceExperts` refuses any other.
  *
  * @example
  * ```ts
  * registerPolicy({ name: "mine", description: "...", plan: (loads, t) => planDeepseek(loads, t) });
+ * rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2, { policy: "mine" }).phy2log; // [[1, 1, 0, 2, 3, 3]]
  * ```
  */
 export function registerPolicy(policy: Policy): void {
