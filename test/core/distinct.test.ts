@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { firstGpuDuplicate, separateDuplicates } from "../../src/core/distinct.js";
-import { EplbInputError, makeTopology, type Placement, placementFromPhy2log, placementViolation, planDeepseek, rebalanceExperts } from "../../src/index.js";
 import { duplicateGpuCount } from "../../src/blocks.js";
+import { firstGpuDuplicate, separateDuplicates } from "../../src/core/distinct.js";
+import {
+  EplbInputError,
+  makeTopology,
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+  planDeepseek,
+  rebalanceExperts,
+} from "../../src/index.js";
 import { instance } from "../helpers/instances.js";
 
 function layerRow(p: Placement, l: number): number[] {

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { EplbInputError, engineBalance, gpuLoads, placementFromPhy2log, summarizeBalance, toLoadMatrix } from "../../src/index.js";
 import { sglangBalance, trtllmBalance, vllmAscendBalance, vllmBalance } from "../../src/blocks.js";
+import {
+  EplbInputError,
+  engineBalance,
+  gpuLoads,
+  placementFromPhy2log,
+  summarizeBalance,
+  toLoadMatrix,
+} from "../../src/index.js";
 
 const close = (a: number, b: number, eps = 1e-12) =>
   assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);

@@ -1,8 +1,38 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { createPlacement, EplbInputError, gpuLoads, type LoadMatrix, lognormalLoads, makeTopology, migratePlacement, type Placement, placementFromPhy2log, placementViolation, planBalanced, planDeepseek, planTransfers, Random, rebalanceExperts, type Topology, toLoadMatrix, toPreviousPlacement } from "../../src/index.js";
-import { gpuTransferCounts, localityViolation, MigrationWorkspace, migrateLayer, RelabelWorkspace, relabelLayer, resolveMigrationSettings, SMOOTHING, smoothMaxGpuLoad, solveAssignment } from "../../src/blocks.js";
+import {
+  gpuTransferCounts,
+  localityViolation,
+  MigrationWorkspace,
+  migrateLayer,
+  RelabelWorkspace,
+  relabelLayer,
+  resolveMigrationSettings,
+  SMOOTHING,
+  smoothMaxGpuLoad,
+  solveAssignment,
+} from "../../src/blocks.js";
+import {
+  createPlacement,
+  EplbInputError,
+  gpuLoads,
+  type LoadMatrix,
+  lognormalLoads,
+  makeTopology,
+  migratePlacement,
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+  planBalanced,
+  planDeepseek,
+  planTransfers,
+  Random,
+  rebalanceExperts,
+  type Topology,
+  toLoadMatrix,
+  toPreviousPlacement,
+} from "../../src/index.js";
 
 /** A random valid cluster shape, loads, and drifted loads (zeros and ties included). */
 const instance = fc

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import {
+  greedyPacking,
+  greedyReplication,
+  minMaxReplicaLoad,
+  orderDescending,
+  PackingWorkspace,
+} from "../../src/blocks.js";
 import { rebalanceExperts } from "../../src/index.js";
-import { greedyPacking, greedyReplication, minMaxReplicaLoad, orderDescending, PackingWorkspace } from "../../src/blocks.js";
 import {
   plainOrder,
   plainPacking,

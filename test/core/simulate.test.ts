@@ -1,8 +1,24 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { DEFAULT_ESTIMATOR, EplbInputError, estimateLoads, getPolicy, gpuLoads, type LoadTrace, placementFromPhy2log, placementViolation, rebalanceExperts, registerPolicy, type SimulationConfig, simulate, summarizeBalance, synthesizeTrace, traceSource } from "../../src/index.js";
 import { resolveEstimatorSpec, slotSharesOf, stepBalancedness } from "../../src/blocks.js";
+import {
+  DEFAULT_ESTIMATOR,
+  EplbInputError,
+  estimateLoads,
+  getPolicy,
+  gpuLoads,
+  type LoadTrace,
+  placementFromPhy2log,
+  placementViolation,
+  rebalanceExperts,
+  registerPolicy,
+  type SimulationConfig,
+  simulate,
+  summarizeBalance,
+  synthesizeTrace,
+  traceSource,
+} from "../../src/index.js";
 
 function trace(rows: number[][][]): LoadTrace {
   const steps = rows.length;

@@ -6,8 +6,15 @@
 // exact maps (vLLM's default policy is DeepSeek's algorithm).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError, placementFromPhy2log, preserveGpuSlots, type RebalanceResult, rebalanceExperts, toReferencePlacement } from "../../src/index.js";
 import { vllmBalance } from "../../src/blocks.js";
+import {
+  EplbInputError,
+  placementFromPhy2log,
+  preserveGpuSlots,
+  type RebalanceResult,
+  rebalanceExperts,
+  toReferencePlacement,
+} from "../../src/index.js";
 
 const POLICIES = ["deepseek", "balanced"] as const;
 
