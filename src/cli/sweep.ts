@@ -158,7 +158,7 @@ export function sweepRow(r: SimulationResult): SweepRow {
  * @example
  * ```ts
  * parseSweeps(["interval=50,100", "policy=deepseek"]);
- * // { interval: [50, 100], policy: ["deepseek"] }
+ * // { interval: ["50", "100"], policy: ["deepseek"] }
  * parseSweeps(["gpus=8"]);
  * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator
  * ```
@@ -554,7 +554,7 @@ const SECONDS_PER_CELL = { baselines: 4e-7, alone: 2e-7 };
  * @example
  * ```ts
  * sweepStartLine(12, { steps: 2000, layers: 58, experts: 256 }, 2, false);
- * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min\n"
+ * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min (rough estimate)\n"
  * ```
  */
 export function sweepStartLine(

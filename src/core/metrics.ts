@@ -201,8 +201,10 @@ export function summarizeBalance(
  *
  * @example
  * ```ts
- * requirePlacementFits(loads2x12, placementOf16Slots, 3, 1);
- * // throws: numGpus (3) must divide the placement's slots per layer (16)
+ * const loads = toLoadMatrix([[1, 2, 3, 4]]);
+ * requirePlacementFits(loads, placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4), 2, 1); // passes
+ * requirePlacementFits(loads, placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4), 4, 1);
+ * // throws: numGpus (4) must divide the placement's slots per layer (6)
  * ```
  */
 export function requirePlacementFits(

@@ -75,7 +75,7 @@ function encodeValues(values: ArrayLike<number>, dtype: NpyWriteDType): Uint8Arr
  *
  * @example
  * ```ts
- * encodeNpy([1, 2, 3, 4], [2, 2], "int64").length; // 96: a 64-byte header and 4 x 8 bytes
+ * encodeNpy([1, 2, 3, 4], [2, 2], "int64").length; // 160: a 128-byte header and 4 x 8 bytes
  * ```
  */
 export function encodeNpy(

@@ -106,7 +106,7 @@ function dims(value: FileValue): number {
  * @returns the error to throw
  * @example
  * ```ts
- * throw sglangStepsError("dump.pt");
+ * throw sglangStepsError("dump.pt"); // throws EplbFormatError: dump.pt: is an SGLang stat dump
  * ```
  */
 export function sglangStepsError(file: string): EplbFormatError {

@@ -38,7 +38,7 @@ const RECORD_KEY = /^(\d+)_(\d+)$/;
  * @param path a file or directory path
  * @example
  * ```ts
- * isTrtllmStatisticsDir("/tmp/expert_statistic"); // true
+ * isTrtllmStatisticsDir("stats"); // true (meta_info.json and rank*.safetensors in it)
  * ```
  */
 export function isTrtllmStatisticsDir(path: string): boolean {

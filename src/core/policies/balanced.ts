@@ -711,7 +711,7 @@ function planRelaxed(
  * const t = makeTopology(8, 16, 1, 1, 8);
  * const loads = new Float64Array([600, 560, 120, 120, 20, 10, 10, 10]);
  * const p = planBalanced({ layers: 1, experts: 8, data: loads }, t);
- * // p.logcnt = [4, 3, 3, 1, 1, 2, 1, 1], p.phy2log = [1, 7, 1, 5, 1, 5, 0, 2, 0, 2, 0, 4, 0, 6, 3, 2]
+ * // p.logcnt = [4, 3, 1, 3, 1, 2, 1, 1], p.phy2log = [1, 7, 1, 5, 1, 5, 0, 3, 0, 3, 0, 4, 0, 6, 2, 3]
  * // max GPU load 196.67 (560/3 + 10), the optimum; planDeepseek gives 232
  * ```
  */
