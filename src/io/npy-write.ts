@@ -104,9 +104,11 @@ export function encodeNpy(
  *
  * @example
  * ```ts
- * const w = new NpyWriter("trace.npy", "int64", [1000, 58, 256]);
- * for (let t = 0; t < 1000; t++) w.write(stepCounts); // 58 * 256 values each
+ * const w = new NpyWriter("counts.npy", "int64", [1000, 2, 4]); // steps x layers x experts
+ * const stepCounts = new Float64Array(2 * 4).fill(3);
+ * for (let t = 0; t < 1000; t++) w.write(stepCounts); // 2 * 4 values each
  * w.close();
+ * readNpyHeader(readFileSync("counts.npy"), "counts.npy").shape; // [1000, 2, 4]
  * ```
  */
 export class NpyWriter {

@@ -15,8 +15,9 @@ import { type Claim, jsdocExamples, matches, prepareExample } from "./jsdoc-exam
 /**
  * Every ```ts block in a JSDoc comment of src/ runs here, so an example cannot rot.
  *
- * - Scope: every name of `eplb`, `eplb/blocks`, `eplb/report` and `eplb/node`, then the
- *   exports of the example's own module (internal helpers document themselves too), and `ctx`, a
+ * - Scope: the exports of every module of src/ (internal helpers document themselves too),
+ *   overridden by every name of `eplb`, `eplb/blocks`, `eplb/report` and `eplb/node`, then by
+ *   the exports of the example's own module; and `ctx`, a
  *   CLI context that captures what a command prints. An `import { x } from "eplb..."` line must
  *   name an export of that entry.
  * - Files: the working directory is a temporary folder holding the files examples name
@@ -56,7 +57,8 @@ const FIXTURES: Record<string, string> = {
     "test/fixtures/engines/sglang/per_pass/expert_distribution_recorder_1760000002.1_1.pt",
   dumps: "test/fixtures/engines/sglang/per_pass",
   "loads.npz": "test/fixtures/engines/npz/loads.npz",
-  "loads.safetensors": "test/fixtures/engines/trtllm/stats/rank0.safetensors",
+  "state.npz": "test/fixtures/engines/npz/vllm-state.npz",
+  per_token: "test/fixtures/engines/sglang/per_token",
   "old.pt": "test/fixtures/engines/legacy/loads-legacy.pt",
   stats: "test/fixtures/engines/trtllm/stats",
 };
@@ -161,21 +163,9 @@ const SKIPPED = new Map<string, string>([
     "shows a call inside code that prepares `sc`",
   ], // src/core/policies/hot-replicas.ts
   [
-    'const f = new AtomicFile("trace.npy"); / try { f.write(header); f.write(body); f.commit(); } catch (e) { f.abort(); throw e; }',
-    "shows a call inside code that prepares `header`",
-  ], // src/io/atomic-write.ts
-  [
-    'writeFileAtomic("plan.json", JSON.stringify(plan));',
-    "shows a call inside code that prepares `plan`",
-  ], // src/io/atomic-write.ts
-  [
     'const source = openNpyTrace("trace.npy", { steps: "-2000:" }); / if (source) {',
     "shows a call inside code that prepares `config`",
   ], // src/io/npy-stream.ts
-  [
-    'const w = new NpyWriter("trace.npy", "int64", [1000, 58, 256]); / for (let t = 0; t < 1000; t++) w.write(stepCounts); // 58 * 256 values each',
-    "shows a call inside code that prepares `stepCounts`",
-  ], // src/io/npy-write.ts
   [
     'npyHeaderBytes(firstTwelveBytes, "hotness.npy"); // 128 for a typical version 1 file',
     "shows a call inside code that prepares `firstTwelveBytes`",
@@ -185,14 +175,6 @@ const SKIPPED = new Map<string, string>([
     "shows a call inside code that prepares `bytes`",
   ], // src/io/npy.ts
   [
-    'isNpzArchive(openZip(readFileSync("loads.npz"), "loads.npz")); // true',
-    "shows a call inside code that prepares `openZip`",
-  ], // src/io/npz.ts
-  [
-    'readNpz(readFileSync("loads.npz"), "loads.npz"); // { dtype: "int64", shape: [4, 16], ... } / readNpz(readFileSync("state.npz"), "state.npz", "expert_load_pass"); // { expert_load_pass: ..., ... }',
-    "ENOENT: no such file or directory, open 'state.npz'",
-  ], // src/io/npz.ts
-  [
     'const value = unpickle(pklBytes, "dump.pt", { / findGlobal: (m, n) => { throw new EplbFormatError("dump.pt", `forbidden global ${m}.${n}`); },',
     "shows a call inside code that prepares `pklBytes`",
   ], // src/io/pickle.ts
@@ -200,14 +182,6 @@ const SKIPPED = new Map<string, string>([
     'const { value: magic, end } = unpickleAt(bytes, "old.pt", hooks, 0); / const { value: version } = unpickleAt(bytes, "old.pt", hooks, end);',
     "shows a call inside code that prepares `bytes`",
   ], // src/io/pickle.ts
-  [
-    'const tensors = readSafetensors(readFileSync("loads.safetensors"), "loads.safetensors"); / tensors.get("logical_count")?.shape; // [16, 4, 16]',
-    "value: the comment says [16, 4, 16], the code gives undefined",
-  ], // src/io/safetensors.ts
-  [
-    'const r = readRouting(["dumps/"]); / r.topk[(0 * r.layers + 2) * r.k]; // token 0\'s first expert in layer 2',
-    "dumps/expert_distribution_recorder_1760000002.0_0.pt: has no per-token routing: ",
-  ], // src/io/sglang-routing.ts
   [
     'sglangDumpKind({ rank: 0, logical_count: trace3d }); // "stat" / sglangDumpKind({ records: [], last_physical_to_logical_map: map }); // "per_pass"',
     "shows a call inside code that prepares `trace3d`",
@@ -236,43 +210,10 @@ const SKIPPED = new Map<string, string>([
     'vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3',
     "shows a call inside code that prepares `w`",
   ], // src/io/slot-fold.ts
-  ["describeTrtllmStatistics(info);", "shows a call inside code that prepares `info`"], // src/io/trtllm-statistics.ts
-  [
-    'const zip = writeStoredZip([{ name: "a/version", data: new TextEncoder().encode("3\\n") }]); / openZip(zip, "x.zip").entries.get("a/version")!.size; // 2',
-    "shows a call inside code that prepares `openZip`",
-  ], // src/io/zip-write.ts
-  [
-    'const zip = openZip(readFileSync("dump.pt"), "dump.pt"); / const pkl = zip.read(zip.entries.get("dump/data.pkl")!);',
-    "Cannot read properties of undefined (reading 'size')",
-  ], // src/io/zip.ts
-  [
-    "const html = htmlReport(buildReportModel({ loads, placement, numGpus: 8 }));",
-    "shows a call inside code that prepares `loads`",
-  ], // src/report/html.ts
-  [
-    "htmlReport(model, { sections: [migrationSection(), ...defaultSections()] });",
-    "shows a call inside code that prepares `model`",
-  ], // src/report/migration.ts
-  [
-    "const { placement } = rebalanceExperts(loads, 16, 4, 2, 8); / const model = buildReportModel({ loads, placement, numGpus: 8, numNodes: 2, numGroups: 4 });",
-    "shows a call inside code that prepares `loads`",
-  ], // src/report/model.ts
   [
     'const html = htmlReport(model, { sections: [simulationSection(simulate(trace, config), "trace.npy")] });',
     "shows a call inside code that prepares `model`",
   ], // src/report/simulation.ts
-  [
-    'svgXAxis(frame, [{ x: 80, text: "0" }], "layer"); // \'<g class="axis x">...\'',
-    "shows a call inside code that prepares `frame`",
-  ], // src/report/svg.ts
-  [
-    'svgRefLines(frame, [{ value: 1, label: "ideal", color: "#555", dash: "4 3" }]);',
-    "shows a call inside code that prepares `frame`",
-  ], // src/report/svg.ts
-  [
-    'barPanel(frame, ["0", "1"], [{ name: "load", values: [3, 5], color: "#2166ac" }], (s, i, v) => `GPU ${i}: ${v}`);',
-    "shows a call inside code that prepares `frame`",
-  ], // src/report/svg.ts
 ]);
 
 const ENTRIES: Record<string, Record<string, unknown>> = {
@@ -318,6 +259,27 @@ const AsyncFunction = async function () {}.constructor as new (
   ...args: string[]
 ) => (...values: unknown[]) => Promise<void>;
 
+/** Files that run something when imported (the CLI's executable, worker threads). */
+function isEntryPoint(file: string): boolean {
+  return file.endsWith("/bin.ts") || file.endsWith("-worker.ts");
+}
+
+let internal: Array<Record<string, unknown>> | undefined;
+
+/** The exports of every built module of src/ (but entry points), imported once. */
+async function internalModules(): Promise<Array<Record<string, unknown>>> {
+  if (internal) return internal;
+  const files = sourceFiles(join(root, "src"))
+    .map((path) => relative(root, path))
+    .filter((file) => !isEntryPoint(file));
+  internal = [];
+  for (const file of files) {
+    const built = join(root, "dist", file.replace(/\.ts$/, ".js"));
+    internal.push(await import(pathToFileURL(built).href));
+  }
+  return internal;
+}
+
 async function run(file: string, code: string, cwd: string): Promise<void> {
   const claims: Claim[] = [];
   const prepared = prepareExample(code, claims);
@@ -327,8 +289,11 @@ async function run(file: string, code: string, cwd: string): Promise<void> {
     for (const name of names) assert.ok(name in entry, `${name} is not exported by ${from}`);
   }
   const scope: Record<string, unknown> = Object.create(null);
+  // Internal helpers of other modules first, then the public entries, then the example's own
+  // module: a name two modules export means what the nearest one means.
+  for (const module of await internalModules()) Object.assign(scope, module);
   for (const entry of Object.values(ENTRIES)) Object.assign(scope, entry);
-  if (!file.endsWith("bin.ts") && !file.endsWith("-worker.ts")) {
+  if (!isEntryPoint(file)) {
     const built = join(root, "dist", file.replace(/\.ts$/, ".js"));
     Object.assign(scope, await import(pathToFileURL(built).href));
   }
