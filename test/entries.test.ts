@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -102,3 +102,52 @@ describe("entries: the main entry is the small API a user needs", () => {
     }
   });
 });
+
+describe("entries: the docs import what the entries export", () => {
+  test("every import from eplb, eplb/blocks, eplb/report or eplb/node in README.md and docs/ exists", () => {
+    const entries: Record<string, Record<string, unknown>> = {
+      eplb: main,
+      "eplb/blocks": blocks,
+      "eplb/report": report,
+      "eplb/node": node,
+    };
+    const docs = [
+      "README.md",
+      ...readdirSync(`${root}docs`)
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => `docs/${f}`),
+    ];
+    const missing: string[] = [];
+    let imports = 0;
+    for (const doc of docs) {
+      const text = readFileSync(`${root}${doc}`, "utf8");
+      for (const m of text.matchAll(
+        /import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*"(eplb(?:\/\w+)?)"/g,
+      )) {
+        const entry = entries[m[2]];
+        for (const raw of m[1].split(",")) {
+          const name = raw
+            .trim()
+            .replace(/^type\s+/, "")
+            .split(/\s+as\s+/)[0];
+          if (name === "") continue;
+          imports++;
+          // Types have no run-time value: look them up among the compiled names.
+          if (!entry || !(name in entry || exportedNames(entryPath(m[2])).includes(name))) {
+            missing.push(`${doc}: ${name} from ${m[2]}`);
+          }
+        }
+      }
+    }
+    assert.ok(imports > 10, `${imports} imports found`);
+    assert.deepEqual(missing, []);
+  });
+});
+
+function entryPath(entry: string): string {
+  return (
+    { eplb: "src/index.ts", "eplb/blocks": "src/blocks.ts", "eplb/report": "src/report/index.ts" }[
+      entry
+    ] ?? "src/node.ts"
+  );
+}

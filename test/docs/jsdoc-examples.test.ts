@@ -163,6 +163,7 @@ const SKIPPED = new Map<string, string>([
     "shows a call inside code that prepares `config`",
   ], // src/io/npy-stream.ts
   [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the example's own text
     'const value = unpickle(pklBytes, "dump.pt", { / findGlobal: (m, n) => { throw new EplbFormatError("dump.pt", `forbidden global ${m}.${n}`); },',
     "shows a call inside code that prepares `pklBytes`",
   ], // src/io/pickle.ts
