@@ -157,21 +157,9 @@ export type Used = [BalancedWorkspace, FileFormat, ReportModel, typeof slots];
     const out = JSON.parse(
       run(
         bin,
-        [
-          "plan",
-          "--loads",
-          "loads.json",
-          "--replicas",
-          "16",
-          "--groups",
-          "4",
-          "--nodes",
-          "2",
-          "--gpus",
-          "8",
-          "--policy",
-          "deepseek",
-        ],
+        "plan --loads loads.json --replicas 16 --groups 4 --nodes 2 --gpus 8 --policy deepseek".split(
+          " ",
+        ),
         project,
       ),
     ) as { phy2log: number[][] };
