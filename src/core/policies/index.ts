@@ -45,6 +45,8 @@ export function getPolicy(name: string): Policy {
  * Adds a policy (or replaces one of the same name), for users composing their own. The policy
  * lists the option fields it reads in `options`; `rebalanceExperts` refuses any other.
  *
+ * @param policy - the policy; `options`, when given, is an array of option names.
+ * @throws {EplbInputError} when `options` is not an array of strings.
  * @example
  * ```ts
  * registerPolicy({ name: "mine", description: "...", plan: (loads, t) => planDeepseek(loads, t) });
@@ -52,5 +54,16 @@ export function getPolicy(name: string): Policy {
  * ```
  */
 export function registerPolicy(policy: Policy): void {
+  const { options } = policy;
+  if (
+    options !== undefined &&
+    !(Array.isArray(options) && options.every((o) => typeof o === "string"))
+  ) {
+    throw new EplbInputError(
+      `policy ${policy.name}: options`,
+      options,
+      "must be an array of option names",
+    );
+  }
   registry.set(policy.name, policy);
 }

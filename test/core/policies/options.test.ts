@@ -63,3 +63,21 @@ describe("rebalanceExperts options: typed per policy, an unknown one refused", (
     assert.throws(() => rebalanceExperts(weight, 6, 1, 1, 2, typo), /known options: .*knob,/);
   });
 });
+
+describe("registerPolicy: a policy's option names", () => {
+  test("options that are not an array of names are refused", () => {
+    const bad = {
+      name: "bad-options",
+      description: "options as one string",
+      options: "knob",
+      plan: () => {
+        throw new Error("not planned");
+      },
+    } as unknown as Parameters<typeof registerPolicy>[0];
+    assert.throws(
+      () => registerPolicy(bad),
+      /policy bad-options: options \("knob"\) must be an array of option names/,
+    );
+    assert.throws(() => getPolicy("bad-options"), /must be one of/);
+  });
+});
