@@ -159,10 +159,6 @@ const SKIPPED = new Map<string, string>([
     "shows a call inside code that prepares `sc`",
   ], // src/core/policies/hot-replicas.ts
   [
-    'const source = openNpyTrace("trace.npy", { steps: "-2000:" }); / if (source) {',
-    "shows a call inside code that prepares `config`",
-  ], // src/io/npy-stream.ts
-  [
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the example's own text
     'const value = unpickle(pklBytes, "dump.pt", { / findGlobal: (m, n) => { throw new EplbFormatError("dump.pt", `forbidden global ${m}.${n}`); },',
     "shows a call inside code that prepares `pklBytes`",
@@ -191,10 +187,6 @@ const SKIPPED = new Map<string, string>([
     'vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3',
     "shows a call inside code that prepares `w`",
   ], // src/io/slot-fold.ts
-  [
-    'const html = htmlReport(model, { sections: [simulationSection(simulate(trace, config), "trace.npy")] });',
-    "shows a call inside code that prepares `model`",
-  ], // src/report/simulation.ts
 ]);
 
 const ENTRIES: Record<string, Record<string, unknown>> = {
