@@ -162,7 +162,18 @@ function worstWork(loads: LoadMatrix, t: Topology): number {
   let worst = 0;
   for (let l = 0; l < loads.layers; l++) {
     const before = ws.work;
-    planBalancedLayer(loads.data, l * t.numExperts, phy, rank, 0, cnt, 0, ws);
+    planBalancedLayer(
+      {
+        loads: loads.data,
+        loadOffset: l * t.numExperts,
+        phy2log: phy,
+        replicaRank: rank,
+        slotOffset: 0,
+        logcnt: cnt,
+        expertOffset: 0,
+      },
+      ws,
+    );
     worst = Math.max(worst, ws.work - before);
   }
   return worst / layerWorkBudget(t);
@@ -229,8 +240,8 @@ function row(shape: Shape, family: Family, runs: number, quick: boolean): string
   const t = makeTopology(shape.experts, shape.replicas, shape.groups, shape.nodes, shape.gpus);
   const ds = planDeepseek(loads, t);
   const bal = planBalanced(loads, t);
-  const md = evaluatePlacement(loads, ds, shape.gpus, shape.nodes);
-  const mb = evaluatePlacement(loads, bal, shape.gpus, shape.nodes);
+  const md = evaluatePlacement(loads, ds, { numGpus: shape.gpus, numNodes: shape.nodes });
+  const mb = evaluatePlacement(loads, bal, { numGpus: shape.gpus, numNodes: shape.nodes });
   let worse = 0;
   for (let l = 0; l < loads.layers; l++) if (mb.maxGpuLoad[l] > md.maxGpuLoad[l]) worse++;
   const [tds, tbal] = pairedMedians(
@@ -258,20 +269,16 @@ function row(shape: Shape, family: Family, runs: number, quick: boolean): string
 function relaxedRow(shape: Shape, runs: number, quick: boolean): string {
   const loads = loadsFor(shape, FAMILIES[1], quick);
   const t = makeTopology(shape.experts, shape.replicas, shape.groups, shape.nodes, shape.gpus);
-  const strict = evaluatePlacement(
-    loads,
-    planBalanced(loads, t),
-    shape.gpus,
-    shape.nodes,
-    shape.groups,
-  );
-  const relaxed = evaluatePlacement(
-    loads,
-    planBalanced(loads, t, { relaxedHierarchy: true }),
-    shape.gpus,
-    shape.nodes,
-    shape.groups,
-  );
+  const strict = evaluatePlacement(loads, planBalanced(loads, t), {
+    numGpus: shape.gpus,
+    numNodes: shape.nodes,
+    numGroups: shape.groups,
+  });
+  const relaxed = evaluatePlacement(loads, planBalanced(loads, t, { relaxedHierarchy: true }), {
+    numGpus: shape.gpus,
+    numNodes: shape.nodes,
+    numGroups: shape.groups,
+  });
   const [ts, tr] = pairedMedians(
     () => planBalanced(loads, t),
     () => planBalanced(loads, t, { relaxedHierarchy: true }),

@@ -27,7 +27,10 @@ export async function benchDeepseek(options: { quick: boolean }): Promise<string
       () => plainRebalance(rowsNested, s.replicas, s.groups, s.nodes, s.gpus),
       options.quick ? 3 : 15,
     );
-    const m = evaluatePlacement(loads, planDeepseek(loads, topology), s.gpus, s.nodes);
+    const m = evaluatePlacement(loads, planDeepseek(loads, topology), {
+      numGpus: s.gpus,
+      numNodes: s.nodes,
+    });
     const ref = figures.get(s.name);
     const [lo, hi] = ref ? ref.timeMs.map((t) => Math.round(t / fast)) : [0, 0];
     const refTime = !ref ? "n/a" : lo === hi ? `${lo}x faster` : `${lo}x to ${hi}x faster`;

@@ -3,8 +3,8 @@
 // baselines measured in the same process: `JSON.stringify` of the nested phy2log for the writers,
 // one full-model plan for eval.
 import { evaluateForEngines } from "../src/cli/eval.js";
-import { toLoadMatrix } from "../src/core/matrix.js";
-import { lognormalLoads } from "../src/core/random.js";
+import { lognormalLoads } from "../src/core/blocks/random.js";
+import { toLoadMatrix } from "../src/core/model/matrix.js";
 import { rebalanceExperts } from "../src/core/rebalance.js";
 import { formatPlacement, OUTPUT_FORMATS, sglangPlacementTorch } from "../src/io/writers.js";
 import { SHAPES } from "./shapes.js";

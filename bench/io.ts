@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Random } from "../src/core/random.js";
+import { Random } from "../src/core/blocks/random.js";
 import { readLoads, readTrace } from "../src/io/read.js";
 import { npyBytes, safetensorsBytes, torchDictOfTensor } from "../test/io/support.js";
 import { medianMs } from "./timing.js";

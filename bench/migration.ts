@@ -2,8 +2,8 @@
 // rebalance and balance against a fresh plan, for the default settings and a range of move
 // budgets, beside the churn of re-planning from scratch (all measured in this process).
 
-import { RelabelWorkspace, relabelLayer } from "../src/core/assignment.js";
-import type { LoadMatrix } from "../src/core/matrix.js";
+import { RelabelWorkspace, relabelLayer } from "../src/core/blocks/assignment.js";
+import { lognormalLoads, Random } from "../src/core/blocks/random.js";
 import {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
@@ -13,10 +13,10 @@ import {
   migratePlacement,
   smoothMaxGpuLoad,
 } from "../src/core/migration.js";
-import type { Placement } from "../src/core/placement.js";
+import type { LoadMatrix } from "../src/core/model/matrix.js";
+import type { Placement } from "../src/core/model/placement.js";
+import { makeTopology, type Topology } from "../src/core/model/topology.js";
 import { DEFAULT_POLICY, getPolicy } from "../src/core/policies/index.js";
-import { lognormalLoads, Random } from "../src/core/random.js";
-import { makeTopology, type Topology } from "../src/core/topology.js";
 import { SHAPES, type Shape } from "./shapes.js";
 
 const DRIFT_SIGMA = 0.05;

@@ -8,11 +8,12 @@
  *
  * @example
  * ```ts
- * import { makeTopology } from "eplb";
- * import { BalancedWorkspace, planBalancedLayer } from "eplb/blocks";
+ * import { createPlacement, makeTopology, toLoadMatrix } from "eplb";
+ * import { BalancedWorkspace, layerView, planBalancedLayer } from "eplb/blocks";
  * const t = makeTopology(4, 6, 1, 1, 2);
- * const phy = new Int32Array(6), rank = new Int32Array(6), cnt = new Int32Array(4);
- * planBalancedLayer(new Float64Array([10, 40, 20, 30]), 0, phy, rank, 0, cnt, 0, new BalancedWorkspace(t)); // 50
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * const out = createPlacement(1, 6, 4);
+ * planBalancedLayer(layerView(loads, out, 0), new BalancedWorkspace(t)); // 50
  * ```
  */
 
@@ -21,15 +22,57 @@ export {
   RelabelWorkspace,
   relabelLayer,
   solveAssignment,
-} from "./core/assignment.js";
+} from "./core/blocks/assignment.js";
 export {
   type CountSearchOptions,
   CountsWorkspace,
   estimateMaxLoad,
   homeAwareCounts,
   searchReplicaCounts,
-} from "./core/counts.js";
-export { firstGpuDuplicate, type GpuDuplicate, separateDuplicates } from "./core/distinct.js";
+} from "./core/blocks/counts/index.js";
+export {
+  firstGpuDuplicate,
+  type GpuDuplicate,
+  separateDuplicates,
+} from "./core/blocks/distinct.js";
+export {
+  EXACT_LIMITS,
+  type ExactOptions,
+  type ExactSolution,
+  solveExact,
+} from "./core/blocks/exact.js";
+export {
+  type LayerPlanner,
+  type LayerRange,
+  type LayerView,
+  layerView,
+  planLayers,
+} from "./core/blocks/layers.js";
+export {
+  EXACT_GROUP_PARTITIONS,
+  type GroupPackingShape,
+  GroupPackingWorkspace,
+  groupPartitionCount,
+  offNodeShare,
+  packGroupsToNodes,
+} from "./core/blocks/locality.js";
+export { OrderWorkspace, orderDescending } from "./core/blocks/order.js";
+export { greedyPacking, PackingWorkspace } from "./core/blocks/packing.js";
+export { excessCopies, refineScope, repairDuplicates } from "./core/blocks/refine.js";
+export {
+  greedyReplication,
+  minMaxReplicaLoad,
+  ReplicationWorkspace,
+  waterFillCounts,
+} from "./core/blocks/replication.js";
+export {
+  packScope,
+  recomputeScopeLoads,
+  replicaCap,
+  ScopeWorkspace,
+  scopeLowerBound,
+  scopeMaxLoad,
+} from "./core/blocks/scope.js";
 export {
   type SglangBalance,
   sglangBalance,
@@ -40,29 +83,20 @@ export {
   type VllmBalance,
   vllmAscendBalance,
   vllmBalance,
-} from "./core/engine-metrics.js";
+} from "./core/evaluation/engine-metrics.js";
+export { type LoadedLayer, layerMaxGpuLoad } from "./core/evaluation/layer-load.js";
 export {
-  DEFAULT_HALF_LIFE_FRACTION,
-  ESTIMATOR_DESCRIPTIONS,
-  resolveEstimatorSpec,
-  type TraceData,
-} from "./core/estimators.js";
-export { EXACT_LIMITS, type ExactOptions, type ExactSolution, solveExact } from "./core/exact.js";
+  contiguousGpuLoads,
+  duplicateGpuCount,
+  requirePlacementFits,
+} from "./core/evaluation/metrics.js";
 export {
-  checkShapeLimits,
-  MAX_LOAD_TOTAL,
-  type ShapeNames,
-  shapeLimitsText,
-} from "./core/limits.js";
-export {
-  EXACT_GROUP_PARTITIONS,
-  type GroupPackingShape,
-  GroupPackingWorkspace,
-  groupPartitionCount,
-  offNodeShare,
-  packGroupsToNodes,
-} from "./core/locality.js";
-export { contiguousGpuLoads, duplicateGpuCount, requirePlacementFits } from "./core/metrics.js";
+  type GpuTransferCounts,
+  gpuTransferCounts,
+  planLayerTransfers,
+  TRANSFER_KINDS,
+  TransferWorkspace,
+} from "./core/evaluation/transfers.js";
 export {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
@@ -70,7 +104,6 @@ export {
   DEFAULT_TOLERANCE,
   type LayerMigration,
   type LayerOutcome,
-  layerMaxGpuLoad,
   localityViolation,
   type MigrationSettings,
   MigrationWorkspace,
@@ -79,11 +112,17 @@ export {
   SMOOTHING,
   smoothMaxGpuLoad,
 } from "./core/migration.js";
-export { OrderWorkspace, orderDescending } from "./core/order.js";
-export { greedyPacking, PackingWorkspace } from "./core/packing.js";
-export { maxReplicaCount } from "./core/placement.js";
+export {
+  checkShapeLimits,
+  MAX_LOAD_TOTAL,
+  type ShapeNames,
+  shapeLimitsText,
+} from "./core/model/limits.js";
+export { maxReplicaCount } from "./core/model/placement.js";
+export { type ClusterShape, type Locality, localityOf } from "./core/model/topology.js";
 export {
   BalancedWorkspace,
+  balancedLayerPlanner,
   balancedOptions,
   balancedPolicy,
   DEFAULT_EPSILON,
@@ -92,32 +131,17 @@ export {
 } from "./core/policies/balanced.js";
 export {
   DeepseekWorkspace,
+  deepseekLayerPlanner,
   deepseekPolicy,
   type HierarchyShape,
   planHierarchicalLayer,
   referenceShape,
 } from "./core/policies/deepseek.js";
-export { excessCopies, refineScope, repairDuplicates } from "./core/refine.js";
 export {
-  greedyReplication,
-  minMaxReplicaLoad,
-  ReplicationWorkspace,
-  waterFillCounts,
-} from "./core/replication.js";
-export {
-  packScope,
-  recomputeScopeLoads,
-  replicaCap,
-  ScopeWorkspace,
-  scopeLowerBound,
-  scopeMaxLoad,
-} from "./core/scope.js";
-export { slotSharesOf, stepBalancedness } from "./core/simulate.js";
-export { DRIFT_SEGMENT, resolveSynthOptions } from "./core/synth.js";
-export {
-  type GpuTransferCounts,
-  gpuTransferCounts,
-  planLayerTransfers,
-  TRANSFER_KINDS,
-  TransferWorkspace,
-} from "./core/transfers.js";
+  DEFAULT_HALF_LIFE_FRACTION,
+  ESTIMATOR_DESCRIPTIONS,
+  resolveEstimatorSpec,
+  type TraceData,
+} from "./core/traces/estimators.js";
+export { slotSharesOf, stepBalancedness } from "./core/traces/simulate.js";
+export { DRIFT_SEGMENT, resolveSynthOptions } from "./core/traces/synth.js";

@@ -10,11 +10,56 @@
  * See `docs/architecture.md` for where each lives.
  */
 
+export { lognormalLoads, Random, zipfLoads } from "./core/blocks/random.js";
+export { type EngineBalance, engineBalance } from "./core/evaluation/engine-metrics.js";
 export {
-  type EngineBalance,
-  engineBalance,
-} from "./core/engine-metrics.js";
-export { EplbInputError } from "./core/errors.js";
+  type BalanceSummary,
+  evaluatePlacement,
+  gpuLoads,
+  lowerBounds,
+  nodeLoads,
+  type PlacementMetrics,
+  summarizeBalance,
+} from "./core/evaluation/metrics.js";
+export {
+  planTransfers,
+  type Transfer,
+  type TransferCounts,
+  type TransferKind,
+  type TransferPlan,
+  transferList,
+} from "./core/evaluation/transfers.js";
+export {
+  type Migration,
+  type MigrationMetrics,
+  type MigrationOptions,
+  migratePlacement,
+  type PreviousPlacement,
+  toPreviousPlacement,
+} from "./core/migration.js";
+export { EplbInputError } from "./core/model/errors.js";
+export { MAX_SHAPE } from "./core/model/limits.js";
+export {
+  type LoadMatrix,
+  type LoadsInput,
+  matrixToArrays,
+  toLoadMatrix,
+} from "./core/model/matrix.js";
+export {
+  createPlacement,
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+  type ReferencePlacement,
+  toReferencePlacement,
+} from "./core/model/placement.js";
+export { makeTopology, type Topology } from "./core/model/topology.js";
+export { type BalancedOptions, planBalanced } from "./core/policies/balanced.js";
+export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js";
+export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
+export type { Policy, PolicyOptions } from "./core/policies/policy.js";
+export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
   createEstimator,
   DEFAULT_ESTIMATOR,
@@ -24,40 +69,7 @@ export {
   estimateLoads,
   type LoadEstimator,
   type LoadTrace,
-} from "./core/estimators.js";
-export { MAX_SHAPE } from "./core/limits.js";
-export { type LoadMatrix, type LoadsInput, matrixToArrays, toLoadMatrix } from "./core/matrix.js";
-export {
-  type BalanceSummary,
-  evaluatePlacement,
-  gpuLoads,
-  lowerBounds,
-  nodeLoads,
-  type PlacementMetrics,
-  summarizeBalance,
-} from "./core/metrics.js";
-export {
-  type Migration,
-  type MigrationMetrics,
-  type MigrationOptions,
-  migratePlacement,
-  type PreviousPlacement,
-  toPreviousPlacement,
-} from "./core/migration.js";
-export {
-  createPlacement,
-  type Placement,
-  placementFromPhy2log,
-  placementViolation,
-  type ReferencePlacement,
-  toReferencePlacement,
-} from "./core/placement.js";
-export { type BalancedOptions, planBalanced } from "./core/policies/balanced.js";
-export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js";
-export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
-export type { Policy, PolicyOptions } from "./core/policy.js";
-export { lognormalLoads, Random, zipfLoads } from "./core/random.js";
-export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
+} from "./core/traces/estimators.js";
 export {
   type SimulationConfig,
   type SimulationResult,
@@ -66,20 +78,10 @@ export {
   simulate,
   type TraceSource,
   traceSource,
-} from "./core/simulate.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
+} from "./core/traces/simulate.js";
 export {
   type SynthOptions,
   type SynthTrace,
   synthesizeTrace,
   synthTrace,
-} from "./core/synth.js";
-export { makeTopology, type Topology } from "./core/topology.js";
-export {
-  planTransfers,
-  type Transfer,
-  type TransferCounts,
-  type TransferKind,
-  type TransferPlan,
-  transferList,
-} from "./core/transfers.js";
+} from "./core/traces/synth.js";

@@ -89,7 +89,7 @@ const weight = [[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
   [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27]];
 const r = rebalanceExperts(weight, 16, 4, 2, 8, { policy: "deepseek" });
 const loads = toLoadMatrix(weight);
-const m = evaluatePlacement(loads, r.placement, 8, 2, 4);
+const m = evaluatePlacement(loads, r.placement, r.topology);
 const html = htmlReport(buildReportModel({ loads, placement: r.placement, numGpus: 8 }));
 console.log(JSON.stringify({
   phy2log: r.phy2log[0],

@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { checkShapeLimits, shapeLimitsText } from "../core/limits.js";
+import { checkShapeLimits, shapeLimitsText } from "../core/model/limits.js";
 import { UsageError } from "./command.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;

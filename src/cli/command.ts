@@ -1,4 +1,4 @@
-import { EplbInputError } from "../core/errors.js";
+import { EplbInputError } from "../core/model/errors.js";
 import { OutputWriteError } from "../io/atomic-write.js";
 import { EplbFormatError } from "../io/errors.js";
 

@@ -1,4 +1,4 @@
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { type Flags, integerFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import { fileFormatFlag, placementFileGpus, readPlacementFile } from "./inputs.js";
@@ -72,7 +72,7 @@ Examples:
     const inputFormat = fileFormatFlag(flags, "format");
     if (flags.gpus !== undefined) integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
-    const placement = readPlacementFile(path, ctx.cwd, { format: inputFormat, numExperts });
+    const placement = readPlacementFile(path, ctx, { format: inputFormat, numExperts });
     const numGpus = gpusForConvert(flags, placement, path, ctx);
     const text = renderPlacement(placement, flags, { numGpus }, ctx);
     writeResult(text, flags.out as string | undefined, ctx);

@@ -3,9 +3,7 @@ import {
   engineBalance,
   sglangBalance,
   sglangPassBalance,
-} from "../core/engine-metrics.js";
-import { EplbInputError } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
+} from "../core/evaluation/engine-metrics.js";
 import {
   contiguousGpuLoads,
   evaluatePlacement,
@@ -14,8 +12,10 @@ import {
   type PlacementMetrics,
   requirePlacementFits,
   summarizeBalance,
-} from "../core/metrics.js";
-import type { Placement } from "../core/placement.js";
+} from "../core/evaluation/metrics.js";
+import { EplbInputError } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import type { Float64Trace } from "../io/interpret.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import { integerFlag, parseFlags, requireString } from "./args.js";
@@ -130,9 +130,9 @@ export function evaluateForEngines(
       `must equal the number of experts in the loads (${loads.experts}); pass --experts if the placement leaves high ids unused`,
     );
   }
-  requirePlacementFits(loads, placement, numGpus, numNodes);
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
   const { layers } = loads;
-  const gpu = gpuLoads(loads, placement, numGpus);
+  const gpu = gpuLoads(loads, placement, { numGpus });
   const nodes = nodeLoads(gpu, layers, numGpus, numNodes);
   const nodeTotals = new Array(numNodes).fill(0);
   const perLayer: number[][] = new Array(layers);
@@ -149,7 +149,7 @@ export function evaluateForEngines(
     replicas: placement.numReplicas,
     gpus: numGpus,
     nodes: numNodes,
-    metrics: evaluatePlacement(loads, placement, numGpus, numNodes),
+    metrics: evaluatePlacement(loads, placement, { numGpus, numNodes }),
     engines: engineBalance(gpu, layers, numGpus),
     nodeShare: nodeTotals.map((t) => (total > 0 ? t / total : 1 / numNodes)),
     nodeLoads: perLayer,
@@ -179,7 +179,7 @@ function sglangPerPass(
   for (let t = 0; t < steps; t++) {
     const loads = { layers, experts, data: passes.data.subarray(t * n, (t + 1) * n) };
     withPlacement += sglangBalance(
-      gpuLoads(loads, placement, numGpus),
+      gpuLoads(loads, placement, { numGpus }),
       layers,
       numGpus,
     ).balancedness;
@@ -344,7 +344,7 @@ Example:
       onNote: warnOnStderr((text) => ctx.stderr(text)),
     });
     const loads = source.loads;
-    const placement = readPlacementFile(placementPath, ctx.cwd, {
+    const placement = readPlacementFile(placementPath, ctx, {
       format: placementFormat,
       numExperts: numExperts ?? loads.experts,
     });

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
-import type { LoadMatrix } from "../core/matrix.js";
-import type { Placement } from "../core/placement.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError, readFileBytes } from "../io/errors.js";
 import {
   FILE_FORMATS,
@@ -13,7 +13,7 @@ import {
 import { type LoadSource, readLoadSources } from "../io/sources.js";
 import { isFileObject } from "../io/value.js";
 import type { Flags } from "./args.js";
-import { UsageError } from "./command.js";
+import { type CliContext, UsageError } from "./command.js";
 
 /** The `--format`, `--steps`, `--key` and `--slot-placement` flags of commands that read loads. */
 export const LOADS_INPUT_OPTIONS = {
@@ -249,19 +249,23 @@ export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["
 
 /**
  * Reads a placement file for a command (any layout `readPlacement` knows: `phy2log`,
- * `physical_to_logical_map` in JSON or `.pt`, vllm-ascend expert maps, TensorRT-LLM YAML).
+ * `physical_to_logical_map` in JSON or `.pt`, vllm-ascend expert maps, TensorRT-LLM YAML);
+ * what the user must know about it (a vllm-ascend device listing an expert twice, which the
+ * engine does not serve as written) is a `warning:` line on the command's stderr.
  *
  * @example
  * ```ts
- * readPlacementFile("init.json", process.cwd(), { numExperts: 256 }).numReplicas; // 288
+ * readPlacementFile("init.json", ctx, { numExperts: 256 }).numReplicas; // 288
  * ```
  */
 export function readPlacementFile(
   path: string,
-  cwd: string,
+  ctx: Pick<CliContext, "cwd" | "stderr">,
   options: { format?: FileFormat; numExperts?: number } = {},
 ): Placement {
-  return unreadableAsUsage(path, () => readPlacement(located(path, cwd), options));
+  return unreadableAsUsage(path, () =>
+    readPlacement(located(path, ctx.cwd), { ...options, onNote: warnOnStderr(ctx.stderr) }),
+  );
 }
 
 /**

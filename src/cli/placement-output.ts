@@ -1,4 +1,4 @@
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import {
   formatPlacement,
   isOutputFormat,

@@ -1,24 +1,24 @@
-import type { LoadMatrix } from "../core/matrix.js";
 import {
   contiguousGpuLoads,
   evaluatePlacement,
   type PlacementMetrics,
   summarizeBalance,
-} from "../core/metrics.js";
+} from "../core/evaluation/metrics.js";
+import { transferList } from "../core/evaluation/transfers.js";
 import {
   DEFAULT_MIN_GAIN,
   DEFAULT_MOVE_BUDGET,
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
 } from "../core/migration.js";
-import { toReferencePlacement } from "../core/placement.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import { toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
   rebalanceExperts,
 } from "../core/rebalance.js";
-import { transferList } from "../core/transfers.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import {
@@ -103,7 +103,7 @@ export function planWithMetrics(
     nodes: numNodes,
     gpus: numGpus,
     before: { balancedness: before.balancedness, worstBalancedness: before.worstBalancedness },
-    after: evaluatePlacement(loads, result.placement, numGpus, numNodes, numGroups),
+    after: evaluatePlacement(loads, result.placement, { numGpus, numNodes, numGroups }),
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;
@@ -280,7 +280,7 @@ Example:
 `);
     firstLayerFromLoads(flags, notes);
     if (typeof flags.previous === "string") {
-      migration.previous = readPlacementFile(flags.previous, ctx.cwd, {
+      migration.previous = readPlacementFile(flags.previous, ctx, {
         numExperts: loads.experts,
       });
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { htmlReport } from "../report/html.js";
 import { migrationSections } from "../report/migration.js";
@@ -16,6 +16,7 @@ import {
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
 import {
+  joinStepsValue,
   LOADS_HELP,
   LOADS_INPUT_HELP,
   LOADS_INPUT_OPTIONS,
@@ -119,7 +120,7 @@ Examples:
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
-    const flags = parseFlags("report", argv, {
+    const flags = parseFlags("report", joinStepsValue(argv), {
       ...LOADS_OPTION,
       ...LOADS_INPUT_OPTIONS,
       html: { type: "string" },
@@ -163,7 +164,7 @@ Examples:
     }
     const previous =
       typeof previousPath === "string"
-        ? readPlacementFile(previousPath, ctx.cwd, { numExperts: loads.experts })
+        ? readPlacementFile(previousPath, ctx, { numExperts: loads.experts })
         : undefined;
     const { packageVersion } = await import("./main.js");
     const common = {
@@ -177,7 +178,7 @@ Examples:
     let input: ReportInput;
     if (typeof placementPath === "string") {
       const recorded = recordedTopology(placementPath, ctx.cwd);
-      const placement: Placement = readPlacementFile(placementPath, ctx.cwd, {
+      const placement: Placement = readPlacementFile(placementPath, ctx, {
         numExperts: loads.experts,
       });
       const numGpus = integerFlag(flags, "gpus", 1, recorded.gpus ?? Number.NaN);

@@ -1,7 +1,7 @@
 // A worker thread of `eplb simulate --sweep`: it receives the trace once (a SharedArrayBuffer of
 // typed array, never copied) and runs the configurations the main thread hands it, one at a time.
 import { parentPort, workerData } from "node:worker_threads";
-import { simulate } from "../core/simulate.js";
+import { simulate } from "../core/traces/simulate.js";
 import {
   type PlainConfig,
   type SharedTrace,

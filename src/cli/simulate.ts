@@ -1,5 +1,10 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
+import { checkShapeLimits } from "../core/model/limits.js";
+import { makeTopology } from "../core/model/topology.js";
+import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { rebalanceExperts } from "../core/rebalance.js";
 import {
   DEFAULT_ESTIMATOR,
   ESTIMATOR_DESCRIPTIONS,
@@ -7,13 +12,8 @@ import {
   type EstimatorKind,
   type LoadTrace,
   resolveEstimatorSpec,
-} from "../core/estimators.js";
-import { checkShapeLimits } from "../core/limits.js";
-import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
-import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
-import { rebalanceExperts } from "../core/rebalance.js";
-import { type SimulationResult, type StrategyResult, simulate } from "../core/simulate.js";
-import { makeTopology } from "../core/topology.js";
+} from "../core/traces/estimators.js";
+import { type SimulationResult, type StrategyResult, simulate } from "../core/traces/simulate.js";
 import { type NpyTraceSource, readAllSteps } from "../io/npy-stream.js";
 import {
   FILE_FORMATS,

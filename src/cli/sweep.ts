@@ -1,14 +1,14 @@
 // `eplb simulate --sweep`: the grid of configurations, running it (on worker threads sharing one
 // copy of the trace), the Pareto front, and the sweep's table and CSV.
 import { Worker } from "node:worker_threads";
-import { ESTIMATOR_KINDS, type EstimatorKind, type LoadTrace } from "../core/estimators.js";
 import { policyNames } from "../core/policies/index.js";
+import { ESTIMATOR_KINDS, type EstimatorKind, type LoadTrace } from "../core/traces/estimators.js";
 import {
   type SimulationConfig,
   type SimulationResult,
   type StrategyResult,
   simulate,
-} from "../core/simulate.js";
+} from "../core/traces/simulate.js";
 import { UsageError } from "./command.js";
 import { fixed4, percent2, round6, slotCount, textTable } from "./output.js";
 

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { synthTrace } from "../core/synth.js";
+import { synthTrace } from "../core/traces/synth.js";
 import { OutputWriteError } from "../io/atomic-write.js";
 import { type NpyWriteDType, NpyWriter } from "../io/npy-write.js";
 import { integerFlag, numberFlag, parseFlags, requireString } from "./args.js";

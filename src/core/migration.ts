@@ -1,23 +1,23 @@
-import { RelabelWorkspace, relabelLayer } from "./assignment.js";
-import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
-import { EplbInputError } from "./errors.js";
-import type { LoadMatrix } from "./matrix.js";
-import { OrderWorkspace, orderDescending } from "./order.js";
-import { createPlacement, type Placement, placementFromPhy2log } from "./placement.js";
+import { RelabelWorkspace, relabelLayer } from "./blocks/assignment.js";
+import { OrderWorkspace, orderDescending } from "./blocks/order.js";
 import {
   greedyReplication,
   minMaxReplicaLoad,
   ReplicationWorkspace,
   waterFillCounts,
-} from "./replication.js";
-import { keepGpuSlots } from "./slots.js";
-import type { Topology } from "./topology.js";
+} from "./blocks/replication.js";
+import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
 import {
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
   type TransferPlan,
-} from "./transfers.js";
+} from "./evaluation/transfers.js";
+import { EplbInputError } from "./model/errors.js";
+import type { LoadMatrix } from "./model/matrix.js";
+import { createPlacement, type Placement, placementFromPhy2log } from "./model/placement.js";
+import { localityOf, type Topology } from "./model/topology.js";
+import { keepGpuSlots } from "./slots.js";
 
 /** A previous placement as callers hold it: `phy2log` rows `[layers][numReplicas]` or typed. */
 export type PreviousPlacement = ReadonlyArray<ArrayLike<number>> | Placement;
@@ -157,8 +157,8 @@ const STRICT = 1;
 const RELAXED = 2;
 
 function localityMode(topology: Topology, relaxedHierarchy: boolean): number {
-  if (!topology.hierarchical) return GLOBAL;
-  return relaxedHierarchy ? RELAXED : STRICT;
+  const mode = localityOf(topology, relaxedHierarchy);
+  return mode === "global" ? GLOBAL : mode === "strict" ? STRICT : RELAXED;
 }
 
 /**
@@ -589,38 +589,6 @@ export class MigrationWorkspace {
     this.relabel = new RelabelWorkspace(topology);
     this.trade = new GroupTradeWorkspace(topology);
   }
-}
-
-/**
- * Max GPU load of one layer of a placement under loads (a replica carries `load / count`).
- *
- * @example
- * ```ts
- * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
- * layerMaxGpuLoad(new Float64Array([8, 2, 4]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4); // 8
- * ```
- */
-export function layerMaxGpuLoad(
-  loads: Float64Array,
-  loadOffset: number,
-  phy2log: Int32Array,
-  slotOffset: number,
-  logcnt: Int32Array,
-  countOffset: number,
-  numGpus: number,
-  numReplicas: number,
-): number {
-  const S = numReplicas / numGpus;
-  let max = 0;
-  for (let g = 0; g < numGpus; g++) {
-    let sum = 0;
-    for (let j = 0; j < S; j++) {
-      const e = phy2log[slotOffset + g * S + j];
-      sum += loads[loadOffset + e] / logcnt[countOffset + e];
-    }
-    if (sum > max) max = sum;
-  }
-  return max;
 }
 
 /**

@@ -1,20 +1,24 @@
-import { firstGpuDuplicate, separateDuplicates } from "./distinct.js";
-import { EplbInputError } from "./errors.js";
-import { checkShapeLimits } from "./limits.js";
-import { type LoadsInput, toLoadMatrix } from "./matrix.js";
+import { firstGpuDuplicate, separateDuplicates } from "./blocks/distinct.js";
+import type { TransferPlan } from "./evaluation/transfers.js";
 import {
   type MigrationMetrics,
   type MigrationOptions,
   migratePlacement,
   type PreviousPlacement,
 } from "./migration.js";
-import { type Placement, type ReferencePlacement, toReferencePlacement } from "./placement.js";
+import { EplbInputError } from "./model/errors.js";
+import { checkShapeLimits } from "./model/limits.js";
+import { type LoadsInput, toLoadMatrix } from "./model/matrix.js";
+import {
+  type Placement,
+  type ReferencePlacement,
+  toReferencePlacement,
+} from "./model/placement.js";
+import { makeTopology, type Topology } from "./model/topology.js";
 import type { BalancedOptions } from "./policies/balanced.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import { checkOptionNames } from "./policies/options.js";
-import type { PolicyOptions } from "./policy.js";
-import { makeTopology, type Topology } from "./topology.js";
-import type { TransferPlan } from "./transfers.js";
+import type { PolicyOptions } from "./policies/policy.js";
 
 /**
  * Options of {@link rebalanceExperts}: the common ones below, the policy's own

@@ -1,4 +1,4 @@
-import { MAX_SHAPE } from "../core/limits.js";
+import { MAX_SHAPE } from "../core/model/limits.js";
 import { decodeUtf8, printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import type { Tensor } from "./tensor.js";

@@ -1,8 +1,8 @@
-import { EplbInputError } from "../core/errors.js";
-import type { LoadTrace } from "../core/estimators.js";
-import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/limits.js";
-import type { LoadMatrix } from "../core/matrix.js";
-import { type Placement, placementFromPhy2log } from "../core/placement.js";
+import { EplbInputError } from "../core/model/errors.js";
+import { MAX_LOAD_TOTAL, MAX_SHAPE } from "../core/model/limits.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import { type Placement, placementFromPhy2log } from "../core/model/placement.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError } from "./errors.js";
 import { checkStatUse, sglangCollect, sglangDumpKind } from "./sglang.js";
@@ -169,13 +169,25 @@ function collect(
   checkLoads(tensor.data, shape, name, file);
   const fold = slotFoldFor(value, name, file, options.slots);
   const ring = vllmWindowStart(value, name, allSteps, file);
-  if (options.steps !== undefined && name === "expert_load_window" && ring === undefined) {
-    throw new EplbFormatError(
-      file,
-      "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
-        "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
-        "or save expert_load_window_step in the file)",
-    );
+  if (name === "expert_load_window" && ring === undefined && allSteps > 1) {
+    if (options.steps !== undefined) {
+      throw new EplbFormatError(
+        file,
+        "--steps cannot select rows of vLLM's expert_load_window: it is a ring buffer written " +
+          "at a moving index, so its rows are not in time order (drop --steps to sum the window, " +
+          "or save expert_load_window_step in the file)",
+      );
+    }
+    if (!sum && options.key === undefined) {
+      // Replaying the rows in stored order would be a silently shuffled trace.
+      throw new EplbFormatError(
+        file,
+        "vLLM's expert_load_window is a ring buffer written at a moving index, so its rows are " +
+          "not steps in time order and it is no trace to replay (save expert_load_window_step " +
+          "in the file to give the order, or pass --key expert_load_window to replay the rows " +
+          "in stored order)",
+      );
+    }
   }
   const { start, step, count } = selectSteps(options.steps, allSteps);
   if (fold && (fold.layers !== layers || fold.slots !== width)) {
@@ -257,10 +269,27 @@ export function checkLoadShape(layers: number, width: number, name: string, file
 export function placementFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly numExperts?: number; readonly allowEmpty?: boolean },
+  options: InterpretOptions & {
+    readonly numExperts?: number;
+    readonly allowEmpty?: boolean;
+    /** Told (one line) what a reader of the engine would see differently, e.g. a vllm-ascend
+     * device that lists an expert twice. */
+    readonly onWarning?: (text: string) => void;
+  },
 ): Placement {
   const allowEmpty = options.allowEmpty ?? true;
-  const { name, rows } = findPlacementRows(value, file, options);
+  const { name, rows, slotsPerDevice } = findPlacementRows(value, file, options);
+  if (slotsPerDevice !== undefined && options.onWarning) {
+    const twice = vllmAscendDuplicates(rows, slotsPerDevice);
+    if (twice) {
+      options.onWarning(
+        `layer_list[${twice.layer}].device_list[${twice.device}] lists expert ${twice.expert} ` +
+          `twice (${twice.pairs} (layer, device) pairs in all): vllm-ascend gives one copy a ` +
+          "local slot and offsets every rank by rank 0's distinct experts, so it does not " +
+          "serve this map as written",
+      );
+    }
+  }
   let max = -1;
   for (let l = 0; l < rows.length; l++) {
     const row = rows[l];
@@ -287,11 +316,37 @@ export function placementFromValue(
   }
 }
 
+/** The first vllm-ascend device listing an expert twice, and how many (layer, device) do. */
+function vllmAscendDuplicates(
+  rows: readonly Float64Array[],
+  perDevice: number,
+): { layer: number; device: number; expert: number; pairs: number } | null {
+  let first: { layer: number; device: number; expert: number } | null = null;
+  let pairs = 0;
+  for (let l = 0; l < rows.length; l++) {
+    const row = rows[l];
+    for (let d = 0; d * perDevice < row.length; d++) {
+      const seen = new Set<number>();
+      for (let j = d * perDevice; j < (d + 1) * perDevice; j++) {
+        const e = row[j];
+        if (!seen.has(e)) {
+          seen.add(e);
+          continue;
+        }
+        pairs++;
+        first ??= { layer: l, device: d, expert: e };
+        break;
+      }
+    }
+  }
+  return first && { ...first, pairs };
+}
+
 function findPlacementRows(
   value: FileValue,
   file: string,
   options: InterpretOptions,
-): { name: string; rows: Float64Array[] } {
+): { name: string; rows: Float64Array[]; slotsPerDevice?: number } {
   let name = "phy2log";
   let tensor: Tensor | undefined;
   if (!isFileObject(value)) {
@@ -334,7 +389,7 @@ function vllmAscendRows(
   value: Record<string, FileValue>,
   file: string,
   options: InterpretOptions,
-): { name: string; rows: Float64Array[] } {
+): { name: string; rows: Float64Array[]; slotsPerDevice: number } {
   const list = value.layer_list;
   if (!Array.isArray(list) || list.length === 0) {
     throw new EplbFormatError(file, "layer_list is not a non-empty list");
@@ -379,7 +434,7 @@ function vllmAscendRows(
     });
     return row;
   });
-  return { name: "layer_list", rows };
+  return { name: "layer_list", rows, slotsPerDevice: perDevice };
 }
 
 /** TensorRT-LLM: `{num_slots, initial_global_assignments: {layer: [expert per slot]}}`. */

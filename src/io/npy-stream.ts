@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import type { LoadTrace } from "../core/estimators.js";
-import type { TraceSource } from "../core/simulate.js";
+import type { LoadTrace } from "../core/traces/estimators.js";
+import type { TraceSource } from "../core/traces/simulate.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import { checkLoadShape, checkLoads, selectSteps } from "./interpret.js";
 import { isNpy, type NpyHeader, npyHeaderBytes, npyNumel, readNpyHeader } from "./npy.js";

@@ -1,4 +1,4 @@
-import { EplbInputError } from "../core/errors.js";
+import { EplbInputError } from "../core/model/errors.js";
 import { AtomicFile, writeFileAtomic } from "./atomic-write.js";
 
 /** Element types the `.npy` writer produces (little-endian). */

@@ -1,7 +1,7 @@
 import { extname } from "node:path";
-import { EplbInputError } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
-import type { Placement } from "../core/placement.js";
+import { EplbInputError } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
 import { decodeUtf8, oneLine } from "./bytes.js";
 import { readCsv } from "./csv.js";
 import { isLongCsv, readLongCsv } from "./csv-long.js";
@@ -81,6 +81,8 @@ export interface LoadsNote {
 export interface ReadPlacementOptions extends ReadOptions {
   /** Number of logical experts; defaults to the largest expert id in the file + 1. */
   readonly numExperts?: number;
+  /** Told what the user must know about the file (a vllm-ascend device listing an expert twice). */
+  readonly onNote?: (note: LoadsNote) => void;
 }
 
 const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
@@ -355,6 +357,7 @@ export function readPlacement(path: string, options: ReadPlacementOptions = {}):
       key: options.key,
       limit: bytes.length,
       numExperts: options.numExperts,
+      onWarning: (text) => options.onNote?.({ level: "warning", text: `${path}: ${text}` }),
     }),
   );
 }

@@ -12,7 +12,7 @@
  *   the model's top-k leaves a column unused). Counts are per physical slot and fold onto
  *   logical experts through the map.
  */
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError } from "./errors.js";
 import {
   checkLoads,

@@ -1,4 +1,4 @@
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError } from "./errors.js";
 import { isTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";

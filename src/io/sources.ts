@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import type { LoadMatrix } from "../core/matrix.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
 import { isLongCsv } from "./csv-long.js";
 import { EplbFormatError, fileReadError, readFileBytes } from "./errors.js";
 import { type Float64Trace, loadsFromValue, selectSteps } from "./interpret.js";

@@ -1,4 +1,4 @@
-import { EplbInputError } from "../core/errors.js";
+import { EplbInputError } from "../core/model/errors.js";
 import { writeStoredZip } from "./zip-write.js";
 
 /** An int64 tensor to save: its shape and its elements in row-major order. */

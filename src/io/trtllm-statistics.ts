@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Placement } from "../core/placement.js";
+import type { Placement } from "../core/model/placement.js";
 import { printable } from "./bytes.js";
 import { EplbFormatError, fileReadError, readFileBytes as readBytes } from "./errors.js";
 import { checkLoads, type Float64Trace, selectSteps } from "./interpret.js";

@@ -1,6 +1,10 @@
-import { firstGpuDuplicate } from "../core/distinct.js";
-import { EplbInputError, requireInteger } from "../core/errors.js";
-import { type Placement, placementViolation, toReferencePlacement } from "../core/placement.js";
+import { firstGpuDuplicate } from "../core/blocks/distinct.js";
+import { EplbInputError, requireInteger } from "../core/model/errors.js";
+import {
+  type Placement,
+  placementViolation,
+  toReferencePlacement,
+} from "../core/model/placement.js";
 import { torchSaveInt64 } from "./torch-write.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { LoadMatrix } from "../core/matrix.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
 import { HEAT_COLORS, HEAT_EDGES, heatBin } from "./colors.js";
 import {
   escapeXml,

@@ -1,5 +1,3 @@
-import { EplbInputError, requireInteger } from "../core/errors.js";
-import type { LoadMatrix } from "../core/matrix.js";
 import {
   type BalanceSummary,
   contiguousGpuLoads,
@@ -10,15 +8,17 @@ import {
   type PlacementMetrics,
   requirePlacementFits,
   summarizeBalance,
-} from "../core/metrics.js";
-import type { Placement } from "../core/placement.js";
-import { makeTopology } from "../core/topology.js";
+} from "../core/evaluation/metrics.js";
 import {
   type GpuTransferCounts,
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
-} from "../core/transfers.js";
+} from "../core/evaluation/transfers.js";
+import { EplbInputError, requireInteger } from "../core/model/errors.js";
+import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
+import { makeTopology } from "../core/model/topology.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {
@@ -159,7 +159,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const numGpus = requireInteger("numGpus", input.numGpus, 1);
   const numNodes = requireInteger("numNodes", input.numNodes ?? 1, 1);
   const numGroups = requireInteger("numGroups", input.numGroups ?? 1, 1);
-  requirePlacementFits(loads, placement, numGpus, numNodes);
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
   // As in makeTopology: groups matter (and must divide the experts) only on the hierarchical path.
   if (numGroups % numNodes === 0 && loads.experts % numGroups !== 0) {
     throw new EplbInputError(
@@ -171,10 +171,10 @@ export function buildReportModel(input: ReportInput): ReportModel {
   const L = loads.layers;
   const P = placement.numReplicas;
   const slotsPerGpu = P / numGpus;
-  const after = evaluatePlacement(loads, placement, numGpus, numNodes);
+  const after = evaluatePlacement(loads, placement, { numGpus, numNodes });
   const beforeGpuLoads = contiguousGpuLoads(loads, numGpus);
   const beforeSummary = summarizeBalance(beforeGpuLoads, L, numGpus);
-  const bounds = lowerBounds(loads, P, numGpus);
+  const bounds = lowerBounds(loads, { numReplicas: P, numGpus });
   const ratio: number[] = new Array(L);
   let sum = 0;
   let worst = 0;
@@ -191,7 +191,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
     nodeBalancedness: summarizeBalance(nodeLoads(beforeGpuLoads, L, numGpus, numNodes), L, numNodes)
       .balancedness,
   };
-  const afterGpuLoads = gpuLoads(loads, placement, numGpus);
+  const afterGpuLoads = gpuLoads(loads, placement, { numGpus });
   const duplicatesPerLayer = countDuplicatesPerLayer(placement, numGpus);
   let detailLayers: DetailLayer[];
   if (input.detailLayers && input.detailLayers.length > 0) {
@@ -260,7 +260,7 @@ export function migrationView(
   numNodes: number,
   numGroups: number,
 ): MigrationView {
-  requirePlacementFits(loads, previous, numGpus, numNodes);
+  requirePlacementFits(loads, previous, { numGpus, numNodes });
   if (previous.numReplicas !== placement.numReplicas) {
     throw new EplbInputError(
       "previous.numReplicas",
@@ -281,7 +281,7 @@ export function migrationView(
     slotsChanged: plan.count,
     transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
     perGpu: gpuTransferCounts(plan, topology),
-    previousBalance: summarizeBalance(gpuLoads(loads, previous, numGpus), L, numGpus),
+    previousBalance: summarizeBalance(gpuLoads(loads, previous, { numGpus }), L, numGpus),
   };
 }
 

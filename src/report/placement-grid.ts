@@ -1,4 +1,4 @@
-import { EplbInputError } from "../core/errors.js";
+import { EplbInputError } from "../core/model/errors.js";
 import { expertColor, groupColor, HOT_COLOR, MOVED_COLOR, textColorOn } from "./colors.js";
 import {
   escapeXml,

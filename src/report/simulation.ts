@@ -1,4 +1,4 @@
-import type { SimulationResult, StrategyName, StrategyResult } from "../core/simulate.js";
+import type { SimulationResult, StrategyName, StrategyResult } from "../core/traces/simulate.js";
 import { AFTER_COLOR, BEFORE_COLOR, BOUND_COLOR, MEAN_COLOR } from "./colors.js";
 import { figure, type ReportSection } from "./html.js";
 import { escapeXml, svgBarChart, svgLineChart } from "./svg.js";

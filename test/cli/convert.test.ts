@@ -145,6 +145,36 @@ describe("eplb convert", () => {
     assert.deepEqual(served.phy2log, [[0, 1, 2, 3, 2, 2]]);
   });
 
+  test("vllm-ascend input listing an expert twice on a device: read, with a warning that the engine serves it otherwise", async () => {
+    const map = file(
+      "dup-map.json",
+      JSON.stringify({
+        moe_layer_count: 2,
+        layer_list: [
+          {
+            layer_id: 0,
+            device_count: 2,
+            device_list: [{ device_expert: [0, 1, 2] }, { device_expert: [3, 1, 2] }],
+          },
+          {
+            layer_id: 1,
+            device_count: 2,
+            device_list: [{ device_expert: [0, 0, 1] }, { device_expert: [2, 3, 3] }],
+          },
+        ],
+      }),
+    );
+    const r = await cli(["convert", "--placement", map, "--output-format", "sglang"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).physical_to_logical_map[1], [0, 0, 1, 2, 3, 3]);
+    const warnings = r.stderr.split("\n").filter((l) => l.startsWith("warning:"));
+    assert.equal(warnings.length, 1, r.stderr);
+    assert.match(
+      warnings[0],
+      /layer_list\[1\]\.device_list\[0\] lists expert 0 twice \(2 \(layer, device\) pairs in all\).*does not serve this map as written/,
+    );
+  });
+
   test("--experts declares experts the file's ids do not reach, and is checked", async () => {
     const p = file("p.json", JSON.stringify({ phy2log: [[0, 1, 2, 0]] }));
     const ok = await cli(["convert", "--placement", p, "--output-format", "vllm"]);

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { firstGpuDuplicate } from "../../src/core/distinct.js";
+import { firstGpuDuplicate } from "../../src/core/blocks/distinct.js";
 import { readPlacement } from "../../src/io/read.js";
 import { readTorch } from "../../src/io/torch.js";
 import { cli, sharedDir } from "../helpers/cli.js";
@@ -115,21 +115,41 @@ describe("SGLang: --out init.pt is a torch file", () => {
 });
 
 describe("vllm-ascend: no device holds an expert twice", () => {
-  // One hot expert over 12 slots on 2 GPUs: both policies alone put it twice on a GPU.
+  // One hot expert over 12 slots on 2 GPUs: the deepseek policy puts it twice on a GPU.
   const hot = file("hot.json", JSON.stringify([[600, 10, 10, 10, 10, 10]]));
   const hotArgs = ["--replicas", "12", "--gpus", "2"];
 
   test("eplb plan --output-format vllm-ascend repairs the balanced plan; the engine routes it right", async () => {
-    const plain = await cli(["plan", "--loads", hot, ...hotArgs]);
+    // A very skewed trace (lognormal sigma 1.5) on a DeepSeek-V3-like hierarchy: the balanced
+    // plan keeps a few duplicates whose removal costs balance; vllm-ascend output removes them.
+    const trace = join(tmp, "skewed.npy");
+    const synth = await cli([
+      "synth",
+      "--steps",
+      "10",
+      "--layers",
+      "58",
+      "--experts",
+      "256",
+      "--sigma",
+      "1.5",
+      "--seed",
+      "1",
+      "--out",
+      trace,
+    ]);
+    assert.equal(synth.code, 0, synth.stderr);
+    const skewedArgs = ["--replicas", "288", "--gpus", "32", "--groups", "8", "--nodes", "4"];
+    const plain = await cli(["plan", "--loads", trace, ...skewedArgs]);
     assert.equal(plain.code, 0, plain.stderr);
     const planned = readPlacement(file("plain.json", plain.stdout));
-    assert.notEqual(firstGpuDuplicate(planned, 2), null, "the example must need the repair");
+    assert.notEqual(firstGpuDuplicate(planned, 32), null, "the example must need the repair");
     const out = join(tmp, "expert_map.json");
     const r = await cli([
       "plan",
       "--loads",
-      hot,
-      ...hotArgs,
+      trace,
+      ...skewedArgs,
       "--output-format",
       "vllm-ascend",
       "--out",
@@ -138,10 +158,10 @@ describe("vllm-ascend: no device holds an expert twice", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /GPUs holding two replicas of one expert: 0/);
     const served = vllmAscendLoad(readFileSync(out, "utf8"), {
-      layers: 1,
-      experts: 6,
-      gpus: 2,
-      slots: 12,
+      layers: 58,
+      experts: 256,
+      gpus: 32,
+      slots: 288,
     });
     assert.equal(served.collapsedDevices, 0);
   });

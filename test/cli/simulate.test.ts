@@ -11,7 +11,7 @@ import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-simulate-"));
 
-/** Two experts, popularity flips after two steps (see test/core/simulate.test.ts). */
+/** Two experts, popularity flips after two steps (see test/core/traces/simulate.test.ts). */
 const flipPath = join(tmp, "flip.json");
 writeFileSync(
   flipPath,

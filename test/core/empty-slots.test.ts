@@ -54,8 +54,8 @@ describe("empty slots (-1)", () => {
 
   test("an empty slot serves nothing: GPU loads, balancedness and duplicates count used slots only", () => {
     const p = placementFromPhy2log(withEmpty, 6, "phy2log", true);
-    assert.deepEqual(Array.from(gpuLoads(loads, p, 2)), [120, 35]);
-    const m = evaluatePlacement(loads, p, 2);
+    assert.deepEqual(Array.from(gpuLoads(loads, p, { numGpus: 2 })), [120, 35]);
+    const m = evaluatePlacement(loads, p, { numGpus: 2 });
     assert.equal(m.maxGpuLoad[0], 120);
     assert.equal(m.duplicateGpus, 0);
   });

@@ -118,7 +118,7 @@ function duplicates(p: Placement, t: Topology, l: number): number {
 }
 
 function layerMax(loads: LoadMatrix, p: Placement, numGpus: number, l: number): number {
-  const gpu = gpuLoads(loads, p, numGpus);
+  const gpu = gpuLoads(loads, p, { numGpus });
   let max = 0;
   for (let g = 0; g < numGpus; g++) max = Math.max(max, gpu[l * numGpus + g]);
   return max;

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { LoadMatrix } from "../../src/core/matrix.js";
+import type { LoadMatrix } from "../../src/core/model/matrix.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import {
   detectFormat,
@@ -130,6 +130,13 @@ describe("vLLM EPLB state: expert_load_window folded as vLLM's rearrange does", 
     );
   });
 
+  test("without expert_load_window_step a window is no trace: its rows are not in time order", () => {
+    assert.throws(
+      () => readTrace(at("vllm", "eplb-state.pt")),
+      (e: Error) => e instanceof EplbFormatError && /no trace to replay/.test(e.message),
+    );
+  });
+
   test("with expert_load_window_step saved, rows are put in time order and --steps selects", () => {
     const path = at("vllm", "eplb-state-with-step.pt");
     assertLoads(
@@ -140,13 +147,13 @@ describe("vLLM EPLB state: expert_load_window folded as vLLM's rearrange does", 
     assertLoads(readLoads(path), expected["vllm/eplb-state.pt"]);
     // Oldest first: the trace's first step is the ring's row 2 (the next vLLM would write).
     const ordered = readTrace(path);
-    const stored = readTrace(at("vllm", "eplb-state.pt"));
+    const stored = readTrace(at("vllm", "eplb-state.pt"), { key: "expert_load_window" });
     const n = ordered.layers * ordered.experts;
     assert.deepEqual(ordered.data.subarray(0, n), stored.data.subarray(2 * n, 3 * n));
   });
 
-  test("as a trace, each window row is folded (rows sum to the folded loads)", () => {
-    const t = readTrace(at("vllm", "eplb-state.pt"));
+  test("as a trace (rows in stored order, asked for by key), each window row is folded", () => {
+    const t = readTrace(at("vllm", "eplb-state.pt"), { key: "expert_load_window" });
     assert.equal(t.steps, 5);
     assert.equal(t.experts, 8);
     const want = expected["vllm/eplb-state.pt"];

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { readCsv } from "../../src/io/csv.js";
 import { EplbFormatError } from "../../src/io/errors.js";

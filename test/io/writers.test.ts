@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { firstGpuDuplicate } from "../../src/core/distinct.js";
+import { firstGpuDuplicate } from "../../src/core/blocks/distinct.js";
 import { type Placement, placementFromPhy2log, rebalanceExperts } from "../../src/index.js";
 import { readPlacement } from "../../src/io/read.js";
 import {

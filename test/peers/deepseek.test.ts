@@ -33,8 +33,8 @@ describe("DeepSeek eplb.py, random cases made with torch", () => {
       const bal = rebalanceExperts(weight, numReplicas, numGroups, numNodes, numGpus);
       assert.equal(placementViolation(bal.placement), null);
       const loads = toLoadMatrix(weight);
-      const before = maxPerLayer(gpuLoads(loads, ds.placement, numGpus), loads.layers, numGpus);
-      const after = maxPerLayer(gpuLoads(loads, bal.placement, numGpus), loads.layers, numGpus);
+      const before = maxPerLayer(gpuLoads(loads, ds.placement, { numGpus }), loads.layers, numGpus);
+      const after = maxPerLayer(gpuLoads(loads, bal.placement, { numGpus }), loads.layers, numGpus);
       for (let l = 0; l < loads.layers; l++) {
         assert.ok(after[l] <= before[l] * (1 + 1e-9), `layer ${l}: ${after[l]} > ${before[l]}`);
       }

@@ -49,7 +49,7 @@ describe("vllm-ascend test_policy_dynamic_ep.py", () => {
         [2, 2, 1, 1],
       ]),
       p,
-      2,
+      { numGpus: 2 },
     );
     assert.deepEqual([Math.max(g[0], g[1]), Math.max(g[2], g[3])], [7, 4]);
   });

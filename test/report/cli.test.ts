@@ -231,3 +231,32 @@ describe("eplb report: writes the report", () => {
     assert.equal(r.stderr, "eplb report: --html is required\n");
   });
 });
+
+describe("eplb report: --steps takes a negative start as plan and eval do", () => {
+  it("reads --steps -2: (the last two steps), not as a missing value", async () => {
+    const trace = join(dir, "trace.json");
+    const steps: number[][][] = [];
+    for (let s = 0; s < 5; s++) {
+      steps.push([Array.from({ length: 12 }, (_, e) => (s < 3 ? 1 : 100 + e * (s + 1)))]);
+    }
+    writeFileSync(trace, JSON.stringify({ logical_count: steps }));
+    const html = join(dir, "steps.html");
+    const r = await cli(
+      [
+        "report",
+        "--loads",
+        trace,
+        "--key",
+        "logical_count",
+        "--steps",
+        "-2:",
+        ...PLAN,
+        "--html",
+        html,
+      ],
+      repoRoot,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(readFileSync(html, "utf8"), /<svg/);
+  });
+});

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { EplbInputError } from "../../src/core/errors.js";
-import { toLoadMatrix } from "../../src/core/matrix.js";
+import { lognormalLoads } from "../../src/core/blocks/random.js";
 import {
   contiguousGpuLoads,
   duplicateGpuCount,
   evaluatePlacement,
   summarizeBalance,
-} from "../../src/core/metrics.js";
-import { placementFromPhy2log } from "../../src/core/placement.js";
-import { lognormalLoads } from "../../src/core/random.js";
+} from "../../src/core/evaluation/metrics.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
+import { toLoadMatrix } from "../../src/core/model/matrix.js";
+import { placementFromPhy2log } from "../../src/core/model/placement.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { defaultSections, htmlReport, type ReportSection } from "../../src/report/html.js";
 import { buildReportModel, pickDetailLayers } from "../../src/report/model.js";
@@ -40,7 +40,7 @@ describe("buildReportModel", () => {
     const before = summarizeBalance(contiguousGpuLoads(example, 8), 2, 8);
     assert.deepEqual(m.before.balancednessPerLayer, before.balancednessPerLayer);
     const { placement } = rebalanceExperts(example, 16, 4, 2, 8);
-    assert.deepEqual(m.after, evaluatePlacement(example, placement, 8, 2));
+    assert.deepEqual(m.after, evaluatePlacement(example, placement, { numGpus: 8, numNodes: 2 }));
     assert.equal(m.slotsPerGpu, 2);
     assert.equal(m.gpusPerNode, 4);
   });
@@ -67,7 +67,7 @@ describe("buildReportModel", () => {
           const loads = lognormalLoads(layers, experts, 1, seed);
           const m = buildReportModel({ loads, placement, numGpus: gpus });
           const sum = m.duplicatesPerLayer.reduce((a, b) => a + b, 0);
-          assert.equal(sum, duplicateGpuCount(placement, gpus));
+          assert.equal(sum, duplicateGpuCount(placement, { numGpus: gpus }));
           assert.equal(sum, m.after.duplicateGpus);
         },
       ),

@@ -3,13 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { EplbInputError } from "../../src/core/errors.js";
-import { matrixToArrays } from "../../src/core/matrix.js";
-import { gpuLoads, summarizeBalance } from "../../src/core/metrics.js";
-import { lognormalLoads, Random } from "../../src/core/random.js";
+import { lognormalLoads, Random } from "../../src/core/blocks/random.js";
+import { gpuLoads, summarizeBalance } from "../../src/core/evaluation/metrics.js";
+import { gpuTransferCounts, planTransfers } from "../../src/core/evaluation/transfers.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
+import { matrixToArrays } from "../../src/core/model/matrix.js";
+import { makeTopology } from "../../src/core/model/topology.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
-import { makeTopology } from "../../src/core/topology.js";
-import { gpuTransferCounts, planTransfers } from "../../src/core/transfers.js";
 import { htmlReport } from "../../src/report/html.js";
 import { migrationSections } from "../../src/report/migration.js";
 import { buildReportModel, migrationView } from "../../src/report/model.js";
@@ -45,7 +45,10 @@ describe("migrationView: what a rebalance from a previous placement moves and bu
       interNode: plan.interNode,
     });
     assert.equal(plan.local + plan.intraNode + plan.interNode, v.slotsChanged);
-    assert.deepEqual(v.previousBalance, summarizeBalance(gpuLoads(second, previous, 8), 4, 8));
+    assert.deepEqual(
+      v.previousBalance,
+      summarizeBalance(gpuLoads(second, previous, { numGpus: 8 }), 4, 8),
+    );
     assert.deepEqual(v.perGpu, gpuTransferCounts(plan, makeTopology(32, 40, 4, 2, 8)));
   });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { EplbInputError } from "../../src/core/errors.js";
+import { EplbInputError } from "../../src/core/model/errors.js";
 import { HEAT_COLORS, HOT_COLOR, heatBin, textColorOn } from "../../src/report/colors.js";
 import { svgGpuBars } from "../../src/report/gpu-bars.js";
 import { svgHeatmap } from "../../src/report/heatmap.js";

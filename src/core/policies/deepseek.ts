@@ -1,9 +1,10 @@
-import type { LoadMatrix } from "../matrix.js";
-import { greedyPacking, PackingWorkspace } from "../packing.js";
-import { createPlacement, type Placement } from "../placement.js";
-import type { Policy } from "../policy.js";
-import { greedyReplication, ReplicationWorkspace } from "../replication.js";
-import type { Topology } from "../topology.js";
+import { type LayerPlanner, planLayers } from "../blocks/layers.js";
+import { greedyPacking, PackingWorkspace } from "../blocks/packing.js";
+import { greedyReplication, ReplicationWorkspace } from "../blocks/replication.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import type { Policy } from "./policy.js";
 
 /** Sizes of one hierarchical solve; global mode is `numGroups = numNodes = 1`. */
 export interface HierarchyShape {
@@ -142,6 +143,36 @@ export function referenceShape(topology: Topology): HierarchyShape {
 }
 
 /**
+ * The reference's per-layer planner for `topology`: {@link planHierarchicalLayer} over a
+ * workspace of its own, for {@link planLayers}.
+ *
+ * @param topology - the cluster shape
+ * @returns a planner of one layer
+ * @example
+ * ```ts
+ * const t = makeTopology(4, 6, 1, 1, 2);
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * planLayers(loads, t, deepseekLayerPlanner(t)).phy2log; // Int32Array [1, 1, 0, 2, 3, 3]
+ * ```
+ */
+export function deepseekLayerPlanner(topology: Topology): LayerPlanner {
+  const shape = referenceShape(topology);
+  const ws = new DeepseekWorkspace(shape);
+  return (v) =>
+    planHierarchicalLayer(
+      v.loads,
+      v.loadOffset,
+      shape,
+      v.phy2log,
+      v.replicaRank,
+      v.slotOffset,
+      v.logcnt,
+      v.expertOffset,
+      ws,
+    );
+}
+
+/**
  * Plans every layer exactly as DeepSeek's reference `rebalance_experts` does.
  *
  * @example
@@ -152,24 +183,7 @@ export function referenceShape(topology: Topology): HierarchyShape {
  * ```
  */
 export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
-  const shape = referenceShape(topology);
-  const { numExperts: E, numReplicas: P } = topology;
-  const out = createPlacement(loads.layers, P, E);
-  const ws = new DeepseekWorkspace(shape);
-  for (let l = 0; l < loads.layers; l++) {
-    planHierarchicalLayer(
-      loads.data,
-      l * E,
-      shape,
-      out.phy2log,
-      out.replicaRank,
-      l * P,
-      out.logcnt,
-      l * E,
-      ws,
-    );
-  }
-  return out;
+  return planLayers(loads, topology, deepseekLayerPlanner(topology));
 }
 
 /**
@@ -185,4 +199,5 @@ export const deepseekPolicy: Policy<DeepseekOptions> = {
     "DeepSeek's EPLB reproduced exactly (greedy replication + greedy packing; hierarchical when groups divide by nodes)",
   options: [],
   plan: (loads, topology) => planDeepseek(loads, topology),
+  layerPlanner: (topology) => deepseekLayerPlanner(topology),
 };

@@ -1,12 +1,12 @@
-import type { CountsWorkspace } from "../counts.js";
-import { refineScope, repairDuplicates } from "../refine.js";
+import type { CountsWorkspace } from "../blocks/counts/index.js";
+import { refineScope, repairDuplicates } from "../blocks/refine.js";
 import {
   packScope,
   recomputeScopeLoads,
   type ScopeWorkspace,
   scopeLowerBound,
   scopeMaxLoad,
-} from "../scope.js";
+} from "../blocks/scope.js";
 
 /**
  * How much above the best max GPU load a scope's plan may go to give its spare replicas to hot

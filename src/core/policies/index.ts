@@ -1,7 +1,7 @@
-import { EplbInputError } from "../errors.js";
-import type { Policy } from "../policy.js";
+import { EplbInputError } from "../model/errors.js";
 import { balancedPolicy } from "./balanced.js";
 import { deepseekPolicy } from "./deepseek.js";
+import type { Policy } from "./policy.js";
 
 /** Every policy by name; a new policy is one module plus one entry here. */
 const registry = new Map<string, Policy>([

@@ -1,6 +1,6 @@
-import { EplbInputError } from "../errors.js";
 import type { MigrationOptions } from "../migration.js";
-import type { Policy } from "../policy.js";
+import { EplbInputError } from "../model/errors.js";
+import type { Policy } from "./policy.js";
 
 /** Fields of `rebalanceExperts`' options that are not a policy's own. */
 const COMMON_OPTIONS = ["policy", "previous", "distinctPerGpu"] as const;

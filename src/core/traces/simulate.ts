@@ -1,4 +1,11 @@
-import { EplbInputError, requireInteger } from "./errors.js";
+import { offNodeShare } from "../blocks/locality.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
+import { checkShapeLimits } from "../model/limits.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import { makeTopology, type Topology } from "../model/topology.js";
+import { DEFAULT_POLICY, getPolicy } from "../policies/index.js";
+import { rebalanceExperts } from "../rebalance.js";
 import {
   createEstimator,
   DEFAULT_ESTIMATOR,
@@ -8,13 +15,6 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
-import { checkShapeLimits } from "./limits.js";
-import { offNodeShare } from "./locality.js";
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
-import { rebalanceExperts } from "./rebalance.js";
-import { makeTopology, type Topology } from "./topology.js";
 
 /**
  * A trace read one step at a time, so traces too large to hold (or generated on the fly) can be
@@ -197,23 +197,9 @@ export function stepBalancedness(
   numReplicas: number,
   numGpus: number,
 ): number {
-  const S = numReplicas / numGpus;
-  let sum = 0;
-  for (let l = 0; l < layers; l++) {
-    const lo = offset + l * numExperts;
-    const so = l * numReplicas;
-    let max = 0;
-    let total = 0;
-    for (let g = 0; g < numGpus; g++) {
-      let gpu = 0;
-      const end = so + (g + 1) * S;
-      for (let s = so + g * S; s < end; s++) gpu += loads[lo + phy2log[s]] * shares[s];
-      total += gpu;
-      if (gpu > max) max = gpu;
-    }
-    sum += max > 0 ? total / numGpus / max : 1;
-  }
-  return sum / layers;
+  // The simulator's own loop, on the placement's cells built here once.
+  const cells = slotCells(phy2log, layers, numReplicas, numExperts);
+  return judgeStep(loads, offset, cells, shares, layers, numReplicas, numGpus);
 }
 
 /**
@@ -226,6 +212,15 @@ export function stepBalancedness(
  */
 export function slotSharesOf(p: Placement): Float64Array {
   return slotShares(p);
+}
+
+/** Per slot, the index of its expert's cell in a `[layers][experts]` step: `l * E + expert`. */
+function slotCells(phy2log: Int32Array, layers: number, P: number, E: number): Int32Array {
+  const cells = new Int32Array(layers * P);
+  for (let l = 0; l < layers; l++) {
+    for (let s = 0; s < P; s++) cells[l * P + s] = l * E + phy2log[l * P + s];
+  }
+  return cells;
 }
 
 /** {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. */
@@ -360,10 +355,7 @@ class Track {
     this.placement = p;
     this.shares = slotShares(p);
     const { layers, numReplicas: P, numExperts: E } = p;
-    this.cells = new Int32Array(layers * P);
-    for (let l = 0; l < layers; l++) {
-      for (let s = 0; s < P; s++) this.cells[l * P + s] = l * E + p.phy2log[l * P + s];
-    }
+    this.cells = slotCells(p.phy2log, layers, P, E);
   }
 
   record(b: number, keep: boolean): void {
@@ -500,7 +492,8 @@ export function simulate(
         if (topology.hierarchical && track.placement) {
           const total = (chunkSum.data as Float64Array).reduce((a, b) => a + b, 0);
           const { numGroups, numNodes } = topology;
-          track.offNodeLoad += offNodeShare(chunkSum, track.placement, numGroups, numNodes) * total;
+          track.offNodeLoad +=
+            offNodeShare(chunkSum, track.placement, { numGroups, numNodes }) * total;
           track.totalLoad += total;
         }
       }

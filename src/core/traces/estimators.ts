@@ -1,4 +1,4 @@
-import { EplbInputError, requireInteger } from "./errors.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
 
 /**
  * Numeric typed arrays a trace may be stored in (integer counts or float loads). BigInt arrays

@@ -6,10 +6,10 @@ import {
   ExactWorkspace,
   improveScopeExact,
   solveExact,
-} from "../../src/core/exact.js";
-import { planBalanced } from "../../src/core/policies/balanced.js";
-import { HOT_REPLICA_TOLERANCE } from "../../src/core/policies/hot-replicas.js";
-import { ScopeWorkspace, scopeMaxLoad } from "../../src/core/scope.js";
+} from "../../../src/core/blocks/exact.js";
+import { ScopeWorkspace, scopeMaxLoad } from "../../../src/core/blocks/scope.js";
+import { planBalanced } from "../../../src/core/policies/balanced.js";
+import { HOT_REPLICA_TOLERANCE } from "../../../src/core/policies/hot-replicas.js";
 import {
   EplbInputError,
   evaluatePlacement,
@@ -18,12 +18,12 @@ import {
   planDeepseek,
   Random,
   toLoadMatrix,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 /** Max GPU load of a single-layer plan, as the metrics compute it. */
 function maxLoad(loads: number[], phy2log: number[], numGpus: number): number {
   const p = placementFromPhy2log([phy2log], loads.length);
-  return evaluatePlacement(toLoadMatrix([loads]), p, numGpus).maxGpuLoad[0];
+  return evaluatePlacement(toLoadMatrix([loads]), p, { numGpus }).maxGpuLoad[0];
 }
 
 /**
@@ -88,7 +88,7 @@ describe("solveExact", () => {
     // The optimal counts reach the same value.
     const t = makeTopology(8, 16, 1, 1, 8);
     const ds = planDeepseek(toLoadMatrix([loads]), t);
-    assert.equal(evaluatePlacement(toLoadMatrix([loads]), ds, 8).maxGpuLoad[0], 232);
+    assert.equal(evaluatePlacement(toLoadMatrix([loads]), ds, { numGpus: 8 }).maxGpuLoad[0], 232);
   });
 
   test("agrees with plain enumeration on tiny instances, with and without duplicates", () => {
@@ -138,7 +138,7 @@ describe("balanced policy against the exact optimum on small cases", () => {
     const t = makeTopology(8, 16, 1, 1, 8);
     const plan = planBalanced(toLoadMatrix([loads]), t);
     assert.equal(
-      evaluatePlacement(toLoadMatrix([loads]), plan, 8).maxGpuLoad[0],
+      evaluatePlacement(toLoadMatrix([loads]), plan, { numGpus: 8 }).maxGpuLoad[0],
       solveExact(loads, 16, 8).maxGpuLoad,
     );
   });
@@ -164,8 +164,8 @@ describe("balanced policy against the exact optimum on small cases", () => {
       const t = makeTopology(n, P, 1, 1, G);
       const m = toLoadMatrix([loads]);
       const plan = planBalanced(m, t);
-      const mine = evaluatePlacement(m, plan, G);
-      const ds = evaluatePlacement(m, planDeepseek(m, t), G).maxGpuLoad[0];
+      const mine = evaluatePlacement(m, plan, { numGpus: G });
+      const ds = evaluatePlacement(m, planDeepseek(m, t), { numGpus: G }).maxGpuLoad[0];
       // Where the plan keeps a duplicate (the reference's plan won), compare with the optimum
       // that allows them; otherwise with the duplicate-free optimum.
       const exact = solveExact(loads, P, G, { allowDuplicates: mine.duplicateGpus > 0 });

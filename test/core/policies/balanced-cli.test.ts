@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { cli, repoRoot } from "../helpers/cli.js";
+import { cli, repoRoot } from "../../helpers/cli.js";
 
 const example = join(repoRoot, "examples", "loads.json");
 const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];

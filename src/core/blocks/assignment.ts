@@ -1,4 +1,4 @@
-import type { Topology } from "./topology.js";
+import type { Topology } from "../model/topology.js";
 
 /** Reusable buffers for {@link solveAssignment}; grows to the largest `n` seen. */
 export class AssignmentWorkspace {

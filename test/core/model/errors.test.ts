@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError, makeTopology, rebalanceExperts, toLoadMatrix } from "../../src/index.js";
+import {
+  EplbInputError,
+  makeTopology,
+  rebalanceExperts,
+  toLoadMatrix,
+} from "../../../src/index.js";
 
 function rejects(fn: () => unknown, parameter: string, message: RegExp): void {
   assert.throws(fn, (error: unknown) => {

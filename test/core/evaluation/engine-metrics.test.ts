@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { sglangBalance, trtllmBalance, vllmAscendBalance, vllmBalance } from "../../src/blocks.js";
+import {
+  sglangBalance,
+  trtllmBalance,
+  vllmAscendBalance,
+  vllmBalance,
+} from "../../../src/blocks.js";
 import {
   EplbInputError,
   engineBalance,
@@ -9,7 +14,7 @@ import {
   placementFromPhy2log,
   summarizeBalance,
   toLoadMatrix,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 const close = (a: number, b: number, eps = 1e-12) =>
   assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);
@@ -89,7 +94,7 @@ describe("engine balance on real placements", () => {
     // Expert 0 (load 8) split over two GPUs, experts 1 and 2 (4 each) one GPU each... 4 GPUs of 4.
     const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
     const loads = toLoadMatrix([[8, 4, 4]]);
-    const g = gpuLoads(loads, p, 4);
+    const g = gpuLoads(loads, p, { numGpus: 4 });
     assert.deepEqual(Array.from(g), [4, 4, 4, 4]);
     const b = engineBalance(g, 1, 4);
     assert.equal(b.vllm.balancedness, 1);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { resolveEstimatorSpec, slotSharesOf, stepBalancedness } from "../../src/blocks.js";
+import { resolveEstimatorSpec, slotSharesOf, stepBalancedness } from "../../../src/blocks.js";
 import {
   DEFAULT_ESTIMATOR,
   EplbInputError,
@@ -18,7 +18,7 @@ import {
   summarizeBalance,
   synthesizeTrace,
   traceSource,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 function trace(rows: number[][][]): LoadTrace {
   const steps = rows.length;
@@ -180,7 +180,7 @@ describe("simulate: hand-computed tiny traces", () => {
     const step4 = { layers: 1, experts: 4, data: new Float64Array([1, 7, 5, 2]) };
     close(
       frozen.eplb.balancedness[2],
-      summarizeBalance(gpuLoads(step4, first, 2), 1, 2).balancedness,
+      summarizeBalance(gpuLoads(step4, first, { numGpus: 2 }), 1, 2).balancedness,
     );
     assert.deepEqual(frozen.finalPlacement.phy2log, first.phy2log);
   });
@@ -275,7 +275,7 @@ describe("simulate: agrees with planning and evaluating each chunk directly", ()
                 data: data.slice(step * n, (step + 1) * n),
               };
               const expected = summarizeBalance(
-                gpuLoads(loads, plan, c.gpus),
+                gpuLoads(loads, plan, { numGpus: c.gpus }),
                 c.layers,
                 c.gpus,
               ).balancedness;

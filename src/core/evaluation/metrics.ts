@@ -1,8 +1,9 @@
-import { EplbInputError } from "./errors.js";
-import { offNodeShare } from "./locality.js";
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import { minMaxReplicaLoad, ReplicationWorkspace } from "./replication.js";
+import { offNodeShare } from "../blocks/locality.js";
+import { minMaxReplicaLoad, ReplicationWorkspace } from "../blocks/replication.js";
+import { EplbInputError } from "../model/errors.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { ClusterShape, Topology } from "../model/topology.js";
 
 /**
  * Load of every GPU of every layer under a placement, `[layers][numGpus]` row-major. A replica
@@ -12,11 +13,16 @@ import { minMaxReplicaLoad, ReplicationWorkspace } from "./replication.js";
  * @example
  * ```ts
  * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
- * gpuLoads({ layers: 1, experts: 3, data: new Float64Array([8, 2, 4]) }, p, 2);
+ * gpuLoads({ layers: 1, experts: 3, data: new Float64Array([8, 2, 4]) }, p, { numGpus: 2 });
  * // Float64Array [6, 8]: GPU 0 holds half of expert 0 and expert 1, GPU 1 the other half and expert 2
  * ```
  */
-export function gpuLoads(loads: LoadMatrix, placement: Placement, numGpus: number): Float64Array {
+export function gpuLoads(
+  loads: LoadMatrix,
+  placement: Placement,
+  topology: Pick<Topology, "numGpus">,
+): Float64Array {
+  const { numGpus } = topology;
   const { layers, numReplicas: P, numExperts: E } = placement;
   const S = P / numGpus;
   const out = new Float64Array(layers * numGpus);
@@ -87,11 +93,15 @@ export function nodeLoads(
  *
  * @example
  * ```ts
- * lowerBounds({ layers: 1, experts: 3, data: new Float64Array([90, 30, 40]) }, 4, 2);
+ * lowerBounds({ layers: 1, experts: 3, data: new Float64Array([90, 30, 40]) }, { numReplicas: 4, numGpus: 2 });
  * // Float64Array [80]: total 160 over 2 GPUs; 90 split in two is 45 < 80
  * ```
  */
-export function lowerBounds(loads: LoadMatrix, numReplicas: number, numGpus: number): Float64Array {
+export function lowerBounds(
+  loads: LoadMatrix,
+  topology: Pick<Topology, "numReplicas" | "numGpus">,
+): Float64Array {
+  const { numReplicas, numGpus } = topology;
   const { layers, experts: E } = loads;
   const out = new Float64Array(layers);
   const ws = new ReplicationWorkspace();
@@ -110,10 +120,14 @@ export function lowerBounds(loads: LoadMatrix, numReplicas: number, numGpus: num
  *
  * @example
  * ```ts
- * duplicateGpuCount(placementFromPhy2log([[0, 0, 1, 2]], 3), 2); // 1 (GPU 0 holds expert 0 twice)
+ * duplicateGpuCount(placementFromPhy2log([[0, 0, 1, 2]], 3), { numGpus: 2 }); // 1 (GPU 0 holds expert 0 twice)
  * ```
  */
-export function duplicateGpuCount(placement: Placement, numGpus: number): number {
+export function duplicateGpuCount(
+  placement: Placement,
+  topology: Pick<Topology, "numGpus">,
+): number {
+  const { numGpus } = topology;
   const { layers, numReplicas: P, numExperts: E } = placement;
   const S = P / numGpus;
   const lastSeen = new Int32Array(E).fill(-1);
@@ -202,17 +216,18 @@ export function summarizeBalance(
  * @example
  * ```ts
  * const loads = toLoadMatrix([[1, 2, 3, 4]]);
- * requirePlacementFits(loads, placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4), 2, 1); // passes
- * requirePlacementFits(loads, placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4), 4, 1);
+ * const placement = placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4);
+ * requirePlacementFits(loads, placement, { numGpus: 2, numNodes: 1 }); // passes
+ * requirePlacementFits(loads, placement, { numGpus: 4, numNodes: 1 });
  * // throws: numGpus (4) must divide the placement's slots per layer (6)
  * ```
  */
 export function requirePlacementFits(
   loads: LoadMatrix,
   placement: Placement,
-  numGpus: number,
-  numNodes = 1,
+  topology: ClusterShape,
 ): void {
+  const { numGpus, numNodes = 1 } = topology;
   if (placement.layers !== loads.layers) {
     throw new EplbInputError(
       "placement.layers",
@@ -265,24 +280,29 @@ export interface PlacementMetrics extends BalanceSummary {
  * ratio to it, duplicates, node balance and (given `numGroups`) the share of load served off its
  * group's node.
  *
+ * @param loads - the loads to judge the placement under, `[layers][experts]`
+ * @param placement - the placement, with as many layers and experts as `loads`
+ * @param topology - the cluster shape: the plan's {@link Topology}, or `{ numGpus, numNodes? }`
+ *   when the groups are unknown (then `offNodeShare` is 0)
+ * @returns the metrics
+ * @throws {EplbInputError} when the placement does not fit the loads or the shape
  * @example
  * ```ts
  * const { placement, topology } = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2);
- * evaluatePlacement(toLoadMatrix([[10, 40, 20, 30]]), placement, topology.numGpus, topology.numNodes);
+ * evaluatePlacement(toLoadMatrix([[10, 40, 20, 30]]), placement, topology);
  * // { balancedness: 1, maxOverLowerBound: 1, duplicateGpus: 2, ... }
  * ```
  */
 export function evaluatePlacement(
   loads: LoadMatrix,
   placement: Placement,
-  numGpus: number,
-  numNodes = 1,
-  numGroups = 0,
+  topology: ClusterShape,
 ): PlacementMetrics {
-  requirePlacementFits(loads, placement, numGpus, numNodes);
-  const gpu = gpuLoads(loads, placement, numGpus);
+  const { numGpus, numNodes = 1, numGroups = 0 } = topology;
+  requirePlacementFits(loads, placement, { numGpus, numNodes });
+  const gpu = gpuLoads(loads, placement, { numGpus });
   const summary = summarizeBalance(gpu, loads.layers, numGpus);
-  const bounds = lowerBounds(loads, placement.numReplicas, numGpus);
+  const bounds = lowerBounds(loads, { numReplicas: placement.numReplicas, numGpus });
   const ratio: number[] = new Array(loads.layers);
   let sum = 0;
   let worst = 0;
@@ -299,8 +319,8 @@ export function evaluatePlacement(
     maxOverLowerBoundPerLayer: ratio,
     maxOverLowerBound: sum / loads.layers,
     worstMaxOverLowerBound: worst,
-    duplicateGpus: duplicateGpuCount(placement, numGpus),
+    duplicateGpus: duplicateGpuCount(placement, { numGpus }),
     nodeBalancedness: summarizeBalance(nodes, loads.layers, numNodes).balancedness,
-    offNodeShare: offNodeShare(loads, placement, numGroups, numNodes),
+    offNodeShare: offNodeShare(loads, placement, { numGroups, numNodes }),
   };
 }

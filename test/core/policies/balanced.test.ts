@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { offNodeShare } from "../../src/core/locality.js";
+import { dropFreeDuplicates } from "../../../src/core/blocks/distinct.js";
+import { offNodeShare } from "../../../src/core/blocks/locality.js";
 import {
   BalancedWorkspace,
   balancedOptions,
   layerWorkBudget,
   planBalanced,
   planBalancedLayer,
-} from "../../src/core/policies/balanced.js";
+} from "../../../src/core/policies/balanced.js";
 import {
   DEFAULT_POLICY,
   EplbInputError,
@@ -21,11 +22,12 @@ import {
   planDeepseek,
   Random,
   rebalanceExperts,
+  synthTrace,
   type Topology,
   toLoadMatrix,
   zipfLoads,
-} from "../../src/index.js";
-import { instance as instanceArbitrary } from "../helpers/instances.js";
+} from "../../../src/index.js";
+import { instance as instanceArbitrary } from "../../helpers/instances.js";
 
 const instance = instanceArbitrary();
 
@@ -48,7 +50,7 @@ function excessCopies(p: Placement, t: Topology, scopeGpus: number, layer: numbe
 }
 
 function layerMaxima(loads: Parameters<typeof evaluatePlacement>[0], p: Placement, t: Topology) {
-  return evaluatePlacement(loads, p, t.numGpus, t.numNodes).maxGpuLoad;
+  return evaluatePlacement(loads, p, { numGpus: t.numGpus, numNodes: t.numNodes }).maxGpuLoad;
 }
 
 describe("balanced policy: contract", () => {
@@ -60,8 +62,8 @@ describe("balanced policy: contract", () => {
   test("reaches the optimum 196.67 on the issue's example where deepseek gives 232", () => {
     const loads = toLoadMatrix([[600, 560, 120, 120, 20, 10, 10, 10]]);
     const t = makeTopology(8, 16, 1, 1, 8);
-    const balanced = evaluatePlacement(loads, planBalanced(loads, t), 8);
-    const deepseek = evaluatePlacement(loads, planDeepseek(loads, t), 8);
+    const balanced = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 8 });
+    const deepseek = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 8 });
     assert.ok(Math.abs(balanced.maxGpuLoad[0] - 590 / 3) < 1e-9, `${balanced.maxGpuLoad[0]}`);
     assert.equal(deepseek.maxGpuLoad[0], 232);
     assert.equal(balanced.duplicateGpus, 0);
@@ -74,12 +76,23 @@ describe("balanced policy: contract", () => {
     const phy = new Int32Array(20).fill(-7);
     const rank = new Int32Array(20);
     const cnt = new Int32Array(10).fill(-7);
-    const max = planBalancedLayer(loads, 3, phy, rank, 4, cnt, 2, ws);
+    const max = planBalancedLayer(
+      {
+        loads,
+        loadOffset: 3,
+        phy2log: phy,
+        replicaRank: rank,
+        slotOffset: 4,
+        logcnt: cnt,
+        expertOffset: 2,
+      },
+      ws,
+    );
     assert.deepEqual(Array.from(phy.subarray(0, 4)), [-7, -7, -7, -7]);
     assert.deepEqual(Array.from(cnt.subarray(0, 2)), [-7, -7]);
     const p = placementFromPhy2log([Array.from(phy.subarray(4))], 8);
     assert.deepEqual(Array.from(p.logcnt), Array.from(cnt.subarray(2)));
-    const m = evaluatePlacement(toLoadMatrix([Array.from(loads.subarray(3))]), p, 8);
+    const m = evaluatePlacement(toLoadMatrix([Array.from(loads.subarray(3))]), p, { numGpus: 8 });
     assert.equal(max, m.maxGpuLoad[0]);
     assert.equal(ws.lastSource, "balanced");
   });
@@ -152,10 +165,7 @@ describe("balanced policy: invariants over random shapes and loads", () => {
             }
           }
         }
-        assert.equal(
-          evaluatePlacement(loads, p, t.numGpus, t.numNodes, t.numGroups).offNodeShare,
-          0,
-        );
+        assert.equal(evaluatePlacement(loads, p, t).offNodeShare, 0);
       }),
       { numRuns: 2500 },
     );
@@ -199,8 +209,8 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
   test("kimi-k2 shape, lognormal sigma 1.0: mean max/lower bound <= 1.002, no duplicates", () => {
     const loads = lognormalLoads(6, 384, 1.0, 20261129);
     const t = makeTopology(384, 448, 1, 8, 64);
-    const m = evaluatePlacement(loads, planBalanced(loads, t), 64, 8);
-    const d = evaluatePlacement(loads, planDeepseek(loads, t), 64, 8);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 64, numNodes: 8 });
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 64, numNodes: 8 });
     assert.ok(m.maxOverLowerBound <= 1.002, `${m.maxOverLowerBound}`);
     assert.ok(m.maxOverLowerBound < d.maxOverLowerBound);
     assert.equal(m.duplicateGpus, 0);
@@ -211,7 +221,39 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
     // than the 96 GPUs).
     const loads = lognormalLoads(60, 384, 1.5, 20261129);
     const t = makeTopology(384, 480, 1, 12, 96);
-    assert.equal(evaluatePlacement(loads, planBalanced(loads, t), 96, 12).duplicateGpus, 0);
+    assert.equal(
+      evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 96, numNodes: 12 }).duplicateGpus,
+      0,
+    );
+  });
+
+  test("hierarchical dsv3-prefill-like shape, lognormal sigma 1.5: no duplicate that an exchange removes for free", () => {
+    // Issue 14 item 5: where the reference's plan wins a layer through a second replica on one
+    // GPU, the policy takes the exchange that removes it whenever the layer's max does not rise
+    // (9 -> 5 pairs on an eplb synth trace of this shape, seed 1); the plan is a fixed point.
+    const trace = synthTrace({ steps: 10, layers: 58, experts: 256, sigma: 1.5, seed: 1 });
+    const data = new Float64Array(58 * 256);
+    const step = new Float64Array(58 * 256);
+    for (let k = 0; k < 10; k++) {
+      trace.readStep(k, step, 0);
+      for (let i = 0; i < data.length; i++) data[i] += step[i];
+    }
+    const loads = { layers: 58, experts: 256, data };
+    const t = makeTopology(256, 288, 8, 4, 32);
+    const p = planBalanced(loads, t);
+    assert.equal(dropFreeDuplicates(loads, p, t), p);
+    const duplicates = evaluatePlacement(loads, p, t).duplicateGpus;
+    assert.ok(duplicates <= 5, `${duplicates} (layer, GPU) pairs hold an expert twice`);
+  });
+
+  test("a balanced plan keeps no duplicate that an exchange removes without raising the max", () => {
+    fc.assert(
+      fc.property(instance, ({ loads, topology: t }) => {
+        const p = planBalanced(loads, t);
+        assert.equal(dropFreeDuplicates(loads, p, t), p);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test("spare replicas go to hot experts: vLLM's [200, 150, 100, 50, 25, 12] on 2 GPUs x 5 slots", () => {
@@ -224,8 +266,8 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
       policy: "deepseek",
     });
     const loads = toLoadMatrix([weight, [...weight].reverse()]);
-    const mine = evaluatePlacement(loads, r.placement, 2);
-    const theirs = evaluatePlacement(loads, ds.placement, 2);
+    const mine = evaluatePlacement(loads, r.placement, { numGpus: 2 });
+    const theirs = evaluatePlacement(loads, ds.placement, { numGpus: 2 });
     for (let l = 0; l < 2; l++) {
       assert.ok(mine.maxGpuLoad[l] <= theirs.maxGpuLoad[l]);
       const w = loads.data.subarray(l * 6, l * 6 + 6);
@@ -242,22 +284,24 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
   test("dsv3-decode144 shape (2 slots per GPU): better than deepseek on average", () => {
     const loads = lognormalLoads(6, 256, 0.5, 20261129);
     const t = makeTopology(256, 288, 8, 18, 144);
-    const m = evaluatePlacement(loads, planBalanced(loads, t), 144, 18);
-    const d = evaluatePlacement(loads, planDeepseek(loads, t), 144, 18);
+    const m = evaluatePlacement(loads, planBalanced(loads, t), { numGpus: 144, numNodes: 18 });
+    const d = evaluatePlacement(loads, planDeepseek(loads, t), { numGpus: 144, numNodes: 18 });
     assert.ok(m.maxOverLowerBound < d.maxOverLowerBound - 0.005, `${m.maxOverLowerBound}`);
   });
 
   test("dsv3-decode64 shape: relaxed hierarchy reaches balancedness >= 0.97 and reports off-node load", () => {
     const loads = lognormalLoads(6, 256, 1.0, 20261129);
     const t = makeTopology(256, 320, 8, 8, 64);
-    const strict = evaluatePlacement(loads, planBalanced(loads, t), 64, 8, 8);
-    const relaxed = evaluatePlacement(
-      loads,
-      planBalanced(loads, t, { relaxedHierarchy: true }),
-      64,
-      8,
-      8,
-    );
+    const strict = evaluatePlacement(loads, planBalanced(loads, t), {
+      numGpus: 64,
+      numNodes: 8,
+      numGroups: 8,
+    });
+    const relaxed = evaluatePlacement(loads, planBalanced(loads, t, { relaxedHierarchy: true }), {
+      numGpus: 64,
+      numNodes: 8,
+      numGroups: 8,
+    });
     assert.ok(strict.balancedness < 0.85, `${strict.balancedness}`);
     assert.ok(relaxed.balancedness >= 0.97, `${relaxed.balancedness}`);
     assert.equal(strict.offNodeShare, 0);
@@ -268,20 +312,18 @@ describe("balanced policy: quality on standard shapes (deterministic seeds)", ()
 describe("offNodeShare", () => {
   test("counts load served away from the node serving most of its group", () => {
     // 2 groups of 1 expert, 2 nodes of 2 slots; expert 0 has 3 replicas, one on node 1.
-    const share = offNodeShare(
-      toLoadMatrix([[8, 4]]),
-      placementFromPhy2log([[0, 0, 0, 1]], 2),
-      2,
-      2,
-    );
+    const share = offNodeShare(toLoadMatrix([[8, 4]]), placementFromPhy2log([[0, 0, 0, 1]], 2), {
+      numGroups: 2,
+      numNodes: 2,
+    });
     assert.ok(Math.abs(share - 2 / 9) < 1e-12);
   });
 
   test("is 0 for global topologies and one node", () => {
     const p = placementFromPhy2log([[0, 1, 0, 1]], 2);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 1, 2), 0);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 2, 1), 0);
-    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, 3, 2), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 1, numNodes: 2 }), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 2, numNodes: 1 }), 0);
+    assert.equal(offNodeShare(toLoadMatrix([[8, 4]]), p, { numGroups: 3, numNodes: 2 }), 0);
   });
 });
 
@@ -331,7 +373,18 @@ describe("balanced policy: bounded search work", () => {
       for (const loads of families) {
         for (let l = 0; l < loads.layers; l++) {
           const before = ws.work;
-          planBalancedLayer(loads.data, l * E, phy, rank, 0, cnt, 0, ws);
+          planBalancedLayer(
+            {
+              loads: loads.data,
+              loadOffset: l * E,
+              phy2log: phy,
+              replicaRank: rank,
+              slotOffset: 0,
+              logcnt: cnt,
+              expertOffset: 0,
+            },
+            ws,
+          );
           const work = ws.work - before;
           spent += work;
           assert.ok(work <= budget, `${E} experts, layer ${l}: ${work} > ${budget}`);

@@ -1,4 +1,4 @@
-import { EplbInputError, requireInteger } from "./errors.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
 import { replicaCap, type ScopeWorkspace } from "./scope.js";
 
 /** Largest instances {@link solveExact} accepts: it enumerates, so it is for tiny cases only. */

@@ -1,6 +1,6 @@
-import { EplbInputError, requireInteger } from "./errors.js";
+import { Random } from "../blocks/random.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
 import type { LoadTrace } from "./estimators.js";
-import { Random } from "./random.js";
 import type { TraceSource } from "./simulate.js";
 
 /** Parameters of a synthetic trace; every figure made from one is reproducible from these. */

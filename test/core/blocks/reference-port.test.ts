@@ -7,14 +7,14 @@ import {
   minMaxReplicaLoad,
   orderDescending,
   PackingWorkspace,
-} from "../../src/blocks.js";
-import { rebalanceExperts } from "../../src/index.js";
+} from "../../../src/blocks.js";
+import { rebalanceExperts } from "../../../src/index.js";
 import {
   plainOrder,
   plainPacking,
   plainRebalance,
   plainReplication,
-} from "../helpers/plain-reference.js";
+} from "../../helpers/plain-reference.js";
 
 // Small integer-valued loads make ties frequent, which is where fast paths go wrong.
 const loads = (min: number, max: number) =>

@@ -9,7 +9,7 @@
  * peak/average 1) so JSON output stays numeric.
  */
 
-import { EplbInputError, requireInteger } from "./errors.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
 
 /** vLLM's `balancedness` (`vllm/distributed/eplb/eplb_state.py`). */
 export interface VllmBalance {

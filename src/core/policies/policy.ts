@@ -1,6 +1,7 @@
-import type { LoadMatrix } from "./matrix.js";
-import type { Placement } from "./placement.js";
-import type { Topology } from "./topology.js";
+import type { LayerPlanner } from "../blocks/layers.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 
 /**
  * The fields every policy's `plan` receives besides its own: the options object of
@@ -26,4 +27,10 @@ export interface Policy<O extends object = object> {
   /** The fields of `O` the policy reads (default none). Any other unknown field is refused. */
   readonly options?: readonly string[];
   plan(loads: LoadMatrix, topology: Topology, options: O & PolicyOptions): Placement;
+  /**
+   * The policy one layer at a time: a planner with its own workspace, which `planLayers` runs
+   * over a model's layers, or over a worker's share of them (layers are independent, so any
+   * split gives the same plan as `plan`). Absent for a policy that plans across layers.
+   */
+  layerPlanner?(topology: Topology, options: O & PolicyOptions): LayerPlanner;
 }

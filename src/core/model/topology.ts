@@ -31,6 +31,13 @@ export interface Topology {
 }
 
 /**
+ * The cluster shape an evaluator reads: a {@link Topology}, or (for a placement read without one,
+ * e.g. an engine's file) just the GPU count, with one node and no groups by default.
+ */
+export type ClusterShape = Pick<Topology, "numGpus"> &
+  Partial<Pick<Topology, "numNodes" | "numGroups">>;
+
+/**
  * Validates the reference's preconditions and derives the sizes every policy needs. Accepts what
  * the reference accepts, with one exception: `numNodes` must divide `numGpus` on the global path
  * too (the reference never looks at nodes there; eplb needs them to tell intra- from inter-node
@@ -99,4 +106,30 @@ export function makeTopology(
     expertsPerGroup: numExperts / numGroups,
     hierarchical,
   };
+}
+
+/**
+ * Where a plan may put replicas relative to their group's node: anywhere (`global`: the topology
+ * is not hierarchical), every replica of a group on its group's node (`strict`), or one replica
+ * of each expert there and the rest anywhere (`relaxed`). Settled here once, so policies,
+ * rebalancing and evaluators agree on it.
+ */
+export type Locality = "global" | "strict" | "relaxed";
+
+/**
+ * The locality mode of a topology under the `relaxedHierarchy` option: `global` whenever the
+ * topology is not hierarchical (the option then has nothing to relax).
+ *
+ * @param topology - the cluster shape
+ * @param relaxedHierarchy - whether redundant replicas may leave their group's node
+ * @returns the mode
+ * @example
+ * ```ts
+ * localityOf(makeTopology(256, 288, 8, 4, 32), true); // "relaxed"
+ * localityOf(makeTopology(4, 8, 3, 2, 4), true); // "global": 3 groups on 2 nodes is not hierarchical
+ * ```
+ */
+export function localityOf(topology: Topology, relaxedHierarchy = false): Locality {
+  if (!topology.hierarchical) return "global";
+  return relaxedHierarchy ? "relaxed" : "strict";
 }

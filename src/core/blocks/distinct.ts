@@ -1,9 +1,11 @@
-import { EplbInputError } from "./errors.js";
-import type { LoadMatrix } from "./matrix.js";
-import { createPlacement, type Placement } from "./placement.js";
+import { layerMaxGpuLoad } from "../evaluation/layer-load.js";
+import { EplbInputError } from "../model/errors.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import { createPlacement, type Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import { type LayerView, planLayers } from "./layers.js";
 import { refineScope } from "./refine.js";
 import { recomputeScopeLoads, ScopeWorkspace, scopeLowerBound } from "./scope.js";
-import type { Topology } from "./topology.js";
 
 /** Where a GPU holds one expert twice. */
 export interface GpuDuplicate {
@@ -96,6 +98,131 @@ export function separateDuplicates(
     for (let s = 0; s < P; s++) out.replicaRank[l * P + s] = rank[phy[s]]++;
   }
   return out;
+}
+
+/** Buffers of {@link dropFreeLayerDuplicates} for one topology, reused across layers. */
+export class DuplicateDropWorkspace {
+  readonly topology: Topology;
+  /** @internal */ readonly repair: LayerRepair;
+  /** @internal */ readonly refine: RefineState;
+  /** @internal */ readonly savedSlots: Int32Array;
+  /** @internal */ readonly savedCounts: Int32Array;
+  /** @internal */ readonly seen: Int32Array;
+
+  constructor(topology: Topology) {
+    const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = topology;
+    this.topology = topology;
+    this.repair = new LayerRepair(G, S, E);
+    this.refine = new RefineState(E);
+    this.savedSlots = new Int32Array(P);
+    this.savedCounts = new Int32Array(E);
+    this.seen = new Int32Array(E);
+  }
+}
+
+/**
+ * Removes a layer's duplicate replicas on a GPU in place where that costs nothing: the layer
+ * takes {@link separateDuplicates}'s repair (exchanges, then swap refinement) only when its max
+ * GPU load does not rise, so a policy's guarantees on the max (the `balanced` policy's "never
+ * worse than deepseek") still hold. A duplicate whose removal would raise the max stays, as do
+ * all of them where a GPU has more slots than its scope has experts. Replica ranks are rewritten
+ * when the layer changes.
+ *
+ * @param layer - the layer's loads, slots, ranks and counts (see {@link LayerView})
+ * @param ws - buffers for the layer's topology
+ * @returns true when the layer changed
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 1, 2);
+ * const p = placementFromPhy2log([[0, 0, 1, 2]], 3);
+ * const loads = { layers: 1, experts: 3, data: new Float64Array([8, 1, 1]) };
+ * dropFreeLayerDuplicates(layerView(loads, p, 0), new DuplicateDropWorkspace(t)); // true
+ * p.phy2log; // Int32Array [0, 1, 0, 2]: max GPU load 5 either way, no expert twice on a GPU
+ * ```
+ */
+export function dropFreeLayerDuplicates(layer: LayerView, ws: DuplicateDropWorkspace): boolean {
+  const t = ws.topology;
+  const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = t;
+  const { slotOffset, expertOffset, loadOffset } = layer;
+  const phy = layer.phy2log.subarray(slotOffset, slotOffset + P);
+  const cnt = layer.logcnt.subarray(expertOffset, expertOffset + E);
+  if (!hasGpuDuplicate(phy, G, S, ws.seen)) return false;
+  const w = layer.loads.subarray(loadOffset, loadOffset + E);
+  const before = layerMaxGpuLoad(layer, t);
+  ws.savedSlots.set(phy);
+  ws.savedCounts.set(cnt);
+  const scopes = t.hierarchical ? t.numNodes : 1;
+  const gpusPer = G / scopes;
+  try {
+    ws.repair.repair(phy, cnt, w, gpusPer, expertOffset / E);
+    for (let n = 0; n < scopes; n++) ws.refine.run(phy, cnt, w, n * gpusPer, gpusPer, S);
+  } catch (error) {
+    // A GPU with more slots than its scope has experts: some duplicate is unavoidable.
+    if (!(error instanceof EplbInputError)) throw error;
+    phy.set(ws.savedSlots);
+    cnt.set(ws.savedCounts);
+    return false;
+  }
+  if (layerMaxGpuLoad(layer, t) > before) {
+    phy.set(ws.savedSlots);
+    cnt.set(ws.savedCounts);
+    return false;
+  }
+  const rank = ws.seen.fill(0);
+  for (let s = 0; s < P; s++) layer.replicaRank[slotOffset + s] = rank[phy[s]]++;
+  return true;
+}
+
+/**
+ * `placement` with every layer put through {@link dropFreeLayerDuplicates}: `placement` itself
+ * when no layer changes, else a copy.
+ *
+ * @param loads - the loads the placement was planned for (`[layers, experts]`)
+ * @param placement - a valid placement of `topology`
+ * @param topology - the cluster shape
+ * @returns `placement`, or a copy with the free repairs applied
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 1, 2);
+ * const p = placementFromPhy2log([[0, 0, 1, 2]], 3);
+ * dropFreeDuplicates({ layers: 1, experts: 3, data: new Float64Array([8, 1, 1]) }, p, t).phy2log;
+ * // Int32Array [0, 1, 0, 2]
+ * ```
+ */
+export function dropFreeDuplicates(
+  loads: LoadMatrix,
+  placement: Placement,
+  topology: Topology,
+): Placement {
+  const copy = createPlacement(placement.layers, placement.numReplicas, placement.numExperts);
+  copy.phy2log.set(placement.phy2log);
+  copy.replicaRank.set(placement.replicaRank);
+  copy.logcnt.set(placement.logcnt);
+  const ws = new DuplicateDropWorkspace(topology);
+  let changed = false;
+  planLayers(
+    loads,
+    topology,
+    (view) => {
+      if (dropFreeLayerDuplicates(view, ws)) changed = true;
+    },
+    copy,
+  );
+  return changed ? copy : placement;
+}
+
+/** True when some GPU holds an expert twice among the layer's slots `phy`. */
+function hasGpuDuplicate(phy: Int32Array, G: number, S: number, stamp: Int32Array): boolean {
+  stamp.fill(-1);
+  for (let g = 0; g < G; g++) {
+    for (let j = 0; j < S; j++) {
+      const e = phy[g * S + j];
+      if (e < 0) continue;
+      if (stamp[e] === g) return true;
+      stamp[e] = g;
+    }
+  }
+  return false;
 }
 
 /** One layer's slots, counts and loads while its duplicates are removed (buffers reused). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { EplbInputError, simulate, synthesizeTrace, synthTrace } from "../../src/index.js";
+import { EplbInputError, simulate, synthesizeTrace, synthTrace } from "../../../src/index.js";
 
 const small = { steps: 400, layers: 3, experts: 16, seed: 11 };
 

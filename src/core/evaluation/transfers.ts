@@ -1,5 +1,5 @@
-import type { Placement } from "./placement.js";
-import type { Topology } from "./topology.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 
 /** How a changed slot gets its expert's weights, cheapest first. */
 export const TRANSFER_KINDS = ["local", "intraNode", "interNode"] as const;

@@ -1,7 +1,8 @@
-import { CountsWorkspace } from "./counts.js";
-import type { LoadMatrix } from "./matrix.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import { CountsWorkspace } from "./counts/index.js";
 import { greedyPacking, PackingWorkspace } from "./packing.js";
-import type { Placement } from "./placement.js";
 import { waterFillCounts } from "./replication.js";
 
 /** Partitions of groups into nodes enumerated exactly up to this many; beyond, swap search. */
@@ -377,16 +378,19 @@ function swapSearchPartitions(
  * @example
  * ```ts
  * // 2 groups of 1 expert on 2 nodes of 2 slots; expert 0 has 3 replicas, one on node 1
- * offNodeShare(toLoadMatrix([[8, 4]]), placementFromPhy2log([[0, 0, 0, 1]], 2), 2, 2);
+ * offNodeShare(toLoadMatrix([[8, 4]]), placementFromPhy2log([[0, 0, 0, 1]], 2), {
+ *   numGroups: 2,
+ *   numNodes: 2,
+ * });
  * // 0.222...: 8/3 of expert 0's tokens are served off its home node 0, out of 12 in all
  * ```
  */
 export function offNodeShare(
   loads: LoadMatrix,
   placement: Placement,
-  numGroups: number,
-  numNodes: number,
+  topology: Pick<Topology, "numGroups" | "numNodes">,
 ): number {
+  const { numGroups, numNodes } = topology;
   if (numNodes < 2 || numGroups < 1 || numGroups % numNodes !== 0) return 0;
   const { layers, numReplicas: P, numExperts: E } = placement;
   const gs = E / numGroups;
