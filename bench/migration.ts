@@ -12,12 +12,13 @@ import {
   type MigrationOptions,
   migratePlacement,
   smoothMaxGpuLoad,
-} from "../src/core/migration.js";
+} from "../src/core/migration/index.js";
 import type { LoadMatrix } from "../src/core/model/matrix.js";
 import type { Placement } from "../src/core/model/placement.js";
 import { makeTopology, type Topology } from "../src/core/model/topology.js";
 import { DEFAULT_POLICY, getPolicy } from "../src/core/policies/index.js";
 import { SHAPES, type Shape } from "./shapes.js";
+import { medianMs } from "./timing.js";
 
 const DRIFT_SIGMA = 0.05;
 const LOAD_SIGMA = 1.0;
@@ -153,6 +154,20 @@ function run(seq: Sequence, options: MigrationOptions, relabelled = false): Run 
   return out;
 }
 
+/**
+ * Median time of one rebalance from the previous placement (the second step of the sequence,
+ * from the first step's result) and of the fresh plan of the same loads, timed in turn in this
+ * process: the ratio is the claim (at most 3x), the milliseconds depend on the machine.
+ */
+function timing(seq: Sequence, runs: number): { migration: number; fresh: number } {
+  const policy = getPolicy(DEFAULT_POLICY);
+  const { topology, loads, fresh } = seq;
+  const previous = migratePlacement(loads[0], seq.initial, fresh[0], topology).placement;
+  const migration = medianMs(() => migratePlacement(loads[1], previous, fresh[1], topology), runs);
+  const plan = medianMs(() => policy.plan(loads[1], topology, {}), runs);
+  return { migration, fresh: plan };
+}
+
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const f4 = (x: number) => x.toFixed(4);
 
@@ -204,6 +219,19 @@ export async function benchMigration(options: { quick: boolean }): Promise<strin
     const ok = r.changed <= 0.1 && r.afterOverFresh <= 1.01;
     lines.push(
       `| ${shape.name} | ${pct(r.changed)} / ${pct(r.worstChanged)} | ${f4(r.afterOverFresh)} / ${f4(r.worstLayerOverFresh)} | ${f4(r.smoothOverFresh)} | ${f4(r.beforeOverFresh)} | ${pct(r.local)} / ${pct(r.intraNode)} / ${pct(r.interNode)} | ${pct(seq.deepseekChurn)} | ${pct(r.freshChurn)} (${pct(r.freshRelabelledChurn)}) | ${r.ms.toFixed(1)} (${(r.ms / seq.freshMs).toFixed(2)}x) | ${ok ? "met" : "MISSED"} |`,
+    );
+  }
+  lines.push(
+    "",
+    `Time of one rebalance from the previous placement against a fresh \`${DEFAULT_POLICY}\` plan of the same loads (medians of ${quick ? 5 : 15} runs each, in turn, in this process; target: at most 3x):`,
+    "",
+    "| shape | rebalance from previous (ms) | fresh plan (ms) | ratio |",
+    "| --- | --- | --- | --- |",
+  );
+  for (const seq of sequences) {
+    const t = timing(seq, quick ? 5 : 15);
+    lines.push(
+      `| ${seq.shape.name} | ${t.migration.toFixed(1)} | ${t.fresh.toFixed(1)} | ${(t.migration / t.fresh).toFixed(2)}x |`,
     );
   }
   lines.push(

@@ -111,7 +111,7 @@ export {
   resolveMigrationSettings,
   SMOOTHING,
   smoothMaxGpuLoad,
-} from "./core/migration.js";
+} from "./core/migration/index.js";
 export {
   checkShapeLimits,
   MAX_LOAD_TOTAL,

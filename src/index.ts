@@ -36,7 +36,8 @@ export {
   migratePlacement,
   type PreviousPlacement,
   toPreviousPlacement,
-} from "./core/migration.js";
+} from "./core/migration/index.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/migration/slots.js";
 export { EplbInputError } from "./core/model/errors.js";
 export { MAX_SHAPE } from "./core/model/limits.js";
 export {
@@ -59,7 +60,6 @@ export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js"
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
 export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/slots.js";
 export {
   createEstimator,
   DEFAULT_ESTIMATOR,

@@ -10,7 +10,7 @@ import {
   DEFAULT_MOVE_BUDGET,
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
-} from "../core/migration.js";
+} from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import { toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";

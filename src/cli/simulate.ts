@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration.js";
+import { DEFAULT_MOVE_BUDGET, DEFAULT_SLOT_GAIN } from "../core/migration/index.js";
 import { checkShapeLimits } from "../core/model/limits.js";
 import { makeTopology } from "../core/model/topology.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";

@@ -5,7 +5,7 @@ import {
   type MigrationOptions,
   migratePlacement,
   type PreviousPlacement,
-} from "./migration.js";
+} from "./migration/index.js";
 import { EplbInputError } from "./model/errors.js";
 import { checkShapeLimits } from "./model/limits.js";
 import { type LoadsInput, toLoadMatrix } from "./model/matrix.js";

@@ -1,4 +1,4 @@
-import type { MigrationOptions } from "../migration.js";
+import type { MigrationOptions } from "../migration/options.js";
 import { EplbInputError } from "../model/errors.js";
 import type { Policy } from "./policy.js";
 

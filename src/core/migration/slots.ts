@@ -1,4 +1,4 @@
-import { EplbInputError, requireInteger } from "./model/errors.js";
+import { EplbInputError, requireInteger } from "../model/errors.js";
 
 /**
  * Reorders the slots of every GPU of one layer of `next` (in place) so that an expert that stays

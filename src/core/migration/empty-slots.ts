@@ -1,7 +1,7 @@
-import type { MigrationMetrics } from "./migration.js";
-import type { LoadMatrix } from "./model/matrix.js";
-import { type Placement, placementFromPhy2log } from "./model/placement.js";
-import type { Topology } from "./model/topology.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import { type Placement, placementFromPhy2log } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import type { MigrationMetrics } from "./metrics.js";
 
 // Empty slots (-1 in a previous placement, as vLLM's elastic expert parallelism writes them):
 // how migratePlacement starts from such a placement and measures against it.

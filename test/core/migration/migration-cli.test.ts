@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { lognormalLoads, matrixToArrays, Random } from "../../src/index.js";
-import { cli } from "../helpers/cli.js";
+import { lognormalLoads, matrixToArrays, Random } from "../../../src/index.js";
+import { cli } from "../../helpers/cli.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-migration-"));
 const shape = ["--replicas", "40", "--groups", "4", "--nodes", "2", "--gpus", "8"];

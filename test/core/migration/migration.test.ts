@@ -12,7 +12,7 @@ import {
   SMOOTHING,
   smoothMaxGpuLoad,
   solveAssignment,
-} from "../../src/blocks.js";
+} from "../../../src/blocks.js";
 import {
   createPlacement,
   EplbInputError,
@@ -32,7 +32,7 @@ import {
   type Topology,
   toLoadMatrix,
   toPreviousPlacement,
-} from "../../src/index.js";
+} from "../../../src/index.js";
 
 /** A random valid cluster shape, loads, and drifted loads (zeros and ties included). */
 const instance = fc

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { keepGpuSlots, preserveGpuSlots, Random, rebalanceExperts } from "../../src/index.js";
-import { instance } from "../helpers/instances.js";
+import { keepGpuSlots, preserveGpuSlots, Random, rebalanceExperts } from "../../../src/index.js";
+import { instance } from "../../helpers/instances.js";
 
 describe("keepGpuSlots / preserveGpuSlots", () => {
   test("reorders within GPUs only, keeps the most slots, and returns the slots still changed", () => {

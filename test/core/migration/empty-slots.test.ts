@@ -10,9 +10,9 @@ import {
   placementViolation,
   rebalanceExperts,
   toLoadMatrix,
-} from "../../src/index.js";
-import { placementFromValue } from "../../src/io/interpret.js";
-import { formatPlacement } from "../../src/io/writers.js";
+} from "../../../src/index.js";
+import { placementFromValue } from "../../../src/io/interpret.js";
+import { formatPlacement } from "../../../src/io/writers.js";
 
 const loads = toLoadMatrix([[50, 40, 30, 20, 10, 5]]);
 const withEmpty = [[0, 1, 2, -1, 3, 4, 5, -1]];
