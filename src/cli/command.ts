@@ -34,7 +34,7 @@ export interface CliCommand {
  *
  * @example
  * ```ts
- * throw new UsageError("--replicas is required");
+ * throw new UsageError("--replicas is required"); // throws UsageError: --replicas is required
  * ```
  */
 export class UsageError extends Error {

@@ -91,7 +91,7 @@ export function joinStepsValue(argv: readonly string[]): string[] {
  * ```ts
  * fileFormatFlag({ format: "npy" }, "format"); // "npy"
  * fileFormatFlag({ format: "xls" }, "format");
- * // throws UsageError: --format ("xls") must be one of pt, npy, safetensors, json, csv, yaml
+ * // throws UsageError: --format ("xls") must be one of pt, npy, npz, safetensors, json, csv, yaml
  * ```
  */
 export function fileFormatFlag(flags: Flags, name: string): FileFormat | undefined {

@@ -22,7 +22,7 @@ import { fixed4, percent2, round6, slotCount, textTable } from "./output.js";
  * @example
  * ```ts
  * parseSweeps(["interval=50,100", "policy=deepseek"]);
- * // { interval: [50, 100], policy: ["deepseek"] }
+ * // { interval: ["50", "100"], policy: ["deepseek"] }
  * parseSweeps(["gpus=8"]);
  * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator
  * ```
@@ -202,7 +202,7 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
  * @example
  * ```ts
  * sweepStartLine(12, { steps: 2000, layers: 58, experts: 256 }, 2, false);
- * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min\n"
+ * // "eplb simulate --sweep: 12 configurations x 2000 steps on 2 threads, about 1 min (rough estimate)\n"
  * ```
  */
 export function sweepStartLine(

@@ -16,11 +16,18 @@ import {
   referenceRows,
 } from "./model/placement.js";
 import { makeTopology, type Topology } from "./model/topology.js";
+import type { BalancedOptions } from "./policies/balanced.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
+import { checkOptionNames } from "./policies/options.js";
 import type { PolicyOptions } from "./policies/policy.js";
 
-/** Options of {@link rebalanceExperts}. */
-export interface RebalanceOptions extends PolicyOptions, MigrationOptions {
+/**
+ * Options of {@link rebalanceExperts}: the common ones below, the policy's own
+ * ({@link BalancedOptions}; the deepseek policy has none) and, with `previous`,
+ * {@link MigrationOptions}. A field none of them reads is refused (a misspelt option would
+ * otherwise be ignored); a policy added by `registerPolicy` declares its own in `Policy.options`.
+ */
+export interface RebalanceOptions extends PolicyOptions, BalancedOptions, MigrationOptions {
   /** `"deepseek"` (exact parity with the reference) or another registered policy. */
   policy?: string;
   /**
@@ -58,6 +65,8 @@ export interface RebalanceResult extends ReferencePlacement {
  * and `logcnt[L][E]`. With `options.previous` (the engine's current `phy2log`) it rebalances from
  * that placement instead, changing few slots, and adds `transfers` and `migration` figures.
  *
+ * @throws {EplbInputError} for loads or a shape the policy cannot plan, an unknown policy or an
+ * option no part of the planning reads (named with the known ones).
  * @example
  * ```ts
  * import { rebalanceExperts } from "eplb";
@@ -75,6 +84,7 @@ export function rebalanceExperts(
 ): RebalanceResult {
   const policyName = options.policy ?? DEFAULT_POLICY;
   const policy = getPolicy(policyName);
+  checkOptionNames(options, policy);
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
   checkShapeLimits({ layers: loads.layers, replicas: numReplicas });

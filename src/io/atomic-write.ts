@@ -50,7 +50,8 @@ let counter = 0;
  *
  * @example
  * ```ts
- * const f = new AtomicFile("trace.npy");
+ * const header = new TextEncoder().encode("head"), body = new TextEncoder().encode("body");
+ * const f = new AtomicFile("out.bin");
  * try { f.write(header); f.write(body); f.commit(); } catch (e) { f.abort(); throw e; }
  * ```
  */
@@ -141,6 +142,7 @@ export class AtomicFile {
  * @throws OutputWriteError when the path is a link onto a file or the system refuses the write
  * @example
  * ```ts
+ * const plan = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2);
  * writeFileAtomic("plan.json", JSON.stringify(plan));
  * ```
  */

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
  * @example
  * ```ts
  * throw new EplbFormatError("loads.npy", "truncated: header says 4096 bytes of data, file has 100");
+ * // throws EplbFormatError: loads.npy: truncated: header says 4096 bytes of data, file has 100
  * // message: "loads.npy: truncated: header says 4096 bytes of data, file has 100"
  * ```
  */

@@ -40,6 +40,7 @@ const INTEGER_DTYPES: ReadonlySet<DType> = new Set([
  *
  * @example
  * ```ts
+ * const config = { numReplicas: 16, numGroups: 1, numNodes: 1, numGpus: 4, interval: 4, window: 4 };
  * const source = openNpyTrace("trace.npy", { steps: "-2000:" });
  * if (source) {
  *   try {

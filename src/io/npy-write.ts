@@ -75,7 +75,7 @@ function encodeValues(values: ArrayLike<number>, dtype: NpyWriteDType): Uint8Arr
  *
  * @example
  * ```ts
- * encodeNpy([1, 2, 3, 4], [2, 2], "int64").length; // 96: a 64-byte header and 4 x 8 bytes
+ * encodeNpy([1, 2, 3, 4], [2, 2], "int64").length; // 160: a 128-byte header and 4 x 8 bytes
  * ```
  */
 export function encodeNpy(
@@ -104,9 +104,11 @@ export function encodeNpy(
  *
  * @example
  * ```ts
- * const w = new NpyWriter("trace.npy", "int64", [1000, 58, 256]);
- * for (let t = 0; t < 1000; t++) w.write(stepCounts); // 58 * 256 values each
+ * const w = new NpyWriter("counts.npy", "int64", [1000, 2, 4]); // steps x layers x experts
+ * const stepCounts = new Float64Array(2 * 4).fill(3);
+ * for (let t = 0; t < 1000; t++) w.write(stepCounts); // 2 * 4 values each
  * w.close();
+ * readNpyHeader(readFileSync("counts.npy"), "counts.npy").shape; // [1000, 2, 4]
  * ```
  */
 export class NpyWriter {

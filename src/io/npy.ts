@@ -87,7 +87,7 @@ export interface NpyHeader {
  *
  * @example
  * ```ts
- * npyHeaderBytes(firstTwelveBytes, "hotness.npy"); // 128 for a typical version 1 file
+ * npyHeaderBytes(readFileSync("hotness.npy").subarray(0, 12), "hotness.npy"); // 128 (version 1)
  * ```
  */
 export function npyHeaderBytes(prefix: Uint8Array, file: string): number {
@@ -132,6 +132,7 @@ export function readNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
  *
  * @example
  * ```ts
+ * const bytes = readFileSync("hotness.npy"); // float32 [16, 4, 16]
  * npyNumel(readNpyHeader(bytes, "h.npy"), bytes.length - 128, "h.npy"); // 1024
  * ```
  */

@@ -28,7 +28,7 @@ const MAX_HEADER = 100_000_000;
  *
  * @example
  * ```ts
- * isSafetensors(readFileSync("loads.safetensors")); // true
+ * isSafetensors(readFileSync("stats/rank0.safetensors")); // true (a TensorRT-LLM statistics file)
  * ```
  */
 export function isSafetensors(bytes: Uint8Array): boolean {
@@ -55,8 +55,8 @@ interface Entry {
  *
  * @example
  * ```ts
- * const tensors = readSafetensors(readFileSync("loads.safetensors"), "loads.safetensors");
- * tensors.get("logical_count")?.shape; // [16, 4, 16]
+ * const tensors = readSafetensors(readFileSync("stats/rank0.safetensors"), "rank0.safetensors");
+ * tensors.get("100_3")?.shape; // [8]: iteration 100, layer 3, 8 experts
  * ```
  */
 export function readSafetensors(

@@ -38,7 +38,7 @@ export interface TokenRouting {
  * @throws EplbFormatError for a file that is not a per_token dump or dumps of different shapes
  * @example
  * ```ts
- * const r = readRouting(["dumps/"]);
+ * const r = readRouting(["per_token/"]); // the rank files of a per_token recording
  * r.topk[(0 * r.layers + 2) * r.k]; // token 0's first expert in layer 2
  * ```
  */

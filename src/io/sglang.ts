@@ -106,7 +106,7 @@ function dims(value: FileValue): number {
  * @returns the error to throw
  * @example
  * ```ts
- * throw sglangStepsError("dump.pt");
+ * throw sglangStepsError("dump.pt"); // throws EplbFormatError: dump.pt: is an SGLang stat dump
  * ```
  */
 export function sglangStepsError(file: string): EplbFormatError {
@@ -207,8 +207,10 @@ export function sglangCollect(
  * @throws EplbFormatError when the map or a record is missing, misshapen or out of range
  * @example
  * ```ts
- * const dump = readSglangPassDump(readValue("expert_distribution_recorder_1_0.pt").value, "d.pt", 1e6);
- * dump.passes[0].loads; // Float64Array [layers * experts]
+ * // rank 0's per_pass file: 4 passes of 3 layers x 8 experts
+ * const dump = readSglangPassDump(readValue("dump_0.pt").value, "dump_0.pt", 1e6);
+ * dump.passes.length; // 4
+ * dump.passes[0].loads.length; // 24 (layers * experts)
  * ```
  */
 export function readSglangPassDump(value: FileValue, file: string, limit: number): SglangPassDump {
@@ -338,6 +340,7 @@ function countTopk(
  * @example
  * ```ts
  * const sum = new SglangPassSum();
+ * const files = ["dump_0.pt", "dump_1.pt"]; // one per_pass file per rank
  * for (const f of files) sum.add(readSglangPassDump(readValue(f).value, f, 1e9), f);
  * sum.trace().trace.steps; // distinct forward passes
  * ```

@@ -38,7 +38,7 @@ const RECORD_KEY = /^(\d+)_(\d+)$/;
  * @param path a file or directory path
  * @example
  * ```ts
- * isTrtllmStatisticsDir("/tmp/expert_statistic"); // true
+ * isTrtllmStatisticsDir("stats"); // true (meta_info.json and rank*.safetensors in it)
  * ```
  */
 export function isTrtllmStatisticsDir(path: string): boolean {
@@ -196,8 +196,9 @@ export function readTrtllmStatistics(
  * @param info what {@link readTrtllmStatistics} returned
  * @example
  * ```ts
+ * const { info } = readTrtllmStatistics("stats");
  * describeTrtllmStatistics(info);
- * // "TensorRT-LLM statistics: 2 ranks, iterations 100-109 (10 of 10), 4 MoE layers (model layers 3-6), 16 experts, top-4"
+ * // "TensorRT-LLM statistics: 2 ranks, iterations 100-103 (4 of 4), 3 MoE layers (model layers 3-5), 8 experts, top-2"
  * ```
  */
 export function describeTrtllmStatistics(info: TrtllmStatisticsInfo): string {

@@ -241,7 +241,7 @@ export function vllmPlacementJson(placement: Placement, numGpus?: number): strin
  * // {"moe_layer_count": 1, "layer_list": [{"layer_id": 0, "device_count": 2, "device_list": [
  * //   {"device_id": 0, "device_expert": [0, 1]}, {"device_id": 1, "device_expert": [2, 0]}]}]}
  * vllmAscendExpertMap(placementFromPhy2log([[0, 0, 1, 2]], 3), 2);
- * // throws: placement (layer 0, device 0) holds expert 0 twice: vllm-ascend ...
+ * // throws: placement ("layer 0, device 0") holds expert 0 twice: vllm-ascend ...
  * ```
  */
 export function vllmAscendExpertMap(placement: Placement, numGpus: number): string {

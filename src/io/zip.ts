@@ -64,7 +64,9 @@ const crc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
  * @example
  * ```ts
  * const zip = openZip(readFileSync("dump.pt"), "dump.pt");
- * const pkl = zip.read(zip.entries.get("dump/data.pkl")!);
+ * // torch.save names the archive's folder after the file it first wrote
+ * const name = [...zip.entries.keys()].find((n) => n.endsWith("/data.pkl"))!;
+ * zip.read(zip.entries.get(name)!).length > 0; // true
  * ```
  */
 export function openZip(bytes: Uint8Array, file: string): ZipArchive {

@@ -39,7 +39,7 @@ export interface OpenedTrace {
  * ```ts
  * const { trace, close } = openSimulationTrace(["trace.npy"], process.cwd(), {});
  * try {
- *   simulate(trace, config);
+ *   [trace.steps, trace.layers, trace.experts]; // [16, 4, 16]
  * } finally {
  *   close();
  * }
@@ -98,6 +98,8 @@ export interface RecordedPlanShape {
  * @returns the recorded figures, or `{}`
  * @example
  * ```ts
+ * const metrics = { gpus: 8, nodes: 2, groups: 4, policy: "deepseek", mode: "hierarchical" };
+ * writeFileSync("plan.json", JSON.stringify({ phy2log: [[0, 1]], metrics }));
  * recordedPlanShape("plan.json", process.cwd());
  * // { gpus: 8, nodes: 2, groups: 4, policy: "deepseek", mode: "hierarchical" }
  * recordedPlanShape("init.pt", process.cwd()); // {}

@@ -14,8 +14,11 @@ import { buildReportModel, type ReportInput, type ReportModel } from "../report/
  *   detail layer does not exist
  * @example
  * ```ts
+ * const loads = toLoadMatrix([[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]);
+ * const placement = planDeepseek(loads, makeTopology(12, 16, 4, 2, 8));
  * const { html, model } = placementReport({ loads, placement, numGpus: 8, numNodes: 2, numGroups: 4 });
- * model.after.balancedness; // 0.93...
+ * html.startsWith("<!doctype html>"); // true
+ * model.after.balancedness; // 0.827...
  * ```
  */
 export function placementReport(input: ReportInput): { html: string; model: ReportModel } {

@@ -21,9 +21,10 @@ import type { PlainConfig } from "./sweep.js";
  * @throws EplbInputError naming the first parameter that is wrong, its value and the rule
  * @example
  * ```ts
+ * const config = { numReplicas: 288, numGroups: 8, numNodes: 4, numGpus: 32, interval: 100, window: 100 };
  * checkSimulationConfig(config, { steps: 2000, layers: 58, experts: 256 }); // fine
- * checkSimulationConfig({ ...config, numReplicas: 250 }, { steps: 2000, layers: 58, experts: 256 });
- * // throws EplbInputError: numReplicas (250) must be >= the number of experts (256) so every expert has a slot
+ * checkSimulationConfig({ ...config, numReplicas: 224 }, { steps: 2000, layers: 58, experts: 256 });
+ * // throws EplbInputError: numReplicas (224) must be >= the number of experts (256)
  * ```
  */
 export function checkSimulationConfig(

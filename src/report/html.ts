@@ -276,6 +276,8 @@ export function defaultSections(): ReportSection[] {
  *
  * @example
  * ```ts
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * const { placement } = rebalanceExperts(loads, 8, 1, 1, 8);
  * const html = htmlReport(buildReportModel({ loads, placement, numGpus: 8 }));
  * // "<!doctype html>\n<html lang=\"en\">..."
  * ```

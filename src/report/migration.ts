@@ -13,7 +13,11 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
  *
  * @example
  * ```ts
- * htmlReport(model, { sections: [migrationSection(), ...defaultSections()] });
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * const previous = placementFromPhy2log([[0, 1, 2, 1, 3, 3]], 4);
+ * const { placement } = rebalanceExperts(loads, 6, 1, 1, 2, { previous });
+ * const model = buildReportModel({ loads, placement, numGpus: 2, previous });
+ * htmlReport(model, { sections: [migrationSection(), ...defaultSections()] }).includes('id="migration"'); // true
  * ```
  */
 export function migrationSection(): ReportSection {

@@ -148,9 +148,10 @@ export function pickDetailLayers(
  *
  * @example
  * ```ts
+ * const loads = toLoadMatrix(JSON.parse(readFileSync("examples/loads.json", "utf8")).weight);
  * const { placement } = rebalanceExperts(loads, 16, 4, 2, 8);
  * const model = buildReportModel({ loads, placement, numGpus: 8, numNodes: 2, numGroups: 4 });
- * model.after.balancedness; // 0.97...
+ * model.after.balancedness; // 0.81... (2 slots per GPU leave little room)
  * ```
  */
 export function buildReportModel(input: ReportInput): ReportModel {

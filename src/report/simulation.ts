@@ -41,7 +41,12 @@ function strategies(r: SimulationResult): Array<[StrategyName, StrategyResult]> 
  *
  * @example
  * ```ts
+ * const trace = readTrace("trace.npy"); // 16 steps x 4 layers x 16 experts
+ * const config = { numReplicas: 16, numGroups: 1, numNodes: 1, numGpus: 4, interval: 4, window: 4 };
+ * const loads = toLoadMatrix([[10, 40, 20, 30]]);
+ * const model = buildReportModel({ loads, placement: rebalanceExperts(loads, 4, 1, 1, 2).placement, numGpus: 2 });
  * const html = htmlReport(model, { sections: [simulationSection(simulate(trace, config), "trace.npy")] });
+ * html.includes("trace.npy"); // true
  * ```
  */
 export function simulationSection(r: SimulationResult, traceName: string): ReportSection {

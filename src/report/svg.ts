@@ -171,6 +171,7 @@ export function svgYAxis(f: Frame, label: string | undefined, ticks = 5): string
  *
  * @example
  * ```ts
+ * const frame = { x: 60, y: 20, w: 300, h: 100, yMin: 0, yMax: 1 };
  * svgXAxis(frame, [{ x: 80, text: "0" }], "layer"); // '<g class="axis x">...'
  * ```
  */
@@ -196,6 +197,7 @@ export function svgXAxis(
  *
  * @example
  * ```ts
+ * const frame = { x: 60, y: 20, w: 300, h: 100, yMin: 0, yMax: 1 };
  * svgRefLines(frame, [{ value: 1, label: "ideal", color: "#555", dash: "4 3" }]);
  * // '<g class="ref"><line ... stroke="#555" .../><title>ideal</title></g>'
  * ```
@@ -459,6 +461,7 @@ export interface BarChartOptions {
  *
  * @example
  * ```ts
+ * const frame = { x: 60, y: 20, w: 300, h: 100, yMin: 0, yMax: 1 };
  * barPanel(frame, ["0", "1"], [{ name: "load", values: [3, 5], color: "#2166ac" }], (s, i, v) => `GPU ${i}: ${v}`);
  * // '<g class="bars" data-series="load" fill="#2166ac"><rect ...><title>GPU 0: 3</title></rect>...'
  * ```

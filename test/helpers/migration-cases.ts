@@ -4,20 +4,18 @@
 // results is intended) with `npm run build && node dist/test/helpers/migration-cases.js --write`.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { MigrationWorkspace, migrateLayer, resolveMigrationSettings } from "../../src/blocks.js";
 import {
   createPlacement,
   type LoadMatrix,
   lognormalLoads,
   type MigrationOptions,
-  MigrationWorkspace,
   makeTopology,
-  migrateLayer,
   migratePlacement,
   type Placement,
   planBalanced,
   planDeepseek,
   Random,
-  resolveMigrationSettings,
   type Topology,
 } from "../../src/index.js";
 import { repoRoot } from "./cli.js";

@@ -5,7 +5,7 @@
 // generator draws them, so a failure reproduces.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { greedyPacking } from "../../src/index.js";
+import { greedyPacking } from "../../src/blocks.js";
 import { plainPacking } from "../helpers/plain-reference.js";
 
 /** Seeded uniform [0, 1) rows (mulberry32). */

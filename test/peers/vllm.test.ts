@@ -6,6 +6,7 @@
 // exact maps (vLLM's default policy is DeepSeek's algorithm).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { vllmBalance } from "../../src/blocks.js";
 import {
   EplbInputError,
   placementFromPhy2log,
@@ -13,7 +14,6 @@ import {
   type RebalanceResult,
   rebalanceExperts,
   toReferencePlacement,
-  vllmBalance,
 } from "../../src/index.js";
 
 const POLICIES = ["deepseek", "balanced"] as const;

@@ -353,6 +353,7 @@ export class ExactWorkspace {
  * @example
  * ```ts
  * // the issue's example on 8 GPUs of 2 slots, below deepseek's 232
+ * const scope = new ScopeWorkspace();
  * scope.reset(8, 8, 2);
  * scope.weight.set([600, 560, 120, 120, 20, 10, 10, 10]);
  * improveScopeExact(scope, 232, 100000, new ExactWorkspace());

@@ -146,8 +146,15 @@ function resortSlot(ws: ScopeWorkspace, g: number, s: number): void {
  *
  * @example
  * ```ts
- * // GPU 0 holds {60, 50}, GPU 1 holds {20, 10}: exchanging 60 and 20 gives {20, 50}, {60, 10}
- * refineScope(ws, 70, 100); // 1; gpuLoad = [70, 70]
+ * const ws = new ScopeWorkspace();
+ * ws.reset(4, 2, 2);
+ * ws.weight.set([60, 50, 20, 10]);
+ * ws.count.set([1, 1, 1, 1]);
+ * packScope(ws);
+ * ws.slotExpert.set([0, 1, 2, 3]); // GPU 0 holds {60, 50}, GPU 1 holds {20, 10}
+ * recomputeScopeLoads(ws);
+ * refineScope(ws, 70, 100); // 1; ws.gpuLoad = [70, 70]
+ * // exchanging 60 and 20 gave {50, 20} and {60, 10}
  * ```
  */
 export function refineScope(ws: ScopeWorkspace, target: number, maxIterations: number): number {
@@ -232,8 +239,14 @@ export function refineScope(ws: ScopeWorkspace, target: number, maxIterations: n
  *
  * @example
  * ```ts
- * // GPU 0 holds expert 0 twice (2 replicas, 2 GPUs): one copy moves to GPU 1
- * repairDuplicates(ws); // 0
+ * const ws = new ScopeWorkspace();
+ * ws.reset(2, 2, 2);
+ * ws.weight.set([10, 8]);
+ * ws.count.set([2, 2]);
+ * packScope(ws);
+ * ws.slotExpert.set([0, 0, 1, 1]); // GPU 0 holds expert 0 twice (2 replicas, 2 GPUs)
+ * recomputeScopeLoads(ws);
+ * repairDuplicates(ws); // 0; ws.slotExpert = [1, 0, 0, 1]: one copy moved to GPU 1
  * ```
  */
 export function repairDuplicates(ws: ScopeWorkspace): number {
@@ -273,7 +286,14 @@ export function repairDuplicates(ws: ScopeWorkspace): number {
  *
  * @example
  * ```ts
+ * const ws = new ScopeWorkspace();
+ * ws.reset(2, 2, 2);
+ * ws.weight.set([10, 8]);
+ * ws.count.set([2, 2]);
+ * packScope(ws);
  * excessCopies(ws); // 0
+ * ws.slotExpert.set([0, 0, 1, 1]);
+ * excessCopies(ws); // 2: each GPU holds one expert twice where once each would do
  * ```
  */
 export function excessCopies(ws: ScopeWorkspace): number {

@@ -98,7 +98,12 @@ export function replicaCap(count: number, numGpus: number): number {
  *
  * @example
  * ```ts
- * scopeMaxLoad(ws); // 196.66...
+ * const ws = new ScopeWorkspace();
+ * ws.reset(3, 2, 2);
+ * ws.weight.set([90, 30, 40]);
+ * ws.count.set([2, 1, 1]);
+ * packScope(ws);
+ * scopeMaxLoad(ws); // 85: GPU 0 holds 45 + 40
  * ```
  */
 export function scopeMaxLoad(ws: ScopeWorkspace): number {
@@ -113,7 +118,11 @@ export function scopeMaxLoad(ws: ScopeWorkspace): number {
  *
  * @example
  * ```ts
- * // weights [90, 30, 40], counts [2, 1, 1], 2 GPUs: max(160 / 2, 45, 40) = 80
+ * const ws = new ScopeWorkspace();
+ * ws.reset(3, 2, 2);
+ * ws.weight.set([90, 30, 40]);
+ * ws.count.set([2, 1, 1]);
+ * // 2 GPUs: max(160 / 2, 90 / 2, 40) = 80
  * scopeLowerBound(ws); // 80
  * ```
  */
@@ -145,11 +154,12 @@ export function scopeLowerBound(ws: ScopeWorkspace): number {
  *
  * @example
  * ```ts
+ * const ws = new ScopeWorkspace();
  * ws.reset(3, 2, 2);
  * ws.weight.set([90, 30, 40]);
  * ws.count.set([2, 1, 1]);
  * packScope(ws);
- * // slotExpert = [0, 2, 0, 1]: GPU 0 holds 45 + 40 = 85, GPU 1 holds 45 + 30 = 75
+ * // ws.slotExpert = [0, 2, 0, 1]: GPU 0 holds 45 + 40 = 85, GPU 1 holds 45 + 30 = 75
  * ```
  */
 export function packScope(ws: ScopeWorkspace): void {
@@ -326,7 +336,13 @@ function packWithHomes(ws: ScopeWorkspace): void {
  *
  * @example
  * ```ts
- * recomputeScopeLoads(ws); // after editing slotExpert by hand
+ * const ws = new ScopeWorkspace();
+ * ws.reset(3, 2, 2);
+ * ws.weight.set([90, 30, 40]);
+ * ws.count.set([2, 1, 1]);
+ * packScope(ws); // ws.gpuLoad = [85, 75]
+ * ws.slotExpert.set([0, 0, 1, 2]); // edited by hand
+ * recomputeScopeLoads(ws); // ws.gpuLoad = [90, 70]
  * ```
  */
 export function recomputeScopeLoads(ws: ScopeWorkspace): void {

@@ -215,8 +215,11 @@ export function summarizeBalance(
  *
  * @example
  * ```ts
- * requirePlacementFits(loads2x12, placementOf16Slots, { numGpus: 3, numNodes: 1 });
- * // throws: numGpus (3) must divide the placement's slots per layer (16)
+ * const loads = toLoadMatrix([[1, 2, 3, 4]]);
+ * const placement = placementFromPhy2log([[0, 1, 2, 3, 0, 1]], 4);
+ * requirePlacementFits(loads, placement, { numGpus: 2, numNodes: 1 }); // passes
+ * requirePlacementFits(loads, placement, { numGpus: 4, numNodes: 1 });
+ * // throws: numGpus (4) must divide the placement's slots per layer (6)
  * ```
  */
 export function requirePlacementFits(

@@ -264,6 +264,9 @@ export function gpuTransferCounts(plan: TransferPlan, topology: Topology): GpuTr
  *
  * @example
  * ```ts
+ * const t = makeTopology(3, 4, 1, 2, 2);
+ * const plan = planTransfers(placementFromPhy2log([[0, 1, 2, 0]], 3),
+ *   placementFromPhy2log([[0, 0, 2, 1]], 3), t);
  * transferList(plan, t)[0];
  * // { layer: 0, expert: 0, source: 0, destination: 1, sourceGpu: 0, destinationGpu: 0, kind: "local" }
  * ```

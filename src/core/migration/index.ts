@@ -210,9 +210,12 @@ function improve(
  * @example
  * ```ts
  * const t = makeTopology(256, 288, 8, 4, 32);
+ * const before = lognormalLoads(58, 256, 1.0, 7);
+ * const previousPhy2log = rebalanceExperts(before, 288, 8, 4, 32, { policy: "deepseek" }).phy2log;
+ * const loads = { ...before, data: before.data.map((x, i) => x * (1 + 0.05 * Math.sin(i))) }; // drift
  * const fresh = planDeepseek(loads, t);
  * const m = migratePlacement(loads, previousPhy2log, fresh, t, { moveBudget: 0.1 });
- * // m.metrics.slotsChangedShare = 0.03, m.metrics.afterOverFresh = 1.007, m.transfers.local = ...
+ * // m.metrics.slotsChangedShare = 0.02..., m.metrics.afterOverFresh = 1.005..., m.transfers.local = 0
  * ```
  */
 export function migratePlacement(

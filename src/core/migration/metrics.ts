@@ -52,7 +52,7 @@ export function smoothOf(load: ArrayLike<number>, n: number, max: number, tau: n
  * ```ts
  * const p = placementFromPhy2log([[0, 1, 0, 2]], 3);
  * // GPU loads [8, 7], mean 7.5, tau 0.225: 8 + 0.225 * log(1 + exp(-1 / 0.225))
- * smoothMaxGpuLoad(new Float64Array([8, 4, 3]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4); // 8.0026
+ * smoothMaxGpuLoad(new Float64Array([8, 4, 3]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4); // 8.0026...
  * smoothMaxGpuLoad(new Float64Array([8, 4, 3]), 0, p.phy2log, 0, p.logcnt, 0, 2, 4, 0); // 8
  * ```
  */

@@ -196,7 +196,7 @@ export function balancedLayerPlanner(
  * const t = makeTopology(8, 16, 1, 1, 8);
  * const loads = new Float64Array([600, 560, 120, 120, 20, 10, 10, 10]);
  * const p = planBalanced({ layers: 1, experts: 8, data: loads }, t);
- * // p.logcnt = [4, 3, 3, 1, 1, 2, 1, 1], p.phy2log = [1, 7, 1, 5, 1, 5, 0, 2, 0, 2, 0, 4, 0, 6, 3, 2]
+ * // p.logcnt = [4, 3, 1, 3, 1, 2, 1, 1], p.phy2log = [1, 7, 1, 5, 1, 5, 0, 3, 0, 3, 0, 4, 0, 6, 2, 3]
  * // max GPU load 196.67 (560/3 + 10), the optimum; planDeepseek gives 232
  * ```
  */
@@ -217,9 +217,10 @@ export function planBalanced(
  * balancedOptions({ epsilon: -1 }); // throws: epsilon (-1) must be a finite number >= 0
  * ```
  */
-export function balancedOptions(options: PolicyOptions): BalancedOptions {
+export function balancedOptions(options: BalancedOptions & PolicyOptions): BalancedOptions {
   const out: BalancedOptions = {};
-  const { relaxedHierarchy, epsilon } = options;
+  // Read as unknown: JavaScript callers and parsed files may pass any value.
+  const { relaxedHierarchy, epsilon } = options as Record<string, unknown>;
   if (relaxedHierarchy !== undefined) {
     if (typeof relaxedHierarchy !== "boolean") {
       throw new EplbInputError("relaxedHierarchy", relaxedHierarchy, "must be true or false");
@@ -236,10 +237,11 @@ export function balancedOptions(options: PolicyOptions): BalancedOptions {
 }
 
 /** The `balanced` policy: near-optimal, never worse than `deepseek` on any layer. */
-export const balancedPolicy: Policy = {
+export const balancedPolicy: Policy<BalancedOptions> = {
   name: "balanced",
   description:
     "near-optimal (joint replica counts and packing, swap refinement); never worse than deepseek on any layer; no duplicate replica on a GPU unless removing it costs balance",
+  options: ["relaxedHierarchy", "epsilon"],
   plan: (loads, topology, options) => planBalanced(loads, topology, balancedOptions(options)),
   layerPlanner: (topology, options) => balancedLayerPlanner(topology, balancedOptions(options)),
 };

@@ -186,11 +186,18 @@ export function planDeepseek(loads: LoadMatrix, topology: Topology): Placement {
   return planLayers(loads, topology, deepseekLayerPlanner(topology));
 }
 
+/**
+ * Options of the deepseek policy: none, since it reproduces the reference exactly (an option
+ * given with it is refused by `rebalanceExperts`, not ignored).
+ */
+export type DeepseekOptions = Record<never, never>;
+
 /** The `deepseek` policy: exact parity with the reference (ties broken by lowest index). */
-export const deepseekPolicy: Policy = {
+export const deepseekPolicy: Policy<DeepseekOptions> = {
   name: "deepseek",
   description:
     "DeepSeek's EPLB reproduced exactly (greedy replication + greedy packing; hierarchical when groups divide by nodes)",
+  options: [],
   plan: (loads, topology) => planDeepseek(loads, topology),
   layerPlanner: (topology) => deepseekLayerPlanner(topology),
 };

@@ -17,7 +17,7 @@ export const DEFAULT_POLICY = "balanced";
  *
  * @example
  * ```ts
- * policyNames(); // ["deepseek", ...]
+ * policyNames(); // ["balanced", "deepseek"]
  * ```
  */
 export function policyNames(): string[] {
@@ -29,8 +29,8 @@ export function policyNames(): string[] {
  *
  * @example
  * ```ts
- * getPolicy("deepseek").description;
- * getPolicy("nope"); // throws: policy ("nope") must be one of: deepseek, ...
+ * getPolicy("deepseek").name; // "deepseek"
+ * getPolicy("nope"); // throws EplbInputError: policy ("nope") must be one of: balanced, deepseek
  * ```
  */
 export function getPolicy(name: string): Policy {
@@ -42,13 +42,28 @@ export function getPolicy(name: string): Policy {
 }
 
 /**
- * Adds a policy (or replaces one of the same name), for users composing their own.
+ * Adds a policy (or replaces one of the same name), for users composing their own. The policy
+ * lists the option fields it reads in `options`; `rebalanceExperts` refuses any other.
  *
+ * @param policy - the policy; `options`, when given, is an array of option names.
+ * @throws {EplbInputError} when `options` is not an array of strings.
  * @example
  * ```ts
  * registerPolicy({ name: "mine", description: "...", plan: (loads, t) => planDeepseek(loads, t) });
+ * rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2, { policy: "mine" }).phy2log; // [[1, 1, 0, 2, 3, 3]]
  * ```
  */
 export function registerPolicy(policy: Policy): void {
+  const { options } = policy;
+  if (
+    options !== undefined &&
+    !(Array.isArray(options) && options.every((o) => typeof o === "string"))
+  ) {
+    throw new EplbInputError(
+      `policy ${policy.name}: options`,
+      options,
+      "must be an array of option names",
+    );
+  }
   registry.set(policy.name, policy);
 }

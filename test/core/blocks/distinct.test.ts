@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { duplicateGpuCount } from "../../../src/blocks.js";
 import { firstGpuDuplicate, separateDuplicates } from "../../../src/core/blocks/distinct.js";
 import {
-  duplicateGpuCount,
   EplbInputError,
   makeTopology,
   type Placement,

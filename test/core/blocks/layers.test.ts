@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { layerMaxGpuLoad, layerView, planLayers } from "../../../src/blocks.js";
 import {
   EplbInputError,
   evaluatePlacement,
   getPolicy,
-  layerMaxGpuLoad,
-  layerView,
   makeTopology,
   planBalanced,
   planDeepseek,
-  planLayers,
   policyNames,
   toLoadMatrix,
 } from "../../../src/index.js";

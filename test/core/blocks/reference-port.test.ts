@@ -7,8 +7,8 @@ import {
   minMaxReplicaLoad,
   orderDescending,
   PackingWorkspace,
-  rebalanceExperts,
-} from "../../../src/index.js";
+} from "../../../src/blocks.js";
+import { rebalanceExperts } from "../../../src/index.js";
 import {
   plainOrder,
   plainPacking,

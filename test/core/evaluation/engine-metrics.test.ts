@@ -2,16 +2,18 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
+  sglangBalance,
+  trtllmBalance,
+  vllmAscendBalance,
+  vllmBalance,
+} from "../../../src/blocks.js";
+import {
   EplbInputError,
   engineBalance,
   gpuLoads,
   placementFromPhy2log,
-  sglangBalance,
   summarizeBalance,
   toLoadMatrix,
-  trtllmBalance,
-  vllmAscendBalance,
-  vllmBalance,
 } from "../../../src/index.js";
 
 const close = (a: number, b: number, eps = 1e-12) =>

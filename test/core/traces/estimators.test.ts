@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { resolveEstimatorSpec } from "../../../src/blocks.js";
 import {
   createEstimator,
   EplbInputError,
   type EstimatorKind,
   estimateLoads,
   type LoadTrace,
-  resolveEstimatorSpec,
 } from "../../../src/index.js";
 
 /** Pushes every step of a one-layer trace given as rows and returns the final estimate. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import { resolveEstimatorSpec, slotSharesOf, stepBalancedness } from "../../../src/blocks.js";
 import {
   DEFAULT_ESTIMATOR,
   EplbInputError,
@@ -12,11 +13,8 @@ import {
   placementViolation,
   rebalanceExperts,
   registerPolicy,
-  resolveEstimatorSpec,
   type SimulationConfig,
   simulate,
-  slotSharesOf,
-  stepBalancedness,
   summarizeBalance,
   synthesizeTrace,
   traceSource,
@@ -192,13 +190,14 @@ describe("simulate: hand-computed tiny traces", () => {
     registerPolicy({
       name: "spy",
       description: "records its options, then plans as deepseek",
-      plan: (loads, topology, options) => {
+      options: ["marker"],
+      plan: (loads, topology, options: { marker?: number; previous?: unknown }) => {
         seen.push({
           previous: options.previous !== undefined,
           marker: options.marker,
           loads: Array.from(loads.data),
         });
-        return getPolicy("deepseek").plan(loads, topology, options);
+        return getPolicy("deepseek").plan(loads, topology, {});
       },
     });
     simulate(flip, { ...flipConfig, policy: "spy", rebalanceOptions: { marker: 7 } });

@@ -1,0 +1,369 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as blocks from "../../src/blocks.js";
+import type { CliContext } from "../../src/cli/command.js";
+import * as main from "../../src/index.js";
+import * as node from "../../src/node.js";
+import * as report from "../../src/report/index.js";
+import { type Claim, jsdocExamples, matches, prepareExample } from "./jsdoc-examples.js";
+
+/**
+ * Every ```ts block in a JSDoc comment of src/ runs here, so an example cannot rot.
+ *
+ * - Scope: the exports of every module of src/ (internal helpers document themselves too),
+ *   overridden by every name of `eplb`, `eplb/blocks`, `eplb/report` and `eplb/node`, then by
+ *   the exports of the example's own module; and `ctx`, a
+ *   CLI context that captures what a command prints. An `import { x } from "eplb..."` line must
+ *   name an export of that entry.
+ * - Files: the working directory is a temporary folder holding the files examples name
+ *   (`FIXTURES`: copies of ../shared/fixtures and test/fixtures/engines under the names the
+ *   examples use, and `init.json` / `expert_map.json` written by the library), and
+ *   `readFileSync` / `writeFileSync` of node:fs are in scope.
+ * - Checked claims: a comment right after a top-level statement (same line, or the next line)
+ *   that reads `// <literal>` checks the statement's value (an expression's, or a declaration's
+ *   last variable); `// name = <literal>` (several joined by `, ` or `; `) checks variables;
+ *   `// throws [SomeError][: message]` expects a throw (of that class; the message must contain
+ *   the text, an ending `...` cut). Literals are JSON-like (`[1, 2]`, `{ a: 1 }`, `"x"`, numbers,
+ *   `true`), `Int32Array [1, 2]` (type checked too) and `0.93...` (digits checked); objects
+ *   are compared on the keys the comment names. Prose, or a value with `...` elided, is not
+ *   checked.
+ * - SKIPPED lists, by first line, the examples that cannot run alone (they show a call inside
+ *   code that prepares its arguments); a listed example that runs is a failure, so the list only
+ *   shrinks.
+ */
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** File or folder an example names -> where its content comes from (from the repository root). */
+const FIXTURES: Record<string, string> = {
+  examples: "examples",
+  "hotness.npy": "../shared/fixtures/hotness-float32.npy",
+  "trace.npy": "../shared/fixtures/hotness-int64.npy",
+  "loads.npy": "../shared/fixtures/loads-2d-float64.npy",
+  "sglang-init-p2l.pt": "../shared/fixtures/sglang-init-p2l.pt",
+  "expert_distribution_recorder.pt": "../shared/fixtures/sglang-stat-dump-int32.pt",
+  "dump.pt": "../shared/fixtures/sglang-stat-dump-int32.pt",
+  "x.pt": "../shared/fixtures/sglang-stat-dump-int32.pt",
+  "a.pt": "test/fixtures/engines/sglang/stat/expert_distribution_recorder_1760000000.1.pt",
+  "b.pt": "test/fixtures/engines/sglang/stat/expert_distribution_recorder_1760000000.2.pt",
+  "dump_0.pt":
+    "test/fixtures/engines/sglang/per_pass/expert_distribution_recorder_1760000002.0_0.pt",
+  "dump_1.pt":
+    "test/fixtures/engines/sglang/per_pass/expert_distribution_recorder_1760000002.1_1.pt",
+  dumps: "test/fixtures/engines/sglang/per_pass",
+  "loads.npz": "test/fixtures/engines/npz/loads.npz",
+  "state.npz": "test/fixtures/engines/npz/vllm-state.npz",
+  per_token: "test/fixtures/engines/sglang/per_token",
+  "old.pt": "test/fixtures/engines/legacy/loads-legacy.pt",
+  stats: "test/fixtures/engines/trtllm/stats",
+};
+
+/** Placement files examples read: a 288-slot plan of 256 experts, and a vllm-ascend map. */
+function writePlacementFixtures(dir: string): void {
+  const plan = main.rebalanceExperts(main.lognormalLoads(2, 256, 1, 7), 288, 8, 4, 32);
+  writeFileSync(join(dir, "init.json"), node.deepseekPlacementJson(plan.placement));
+  const small = main.rebalanceExperts([[10, 40, 20, 30]], 8, 1, 1, 8);
+  writeFileSync(join(dir, "expert_map.json"), node.vllmAscendExpertMap(small.placement, 8));
+}
+
+const SKIPPED = new Map<string, string>([
+  [
+    'const rows = await runSweep(trace, grid, 1, () => {}); / writeFileSync("sweep.html", sweepHtml(trace, base, rows, "trace.npy"));',
+    "shows a call inside code that prepares `trace`, `grid` and `base`",
+  ], // src/pipeline/sweep-report.ts
+  [
+    "const report = evaluateForEngines(loads, placement, 8, 2); / report.engines.sglang.balancedness; // 0.93...",
+    "shows a call inside code that prepares `loads`",
+  ], // src/cli/eval.ts
+  ["formatEvalTable(report);", "shows a call inside code that prepares `report`"], // src/cli/eval.ts
+  [
+    "readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });",
+    "shows a call inside code that prepares `path`",
+  ], // src/cli/inputs.ts
+  ['writeOutputFile("plan.json", text, ctx);', "shows a call inside code that prepares `text`"], // src/cli/output.ts
+  [
+    'const f = openOutputFile("trace.npy", ctx); f.write(bytes); f.commit();',
+    "shows a call inside code that prepares `bytes`",
+  ], // src/cli/output.ts
+  [
+    'renderPlacement(placement, { "output-format": "sglang" }, { numGpus: 8 }, ctx); / renderPlacement(placement, { "output-format": "sglang", out: "init.pt" }, {}, ctx);',
+    "shows a call inside code that prepares `placement`",
+  ], // src/cli/placement-output.ts
+  [
+    'const { result, metrics } = planWithMetrics(loads, 16, 4, 2, 8, "deepseek"); / metrics.after.balancedness; // 0.9...',
+    "shows a call inside code that prepares `loads`",
+  ], // src/cli/plan.ts
+  [
+    'formatPlanSummary(metrics, "1 file (loads file)");',
+    "shows a call inside code that prepares `metrics`",
+  ], // src/cli/plan.ts
+  [
+    "formatMigrationLine(metrics.migration, 16704);",
+    "shows a call inside code that prepares `metrics`",
+  ], // src/cli/plan.ts
+  [
+    'formatSimulationTable(result, "trace.npy");',
+    "shows a call inside code that prepares `result`",
+  ], // src/cli/simulate.ts
+  [
+    'simulationJson(result, "trace.npy").meanRealizedBalancedness; // 0.93...',
+    "shows a call inside code that prepares `result`",
+  ], // src/cli/simulate.ts
+  [
+    'writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));',
+    "shows a call inside code that prepares `trace`",
+  ], // src/cli/simulate.ts
+  [
+    "strategySummary(result.eplb).meanRealizedBalancedness; // 0.88...",
+    "shows a call inside code that prepares `result`",
+  ], // src/cli/sweep.ts
+  [
+    'sweepValue(row, "previous"); // "yes" / sweepValue(row, "move-budget"); // "0.1" (or "default")',
+    "shows a call inside code that prepares `row`",
+  ], // src/cli/sweep.ts
+  [
+    "sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...",
+    "shows a call inside code that prepares `trace`",
+  ], // src/cli/sweep.ts
+  [
+    'sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4',
+    "shows a call inside code that prepares `base`",
+  ], // src/cli/sweep.ts
+  [
+    "sharedView(shared).length; // steps * layers * experts",
+    "shows a call inside code that prepares `shared`",
+  ], // src/cli/sweep.ts
+  [
+    "markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]",
+    "shows a call inside code that prepares `rows`",
+  ], // src/cli/sweep.ts
+  [
+    'const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {}); / rows.map((r) => r.meanRealizedBalancedness); // [0.93..., 0.92...]',
+    "shows a call inside code that prepares `trace`",
+  ], // src/cli/sweep.ts
+  [
+    'sweepCsv(rows).split("\\n")[0]; // "interval,window,replicas,policy,estimator,from_previous,balancedness,..."',
+    "shows a call inside code that prepares `rows`",
+  ], // src/cli/sweep.ts
+  [
+    'formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\\n..."',
+    "shows a call inside code that prepares `rows`",
+  ], // src/cli/sweep.ts
+  [
+    "recountFromGiven(loads, given, m.placement, topology, m.metrics);",
+    "shows a call inside code that prepares `loads`",
+  ], // src/core/empty-slots.ts
+  [
+    "preferHotReplicas(sc, 268.5, 270.33, bestSlots, bestCounts, cw, 1e4); // counts [3, 2, 2, 1, 1, 1]",
+    "shows a call inside code that prepares `sc`",
+  ], // src/core/policies/hot-replicas.ts
+  [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the example's own text
+    'const value = unpickle(pklBytes, "dump.pt", { / findGlobal: (m, n) => { throw new EplbFormatError("dump.pt", `forbidden global ${m}.${n}`); },',
+    "shows a call inside code that prepares `pklBytes`",
+  ], // src/io/pickle.ts
+  [
+    'const { value: magic, end } = unpickleAt(bytes, "old.pt", hooks, 0); / const { value: version } = unpickleAt(bytes, "old.pt", hooks, end);',
+    "shows a call inside code that prepares `bytes`",
+  ], // src/io/pickle.ts
+  [
+    'sglangDumpKind({ rank: 0, logical_count: trace3d }); // "stat" / sglangDumpKind({ records: [], last_physical_to_logical_map: map }); // "per_pass"',
+    "shows a call inside code that prepares `trace3d`",
+  ], // src/io/sglang.ts
+  [
+    'sglangCollect(value, "d.pt", { limit: 1e9, steps: "-2:" }, true).trace.data; // last 2 passes',
+    "shows a call inside code that prepares `value`",
+  ], // src/io/sglang.ts
+  [
+    'slotFoldFor({ expert_load_window: w, physical_to_logical_map: m }, "expert_load_window", "s.pt");',
+    "shows a call inside code that prepares `w`",
+  ], // src/io/slot-fold.ts
+  [
+    'foldSlots(fold, window, 0, out, 0, "expert_load_window[0]", "state.pt");',
+    "shows a call inside code that prepares `fold`",
+  ], // src/io/slot-fold.ts
+  [
+    'vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3',
+    "shows a call inside code that prepares `w`",
+  ], // src/io/slot-fold.ts
+]);
+
+const ENTRIES: Record<string, Record<string, unknown>> = {
+  eplb: main,
+  "eplb/blocks": blocks,
+  "eplb/report": report,
+  "eplb/node": node,
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory()
+        ? sourceFiles(join(dir, e.name))
+        : e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")
+          ? [join(dir, e.name)]
+          : [],
+    )
+    .sort();
+}
+
+const examples = sourceFiles(join(root, "src")).flatMap((path) =>
+  jsdocExamples(relative(root, path), readFileSync(path, "utf8")),
+);
+
+function cliContext(cwd: string): CliContext & { out: string[] } {
+  const out: string[] = [];
+  return {
+    out,
+    stdout: (t) => {
+      out.push(t);
+    },
+    stderr: (t) => {
+      out.push(t);
+    },
+    stderrIsTTY: false,
+    cwd,
+  };
+}
+
+// biome-ignore lint/complexity/useArrowFunction: the constructor of async functions
+const AsyncFunction = async function () {}.constructor as new (
+  ...args: string[]
+) => (...values: unknown[]) => Promise<void>;
+
+/** Files that run something when imported (the CLI's executable, worker threads). */
+function isEntryPoint(file: string): boolean {
+  return file.endsWith("/bin.ts") || file.endsWith("-worker.ts");
+}
+
+let internal: Array<Record<string, unknown>> | undefined;
+
+/** The exports of every built module of src/ (but entry points), imported once. */
+async function internalModules(): Promise<Array<Record<string, unknown>>> {
+  if (internal) return internal;
+  const files = sourceFiles(join(root, "src"))
+    .map((path) => relative(root, path))
+    .filter((file) => !isEntryPoint(file));
+  internal = [];
+  for (const file of files) {
+    const built = join(root, "dist", file.replace(/\.ts$/, ".js"));
+    internal.push(await import(pathToFileURL(built).href));
+  }
+  return internal;
+}
+
+async function run(file: string, code: string, cwd: string): Promise<void> {
+  const claims: Claim[] = [];
+  const prepared = prepareExample(code, claims);
+  for (const { from, names } of prepared.imports) {
+    const entry = ENTRIES[from];
+    if (!entry) continue; // a relative import inside src/: the module's own exports are in scope
+    for (const name of names) assert.ok(name in entry, `${name} is not exported by ${from}`);
+  }
+  const scope: Record<string, unknown> = Object.create(null);
+  // Internal helpers of other modules first, then the public entries, then the example's own
+  // module: a name two modules export means what the nearest one means.
+  for (const module of await internalModules()) Object.assign(scope, module);
+  for (const entry of Object.values(ENTRIES)) Object.assign(scope, entry);
+  if (!isEntryPoint(file)) {
+    const built = join(root, "dist", file.replace(/\.ts$/, ".js"));
+    Object.assign(scope, await import(pathToFileURL(built).href));
+  }
+  scope.ctx = cliContext(cwd);
+  scope.readFileSync = fs.readFileSync;
+  scope.writeFileSync = fs.writeFileSync;
+  const check = async (value: () => unknown, index: number) => {
+    const claim = claims[index] as Extract<Claim, { kind: "value" }>;
+    const actual = await value();
+    assert.ok(
+      matches(actual, claim.expected),
+      `${claim.path ?? "value"}: the comment says ${claim.text}, the code gives ${show(actual)}`,
+    );
+  };
+  const throws = async (fn: () => Promise<void>, index: number) => {
+    const claim = claims[index] as Extract<Claim, { kind: "throws" }>;
+    let error: unknown;
+    try {
+      await fn();
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof Error, `the comment says "${claim.text}", nothing was thrown`);
+    if (claim.name) assert.equal(error.name, claim.name, claim.text);
+    if (claim.message) {
+      let from = 0;
+      for (const piece of claim.message.split("...").map((p) => p.trim())) {
+        const at = error.message.indexOf(piece, from);
+        assert.ok(at >= 0, `the comment says "${claim.text}", the message is "${error.message}"`);
+        from = at + piece.length;
+      }
+    }
+  };
+  const fn = new AsyncFunction(
+    "__scope",
+    "__check",
+    "__throws",
+    `with (__scope) {\n${prepared.body}\n}`,
+  );
+  await fn(scope, check, throws);
+}
+
+function show(value: unknown): string {
+  if (ArrayBuffer.isView(value)) {
+    return `${value.constructor.name} [${Array.from(value as unknown as ArrayLike<number>).join(", ")}]`;
+  }
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+describe("JSDoc examples of src/ run and say what the code does", () => {
+  let cwd = "";
+  let previousCwd = "";
+  before(() => {
+    cwd = mkdtempSync(join(tmpdir(), "eplb-jsdoc-"));
+    for (const [name, from] of Object.entries(FIXTURES)) {
+      cpSync(join(root, from), join(cwd, name), { recursive: true });
+    }
+    writePlacementFixtures(cwd);
+    previousCwd = process.cwd();
+    process.chdir(cwd);
+  });
+  after(() => {
+    process.chdir(previousCwd);
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  test("the extractor finds the examples of every part of src/", () => {
+    const files = new Set(examples.map((e) => e.file.split("/")[1]));
+    for (const part of ["core", "io", "report", "cli"]) assert.ok(files.has(part), part);
+    assert.ok(examples.length > 100, `${examples.length} examples`);
+  });
+
+  for (const example of examples) {
+    const reason = SKIPPED.get(example.key);
+    test(`${example.file}:${example.line}: ${example.key.slice(0, 60)}`, async () => {
+      if (reason === undefined) return run(example.file, example.code, cwd);
+      await assert.rejects(
+        run(example.file, example.code, cwd),
+        `listed as not runnable (${reason}) yet it runs: remove it from SKIPPED`,
+      );
+    });
+  }
+
+  test("every SKIPPED entry names an existing example", () => {
+    const keys = new Set(examples.map((e) => e.key));
+    assert.deepEqual(
+      [...SKIPPED.keys()].filter((key) => !keys.has(key)),
+      [],
+      "SKIPPED names examples that no longer exist (changed or moved: run them instead)",
+    );
+  });
+});
