@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { readPlacement } from "../../src/io/read.js";
 import { OUTPUT_FORMATS, outputFormatExtension } from "../../src/io/writers.js";
 import { cli, sharedDir, spawnCli } from "../helpers/cli.js";
+import { placementRows } from "../helpers/placement-rows.js";
 import { sglangLoad, trtllmLoad, vllmAscendLoad } from "../io/writers-engine-loaders.js";
 
 const fixtures = join(sharedDir, "fixtures");
@@ -18,14 +18,7 @@ function file(name: string, text: string): string {
   return path;
 }
 
-function phy2log(path: string): number[][] {
-  const p = readPlacement(path);
-  return Array.from({ length: p.layers }, (_, l) =>
-    Array.from(p.phy2log.subarray(l * p.numReplicas, (l + 1) * p.numReplicas)),
-  );
-}
-
-const source = phy2log(initPt);
+const source = placementRows(initPt);
 const shape = { layers: 4, experts: 16, gpus: 4, slots: 20 };
 
 describe("eplb convert", () => {
@@ -46,7 +39,7 @@ describe("eplb convert", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "");
       assert.match(r.stderr, new RegExp(`4 layers, 20 slots, 16 experts on 4 GPUs -> ${format}`));
-      assert.deepEqual(phy2log(out), source);
+      assert.deepEqual(placementRows(out), source);
     });
   }
 
@@ -68,7 +61,7 @@ describe("eplb convert", () => {
       assert.equal(r.code, 0, r.stderr);
       current = out;
     }
-    assert.deepEqual(phy2log(current), source);
+    assert.deepEqual(placementRows(current), source);
   });
 
   test("the engines' loaders accept what convert writes", async () => {

@@ -7,6 +7,7 @@ import { firstGpuDuplicate } from "../../src/core/blocks/distinct.js";
 import { readPlacement } from "../../src/io/read.js";
 import { readTorch } from "../../src/io/torch.js";
 import { cli, sharedDir } from "../helpers/cli.js";
+import { placementRows } from "../helpers/placement-rows.js";
 import { sglangLoad, vllmAscendLoad } from "../io/writers-engine-loaders.js";
 
 const fixtures = join(sharedDir, "fixtures");
@@ -22,13 +23,6 @@ function file(name: string, text: string): string {
   const path = join(tmp, name);
   writeFileSync(path, text);
   return path;
-}
-
-function rows(path: string): number[][] {
-  const p = readPlacement(path);
-  return Array.from({ length: p.layers }, (_, l) =>
-    Array.from(p.phy2log.subarray(l * p.numReplicas, (l + 1) * p.numReplicas)),
-  );
 }
 
 function oneLine(r: { code: number; stdout: string; stderr: string }): string {
@@ -50,7 +44,7 @@ describe("SGLang: --out init.pt is a torch file", () => {
     assert.equal(bytes.readUInt32LE(0), 0x04034b50, "a zip archive, as torch.save writes");
     const value = readTorch(bytes, pt) as Record<string, unknown>;
     assert.deepEqual(sglangLoad(value, shape).phy2log, expected);
-    assert.deepEqual(rows(pt), expected);
+    assert.deepEqual(placementRows(pt), expected);
   });
 
   test("eplb convert writes it too, and reads it back unchanged", async () => {
@@ -66,7 +60,7 @@ describe("SGLang: --out init.pt is a torch file", () => {
       out,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(rows(out), rows(source));
+    assert.deepEqual(placementRows(out), placementRows(source));
   });
 
   test("an --out name SGLang would not read as a file is written with a warning", async () => {
