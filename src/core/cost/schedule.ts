@@ -179,16 +179,17 @@ class EdgeColourer {
     const { at, colourOf } = this;
     const u = this.sender[e] * delta;
     const v = this.receiver[e] * delta;
+    // A colour free at both ends needs no swap (and swaps are what move inter-node copies out
+    // of their rounds), so look for one first.
+    for (let k = 0; k < palette; k++) {
+      const c = fromTop ? palette - 1 - k : k;
+      if (at[u + c] < 0 && at[v + c] < 0) {
+        this.assign(e, c, delta);
+        return;
+      }
+    }
     const a = freeColour(at, u, palette, fromTop);
-    if (at[v + a] < 0) {
-      this.assign(e, a, delta);
-      return;
-    }
     const b = freeColour(at, v, palette, fromTop);
-    if (at[u + b] < 0) {
-      this.assign(e, b, delta);
-      return;
-    }
     // The a/b alternating path from v: a at v, then b, then a... It cannot reach u (senders are
     // entered by a-edges and u has none), so swapping a and b along it frees a at v.
     const path = this.path;
