@@ -27,7 +27,7 @@ import {
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
-import { COST_HELP, COST_OPTIONS, costFlags } from "./cost-flags.js";
+import { COST_HELP, COST_OPTIONS, costFlags, hardwareShapeWarning } from "./cost-flags.js";
 import {
   joinStepsValue,
   LOADS_HELP,
@@ -213,7 +213,7 @@ ${PLACEMENT_OUTPUT_HELP}
   --chunk-layers N
                  schedule the rounds chunk by chunk, N layers at a time, so an engine can
                  apply the rebalance a chunk at a time (more rounds in total)
-${COST_HELP.replace(/^/gm, "  ").replace(/^ {2}Cost model/, "  With --previous, the cost model")}
+${COST_HELP.replace(/^Cost model/, "Cost model, with --previous")}
   -h, --help     this help
 
 Example:
@@ -222,6 +222,8 @@ Example:
     --output-format sglang --out init.json
   eplb plan --loads dump2.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
     --previous init.json --output-format sglang --out next.json --transfers moves.json
+  eplb plan --loads dump2.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
+    --previous init.json --model deepseek-v3 --hardware h800 --move-budget 30ms
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
@@ -249,6 +251,8 @@ Example:
     const outputFormat = outputFormatFlag(flags);
     const migration = migrationFlags(flags);
     const cost = costFlags(flags, { requireCompute: false });
+    const shapeWarning = hardwareShapeWarning(flags, numGpus / numNodes);
+    if (shapeWarning) ctx.stderr(`warning: ${shapeWarning}\n`);
     const layerChunk =
       flags["chunk-layers"] === undefined ? undefined : integerFlag(flags, "chunk-layers", 1);
     const budgetMs = moveBudgetMsFlag(flags);

@@ -131,6 +131,11 @@ describe("eplb plan --previous: the transfer schedule", () => {
     const ms = ((37_748_736 * 8) / 400e9) * 1e3 + ((37_748_736 * 8) / 3600e9) * 1e3;
     assert.ok(Math.abs(JSON.parse(r.stdout).metrics.schedule.estimatedMs - ms) < 1e-9);
     assert.match(r.stderr, /estimated 0\.8 ms/);
+    // 2 GPUs per node here, 8 in the preset: said, not refused.
+    assert.match(
+      r.stderr,
+      /^warning: --hardware h100 describes nodes of 8 GPUs, but --gpus \/ --nodes gives 2 per node: copies between GPUs of one topology node are priced at NVLink speed\n/,
+    );
   });
 
   const refusals: Array<[string[], RegExp]> = [
