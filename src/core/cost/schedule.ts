@@ -42,6 +42,12 @@ export interface ScheduleOptions {
 const INTER = TRANSFER_KINDS.indexOf("interNode");
 
 /**
+ * The largest round table (`2 * GPUs * rounds` int32 entries, 256 MiB) a schedule builds; a
+ * DeepSeek re-plan of Kimi K2 on 96 GPUs needs about 10^5.
+ */
+const MAX_COLOUR_TABLE = 1 << 26;
+
+/**
  * Schedules a transfer plan in the fewest rounds: per round every GPU sends at most one and
  * receives at most one expert, local copies (kind `local`) need no round, and the number of
  * rounds is the largest number of copies between GPUs that any GPU sends or receives, which no
@@ -58,7 +64,9 @@ const INTER = TRANSFER_KINDS.indexOf("interNode");
  * @param model prices each copy; without one every `roundMs` is 0
  * @param options `layerChunk`: schedule chunks of that many layers one after another
  * @returns rounds, each transfer's round and the plan indices grouped by round
- * @throws {EplbInputError} when `layerChunk` is not a positive integer
+ * @throws {EplbInputError} when `layerChunk` is not a positive integer, or when one GPU sends or
+ *   receives so many copies that the round table (`2 * numGpus * rounds` entries) would pass
+ *   2^26 entries (schedule in layer chunks then)
  * @example
  * ```ts
  * const t = makeTopology(4, 8, 1, 2, 4); // 2 nodes of 2 GPUs, 2 slots per GPU
@@ -164,6 +172,15 @@ class EdgeColourer {
     }
     if (delta === 0) return 0;
     const size = 2 * this.numGpus * delta;
+    if (size > MAX_COLOUR_TABLE) {
+      // Only a plan where one GPU sends or receives an enormous share of the copies gets here:
+      // refuse in one line rather than fail to allocate.
+      throw new EplbInputError(
+        "transfers",
+        `${delta} copies from or to one GPU among ${this.numGpus}`,
+        `need a ${size}-entry round table (more than ${MAX_COLOUR_TABLE}); schedule in layer chunks (layerChunk)`,
+      );
+    }
     if (this.at.length < size) this.at = new Int32Array(size);
     this.at.fill(-1, 0, size);
     this.words = (delta + 31) >> 5;

@@ -280,3 +280,24 @@ describe("scheduleTransfers", () => {
     );
   });
 });
+
+describe("scheduleTransfers on a pathological plan", () => {
+  test("a round table beyond 2^26 entries is refused in one line, and layer chunks schedule it", () => {
+    // 8192 GPUs of 1 slot, 4100 layers, GPU 0 sends one copy per layer: 4100 rounds of a
+    // 2 * 8192 * 4100 = 67,174,400-entry table.
+    const t = makeTopology(8192, 8192, 1, 1, 8192);
+    const layers = 4100;
+    const plan = planOf(
+      t,
+      layers,
+      Array.from({ length: layers }, (_, l) => [l, 0, 1 + (l % 8191)] as [number, number, number]),
+    );
+    assert.throws(() => scheduleTransfers(plan, t), {
+      name: "EplbInputError",
+      message:
+        'transfers ("4100 copies from or to one GPU among 8192") need a 67174400-entry round table (more than 67108864); schedule in layer chunks (layerChunk)',
+    });
+    const s = scheduleTransfers(plan, t, undefined, { layerChunk: 2048 });
+    assert.equal(s.rounds, layers);
+  });
+});
