@@ -1,4 +1,5 @@
-import type { HierarchyMetrics, LocalityMetrics } from "../pipeline/locality.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
+import type { HierarchyMetrics } from "../pipeline/locality.js";
 import { fixed3 } from "./output.js";
 
 const pct = (x: number, digits = 2) => `${(100 * x).toFixed(digits)}%`;

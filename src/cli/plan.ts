@@ -8,9 +8,9 @@ import {
 import { type Placement, toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import type { RebalanceOptions } from "../core/rebalance.js";
+import { localityMetrics } from "../core/routing/summary.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
-import { localityMetrics } from "../pipeline/locality.js";
 import { type PlanMetrics, planWithMetrics } from "../pipeline/plan.js";
 import {
   type Flags,

@@ -16,7 +16,8 @@ import {
   rebalanceExperts,
 } from "../core/rebalance.js";
 import type { Routing } from "../core/routing/routing.js";
-import { type HierarchyMetrics, hierarchyMetrics, type LocalityMetrics } from "./locality.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
+import { type HierarchyMetrics, hierarchyMetrics } from "./locality.js";
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
 export interface PlanMetrics {
