@@ -93,9 +93,12 @@ export function openSimulationRouting(
  * @returns the hook and the formatters
  * @example
  * ```ts
- * const judge = routingJudge(routing, base, trace.steps - base.interval);
- * const result = simulate(trace, { ...base, onJudged: judge.onJudged });
- * judge.table(result);
+ * const trace = { steps: 2, layers: 1, experts: 2, data: new Float64Array([3, 1, 1, 3]) };
+ * const base = { numReplicas: 2, numGroups: 1, numNodes: 2, numGpus: 2, interval: 1, window: 1 };
+ * const routing = openSimulationRouting({ routing: "steps.npy" }, process.cwd(), trace);
+ * const judge = routingJudge(routing, base, 1);
+ * simulate(trace, { ...base, onJudged: judge.onJudged });
+ * judge.json().eplb.perStep.length; // 1
  * ```
  */
 export function routingJudge(routing: SimulationRouting, config: PlainConfig, judgedSteps: number) {
