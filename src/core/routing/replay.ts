@@ -11,7 +11,7 @@ import type { Routing } from "./routing.js";
 
 /** Realised dispatch figures of one strategy over the judged steps of a replay. */
 export interface RealisedDispatch {
-  /** Mean over judged steps of the step's remote nodes per token (mean over tokens and layers). */
+  /** Mean over judged steps of the step's remote nodes per token (as `dispatchStats` counts it). */
   remoteNodesPerToken: number;
   /** The judged step with the most remote nodes per token. */
   worstRemoteNodesPerToken: number;
@@ -105,14 +105,17 @@ export class RoutingReplay {
         const p = placements[name] as Placement | null;
         if (t.placement !== p) this.refreshMasks(t, p, layers);
         let remote = 0;
+        let routed = 0;
         for (let l = 0; l < layers; l++) {
           const masks = t.masks.subarray(l * E * this.words, (l + 1) * E * this.words);
           const d = layerRemoteNodes(routing, l, masks, this.topology.gpusPerNode, ws);
           remote += d.remoteNodes;
           t.remoteChoices += d.remoteChoices;
           t.choices += d.choices;
+          routed += d.routedTokens;
         }
-        const perToken = routing.tokens > 0 ? remote / (routing.tokens * layers) : 0;
+        // As dispatchStats: the mean over the (token, layer) pairs that name an expert.
+        const perToken = routed > 0 ? remote / routed : 0;
         if (t.steps < t.perStep.length) t.perStep[t.steps] = perToken;
         t.steps++;
         t.sum += perToken;
