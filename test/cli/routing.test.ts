@@ -159,6 +159,33 @@ describe("simulate --routing", () => {
     assert.equal(JSON.parse(sliced.stdout).locality.eplb.perStep.length, 2);
   });
 
+  test("SGLang per_token dumps: one step per forward pass, each token from its rank's node", async () => {
+    const dumps = "test/fixtures/engines/sglang/per_token";
+    const r = await cli([
+      "simulate",
+      "--trace",
+      dumps,
+      "--replicas",
+      "20",
+      "--groups",
+      "4",
+      "--nodes",
+      "2",
+      "--gpus",
+      "4",
+      "--interval",
+      "1",
+      "--routing",
+      dumps,
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const l = JSON.parse(r.stdout).locality;
+    assert.deepEqual(l.routing.sources, "ranks");
+    assert.equal(l.routing.description, "10 tokens in 2 forward passes");
+    assert.equal(l.eplb.perStep.length, 1);
+  });
+
   test("without --routing the output is unchanged", async () => {
     const r = await cli(args);
     assert.doesNotMatch(r.stdout, /remote nodes/);
