@@ -76,6 +76,18 @@ describe("--routing on plan, eval and report", () => {
     assert.match(table.stdout, /remote nodes per token .* placement \d\.\d{3}/);
   });
 
+  test("eval --groups of a placement that spreads a group over nodes: a note, no hierarchy figures", async () => {
+    const plan = file(
+      "relaxed.json",
+      (await cli(["plan", "--loads", loads, ...shape, "--relaxed"])).stdout,
+    );
+    const args = ["eval", "--loads", loads, "--placement", plan, "--gpus", "8", "--nodes", "2"];
+    const r = await cli([...args, "--groups", "4", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).hierarchy, undefined);
+    assert.match(r.stderr, /^note: layer \d+ spreads group \d+ over several nodes/);
+  });
+
   test("report: a Dispatch locality section with the traffic heatmap", async () => {
     const html = file("r.html", "");
     const r = await cli([
