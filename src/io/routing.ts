@@ -9,7 +9,7 @@ import { makeRouting, type Routing } from "../core/routing/routing.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import type { NpyHeader } from "./npy.js";
 import { INTEGER_DTYPES, npyFileHeader, readAt } from "./npy-stream.js";
-import { readRouting } from "./sglang-routing.js";
+import { readRouting, type TokenRouting } from "./sglang-routing.js";
 import { DTYPE_SIZE } from "./tensor.js";
 
 /**
@@ -251,7 +251,8 @@ function readNpyRouting(files: readonly NpyFile[], experts: number): Routing {
   return makeRouting({ tokens, layers, k, experts, topk, rank: null });
 }
 
-function readDumpRouting(paths: readonly string[], experts: number): Routing {
+/** SGLang per_token dumps' routing, refused when too large or of another expert count. */
+function readCheckedDumps(paths: readonly string[], experts: number): TokenRouting {
   const r = readRouting(paths);
   requireEntries(paths[0], [r.tokens, r.layers, r.k], r.topk.length);
   if (r.experts !== experts) {
@@ -260,6 +261,11 @@ function readDumpRouting(paths: readonly string[], experts: number): Routing {
       `routing dumps map ${r.experts} experts per layer, the loads ${experts}: they must come from the same model`,
     );
   }
+  return r;
+}
+
+function readDumpRouting(paths: readonly string[], experts: number): Routing {
+  const r = readCheckedDumps(paths, experts);
   return makeRouting({
     tokens: r.tokens,
     layers: r.layers,
@@ -369,14 +375,7 @@ export function readPassRouting(
   paths: readonly string[],
   experts: number,
 ): { passIds: number[]; passes: Routing[] } {
-  const r = readRouting(paths);
-  requireEntries(paths[0], [r.tokens, r.layers, r.k], r.topk.length);
-  if (r.experts !== experts) {
-    throw new EplbFormatError(
-      paths[0],
-      `routing dumps map ${r.experts} experts per layer, the loads ${experts}: they must come from the same model`,
-    );
-  }
+  const r = readCheckedDumps(paths, experts);
   const width = r.layers * r.k;
   const byPass = new Map<number, number[]>();
   for (let t = 0; t < r.tokens; t++) {
