@@ -132,10 +132,6 @@ const SKIPPED = new Map<string, string>([
     'formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\\n..."',
     "shows a call inside code that prepares `rows`",
   ], // src/cli/sweep.ts
-  [
-    "preferHotReplicas(sc, 268.5, 270.33, bestSlots, bestCounts, cw, 1e4); // counts [3, 2, 2, 1, 1, 1]",
-    "shows a call inside code that prepares `sc`",
-  ], // src/core/policies/hot-replicas.ts
 ]);
 
 const ENTRIES: Record<string, Record<string, unknown>> = {
