@@ -29,6 +29,8 @@ import { ROUTING_HELP, ROUTING_OPTIONS, readRoutingFlag } from "./routing-flags.
  *
  * @example
  * ```ts
+ * const loads = lognormalLoads(4, 16, 1.0, 7);
+ * const report = evaluateForEngines(loads, rebalanceExperts(loads, 20, 1, 1, 4).placement, 4);
  * formatEvalTable(report);
  * // "eplb eval: 4 layers, 16 experts, 20 slots on 4 GPUs (1 node)\n\nfigure ... placement  without EPLB\n..."
  * ```

@@ -255,7 +255,10 @@ export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
  * @param stderr where the lines go (the command's `ctx.stderr`)
  * @example
  * ```ts
- * readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * writeFileSync("zeros.json", "[[0, 0, 0, 0]]");
+ * const flags = { steps: undefined };
+ * readLoadsFile("zeros.json", ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * ctx.out; // ["warning: ..."]
  * ```
  */
 export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["onNote"] {

@@ -112,9 +112,11 @@ export const EVAL_DEFINITIONS: Record<string, string> = {
  * @throws EplbInputError when the placement does not fit the loads (experts, layers) or the GPUs
  * @example
  * ```ts
+ * const loads = lognormalLoads(4, 32, 1.0, 7);
+ * const { placement } = rebalanceExperts(loads, 40, 4, 2, 8);
  * const report = evaluateForEngines(loads, placement, 8, 2);
- * report.engines.sglang.balancedness; // 0.93...
- * report.withoutEplb.balancedness; // 0.61...
+ * report.engines.sglang.balancedness; // 0.89...
+ * report.withoutEplb.balancedness; // 0.49...
  * ```
  */
 export function evaluateForEngines(

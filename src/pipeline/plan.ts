@@ -66,6 +66,7 @@ export interface PlanMetrics {
  * @throws EplbInputError when the shape, the policy or an option is invalid (as `rebalanceExperts`)
  * @example
  * ```ts
+ * const loads = toLoadMatrix([[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]);
  * const { result, metrics } = planWithMetrics(loads, 16, 4, 2, 8, "deepseek");
  * metrics.after.balancedness; // 0.9...
  * metrics.before.balancedness; // lower: experts in order on the same GPUs
