@@ -6,6 +6,7 @@ import { benchBalanced } from "./balanced.js";
 import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
+import { benchLocality } from "./locality.js";
 import { benchMigration } from "./migration.js";
 import { benchReference } from "./reference.js";
 import { benchSimulate } from "./simulate.js";
@@ -18,6 +19,7 @@ const benches: Array<[string, Bench]> = [
   ["engines", benchEngines],
   ["io", benchIoTable],
   ["migration", benchMigration],
+  ["locality", benchLocality],
   ["simulate", benchSimulate],
   ["reference", benchReference],
 ];

@@ -18,8 +18,10 @@ import {
 import { makeTopology, type Topology } from "./model/topology.js";
 import type { BalancedOptions } from "./policies/balanced.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
+import { type LocalityOptions, localizePlacement } from "./policies/locality.js";
 import { checkOptionNames } from "./policies/options.js";
 import type { PolicyOptions } from "./policies/policy.js";
+import { makeRouting, type Routing } from "./routing/routing.js";
 
 /**
  * Options of {@link rebalanceExperts}: the common ones below, the policy's own
@@ -27,7 +29,11 @@ import type { PolicyOptions } from "./policies/policy.js";
  * {@link MigrationOptions}. A field none of them reads is refused (a misspelt option would
  * otherwise be ignored); a policy added by `registerPolicy` declares its own in `Policy.options`.
  */
-export interface RebalanceOptions extends PolicyOptions, BalancedOptions, MigrationOptions {
+export interface RebalanceOptions
+  extends PolicyOptions,
+    BalancedOptions,
+    MigrationOptions,
+    LocalityOptions {
   /** `"deepseek"` (exact parity with the reference) or another registered policy. */
   policy?: string;
   /**
@@ -42,6 +48,13 @@ export interface RebalanceOptions extends PolicyOptions, BalancedOptions, Migrat
    * `deepseek` policy's plan stays the reference's exactly, so one with a duplicate is refused.
    */
   distinctPerGpu?: boolean;
+  /**
+   * Which experts tokens chose together (per-token top-k of the same layers and experts): the
+   * policy's plan is then made local, replicas of co-activated experts moved onto common nodes
+   * within `localityTolerance` of its max GPU load (see `docs/locality.md`). Not yet combined
+   * with `previous`.
+   */
+  routing?: Routing;
 }
 
 /** The reference-shaped result plus typed views for further work (metrics, writers). */
@@ -88,7 +101,16 @@ export function rebalanceExperts(
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
   checkShapeLimits({ layers: loads.layers, replicas: numReplicas });
+  const routing = options.routing === undefined ? undefined : makeRouting(options.routing);
+  if (routing && options.previous !== undefined) {
+    throw new EplbInputError(
+      "routing",
+      "with previous",
+      "is not supported yet: locality-aware placement plans from scratch (omit previous)",
+    );
+  }
   let placement = policy.plan(loads, topology, options);
+  if (routing) placement = localizePlacement(loads, placement, topology, routing, options);
   if (options.distinctPerGpu) {
     if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);
     else placement = separateDuplicates(loads, placement, topology);

@@ -1,6 +1,9 @@
 import type { Topology } from "../model/topology.js";
 import type { CoActivationGraph } from "../routing/coactivation.js";
 
+/** Compensating swaps whose gain is evaluated per move, at most. */
+const COMPENSATIONS = 24;
+
 /** One layer's plan for {@link LocalitySearch.run}: its loads and its slots. */
 export interface LocalityLayer {
   /** Flat loads; the layer's experts are `loads[loadOffset .. loadOffset + numExperts)`. */
@@ -306,17 +309,22 @@ export class LocalitySearch {
     let s4 = -1;
     if (this.nodeLoad[p] > this.nodeCap || this.nodeLoad[q] > this.nodeCap) {
       // A second swap between the same nodes that brings both back within their cap, at the
-      // least co-activation lost.
+      // least co-activation lost among the first few that do (scanning all pairs of two nodes'
+      // slots would cost slotsPerNode^2 gain evaluations per move).
       let best = Number.NEGATIVE_INFINITY;
       const { share, phy, nodeLoad, nodeCap } = this;
-      for (let x = p * slotsPerNode, xe = x + slotsPerNode; x < xe; x++) {
+      let evaluated = 0;
+      this.work += slotsPerNode;
+      for (let x = p * slotsPerNode, xe = x + slotsPerNode; x < xe && evaluated < COMPENSATIONS; x++) {
         if (x === s1 || this.pinned(phy[x], p)) continue;
+        this.work += slotsPerNode;
         for (let y = q * slotsPerNode, ye = y + slotsPerNode; y < ye; y++) {
           if (y === s2) continue;
           const d = share[phy[y]] - share[phy[x]];
           if (nodeLoad[p] + d > nodeCap || nodeLoad[q] - d > nodeCap) continue;
           if (this.pinned(phy[y], q) || this.swapDuplicates(x, y)) continue;
           const g = this.swapGain(x, y);
+          evaluated++;
           if (g > best) {
             best = g;
             s3 = x;

@@ -22,7 +22,7 @@ export interface LocalityOptions {
 export const DEFAULT_LOCALITY_TOLERANCE = 0.005;
 
 /** Tokens per layer the co-activation statistics count at most (evenly spaced). */
-export const COACTIVATION_TOKENS = 65536;
+export const COACTIVATION_TOKENS = 16384;
 
 /** Co-activation partners kept per expert (its strongest pairs). */
 export const COACTIVATION_NEIGHBORS = 16;
@@ -161,7 +161,7 @@ export function localizePlacement(
       graph,
       max * (1 + tolerance),
       home,
-      LOCALITY_WORK_PER_SLOT * P,
+      Number(process.env.LB ?? LOCALITY_WORK_PER_SLOT * P),
     );
     ranks.fill(0);
     for (let s = 0; s < P; s++) {
