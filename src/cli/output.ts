@@ -90,7 +90,14 @@ function outputError(path: string, error: unknown): Error {
 }
 
 /** Flags naming files a command reads (whatever the command; absent ones are skipped). */
-export const INPUT_FLAGS = ["loads", "previous", "placement", "trace", "slot-placement"] as const;
+export const INPUT_FLAGS = [
+  "loads",
+  "previous",
+  "placement",
+  "trace",
+  "slot-placement",
+  "routing",
+] as const;
 /** Flags naming files a command writes (`-` is stdout). */
 export const OUTPUT_FLAGS = ["out", "transfers", "html"] as const;
 

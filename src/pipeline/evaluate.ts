@@ -18,8 +18,10 @@ import {
 import { EplbInputError } from "../core/model/errors.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
 import type { Float64Trace } from "../io/interpret.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
+import type { HierarchyMetrics } from "./locality.js";
 
 /** What `eplb eval --json` writes: a placement's quality under given loads. */
 export interface EvalReport {
@@ -47,6 +49,13 @@ export interface EvalReport {
   definitions: Record<string, string>;
   /** What the loads were read from (with the CLI). */
   loads?: { description: string; files: number; kinds: string[]; passes?: number };
+  /**
+   * With `--groups` on a hierarchical shape whose placement keeps every group on one node: the
+   * hierarchy's own cost, the placement's loss within it, and what `--relaxed` would plan.
+   */
+  hierarchy?: HierarchyMetrics;
+  /** With `--routing`: the placement's dispatch figures (docs/locality.md). */
+  locality?: LocalityMetrics;
 }
 
 /** SGLang's per-pass balancedness of a placement, beside what SGLang logged while recording. */

@@ -9,11 +9,15 @@ import {
 } from "../core/evaluation/metrics.js";
 import type { MigrationMetrics } from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
+import { getPolicy } from "../core/policies/index.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
   rebalanceExperts,
 } from "../core/rebalance.js";
+import type { Routing } from "../core/routing/routing.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
+import { type HierarchyMetrics, hierarchyMetrics } from "./locality.js";
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
 export interface PlanMetrics {
@@ -31,6 +35,13 @@ export interface PlanMetrics {
   timeMs: number;
   /** With `--previous`: slots changed, transfers by kind, max GPU load before/after/fresh. */
   migration?: MigrationMetrics;
+  /**
+   * Strict hierarchies (hierarchical, not relaxed): the hierarchy's own cost against the flat
+   * lower bound, the plan's loss within it, and what `--relaxed` plans instead.
+   */
+  hierarchy?: HierarchyMetrics;
+  /** With a routing (`--routing`): dispatch figures of the plan (and of `--previous`). */
+  locality?: LocalityMetrics;
 }
 
 /**
@@ -46,6 +57,8 @@ export interface PlanMetrics {
  * @param policy a registered policy name (see `policyNames()`)
  * @param options more `rebalanceExperts` options (`previous`, `moveBudget`, `relaxedHierarchy`...);
  *   `policy` here is overridden by the `policy` argument
+ * @param routing a routing, for the relaxed alternative's remote nodes per token in
+ *   `metrics.hierarchy` (the plan's own dispatch figures are `localityMetrics`)
  * @returns the plan and the figures `eplb plan` writes beside it (`timeMs` is wall time)
  * @throws EplbInputError when the shape, the policy or an option is invalid (as `rebalanceExperts`)
  * @example
@@ -63,6 +76,7 @@ export function planWithMetrics(
   numGpus: number,
   policy: string,
   options: RebalanceOptions = {},
+  routing: Routing | null = null,
 ): { result: RebalanceResult; metrics: PlanMetrics } {
   const start = performance.now();
   const result = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, {
@@ -85,5 +99,16 @@ export function planWithMetrics(
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;
+  if (result.topology.hierarchical && !options.relaxedHierarchy) {
+    const relaxable = getPolicy(policy).options?.includes("relaxedHierarchy");
+    metrics.hierarchy = hierarchyMetrics(
+      loads,
+      metrics.after.maxGpuLoad,
+      metrics.after.lowerBound,
+      result.topology,
+      relaxable ? policy : undefined,
+      routing,
+    );
+  }
   return { result, metrics };
 }

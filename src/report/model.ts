@@ -19,6 +19,7 @@ import { EplbInputError, requireInteger } from "../core/model/errors.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
 import { makeTopology } from "../core/model/topology.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {
@@ -48,6 +49,8 @@ export interface ReportInput {
    * shows what moves (slots changed, transfers by kind) and what it buys.
    */
   previous?: Placement;
+  /** Dispatch figures under a routing (`eplb report --routing`): the report gains a section. */
+  locality?: LocalityMetrics;
 }
 
 /** A layer shown in detail and why it was picked. */
@@ -108,6 +111,8 @@ export interface ReportModel {
   detailLayers: DetailLayer[];
   /** Present when the input had a previous placement. */
   migration?: MigrationView;
+  /** Present when the input had dispatch figures (a routing). */
+  locality?: LocalityMetrics;
 }
 
 /**
@@ -233,6 +238,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
     duplicatesPerLayer,
     detailLayers,
     migration,
+    ...(input.locality ? { locality: input.locality } : {}),
   };
 }
 
