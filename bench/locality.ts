@@ -2,14 +2,15 @@
 // shapes with synthetic clustered routing. The plan is made from one token set and measured on
 // held-out tokens of the same distribution; times are of the public call, against the balanced
 // plan's in the same run.
+
+import { evaluatePlacement } from "../src/core/evaluation/metrics.js";
 import type { LoadMatrix } from "../src/core/model/matrix.js";
 import type { Placement } from "../src/core/model/placement.js";
-import { evaluatePlacement } from "../src/core/evaluation/metrics.js";
 import { rebalanceExperts } from "../src/core/rebalance.js";
+import { dispatchStats } from "../src/core/routing/dispatch.js";
 import type { Routing } from "../src/core/routing/routing.js";
 import { synthRouting } from "../src/core/traces/synth-routing.js";
 import { SHAPES } from "./shapes.js";
-import { remoteNodesPerToken } from "./locality-metric.js";
 
 /** Tokens counted into loads, `[layers][experts]`. */
 export function routingLoads(r: Routing): LoadMatrix {
@@ -73,8 +74,8 @@ export async function benchLocality(options: { quick: boolean }): Promise<string
     }
     if (!base || !loc) continue;
     const shapeOf = { numGpus: shape.gpus, numNodes: shape.nodes };
-    const rb = remoteNodesPerToken(test, base, shape.gpus, shape.nodes);
-    const rl = remoteNodesPerToken(test, loc, shape.gpus, shape.nodes);
+    const rb = dispatchStats(test, base, shapeOf).remoteNodesPerToken;
+    const rl = dispatchStats(test, loc, shapeOf).remoteNodesPerToken;
     const bb = evaluatePlacement(heldLoads, base, shapeOf).balancedness;
     const bl = evaluatePlacement(heldLoads, loc, shapeOf).balancedness;
     const pb = evaluatePlacement(loads, base, shapeOf).balancedness;

@@ -1,6 +1,9 @@
 import type { Topology } from "../model/topology.js";
 import type { CoActivationGraph } from "../routing/coactivation.js";
 
+/** Partners on the target node whose swap gain is evaluated per slot, at most. */
+const PARTNERS = 16;
+
 /** Compensating swaps whose gain is evaluated per move, at most. */
 const COMPENSATIONS = 24;
 
@@ -134,7 +137,12 @@ export class LocalitySearch {
     let g1 = 0;
     let b2 = -1;
     let g2 = 0;
-    for (let s2 = q * slotsPerNode, end = s2 + slotsPerNode; s2 < end; s2++) {
+    // A few partners per try, from a rotating start: on large nodes evaluating every slot of
+    // node q would spend the budget on few moves.
+    const tries = Math.min(PARTNERS, slotsPerNode);
+    const offset = (s1 * 7) % slotsPerNode;
+    for (let i = 0; i < tries; i++) {
+      const s2 = q * slotsPerNode + ((offset + i) % slotsPerNode);
       const b = this.phy[s2];
       if (b === a || this.pinned(b, q)) continue;
       const g = this.swapGain(s1, s2);
@@ -315,7 +323,11 @@ export class LocalitySearch {
       const { share, phy, nodeLoad, nodeCap } = this;
       let evaluated = 0;
       this.work += slotsPerNode;
-      for (let x = p * slotsPerNode, xe = x + slotsPerNode; x < xe && evaluated < COMPENSATIONS; x++) {
+      for (
+        let x = p * slotsPerNode, xe = x + slotsPerNode;
+        x < xe && evaluated < COMPENSATIONS;
+        x++
+      ) {
         if (x === s1 || this.pinned(phy[x], p)) continue;
         this.work += slotsPerNode;
         for (let y = q * slotsPerNode, ye = y + slotsPerNode; y < ye; y++) {

@@ -3,6 +3,13 @@ import type { LoadMatrix } from "../model/matrix.js";
 import { createPlacement, type Placement } from "../model/placement.js";
 import { localityOf, type Topology } from "../model/topology.js";
 import { coActivationGraph, layerCoActivation } from "../routing/coactivation.js";
+import {
+  createDispatchWorkspace,
+  type DispatchWorkspace,
+  layerRemoteNodes,
+  maskWords,
+  nodeMasks,
+} from "../routing/dispatch.js";
 import type { Routing } from "../routing/routing.js";
 import { type BalancedOptions, planBalanced } from "./balanced.js";
 import { LocalitySearch } from "./locality-search.js";
@@ -27,8 +34,17 @@ export const COACTIVATION_TOKENS = 16384;
 /** Co-activation partners kept per expert (its strongest pairs). */
 export const COACTIVATION_NEIGHBORS = 16;
 
+/**
+ * Tokens (evenly spaced) on which each layer's result is checked against the starting plan by
+ * the exact dispatch rule; the layer keeps whichever sends fewer remote nodes per token.
+ */
+export const CHECK_TOKENS = 1024;
+
 /** The search's work budget per layer, in neighbour visits per slot. */
 export const LOCALITY_WORK_PER_SLOT = 5000;
+
+/** ... and per layer at most, so a large model's plan stays within a second. */
+export const LOCALITY_WORK_PER_LAYER = 400_000;
 
 /** Node sets are bit masks of 32 bits. */
 const MAX_NODES = 32;
@@ -75,6 +91,51 @@ function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): 
       `must be at most ${MAX_NODES} for locality-aware placement (routing)`,
     );
   }
+}
+
+/** Every `ceil(tokens / max)`-th token of `routing`, as a routing. */
+function sampleTokens(routing: Routing, max: number): Routing {
+  const stride = Math.ceil(routing.tokens / max);
+  if (stride <= 1) return routing;
+  const per = routing.layers * routing.k;
+  const tokens = Math.ceil(routing.tokens / stride);
+  const topk = new Int32Array(tokens * per);
+  const rank = routing.rank ? new Int32Array(tokens) : null;
+  for (let i = 0; i < tokens; i++) {
+    const t = i * stride;
+    topk.set(routing.topk.subarray(t * per, (t + 1) * per), i * per);
+    if (rank && routing.rank) rank[i] = routing.rank[t];
+  }
+  return { ...routing, tokens, topk, rank };
+}
+
+/** The exact dispatch rule on a token sample, to compare two plans of a layer. */
+class LayerCheck {
+  readonly masks: Uint32Array;
+  readonly ws: DispatchWorkspace;
+  constructor(
+    readonly routing: Routing,
+    readonly topology: Topology,
+  ) {
+    this.masks = new Uint32Array(topology.numExperts * maskWords(topology.numNodes));
+    this.ws = createDispatchWorkspace(routing.k, topology.numNodes);
+  }
+  remote(p: Placement, layer: number): number {
+    const t = this.topology;
+    nodeMasks(p, layer, t, this.masks);
+    return layerRemoteNodes(this.routing, layer, this.masks, t.gpusPerNode, this.ws).remoteNodes;
+  }
+}
+
+/** Whether `candidate`'s layer sends fewer remote nodes per token than `base`'s (on the sample). */
+function fewerRemoteNodes(
+  check: LayerCheck,
+  candidate: Placement,
+  base: Placement,
+  layer: number,
+  _topology: Topology,
+): boolean {
+  return check.remote(candidate, layer) < check.remote(base, layer);
 }
 
 /** Per expert, its group's home node in the layer: the node serving most of the group's load. */
@@ -144,6 +205,7 @@ export function localizePlacement(
   const home = locality === "relaxed" ? new Int32Array(E) : null;
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
+  const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS), topology);
   for (let l = 0; l < base.layers; l++) {
     const phy = base.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = base.logcnt.subarray(l * E, (l + 1) * E);
@@ -161,13 +223,17 @@ export function localizePlacement(
       graph,
       max * (1 + tolerance),
       home,
-      Number(process.env.LB ?? LOCALITY_WORK_PER_SLOT * P),
+      Math.min(LOCALITY_WORK_PER_LAYER, LOCALITY_WORK_PER_SLOT * P),
     );
     ranks.fill(0);
     for (let s = 0; s < P; s++) {
       const e = search.phy[s];
       out.phy2log[l * P + s] = e;
       out.replicaRank[l * P + s] = ranks[e]++;
+    }
+    if (search.moves > 0 && !fewerRemoteNodes(check, out, base, l, topology)) {
+      out.phy2log.set(phy, l * P);
+      out.replicaRank.set(base.replicaRank.subarray(l * P, (l + 1) * P), l * P);
     }
   }
   return out;

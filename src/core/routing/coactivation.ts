@@ -129,11 +129,25 @@ export function coActivationGraph(
     all[fill[second[i]]++] = count[i];
   }
   const threshold = new Float64Array(E);
-  for (let e = 0; e < E; e++) {
-    const row = all.subarray(degree[e], degree[e + 1]);
-    if (row.length <= maxNeighbors) continue;
-    row.sort();
-    threshold[e] = row[row.length - maxNeighbors];
+  if (maxNeighbors < E) {
+    // The maxNeighbors largest counts of each row, kept sorted in a small buffer (a full sort of
+    // every row cost more than the search on 384 experts).
+    const top = new Float64Array(maxNeighbors);
+    for (let e = 0; e < E; e++) {
+      if (degree[e + 1] - degree[e] <= maxNeighbors) continue;
+      let size = 0;
+      for (let i = degree[e]; i < degree[e + 1]; i++) {
+        const w = all[i];
+        if (size === maxNeighbors && w <= top[size - 1]) continue;
+        let j = size < maxNeighbors ? size++ : size - 1;
+        while (j > 0 && top[j - 1] < w) {
+          top[j] = top[j - 1];
+          j--;
+        }
+        top[j] = w;
+      }
+      threshold[e] = top[maxNeighbors - 1];
+    }
   }
   const keep = new Uint8Array(n);
   const start = new Int32Array(E + 1);
