@@ -138,6 +138,18 @@ export {
   referenceShape,
 } from "./core/policies/deepseek.js";
 export {
+  DEFAULT_LOCALITY_TOLERANCE,
+  localityTolerance,
+  localizePlacement,
+} from "./core/policies/locality.js";
+export { type LocalityLayer, LocalitySearch } from "./core/policies/locality-search.js";
+export {
+  type CoActivationGraph,
+  coActivationGraph,
+  type LayerCoActivation,
+  layerCoActivation,
+} from "./core/routing/coactivation.js";
+export {
   createDispatchWorkspace,
   type DispatchWorkspace,
   type LayerDispatch,
@@ -154,3 +166,8 @@ export {
 } from "./core/traces/estimators.js";
 export { slotSharesOf, stepBalancedness } from "./core/traces/simulate.js";
 export { DRIFT_SEGMENT, resolveSynthOptions } from "./core/traces/synth.js";
+export {
+  resolveSynthRoutingOptions,
+  type SynthRoutingSource,
+  synthesizeRouting,
+} from "./core/traces/synth-routing.js";

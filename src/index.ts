@@ -58,6 +58,7 @@ export { makeTopology, type Topology } from "./core/model/topology.js";
 export { type BalancedOptions, planBalanced } from "./core/policies/balanced.js";
 export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js";
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
+export { type LocalityOptions, planWithRouting } from "./core/policies/locality.js";
 export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { type DispatchStats, dispatchStats } from "./core/routing/dispatch.js";
@@ -87,3 +88,4 @@ export {
   synthesizeTrace,
   synthTrace,
 } from "./core/traces/synth.js";
+export { type SynthRoutingOptions, synthRouting } from "./core/traces/synth-routing.js";

@@ -31,6 +31,9 @@ export const DEFAULT_LOCALITY_TOLERANCE = 0.005;
 /** Tokens per layer the co-activation statistics count at most (evenly spaced). */
 export const COACTIVATION_TOKENS = 16384;
 
+/** ... and over all layers at most (tokens x layers), so a large model's plan stays within a second. */
+export const COACTIVATION_TOKEN_LAYERS = 500_000;
+
 /** Co-activation partners kept per expert (its strongest pairs). */
 export const COACTIVATION_NEIGHBORS = 16;
 
@@ -205,6 +208,10 @@ export function localizePlacement(
   const home = locality === "relaxed" ? new Int32Array(E) : null;
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
+  const statTokens = Math.min(
+    COACTIVATION_TOKENS,
+    Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / base.layers)),
+  );
   const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS), topology);
   for (let l = 0; l < base.layers; l++) {
     const phy = base.phy2log.subarray(l * P, (l + 1) * P);
@@ -215,7 +222,7 @@ export function localizePlacement(
     for (let g = 0; g < G; g++) if (gpu[g] > max) max = gpu[g];
     if (home) homeNodes(loads, base, l, topology, home);
     const graph = coActivationGraph(
-      layerCoActivation(routing, l, COACTIVATION_TOKENS, scratch),
+      layerCoActivation(routing, l, statTokens, scratch),
       COACTIVATION_NEIGHBORS,
     );
     search.run(

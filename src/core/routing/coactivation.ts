@@ -16,7 +16,7 @@ export interface LayerCoActivation {
 
 /**
  * Counts co-activated expert pairs of one layer: each token adds 1 to every pair of distinct
- * experts among its top-k (ids `-1` and repeats ignored). Counting runs in one `experts^2`
+ * experts among its top-k (ids `-1` ignored, a repeated id counted once). Counting runs in one `experts^2`
  * scratch (`scratch`, reused across layers when given) and only pairs that occur are returned,
  * so memory is one layer's worth whatever the tokens. With `maxTokens`, every
  * `ceil(tokens / maxTokens)`-th token is counted (the statistics of a large routing file
@@ -57,11 +57,10 @@ export function layerCoActivation(
     const base = (t * L + layer) * k;
     for (let i = 0; i < k; i++) {
       const a = topk[base + i];
-      if (a < 0) continue;
+      if (a < 0 || repeated(topk, base, i, a)) continue;
       for (let j = i + 1; j < k; j++) {
         const b = topk[base + j];
-        if (b < 0 || b === a) continue;
-        // A repeated id would count a pair twice; engines never repeat one in a top-k.
+        if (b < 0 || b === a || repeated(topk, base, j, b)) continue;
         if (a < b) m[a * E + b]++;
         else m[b * E + a]++;
       }
@@ -84,6 +83,12 @@ export function layerCoActivation(
     }
   }
   return { experts: E, tokens: counted, first, second, count };
+}
+
+/** Whether `e` already appears in `topk[base .. base + i)` (a repeated choice counts once). */
+function repeated(topk: Int32Array, base: number, i: number, e: number): boolean {
+  for (let j = 0; j < i; j++) if (topk[base + j] === e) return true;
+  return false;
 }
 
 /** Co-activation as adjacency lists: expert `e`'s neighbours are `neighbor[start[e] .. start[e + 1])`. */
