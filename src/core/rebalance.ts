@@ -69,6 +69,8 @@ export interface RebalanceResult extends ReferencePlacement {
   transfers?: TransferPlan;
   /** With `options.previous`: slots changed, transfers by kind, max GPU load before and after. */
   migration?: MigrationMetrics;
+  /** With `options.routing`: the policy's plan before it was made local, for comparison. */
+  unlocalized?: Placement;
 }
 
 /**
@@ -110,6 +112,7 @@ export function rebalanceExperts(
     );
   }
   let placement = policy.plan(loads, topology, options);
+  const unlocalized = routing ? placement : undefined;
   if (routing) placement = localizePlacement(loads, placement, topology, routing, options);
   if (options.distinctPerGpu) {
     if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);
@@ -123,7 +126,9 @@ export function rebalanceExperts(
     result.migration = m.metrics;
     return result;
   }
-  return lazyReferenceResult(placement, topology, policyName);
+  const result = lazyReferenceResult(placement, topology, policyName);
+  if (unlocalized) result.unlocalized = unlocalized;
+  return result;
 }
 
 /** A result's nested arrays once built, and the copy of the plan they are built from. */
