@@ -79,8 +79,9 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
  *
  * @example
  * ```ts
- * localityPlanLines(metrics.localityPlan);
- * // ["  locality (--routing, tolerance 0.005): remote nodes per token 3.272 -> 2.214 (-32.3%) ..."]
+ * const side = (r: number) => ({ remoteNodesPerToken: r, balancedness: 0.99, maxGpuLoad: 100 });
+ * localityPlanLines({ tolerance: 0.005, unlocalized: side(3), local: side(2) })[0];
+ * // "  locality (--routing, tolerance 0.005): remote nodes per token 3.000 -> 2.000 (-33.3%); ..."
  * ```
  */
 export function localityPlanLines(m: LocalityPlanMetrics): string[] {

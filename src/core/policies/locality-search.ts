@@ -30,8 +30,14 @@ export interface LocalityLayer {
  *
  * @example
  * ```ts
- * const search = new LocalitySearch(topology);
- * search.run(layer, graph, cap, null, 1e6); // search.phy: the improved slots
+ * // 2 nodes x 1 GPU x 2 slots; tokens choose {0, 1} and {2, 3}, which start split over nodes
+ * const r = makeRouting({ tokens: 2, layers: 1, k: 2, experts: 4,
+ *   topk: new Int32Array([0, 1, 2, 3]), rank: null });
+ * const search = new LocalitySearch(makeTopology(4, 4, 1, 2, 2));
+ * const layer = { loads: new Float64Array([5, 5, 5, 5]), loadOffset: 0,
+ *   phy: new Int32Array([0, 2, 1, 3]), cnt: new Int32Array([1, 1, 1, 1]) };
+ * search.run(layer, coActivationGraph(layerCoActivation(r, 0)), 10, null, 1e6); // 2
+ * search.phy; // Int32Array [3, 2, 1, 0]: {2, 3} on node 0, {0, 1} on node 1
  * ```
  */
 export class LocalitySearch {

@@ -41,7 +41,7 @@ export const COACTIVATION_NEIGHBORS = 16;
  * Tokens (evenly spaced) on which each layer's result is checked against the starting plan by
  * the exact dispatch rule; the layer keeps whichever sends fewer remote nodes per token.
  */
-export const CHECK_TOKENS = 1024;
+export const CHECK_TOKENS = 2048;
 
 /** The search's work budget per layer, in neighbour visits per slot. */
 export const LOCALITY_WORK_PER_SLOT = 5000;
@@ -96,18 +96,24 @@ function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): 
   }
 }
 
-/** Every `ceil(tokens / max)`-th token of `routing`, as a routing. */
-function sampleTokens(routing: Routing, max: number): Routing {
+/**
+ * Every `ceil(tokens / max)`-th token of `routing` (all of them up to `max`), as a routing.
+ * Sampled tokens without a rank get one
+ * on each node in turn: spread over the nodes as the rule spreads them, at one source per token
+ * instead of `numNodes`, which is enough to compare two plans on the same tokens.
+ */
+function sampleTokens(routing: Routing, max: number, topology: Topology): Routing {
+  // A small routing is checked whole, every source included: the check is then exact.
+  if (routing.tokens <= max) return routing;
   const stride = Math.ceil(routing.tokens / max);
-  if (stride <= 1) return routing;
   const per = routing.layers * routing.k;
   const tokens = Math.ceil(routing.tokens / stride);
   const topk = new Int32Array(tokens * per);
-  const rank = routing.rank ? new Int32Array(tokens) : null;
+  const rank = new Int32Array(tokens);
   for (let i = 0; i < tokens; i++) {
     const t = i * stride;
     topk.set(routing.topk.subarray(t * per, (t + 1) * per), i * per);
-    if (rank && routing.rank) rank[i] = routing.rank[t];
+    rank[i] = routing.rank ? routing.rank[t] : (i % topology.numNodes) * topology.gpusPerNode;
   }
   return { ...routing, tokens, topk, rank };
 }
@@ -183,10 +189,14 @@ function homeNodes(
  *   tolerance is invalid, or the topology has more than 32 nodes
  * @example
  * ```ts
- * const t = makeTopology(64, 64, 1, 8, 16);
- * const routing = synthesizeRouting({ tokens: 20000, layers: 1, experts: 64, k: 6 });
- * const p = localizePlacement(loads, planBalanced(loads, t), t, routing);
- * // same max GPU load within 0.5%, fewer nodes per token
+ * // 2 nodes x 1 GPU x 2 slots; tokens choose {0, 1} and {2, 3}, which the plan splits
+ * const t = makeTopology(4, 4, 1, 2, 2);
+ * const loads = toLoadMatrix([[5, 5, 5, 5]]);
+ * const routing = makeRouting({ tokens: 2, layers: 1, k: 2, experts: 4,
+ *   topk: new Int32Array([0, 1, 2, 3]), rank: null });
+ * const p = localizePlacement(loads, placementFromPhy2log([[0, 2, 1, 3]], 4), t, routing);
+ * p.phy2log; // Int32Array [3, 2, 1, 0]: {2, 3} on node 0, {0, 1} on node 1
+ * // remote nodes per token 1 -> 0.5, max GPU load 10 both
  * ```
  */
 export function localizePlacement(
@@ -212,7 +222,7 @@ export function localizePlacement(
     COACTIVATION_TOKENS,
     Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / base.layers)),
   );
-  const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS), topology);
+  const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS, topology), topology);
   for (let l = 0; l < base.layers; l++) {
     const phy = base.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = base.logcnt.subarray(l * E, (l + 1) * E);
@@ -258,7 +268,10 @@ export function localizePlacement(
  * @throws {EplbInputError} as {@link localizePlacement}
  * @example
  * ```ts
- * const p = planWithRouting(loads, makeTopology(64, 80, 1, 8, 16), routing);
+ * const routing = synthesizeRouting({ tokens: 4000, layers: 1, experts: 16, k: 4, seed: 1 });
+ * const loads = toLoadMatrix([Array.from({ length: 16 }, (_, e) => 100 + e)]);
+ * const p = planWithRouting(loads, makeTopology(16, 20, 1, 4, 4), routing);
+ * dispatchStats(routing, p, { numGpus: 4, numNodes: 4 }).remoteNodesPerToken; // below planBalanced's
  * ```
  */
 export function planWithRouting(

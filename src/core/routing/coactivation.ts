@@ -52,15 +52,23 @@ export function layerCoActivation(
   }
   const stride = Math.max(1, Math.ceil(tokens / maxTokens));
   let counted = 0;
+  const distinct = new Int32Array(k);
   for (let t = 0; t < tokens; t += stride) {
     counted++;
     const base = (t * L + layer) * k;
+    // The token's distinct experts first (a repeated id counts once), then their pairs.
+    let d = 0;
     for (let i = 0; i < k; i++) {
-      const a = topk[base + i];
-      if (a < 0 || repeated(topk, base, i, a)) continue;
-      for (let j = i + 1; j < k; j++) {
-        const b = topk[base + j];
-        if (b < 0 || b === a || repeated(topk, base, j, b)) continue;
+      const e = topk[base + i];
+      if (e < 0) continue;
+      let seen = false;
+      for (let j = 0; j < d; j++) seen ||= distinct[j] === e;
+      if (!seen) distinct[d++] = e;
+    }
+    for (let i = 0; i < d; i++) {
+      const a = distinct[i];
+      for (let j = i + 1; j < d; j++) {
+        const b = distinct[j];
         if (a < b) m[a * E + b]++;
         else m[b * E + a]++;
       }
@@ -85,12 +93,6 @@ export function layerCoActivation(
   return { experts: E, tokens: counted, first, second, count };
 }
 
-/** Whether `e` already appears in `topk[base .. base + i)` (a repeated choice counts once). */
-function repeated(topk: Int32Array, base: number, i: number, e: number): boolean {
-  for (let j = 0; j < i; j++) if (topk[base + j] === e) return true;
-  return false;
-}
-
 /** Co-activation as adjacency lists: expert `e`'s neighbours are `neighbor[start[e] .. start[e + 1])`. */
 export interface CoActivationGraph {
   readonly experts: number;
@@ -109,8 +111,10 @@ export interface CoActivationGraph {
  * @returns symmetric adjacency lists with pair counts as weights
  * @example
  * ```ts
- * const g = coActivationGraph(layerCoActivation(r, 0), 16);
- * g.neighbor.subarray(g.start[0], g.start[1]); // expert 0's partners
+ * const r = makeRouting({ tokens: 2, layers: 1, k: 3, experts: 4,
+ *   topk: new Int32Array([0, 1, 2, 1, 2, -1]), rank: null });
+ * const g = coActivationGraph(layerCoActivation(r, 0), 1);
+ * g.neighbor.subarray(g.start[1], g.start[2]); // Int32Array [0, 2]
  * ```
  */
 export function coActivationGraph(
