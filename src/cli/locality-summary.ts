@@ -13,8 +13,10 @@ const pct = (x: number, digits = 2) => `${(100 * x).toFixed(digits)}%`;
  * @returns the lines, indented as the summaries' other lines
  * @example
  * ```ts
- * localityLines(metrics.locality, "plan");
- * // ["  remote nodes per token (routing: 1000 tokens, sources from ranks)  plan 2.314 ..."]
+ * const placement = { remoteNodesPerToken: 0.5, perLayer: [0.5], crossNodeShare: 0.25,
+ *   traffic: [[0, 1], [0, 0]] };
+ * localityLines({ routing: { tokens: 2, layers: 1, k: 2, sources: "ranks" }, placement }, "plan")[1];
+ * // "  choices served off the token's node: 25.0%; busiest link node 0 -> 1: 1 token copies"
  * ```
  */
 export function localityLines(m: LocalityMetrics, what: string): string[] {
@@ -44,8 +46,10 @@ export function localityLines(m: LocalityMetrics, what: string): string[] {
  * @returns the lines
  * @example
  * ```ts
- * hierarchyLines(metrics.hierarchy, "plan");
- * // ["  strict hierarchy (groups kept on nodes): costs 1.065x the flat bound ...", ...]
+ * const h = { bound: [7], hierarchyCost: 1.05, worstHierarchyCost: 1.1, lossWithin: 1.001,
+ *   worstLossWithin: 1.002, exact: true };
+ * hierarchyLines(h, "plan")[0];
+ * // "  strict hierarchy (groups kept on nodes): its own cost 1.050x the flat lower bound (worst layer 1.100); this plan is 0.10% above the hierarchy's bound (worst layer 0.20%)"
  * ```
  */
 export function hierarchyLines(h: HierarchyMetrics, what: string): string[] {

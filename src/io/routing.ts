@@ -4,12 +4,13 @@
  * `per_token` dumps through {@link readRouting}. Ids are checked against the loads' expert
  * count as they are decoded, so a routing of another model is refused, never misread.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
 import { makeRouting, type Routing } from "../core/routing/routing.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
-import { isNpy, type NpyHeader, npyHeaderBytes, npyNumel, readNpyHeader } from "./npy.js";
+import type { NpyHeader } from "./npy.js";
+import { INTEGER_DTYPES, npyFileHeader, readAt } from "./npy-stream.js";
 import { readRouting } from "./sglang-routing.js";
-import { DTYPE_SIZE, type DType } from "./tensor.js";
+import { DTYPE_SIZE } from "./tensor.js";
 
 /**
  * The most (token, layer, choice) entries a routing may hold in memory: 2^27 int32 ids
@@ -17,17 +18,6 @@ import { DTYPE_SIZE, type DType } from "./tensor.js";
  * line: give a slice of the tokens (numpy: `np.save(f, ids[:100000])`).
  */
 export const MAX_ROUTING_ENTRIES = 2 ** 27;
-
-const INTEGER_DTYPES: ReadonlySet<DType> = new Set([
-  "int8",
-  "uint8",
-  "int16",
-  "uint16",
-  "int32",
-  "uint32",
-  "int64",
-  "uint64",
-]);
 
 /** Elements decoded per read: bounds the byte buffer whatever the file's size. */
 const CHUNK_ELEMENTS = 1 << 20;
@@ -39,14 +29,6 @@ interface NpyFile {
   readonly header: NpyHeader;
 }
 
-function readAt(file: { fd: number; path: string }, into: Uint8Array, position: number): number {
-  try {
-    return readSync(file.fd, into, 0, into.length, position);
-  } catch (error) {
-    throw fileReadError(file.path, error);
-  }
-}
-
 /** Opens `path` and parses its `.npy` header, or returns null (file closed) for another format. */
 function openNpy(path: string): NpyFile | null {
   let fd: number;
@@ -56,18 +38,12 @@ function openNpy(path: string): NpyFile | null {
     throw fileReadError(path, error);
   }
   try {
-    const size = fstatSync(fd).size;
-    const prefix = new Uint8Array(Math.min(12, size));
-    readAt({ fd, path }, prefix, 0);
-    if (!isNpy(prefix)) {
+    const header = npyFileHeader(fd, path);
+    if (!header) {
       closeSync(fd);
       return null;
     }
-    const head = new Uint8Array(Math.min(npyHeaderBytes(prefix, path), size));
-    readAt({ fd, path }, head, 0);
-    const header = readNpyHeader(head, path);
-    npyNumel(header, size - header.dataOffset, path);
-    if (!INTEGER_DTYPES.has(header.dtype)) {
+    if (!INTEGER_DTYPES.has(header.dtype) || header.dtype === "bool") {
       throw new EplbFormatError(
         path,
         `routing holds ${header.descr} values: expert ids must be integers (int8 .. int64, uint8 .. uint64)`,
@@ -167,7 +143,7 @@ function readIds(
   for (let done = 0; done < count; ) {
     const n = Math.min(CHUNK_ELEMENTS, count - done);
     const bytes = buffer.subarray(0, n * size);
-    const got = readAt(file, bytes, file.header.dataOffset + (first + done) * size);
+    const got = readAt(file.fd, file.path, bytes, file.header.dataOffset + (first + done) * size);
     if (got !== bytes.length) {
       throw new EplbFormatError(
         file.path,

@@ -42,6 +42,8 @@ const root = fileURLToPath(new URL("../../../", import.meta.url));
 /** File or folder an example names -> where its content comes from (from the repository root). */
 const FIXTURES: Record<string, string> = {
   examples: "examples",
+  "routing.npy": "test/fixtures/routing/routing.npy",
+  "steps.npy": "test/fixtures/routing/steps.npy",
   "hotness.npy": "../shared/fixtures/hotness-float32.npy",
   "trace.npy": "../shared/fixtures/hotness-int64.npy",
   "loads.npy": "../shared/fixtures/loads-2d-float64.npy",

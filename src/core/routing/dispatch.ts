@@ -9,9 +9,13 @@ import type { Routing } from "./routing.js";
  * RDMA copy per node, forwarded over NVLink inside it).
  */
 export interface DispatchStats {
-  /** Mean over (token, layer) of remote nodes the token is sent to. */
+  /**
+   * Mean over (token, layer) of remote nodes the token is sent to, over the pairs where the
+   * token names an expert (a pair of only `-1` is not dispatched: a dense layer, or a row the
+   * recorder never wrote).
+   */
   readonly remoteNodesPerToken: number;
-  /** Per layer: mean over tokens of remote nodes. */
+  /** Per layer: mean over its tokens that name an expert of remote nodes (0 when none does). */
   readonly perLayer: Float64Array;
   /** Share of (token, expert) choices served on a node other than the token's source node. */
   readonly crossNodeShare: number;
@@ -24,6 +28,8 @@ export interface DispatchStats {
   readonly tokens: number;
   /** (token, layer, choice) entries that name an expert (not -1): the denominator of `crossNodeShare`. */
   readonly choices: number;
+  /** (token, layer) pairs that name an expert: the pairs `remoteNodesPerToken` averages over. */
+  readonly routedTokens: number;
 }
 
 /** 32-bit words per expert in a {@link nodeMasks} row: one bit per node. */
@@ -212,6 +218,8 @@ export interface LayerDispatch {
   remoteChoices: number;
   /** Choices that name an expert (not -1). */
   choices: number;
+  /** Tokens that name an expert in this layer (the others are not dispatched). */
+  routedTokens: number;
 }
 
 /**
@@ -235,7 +243,7 @@ export interface LayerDispatch {
  *   topk: new Int32Array([0, 1, 1, -1]), rank: new Int32Array([0, 1]) });
  * const masks = nodeMasks(placementFromPhy2log([[0, 1]], 2), 0, { numGpus: 2, numNodes: 2 });
  * layerRemoteNodes(r, 0, masks, 1, createDispatchWorkspace(2, 2));
- * // { remoteNodes: 1, remoteChoices: 1, choices: 3 }
+ * // { remoteNodes: 1, remoteChoices: 1, choices: 3, routedTokens: 2 }
  * ```
  */
 export function layerRemoteNodes(
@@ -251,6 +259,7 @@ export function layerRemoteNodes(
   let remoteNodes = 0;
   let remoteChoices = 0;
   let choices = 0;
+  let routedTokens = 0;
   const w = 1 / numNodes;
   for (let t = 0; t < tokens; t++) {
     const at = (t * layers + layer) * k;
@@ -258,6 +267,7 @@ export function layerRemoteNodes(
     for (let j = 0; j < k; j++) if (topk[at + j] >= 0) named++;
     choices += named;
     if (named === 0) continue;
+    routedTokens++;
     if (rank !== null) {
       const src = Math.floor(rank[t] / gpusPerNode);
       if (src >= numNodes) {
@@ -278,7 +288,7 @@ export function layerRemoteNodes(
       }
     }
   }
-  return { remoteNodes, remoteChoices, choices };
+  return { remoteNodes, remoteChoices, choices, routedTokens };
 }
 
 /**
@@ -330,22 +340,24 @@ export function dispatchStats(
   let remote = 0;
   let remoteChoices = 0;
   let choices = 0;
+  let routedTokens = 0;
   for (let l = 0; l < routing.layers; l++) {
     nodeMasks(placement, l, { numGpus, numNodes }, masks);
     const d = layerRemoteNodes(routing, l, masks, numGpus / numNodes, ws, traffic);
-    perLayer[l] = routing.tokens > 0 ? d.remoteNodes / routing.tokens : 0;
+    perLayer[l] = d.routedTokens > 0 ? d.remoteNodes / d.routedTokens : 0;
     remote += d.remoteNodes;
     remoteChoices += d.remoteChoices;
     choices += d.choices;
+    routedTokens += d.routedTokens;
   }
-  const cells = routing.tokens * routing.layers;
   return {
-    remoteNodesPerToken: cells > 0 ? remote / cells : 0,
+    remoteNodesPerToken: routedTokens > 0 ? remote / routedTokens : 0,
     perLayer,
     crossNodeShare: choices > 0 ? remoteChoices / choices : 0,
     traffic,
     numNodes,
     tokens: routing.tokens,
     choices,
+    routedTokens,
   };
 }

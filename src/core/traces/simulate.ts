@@ -109,6 +109,16 @@ export interface SimulationConfig {
   series?: boolean;
   /** Called after every chunk of `interval` steps with the steps done and the total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Called after every judged chunk (steps `start .. start + len - 1`) with the placement each
+   * strategy served them with (`none`: null, experts in order), e.g. to judge them on the
+   * tokens' routing too (`RoutingReplay`, `eplb simulate --routing`).
+   */
+  onJudged?: (
+    start: number,
+    len: number,
+    placements: Partial<Record<StrategyName, Placement | null>>,
+  ) => void;
 }
 
 /** Names of the simulated strategies. */
@@ -497,6 +507,10 @@ export function simulate(
           track.totalLoad += total;
         }
       }
+      config.onJudged?.(start, len, {
+        eplb: main.placement,
+        ...(withBaselines ? { deepseek: ds.placement, oracle: oracle.placement, none: null } : {}),
+      });
     }
     pushChunk(estimator, chunk, len, n);
     if (windowMean) pushChunk(windowMean, chunk, len, n);

@@ -79,7 +79,7 @@ describe("dispatch rule: hand-checked tokens", () => {
     assert.deepEqual(s.traffic, traffic);
   });
 
-  test("-1 choices are ignored; a token with none costs nothing but still counts", () => {
+  test("-1 choices are ignored; a token with none in a layer is not dispatched and not counted", () => {
     const s = dispatchStats(
       routing(
         [
@@ -91,7 +91,8 @@ describe("dispatch rule: hand-checked tokens", () => {
       placement,
       shape,
     );
-    assert.equal(s.remoteNodesPerToken, 0.5);
+    assert.equal(s.remoteNodesPerToken, 1);
+    assert.equal(s.routedTokens, 1);
     assert.equal(s.choices, 1);
     assert.equal(s.crossNodeShare, 1);
     assert.equal(s.tokens, 2);
@@ -140,6 +141,28 @@ describe("dispatch rule: hand-checked tokens", () => {
     assert.equal(s.remoteNodesPerToken, 0.75);
   });
 
+  test("a layer no token routes (a dense layer) shows 0 and is left out of the overall mean", () => {
+    const p = placementFromPhy2log(
+      [
+        [0, 1],
+        [0, 1],
+      ],
+      2,
+    );
+    const r = makeRouting({
+      tokens: 1,
+      layers: 2,
+      k: 1,
+      experts: 2,
+      topk: new Int32Array([-1, 1]),
+      rank: new Int32Array([0]),
+    });
+    const s = dispatchStats(r, p, { numGpus: 2, numNodes: 2 });
+    assert.deepEqual(Array.from(s.perLayer), [0, 1]);
+    assert.equal(s.routedTokens, 1);
+    assert.equal(s.remoteNodesPerToken, 1);
+  });
+
   test("more than 32 nodes: masks span several words", () => {
     const n = 40;
     const p = placementFromPhy2log([Array.from({ length: n }, (_, e) => e)], n);
@@ -179,7 +202,7 @@ describe("dispatch rule: the per-layer kernel", () => {
     assert.equal(d.remoteNodes, s.remoteNodesPerToken * 2);
     assert.equal(d.remoteChoices / d.choices, s.crossNodeShare);
     // token 1 from node 3 {0, 2}: experts 1, 3, 5 on nodes 0, 1, 2 -> 3 copies
-    assert.deepEqual(d, { remoteNodes: 5, remoteChoices: 5, choices: 6 });
+    assert.deepEqual(d, { remoteNodes: 5, remoteChoices: 5, choices: 6, routedTokens: 2 });
     // expert 4 onto node 3 in place of expert 0: node 3 {4, 2} covers token 0's remote experts
     const moved = placementFromPhy2log([[0, 1, 2, 3, 4, 5, 4, 2]], 6);
     nodeMasks(moved, 0, shape, masks);
@@ -269,7 +292,7 @@ describe("dispatch rule: properties", () => {
         let sent = 0;
         for (let i = 0; i < nodes; i++) assert.equal(s.traffic[i * nodes + i], 0);
         for (const v of s.traffic) sent += v;
-        assert.ok(Math.abs(sent - s.remoteNodesPerToken * tokens) < 1e-9);
+        assert.ok(Math.abs(sent - s.remoteNodesPerToken * s.routedTokens) < 1e-9);
         const everywhere = placementFromPhy2log(
           [Array.from({ length: experts * nodes }, (_, i) => i % experts)],
           experts,
