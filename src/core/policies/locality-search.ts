@@ -53,6 +53,9 @@ export class LocalitySearch {
   /** Bit `n` set when expert `e` has a replica on node `n`. */
   private readonly mask: Int32Array;
   private readonly nodeGain: Float64Array;
+  /** A node's slots sorted by load, for the compensating swap. */
+  private readonly order: Int32Array;
+  private readonly orderShare: Float64Array;
   private undo: Int32Array;
   private undoLength = 0;
   private graph!: CoActivationGraph;
@@ -74,6 +77,8 @@ export class LocalitySearch {
     this.onNode = new Int32Array(E * N);
     this.mask = new Int32Array(E);
     this.nodeGain = new Float64Array(N);
+    this.order = new Int32Array(topology.slotsPerNode);
+    this.orderShare = new Float64Array(topology.slotsPerNode);
     this.undo = new Int32Array(64);
   }
 
@@ -323,23 +328,46 @@ export class LocalitySearch {
     let s4 = -1;
     if (this.nodeLoad[p] > this.nodeCap || this.nodeLoad[q] > this.nodeCap) {
       // A second swap between the same nodes that brings both back within their cap, at the
-      // least co-activation lost among the first few that do (scanning all pairs of two nodes'
-      // slots would cost slotsPerNode^2 gain evaluations per move).
+      // least co-activation lost among the first few that do. Node q's slots sorted by load
+      // give each slot of node p its window of partners by binary search (scanning all pairs
+      // of two nodes' slots cost slotsPerNode^2 per move).
       let best = Number.NEGATIVE_INFINITY;
-      const { share, phy, nodeLoad, nodeCap } = this;
+      const { share, phy, nodeLoad, nodeCap, order, orderShare } = this;
+      let m = 0;
+      for (let y = q * slotsPerNode, ye = y + slotsPerNode; y < ye; y++) {
+        if (y === s2) continue;
+        const v = share[phy[y]];
+        let i = m++;
+        while (i > 0 && orderShare[i - 1] > v) {
+          order[i] = order[i - 1];
+          orderShare[i] = orderShare[i - 1];
+          i--;
+        }
+        order[i] = y;
+        orderShare[i] = v;
+      }
+      this.work += 2 * slotsPerNode;
+      const lo = nodeLoad[q] - nodeCap;
+      const hi = nodeCap - nodeLoad[p];
       let evaluated = 0;
-      this.work += slotsPerNode;
       for (
         let x = p * slotsPerNode, xe = x + slotsPerNode;
-        x < xe && evaluated < COMPENSATIONS;
+        x < xe && evaluated < COMPENSATIONS && lo <= hi;
         x++
       ) {
         if (x === s1 || this.pinned(phy[x], p)) continue;
-        this.work += slotsPerNode;
-        for (let y = q * slotsPerNode, ye = y + slotsPerNode; y < ye; y++) {
-          if (y === s2) continue;
-          const d = share[phy[y]] - share[phy[x]];
-          if (nodeLoad[p] + d > nodeCap || nodeLoad[q] - d > nodeCap) continue;
+        const from = share[phy[x]] + lo;
+        const to = share[phy[x]] + hi;
+        let a = 0;
+        let b = m;
+        while (a < b) {
+          const mid = (a + b) >>> 1;
+          if (orderShare[mid] < from) a = mid + 1;
+          else b = mid;
+        }
+        this.work += 8;
+        for (let i = a; i < m && orderShare[i] <= to && evaluated < COMPENSATIONS; i++) {
+          const y = order[i];
           if (this.pinned(phy[y], q) || this.swapDuplicates(x, y)) continue;
           const g = this.swapGain(x, y);
           evaluated++;

@@ -32,7 +32,7 @@ export const DEFAULT_LOCALITY_TOLERANCE = 0.005;
 export const COACTIVATION_TOKENS = 16384;
 
 /** ... and over all layers at most (tokens x layers), so a large model's plan stays within a second. */
-export const COACTIVATION_TOKEN_LAYERS = 500_000;
+export const COACTIVATION_TOKEN_LAYERS = 250_000;
 
 /** Co-activation partners kept per expert (its strongest pairs). */
 export const COACTIVATION_NEIGHBORS = 16;
@@ -47,7 +47,7 @@ export const CHECK_TOKENS = 2048;
 export const LOCALITY_WORK_PER_SLOT = 5000;
 
 /** ... and per layer at most, so a large model's plan stays within a second. */
-export const LOCALITY_WORK_PER_LAYER = 400_000;
+export const LOCALITY_WORK_PER_LAYER = 800_000;
 
 /** Node sets are bit masks of 32 bits. */
 const MAX_NODES = 32;
@@ -214,7 +214,8 @@ export function localizePlacement(
   const out = createPlacement(base.layers, P, E);
   out.logcnt.set(base.logcnt);
   const search = new LocalitySearch(topology);
-  const scratch = new Int32Array(E * E);
+  // Counts stay below 2^16 (at most COACTIVATION_TOKENS tokens are counted).
+  const scratch = new Uint16Array(E * E);
   const home = locality === "relaxed" ? new Int32Array(E) : null;
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);

@@ -25,9 +25,11 @@ export interface LayerCoActivation {
  * @param routing the validated routing
  * @param layer the layer, `0 .. routing.layers - 1`
  * @param maxTokens the most tokens counted (default all)
- * @param scratch an `Int32Array(experts * experts)` to count in (zeroed on return)
+ * @param scratch an `experts * experts` array to count in (zeroed on return); a `Uint16Array`
+ *   (half the memory traffic) only when at most 65,535 tokens are counted
  * @returns the pairs that occur with their counts
- * @throws {EplbInputError} when `layer` is out of range or `scratch` too small
+ * @throws {EplbInputError} when `layer` is out of range, `scratch` too small, or a
+ *   `Uint16Array` scratch could overflow
  * @example
  * ```ts
  * const r = makeRouting({ tokens: 2, layers: 1, k: 3, experts: 4,
@@ -40,17 +42,25 @@ export function layerCoActivation(
   routing: Routing,
   layer: number,
   maxTokens = Number.POSITIVE_INFINITY,
-  scratch?: Int32Array,
+  scratch?: Int32Array | Uint16Array,
 ): LayerCoActivation {
   const { tokens, layers: L, k, experts: E, topk } = routing;
   if (!Number.isInteger(layer) || layer < 0 || layer >= L) {
     throw new EplbInputError("layer", layer, `must be an integer in 0 .. ${L - 1}`);
   }
-  const m = scratch ?? new Int32Array(E * E);
+  const stride = Math.max(1, Math.ceil(tokens / maxTokens));
+  const toCount = Math.ceil(tokens / stride);
+  const m = scratch ?? (toCount <= 0xffff ? new Uint16Array(E * E) : new Int32Array(E * E));
+  if (m instanceof Uint16Array && toCount > 0xffff) {
+    throw new EplbInputError(
+      "scratch",
+      "Uint16Array",
+      `cannot count ${toCount} tokens (at most 65535): pass an Int32Array`,
+    );
+  }
   if (m.length < E * E) {
     throw new EplbInputError("scratch.length", m.length, `must be at least experts^2 (${E * E})`);
   }
-  const stride = Math.max(1, Math.ceil(tokens / maxTokens));
   let counted = 0;
   const distinct = new Int32Array(k);
   for (let t = 0; t < tokens; t += stride) {
