@@ -1,6 +1,7 @@
 import { Random } from "../blocks/random.js";
 import { EplbInputError, requireInteger } from "../model/errors.js";
-import type { Routing } from "../routing/routing.js";
+import { makeRouting, type Routing } from "../routing/routing.js";
+import { driftWalk } from "./synth.js";
 
 /** Parameters of synthetic routing; every figure made from it is reproducible from these. */
 export interface SynthRoutingOptions {
@@ -134,14 +135,7 @@ class RoutingGenerator implements SynthRoutingSource {
     this.members = new Int32Array(L * E);
     this.start = new Int32Array(C + 1);
     for (let c = 0; c <= C; c++) this.start[c] = Math.floor((c * E) / C);
-    if (o.sigma > 0 && o.drift > 0) {
-      const tau = (2 * o.sigma * o.sigma) / (o.drift * o.drift);
-      this.rho = Math.exp(-1 / tau);
-      this.innovation = o.sigma * Math.sqrt(1 - this.rho * this.rho);
-    } else {
-      this.rho = 1;
-      this.innovation = 0;
-    }
+    ({ rho: this.rho, innovation: this.innovation } = driftWalk(o.sigma, o.drift, 1));
     this.reset();
   }
 
@@ -234,7 +228,7 @@ class RoutingGenerator implements SynthRoutingSource {
         for (let j = 0; j < k; j++) chosen[topk[base + j]] = 0;
       }
     }
-    return { tokens, layers: L, k, experts: E, topk, rank: null };
+    return makeRouting({ tokens, layers: L, k, experts: E, topk, rank: null });
   }
 }
 
