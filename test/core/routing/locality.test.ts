@@ -131,6 +131,47 @@ describe("locality-aware placement", () => {
     }
   });
 
+  test("relaxed hierarchy: an expert with a replica on its group's home node keeps one, and tokens reach fewer nodes", () => {
+    // 4 groups of 8 experts on 2 nodes (hierarchical), 32 experts on 48 slots of 8 GPUs.
+    const [E, P, perNode] = [32, 48, 24];
+    const r = synthesizeRouting({
+      tokens: 3000,
+      layers: 2,
+      experts: E,
+      k: 4,
+      seed: 4,
+      clusters: 2,
+    });
+    const loads = loadsOf(r);
+    const t = makeTopology(E, P, 4, 2, 8);
+    const base = planBalanced(loads, t, { relaxedHierarchy: true });
+    const out = localizePlacement(loads, base, t, r, { relaxedHierarchy: true });
+    assert.equal(placementViolation(out), null);
+    for (let l = 0; l < 2; l++) {
+      // The home node of each group: the node serving most of its load in the starting plan.
+      for (let g = 0; g < 4; g++) {
+        const served = [0, 0];
+        for (let s = 0; s < P; s++) {
+          const e = base.phy2log[l * P + s];
+          const share = loads.data[l * E + e] / base.logcnt[l * E + e];
+          if (Math.floor(e / 8) === g) served[Math.floor(s / perNode)] += share;
+        }
+        const home = served[1] > served[0] ? 1 : 0;
+        const at = l * P + home * perNode;
+        const onHome = (p: Placement, e: number) =>
+          Array.from(p.phy2log.subarray(at, at + perNode)).includes(e);
+        for (let e = g * 8; e < g * 8 + 8; e++) {
+          if (onHome(base, e))
+            assert.ok(onHome(out, e), `layer ${l} expert ${e} left node ${home}`);
+        }
+      }
+    }
+    const shape = { numGpus: 8, numNodes: 2 };
+    const before = dispatchStats(r, base, shape).remoteNodesPerToken;
+    const after = dispatchStats(r, out, shape).remoteNodesPerToken;
+    assert.ok(after < 0.9 * before, `${before} -> ${after}`);
+  });
+
   test("bad input is refused in one line", () => {
     const r = synthesizeRouting({ tokens: 50, layers: 2, experts: 8, k: 2 });
     const loads = loadsOf(r);
@@ -178,7 +219,7 @@ describe("locality-aware placement", () => {
           const E = Math.max(k, P - Math.min(extra, P - 1));
           if (E > P) return;
           const t = makeTopology(E, P, 1, nodes, gpus);
-          const r = synthesizeRouting({
+          const synth = synthesizeRouting({
             tokens: 300,
             layers: 2,
             experts: E,
@@ -186,6 +227,14 @@ describe("locality-aware placement", () => {
             seed,
             clusters: Math.min(nodes, E),
           });
+          // Half the cases know each token's rank.
+          const r =
+            seed % 2 === 0
+              ? makeRouting({
+                  ...synth,
+                  rank: Int32Array.from({ length: 300 }, (_, i) => (i * 7) % gpus),
+                })
+              : synth;
           const loads = loadsOf(r);
           // Loads of unchosen experts are 0; add a little so every GPU carries some.
           const rng = new Random(seed);
