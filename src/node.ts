@@ -46,6 +46,7 @@ export {
   MAX_ROUTING_ENTRIES,
   openRoutingTrace,
   type RoutingTrace,
+  readPassRouting,
   readRoutingFiles,
 } from "./io/routing.js";
 export { readSafetensors } from "./io/safetensors.js";

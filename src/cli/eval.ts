@@ -204,7 +204,12 @@ Example:
         numGpus,
       );
       // Only a placement that keeps the hierarchy is judged against the hierarchy's bound.
-      if (localityViolation(placement, topology) === null) {
+      const broken = localityViolation(placement, topology);
+      if (broken) {
+        ctx.stderr(
+          `note: layer ${broken.layer} spreads group ${broken.group} over several nodes: the placement is not a strict hierarchy, so it is judged against the flat lower bound only\n`,
+        );
+      } else {
         const m = report.metrics;
         report.hierarchy = hierarchyMetrics(
           loads,

@@ -1,9 +1,11 @@
+import { statSync } from "node:fs";
 import { makeTopology } from "../core/model/topology.js";
 import { RoutingReplay } from "../core/routing/replay.js";
+import type { Routing } from "../core/routing/routing.js";
 import type { SimulationResult } from "../core/traces/simulate.js";
 import { EplbFormatError } from "../io/errors.js";
 import { selectSteps } from "../io/interpret.js";
-import { openRoutingTrace, type RoutingTrace } from "../io/routing.js";
+import { openRoutingTrace, type RoutingTrace, readPassRouting } from "../io/routing.js";
 import type { PlainConfig } from "../pipeline/sweep.js";
 import type { Flags } from "./args.js";
 import { UsageError } from "./command.js";
@@ -11,24 +13,33 @@ import { located, unreadableAsUsage } from "./inputs.js";
 import { fixed3, percent2, round6 } from "./output.js";
 
 /** Help lines of `eplb simulate --routing`. */
-export const SIMULATE_ROUTING_HELP = `  --routing FILE    per-token routing of the same steps, .npy integer expert ids
-                    [steps, tokens, layers, k] (-1 = no choice): each strategy's realised
-                    remote nodes per token (docs/locality.md) beside its balance, in the table
-                    and the JSON (locality); --steps slices it as it slices the trace`;
+export const SIMULATE_ROUTING_HELP = `  --routing FILE|DIR
+                    per-token routing of the same steps: .npy integer expert ids
+                    [steps, tokens, layers, k] (-1 = no choice), or the SGLang per_token
+                    dumps --trace replays (one step per forward pass): each strategy's
+                    realised remote nodes per token (docs/locality.md) beside its balance, in
+                    the table and the JSON (locality); --steps slices it as it slices the trace`;
 
-/** A routing trace opened for a replay, its steps mapped onto the load trace's. */
+/** A routing opened for a replay, its steps mapped onto the load trace's. */
 export interface SimulationRouting {
   readonly file: string;
-  readonly trace: RoutingTrace;
-  /** The routing file's step of each replayed step. */
-  readonly stepOf: (step: number) => number;
+  readonly layers: number;
+  readonly k: number;
+  /** What the table says of the tokens, e.g. "50 tokens per step". */
+  readonly describe: string;
+  /** Whether each token's source node is known (SGLang dumps) or spread (`.npy`). */
+  readonly sources: "ranks" | "spread";
+  /** The routing of replayed step `step` (after `--steps`). */
+  readStep(step: number): Routing;
   close(): void;
 }
 
 /**
  * Opens `--routing` for `eplb simulate`, checked against the load trace: same layers, the same
  * steps (after `--steps`, applied to both), expert ids of the trace's experts; refused with a
- * sweep (one run at a time).
+ * sweep (one run at a time). A `.npy` `[steps, tokens, layers, k]` is read a step at a time;
+ * SGLang `per_token` dumps (a folder or a file) are split into forward passes in id order, the
+ * steps `--trace` replays from the same dumps.
  *
  * @param flags parsed flags
  * @param cwd the command's working directory
@@ -38,7 +49,7 @@ export interface SimulationRouting {
  * @example
  * ```ts
  * const routing = openSimulationRouting({ routing: "steps.npy" }, process.cwd(), { steps: 2, layers: 1, experts: 2 });
- * routing?.trace.steps; // 2
+ * routing?.describe; // "1 tokens per step"
  * routing?.close();
  * ```
  */
@@ -53,32 +64,63 @@ export function openSimulationRouting(
   if (flags.sweep !== undefined) {
     throw new UsageError("--routing judges one run: it cannot be combined with --sweep");
   }
-  const routing = unreadableAsUsage(file, () =>
-    openRoutingTrace(located(file, cwd), trace.experts),
-  );
-  try {
-    if (routing.layers !== trace.layers) {
+  const path = located(file, cwd);
+  const steps = typeof flags.steps === "string" ? flags.steps : undefined;
+  const fit = (layers: number, count: number) => {
+    if (layers !== trace.layers) {
       throw new EplbFormatError(
         file,
-        `routing has ${routing.layers} layers, the trace ${trace.layers}: they must describe the same MoE layers`,
+        `routing has ${layers} layers, the trace ${trace.layers}: they must describe the same MoE layers`,
       );
     }
-    const steps = typeof flags.steps === "string" ? flags.steps : undefined;
-    const slice = selectSteps(steps, routing.steps);
+    const slice = selectSteps(steps, count);
     if (slice.count !== trace.steps) {
       throw new EplbFormatError(
         file,
-        `routing has ${routing.steps} steps${steps ? ` (${slice.count} after --steps ${steps})` : ""}, the replayed trace ${trace.steps}: give the routing of the trace's steps`,
+        `routing has ${count} steps${steps ? ` (${slice.count} after --steps ${steps})` : ""}, the replayed trace ${trace.steps}: give the routing of the trace's steps`,
       );
     }
+    return (step: number) => slice.start + step * slice.step;
+  };
+  const opened = unreadableAsUsage(file, () => openNpyOrNull(path, trace.experts));
+  if (!opened) {
+    const { passes } = unreadableAsUsage(file, () => readPassRouting([path], trace.experts));
+    const stepOf = fit(passes[0]?.layers ?? trace.layers, passes.length);
+    const tokens = passes.reduce((n, p) => n + p.tokens, 0);
     return {
       file,
-      trace: routing,
-      stepOf: (step) => slice.start + step * slice.step,
-      close: () => routing.close(),
+      layers: trace.layers,
+      k: passes[0]?.k ?? 0,
+      describe: `${tokens} tokens in ${passes.length} forward passes`,
+      sources: "ranks",
+      readStep: (step) => passes[stepOf(step)],
+      close: () => {},
+    };
+  }
+  try {
+    const stepOf = fit(opened.layers, opened.steps);
+    return {
+      file,
+      layers: opened.layers,
+      k: opened.k,
+      describe: `${opened.tokens} tokens per step`,
+      sources: "spread",
+      readStep: (step) => opened.readStep(stepOf(step)),
+      close: () => opened.close(),
     };
   } catch (error) {
-    routing.close();
+    opened.close();
+    throw error;
+  }
+}
+
+/** The `.npy` routing trace at `path`, or null when the file is not a `.npy` (a dump, a folder). */
+function openNpyOrNull(path: string, experts: number): RoutingTrace | null {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
+  try {
+    return openRoutingTrace(path, experts);
+  } catch (error) {
+    if (error instanceof EplbFormatError && /is not a \.npy file/.test(error.problem)) return null;
     throw error;
   }
 }
@@ -89,6 +131,7 @@ export function openSimulationRouting(
  *
  * @param routing the opened routing
  * @param config the replay's configuration (its cluster shape)
+ * @param experts the trace's experts per layer
  * @param judgedSteps the steps the simulator judges (`steps - interval`)
  * @returns the hook and the formatters
  * @example
@@ -96,25 +139,25 @@ export function openSimulationRouting(
  * const trace = { steps: 2, layers: 1, experts: 2, data: new Float64Array([3, 1, 1, 3]) };
  * const base = { numReplicas: 2, numGroups: 1, numNodes: 2, numGpus: 2, interval: 1, window: 1 };
  * const routing = openSimulationRouting({ routing: "steps.npy" }, process.cwd(), trace);
- * const judge = routingJudge(routing, base, 1);
+ * const judge = routingJudge(routing, base, 2, 1);
  * simulate(trace, { ...base, onJudged: judge.onJudged });
  * judge.json().eplb.perStep.length; // 1
  * ```
  */
-export function routingJudge(routing: SimulationRouting, config: PlainConfig, judgedSteps: number) {
-  const t = routing.trace;
+export function routingJudge(
+  routing: SimulationRouting,
+  config: PlainConfig,
+  experts: number,
+  judgedSteps: number,
+) {
   const topology = makeTopology(
-    t.experts,
+    experts,
     config.numReplicas,
     config.numGroups,
     config.numNodes,
     config.numGpus,
   );
-  const replay = new RoutingReplay(
-    topology,
-    (step) => t.readStep(routing.stepOf(step)),
-    judgedSteps,
-  );
+  const replay = new RoutingReplay(topology, (step) => routing.readStep(step), judgedSteps);
   return {
     onJudged: replay.judge.bind(replay),
     /** Lines appended to the simulation table. */
@@ -133,11 +176,14 @@ export function routingJudge(routing: SimulationRouting, config: PlainConfig, ju
             `  ${label.padEnd(40)} ${fixed3(res[k].remoteNodesPerToken).padStart(8)} ${fixed3(res[k].worstRemoteNodesPerToken).padStart(11)} ${percent2(res[k].crossNodeShare).padStart(10)}`,
         );
       return [
-        `routing ${routing.file}: ${t.tokens} tokens per step, top-${t.k}; remote nodes per token (docs/locality.md):`,
+        `routing ${routing.file}: ${routing.describe}, top-${routing.k}; remote nodes per token (docs/locality.md):`,
         `  ${"strategy".padEnd(40)} ${"mean".padStart(8)} ${"worst step".padStart(11)} ${"off node".padStart(10)}`,
         ...rows,
-        "off node = share of the tokens' expert choices served on another node than theirs (source node",
-        "unknown in a .npy routing: spread evenly over the nodes).",
+        `off node = share of the tokens' expert choices served on another node than theirs (${
+          routing.sources === "ranks"
+            ? "a token's node is its rank's"
+            : "source node unknown in a .npy routing: spread evenly over the nodes"
+        }).`,
         "",
       ].join("\n");
     },
@@ -145,7 +191,12 @@ export function routingJudge(routing: SimulationRouting, config: PlainConfig, ju
     json(): Record<string, unknown> {
       const res = replay.results();
       return {
-        routing: { file: routing.file, tokens: t.tokens, k: t.k, sources: "spread" },
+        routing: {
+          file: routing.file,
+          description: routing.describe,
+          k: routing.k,
+          sources: routing.sources,
+        },
         ...Object.fromEntries(
           Object.entries(res).map(([k, v]) => [
             k,

@@ -477,7 +477,7 @@ async function simulateTrace(
   const base = baseConfig(flags, trace);
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();
-  const judge = routing && routingJudge(routing, base, trace.steps - base.interval);
+  const judge = routing && routingJudge(routing, base, trace.experts, trace.steps - base.interval);
   const result = simulate(trace, {
     ...base,
     onProgress: (d, t) => bar.update(d, t),

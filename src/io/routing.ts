@@ -9,7 +9,7 @@ import { makeRouting, type Routing } from "../core/routing/routing.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import type { NpyHeader } from "./npy.js";
 import { INTEGER_DTYPES, npyFileHeader, readAt } from "./npy-stream.js";
-import { readRouting } from "./sglang-routing.js";
+import { readRouting, type TokenRouting } from "./sglang-routing.js";
 import { DTYPE_SIZE } from "./tensor.js";
 
 /**
@@ -251,7 +251,8 @@ function readNpyRouting(files: readonly NpyFile[], experts: number): Routing {
   return makeRouting({ tokens, layers, k, experts, topk, rank: null });
 }
 
-function readDumpRouting(paths: readonly string[], experts: number): Routing {
+/** SGLang per_token dumps' routing, refused when too large or of another expert count. */
+function readCheckedDumps(paths: readonly string[], experts: number): TokenRouting {
   const r = readRouting(paths);
   requireEntries(paths[0], [r.tokens, r.layers, r.k], r.topk.length);
   if (r.experts !== experts) {
@@ -260,6 +261,11 @@ function readDumpRouting(paths: readonly string[], experts: number): Routing {
       `routing dumps map ${r.experts} experts per layer, the loads ${experts}: they must come from the same model`,
     );
   }
+  return r;
+}
+
+function readDumpRouting(paths: readonly string[], experts: number): Routing {
+  const r = readCheckedDumps(paths, experts);
   return makeRouting({
     tokens: r.tokens,
     layers: r.layers,
@@ -348,4 +354,46 @@ export function openRoutingTrace(path: string, experts: number): RoutingTrace {
       open = false;
     },
   };
+}
+
+/**
+ * The routing of SGLang `per_token` dumps split into forward passes, in pass id order (the
+ * steps `eplb simulate --trace DIR` replays from the same dumps): pass `i`'s tokens, from every
+ * rank, each with its rank.
+ *
+ * @param paths `per_token` dump files or folders
+ * @param experts the loads' experts per layer
+ * @returns the forward pass ids in order and each pass's routing
+ * @throws EplbFormatError as {@link readRoutingFiles}
+ * @example
+ * ```ts
+ * const { passIds, passes } = readPassRouting(["per_token/"], 8);
+ * passes[0].tokens; // the tokens of the first pass, over all ranks
+ * ```
+ */
+export function readPassRouting(
+  paths: readonly string[],
+  experts: number,
+): { passIds: number[]; passes: Routing[] } {
+  const r = readCheckedDumps(paths, experts);
+  const width = r.layers * r.k;
+  const byPass = new Map<number, number[]>();
+  for (let t = 0; t < r.tokens; t++) {
+    const id = r.forwardPassId[t];
+    const list = byPass.get(id);
+    if (list) list.push(t);
+    else byPass.set(id, [t]);
+  }
+  const passIds = [...byPass.keys()].sort((a, b) => a - b);
+  const passes = passIds.map((id) => {
+    const tokens = byPass.get(id) as number[];
+    const topk = new Int32Array(tokens.length * width);
+    const rank = new Int32Array(tokens.length);
+    tokens.forEach((t, i) => {
+      topk.set(r.topk.subarray(t * width, (t + 1) * width), i * width);
+      rank[i] = r.rank[t];
+    });
+    return makeRouting({ tokens: tokens.length, layers: r.layers, k: r.k, experts, topk, rank });
+  });
+  return { passIds, passes };
 }

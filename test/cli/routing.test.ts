@@ -76,6 +76,18 @@ describe("--routing on plan, eval and report", () => {
     assert.match(table.stdout, /remote nodes per token .* placement \d\.\d{3}/);
   });
 
+  test("eval --groups of a placement that spreads a group over nodes: a note, no hierarchy figures", async () => {
+    const plan = file(
+      "relaxed.json",
+      (await cli(["plan", "--loads", loads, ...shape, "--relaxed"])).stdout,
+    );
+    const args = ["eval", "--loads", loads, "--placement", plan, "--gpus", "8", "--nodes", "2"];
+    const r = await cli([...args, "--groups", "4", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).hierarchy, undefined);
+    assert.match(r.stderr, /^note: layer \d+ spreads group \d+ over several nodes/);
+  });
+
   test("report: a Dispatch locality section with the traffic heatmap", async () => {
     const html = file("r.html", "");
     const r = await cli([
@@ -157,6 +169,33 @@ describe("simulate --routing", () => {
     const sliced = await cli([...args, "--routing", steps, "--steps", "2:", "--json"]);
     assert.equal(sliced.code, 0, sliced.stderr);
     assert.equal(JSON.parse(sliced.stdout).locality.eplb.perStep.length, 2);
+  });
+
+  test("SGLang per_token dumps: one step per forward pass, each token from its rank's node", async () => {
+    const dumps = "test/fixtures/engines/sglang/per_token";
+    const r = await cli([
+      "simulate",
+      "--trace",
+      dumps,
+      "--replicas",
+      "20",
+      "--groups",
+      "4",
+      "--nodes",
+      "2",
+      "--gpus",
+      "4",
+      "--interval",
+      "1",
+      "--routing",
+      dumps,
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const l = JSON.parse(r.stdout).locality;
+    assert.deepEqual(l.routing.sources, "ranks");
+    assert.equal(l.routing.description, "10 tokens in 2 forward passes");
+    assert.equal(l.eplb.perStep.length, 1);
   });
 
   test("without --routing the output is unchanged", async () => {

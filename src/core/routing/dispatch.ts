@@ -96,7 +96,10 @@ export interface DispatchWorkspace {
   readonly pending: Int32Array;
   /** Per node: pending choices it holds. */
   readonly hits: Int32Array;
-  /** The remote nodes chosen for the last token, in order; `picked` of them are set. */
+  /**
+   * The remote nodes chosen for the last token (ascending when every pending expert lives on
+   * one node, else in the order greedy picked them); `picked` of them are set.
+   */
   readonly nodes: Int32Array;
   /** How many entries of `nodes` the last call set; how many choices it served remotely. */
   picked: number;
@@ -168,6 +171,30 @@ export function tokenRemoteNodes(
   }
   ws.remoteChoices = n;
   let picked = 0;
+  if (words === 1) {
+    // Most experts have one replica, so most tokens' pending experts each live on one node: the
+    // cover is then forced (every node among theirs, once), and greedy would find the same set.
+    let union = 0;
+    let single = true;
+    for (let i = 0; i < n; i++) {
+      const m = masks[pending[i]];
+      // (an expert no node holds, m = 0, is left to the general path, which refuses it)
+      if (m === 0 || (m & (m - 1)) !== 0) {
+        single = false;
+        break;
+      }
+      union |= m;
+    }
+    if (single) {
+      while (union !== 0) {
+        const low = union & -union;
+        nodes[picked++] = 31 - Math.clz32(low);
+        union ^= low;
+      }
+      ws.picked = picked;
+      return picked;
+    }
+  }
   while (n > 0) {
     hits.fill(0);
     for (let i = 0; i < n; i++) {
@@ -208,6 +235,38 @@ export function tokenRemoteNodes(
   }
   ws.picked = picked;
   return picked;
+}
+
+/**
+ * The nodes of a token's chosen experts (one word of masks) when every one of them lives on
+ * exactly one node, else 0.
+ */
+function singleNodeUnion(topk: Int32Array, at: number, k: number, masks: Uint32Array): number {
+  let union = 0;
+  for (let j = 0; j < k; j++) {
+    const e = topk[at + j];
+    if (e < 0) continue;
+    const m = masks[e];
+    if (m === 0 || (m & (m - 1)) !== 0) return 0;
+    union |= m;
+  }
+  return union;
+}
+
+/** The nodes holding any of a token's chosen experts (one word of masks). */
+function tokenNodes(topk: Int32Array, at: number, k: number, masks: Uint32Array): number {
+  let nodes = 0;
+  for (let j = 0; j < k; j++) {
+    const e = topk[at + j];
+    if (e >= 0) nodes |= masks[e];
+  }
+  return nodes;
+}
+
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
 /** Running sums of {@link layerRemoteNodes} for one layer. */
@@ -280,11 +339,46 @@ export function layerRemoteNodes(
       remoteNodes += tokenRemoteNodes(topk, at, masks, src, ws);
       remoteChoices += ws.remoteChoices;
       if (traffic) for (let i = 0; i < ws.picked; i++) traffic[src * numNodes + ws.nodes[i]] += 1;
+    } else if (numNodes <= 32 && singleNodeUnion(topk, at, k, masks) !== 0) {
+      const union = singleNodeUnion(topk, at, k, masks);
+      // Every chosen expert lives on one node: from each source, one copy to each other node of
+      // theirs, and every choice is remote from the sources that are not its node.
+      remoteNodes += ((numNodes - 1) / numNodes) * popcount(union);
+      remoteChoices += ((numNodes - 1) / numNodes) * named;
+      if (traffic) {
+        for (let src = 0; src < numNodes; src++) {
+          let bits = union & ~(1 << src);
+          while (bits !== 0) {
+            const low = bits & -bits;
+            traffic[src * numNodes + 31 - Math.clz32(low)] += w;
+            bits ^= low;
+          }
+        }
+      }
     } else {
+      // Every source holding none of the token's experts sees the same cover: computed once,
+      // after the sources that hold some (each its own).
+      const held = numNodes <= 32 ? tokenNodes(topk, at, k, masks) : -1;
+      let firstOutside = -1;
       for (let src = 0; src < numNodes; src++) {
+        if (held !== -1 && (held & (1 << src)) === 0) {
+          if (firstOutside < 0) firstOutside = src;
+          continue;
+        }
         remoteNodes += w * tokenRemoteNodes(topk, at, masks, src, ws);
         remoteChoices += w * ws.remoteChoices;
         if (traffic) for (let i = 0; i < ws.picked; i++) traffic[src * numNodes + ws.nodes[i]] += w;
+      }
+      if (firstOutside >= 0) {
+        const outside = numNodes - popcount(held);
+        remoteNodes += w * outside * tokenRemoteNodes(topk, at, masks, firstOutside, ws);
+        remoteChoices += w * outside * ws.remoteChoices;
+        if (traffic) {
+          for (let src = firstOutside; src < numNodes; src++) {
+            if ((held & (1 << src)) !== 0) continue;
+            for (let i = 0; i < ws.picked; i++) traffic[src * numNodes + ws.nodes[i]] += w;
+          }
+        }
       }
     }
   }

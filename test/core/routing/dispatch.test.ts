@@ -274,6 +274,36 @@ describe("dispatch rule: properties", () => {
       return { nodes, experts, k, tokens, row, topk, rank };
     });
 
+  test("an unknown source is the mean over the nodes as sources (the shortcuts agree)", () => {
+    fc.assert(
+      fc.property(arb, ({ nodes, experts, k, tokens, row, topk }) => {
+        const p = placementFromPhy2log([row], experts);
+        const shape = { numGpus: nodes, numNodes: nodes };
+        const of = (rank: Int32Array | null) =>
+          dispatchStats(
+            makeRouting({ tokens, layers: 1, k, experts, topk: new Int32Array(topk), rank }),
+            p,
+            shape,
+          );
+        const spread = of(null);
+        const traffic = new Float64Array(nodes * nodes);
+        let remote = 0;
+        let share = 0;
+        for (let src = 0; src < nodes; src++) {
+          const s = of(new Int32Array(tokens).fill(src));
+          remote += s.remoteNodesPerToken / nodes;
+          share += s.crossNodeShare / nodes;
+          for (let i = 0; i < traffic.length; i++) traffic[i] += s.traffic[i] / nodes;
+        }
+        assert.ok(Math.abs(spread.remoteNodesPerToken - remote) < 1e-9);
+        assert.ok(Math.abs(spread.crossNodeShare - share) < 1e-9);
+        for (let i = 0; i < traffic.length; i++) {
+          assert.ok(Math.abs(spread.traffic[i] - traffic[i]) < 1e-9);
+        }
+      }),
+    );
+  });
+
   test("remote nodes per token stay within min(k, nodes - 1); one node never sends", () => {
     fc.assert(
       fc.property(arb, ({ nodes, experts, k, tokens, row, topk, rank }) => {
