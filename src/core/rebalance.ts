@@ -104,6 +104,13 @@ export function rebalanceExperts(
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
   checkShapeLimits({ layers: loads.layers, replicas: numReplicas });
   const routing = options.routing === undefined ? undefined : makeRouting(options.routing);
+  if (!routing && options.localityTolerance !== undefined) {
+    throw new EplbInputError(
+      "localityTolerance",
+      options.localityTolerance,
+      "needs routing: without it the plan is not made local",
+    );
+  }
   if (routing && options.previous !== undefined) {
     throw new EplbInputError(
       "routing",

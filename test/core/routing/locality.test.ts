@@ -190,6 +190,10 @@ describe("locality-aware placement", () => {
         }),
       /routing \("with previous"\) is not supported yet/,
     );
+    assert.throws(
+      () => rebalanceExperts(loads, 8, 1, 2, 4, { localityTolerance: 0.01 }),
+      /localityTolerance \(0.01\) needs routing/,
+    );
     const oneLayer = { ...loads, layers: 1, data: loads.data.subarray(0, 8) };
     assert.throws(
       () => rebalanceExperts(oneLayer, 8, 1, 2, 4, { routing: r }),
