@@ -80,7 +80,7 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
  * @example
  * ```ts
  * const side = (r: number) => ({ remoteNodesPerToken: r, balancedness: 0.99, maxGpuLoad: 100 });
- * localityPlanLines({ tolerance: 0.005, unlocalized: side(3), local: side(2) })[0];
+ * localityPlanLines({ locality: "global", tolerance: 0.005, unlocalized: side(3), local: side(2) })[0];
  * // "  locality (--routing, tolerance 0.005): remote nodes per token 3.000 -> 2.000 (-33.3%); ..."
  * ```
  */
@@ -88,6 +88,11 @@ export function localityPlanLines(m: LocalityPlanMetrics): string[] {
   const u = m.unlocalized;
   const l = m.local;
   const cut = u.remoteNodesPerToken > 0 ? 1 - l.remoteNodesPerToken / u.remoteNodesPerToken : 0;
+  if (m.locality === "strict") {
+    return [
+      `  locality (--routing): under the strict hierarchy groups fix each expert's node, so the plan is unchanged (--relaxed lets redundant replicas move); remote nodes per token ${fixed3(l.remoteNodesPerToken)}`,
+    ];
+  }
   return [
     `  locality (--routing, tolerance ${m.tolerance}): remote nodes per token ${fixed3(u.remoteNodesPerToken)} -> ${fixed3(l.remoteNodesPerToken)} (-${(100 * cut).toFixed(1)}%); balancedness ${fixed3(u.balancedness)} -> ${fixed3(l.balancedness)}; max GPU load ${u.maxGpuLoad.toPrecision(6)} -> ${l.maxGpuLoad.toPrecision(6)} (mean over layers)`,
   ];

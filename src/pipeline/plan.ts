@@ -10,6 +10,7 @@ import {
 import type { MigrationMetrics } from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
+import { type Locality, localityOf } from "../core/model/topology.js";
 import { getPolicy } from "../core/policies/index.js";
 import { localityTolerance } from "../core/policies/locality.js";
 import {
@@ -33,6 +34,8 @@ export interface LocalityPlanSide {
 
 /** The policy's plan against the same plan made local (`metrics.localityPlan`). */
 export interface LocalityPlanMetrics {
+  /** Where replicas could move: anywhere (`global`), off their group's node but one (`relaxed`), nowhere (`strict`: the plan is unchanged). */
+  locality: Locality;
   tolerance: number;
   unlocalized: LocalityPlanSide;
   local: LocalityPlanSide;
@@ -133,6 +136,7 @@ export function planWithMetrics(
       maxGpuLoad: r6(meanOf(m.maxGpuLoad)),
     });
     metrics.localityPlan = {
+      locality: localityOf(result.topology, options.relaxedHierarchy),
       tolerance: localityTolerance(options.localityTolerance),
       unlocalized: side(result.unlocalized, evaluatePlacement(loads, result.unlocalized, shape)),
       local: side(result.placement, metrics.after),

@@ -73,4 +73,35 @@ describe("eplb synth --routing and eplb plan --routing", () => {
     assert.equal(badK.code, 2);
     assert.match(badK.stderr, /k \(5\) must be an integer in 1 \.\. 4/);
   });
+
+  test("under a strict hierarchy the plan is unchanged and the summary says why", async () => {
+    const dumps = "test/fixtures/engines/sglang/per_token";
+    const args = [
+      "plan",
+      "--loads",
+      dumps,
+      "--routing",
+      dumps,
+      "--replicas",
+      "20",
+      "--groups",
+      "4",
+      "--nodes",
+      "2",
+      "--gpus",
+      "4",
+    ];
+    const strict = await cli(args);
+    assert.equal(strict.code, 0, strict.stderr);
+    assert.match(
+      strict.stderr,
+      /under the strict hierarchy groups fix each expert's node, so the plan is unchanged/,
+    );
+    const m = JSON.parse(strict.stdout).metrics.localityPlan;
+    assert.equal(m.locality, "strict");
+    assert.deepEqual(m.local, m.unlocalized);
+    const relaxed = await cli([...args, "--relaxed"]);
+    assert.equal(JSON.parse(relaxed.stdout).metrics.localityPlan.locality, "relaxed");
+    assert.match(relaxed.stderr, /locality \(--routing, tolerance 0.005\): remote nodes per token/);
+  });
 });
