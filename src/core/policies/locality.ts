@@ -47,7 +47,7 @@ export const CHECK_TOKENS = 2048;
 export const LOCALITY_WORK_PER_SLOT = 5000;
 
 /** ... and per layer at most, so a large model's plan stays within a second. */
-export const LOCALITY_WORK_PER_LAYER = 800_000;
+export const LOCALITY_WORK_PER_LAYER = 1_200_000;
 
 /** Node sets are bit masks of 32 bits. */
 const MAX_NODES = 32;
