@@ -6,6 +6,7 @@ import { benchBalanced } from "./balanced.js";
 import { benchDeepseek } from "./deepseek.js";
 import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
+import { benchLocality } from "./locality.js";
 import { benchMigration } from "./migration.js";
 import { benchReference } from "./reference.js";
 import { benchSchedule } from "./schedule.js";
@@ -19,6 +20,7 @@ const benches: Array<[string, Bench]> = [
   ["engines", benchEngines],
   ["io", benchIoTable],
   ["migration", benchMigration],
+  ["locality", benchLocality],
   ["simulate", benchSimulate],
   ["schedule", benchSchedule],
   ["reference", benchReference],

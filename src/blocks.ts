@@ -105,6 +105,7 @@ export {
   duplicateGpuCount,
   requirePlacementFits,
 } from "./core/evaluation/metrics.js";
+export type { TransferCounts } from "./core/evaluation/transfers.js";
 export {
   type GpuTransferCounts,
   gpuTransferCounts,
@@ -127,6 +128,7 @@ export {
   SMOOTHING,
   smoothMaxGpuLoad,
 } from "./core/migration/index.js";
+export { keepGpuSlots, preserveGpuSlots } from "./core/migration/slots.js";
 export {
   checkShapeLimits,
   MAX_LOAD_TOTAL,
@@ -153,6 +155,18 @@ export {
   referenceShape,
 } from "./core/policies/deepseek.js";
 export {
+  DEFAULT_LOCALITY_TOLERANCE,
+  localityTolerance,
+  localizePlacement,
+} from "./core/policies/locality.js";
+export { type LocalityLayer, LocalitySearch } from "./core/policies/locality-search.js";
+export {
+  type CoActivationGraph,
+  coActivationGraph,
+  type LayerCoActivation,
+  layerCoActivation,
+} from "./core/routing/coactivation.js";
+export {
   createDispatchWorkspace,
   type DispatchWorkspace,
   type LayerDispatch,
@@ -169,3 +183,8 @@ export {
 } from "./core/traces/estimators.js";
 export { slotSharesOf, stepBalancedness } from "./core/traces/simulate.js";
 export { DRIFT_SEGMENT, resolveSynthOptions } from "./core/traces/synth.js";
+export {
+  resolveSynthRoutingOptions,
+  type SynthRoutingSource,
+  synthesizeRouting,
+} from "./core/traces/synth-routing.js";

@@ -26,7 +26,6 @@ export {
 export {
   planTransfers,
   type Transfer,
-  type TransferCounts,
   type TransferKind,
   type TransferPlan,
   transferList,
@@ -39,9 +38,7 @@ export {
   type PreviousPlacement,
   toPreviousPlacement,
 } from "./core/migration/index.js";
-export { keepGpuSlots, preserveGpuSlots } from "./core/migration/slots.js";
 export { EplbInputError } from "./core/model/errors.js";
-export { MAX_SHAPE } from "./core/model/limits.js";
 export {
   type LoadMatrix,
   type LoadsInput,
@@ -60,6 +57,7 @@ export { makeTopology, type Topology } from "./core/model/topology.js";
 export { type BalancedOptions, planBalanced } from "./core/policies/balanced.js";
 export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js";
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
+export { type LocalityOptions, planWithRouting } from "./core/policies/locality.js";
 export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
 export { type DispatchStats, dispatchStats } from "./core/routing/dispatch.js";
@@ -89,3 +87,4 @@ export {
   synthesizeTrace,
   synthTrace,
 } from "./core/traces/synth.js";
+export { type SynthRoutingOptions, synthRouting } from "./core/traces/synth-routing.js";

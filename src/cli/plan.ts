@@ -7,11 +7,12 @@ import {
 } from "../core/migration/index.js";
 import { type Placement, toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { DEFAULT_LOCALITY_TOLERANCE } from "../core/policies/locality.js";
 import type { RebalanceOptions } from "../core/rebalance.js";
 import { localityMetrics } from "../core/routing/summary.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
-import type { PlanMetrics } from "../pipeline/plan.js";
+import type { LocalityPlanMetrics, PlanMetrics } from "../pipeline/plan.js";
 import { planScheduled, type ScheduleMetrics, transfersFile } from "../pipeline/schedule.js";
 import {
   type Flags,
@@ -69,10 +70,36 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
     ...(m.migration ? [formatMigrationLine(m.migration, m.layers * m.replicas)] : []),
     ...(m.schedule ? [formatScheduleLine(m.schedule)] : []),
     ...(m.hierarchy ? hierarchyLines(m.hierarchy, "plan") : []),
+    ...(m.localityPlan ? localityPlanLines(m.localityPlan) : []),
     ...(m.locality ? localityLines(m.locality, "plan") : []),
     `  planned in ${m.timeMs.toFixed(2)} ms`,
     "",
   ].join("\n");
+}
+
+/**
+ * The summary lines of `metrics.localityPlan`: remote nodes per token, balancedness and max GPU
+ * load of the plan without locality and of the plan made local.
+ *
+ * @example
+ * ```ts
+ * const side = (r: number) => ({ remoteNodesPerToken: r, balancedness: 0.99, maxGpuLoad: 100 });
+ * localityPlanLines({ locality: "global", tolerance: 0.005, unlocalized: side(3), local: side(2) })[0];
+ * // "  locality (--routing, tolerance 0.005): remote nodes per token 3.000 -> 2.000 (-33.3%); ..."
+ * ```
+ */
+export function localityPlanLines(m: LocalityPlanMetrics): string[] {
+  const u = m.unlocalized;
+  const l = m.local;
+  const cut = u.remoteNodesPerToken > 0 ? 1 - l.remoteNodesPerToken / u.remoteNodesPerToken : 0;
+  if (m.locality === "strict") {
+    return [
+      `  locality (--routing): under the strict hierarchy groups fix each expert's node, so the plan is unchanged (--relaxed lets redundant replicas move); remote nodes per token ${fixed3(l.remoteNodesPerToken)}`,
+    ];
+  }
+  return [
+    `  locality (--routing, tolerance ${m.tolerance}): remote nodes per token ${fixed3(u.remoteNodesPerToken)} -> ${fixed3(l.remoteNodesPerToken)} (-${(100 * cut).toFixed(1)}%); balancedness ${fixed3(u.balancedness)} -> ${fixed3(l.balancedness)}; max GPU load ${u.maxGpuLoad.toPrecision(6)} -> ${l.maxGpuLoad.toPrecision(6)} (mean over layers)`,
+  ];
 }
 
 function meanOf(values: number[]): number {
@@ -218,7 +245,15 @@ ${PLACEMENT_OUTPUT_HELP}
                  apply the rebalance a chunk at a time (more rounds in total)
 ${COST_HELP.replace(/^Cost model/, "Cost model, with --previous")}
 ${ROUTING_HELP}
-                 The summary and metrics.locality give them for the plan (and --previous)
+                 The summary and metrics.locality give them for the plan (and --previous).
+                 Without --previous the plan is also made local: replicas of experts
+                 tokens choose together are moved onto common nodes (fewer remote nodes
+                 per token) while every layer's max GPU load stays within
+                 --locality-tolerance of the plan without routing; metrics.localityPlan
+                 compares the two (docs/locality.md#placement)
+  --locality-tolerance F
+                 relative rise of a layer's max GPU load the locality search may take
+                 [default: ${DEFAULT_LOCALITY_TOLERANCE}]
   -h, --help     this help
 
 Example:
@@ -248,6 +283,7 @@ Example:
       ...COST_OPTIONS,
       relaxed: { type: "boolean" },
       ...ROUTING_OPTIONS,
+      "locality-tolerance": { type: "string" },
     });
     const paths = loadsPaths(flags);
     checkOutputPaths(flags, ctx);
@@ -286,6 +322,20 @@ Example:
 `);
     firstLayerFromLoads(flags, notes);
     const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    if (routing && flags.previous === undefined) {
+      // With a routing the plan is made local (docs/locality.md); with --previous the routing
+      // only measures, since locality is not yet traded against moves.
+      migration.routing = routing;
+      if (flags["locality-tolerance"] !== undefined) {
+        migration.localityTolerance = numberFlag(flags, "locality-tolerance", 0, 1, 0);
+      }
+    } else if (flags["locality-tolerance"] !== undefined) {
+      throw new UsageError("--locality-tolerance needs --routing and no --previous");
+    } else if (routing) {
+      ctx.stderr(
+        "warning: --routing with --previous measures dispatch only: rebalancing from a previous placement does not yet trade locality against moves\n",
+      );
+    }
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx, {
         numExperts: loads.experts,

@@ -86,7 +86,9 @@ ${TOPOLOGY_HELP}
                  changed slots in the placement grids
 ${ROUTING_HELP}
                  The report gains a "Dispatch locality" section: the figures (and
-                 --previous's), remote nodes per layer and a node-by-node traffic heatmap
+                 --previous's), remote nodes per layer and a node-by-node traffic heatmap.
+                 When the report plans (no --placement, no --previous) the plan is made
+                 local, as eplb plan --routing makes it (docs/locality.md#placement)
   --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
                  [default: the worst after, the worst before and a median layer]
   --title TEXT   page heading [default: EPLB report]
@@ -156,6 +158,7 @@ Examples:
     };
     const previousSource = typeof previousPath === "string" ? { previous: previousPath } : {};
     let input: ReportInput;
+    const routing = readRoutingFlag(flags, ctx.cwd, loads);
     if (typeof placementPath === "string") {
       const recorded = recordedPlanShape(placementPath, ctx.cwd);
       const placement: Placement = readPlacementFile(placementPath, ctx, {
@@ -190,7 +193,8 @@ Examples:
         numNodes,
         numGpus,
         policyFlag,
-        previous ? { previous } : {},
+        // As eplb plan: a routing makes the plan local, except from a previous placement.
+        previous ? { previous } : routing ? { routing } : {},
       );
       input = {
         ...common,
@@ -203,7 +207,6 @@ Examples:
         sources: { loads: loadsPath, ...previousSource },
       };
     }
-    const routing = readRoutingFlag(flags, ctx.cwd, loads);
     if (routing) {
       input.locality = localityMetrics(
         routing,

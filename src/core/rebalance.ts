@@ -18,8 +18,10 @@ import {
 import { makeTopology, type Topology } from "./model/topology.js";
 import type { BalancedOptions } from "./policies/balanced.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
+import { type LocalityOptions, localizePlacement } from "./policies/locality.js";
 import { checkOptionNames } from "./policies/options.js";
 import type { PolicyOptions } from "./policies/policy.js";
+import { makeRouting, type Routing } from "./routing/routing.js";
 
 /**
  * Options of {@link rebalanceExperts}: the common ones below, the policy's own
@@ -27,7 +29,11 @@ import type { PolicyOptions } from "./policies/policy.js";
  * {@link MigrationOptions}. A field none of them reads is refused (a misspelt option would
  * otherwise be ignored); a policy added by `registerPolicy` declares its own in `Policy.options`.
  */
-export interface RebalanceOptions extends PolicyOptions, BalancedOptions, MigrationOptions {
+export interface RebalanceOptions
+  extends PolicyOptions,
+    BalancedOptions,
+    MigrationOptions,
+    LocalityOptions {
   /** `"deepseek"` (exact parity with the reference) or another registered policy. */
   policy?: string;
   /**
@@ -42,6 +48,13 @@ export interface RebalanceOptions extends PolicyOptions, BalancedOptions, Migrat
    * `deepseek` policy's plan stays the reference's exactly, so one with a duplicate is refused.
    */
   distinctPerGpu?: boolean;
+  /**
+   * Which experts tokens chose together (per-token top-k of the same layers and experts): the
+   * policy's plan is then made local, replicas of co-activated experts moved onto common nodes
+   * within `localityTolerance` of its max GPU load (see `docs/locality.md`). Not yet combined
+   * with `previous`.
+   */
+  routing?: Routing;
 }
 
 /** The reference-shaped result plus typed views for further work (metrics, writers). */
@@ -56,6 +69,8 @@ export interface RebalanceResult extends ReferencePlacement {
   transfers?: TransferPlan;
   /** With `options.previous`: slots changed, transfers by kind, max GPU load before and after. */
   migration?: MigrationMetrics;
+  /** With `options.routing`: the policy's plan before it was made local, for comparison. */
+  unlocalized?: Placement;
 }
 
 /**
@@ -88,7 +103,24 @@ export function rebalanceExperts(
   const loads = toLoadMatrix(weight);
   const topology = makeTopology(loads.experts, numReplicas, numGroups, numNodes, numGpus);
   checkShapeLimits({ layers: loads.layers, replicas: numReplicas });
+  const routing = options.routing === undefined ? undefined : makeRouting(options.routing);
+  if (!routing && options.localityTolerance !== undefined) {
+    throw new EplbInputError(
+      "localityTolerance",
+      options.localityTolerance,
+      "needs routing: without it the plan is not made local",
+    );
+  }
+  if (routing && options.previous !== undefined) {
+    throw new EplbInputError(
+      "routing",
+      "with previous",
+      "is not supported yet: locality-aware placement plans from scratch (omit previous)",
+    );
+  }
   let placement = policy.plan(loads, topology, options);
+  const unlocalized = routing ? placement : undefined;
+  if (routing) placement = localizePlacement(loads, placement, topology, routing, options);
   if (options.distinctPerGpu) {
     if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);
     else placement = separateDuplicates(loads, placement, topology);
@@ -101,7 +133,9 @@ export function rebalanceExperts(
     result.migration = m.metrics;
     return result;
   }
-  return lazyReferenceResult(placement, topology, policyName);
+  const result = lazyReferenceResult(placement, topology, policyName);
+  if (unlocalized) result.unlocalized = unlocalized;
+  return result;
 }
 
 /** A result's nested arrays once built, and the copy of the plan they are built from. */

@@ -9,16 +9,38 @@ import {
 } from "../core/evaluation/metrics.js";
 import type { MigrationMetrics } from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
+import type { Placement } from "../core/model/placement.js";
+import { type Locality, localityOf } from "../core/model/topology.js";
 import { getPolicy } from "../core/policies/index.js";
+import { localityTolerance } from "../core/policies/locality.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
   rebalanceExperts,
 } from "../core/rebalance.js";
+import { dispatchStats } from "../core/routing/dispatch.js";
 import type { Routing } from "../core/routing/routing.js";
 import type { LocalityMetrics } from "../core/routing/summary.js";
+import { r6 } from "../core/routing/summary.js";
 import { type HierarchyMetrics, hierarchyMetrics } from "./locality.js";
 import type { ScheduleMetrics } from "./schedule.js";
+
+/** One plan's figures in {@link LocalityPlanMetrics}. */
+export interface LocalityPlanSide {
+  remoteNodesPerToken: number;
+  balancedness: number;
+  /** Max GPU load, mean over layers. */
+  maxGpuLoad: number;
+}
+
+/** The policy's plan against the same plan made local (`metrics.localityPlan`). */
+export interface LocalityPlanMetrics {
+  /** Where replicas could move: anywhere (`global`), off their group's node but one (`relaxed`), nowhere (`strict`: the plan is unchanged). */
+  locality: Locality;
+  tolerance: number;
+  unlocalized: LocalityPlanSide;
+  local: LocalityPlanSide;
+}
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
 export interface PlanMetrics {
@@ -43,6 +65,11 @@ export interface PlanMetrics {
    * lower bound, the plan's loss within it, and what `--relaxed` plans instead.
    */
   hierarchy?: HierarchyMetrics;
+  /**
+   * With a routing that planned (`--routing` without `--previous`): the plan without locality
+   * against the plan made local, on the planning loads and routing.
+   */
+  localityPlan?: LocalityPlanMetrics;
   /** With a routing (`--routing`): dispatch figures of the plan (and of `--previous`). */
   locality?: LocalityMetrics;
 }
@@ -103,6 +130,22 @@ export function planWithMetrics(
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;
+  if (result.unlocalized && options.routing) {
+    const shape = { numGpus, numNodes, numGroups };
+    const side = (p: Placement, m: PlacementMetrics): LocalityPlanSide => ({
+      remoteNodesPerToken: r6(
+        dispatchStats(options.routing as Routing, p, shape).remoteNodesPerToken,
+      ),
+      balancedness: r6(m.balancedness),
+      maxGpuLoad: r6(meanOf(m.maxGpuLoad)),
+    });
+    metrics.localityPlan = {
+      locality: localityOf(result.topology, options.relaxedHierarchy),
+      tolerance: localityTolerance(options.localityTolerance),
+      unlocalized: side(result.unlocalized, evaluatePlacement(loads, result.unlocalized, shape)),
+      local: side(result.placement, metrics.after),
+    };
+  }
   if (result.topology.hierarchical && !options.relaxedHierarchy) {
     const relaxable = getPolicy(policy).options?.includes("relaxedHierarchy");
     metrics.hierarchy = hierarchyMetrics(
@@ -115,4 +158,10 @@ export function planWithMetrics(
     );
   }
   return { result, metrics };
+}
+
+function meanOf(values: number[]): number {
+  let sum = 0;
+  for (const v of values) sum += v;
+  return values.length > 0 ? sum / values.length : 0;
 }

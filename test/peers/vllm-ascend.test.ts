@@ -5,11 +5,11 @@
 // flattened per layer, and per-expert loads are the per-slot workloads summed (add_redundant).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { preserveGpuSlots } from "../../src/blocks.js";
 import {
   EplbInputError,
   gpuLoads,
   placementFromPhy2log,
-  preserveGpuSlots,
   rebalanceExperts,
   toLoadMatrix,
 } from "../../src/index.js";

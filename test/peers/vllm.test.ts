@@ -6,11 +6,10 @@
 // exact maps (vLLM's default policy is DeepSeek's algorithm).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { vllmBalance } from "../../src/blocks.js";
+import { preserveGpuSlots, vllmBalance } from "../../src/blocks.js";
 import {
   EplbInputError,
   placementFromPhy2log,
-  preserveGpuSlots,
   type RebalanceResult,
   rebalanceExperts,
   toReferencePlacement,

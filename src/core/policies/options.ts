@@ -3,7 +3,13 @@ import { EplbInputError } from "../model/errors.js";
 import type { Policy } from "./policy.js";
 
 /** Fields of `rebalanceExperts`' options that are not a policy's own. */
-const COMMON_OPTIONS = ["policy", "previous", "distinctPerGpu"] as const;
+const COMMON_OPTIONS = [
+  "policy",
+  "previous",
+  "distinctPerGpu",
+  "routing",
+  "localityTolerance",
+] as const;
 
 /** Fields of {@link MigrationOptions}, read when rebalancing from a previous placement. */
 const MIGRATION_OPTIONS = [

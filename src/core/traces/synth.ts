@@ -39,6 +39,32 @@ export interface SynthTrace extends TraceSource {
 /** Popularity is re-drawn at anchors this many steps apart and interpolated in between. */
 export const DRIFT_SEGMENT = 50;
 
+/**
+ * The popularity walk of the synthetic generators: an Ornstein-Uhlenbeck walk of the
+ * log-popularity with stationary std `sigma` whose short-term increments have std `drift` per
+ * sqrt(step) (tau = 2 sigma^2 / drift^2 steps of mean reversion), sampled every `steps` steps:
+ * `z' = rho z + innovation N(0, 1)`.
+ *
+ * @param sigma stationary standard deviation
+ * @param drift per-step standard deviation of the change
+ * @param steps steps between two samples
+ * @returns `rho` and `innovation` (1 and 0 when either parameter is 0: no drift)
+ * @example
+ * ```ts
+ * driftWalk(1, 0, 50); // { rho: 1, innovation: 0 }
+ * ```
+ */
+export function driftWalk(
+  sigma: number,
+  drift: number,
+  steps: number,
+): { rho: number; innovation: number } {
+  if (!(sigma > 0 && drift > 0)) return { rho: 1, innovation: 0 };
+  const tau = (2 * sigma * sigma) / (drift * drift);
+  const rho = Math.exp(-steps / tau);
+  return { rho, innovation: sigma * Math.sqrt(1 - rho * rho) };
+}
+
 function finiteAtLeast(name: string, value: number, min: number): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
     throw new EplbInputError(name, value, `must be a finite number >= ${min}`);
@@ -182,16 +208,7 @@ class SynthGenerator implements SynthTrace {
     this.popFrom = new Float64Array(n);
     this.popTo = new Float64Array(n);
     this.weight = new Float64Array(o.experts);
-    // An Ornstein-Uhlenbeck walk with stationary std sigma whose short-term increments have std
-    // `drift` per sqrt(step): tau = 2 sigma^2 / drift^2 steps of mean reversion.
-    if (o.sigma > 0 && o.drift > 0) {
-      const tau = (2 * o.sigma * o.sigma) / (o.drift * o.drift);
-      this.rho = Math.exp(-DRIFT_SEGMENT / tau);
-      this.innovation = o.sigma * Math.sqrt(1 - this.rho * this.rho);
-    } else {
-      this.rho = 1;
-      this.innovation = 0;
-    }
+    ({ rho: this.rho, innovation: this.innovation } = driftWalk(o.sigma, o.drift, DRIFT_SEGMENT));
     this.reset();
   }
 

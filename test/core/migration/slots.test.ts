@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { keepGpuSlots, preserveGpuSlots, Random, rebalanceExperts } from "../../../src/index.js";
+import { keepGpuSlots, preserveGpuSlots } from "../../../src/blocks.js";
+import { Random, rebalanceExperts } from "../../../src/index.js";
 import { instance } from "../../helpers/instances.js";
 
 describe("keepGpuSlots / preserveGpuSlots", () => {
