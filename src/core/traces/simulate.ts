@@ -1,4 +1,8 @@
 import { offNodeShare } from "../blocks/locality.js";
+import { gateRebalance } from "../cost/gate.js";
+import { CostLedger, type StrategyCost } from "../cost/ledger.js";
+import type { CostModel } from "../cost/model.js";
+import { distinctSlotMask } from "../cost/price.js";
 import { EplbInputError, requireInteger } from "../model/errors.js";
 import { checkShapeLimits } from "../model/limits.js";
 import type { LoadMatrix } from "../model/matrix.js";
@@ -15,63 +19,9 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
+import { type TraceSource, traceSource } from "./source.js";
 
-/**
- * A trace read one step at a time, so traces too large to hold (or generated on the fly) can be
- * replayed. The simulator reads steps in order `0, 1, 2, ...`, each exactly once.
- */
-export interface TraceSource {
-  readonly steps: number;
-  readonly layers: number;
-  readonly experts: number;
-  /** Writes step `step` (`layers * experts` values, row-major) into `out` at `offset`. */
-  readStep(step: number, out: Float64Array, offset: number): void;
-}
-
-/**
- * Wraps a materialised {@link LoadTrace} as a {@link TraceSource}.
- *
- * @example
- * ```ts
- * const src = traceSource({ steps: 2, layers: 1, experts: 2, data: new Int32Array([1, 2, 3, 4]) });
- * const out = new Float64Array(2);
- * src.readStep(1, out, 0); // out = Float64Array [3, 4]
- * ```
- */
-export function traceSource(trace: LoadTrace): TraceSource {
-  const { steps, layers, experts, data } = trace;
-  const n = layers * experts;
-  if (data.length !== steps * n) {
-    throw new EplbInputError(
-      "trace.data.length",
-      data.length,
-      `must equal steps * layers * experts (${steps} * ${layers} * ${experts} = ${steps * n})`,
-    );
-  }
-  return new ArrayTraceSource(trace);
-}
-
-/** A class, not a closure per trace, so call sites stay monomorphic from one replay to the next. */
-class ArrayTraceSource implements TraceSource {
-  readonly steps: number;
-  readonly layers: number;
-  readonly experts: number;
-  private readonly data: LoadTrace["data"];
-
-  constructor(trace: LoadTrace) {
-    this.steps = trace.steps;
-    this.layers = trace.layers;
-    this.experts = trace.experts;
-    this.data = trace.data;
-  }
-
-  readStep(step: number, out: Float64Array, offset: number): void {
-    const n = this.layers * this.experts;
-    const base = step * n;
-    const data = this.data;
-    for (let i = 0; i < n; i++) out[offset + i] = data[base + i];
-  }
-}
+export { type TraceSource, traceSource } from "./source.js";
 
 /** What to simulate: the cluster, the rebalancing schedule, and how plans are made. */
 export interface SimulationConfig {
@@ -109,6 +59,13 @@ export interface SimulationConfig {
   series?: boolean;
   /** Called after every chunk of `interval` steps with the steps done and the total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Prices the replay (docs/simulate.md, "Pricing"): every strategy's result gains `cost`, and
+   * eplb's own rebalancing is gated by it (unless `costGate` is false).
+   */
+  cost?: CostModel;
+  /** With `cost`: skip rebalances and layers whose expected saving is below their transfer time; default true. */
+  costGate?: boolean;
 }
 
 /** Names of the simulated strategies. */
@@ -134,6 +91,8 @@ export interface StrategyResult {
   movedSlots: Int32Array;
   /** Balancedness of every judged step (empty when `series` is false). */
   balancedness: Float64Array;
+  /** The replay priced in milliseconds: only when the configuration has a `cost` model. */
+  cost?: StrategyCost;
 }
 
 /** Everything a simulation measured. */
@@ -199,7 +158,7 @@ export function stepBalancedness(
 ): number {
   // The simulator's own loop, on the placement's cells built here once.
   const cells = slotCells(phy2log, layers, numReplicas, numExperts);
-  return judgeStep(loads, offset, cells, shares, layers, numReplicas, numGpus);
+  return judgeStep(loads, offset, cells, shares, layers, numReplicas, numGpus, null, null);
 }
 
 /**
@@ -223,7 +182,16 @@ function slotCells(phy2log: Int32Array, layers: number, P: number, E: number): I
   return cells;
 }
 
-/** {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. */
+const NO_MASK = new Uint8Array(0);
+
+/** The step's MoE time in µs, written by the judging loops when they price (one pass for both). */
+const stepUs = new Float64Array(1);
+
+/**
+ * {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. With a
+ * cost model it also prices the step into `stepUs[0]` (each layer's busiest GPU by time,
+ * `layerMoeUs`; `distinct` is `distinctSlotMask`), in the same pass.
+ */
 function judgeStep(
   loads: Float64Array,
   offset: number,
@@ -232,22 +200,41 @@ function judgeStep(
   layers: number,
   numReplicas: number,
   numGpus: number,
+  distinct: Uint8Array | null,
+  model: CostModel | null,
 ): number {
   const S = numReplicas / numGpus;
+  const tokenUs = model ? model.tokenUs : 0;
+  const loadUs = model ? model.expertLoadUs : 0;
+  const mask = distinct && loadUs > 0 ? distinct : NO_MASK;
   let sum = 0;
+  let us = 0;
   let s = 0;
   for (let l = 0; l < layers; l++) {
     let max = 0;
     let total = 0;
+    let maxUs = 0;
     for (let g = 0; g < numGpus; g++) {
       let gpu = 0;
+      let active = 0;
       const end = s + S;
-      for (; s < end; s++) gpu += loads[offset + cells[s]] * shares[s];
+      if (mask.length === 0) for (; s < end; s++) gpu += loads[offset + cells[s]] * shares[s];
+      else {
+        for (; s < end; s++) {
+          const v = loads[offset + cells[s]];
+          gpu += v * shares[s];
+          if (v > 0) active += mask[s];
+        }
+      }
       total += gpu;
       if (gpu > max) max = gpu;
+      const t = tokenUs * gpu + loadUs * active;
+      if (t > maxUs) maxUs = t;
     }
     sum += max > 0 ? total / numGpus / max : 1;
+    us += maxUs;
   }
+  stepUs[0] = us;
   return sum / layers;
 }
 
@@ -258,22 +245,36 @@ function contiguousStepBalancedness(
   layers: number,
   E: number,
   numGpus: number,
+  model: CostModel | null,
 ): number {
+  const tokenUs = model ? model.tokenUs : 0;
+  const loadUs = model ? model.expertLoadUs : 0;
   let sum = 0;
+  let us = 0;
   for (let l = 0; l < layers; l++) {
     const lo = offset + l * E;
     let max = 0;
     let total = 0;
+    let maxUs = 0;
     for (let g = 0; g < numGpus; g++) {
       const from = Math.floor((g * E) / numGpus);
       const to = Math.floor(((g + 1) * E) / numGpus);
       let gpu = 0;
-      for (let e = from; e < to; e++) gpu += loads[lo + e];
+      let active = 0;
+      for (let e = from; e < to; e++) {
+        const v = loads[lo + e];
+        gpu += v;
+        if (v > 0) active++;
+      }
       total += gpu;
       if (gpu > max) max = gpu;
+      const t = tokenUs * gpu + loadUs * active;
+      if (t > maxUs) maxUs = t;
     }
     sum += max > 0 ? total / numGpus / max : 1;
+    us += maxUs;
   }
+  stepUs[0] = us;
   return sum / layers;
 }
 
@@ -309,11 +310,23 @@ function judgeChunk(
 ): void {
   const n = layers * experts;
   for (let j = 0; j < len; j++) {
+    const model = track.ledger ? track.ledger.model : null;
     const b =
       track.name === "none"
-        ? contiguousStepBalancedness(chunk, j * n, layers, experts, numGpus)
-        : judgeStep(chunk, j * n, track.cells, track.shares, layers, numReplicas, numGpus);
+        ? contiguousStepBalancedness(chunk, j * n, layers, experts, numGpus, model)
+        : judgeStep(
+            chunk,
+            j * n,
+            track.cells,
+            track.shares,
+            layers,
+            numReplicas,
+            numGpus,
+            track.distinct,
+            model,
+          );
     track.record(b, keep);
+    track.ledger?.step(stepUs[0], keep);
   }
 }
 
@@ -334,6 +347,9 @@ class Track {
   shares: Float64Array = new Float64Array(0);
   /** `l * numExperts + phy2log[l * numReplicas + s]`: each slot's index into a step's loads. */
   cells: Int32Array = new Int32Array(0);
+  /** With a cost model: `distinctSlotMask` of the placement, and the times booked. */
+  distinct: Uint8Array | null = null;
+  ledger: CostLedger | null = null;
   readonly moved: number[] = [];
   readonly series: Float64Array;
   sum = 0;
@@ -350,8 +366,12 @@ class Track {
     this.series = new Float64Array(seriesLength);
   }
 
-  adopt(p: Placement): void {
+  adopt(p: Placement, slotsPerGpu: number): void {
     this.moved.push(this.placement ? countMoved(this.placement.phy2log, p.phy2log) : 0);
+    if (this.ledger) {
+      this.ledger.rebalance(this.placement, p);
+      this.distinct = distinctSlotMask(p, slotsPerGpu);
+    }
     this.placement = p;
     this.shares = slotShares(p);
     const { layers, numReplicas: P, numExperts: E } = p;
@@ -365,7 +385,7 @@ class Track {
     this.judged++;
   }
 
-  result(totalSlots: number): StrategyResult {
+  result(totalSlots: number, gated = false): StrategyResult {
     const later = this.moved.slice(1);
     const perRebalance = later.length ? later.reduce((a, b) => a + b, 0) / later.length : 0;
     return {
@@ -377,6 +397,7 @@ class Track {
       movedSlots: Int32Array.from(this.moved),
       offNodeShare: this.totalLoad > 0 ? this.offNodeLoad / this.totalLoad : 0,
       balancedness: this.series,
+      ...(this.ledger ? { cost: this.ledger.result(gated) } : {}),
     };
   }
 }
@@ -465,6 +486,14 @@ export function simulate(
   const oracle = new Track("oracle", withBaselines ? seriesLength : 0);
   const none = new Track("none", withBaselines ? seriesLength : 0);
   const rebalanceSteps: number[] = [];
+  const cost = config.cost ?? null;
+  const gate = cost !== null && (config.costGate ?? true);
+  if (cost) {
+    for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
+      track.ledger = new CostLedger(cost, topology, track.series.length);
+    }
+  }
+  const S = topology.slotsPerGpu;
 
   for (let start = 0; start < T; start += interval) {
     const len = Math.min(interval, T - start);
@@ -474,18 +503,33 @@ export function simulate(
       estimator.estimate(estimate.data as Float64Array);
       const options: Record<string, unknown> = { ...config.rebalanceOptions, policy: policyName };
       if (fromPrevious && main.placement) options.previous = main.placement;
-      main.adopt(
-        rebalanceExperts(estimate, P, topology.numGroups, topology.numNodes, G, options).placement,
-      );
+      let next = rebalanceExperts(
+        estimate,
+        P,
+        topology.numGroups,
+        topology.numNodes,
+        G,
+        options,
+      ).placement;
+      if (gate && cost && main.placement && main.ledger) {
+        // Judged against the placement in force, on the estimate the policy planned on.
+        const d = gateRebalance(main.placement, next, estimate, topology, cost, interval);
+        next = d.placement;
+        main.ledger.skippedLayers += d.skippedLayers;
+        if (d.skipped) main.ledger.skippedRebalances++;
+      }
+      main.adopt(next, S);
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         windowMean?.estimate(meanEstimate.data as Float64Array);
-        ds.adopt(deepseek.plan(meanEstimate, topology, {}));
+        ds.adopt(deepseek.plan(meanEstimate, topology, {}), S);
         // The oracle plans with the configuration's options too (e.g. a relaxed hierarchy),
         // so it bounds what this configuration could reach, not a stricter one.
         oracle.adopt(
           policy.plan(chunkSum, topology, { ...config.rebalanceOptions, policy: policyName }),
+          S,
         );
+        none.ledger?.idle();
       }
       for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
         judgeChunk(track, chunk, len, L, E, P, G, keepSeries);
@@ -526,7 +570,7 @@ export function simulate(
     firstJudgedStep: interval,
     judgedSteps: judged,
     rebalanceSteps,
-    eplb: main.result(totalSlots),
+    eplb: main.result(totalSlots, gate),
     finalPlacement: main.placement as Placement,
     finalLoads: chunkSum,
     baselines,

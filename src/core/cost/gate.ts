@@ -1,0 +1,93 @@
+// The gate that knows the price (docs/simulate.md, "The gate"): a rebalance, or a layer of it,
+// goes ahead only if the MoE time it is expected to save before the next rebalance pays for its
+// transfers. Kept outside core/migration: it judges the migration's result, whatever made it.
+import { planTransfers } from "../evaluation/transfers.js";
+import type { LoadMatrix } from "../model/matrix.js";
+import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
+import type { CostModel } from "./model.js";
+import { layerMoeUs, layerTransfers, transferPlanMs } from "./price.js";
+
+/** What {@link gateRebalance} decided. */
+export interface GateDecision {
+  /** The placement to adopt: `next` with the layers that do not pay put back, or `previous`. */
+  placement: Placement;
+  /** Layers `next` changed that the gate kept on their previous placement. */
+  skippedLayers: number;
+  /** Whether the whole rebalance was skipped (`placement` is `previous`). */
+  skipped: boolean;
+}
+
+function copyLayer(from: Placement, to: Placement, l: number): void {
+  const P = from.numReplicas;
+  const E = from.numExperts;
+  to.phy2log.set(from.phy2log.subarray(l * P, (l + 1) * P), l * P);
+  to.replicaRank.set(from.replicaRank.subarray(l * P, (l + 1) * P), l * P);
+  to.logcnt.set(from.logcnt.subarray(l * E, (l + 1) * E), l * E);
+}
+
+/**
+ * Keeps the previous placement where a rebalance does not pay. Per layer that `next` changes,
+ * the MoE time saved before the next rebalance is `steps` times the drop of the layer's MoE time
+ * on the estimate (per step: the busiest GPU's `tokenUs * load + expertLoadUs * distinct
+ * experts`, {@link layerMoeUs}); a layer saving less than its own transfers take (scheduled
+ * alone) keeps its previous placement. Then the whole rebalance is skipped if what the kept
+ * layers save together is less than their transfers take scheduled together.
+ *
+ * @param previous the placement in force
+ * @param next the placement the policy proposes (same shape)
+ * @param estimate the estimated loads per step the policy planned on (`[layers][experts]`)
+ * @param topology the cluster
+ * @param model the prices
+ * @param steps steps until the next rebalance (the simulator's interval)
+ * @returns the placement to adopt and what was skipped
+ * @example
+ * ```ts
+ * const t = makeTopology(2, 2, 1, 1, 2);
+ * const slowLinks = makeCostModel({ expertBytes: 1e9, intraGbps: 1, interGbps: 1, tokenUs: 1 });
+ * const d = gateRebalance(placementFromPhy2log([[0, 1]], 2), placementFromPhy2log([[1, 0]], 2),
+ *   toLoadMatrix([[5, 1]]), t, slowLinks, 10);
+ * d.skipped; // true: swapping saves nothing and takes 16 s
+ * ```
+ */
+export function gateRebalance(
+  previous: Placement,
+  next: Placement,
+  estimate: LoadMatrix,
+  topology: Topology,
+  model: CostModel,
+  steps: number,
+): GateDecision {
+  const { layers } = next;
+  const E = topology.numExperts;
+  const plan = planTransfers(previous, next, topology);
+  let gated: Placement | null = null;
+  let skippedLayers = 0;
+  let changedLayers = 0;
+  let savedMs = 0;
+  for (let l = 0; l < layers; l++) {
+    if (plan.layerOffsets[l + 1] === plan.layerOffsets[l]) continue;
+    changedLayers++;
+    const before = layerMoeUs(estimate.data, l * E, previous, l, topology, model);
+    const after = layerMoeUs(estimate.data, l * E, next, l, topology, model);
+    const saved = (steps * (before - after)) / 1e3;
+    if (saved < transferPlanMs(layerTransfers(plan, l), topology, model)) {
+      gated ??= {
+        ...next,
+        phy2log: next.phy2log.slice(),
+        replicaRank: next.replicaRank.slice(),
+        logcnt: next.logcnt.slice(),
+      };
+      copyLayer(previous, gated, l);
+      skippedLayers++;
+    } else savedMs += saved;
+  }
+  const placement = gated ?? next;
+  if (skippedLayers === changedLayers) {
+    return { placement: previous, skippedLayers, skipped: changedLayers > 0 };
+  }
+  const stallMs = transferPlanMs(planTransfers(previous, placement, topology), topology, model);
+  if (savedMs < stallMs)
+    return { placement: previous, skippedLayers: changedLayers, skipped: true };
+  return { placement, skippedLayers, skipped: false };
+}
