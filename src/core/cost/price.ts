@@ -124,7 +124,7 @@ export function layerMoeUs(
  * @example
  * ```ts
  * const m = makeCostModel({ expertBytes: 1, intraGbps: 1, interGbps: 1, tokenUs: 1, expertLoadUs: 5 });
- * contiguousLayerMoeUs(new Float64Array([6, 0, 1, 1]), 0, 4, 2, m); // 11: GPU 0 6 + 5, GPU 1 2 + 10
+ * contiguousLayerMoeUs(new Float64Array([6, 0, 1, 1]), 0, 4, 2, m); // 12: GPU 0 6 + 5, GPU 1 2 + 2 * 5
  * ```
  */
 export function contiguousLayerMoeUs(
