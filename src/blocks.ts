@@ -73,6 +73,21 @@ export {
   scopeLowerBound,
   scopeMaxLoad,
 } from "./core/blocks/scope.js";
+export { type CostModelParams, copyMs } from "./core/cost/model.js";
+export {
+  expertBytesOf,
+  expertLoadUsOf,
+  HARDWARE_PRESETS,
+  type HardwarePreset,
+  hardwarePreset,
+  MODEL_PRESETS,
+  MOE_GEMM_EFFICIENCY,
+  type ModelPreset,
+  modelPreset,
+  tokenUsOf,
+  type WeightFormat,
+} from "./core/cost/presets.js";
+export type { ScheduleOptions } from "./core/cost/schedule.js";
 export {
   type SglangBalance,
   sglangBalance,

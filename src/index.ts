@@ -11,6 +11,8 @@
  */
 
 export { lognormalLoads, Random, zipfLoads } from "./core/blocks/random.js";
+export { type CostModel, makeCostModel } from "./core/cost/model.js";
+export { scheduleTransfers, type TransferSchedule } from "./core/cost/schedule.js";
 export { type EngineBalance, engineBalance } from "./core/evaluation/engine-metrics.js";
 export {
   type BalanceSummary,
