@@ -16,6 +16,8 @@ export interface GateDecision {
   skippedLayers: number;
   /** Whether the whole rebalance was skipped (`placement` is `previous`). */
   skipped: boolean;
+  /** The stall of the transfers to `placement` (0 when skipped), so the caller need not schedule them again. */
+  stallMs: number;
 }
 
 function copyLayer(from: Placement, to: Placement, l: number): void {
@@ -82,12 +84,14 @@ export function gateRebalance(
       skippedLayers++;
     } else savedMs += saved;
   }
-  const placement = gated ?? next;
   if (skippedLayers === changedLayers) {
-    return { placement: previous, skippedLayers, skipped: changedLayers > 0 };
+    return { placement: previous, skippedLayers, skipped: changedLayers > 0, stallMs: 0 };
   }
-  const stallMs = transferPlanMs(planTransfers(previous, placement, topology), topology, model);
-  if (savedMs < stallMs)
-    return { placement: previous, skippedLayers: changedLayers, skipped: true };
-  return { placement, skippedLayers, skipped: false };
+  const placement = gated ?? next;
+  const kept = gated ? planTransfers(previous, gated, topology) : plan;
+  const stallMs = transferPlanMs(kept, topology, model);
+  if (savedMs < stallMs) {
+    return { placement: previous, skippedLayers: changedLayers, skipped: true, stallMs: 0 };
+  }
+  return { placement, skippedLayers, skipped: false, stallMs };
 }

@@ -56,9 +56,13 @@ export class CostLedger {
     this.judged++;
   }
 
-  /** A rebalance from `previous` (null: the first deployment, free) to `next`. */
-  rebalance(previous: Placement | null, next: Placement): void {
-    this.stalls.push(previous ? rebalanceMs(previous, next, this.topology, this.model) : 0);
+  /**
+   * A rebalance from `previous` (null: the first deployment, free) to `next`; `stallMs` when
+   * the caller has already scheduled its transfers (the gate has).
+   */
+  rebalance(previous: Placement | null, next: Placement, stallMs?: number): void {
+    if (!previous) this.stalls.push(0);
+    else this.stalls.push(stallMs ?? rebalanceMs(previous, next, this.topology, this.model));
   }
 
   /** A rebalance that moves nothing (no balancing). */

@@ -7,31 +7,8 @@
 import { planTransfers, type TransferPlan } from "../evaluation/transfers.js";
 import type { Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
-import { type CostModel, copyMs } from "./model.js";
-
-// TEMPORARY until part A's scheduleTransfers lands (merge of issue-16a): the busiest GPU's
-// copies in and out, each at its link's speed, a lower bound of the round schedule.
-function scheduleTransfers(
-  plan: TransferPlan,
-  topology: Topology,
-  model: CostModel,
-): { totalMs: number } {
-  const S = topology.slotsPerGpu;
-  const G = topology.numGpus;
-  const inMs = new Float64Array(G);
-  const outMs = new Float64Array(G);
-  for (let i = 0; i < plan.count; i++) {
-    const ms = copyMs(
-      model,
-      plan.kind[i] === 0 ? "local" : plan.kind[i] === 1 ? "intraNode" : "interNode",
-    );
-    inMs[Math.floor(plan.destination[i] / S)] += ms;
-    outMs[Math.floor(plan.source[i] / S)] += ms;
-  }
-  let totalMs = 0;
-  for (let g = 0; g < G; g++) totalMs = Math.max(totalMs, inMs[g], outMs[g]);
-  return { totalMs };
-}
+import type { CostModel } from "./model.js";
+import { scheduleTransfers } from "./schedule.js";
 
 /**
  * Per slot, 1 when it is the first slot of its expert on its GPU (0 for a second replica of the

@@ -123,6 +123,8 @@ export interface SimulationResult {
   finalLoads: LoadMatrix;
   /** Baselines, when requested: contiguous experts, deepseek re-planning fresh, oracle. */
   baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
+  /** The cost model the replay was priced with, and whether eplb's gate was on. */
+  cost?: { model: CostModel; gate: boolean };
 }
 
 /** Per-slot share of its expert's load: `1 / replicaCount`, laid out like `phy2log`. */
@@ -366,10 +368,10 @@ class Track {
     this.series = new Float64Array(seriesLength);
   }
 
-  adopt(p: Placement, slotsPerGpu: number): void {
+  adopt(p: Placement, slotsPerGpu: number, stallMs?: number): void {
     this.moved.push(this.placement ? countMoved(this.placement.phy2log, p.phy2log) : 0);
     if (this.ledger) {
-      this.ledger.rebalance(this.placement, p);
+      this.ledger.rebalance(this.placement, p, stallMs);
       this.distinct = distinctSlotMask(p, slotsPerGpu);
     }
     this.placement = p;
@@ -511,14 +513,16 @@ export function simulate(
         G,
         options,
       ).placement;
+      let stallMs: number | undefined;
       if (gate && cost && main.placement && main.ledger) {
         // Judged against the placement in force, on the estimate the policy planned on.
         const d = gateRebalance(main.placement, next, estimate, topology, cost, interval);
         next = d.placement;
+        stallMs = d.stallMs;
         main.ledger.skippedLayers += d.skippedLayers;
         if (d.skipped) main.ledger.skippedRebalances++;
       }
-      main.adopt(next, S);
+      main.adopt(next, S, stallMs);
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         windowMean?.estimate(meanEstimate.data as Float64Array);
@@ -574,5 +578,6 @@ export function simulate(
     finalPlacement: main.placement as Placement,
     finalLoads: chunkSum,
     baselines,
+    ...(cost ? { cost: { model: cost, gate } } : {}),
   };
 }
