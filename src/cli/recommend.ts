@@ -80,7 +80,9 @@ export function recommendationVerdict(rec: Recommendation): string[] {
           ? "the gate skipped every rebalance after the first, each expected to save less MoE time than its transfers stall"
           : "at every interval eplb's rebalances stall longer than the balance they buy saves, or none went ahead"
       }.`,
-      `Deploy a balanced placement and keep it${b.rebalancesDone === 0 && b.speedupVsNone > 1 ? ` (kept, it serves these steps ${speedup(b.noneTotalMs, b.totalMs)} faster than no balancing, with ${b.replicas} slots)` : ""}, or rebalance less often than every ${Math.max(...tried)} steps.`,
+      b.rebalancesDone === 0 && b.speedupVsNone > 1
+        ? `A balanced placement deployed once and kept (every rebalance after the first skipped) serves these steps ${speedup(b.noneTotalMs, b.totalMs)} faster than no balancing (${b.replicas} slots, interval ${b.interval}): deploy one and keep it, or rebalance less often than every ${Math.max(...tried)} steps.`
+        : `Deploy a balanced placement and keep it, or rebalance less often than every ${Math.max(...tried)} steps.`,
     ];
   }
   const lines = [

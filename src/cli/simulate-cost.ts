@@ -74,7 +74,7 @@ export function costCells(s: StrategyResult, r: SimulationResult): string[] {
  * ```
  */
 export function describeCostModel(m: CostModel): string {
-  return `${m.expertBytes.toLocaleString("en-US")} bytes per expert, links ${m.intraGbps} / ${m.interGbps} Gb/s per GPU within / between nodes, ${m.tokenUs} us per (token, expert), ${m.expertLoadUs} us per active expert`;
+  return `${m.expertBytes.toLocaleString("en-US")} bytes per expert, links ${m.intraGbps} / ${m.interGbps} Gb/s per GPU within / between nodes, ${Number(m.tokenUs.toPrecision(4))} us per (token, expert), ${Number(m.expertLoadUs.toPrecision(4))} us per active expert`;
 }
 
 /**
