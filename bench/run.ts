@@ -8,6 +8,7 @@ import { benchEngines } from "./engines.js";
 import { benchIoTable } from "./io.js";
 import { benchMigration } from "./migration.js";
 import { benchReference } from "./reference.js";
+import { benchSchedule } from "./schedule.js";
 import { benchSimulate } from "./simulate.js";
 
 type Bench = (options: { quick: boolean }) => Promise<string>;
@@ -19,6 +20,7 @@ const benches: Array<[string, Bench]> = [
   ["io", benchIoTable],
   ["migration", benchMigration],
   ["simulate", benchSimulate],
+  ["schedule", benchSchedule],
   ["reference", benchReference],
 ];
 

@@ -137,3 +137,28 @@ export function costFlags(
   }
   return makeCostModel({ expertBytes, intraGbps, interGbps, tokenUs, expertLoadUs });
 }
+
+/**
+ * A warning when `--hardware` describes nodes of another size than the topology's (its links
+ * are per GPU, so the prices still hold per copy, but a node of the topology is then not a node
+ * of the preset, and which copies cross nodes is the topology's say): null when they agree or no
+ * preset is named.
+ *
+ * @param flags parsed flags holding {@link COST_OPTIONS}
+ * @param gpusPerNode the topology's GPUs per node (`--gpus / --nodes`)
+ * @returns the warning's text, or null
+ * @example
+ * ```ts
+ * hardwareShapeWarning({ hardware: "h800" }, 16);
+ * // "--hardware h800 describes nodes of 8 GPUs, but --gpus / --nodes gives 16 per node: copies between GPUs of one topology node are priced at NVLink speed"
+ * hardwareShapeWarning({ hardware: "h800" }, 8); // null
+ * ```
+ */
+export function hardwareShapeWarning(flags: Flags, gpusPerNode: number): string | null {
+  const hardware = presetFlag(flags, "hardware", hardwarePreset);
+  // A shape whose nodes do not divide its GPUs is refused later, by the topology check.
+  if (!hardware || hardware.gpusPerNode === gpusPerNode || !Number.isInteger(gpusPerNode)) {
+    return null;
+  }
+  return `--hardware ${hardware.name} describes nodes of ${hardware.gpusPerNode} GPUs, but --gpus / --nodes gives ${gpusPerNode} per node: copies between GPUs of one topology node are priced at NVLink speed`;
+}

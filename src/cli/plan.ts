@@ -12,7 +12,14 @@ import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import { type PlanMetrics, planWithMetrics } from "../pipeline/plan.js";
 import {
+  planWithinTime,
+  rebalanceSchedule,
+  type ScheduleMetrics,
+  transfersFile,
+} from "../pipeline/schedule.js";
+import {
   type Flags,
+  integerFlag,
   numberFlag,
   parseFlags,
   TOPOLOGY_HELP,
@@ -20,6 +27,7 @@ import {
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
+import { COST_HELP, COST_OPTIONS, costFlags, hardwareShapeWarning } from "./cost-flags.js";
 import {
   joinStepsValue,
   LOADS_HELP,
@@ -61,6 +69,7 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
       ? [`  load served off its group's node: ${(100 * a.offNodeShare).toFixed(1)}%`]
       : []),
     ...(m.migration ? [formatMigrationLine(m.migration, m.layers * m.replicas)] : []),
+    ...(m.schedule ? [formatScheduleLine(m.schedule)] : []),
     `  planned in ${m.timeMs.toFixed(2)} ms`,
     "",
   ].join("\n");
@@ -88,6 +97,43 @@ export function formatMigrationLine(m: MigrationMetrics, slots: number): string 
 }
 
 /**
+ * The summary line of a rebalance's transfer schedule: rounds (each GPU sends and receives at
+ * most one expert per round), the layer chunks, and under a cost model the estimated time.
+ *
+ * @example
+ * ```ts
+ * formatScheduleLine({ rounds: 96, estimatedMs: 84.2 });
+ * // "  transfer schedule: 96 rounds (each GPU sends and receives at most one expert per round); estimated 84.2 ms"
+ * ```
+ */
+export function formatScheduleLine(s: ScheduleMetrics): string {
+  const chunks = s.layerChunk !== undefined ? ` in chunks of ${s.layerChunk} layers` : "";
+  const time = s.estimatedMs !== undefined ? `; estimated ${s.estimatedMs.toFixed(1)} ms` : "";
+  const budget =
+    s.moveBudgetMs !== undefined
+      ? ` (move budget ${s.moveBudgetMs} ms: the largest slot budget that fits, ${s.plansTried} plans tried)`
+      : "";
+  return `  transfer schedule: ${s.rounds} rounds${chunks} (each GPU sends and receives at most one expert per round)${time}${budget}`;
+}
+
+/**
+ * `--move-budget` as a time, `150ms` or `0.2s`: milliseconds, or undefined for the slot forms.
+ *
+ * @example
+ * ```ts
+ * moveBudgetMsFlag({ "move-budget": "150ms" }); // 150
+ * moveBudgetMsFlag({ "move-budget": "0.2s" }); // 200
+ * moveBudgetMsFlag({ "move-budget": "0.1" }); // undefined
+ * ```
+ */
+export function moveBudgetMsFlag(flags: Flags): number | undefined {
+  const v = flags["move-budget"];
+  const time = typeof v === "string" ? /^(\d*\.?\d+)(ms|s)$/.exec(v) : null;
+  if (!time) return undefined;
+  return Number(time[1]) * (time[2] === "s" ? 1000 : 1);
+}
+
+/**
  * `--move-budget`: slots per layer (an integer) or a fraction of them (in (0, 1)).
  *
  * @example
@@ -98,11 +144,11 @@ export function formatMigrationLine(m: MigrationMetrics, slots: number): string 
  */
 export function moveBudgetFlag(flags: Flags): number | undefined {
   const v = flags["move-budget"];
-  if (v === undefined) return undefined;
+  if (v === undefined || moveBudgetMsFlag(flags) !== undefined) return undefined;
   const n = typeof v === "string" && /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   if (!(Number.isInteger(n) || (n > 0 && n < 1))) {
     throw new UsageError(
-      `--move-budget (${JSON.stringify(v)}) must be slots per layer (an integer >= 0) or a fraction in (0, 1)`,
+      `--move-budget (${JSON.stringify(v)}) must be slots per layer (an integer >= 0), a fraction in (0, 1) or a time (150ms, 0.2s)`,
     );
   }
   return n;
@@ -115,7 +161,8 @@ export const planCommand: CliCommand = {
     return `Usage: eplb plan --loads FILE|DIR [--loads FILE ...] --replicas N --gpus N [--groups N] [--nodes N]
                  [--policy NAME] [--relaxed] [--format F] [--steps a:b] [--key NAME]
                  [--slot-placement FILE] [--output-format NAME] [--out FILE]
-                 [--previous FILE [--move-budget N|FRACTION] [--min-gain F] [--slot-gain F] [--transfers FILE]]
+                 [--previous FILE [--move-budget N|FRACTION|TIME] [--min-gain F] [--slot-gain F]
+                  [--transfers FILE] [--chunk-layers N] [cost model flags]]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
@@ -147,9 +194,11 @@ ${PLACEMENT_OUTPUT_HELP}
                  the placement the engine runs now (any placement file: phy2log or
                  physical_to_logical_map JSON/.pt, vllm-ascend, trtllm): rebalance from it,
                  moving few experts; the JSON gains "transfers" and metrics.migration
-  --move-budget N|FRACTION
+  --move-budget N|FRACTION|TIME
                  slots per layer that may change: an integer, or a fraction of the
-                 slots [default: ${DEFAULT_MOVE_BUDGET}]; 0 keeps the previous placement
+                 slots [default: ${DEFAULT_MOVE_BUDGET}]; 0 keeps the previous placement; or a
+                 time (150ms, 0.2s): the largest slot budget whose transfer schedule fits
+                 it under the cost model (needs the cost flags)
   --min-gain F   change a layer only if its smooth max GPU load (the largest loads
                  and those just below it) drops by at least this fraction
                  [default: ${DEFAULT_MIN_GAIN}]
@@ -157,7 +206,14 @@ ${PLACEMENT_OUTPUT_HELP}
                  of the mean GPU load per slot it changes [default: ${DEFAULT_SLOT_GAIN}];
                  smaller buys balance on future traffic with more transfers
   --transfers FILE
-                 also write the transfer plan there as JSON (for any --output-format)
+                 also write the transfer plan there as JSON (for any --output-format):
+                 "transfers", "local" (copies within a GPU, no round) and "rounds" (in each,
+                 every GPU sends and receives at most one expert; as few rounds as the busiest
+                 GPU's copies); with the cost flags "roundMs" and "estimatedMs"
+  --chunk-layers N
+                 schedule the rounds chunk by chunk, N layers at a time, so an engine can
+                 apply the rebalance a chunk at a time (more rounds in total)
+${COST_HELP.replace(/^Cost model/, "Cost model, with --previous")}
   -h, --help     this help
 
 Example:
@@ -166,6 +222,8 @@ Example:
     --output-format sglang --out init.json
   eplb plan --loads dump2.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
     --previous init.json --output-format sglang --out next.json --transfers moves.json
+  eplb plan --loads dump2.pt --replicas 288 --groups 8 --nodes 4 --gpus 32 \\
+    --previous init.json --model deepseek-v3 --hardware h800 --move-budget 30ms
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
@@ -181,6 +239,8 @@ Example:
       "min-gain": { type: "string" },
       "slot-gain": { type: "string" },
       transfers: { type: "string" },
+      "chunk-layers": { type: "string" },
+      ...COST_OPTIONS,
       relaxed: { type: "boolean" },
     });
     const paths = loadsPaths(flags);
@@ -190,6 +250,17 @@ Example:
     getPolicy(policy);
     const outputFormat = outputFormatFlag(flags);
     const migration = migrationFlags(flags);
+    const cost = costFlags(flags, { requireCompute: false });
+    const shapeWarning = hardwareShapeWarning(flags, numGpus / numNodes);
+    if (shapeWarning) ctx.stderr(`warning: ${shapeWarning}\n`);
+    const layerChunk =
+      flags["chunk-layers"] === undefined ? undefined : integerFlag(flags, "chunk-layers", 1);
+    const budgetMs = moveBudgetMsFlag(flags);
+    if (budgetMs !== undefined && !cost) {
+      throw new UsageError(
+        `--move-budget ${flags["move-budget"]} is a time: it needs the cost flags (--model or --expert-bytes, with --hardware or --link-gbps)`,
+      );
+    }
     // vllm-ascend misroutes a device that holds an expert twice, so plan without any.
     if (outputFormat === "vllm-ascend") migration.distinctPerGpu = true;
     if (flags.relaxed) {
@@ -213,15 +284,23 @@ Example:
         numExperts: loads.experts,
       });
     }
-    const { result, metrics } = planWithMetrics(
-      loads,
-      numReplicas,
-      numGroups,
-      numNodes,
-      numGpus,
-      policy,
-      migration,
-    );
+    const { result, metrics } =
+      budgetMs !== undefined && cost
+        ? planWithinTime(
+            loads,
+            numReplicas,
+            numGroups,
+            numNodes,
+            numGpus,
+            policy,
+            migration,
+            budgetMs,
+            cost,
+            layerChunk,
+          )
+        : planWithMetrics(loads, numReplicas, numGroups, numNodes, numGpus, policy, migration);
+    const scheduled = rebalanceSchedule(result, cost, layerChunk);
+    if (scheduled && !metrics.schedule) metrics.schedule = scheduled.metrics;
     // Timing goes to the stderr summary only: the same command twice writes the same bytes.
     const { timeMs: _timeMs, ...jsonMetrics } = metrics;
     let text: string | Uint8Array;
@@ -233,8 +312,9 @@ Example:
       text = renderPlacement(result.placement, flags, { numGpus, metrics: jsonMetrics }, ctx);
     }
     writeResult(text, flags.out as string | undefined, ctx);
-    if (typeof flags.transfers === "string" && transfers) {
-      writeResult(`${JSON.stringify({ transfers })}\n`, flags.transfers, ctx);
+    if (typeof flags.transfers === "string" && scheduled) {
+      const file = transfersFile(result, scheduled.schedule, cost, layerChunk);
+      writeResult(`${JSON.stringify(file)}\n`, flags.transfers, ctx);
     }
     const read = notes.filter((n) => n.level === "info").map((n) => n.text);
     ctx.stderr(formatPlanSummary(metrics, [...describedSource(source), ...read]));
@@ -273,7 +353,8 @@ function migrationFlags(flags: Flags): RebalanceOptions {
   if (flags["min-gain"] !== undefined) options.minGain = numberFlag(flags, "min-gain", 0, 0.99, 0);
   if (flags["slot-gain"] !== undefined) options.slotGain = numberFlag(flags, "slot-gain", 0, 1, 0);
   if (flags.previous === undefined) {
-    for (const name of ["move-budget", "min-gain", "slot-gain", "transfers"]) {
+    const names = ["move-budget", "min-gain", "slot-gain", "transfers", "chunk-layers"];
+    for (const name of [...names, ...Object.keys(COST_OPTIONS)]) {
       if (flags[name] !== undefined) throw new UsageError(`--${name} needs --previous`);
     }
   }

@@ -14,6 +14,7 @@ import {
   type RebalanceResult,
   rebalanceExperts,
 } from "../core/rebalance.js";
+import type { ScheduleMetrics } from "./schedule.js";
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
 export interface PlanMetrics {
@@ -31,6 +32,8 @@ export interface PlanMetrics {
   timeMs: number;
   /** With `--previous`: slots changed, transfers by kind, max GPU load before/after/fresh. */
   migration?: MigrationMetrics;
+  /** With `--previous`: the transfers' rounds and, under a cost model, their time. */
+  schedule?: ScheduleMetrics;
 }
 
 /**

@@ -5,6 +5,7 @@ import { benchDeepseek } from "../../bench/deepseek.js";
 import { benchEngines } from "../../bench/engines.js";
 import { benchIoTable } from "../../bench/io.js";
 import { benchMigration } from "../../bench/migration.js";
+import { benchSchedule } from "../../bench/schedule.js";
 import { benchSimulate } from "../../bench/simulate.js";
 
 // Every benchmark runs here in quick mode (a few seconds each), so `npm run bench` cannot rot
@@ -17,6 +18,7 @@ const benches = [
   ["io", benchIoTable, /npy/],
   ["migration", benchMigration, /dsv3-prefill/],
   ["simulate", benchSimulate, /deepseek re-planning/],
+  ["schedule", benchSchedule, /dsv3-prefill/],
 ] as const;
 
 describe("benchmarks (quick mode) produce their markdown tables", () => {

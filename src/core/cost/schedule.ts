@@ -117,10 +117,14 @@ export function scheduleTransfers(
 /**
  * Colours the non-local transfers of a plan range with Δ colours (Δ = the range's largest
  * per-GPU send or receive count), writing `base + colour` into `roundOf`. Vertices are senders
- * `0..G-1` and receivers `G..2G-1`; `at[v * Δ + c]` is the edge of colour `c` at `v`, or -1.
+ * `0..G-1` and receivers `G..2G-1`; `at[v * Δ + c]` is the edge of colour `c` at `v`, or -1,
+ * and bit `c` of `used[v * words ..]` says the same in 32 colours a word, so that free colours
+ * are found a word at a time.
  */
 class EdgeColourer {
   private at = new Int32Array(0);
+  private used = new Int32Array(0);
+  private words = 0;
   private readonly degree: Int32Array;
   private readonly colourOf: Int32Array;
   private path = new Int32Array(0);
@@ -160,6 +164,10 @@ class EdgeColourer {
     const size = 2 * this.numGpus * delta;
     if (this.at.length < size) this.at = new Int32Array(size);
     this.at.fill(-1, 0, size);
+    this.words = (delta + 31) >> 5;
+    const usedSize = 2 * this.numGpus * this.words;
+    if (this.used.length < usedSize) this.used = new Int32Array(usedSize);
+    this.used.fill(0, 0, usedSize);
     if (this.path.length < end - start) this.path = new Int32Array(end - start);
     // Inter-node copies first, within their own Δ (König again, on that subgraph): they share
     // the first rounds. The intra-node copies then look for free colours from the last round
@@ -176,19 +184,20 @@ class EdgeColourer {
 
   /** Colours edge `e` with one of the first `palette` colours (a stride of Δ per vertex). */
   private colourEdge(e: number, delta: number, palette: number, fromTop: boolean): void {
-    const { at, colourOf } = this;
-    const u = this.sender[e] * delta;
-    const v = this.receiver[e] * delta;
-    const a = freeColour(at, u, palette, fromTop);
-    if (at[v + a] < 0) {
-      this.assign(e, a, delta);
+    const { at, colourOf, used, words } = this;
+    const uWords = this.sender[e] * words;
+    const vWords = this.receiver[e] * words;
+    // A colour free at both ends needs no swap (and swaps are what move inter-node copies out
+    // of their rounds), so look for one first.
+    const common = freeColour(used, uWords, vWords, palette, fromTop);
+    if (common >= 0) {
+      this.assign(e, common, delta);
       return;
     }
-    const b = freeColour(at, v, palette, fromTop);
-    if (at[u + b] < 0) {
-      this.assign(e, b, delta);
-      return;
-    }
+    const a = freeColour(used, uWords, -1, palette, fromTop);
+    const b = freeColour(used, vWords, -1, palette, fromTop);
+    if (a < 0 || b < 0)
+      throw new Error("internal: no free colour at a vertex of degree <= palette");
     // The a/b alternating path from v: a at v, then b, then a... It cannot reach u (senders are
     // entered by a-edges and u has none), so swapping a and b along it frees a at v.
     const path = this.path;
@@ -202,35 +211,54 @@ class EdgeColourer {
       vertex = vertex === this.receiver[edge] ? this.sender[edge] : this.receiver[edge];
       c = c === a ? b : a;
     }
+    for (let k = 0; k < length; k++) this.unassign(path[k], delta);
     for (let k = 0; k < length; k++) {
       const edge = path[k];
-      const old = colourOf[edge];
-      at[this.sender[edge] * delta + old] = -1;
-      at[this.receiver[edge] * delta + old] = -1;
-    }
-    for (let k = 0; k < length; k++) {
-      const edge = path[k];
-      const swapped = colourOf[edge] === a ? b : a;
-      colourOf[edge] = swapped;
-      at[this.sender[edge] * delta + swapped] = edge;
-      at[this.receiver[edge] * delta + swapped] = edge;
+      this.assign(edge, colourOf[edge] === a ? b : a, delta);
     }
     this.assign(e, a, delta);
   }
 
   private assign(e: number, c: number, delta: number): void {
+    const u = this.sender[e];
+    const v = this.receiver[e];
     this.colourOf[e] = c;
-    this.at[this.sender[e] * delta + c] = e;
-    this.at[this.receiver[e] * delta + c] = e;
+    this.at[u * delta + c] = e;
+    this.at[v * delta + c] = e;
+    this.used[u * this.words + (c >> 5)] |= 1 << (c & 31);
+    this.used[v * this.words + (c >> 5)] |= 1 << (c & 31);
+  }
+
+  private unassign(e: number, delta: number): void {
+    const u = this.sender[e];
+    const v = this.receiver[e];
+    const c = this.colourOf[e];
+    this.at[u * delta + c] = -1;
+    this.at[v * delta + c] = -1;
+    this.used[u * this.words + (c >> 5)] &= ~(1 << (c & 31));
+    this.used[v * this.words + (c >> 5)] &= ~(1 << (c & 31));
   }
 }
 
-/** A colour below `palette` free at the vertex whose row starts at `row` (one always is). */
-function freeColour(at: Int32Array, row: number, palette: number, fromTop: boolean): number {
-  if (fromTop) {
-    for (let c = palette - 1; c >= 0; c--) if (at[row + c] < 0) return c;
-  } else {
-    for (let c = 0; c < palette; c++) if (at[row + c] < 0) return c;
+/**
+ * A colour below `palette` free at the vertex whose bit row starts at `row` (and at `other`'s
+ * too unless it is -1): the lowest, or the highest with `fromTop`; -1 when none is.
+ */
+function freeColour(
+  used: Int32Array,
+  row: number,
+  other: number,
+  palette: number,
+  fromTop: boolean,
+): number {
+  const last = (palette - 1) >> 5;
+  for (let k = 0; k <= last; k++) {
+    const w = fromTop ? last - k : k;
+    let free = ~(used[row + w] | (other < 0 ? 0 : used[other + w]));
+    const valid = palette - 32 * w;
+    if (valid < 32) free &= (1 << valid) - 1;
+    if (free === 0) continue;
+    return 32 * w + (fromTop ? 31 - Math.clz32(free) : 31 - Math.clz32(free & -free));
   }
-  throw new Error("internal: no free colour at a vertex of degree <= palette");
+  return -1;
 }
