@@ -263,11 +263,13 @@ function contiguousStepBalancedness(
       const to = Math.floor(((g + 1) * E) / numGpus);
       let gpu = 0;
       let active = 0;
-      for (let e = from; e < to; e++) {
-        const v = loads[lo + e];
-        gpu += v;
-        if (v > 0) active++;
-      }
+      if (loadUs > 0) {
+        for (let e = from; e < to; e++) {
+          const v = loads[lo + e];
+          gpu += v;
+          if (v > 0) active++;
+        }
+      } else for (let e = from; e < to; e++) gpu += loads[lo + e];
       total += gpu;
       if (gpu > max) max = gpu;
       const t = tokenUs * gpu + loadUs * active;
