@@ -97,7 +97,7 @@ export function costNotes(r: SimulationResult): string[] {
   ];
   lines.push(
     r.cost.gate
-      ? `gate: eplb skipped ${c.skippedRebalances} of ${later} rebalances after the first, and kept ${c.skippedLayers} changed layers, whose expected saving before the next rebalance was below their transfer time.`
+      ? `gate: eplb skipped ${c.skippedRebalances} of ${later} rebalances after the first, and kept ${c.skippedLayers} changed layers, whose expected saving over ${r.cost.gateIntervals} interval${r.cost.gateIntervals === 1 ? "" : "s"} was below their transfer time.`
       : "gate: off (every rebalance eplb plans is carried out).",
   );
   const none = r.baselines.none?.cost?.totalMs;

@@ -199,7 +199,9 @@ export function simulationJson(r: SimulationResult, traceName: string): Record<s
       baselineEstimator: r.baselineEstimator,
       fromPrevious: r.fromPrevious,
       rebalanceOptions: r.rebalanceOptions,
-      ...(r.cost ? { cost: r.cost.model, costGate: r.cost.gate } : {}),
+      ...(r.cost
+        ? { cost: r.cost.model, costGate: r.cost.gate, costGateIntervals: r.cost.gateIntervals }
+        : {}),
     },
     ...strategySummary(r.eplb),
     rebalances: r.rebalanceSteps.length,
@@ -304,6 +306,10 @@ export function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
     if (!cost) throw new UsageError("--no-cost-gate needs cost flags (see --help)");
     config.costGate = false;
   }
+  if (flags["gate-intervals"] !== undefined) {
+    if (!cost) throw new UsageError("--gate-intervals needs cost flags (see --help)");
+    config.costGateIntervals = numberFlag(flags, "gate-intervals", 1e-6, 1e6, 0);
+  }
   checkConfig(config, trace);
   return config;
 }
@@ -331,6 +337,7 @@ const OPTIONS = {
   "no-baselines": { type: "boolean" },
   ...COST_OPTIONS,
   "no-cost-gate": { type: "boolean" },
+  "gate-intervals": { type: "string" },
   recommend: { type: "boolean" },
   sweep: { type: "string", multiple: true },
   json: { type: "boolean" },
@@ -411,8 +418,10 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     trace's length) and --replicas list, and prints the setup with the least
                     time, the break-even interval, or plainly that rebalancing does not pay
   --no-cost-gate    with cost flags: carry out every rebalance eplb plans (by default a
-                    rebalance or a layer whose expected saving before the next rebalance is
-                    below its transfer time is skipped)
+                    rebalance or a layer whose expected saving is below its transfer time is
+                    skipped, keeping the previous placement for it)
+  --gate-intervals N  the gate's horizon: a change is expected to save MoE time over N
+                    intervals [default 3; 1 = only until the next rebalance]
 ${COST_HELP.replace(/^Cost model/, "With cost flags the table and JSON gain each strategy's time: MoE ms per step,\ntransfer ms per rebalance, total, speed-up against no balancing and deepseek.\nCost model")}
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table

@@ -1,12 +1,42 @@
 // The gate that knows the price (docs/simulate.md, "The gate"): a rebalance, or a layer of it,
-// goes ahead only if the MoE time it is expected to save before the next rebalance pays for its
-// transfers. Kept outside core/migration: it judges the migration's result, whatever made it.
+// goes ahead only if the MoE time it is expected to save pays for its transfers. Kept outside
+// core/migration: it judges the migration's result, whatever made it.
 import { planTransfers } from "../evaluation/transfers.js";
+import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
 import type { CostModel } from "./model.js";
 import { layerMoeUs, layerTransfers, transferPlanMs } from "./price.js";
+
+/**
+ * The gate's default horizon in intervals: a layer's change is expected to save MoE time over
+ * three intervals, not one, since a rebalance from the previous placement keeps it until a later
+ * one changes it again (docs/simulate.md, "The gate", measures 1, 3 and 10).
+ */
+export const DEFAULT_GATE_INTERVALS = 3;
+
+/**
+ * The steps over which the gate counts a change's saving: `intervals` (default
+ * {@link DEFAULT_GATE_INTERVALS}) rebalancing intervals.
+ *
+ * @param interval steps between rebalances
+ * @param intervals the horizon in intervals
+ * @returns steps
+ * @throws {EplbInputError} when `intervals` is not a finite number > 0
+ * @example
+ * ```ts
+ * gateHorizonSteps(100); // 300
+ * gateHorizonSteps(100, 1); // 100
+ * gateHorizonSteps(100, 0); // throws EplbInputError: costGateIntervals (0) must be a finite number > 0
+ * ```
+ */
+export function gateHorizonSteps(interval: number, intervals = DEFAULT_GATE_INTERVALS): number {
+  if (!(typeof intervals === "number" && Number.isFinite(intervals) && intervals > 0)) {
+    throw new EplbInputError("costGateIntervals", intervals, "must be a finite number > 0");
+  }
+  return interval * intervals;
+}
 
 /** What {@link gateRebalance} decided. */
 export interface GateDecision {
@@ -30,7 +60,7 @@ function copyLayer(from: Placement, to: Placement, l: number): void {
 
 /**
  * Keeps the previous placement where a rebalance does not pay. Per layer that `next` changes,
- * the MoE time saved before the next rebalance is `steps` times the drop of the layer's MoE time
+ * the MoE time it saves is `steps` times the drop of the layer's MoE time
  * on the estimate (per step: the busiest GPU's `tokenUs * load + expertLoadUs * distinct
  * experts`, {@link layerMoeUs}); a layer saving less than its own transfers take (scheduled
  * alone) keeps its previous placement. Then the whole rebalance is skipped if what the kept
@@ -41,7 +71,7 @@ function copyLayer(from: Placement, to: Placement, l: number): void {
  * @param estimate the estimated loads per step the policy planned on (`[layers][experts]`)
  * @param topology the cluster
  * @param model the prices
- * @param steps steps until the next rebalance (the simulator's interval)
+ * @param steps steps over which a change saves (the simulator's {@link gateHorizonSteps})
  * @returns the placement to adopt and what was skipped
  * @example
  * ```ts

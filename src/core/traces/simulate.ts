@@ -1,5 +1,5 @@
 import { offNodeShare } from "../blocks/locality.js";
-import { gateRebalance } from "../cost/gate.js";
+import { gateHorizonSteps, gateRebalance } from "../cost/gate.js";
 import { CostLedger, type StrategyCost } from "../cost/ledger.js";
 import type { CostModel } from "../cost/model.js";
 import { distinctSlotMask } from "../cost/price.js";
@@ -66,6 +66,12 @@ export interface SimulationConfig {
   cost?: CostModel;
   /** With `cost`: skip rebalances and layers whose expected saving is below their transfer time; default true. */
   costGate?: boolean;
+  /**
+   * The gate's horizon in intervals: a change is expected to save MoE time over this many
+   * intervals (it stays until a later rebalance changes it again); default
+   * `DEFAULT_GATE_INTERVALS` (3). 1 counts only the steps before the next rebalance.
+   */
+  costGateIntervals?: number;
 }
 
 /** Names of the simulated strategies. */
@@ -123,8 +129,8 @@ export interface SimulationResult {
   finalLoads: LoadMatrix;
   /** Baselines, when requested: contiguous experts, deepseek re-planning fresh, oracle. */
   baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
-  /** The cost model the replay was priced with, and whether eplb's gate was on. */
-  cost?: { model: CostModel; gate: boolean };
+  /** The cost model the replay was priced with, whether eplb's gate was on, and its horizon. */
+  cost?: { model: CostModel; gate: boolean; gateIntervals: number };
 }
 
 /** Per-slot share of its expert's load: `1 / replicaCount`, laid out like `phy2log`. */
@@ -498,6 +504,7 @@ export function simulate(
     }
   }
   const S = topology.slotsPerGpu;
+  const gateSteps = gateHorizonSteps(interval, config.costGateIntervals);
 
   for (let start = 0; start < T; start += interval) {
     const len = Math.min(interval, T - start);
@@ -517,8 +524,9 @@ export function simulate(
       ).placement;
       let stallMs: number | undefined;
       if (gate && cost && main.placement && main.ledger) {
-        // Judged against the placement in force, on the estimate the policy planned on.
-        const d = gateRebalance(main.placement, next, estimate, topology, cost, interval);
+        // Judged against the placement in force, on the estimate the policy planned on, over
+        // the steps a change is expected to serve (docs/simulate.md, "The gate").
+        const d = gateRebalance(main.placement, next, estimate, topology, cost, gateSteps);
         next = d.placement;
         stallMs = d.stallMs;
         main.ledger.skippedLayers += d.skippedLayers;
@@ -580,6 +588,6 @@ export function simulate(
     finalPlacement: main.placement as Placement,
     finalLoads: chunkSum,
     baselines,
-    ...(cost ? { cost: { model: cost, gate } } : {}),
+    ...(cost ? { cost: { model: cost, gate, gateIntervals: gateSteps / interval } } : {}),
   };
 }

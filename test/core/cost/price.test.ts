@@ -216,6 +216,24 @@ describe("the gate", () => {
     assert.ok((gated.eplb.cost?.totalMs ?? 0) < (gated.baselines.none?.cost?.totalMs ?? 0));
   });
 
+  test("the horizon: counting the saving over fewer intervals holds more layers back", () => {
+    const ordinary = makeCostModel({
+      expertBytes: 44e6,
+      intraGbps: 1600,
+      interGbps: 400,
+      tokenUs: 0.05,
+    });
+    const skipped = (costGateIntervals: number) =>
+      simulate(t, { ...config, cost: ordinary, costGateIntervals }).eplb.cost?.skippedLayers ?? -1;
+    const one = skipped(1);
+    const three = skipped(3);
+    assert.ok(one > three && three > skipped(30), `${one} ${three}`);
+    assert.throws(
+      () => simulate(t, { ...config, cost: ordinary, costGateIntervals: 0 }),
+      /costGateIntervals \(0\) must be a finite number > 0/,
+    );
+  });
+
   test("a layer that saves less than its transfers keeps its previous placement", () => {
     const topo = makeTopology(2, 4, 1, 2, 2); // 2 nodes x 1 GPU, 2 slots each
     const previous = placementFromPhy2log(
