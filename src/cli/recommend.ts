@@ -52,7 +52,8 @@ function rowCells(r: RecommendRow): string[] {
     c ? formatMs(c.moeMsPerStep) : "",
     c ? formatMs(c.transferMsPerRebalance) : "",
     formatMs(r.totalMs),
-    formatMs(r.noneTotalMs),
+    formatMs(r.staticTotalMs),
+    speedup(r.staticTotalMs, r.totalMs),
     speedup(r.noneTotalMs, r.totalMs),
     speedup(r.deepseekTotalMs, r.totalMs),
     r.pays ? "yes" : "no",
@@ -78,15 +79,13 @@ export function recommendationVerdict(rec: Recommendation): string[] {
       `Rebalancing does NOT pay at any interval tried (${tried.join(", ")} steps): ${
         gated
           ? "the gate skipped every rebalance after the first, each expected to save less MoE time than its transfers stall"
-          : "at every interval eplb's rebalances stall longer than the balance they buy saves, or none went ahead"
+          : "at every interval the rebalances stall longer than the balance they buy saves"
       }.`,
-      b.rebalancesDone === 0 && b.speedupVsNone > 1
-        ? `A balanced placement deployed once and kept (every rebalance after the first skipped) serves these steps ${speedup(b.noneTotalMs, b.totalMs)} faster than no balancing (${b.replicas} slots, interval ${b.interval}): deploy one and keep it, or rebalance less often than every ${Math.max(...tried)} steps.`
-        : `Deploy a balanced placement and keep it, or rebalance less often than every ${Math.max(...tried)} steps.`,
+      `Deploy a balanced placement and keep it (kept, it serves these steps ${speedup(b.noneTotalMs, b.staticTotalMs)} faster than no balancing with ${b.replicas} slots), or rebalance less often than every ${Math.max(...tried)} steps.`,
     ];
   }
   const lines = [
-    `Recommended: rebalance every ${b.interval} steps with ${b.replicas} slots: ${formatMs(b.totalMs)} ms over the judged steps, ${speedup(b.noneTotalMs, b.totalMs)} faster than no balancing, ${speedup(b.deepseekTotalMs, b.totalMs)} than deepseek re-planning at that interval.`,
+    `Recommended: rebalance every ${b.interval} steps with ${b.replicas} slots: ${formatMs(b.totalMs)} ms over the judged steps, ${speedup(b.staticTotalMs, b.totalMs)} faster than keeping its first placement, ${speedup(b.noneTotalMs, b.totalMs)} than no balancing, ${speedup(b.deepseekTotalMs, b.totalMs)} than deepseek re-planning at that interval.`,
   ];
   for (const { replicas, interval } of rec.breakEven) {
     const shortest = Math.min(
@@ -95,7 +94,7 @@ export function recommendationVerdict(rec: Recommendation): string[] {
     lines.push(
       interval === null
         ? `With ${replicas} slots rebalancing does not pay at any interval tried.`
-        : `Break-even with ${replicas} slots: rebalancing beats not rebalancing from every ${interval} steps on${interval === shortest ? " (already at the shortest interval tried)" : ""}.`,
+        : `Break-even with ${replicas} slots: rebalancing beats keeping the first placement from every ${interval} steps on${interval === shortest ? " (already at the shortest interval tried)" : ""}.`,
     );
   }
   return lines;
@@ -119,7 +118,8 @@ export function formatRecommendation(rec: Recommendation, traceName: string): st
     "moe ms/step",
     "transfer ms/rebal",
     "total ms",
-    "none total ms",
+    "kept total ms",
+    "vs kept",
     "vs none",
     "vs deepseek",
     "pays",
@@ -129,10 +129,11 @@ export function formatRecommendation(rec: Recommendation, traceName: string): st
     "",
     textTable(header, rec.rows.map(rowCells), 0),
     "",
-    "total = eplb's MoE time over the judged steps plus its rebalances' stalls; none = no balancing over the same steps;",
+    "total = eplb's MoE time over the judged steps plus its rebalances' stalls; kept = eplb's first placement kept,",
+    "never rebalanced, over the same steps (not rebalancing); none = no balancing at all;",
     "rebalances done = rebalances after the first that moved weights (the others the gate skipped);",
-    "pays = at least one rebalance went ahead and eplb beats no balancing. Setups are ranked by their time relative to",
-    "no balancing, since other intervals judge other steps.",
+    "pays = rebalancing takes less time than keeping the first placement. Setups are ranked by their time relative",
+    "to no balancing, since other intervals judge other steps.",
     "",
     ...recommendationVerdict(rec),
     "",
@@ -153,7 +154,9 @@ export function recommendationJson(rec: Recommendation): Record<string, unknown>
     replicas: r.replicas,
     totalMs: round6(r.totalMs),
     noneTotalMs: round6(r.noneTotalMs),
+    staticTotalMs: round6(r.staticTotalMs),
     deepseekTotalMs: round6(r.deepseekTotalMs),
+    speedupVsStatic: round6(r.speedupVsStatic),
     speedupVsNone: round6(r.speedupVsNone),
     speedupVsDeepseek: round6(r.speedupVsDeepseek),
     rebalances: r.rebalances,

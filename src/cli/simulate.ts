@@ -134,6 +134,7 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
   add("deepseek re-planning (window mean)", r.baselines.deepseek);
   add(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle);
   add("no balancing (experts in order)", r.baselines.none);
+  add("first placement kept (no rebalancing)", r.baselines.static);
   return [
     `eplb simulate: ${traceName}: ${r.steps} steps x ${r.layers} layers x ${r.experts} experts`,
     `  ${t.numReplicas} slots on ${t.numGpus} GPUs in ${t.numNodes} node${t.numNodes > 1 ? "s" : ""}, ${t.numGroups} group${t.numGroups > 1 ? "s" : ""} (${t.hierarchical ? "hierarchical" : "global"})`,

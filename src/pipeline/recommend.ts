@@ -15,16 +15,20 @@ export interface RecommendRow {
   totalMs: number;
   /** No balancing's total over the same judged steps. */
   noneTotalMs: number;
+  /** eplb's first placement kept, never rebalanced, over the same steps: not rebalancing. */
+  staticTotalMs: number;
   /** Deepseek re-planning's total over the same steps (engines' way, never gated). */
   deepseekTotalMs: number;
   /** `noneTotalMs / totalMs`: above 1, faster than no balancing. */
   speedupVsNone: number;
   /** `deepseekTotalMs / totalMs`. */
   speedupVsDeepseek: number;
+  /** `staticTotalMs / totalMs`: above 1, rebalancing pays. */
+  speedupVsStatic: number;
   /** Rebalances after the first, and how many of them actually moved weights (not skipped by the gate). */
   rebalances: number;
   rebalancesDone: number;
-  /** Rebalancing pays here: at least one rebalance after the first went ahead, and eplb beats no balancing. */
+  /** Rebalancing pays here: eplb takes less time than its first placement kept. */
   pays: boolean;
   /** The sweep row (all figures). */
   row: SweepRow;
@@ -35,7 +39,7 @@ export interface Recommendation {
   rows: RecommendRow[];
   /** The setup with the least time relative to no balancing over the same steps. */
   best: RecommendRow;
-  /** Per slot count: the shortest interval at which rebalancing pays, or null where it never does. */
+  /** Per slot count: the shortest interval at which rebalancing pays (beats its first placement kept), or null where it never does. */
   breakEven: Array<{ replicas: number; interval: number | null }>;
   /** Whether rebalancing pays at any setup tried. */
   pays: boolean;
@@ -43,7 +47,8 @@ export interface Recommendation {
 
 /**
  * The setups `--recommend` replays: the base configuration at each interval (and slot count),
- * the window following the interval unless it was given.
+ * the window following the interval unless it was given, each with the static baseline (eplb's
+ * first placement kept) that says what not rebalancing costs.
  *
  * @param base the configuration (with a `cost` model and the baselines on)
  * @param intervals intervals to try
@@ -66,16 +71,21 @@ export function recommendGrid(
     replicas: replicas.map(String),
     interval: intervals.map(String),
   });
-  return windowGiven ? grid : grid.map((c) => ({ ...c, window: c.interval }));
+  return grid.map((c) => ({
+    ...c,
+    staticBaseline: true,
+    ...(windowGiven ? {} : { window: c.interval }),
+  }));
 }
 
 /**
- * Reads the answer off a priced sweep: each setup's time against no balancing and deepseek
- * re-planning over the same judged steps, the best setup (least time relative to no balancing:
- * setups with other intervals judge different steps, so their totals are compared through that
- * ratio), the break-even interval per slot count, and whether rebalancing pays at all.
+ * Reads the answer off a priced sweep: each setup's time against not rebalancing (its first
+ * placement kept), no balancing and deepseek re-planning over the same judged steps; the best
+ * setup (least time relative to no balancing: setups with other intervals judge other steps, so
+ * their totals are compared through that ratio); the break-even interval per slot count (the
+ * shortest at which rebalancing beats keeping the first placement); whether rebalancing pays at all.
  *
- * @param rows sweep rows with `cost` on eplb and the `none` and `deepseek` baselines
+ * @param rows sweep rows with `cost` on eplb and the `none`, `deepseek` and `static` baselines
  * @returns the recommendation
  * @throws Error when a row lacks the prices (a sweep run without a cost model or baselines)
  * @example
@@ -90,7 +100,10 @@ export function recommendFromRows(rows: readonly SweepRow[]): Recommendation {
     const mine = row.cost;
     const none = row.baselines.none?.cost;
     const ds = row.baselines.deepseek?.cost;
-    if (!mine || !none || !ds) throw new Error("--recommend needs priced rows with baselines");
+    const kept = row.baselines.static?.cost;
+    if (!mine || !none || !ds || !kept) {
+      throw new Error("--recommend needs priced rows with the none, deepseek and static baselines");
+    }
     const rebalances = row.rebalances - 1;
     const rebalancesDone = rebalances - (mine.skippedRebalances ?? 0);
     return {
@@ -98,12 +111,14 @@ export function recommendFromRows(rows: readonly SweepRow[]): Recommendation {
       replicas: row.replicas,
       totalMs: mine.totalMs,
       noneTotalMs: none.totalMs,
+      staticTotalMs: kept.totalMs,
       deepseekTotalMs: ds.totalMs,
       speedupVsNone: none.totalMs / mine.totalMs,
       speedupVsDeepseek: ds.totalMs / mine.totalMs,
+      speedupVsStatic: kept.totalMs / mine.totalMs,
       rebalances,
       rebalancesDone,
-      pays: rebalancesDone > 0 && mine.totalMs < none.totalMs,
+      pays: mine.totalMs < kept.totalMs,
       row,
     };
   });

@@ -89,7 +89,7 @@ export interface SweepRow extends StrategySummary {
    * realises at least as much balance with at most as many moves, one of them strictly.
    */
   paretoOptimal: boolean;
-  baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
+  baselines: Partial<Record<"none" | "deepseek" | "oracle" | "static", StrategySummary>>;
 }
 
 /**

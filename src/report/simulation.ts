@@ -13,6 +13,11 @@ const STYLE: Record<
   deepseek: { color: MEAN_COLOR, dash: "6 4", label: () => "deepseek re-planning (window mean)" },
   oracle: { color: BOUND_COLOR, dash: "2 3", label: (p) => `oracle (${p} on the judged steps)` },
   none: { color: BEFORE_COLOR, label: () => "no balancing" },
+  static: {
+    color: "#7b3294",
+    dash: "8 3",
+    label: () => "eplb's first placement, never rebalanced",
+  },
 };
 
 function f4(x: number): string {
@@ -82,7 +87,7 @@ function timeChart(r: SimulationResult): string {
 
 function strategies(r: SimulationResult): Array<[StrategyName, StrategyResult]> {
   const out: Array<[StrategyName, StrategyResult]> = [["eplb", r.eplb]];
-  for (const name of ["deepseek", "oracle", "none"] as const) {
+  for (const name of ["deepseek", "oracle", "none", "static"] as const) {
     const s = r.baselines[name];
     if (s) out.push([name, s]);
   }

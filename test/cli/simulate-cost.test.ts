@@ -141,7 +141,10 @@ describe("eplb simulate with cost flags", () => {
     assert.equal(json.pays, false);
     assert.equal(json.recommended, null);
     assert.deepEqual(json.breakEven, [{ replicas: 48, interval: null }]);
-    for (const s of json.setups) assert.ok(s.totalMs > s.noneTotalMs);
+    // Ungated, every rebalance stalls for minutes: slower than its first placement kept, and
+    // than no balancing at all.
+    for (const s of json.setups)
+      assert.ok(s.totalMs > s.staticTotalMs && s.totalMs > s.noneTotalMs);
   });
 
   test("--recommend with ordinary links: the best setup and the break-even interval", async () => {

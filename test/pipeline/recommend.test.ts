@@ -20,6 +20,7 @@ function row(
   noneMs: number,
   rebalances: number,
   skipped: number,
+  staticMs = skipped === rebalances - 1 ? totalMs : totalMs * 1.05,
 ): SweepRow {
   const summary = {
     meanRealizedBalancedness: 0.9,
@@ -49,6 +50,7 @@ function row(
     baselines: {
       none: { ...summary, cost: cost(noneMs) },
       deepseek: { ...summary, cost: cost(totalMs * 1.1) },
+      static: { ...summary, cost: cost(staticMs) },
     },
   };
 }
@@ -56,6 +58,7 @@ function row(
 describe("--recommend: the grid", () => {
   test("every slot count at every interval, the window following the interval unless given", () => {
     const grid = recommendGrid(base, [50, 100], [288, 320]);
+    assert.ok(grid.every((c) => c.staticBaseline === true));
     assert.deepEqual(
       grid.map((c) => [c.numReplicas, c.interval, c.window]),
       [
@@ -92,12 +95,17 @@ describe("--recommend: the answer read off the rows", () => {
       { replicas: 288, interval: 50 },
       { replicas: 320, interval: 100 },
     ]);
+    // Every rebalance skipped: eplb is its first placement kept, no faster.
     assert.equal(rec.rows[0].pays, false);
     assert.equal(rec.rows[0].rebalancesDone, 0);
+    assert.equal(rec.rows[0].speedupVsStatic, 1);
   });
 
-  test("slower than no balancing, or every rebalance skipped: rebalancing does not pay", () => {
-    const rec = recommendFromRows([row(10, 288, 5000, 990, 99, 0), row(50, 288, 500, 950, 19, 18)]);
+  test("slower than keeping the first placement, or every rebalance skipped: no pay", () => {
+    const rec = recommendFromRows([
+      row(10, 288, 5000, 990, 99, 0, 600),
+      row(50, 288, 500, 950, 19, 18),
+    ]);
     assert.equal(rec.pays, false);
     assert.deepEqual(rec.breakEven, [{ replicas: 288, interval: null }]);
   });
@@ -105,5 +113,8 @@ describe("--recommend: the answer read off the rows", () => {
   test("rows without prices are refused", () => {
     const unpriced = { ...row(10, 288, 1, 1, 2, 0), cost: undefined };
     assert.throws(() => recommendFromRows([unpriced]), /needs priced rows/);
+    const noStatic = row(10, 288, 1, 1, 2, 0);
+    noStatic.baselines = { ...noStatic.baselines, static: undefined };
+    assert.throws(() => recommendFromRows([noStatic]), /static baselines/);
   });
 });

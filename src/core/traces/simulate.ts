@@ -19,6 +19,7 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
+import { contiguousStepBalancedness, judgeStep, stepUs } from "./judge.js";
 import { type TraceSource, traceSource } from "./source.js";
 
 export { type TraceSource, traceSource } from "./source.js";
@@ -55,6 +56,11 @@ export interface SimulationConfig {
   rebalanceOptions?: Record<string, unknown>;
   /** Also run the baselines (no balancing, deepseek re-planning, oracle); default true. */
   baselines?: boolean;
+  /**
+   * Also judge eplb's first placement kept for the whole replay, never rebalanced
+   * (`baselines.static`): what not rebalancing costs (`--recommend` compares with it); default false.
+   */
+  staticBaseline?: boolean;
   /** Keep the per-step balancedness series; default true. */
   series?: boolean;
   /** Called after every chunk of `interval` steps with the steps done and the total. */
@@ -75,7 +81,7 @@ export interface SimulationConfig {
 }
 
 /** Names of the simulated strategies. */
-export type StrategyName = "eplb" | "none" | "deepseek" | "oracle";
+export type StrategyName = "eplb" | "none" | "deepseek" | "oracle" | "static";
 
 /** How one strategy fared over the judged steps. */
 export interface StrategyResult {
@@ -188,104 +194,6 @@ function slotCells(phy2log: Int32Array, layers: number, P: number, E: number): I
     for (let s = 0; s < P; s++) cells[l * P + s] = l * E + phy2log[l * P + s];
   }
   return cells;
-}
-
-const NO_MASK = new Uint8Array(0);
-
-/** The step's MoE time in µs, written by the judging loops when they price (one pass for both). */
-const stepUs = new Float64Array(1);
-
-/**
- * {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. With a
- * cost model it also prices the step into `stepUs[0]` (each layer's busiest GPU by time,
- * `layerMoeUs`; `distinct` is `distinctSlotMask`), in the same pass.
- */
-function judgeStep(
-  loads: Float64Array,
-  offset: number,
-  cells: Int32Array,
-  shares: Float64Array,
-  layers: number,
-  numReplicas: number,
-  numGpus: number,
-  distinct: Uint8Array | null,
-  model: CostModel | null,
-): number {
-  const S = numReplicas / numGpus;
-  const tokenUs = model ? model.tokenUs : 0;
-  const loadUs = model ? model.expertLoadUs : 0;
-  const mask = distinct && loadUs > 0 ? distinct : NO_MASK;
-  let sum = 0;
-  let us = 0;
-  let s = 0;
-  for (let l = 0; l < layers; l++) {
-    let max = 0;
-    let total = 0;
-    let maxUs = 0;
-    for (let g = 0; g < numGpus; g++) {
-      let gpu = 0;
-      let active = 0;
-      const end = s + S;
-      if (mask.length === 0) for (; s < end; s++) gpu += loads[offset + cells[s]] * shares[s];
-      else {
-        for (; s < end; s++) {
-          const v = loads[offset + cells[s]];
-          gpu += v * shares[s];
-          if (v > 0) active += mask[s];
-        }
-      }
-      total += gpu;
-      if (gpu > max) max = gpu;
-      const t = tokenUs * gpu + loadUs * active;
-      if (t > maxUs) maxUs = t;
-    }
-    sum += max > 0 ? total / numGpus / max : 1;
-    us += maxUs;
-  }
-  stepUs[0] = us;
-  return sum / layers;
-}
-
-/** Balancedness of one step without EPLB: experts in order, GPU `g` holding a contiguous block. */
-function contiguousStepBalancedness(
-  loads: Float64Array,
-  offset: number,
-  layers: number,
-  E: number,
-  numGpus: number,
-  model: CostModel | null,
-): number {
-  const tokenUs = model ? model.tokenUs : 0;
-  const loadUs = model ? model.expertLoadUs : 0;
-  let sum = 0;
-  let us = 0;
-  for (let l = 0; l < layers; l++) {
-    const lo = offset + l * E;
-    let max = 0;
-    let total = 0;
-    let maxUs = 0;
-    for (let g = 0; g < numGpus; g++) {
-      const from = Math.floor((g * E) / numGpus);
-      const to = Math.floor(((g + 1) * E) / numGpus);
-      let gpu = 0;
-      let active = 0;
-      if (loadUs > 0) {
-        for (let e = from; e < to; e++) {
-          const v = loads[lo + e];
-          gpu += v;
-          if (v > 0) active++;
-        }
-      } else for (let e = from; e < to; e++) gpu += loads[lo + e];
-      total += gpu;
-      if (gpu > max) max = gpu;
-      const t = tokenUs * gpu + loadUs * active;
-      if (t > maxUs) maxUs = t;
-    }
-    sum += max > 0 ? total / numGpus / max : 1;
-    us += maxUs;
-  }
-  stepUs[0] = us;
-  return sum / layers;
 }
 
 /** Reads steps `start .. start+len-1` into `chunk` (`[step][cell]`). */
@@ -495,13 +403,14 @@ export function simulate(
   const ds = new Track("deepseek", withBaselines ? seriesLength : 0);
   const oracle = new Track("oracle", withBaselines ? seriesLength : 0);
   const none = new Track("none", withBaselines ? seriesLength : 0);
+  const kept = new Track("static", config.staticBaseline ? seriesLength : 0);
+  const tracks = [main, ...(withBaselines ? [ds, oracle, none] : [])];
+  if (config.staticBaseline) tracks.push(kept);
   const rebalanceSteps: number[] = [];
   const cost = config.cost ?? null;
   const gate = cost !== null && (config.costGate ?? true);
   if (cost) {
-    for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
-      track.ledger = new CostLedger(cost, topology, track.series.length);
-    }
+    for (const track of tracks) track.ledger = new CostLedger(cost, topology, track.series.length);
   }
   const S = topology.slotsPerGpu;
   const gateSteps = gateHorizonSteps(interval, config.costGateIntervals);
@@ -533,6 +442,11 @@ export function simulate(
         if (d.skipped) main.ledger.skippedRebalances++;
       }
       main.adopt(next, S, stallMs);
+      if (!kept.placement) kept.adopt(next, S);
+      else {
+        kept.moved.push(0);
+        kept.ledger?.idle();
+      }
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         windowMean?.estimate(meanEstimate.data as Float64Array);
@@ -545,7 +459,7 @@ export function simulate(
         );
         none.ledger?.idle();
       }
-      for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
+      for (const track of tracks) {
         judgeChunk(track, chunk, len, L, E, P, G, keepSeries);
         if (topology.hierarchical && track.placement) {
           const total = (chunkSum.data as Float64Array).reduce((a, b) => a + b, 0);
@@ -569,6 +483,7 @@ export function simulate(
     baselines.deepseek = ds.result(totalSlots);
     baselines.oracle = oracle.result(totalSlots);
   }
+  if (config.staticBaseline) baselines.static = kept.result(totalSlots);
   return {
     steps: T,
     layers: L,

@@ -125,6 +125,17 @@ describe("simulate with a cost model: hand-computed", () => {
     assert.equal(r.baselines.deepseek?.cost?.totalMs, eplb.totalMs);
   });
 
+  test("the static baseline: eplb's first placement kept, never rebalanced", () => {
+    const r = simulate(flip, { ...flipConfig, cost: msModel, staticBaseline: true });
+    const kept = r.baselines.static;
+    assert.ok(kept?.cost);
+    // Planned for [3, 1] at step 2 and kept: 10/3 ms on every judged step, nothing moved.
+    assert.deepEqual(Array.from(kept.cost.stepMs), [10 / 3, 10 / 3, 10 / 3, 10 / 3]);
+    assert.deepEqual(Array.from(kept.movedSlots), [0, 0]);
+    assert.equal(kept.cost.transferMsPerRebalance, 0);
+    assert.equal("static" in simulate(flip, flipConfig).baselines, false);
+  });
+
   test("the fused judging loop prices each step as stepMoeMs does (decode term included)", () => {
     const t = synthesizeTrace({ steps: 60, layers: 3, experts: 16, seed: 5, tokens: 64 });
     const model = makeCostModel({
@@ -202,9 +213,11 @@ describe("the gate", () => {
     const rebalances = gated.rebalanceSteps.length;
     assert.equal(gated.eplb.cost?.skippedRebalances, rebalances - 1);
     assert.ok((gated.eplb.cost?.skippedLayers ?? 0) > 0);
-    // Truthful: nothing was moved, so nothing was paid.
+    // Truthful: nothing was moved, so nothing was paid: eplb is its first placement kept.
     assert.equal(gated.eplb.movedSlotsPerRebalance, 0);
     assert.equal(gated.eplb.cost?.transferMsPerRebalance, 0);
+    const kept = simulate(t, { ...config, cost: slow, staticBaseline: true }).baselines.static;
+    assert.equal(gated.eplb.cost?.totalMs, kept?.cost?.totalMs);
   });
 
   test("when transfers cost next to nothing the gate lets every rebalance through", () => {
