@@ -79,9 +79,11 @@ export function recommendationVerdict(rec: Recommendation): string[] {
       `Rebalancing does NOT pay at any interval tried (${tried.join(", ")} steps): ${
         gated
           ? "the gate skipped every rebalance after the first, each expected to save less MoE time than its transfers stall"
-          : "at every interval the rebalances stall longer than the balance they buy saves"
+          : "at every interval eplb took at least as long as its first placement kept: the balance its rebalances buy saves less than they stall"
       }.`,
-      `Deploy a balanced placement and keep it (kept, it serves these steps ${speedup(b.noneTotalMs, b.staticTotalMs)} faster than no balancing with ${b.replicas} slots), or rebalance less often than every ${Math.max(...tried)} steps.`,
+      b.staticTotalMs < b.noneTotalMs
+        ? `Deploy a balanced placement and keep it (kept, it serves these steps ${speedup(b.noneTotalMs, b.staticTotalMs)} faster than no balancing with ${b.replicas} slots), or rebalance less often than every ${Math.max(...tried)} steps.`
+        : `Balancing does not pay here either: a balanced placement kept serves these steps ${speedup(b.noneTotalMs, b.staticTotalMs)} as fast as no balancing (${b.replicas} slots; with --expert-load-us, replicas add distinct experts whose weights a GPU streams every step).`,
     ];
   }
   const lines = [

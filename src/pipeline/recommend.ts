@@ -37,7 +37,10 @@ export interface RecommendRow {
 /** The answer of `--recommend`. */
 export interface Recommendation {
   rows: RecommendRow[];
-  /** The setup with the least time relative to no balancing over the same steps. */
+  /**
+   * The setup with the least time relative to no balancing over the same steps, among those
+   * where rebalancing pays (among all when it pays nowhere).
+   */
   best: RecommendRow;
   /** Per slot count: the shortest interval at which rebalancing pays (beats its first placement kept), or null where it never does. */
   breakEven: Array<{ replicas: number; interval: number | null }>;
@@ -81,8 +84,8 @@ export function recommendGrid(
 /**
  * Reads the answer off a priced sweep: each setup's time against not rebalancing (its first
  * placement kept), no balancing and deepseek re-planning over the same judged steps; the best
- * setup (least time relative to no balancing: setups with other intervals judge other steps, so
- * their totals are compared through that ratio); the break-even interval per slot count (the
+ * setup where rebalancing pays (least time relative to no balancing: setups with other intervals
+ * judge other steps, so their totals are compared through that ratio); the break-even interval per slot count (the
  * shortest at which rebalancing beats keeping the first placement); whether rebalancing pays at all.
  *
  * @param rows sweep rows with `cost` on eplb and the `none`, `deepseek` and `static` baselines
@@ -122,7 +125,12 @@ export function recommendFromRows(rows: readonly SweepRow[]): Recommendation {
       row,
     };
   });
-  const best = priced.reduce((a, b) => (b.speedupVsNone > a.speedupVsNone ? b : a));
+  // Recommend rebalancing only where it pays; when it pays nowhere, the best setup still says
+  // what keeping a placement gives.
+  const paying = priced.filter((r) => r.pays);
+  const best = (paying.length ? paying : priced).reduce((a, b) =>
+    b.speedupVsNone > a.speedupVsNone ? b : a,
+  );
   const breakEven: Recommendation["breakEven"] = [];
   for (const replicas of new Set(priced.map((r) => r.replicas))) {
     const paying = priced.filter((r) => r.replicas === replicas && r.pays);

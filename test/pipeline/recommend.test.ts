@@ -101,6 +101,16 @@ describe("--recommend: the answer read off the rows", () => {
     assert.equal(rec.rows[0].speedupVsStatic, 1);
   });
 
+  test("the best setup is one where rebalancing pays, when there is one", () => {
+    // Interval 1000: no rebalance after the first, the best ratio to no balancing, but nothing
+    // to recommend rebalancing with.
+    const rec = recommendFromRows([
+      row(100, 288, 430, 900, 9, 0),
+      row(1000, 288, 300, 700, 1, 0, 300),
+    ]);
+    assert.deepEqual([rec.best.interval, rec.best.pays], [100, true]);
+  });
+
   test("slower than keeping the first placement, or every rebalance skipped: no pay", () => {
     const rec = recommendFromRows([
       row(10, 288, 5000, 990, 99, 0, 600),
