@@ -10,13 +10,8 @@ import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.j
 import type { RebalanceOptions } from "../core/rebalance.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
-import { type PlanMetrics, planWithMetrics } from "../pipeline/plan.js";
-import {
-  planWithinTime,
-  rebalanceSchedule,
-  type ScheduleMetrics,
-  transfersFile,
-} from "../pipeline/schedule.js";
+import type { PlanMetrics } from "../pipeline/plan.js";
+import { planScheduled, type ScheduleMetrics, transfersFile } from "../pipeline/schedule.js";
 import {
   type Flags,
   integerFlag,
@@ -284,23 +279,10 @@ Example:
         numExperts: loads.experts,
       });
     }
-    const { result, metrics } =
-      budgetMs !== undefined && cost
-        ? planWithinTime(
-            loads,
-            numReplicas,
-            numGroups,
-            numNodes,
-            numGpus,
-            policy,
-            migration,
-            budgetMs,
-            cost,
-            layerChunk,
-          )
-        : planWithMetrics(loads, numReplicas, numGroups, numNodes, numGpus, policy, migration);
-    const scheduled = rebalanceSchedule(result, cost, layerChunk);
-    if (scheduled && !metrics.schedule) metrics.schedule = scheduled.metrics;
+    const { result, metrics, schedule } = planScheduled(
+      [loads, numReplicas, numGroups, numNodes, numGpus, policy, migration],
+      { model: cost, layerChunk, budgetMs },
+    );
     // Timing goes to the stderr summary only: the same command twice writes the same bytes.
     const { timeMs: _timeMs, ...jsonMetrics } = metrics;
     let text: string | Uint8Array;
@@ -312,8 +294,8 @@ Example:
       text = renderPlacement(result.placement, flags, { numGpus, metrics: jsonMetrics }, ctx);
     }
     writeResult(text, flags.out as string | undefined, ctx);
-    if (typeof flags.transfers === "string" && scheduled) {
-      const file = transfersFile(result, scheduled.schedule, cost, layerChunk);
+    if (typeof flags.transfers === "string" && schedule) {
+      const file = transfersFile(result, schedule, cost, layerChunk);
       writeResult(`${JSON.stringify(file)}\n`, flags.transfers, ctx);
     }
     const read = notes.filter((n) => n.level === "info").map((n) => n.text);

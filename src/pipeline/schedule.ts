@@ -5,8 +5,7 @@ import type { CostModel } from "../core/cost/model.js";
 import { scheduleTransfers, type TransferSchedule } from "../core/cost/schedule.js";
 import { type Transfer, transferList } from "../core/evaluation/transfers.js";
 import { EplbInputError } from "../core/model/errors.js";
-import type { LoadMatrix } from "../core/model/matrix.js";
-import type { RebalanceOptions, RebalanceResult } from "../core/rebalance.js";
+import type { RebalanceResult } from "../core/rebalance.js";
 import { type PlanMetrics, planWithMetrics } from "./plan.js";
 
 /** What `metrics.schedule` of `eplb plan --previous` holds. */
@@ -111,6 +110,9 @@ export function transfersFile(
   return file;
 }
 
+/** `planWithMetrics`' arguments: loads, the four shape numbers, the policy and the options. */
+export type PlanArgs = Parameters<typeof planWithMetrics>;
+
 /**
  * Plans a rebalance whose scheduled transfer time fits `budgetMs` under `model`: the largest slot
  * budget per layer (`moveBudget`, which each layer spends on its largest gains first; every
@@ -120,35 +122,24 @@ export function transfersFile(
  * grow with the slot budget, so the answer is the largest budget found that fits, whose next
  * larger budget did not; it is always within the budget.
  *
- * @param loads load per (layer, expert)
- * @param numReplicas slots per layer
- * @param numGroups expert groups
- * @param numNodes nodes
- * @param numGpus GPUs
- * @param policy a registered policy name
- * @param options `rebalanceExperts` options, `previous` among them (`moveBudget` is searched)
+ * @param args `planWithMetrics`' arguments; the options hold `previous` (`moveBudget` is searched)
  * @param budgetMs the time the transfers may take, ms
  * @param model the cost model pricing each round
  * @param layerChunk the schedule's layer chunks, if any
- * @returns the plan, its metrics (with `schedule`) and its schedule
- * @throws EplbInputError when `options.previous` is missing or an option is invalid
+ * @returns the plan, its metrics (with `schedule`; `timeMs` covers every plan of the search) and
+ *   its schedule
+ * @throws EplbInputError when `previous` is missing or an option is invalid
  * @example
  * ```ts
  * const previous = rebalanceExperts([[10, 40, 20, 30]], 8, 1, 2, 4).phy2log;
  * const m = makeCostModel({ expertBytes: 50e6, intraGbps: 1600, interGbps: 400, tokenUs: 0 });
- * const r = planWithinTime(toLoadMatrix([[40, 10, 30, 20]]), 8, 1, 2, 4, "balanced",
- *   { previous }, 1, m);
+ * const r = planWithinTime([toLoadMatrix([[40, 10, 30, 20]]), 8, 1, 2, 4, "balanced",
+ *   { previous }], 1, m);
  * r.metrics.schedule.estimatedMs <= 1; // true
  * ```
  */
 export function planWithinTime(
-  loads: LoadMatrix,
-  numReplicas: number,
-  numGroups: number,
-  numNodes: number,
-  numGpus: number,
-  policy: string,
-  options: RebalanceOptions,
+  args: PlanArgs,
   budgetMs: number,
   model: CostModel,
   layerChunk?: number,
@@ -157,19 +148,23 @@ export function planWithinTime(
   metrics: PlanMetrics & { schedule: ScheduleMetrics };
   schedule: TransferSchedule;
 } {
+  const [loads, numReplicas, numGroups, numNodes, numGpus, policy, options = {}] = args;
   if (!options.previous) {
     throw new EplbInputError("previous", options.previous, "is needed for a move budget in time");
   }
+  const started = performance.now();
   let plans = 0;
-  const timeOf = (moveBudget: number): number => {
+  const planWith = (moveBudget: number, compareRelabelled: boolean | undefined) => {
     plans++;
-    const probe = planWithMetrics(loads, numReplicas, numGroups, numNodes, numGpus, policy, {
+    return planWithMetrics(loads, numReplicas, numGroups, numNodes, numGpus, policy, {
       ...options,
       moveBudget,
-      compareRelabelled: false,
+      compareRelabelled,
     });
-    return rebalanceSchedule(probe.result, model, layerChunk)?.schedule.totalMs ?? 0;
   };
+  // The probes skip the relabelled fresh plan (a figure for the report, not for the search).
+  const timeOf = (moveBudget: number): number =>
+    rebalanceSchedule(planWith(moveBudget, false).result, model, layerChunk)?.schedule.totalMs ?? 0;
   let fits = 0;
   if (timeOf(numReplicas) <= budgetMs) fits = numReplicas;
   else {
@@ -180,18 +175,52 @@ export function planWithinTime(
       else over = mid;
     }
   }
-  const { result, metrics } = planWithMetrics(
-    loads,
-    numReplicas,
-    numGroups,
-    numNodes,
-    numGpus,
-    policy,
-    { ...options, moveBudget: fits },
-  );
-  plans++;
+  const { result, metrics } = planWith(fits, options.compareRelabelled);
   const scheduled = rebalanceSchedule(result, model, layerChunk);
   if (!scheduled) throw new Error("internal: a rebalance from previous without transfers");
   const schedule = { ...scheduled.metrics, moveBudgetMs: budgetMs, plansTried: plans };
-  return { result, metrics: { ...metrics, schedule }, schedule: scheduled.schedule };
+  // The summary's "planned in" covers the whole search, not only the last plan.
+  const timeMs = performance.now() - started;
+  return { result, metrics: { ...metrics, timeMs, schedule }, schedule: scheduled.schedule };
+}
+
+/** How {@link planScheduled} prices and schedules a rebalance. */
+export interface SchedulePricing {
+  /** Prices the rounds; null: rounds only. */
+  model: CostModel | null;
+  /** Schedule chunks of this many layers one after another. */
+  layerChunk?: number;
+  /** A move budget in time (needs `model`): see {@link planWithinTime}. */
+  budgetMs?: number;
+}
+
+/**
+ * What `eplb plan` runs: plans (within a time budget when `pricing.budgetMs` is given) and, for
+ * a rebalance from `options.previous`, schedules its transfers, adding `metrics.schedule`.
+ *
+ * @param args `planWithMetrics`' arguments (loads, shape, policy, `rebalanceExperts` options)
+ * @param pricing the cost model (or null), layer chunks and time budget
+ * @returns the plan, its metrics and its schedule (null without `previous`)
+ * @throws EplbInputError when an option is invalid, or `budgetMs` is given without a model
+ * @example
+ * ```ts
+ * const previous = rebalanceExperts([[10, 40, 20, 30]], 8, 1, 2, 4).phy2log;
+ * const r = planScheduled([toLoadMatrix([[40, 10, 30, 20]]), 8, 1, 2, 4, "balanced", { previous }],
+ *   { model: null });
+ * r.metrics.schedule?.rounds === r.schedule?.rounds; // true
+ * ```
+ */
+export function planScheduled(
+  args: PlanArgs,
+  pricing: SchedulePricing,
+): { result: RebalanceResult; metrics: PlanMetrics; schedule: TransferSchedule | null } {
+  const { model, layerChunk, budgetMs } = pricing;
+  if (budgetMs !== undefined) {
+    if (!model) throw new EplbInputError("budgetMs", budgetMs, "needs a cost model");
+    return planWithinTime(args, budgetMs, model, layerChunk);
+  }
+  const { result, metrics } = planWithMetrics(...args);
+  const scheduled = rebalanceSchedule(result, model, layerChunk);
+  if (scheduled) metrics.schedule = scheduled.metrics;
+  return { result, metrics, schedule: scheduled?.schedule ?? null };
 }

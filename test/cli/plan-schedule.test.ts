@@ -38,22 +38,15 @@ type Copy = {
   destinationGpu: number;
   kind: string;
 };
+/** `eplb plan` on the small case, rebalancing from its previous placement, with more flags. */
+const planSmall = (...flags: string[]) =>
+  cli(["plan", "--loads", smallLoads, ...small, "--previous", smallPrevious, ...flags]);
 const brief = (t: Copy) => `L${t.layer} e${t.expert} ${t.sourceGpu}->${t.destinationGpu} ${t.kind}`;
 
 describe("eplb plan --previous: the transfer schedule", () => {
   test("--transfers holds the rounds, checked by hand: the inter-node copies share one round", async () => {
     const out = join(tmp, "moves.json");
-    const r = await cli([
-      "plan",
-      "--loads",
-      smallLoads,
-      ...small,
-      "--previous",
-      smallPrevious,
-      "--transfers",
-      out,
-      ...price,
-    ]);
+    const r = await planSmall("--transfers", out, ...price);
     assert.equal(r.code, 0, r.stderr);
     const f = JSON.parse(readFileSync(out, "utf8"));
     assert.deepEqual(f.transfers.map(brief), [
@@ -84,18 +77,7 @@ describe("eplb plan --previous: the transfer schedule", () => {
 
   test("without cost flags: rounds, no time; --chunk-layers 1 orders rounds layer by layer", async () => {
     const out = join(tmp, "moves-chunked.json");
-    const r = await cli([
-      "plan",
-      "--loads",
-      smallLoads,
-      ...small,
-      "--previous",
-      smallPrevious,
-      "--transfers",
-      out,
-      "--chunk-layers",
-      "1",
-    ]);
+    const r = await planSmall("--transfers", out, "--chunk-layers", "1");
     assert.equal(r.code, 0, r.stderr);
     const f = JSON.parse(readFileSync(out, "utf8"));
     assert.equal(f.estimatedMs, undefined);
@@ -114,18 +96,7 @@ describe("eplb plan --previous: the transfer schedule", () => {
   });
 
   test("cost flags without --transfers still print the estimate; presets work", async () => {
-    const r = await cli([
-      "plan",
-      "--loads",
-      smallLoads,
-      ...small,
-      "--previous",
-      smallPrevious,
-      "--model",
-      "qwen3-235b-a22b",
-      "--hardware",
-      "h100",
-    ]);
+    const r = await planSmall("--model", "qwen3-235b-a22b", "--hardware", "h100");
     assert.equal(r.code, 0, r.stderr);
     // 37,748,736 bytes: 0.755 ms at 400 Gb/s, 0.0839 ms at 3600 Gb/s.
     const ms = ((37_748_736 * 8) / 400e9) * 1e3 + ((37_748_736 * 8) / 3600e9) * 1e3;

@@ -42,13 +42,21 @@ export interface ScheduleOptions {
 const INTER = TRANSFER_KINDS.indexOf("interNode");
 
 /**
+ * The largest round table (`2 * GPUs * rounds` int32 entries, 256 MiB) a schedule builds; a
+ * DeepSeek re-plan of Kimi K2 on 96 GPUs needs about 10^5.
+ */
+const MAX_COLOUR_TABLE = 1 << 26;
+
+/**
  * Schedules a transfer plan in the fewest rounds: per round every GPU sends at most one and
  * receives at most one expert, local copies (kind `local`) need no round, and the number of
  * rounds is the largest number of copies between GPUs that any GPU sends or receives, which no
  * schedule can beat (König's edge-colouring theorem for bipartite multigraphs). Inter-node copies
  * are coloured first, into the first rounds (as few as the busiest GPU's inter-node copies allow),
  * and the intra-node copies prefer the other rounds, so fewer rounds wait for a slow inter-node
- * link; the alternating-path swaps may still mix kinds in a round (never at the cost of a round).
+ * link; their alternating-path swaps pair two rounds on the same side of that split where they
+ * can, and otherwise may move an inter-node copy into another round (never at the cost of a
+ * round).
  * Each round lasts as long as its slowest copy under `model` (`copyMs`).
  *
  * @param plan the transfers (from `planTransfers` or a rebalance's `transfers`)
@@ -56,7 +64,9 @@ const INTER = TRANSFER_KINDS.indexOf("interNode");
  * @param model prices each copy; without one every `roundMs` is 0
  * @param options `layerChunk`: schedule chunks of that many layers one after another
  * @returns rounds, each transfer's round and the plan indices grouped by round
- * @throws {EplbInputError} when `layerChunk` is not a positive integer
+ * @throws {EplbInputError} when `layerChunk` is not a positive integer, or when one GPU sends or
+ *   receives so many copies that the round table (`2 * numGpus * rounds` entries) would pass
+ *   2^26 entries (schedule in layer chunks then)
  * @example
  * ```ts
  * const t = makeTopology(4, 8, 1, 2, 4); // 2 nodes of 2 GPUs, 2 slots per GPU
@@ -162,6 +172,15 @@ class EdgeColourer {
     }
     if (delta === 0) return 0;
     const size = 2 * this.numGpus * delta;
+    if (size > MAX_COLOUR_TABLE) {
+      // Only a plan where one GPU sends or receives an enormous share of the copies gets here:
+      // refuse in one line rather than fail to allocate.
+      throw new EplbInputError(
+        "transfers",
+        `${delta} copies from or to one GPU among ${this.numGpus}`,
+        `need a ${size}-entry round table (more than ${MAX_COLOUR_TABLE}); schedule in layer chunks (layerChunk)`,
+      );
+    }
     if (this.at.length < size) this.at = new Int32Array(size);
     this.at.fill(-1, 0, size);
     this.words = (delta + 31) >> 5;
@@ -173,31 +192,54 @@ class EdgeColourer {
     // the first rounds. The intra-node copies then look for free colours from the last round
     // down, away from them.
     for (let i = start; i < end; i++) {
-      if (kind[i] === INTER) this.colourEdge(i, delta, interDelta, false);
+      if (kind[i] === INTER) this.colourEdge(i, delta, interDelta, 0, false);
     }
     for (let i = start; i < end; i++) {
-      if (kind[i] !== 0 && kind[i] !== INTER) this.colourEdge(i, delta, delta, true);
+      if (kind[i] !== 0 && kind[i] !== INTER) this.colourEdge(i, delta, delta, interDelta, true);
     }
     for (let i = start; i < end; i++) if (kind[i] !== 0) this.roundOf[i] = base + this.colourOf[i];
     return delta;
   }
 
-  /** Colours edge `e` with one of the first `palette` colours (a stride of Δ per vertex). */
-  private colourEdge(e: number, delta: number, palette: number, fromTop: boolean): void {
+  /**
+   * Colours edge `e` with one of the first `palette` colours (a stride of Δ per vertex). Colours
+   * below `split` hold the inter-node copies: a swap of two colours on the same side of it never
+   * moves one of those out, so such a pair is preferred.
+   */
+  private colourEdge(
+    e: number,
+    delta: number,
+    palette: number,
+    split: number,
+    fromTop: boolean,
+  ): void {
     const { at, colourOf, used, words } = this;
     const uWords = this.sender[e] * words;
     const vWords = this.receiver[e] * words;
     // A colour free at both ends needs no swap (and swaps are what move inter-node copies out
     // of their rounds), so look for one first.
-    const common = freeColour(used, uWords, vWords, palette, fromTop);
+    const common = freeColour(used, uWords, vWords, 0, palette, fromTop);
     if (common >= 0) {
       this.assign(e, common, delta);
       return;
     }
-    const a = freeColour(used, uWords, -1, palette, fromTop);
-    const b = freeColour(used, vWords, -1, palette, fromTop);
-    if (a < 0 || b < 0)
+    let a = freeColour(used, uWords, -1, split, palette, fromTop);
+    let b = freeColour(used, vWords, -1, split, palette, fromTop);
+    if (a < 0 || b < 0) {
+      const aLow = freeColour(used, uWords, -1, 0, split, fromTop);
+      const bLow = freeColour(used, vWords, -1, 0, split, fromTop);
+      if (aLow >= 0 && bLow >= 0) {
+        a = aLow;
+        b = bLow;
+      } else {
+        // No pair on one side: a mixed swap (it may move inter-node copies, never adds a round).
+        if (a < 0) a = aLow;
+        if (b < 0) b = bLow;
+      }
+    }
+    if (a < 0 || b < 0) {
       throw new Error("internal: no free colour at a vertex of degree <= palette");
+    }
     // The a/b alternating path from v: a at v, then b, then a... It cannot reach u (senders are
     // entered by a-edges and u has none), so swapping a and b along it frees a at v.
     const path = this.path;
@@ -241,22 +283,26 @@ class EdgeColourer {
 }
 
 /**
- * A colour below `palette` free at the vertex whose bit row starts at `row` (and at `other`'s
- * too unless it is -1): the lowest, or the highest with `fromTop`; -1 when none is.
+ * A colour in `[lo, hi)` free at the vertex whose bit row starts at `row` (and at `other`'s too
+ * unless it is -1): the lowest, or the highest with `fromTop`; -1 when none is.
  */
 function freeColour(
   used: Int32Array,
   row: number,
   other: number,
-  palette: number,
+  lo: number,
+  hi: number,
   fromTop: boolean,
 ): number {
-  const last = (palette - 1) >> 5;
-  for (let k = 0; k <= last; k++) {
-    const w = fromTop ? last - k : k;
+  if (hi <= lo) return -1;
+  const first = lo >> 5;
+  const last = (hi - 1) >> 5;
+  for (let k = 0; k <= last - first; k++) {
+    const w = fromTop ? last - k : first + k;
     let free = ~(used[row + w] | (other < 0 ? 0 : used[other + w]));
-    const valid = palette - 32 * w;
-    if (valid < 32) free &= (1 << valid) - 1;
+    if (w === first) free &= -1 << (lo & 31);
+    const above = hi - 32 * w;
+    if (above < 32) free &= (1 << above) - 1;
     if (free === 0) continue;
     return 32 * w + (fromTop ? 31 - Math.clz32(free) : 31 - Math.clz32(free & -free));
   }
