@@ -24,7 +24,9 @@ describe("the simulation report with prices", () => {
     // Steps 2, 3: 10/3 ms each; the rebalance at step 4 stalls 1 ms; steps 4, 5: 2 ms each.
     const got = Array.from(cumulativeSeconds(r, r.eplb), (x) => x * 1e3);
     const want = [10 / 3, 20 / 3, 20 / 3 + 1 + 2, 20 / 3 + 1 + 4];
-    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-9, `${got} vs ${want}`));
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Math.abs(got[i] - want[i]) < 1e-9, `${got} vs ${want}`);
+    }
     assert.ok(Math.abs(got[3] - (r.eplb.cost?.totalMs ?? 0)) < 1e-9);
     assert.equal(cumulativeSeconds(simulate(flip, config), simulate(flip, config).eplb).length, 0);
   });
