@@ -10,6 +10,7 @@ import {
 } from "../pipeline/recommend.js";
 import type { PlainConfig } from "../pipeline/sweep.js";
 import { defaultSweepWorkers } from "../pipeline/sweep.js";
+import { sweepHtml } from "../pipeline/sweep-report.js";
 import type { Flags } from "./args.js";
 import { type CliContext, UsageError } from "./command.js";
 import { fixed4, round6, slotCount, textTable, writeResult } from "./output.js";
@@ -232,4 +233,18 @@ export async function recommendTrace(
       ? `${JSON.stringify(recommendationJson(rec), null, 2)}\n`
       : formatRecommendation(rec, tracePath);
   writeResult(text, out, ctx);
+  // The setups as a sweep's page: balance and moves per setup, and the last placement.
+  const html = typeof flags.html === "string" ? flags.html : undefined;
+  if (html !== undefined) {
+    writeResult(
+      sweepHtml(
+        trace,
+        base,
+        rec.rows.map((r) => r.row),
+        tracePath,
+      ),
+      html,
+      ctx,
+    );
+  }
 }

@@ -188,8 +188,11 @@ describe("eplb simulate with cost flags", () => {
       "10,25,50",
       ...ordinaryFlags,
       "--recommend",
+      "--html",
+      join(tmp, "recommend.html"),
     ]);
     assert.match(text.stdout, /Recommended: rebalance every \d+ steps with 48 slots/);
+    assert.match(readFileSync(join(tmp, "recommend.html"), "utf8"), /Simulation sweep/);
   });
 
   test("mistakes: --recommend without cost flags or with --sweep, --no-cost-gate alone", async () => {
