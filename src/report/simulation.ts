@@ -24,6 +24,11 @@ function f4(x: number): string {
   return Number.isFinite(x) ? x.toFixed(4) : "-";
 }
 
+/** A strategy's line in a chart over the judged steps, in its style. */
+function lineOf(name: StrategyName, values: ArrayLike<number>, r: SimulationResult) {
+  return { name: labelOf(name, r), values, color: STYLE[name].color, dash: STYLE[name].dash };
+}
+
 /** The label of a strategy in this simulation (the configuration says how it rebalances). */
 function labelOf(name: StrategyName, r: SimulationResult): string {
   return STYLE[name].label(
@@ -68,12 +73,7 @@ function timeChart(r: SimulationResult): string {
   const chart = svgLineChart({
     title: "Cumulative time: MoE time plus rebalancing stalls",
     description: `Seconds of MoE time and transfer stalls since step ${r.firstJudgedStep}, for each strategy`,
-    series: series.map(({ name, values }) => ({
-      name: labelOf(name, r),
-      values,
-      color: STYLE[name].color,
-      dash: STYLE[name].dash,
-    })),
+    series: series.map(({ name, values }) => lineOf(name, values, r)),
     xLabel: "step",
     yLabel: "seconds",
     xStart: r.firstJudgedStep,
@@ -138,12 +138,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
         description: `Balancedness of every judged step from step ${r.firstJudgedStep}, for each strategy`,
         series: strategies(r)
           .filter(([, s]) => s.balancedness.length > 0)
-          .map(([name, s]) => ({
-            name: labelOf(name, r),
-            values: s.balancedness,
-            color: STYLE[name].color,
-            dash: STYLE[name].dash,
-          })),
+          .map(([name, s]) => lineOf(name, s.balancedness, r)),
         xLabel: "step",
         yLabel: "balancedness",
         xStart: r.firstJudgedStep,

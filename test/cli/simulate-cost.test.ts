@@ -8,15 +8,13 @@ import { describe, test } from "node:test";
 import { synthesizeTrace } from "../../src/index.js";
 import { writeNpy } from "../../src/io/npy-write.js";
 import { cli } from "../helpers/cli.js";
+import { FLIP_ROWS } from "../helpers/priced-flip.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-simulate-cost-"));
 
 /** The flip trace of test/core/cost/price.test.ts: 1 layer, 2 experts, 6 steps. */
 const flipPath = join(tmp, "flip.json");
-writeFileSync(
-  flipPath,
-  JSON.stringify({ logical_count: [[[3, 1]], [[3, 1]], [[1, 3]], [[1, 3]], [[1, 3]], [[1, 3]]] }),
-);
+writeFileSync(flipPath, JSON.stringify({ logical_count: FLIP_ROWS }));
 // 1 ms per (token, expert) pair, 1 ms per copy (1 MB over 8 Gb/s).
 const msFlags = ["--expert-bytes", "1e6", "--link-gbps", "8,8", "--token-us", "1000"];
 const flipArgs = [

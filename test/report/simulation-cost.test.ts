@@ -1,22 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { makeCostModel } from "../../src/core/cost/model.js";
 import { simulate } from "../../src/core/traces/simulate.js";
 import { cumulativeSeconds, simulationSection } from "../../src/report/simulation.js";
-
-const rows = [[[3, 1]], [[3, 1]], [[1, 3]], [[1, 3]], [[1, 3]], [[1, 3]]];
-const flip = { steps: 6, layers: 1, experts: 2, data: Float64Array.from(rows.flat(2)) };
-const config = {
-  numReplicas: 4,
-  numGroups: 1,
-  numNodes: 1,
-  numGpus: 2,
-  interval: 2,
-  window: 2,
-  estimator: "mean" as const,
-  policy: "deepseek",
-};
-const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+import { flipConfig as config, msModel as cost, flip } from "../helpers/priced-flip.js";
 
 describe("the simulation report with prices", () => {
   it("cumulative time: each step's MoE time, each stall at the step its rebalance takes effect", () => {

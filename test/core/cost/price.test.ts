@@ -11,30 +11,17 @@ import {
   stepMoeMs,
 } from "../../../src/core/cost/price.js";
 import {
-  type LoadTrace,
   makeTopology,
   placementFromPhy2log,
   planTransfers,
-  type SimulationConfig,
   simulate,
   synthesizeTrace,
   toLoadMatrix,
 } from "../../../src/index.js";
+import { flip, flipConfig, msModel, ordinaryModel } from "../../helpers/priced-flip.js";
 
 const close = (a: number, b: number, tol = 1e-9) =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
-
-function trace(rows: number[][][]): LoadTrace {
-  return {
-    steps: rows.length,
-    layers: rows[0].length,
-    experts: rows[0][0].length,
-    data: Float64Array.from(rows.flat(2)),
-  };
-}
-
-/** 1 ms per (token, expert) pair, 1 ms per intra-node copy (1 MB over 8 Gb/s). */
-const msModel = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
 
 describe("pricing a step", () => {
   test("a layer's time is its busiest GPU's tokens plus its distinct active experts", () => {
@@ -84,18 +71,8 @@ describe("pricing a step", () => {
   });
 });
 
-/** Two experts, two GPUs with two slots: popularity flips after two steps and stays. */
-const flip = trace([[[3, 1]], [[3, 1]], [[1, 3]], [[1, 3]], [[1, 3]], [[1, 3]]]);
-const flipConfig: SimulationConfig = {
-  numReplicas: 4,
-  numGroups: 1,
-  numNodes: 1,
-  numGpus: 2,
-  interval: 2,
-  window: 2,
-  estimator: "mean",
-  policy: "deepseek",
-};
+/** 24 slots on 8 GPUs in 2 nodes, 4 groups of 4 experts: a small hierarchical cluster. */
+const small = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 20, window: 20 };
 
 describe("simulate with a cost model: hand-computed", () => {
   test("1 layer, 2 GPUs, 6 steps: MoE ms per step, stall per rebalance, total", () => {
@@ -145,15 +122,7 @@ describe("simulate with a cost model: hand-computed", () => {
       tokenUs: 0.3,
       expertLoadUs: 7,
     });
-    const config = {
-      numReplicas: 24,
-      numGroups: 4,
-      numNodes: 2,
-      numGpus: 8,
-      interval: 20,
-      window: 20,
-    };
-    const r = simulate(t, { ...config, cost: model });
+    const r = simulate(t, { ...small, cost: model });
     const topology = makeTopology(16, 24, 4, 2, 8);
     const n = 3 * 16;
     const stepMs = r.eplb.cost?.stepMs ?? new Float64Array(0);
@@ -170,16 +139,8 @@ describe("simulate with a cost model: hand-computed", () => {
 
   test("without a cost model nothing is priced and nothing else changes", () => {
     const t = synthesizeTrace({ steps: 80, layers: 2, experts: 16, seed: 3 });
-    const config = {
-      numReplicas: 24,
-      numGroups: 4,
-      numNodes: 2,
-      numGpus: 8,
-      interval: 20,
-      window: 20,
-    };
-    const plain = simulate(t, config);
-    const priced = simulate(t, { ...config, cost: msModel, costGate: false });
+    const plain = simulate(t, small);
+    const priced = simulate(t, { ...small, cost: msModel, costGate: false });
     for (const s of [plain.eplb, ...Object.values(plain.baselines)]) {
       assert.equal(s && "cost" in s, false);
     }
@@ -230,19 +191,14 @@ describe("the gate", () => {
   });
 
   test("the horizon: counting the saving over fewer intervals holds more layers back", () => {
-    const ordinary = makeCostModel({
-      expertBytes: 44e6,
-      intraGbps: 1600,
-      interGbps: 400,
-      tokenUs: 0.05,
-    });
     const skipped = (costGateIntervals: number) =>
-      simulate(t, { ...config, cost: ordinary, costGateIntervals }).eplb.cost?.skippedLayers ?? -1;
+      simulate(t, { ...config, cost: ordinaryModel, costGateIntervals }).eplb.cost?.skippedLayers ??
+      -1;
     const one = skipped(1);
     const three = skipped(3);
     assert.ok(one > three && three > skipped(30), `${one} ${three}`);
     assert.throws(
-      () => simulate(t, { ...config, cost: ordinary, costGateIntervals: 0 }),
+      () => simulate(t, { ...config, cost: ordinaryModel, costGateIntervals: 0 }),
       /costGateIntervals \(0\) must be a finite number > 0/,
     );
   });
