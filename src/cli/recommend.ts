@@ -67,8 +67,12 @@ function rowCells(r: RecommendRow): string[] {
  *
  * @example
  * ```ts
- * recommendationVerdict(rec)[0];
- * // "Recommended: rebalance every 100 steps with 288 slots: 1.95x faster than no balancing, ..."
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const cost = makeCostModel({ expertBytes: 44e6, intraGbps: 1600, interGbps: 400, tokenUs: 0.05 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10, cost };
+ * const rec = recommendFromRows(recommendGrid(base, [10, 50]).map((c) => sweepRow(simulate(trace, c))));
+ * recommendationVerdict(rec).length; // 2: the recommendation, and the break-even with 24 slots
+ * recommendationVerdict(rec)[0].startsWith("Recommended: rebalance every"); // true
  * ```
  */
 export function recommendationVerdict(rec: Recommendation): string[] {
@@ -108,7 +112,11 @@ export function recommendationVerdict(rec: Recommendation): string[] {
  *
  * @example
  * ```ts
- * formatRecommendation(rec, "trace.npy"); // "eplb simulate --recommend: trace.npy, 7 setups\n..."
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const cost = makeCostModel({ expertBytes: 44e6, intraGbps: 1600, interGbps: 400, tokenUs: 0.05 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10, cost };
+ * const rec = recommendFromRows(recommendGrid(base, [10, 50]).map((c) => sweepRow(simulate(trace, c))));
+ * formatRecommendation(rec, "trace.npy").split("\n")[0]; // "eplb simulate --recommend: trace.npy, 2 setups"
  * ```
  */
 export function formatRecommendation(rec: Recommendation, traceName: string): string {
@@ -148,7 +156,12 @@ export function formatRecommendation(rec: Recommendation, traceName: string): st
  *
  * @example
  * ```ts
- * recommendationJson(rec).recommended; // { interval: 100, replicas: 288, totalMs: ..., ... }
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const cost = makeCostModel({ expertBytes: 44e6, intraGbps: 1600, interGbps: 400, tokenUs: 0.05 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10, cost };
+ * const rec = recommendFromRows(recommendGrid(base, [10, 50]).map((c) => sweepRow(simulate(trace, c))));
+ * recommendationJson(rec).setups.length; // 2
+ * recommendationJson(rec).breakEven; // [{ replicas: 24, interval: 10 }]
  * ```
  */
 export function recommendationJson(rec: Recommendation): Record<string, unknown> {

@@ -49,7 +49,11 @@ export function speedup(reference: number | undefined, time: number): string {
  *
  * @example
  * ```ts
- * costCells(result.eplb, result); // ["0.981", "0.660", "198.4", "2.11x", "1.26x"]
+ * const trace = { steps: 6, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3, 1, 3, 1, 3]) };
+ * const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+ * const r = simulate(trace, { numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2,
+ *   window: 2, estimator: "mean", policy: "deepseek", cost, costGate: false });
+ * costCells(r.eplb, r); // ["2.667", "1.000", "11.7", "1.03x", "1.00x"]
  * ```
  */
 export function costCells(s: StrategyResult, r: SimulationResult): string[] {
@@ -83,7 +87,11 @@ export function describeCostModel(m: CostModel): string {
  *
  * @example
  * ```ts
- * costNotes(result).at(-1); // "eplb: 2.11x faster than no balancing, 1.26x than deepseek re-planning."
+ * const trace = { steps: 6, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3, 1, 3, 1, 3]) };
+ * const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+ * const r = simulate(trace, { numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2,
+ *   window: 2, estimator: "mean", policy: "deepseek", cost, costGate: false });
+ * costNotes(r).at(-1); // "eplb: 1.03x faster than no balancing; 1.00x faster than deepseek re-planning."
  * ```
  */
 export function costNotes(r: SimulationResult): string[] {
@@ -126,7 +134,11 @@ export function costNotes(r: SimulationResult): string[] {
  *
  * @example
  * ```ts
- * costSeries({ eplb: result.eplb }); // { eplb: [0, 0.66, 0.88, ...] }
+ * const trace = { steps: 6, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3, 1, 3, 1, 3]) };
+ * const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+ * const r = simulate(trace, { numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2,
+ *   window: 2, estimator: "mean", policy: "deepseek", cost, costGate: false });
+ * costSeries({ eplb: r.eplb, none: r.baselines.none }); // { eplb: [0, 1] }
  * ```
  */
 export function costSeries(

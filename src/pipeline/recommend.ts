@@ -60,6 +60,7 @@ export interface Recommendation {
  * @returns the grid, intervals varying fastest within a slot count
  * @example
  * ```ts
+ * const base = { numReplicas: 288, numGroups: 8, numNodes: 4, numGpus: 32, interval: 100, window: 100 };
  * recommendGrid(base, [50, 100], [288, 320], false).map((c) => [c.numReplicas, c.interval, c.window]);
  * // [[288, 50, 50], [288, 100, 100], [320, 50, 50], [320, 100, 100]]
  * ```
@@ -93,9 +94,12 @@ export function recommendGrid(
  * @throws Error when a row lacks the prices (a sweep run without a cost model or baselines)
  * @example
  * ```ts
- * const rec = recommendFromRows(await runSweep(trace, recommendGrid(base, [10, 100]), 1, () => {}));
- * rec.best.interval; // 100
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const cost = makeCostModel({ expertBytes: 44e6, intraGbps: 1600, interGbps: 400, tokenUs: 0.05 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10, cost };
+ * const rec = recommendFromRows(await runSweep(trace, recommendGrid(base, [10, 50]), 1, () => {}));
  * rec.pays; // true
+ * rec.breakEven; // [{ replicas: 24, interval: 10 }]
  * ```
  */
 export function recommendFromRows(rows: readonly SweepRow[]): Recommendation {
@@ -151,8 +155,11 @@ export function recommendFromRows(rows: readonly SweepRow[]): Recommendation {
  * @throws EplbInputError or an Error from a worker when a setup cannot run
  * @example
  * ```ts
- * const rec = await recommendSetup(trace, recommendGrid(base, [10, 50, 100]), 2, () => {});
- * rec.breakEven; // [{ replicas: 288, interval: 50 }]
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const cost = makeCostModel({ expertBytes: 44e6, intraGbps: 1600, interGbps: 400, tokenUs: 0.05 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10, cost };
+ * const rec = await recommendSetup(trace, recommendGrid(base, [10, 50]), 1, () => {});
+ * rec.rows.map((r) => r.interval); // [10, 50]
  * ```
  */
 export async function recommendSetup(

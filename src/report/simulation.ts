@@ -45,7 +45,12 @@ function labelOf(name: StrategyName, r: SimulationResult): string {
  * @returns one value per judged step (empty when the strategy is not priced or keeps no series)
  * @example
  * ```ts
- * cumulativeSeconds(result, result.eplb).at(-1); // result.eplb.cost.totalMs / 1000
+ * const trace = { steps: 6, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3, 1, 3, 1, 3]) };
+ * const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+ * const r = simulate(trace, { numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2,
+ *   window: 2, estimator: "mean", policy: "deepseek", cost, costGate: false });
+ * cumulativeSeconds(r, r.eplb).length; // 4: one per judged step
+ * cumulativeSeconds(r, r.eplb)[3] * 1000 === r.eplb.cost?.totalMs; // true
  * ```
  */
 export function cumulativeSeconds(r: SimulationResult, s: StrategyResult): Float64Array {
