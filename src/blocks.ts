@@ -164,6 +164,15 @@ export {
   referenceShape,
 } from "./core/policies/deepseek.js";
 export {
+  createDispatchWorkspace,
+  type DispatchWorkspace,
+  type LayerDispatch,
+  layerRemoteNodes,
+  maskWords,
+  nodeMasks,
+  tokenRemoteNodes,
+} from "./core/routing/dispatch.js";
+export {
   DEFAULT_HALF_LIFE_FRACTION,
   ESTIMATOR_DESCRIPTIONS,
   resolveEstimatorSpec,

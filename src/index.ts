@@ -62,6 +62,8 @@ export { type DeepseekOptions, planDeepseek } from "./core/policies/deepseek.js"
 export { DEFAULT_POLICY, getPolicy, policyNames, registerPolicy } from "./core/policies/index.js";
 export type { Policy, PolicyOptions } from "./core/policies/policy.js";
 export { type RebalanceOptions, type RebalanceResult, rebalanceExperts } from "./core/rebalance.js";
+export { type DispatchStats, dispatchStats } from "./core/routing/dispatch.js";
+export { makeRouting, type Routing } from "./core/routing/routing.js";
 export {
   createEstimator,
   DEFAULT_ESTIMATOR,

@@ -42,6 +42,13 @@ export {
   readTrace,
   readValue,
 } from "./io/read.js";
+export {
+  MAX_ROUTING_ENTRIES,
+  openRoutingTrace,
+  type RoutingTrace,
+  readPassRouting,
+  readRoutingFiles,
+} from "./io/routing.js";
 export { readSafetensors } from "./io/safetensors.js";
 export {
   readSglangPassDump,

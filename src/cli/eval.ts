@@ -1,4 +1,8 @@
+import { localityViolation } from "../core/migration/previous.js";
+import { makeTopology } from "../core/model/topology.js";
+import { localityMetrics } from "../core/routing/summary.js";
 import { type EvalReport, evaluateForEngines, loadsSummary } from "../pipeline/evaluate.js";
+import { hierarchyMetrics } from "../pipeline/locality.js";
 import { integerFlag, parseFlags, requireString } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
 import {
@@ -15,7 +19,9 @@ import {
   readPlacementFile,
   warnOnStderr,
 } from "./inputs.js";
+import { hierarchyLines, localityLines } from "./locality-summary.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
+import { ROUTING_HELP, ROUTING_OPTIONS, readRoutingFlag } from "./routing-flags.js";
 
 /**
  * The readable table `eplb eval` prints: one row per figure, the placement beside the same
@@ -23,6 +29,8 @@ import { checkOutputPaths, fixed3, writeResult } from "./output.js";
  *
  * @example
  * ```ts
+ * const loads = lognormalLoads(4, 16, 1.0, 7);
+ * const report = evaluateForEngines(loads, rebalanceExperts(loads, 20, 1, 1, 4).placement, 4);
  * formatEvalTable(report);
  * // "eplb eval: 4 layers, 16 experts, 20 slots on 4 GPUs (1 node)\n\nfigure ... placement  without EPLB\n..."
  * ```
@@ -96,6 +104,8 @@ export function formatEvalTable(r: EvalReport): string {
         ]
       : []),
     `load per node (share of the total): ${share}`,
+    ...(r.hierarchy ? hierarchyLines(r.hierarchy, "placement") : []),
+    ...(r.locality ? localityLines(r.locality, "placement") : []),
     "",
   ].join("\n");
 }
@@ -105,7 +115,8 @@ export const evalCommand: CliCommand = {
   summary: "measure a placement under loads, in every engine's balance definition",
   help: `Usage: eplb eval --loads FILE|DIR [--loads FILE ...] --placement FILE [--gpus N] [--nodes N]
                  [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
-                 [--placement-format F] [--experts N] [--json] [--out FILE]
+                 [--placement-format F] [--experts N] [--groups N] [--routing FILE|DIR ...]
+                 [--json] [--out FILE]
 
 How good is a placement under these loads? Prints a table (or JSON with --json): balancedness
 as DeepSeek's reference, vLLM, SGLang, TensorRT-LLM and vllm-ascend each define it, max GPU
@@ -127,6 +138,12 @@ ${LOADS_INPUT_HELP}
                  vllm-ascend expert map states; required otherwise]
   --nodes N      nodes, dividing --gpus [default 1]
   --experts N    logical experts of the placement [default: the largest id + 1]
+  --groups N     expert groups: when they divide over the nodes and the placement keeps
+                 every group on one node (a strict hierarchy), the gap to the flat lower
+                 bound is split into the hierarchy's own cost and the placement's loss
+                 within it, beside what --relaxed would plan (JSON: hierarchy)
+${ROUTING_HELP}
+                 (JSON: locality)
   --json         write the figures as JSON instead of the table
   --out FILE     write there instead of stdout
   -h, --help     this help
@@ -142,7 +159,9 @@ Example:
       gpus: { type: "string" },
       nodes: { type: "string" },
       experts: { type: "string" },
+      groups: { type: "string" },
       json: { type: "boolean" },
+      ...ROUTING_OPTIONS,
       out: { type: "string" },
       ...LOADS_INPUT_OPTIONS,
     });
@@ -154,6 +173,7 @@ Example:
     const numNodes = integerFlag(flags, "nodes", 1, 1);
     let numGpus = flags.gpus === undefined ? undefined : integerFlag(flags, "gpus", 1);
     const numExperts = flags.experts === undefined ? undefined : integerFlag(flags, "experts", 1);
+    const numGroups = flags.groups === undefined ? undefined : integerFlag(flags, "groups", 1);
     const source = readLoadsInput(paths, ctx.cwd, {
       ...loadOptions,
       onNote: warnOnStderr((text) => ctx.stderr(text)),
@@ -176,6 +196,34 @@ Example:
       recorded: source.recorded,
     });
     report.loads = loadsSummary(source);
+    const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    if (numGroups !== undefined && numGroups % numNodes === 0) {
+      const topology = makeTopology(
+        loads.experts,
+        placement.numReplicas,
+        numGroups,
+        numNodes,
+        numGpus,
+      );
+      // Only a placement that keeps the hierarchy is judged against the hierarchy's bound.
+      const broken = localityViolation(placement, topology);
+      if (broken) {
+        ctx.stderr(
+          `note: layer ${broken.layer} spreads group ${broken.group} over several nodes: the placement is not a strict hierarchy, so it is judged against the flat lower bound only\n`,
+        );
+      } else {
+        const m = report.metrics;
+        report.hierarchy = hierarchyMetrics(
+          loads,
+          m.maxGpuLoad,
+          m.lowerBound,
+          topology,
+          "balanced",
+          routing,
+        );
+      }
+    }
+    if (routing) report.locality = localityMetrics(routing, placement, { numGpus, numNodes });
     const text = flags.json ? `${JSON.stringify(report)}\n` : formatEvalTable(report);
     writeResult(text, flags.out as string | undefined, ctx);
   },

@@ -56,8 +56,15 @@ export const LOADS_INPUT_HELP = `  --format F     force the loads file's format:
                  fold them into experts with this placement (the physical_to_logical_map they
                  were recorded under); not needed when the file holds that map itself`;
 
-/** Where a command-line path points: relative paths resolve against the command's cwd. */
-function located(path: string, cwd: string): string {
+/**
+ * Where a command-line path points: relative paths resolve against the command's cwd.
+ *
+ * @example
+ * ```ts
+ * located("/data/a.npy", "/tmp"); // "/data/a.npy"
+ * ```
+ */
+export function located(path: string, cwd: string): string {
   return isAbsolute(path) || resolve(cwd) === process.cwd() ? path : resolve(cwd, path);
 }
 
@@ -186,8 +193,18 @@ export function readLoadsInput(
 /**
  * A file that cannot be opened at all is reported as `cannot read PATH: reason`, the message
  * every command has printed since the first release; broken contents keep the readers' message.
+ *
+ * @param path the path as the user gave it (or several joined by ", ")
+ * @param run the read
+ * @returns what `run` returns
+ * @throws UsageError for a file that cannot be opened; what `run` throws otherwise
+ * @example
+ * ```ts
+ * unreadableAsUsage("nope.json", () => readLoads("nope.json"));
+ * // throws UsageError: cannot read nope.json: no such file
+ * ```
  */
-function unreadableAsUsage<T>(path: string, run: () => T): T {
+export function unreadableAsUsage<T>(path: string, run: () => T): T {
   try {
     return run();
   } catch (error) {
@@ -238,7 +255,10 @@ export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
  * @param stderr where the lines go (the command's `ctx.stderr`)
  * @example
  * ```ts
- * readLoadsFile(path, ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * writeFileSync("zeros.json", "[[0, 0, 0, 0]]");
+ * const flags = { steps: undefined };
+ * readLoadsFile("zeros.json", ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * ctx.out; // ["warning: ..."]
  * ```
  */
 export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["onNote"] {

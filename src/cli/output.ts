@@ -37,7 +37,9 @@ export function writeResult(
  * @throws UsageError naming the path and the reason when the file cannot be written
  * @example
  * ```ts
+ * const text = JSON.stringify({ phy2log: [[0, 1, 1, 2]] });
  * writeOutputFile("plan.json", text, ctx);
+ * readFileSync("plan.json", "utf8") === text; // true
  * ```
  */
 export function writeOutputFile(path: string, data: string | Uint8Array, ctx: CliContext): void {
@@ -55,7 +57,12 @@ export function writeOutputFile(path: string, data: string | Uint8Array, ctx: Cl
  * @throws UsageError when the temporary file cannot be created
  * @example
  * ```ts
- * const f = openOutputFile("trace.npy", ctx); f.write(bytes); f.commit();
+ * const bytes = new TextEncoder().encode("step 1\n");
+ * const f = openOutputFile("steps.txt", ctx);
+ * f.write(bytes);
+ * f.write(bytes);
+ * f.commit();
+ * readFileSync("steps.txt", "utf8"); // "step 1\nstep 1\n"
  * ```
  */
 export function openOutputFile(
@@ -90,7 +97,14 @@ function outputError(path: string, error: unknown): Error {
 }
 
 /** Flags naming files a command reads (whatever the command; absent ones are skipped). */
-export const INPUT_FLAGS = ["loads", "previous", "placement", "trace", "slot-placement"] as const;
+export const INPUT_FLAGS = [
+  "loads",
+  "previous",
+  "placement",
+  "trace",
+  "slot-placement",
+  "routing",
+] as const;
 /** Flags naming files a command writes (`-` is stdout). */
 export const OUTPUT_FLAGS = ["out", "transfers", "html"] as const;
 

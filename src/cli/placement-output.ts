@@ -82,6 +82,7 @@ export function outputFormatFlag(flags: Flags): OutputFormat {
  *   the placement (e.g. a device holding an expert twice, for vllm-ascend)
  * @example
  * ```ts
+ * const { placement } = rebalanceExperts([[10, 40, 20, 30]], 8, 1, 1, 8);
  * renderPlacement(placement, { "output-format": "sglang" }, { numGpus: 8 }, ctx);
  * // '{"physical_to_logical_map": [\n  [...]\n]}\n'
  * renderPlacement(placement, { "output-format": "sglang", out: "init.pt" }, {}, ctx);

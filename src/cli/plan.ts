@@ -5,9 +5,10 @@ import {
   DEFAULT_SLOT_GAIN,
   type MigrationMetrics,
 } from "../core/migration/index.js";
-import { toReferencePlacement } from "../core/model/placement.js";
+import { type Placement, toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import type { RebalanceOptions } from "../core/rebalance.js";
+import { localityMetrics } from "../core/routing/summary.js";
 import type { LoadsNote } from "../io/read.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
 import type { PlanMetrics } from "../pipeline/plan.js";
@@ -34,6 +35,7 @@ import {
   readLoadsInput,
   readPlacementFile,
 } from "./inputs.js";
+import { hierarchyLines, localityLines } from "./locality-summary.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
 import {
   outputFormatFlag,
@@ -41,6 +43,7 @@ import {
   PLACEMENT_OUTPUT_OPTIONS,
   renderPlacement,
 } from "./placement-output.js";
+import { ROUTING_HELP, ROUTING_OPTIONS, readRoutingFlag } from "./routing-flags.js";
 
 /**
  * The human summary `eplb plan` prints on stderr; `read` lines say what the loads reader found
@@ -65,6 +68,8 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
       : []),
     ...(m.migration ? [formatMigrationLine(m.migration, m.layers * m.replicas)] : []),
     ...(m.schedule ? [formatScheduleLine(m.schedule)] : []),
+    ...(m.hierarchy ? hierarchyLines(m.hierarchy, "plan") : []),
+    ...(m.locality ? localityLines(m.locality, "plan") : []),
     `  planned in ${m.timeMs.toFixed(2)} ms`,
     "",
   ].join("\n");
@@ -158,6 +163,7 @@ export const planCommand: CliCommand = {
                  [--slot-placement FILE] [--output-format NAME] [--out FILE]
                  [--previous FILE [--move-budget N|FRACTION|TIME] [--min-gain F] [--slot-gain F]
                   [--transfers FILE] [--chunk-layers N] [cost model flags]]
+                 [--routing FILE|DIR ...]
 
 Plans where every expert's replicas live and writes the placement to stdout (or --out):
 by default JSON {"phy2log", "log2phy", "logcnt", "metrics"}, or the file an engine loads
@@ -166,7 +172,9 @@ holds an expert twice (that engine would misroute it): the plan is repaired wher
 leaves one, and the deepseek policy's exact plan is refused if it has one. A short summary
 goes to stderr:
 balancedness before (experts in order, no replication) and after, max GPU load / lower
-bound, duplicate replicas on one GPU, time.
+bound, duplicate replicas on one GPU, time. Under a strict hierarchy (groups kept on nodes)
+it also splits the gap to the flat lower bound into the hierarchy's own cost and the plan's
+loss within it, and says what --relaxed would plan (metrics.hierarchy in the JSON).
 
 Options:
 ${LOADS_HELP}
@@ -209,6 +217,8 @@ ${PLACEMENT_OUTPUT_HELP}
                  schedule the rounds chunk by chunk, N layers at a time, so an engine can
                  apply the rebalance a chunk at a time (more rounds in total)
 ${COST_HELP.replace(/^Cost model/, "Cost model, with --previous")}
+${ROUTING_HELP}
+                 The summary and metrics.locality give them for the plan (and --previous)
   -h, --help     this help
 
 Example:
@@ -237,6 +247,7 @@ Example:
       "chunk-layers": { type: "string" },
       ...COST_OPTIONS,
       relaxed: { type: "boolean" },
+      ...ROUTING_OPTIONS,
     });
     const paths = loadsPaths(flags);
     checkOutputPaths(flags, ctx);
@@ -274,15 +285,26 @@ Example:
         ctx.stderr(`warning: ${n.text}
 `);
     firstLayerFromLoads(flags, notes);
+    const routing = readRoutingFlag(flags, ctx.cwd, loads);
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx, {
         numExperts: loads.experts,
       });
     }
     const { result, metrics, schedule } = planScheduled(
-      [loads, numReplicas, numGroups, numNodes, numGpus, policy, migration],
+      [loads, numReplicas, numGroups, numNodes, numGpus, policy, migration, routing],
       { model: cost, layerChunk, budgetMs },
     );
+    if (routing) {
+      // The CLI reads --previous as a typed Placement (readPlacementFile).
+      const previous = migration.previous as Placement | undefined;
+      metrics.locality = localityMetrics(
+        routing,
+        result.placement,
+        { numGpus, numNodes },
+        previous,
+      );
+    }
     // Timing goes to the stderr summary only: the same command twice writes the same bytes.
     const { timeMs: _timeMs, ...jsonMetrics } = metrics;
     let text: string | Uint8Array;

@@ -1,5 +1,6 @@
 import type { Placement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
+import { localityMetrics } from "../core/routing/summary.js";
 import { planWithMetrics } from "../pipeline/plan.js";
 import { recordedPlanShape } from "../pipeline/read.js";
 import { placementReport } from "../pipeline/report.js";
@@ -28,6 +29,7 @@ import {
   warnOnStderr,
 } from "./inputs.js";
 import { checkOutputPaths, fixed3, writeResult } from "./output.js";
+import { ROUTING_HELP, ROUTING_OPTIONS, readRoutingFlag } from "./routing-flags.js";
 import { packageVersion } from "./version.js";
 
 /**
@@ -58,7 +60,8 @@ export const reportCommand: CliCommand = {
   summary: "write a self-contained HTML report (charts of balance, GPU loads, placement, loads)",
   get help() {
     return `Usage: eplb report --loads FILE|DIR [--loads FILE ...] --html FILE [--placement FILE | --replicas N --gpus N [--groups N] [--nodes N] [--policy NAME]]
-                   [--previous FILE] [--format F] [--steps a:b] [--key NAME] [--slot-placement FILE]
+                   [--previous FILE] [--routing FILE|DIR ...] [--format F] [--steps a:b] [--key NAME]
+                   [--slot-placement FILE]
 
 Writes one self-contained HTML file (inline SVG and CSS, no scripts, works offline):
 balancedness per layer before (experts in order, one slot each) and after, per-GPU
@@ -82,6 +85,9 @@ ${TOPOLOGY_HELP}
                  the two; the report gains a migration section (slots changed, transfers by
                  kind, balancedness per layer before and after the move) and outlines the
                  changed slots in the placement grids
+${ROUTING_HELP}
+                 The report gains a "Dispatch locality" section: the figures (and
+                 --previous's), remote nodes per layer and a node-by-node traffic heatmap
   --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
                  [default: the worst after, the worst before and a median layer]
   --title TEXT   page heading [default: EPLB report]
@@ -109,6 +115,7 @@ Examples:
       layers: { type: "string" },
       title: { type: "string" },
       ...COST_OPTIONS,
+      ...ROUTING_OPTIONS,
     });
     // Only transfers are priced here: no compute price needed.
     const cost = costFlags(flags, { requireCompute: false });
@@ -208,6 +215,15 @@ Examples:
         mode: metrics.mode,
         sources: { loads: loadsPath, ...previousSource },
       };
+    }
+    const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    if (routing) {
+      input.locality = localityMetrics(
+        routing,
+        input.placement,
+        { numGpus: input.numGpus, numNodes: input.numNodes ?? 1 },
+        previous,
+      );
     }
     const { html, model } = placementReport(input);
     writeResult(html, htmlPath === "-" ? undefined : htmlPath, ctx);

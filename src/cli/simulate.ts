@@ -49,6 +49,12 @@ import {
 } from "./output.js";
 import { recommendTrace } from "./recommend.js";
 import { COST_COLUMNS, costCells, costNotes, costSeries } from "./simulate-cost.js";
+import {
+  openSimulationRouting,
+  routingJudge,
+  SIMULATE_ROUTING_HELP,
+  type SimulationRouting,
+} from "./simulate-routing.js";
 import { formatSweepTable, parseSweeps, sweepCsv, sweepStartLine } from "./sweep.js";
 
 /** A trace's dimensions, all a configuration is checked against. */
@@ -346,6 +352,7 @@ const OPTIONS = {
   workers: { type: "string" },
   out: { type: "string" },
   html: { type: "string" },
+  routing: { type: "string" },
 } as const;
 
 /** `--steps -100:` is a value, not a flag: glue it to its flag before parsing. */
@@ -436,6 +443,7 @@ ${COST_HELP.replace(/^Cost model/, "With cost flags the table and JSON gain each
   --out FILE        write the output there instead of stdout
   --html FILE       also write an HTML report: balancedness over time, slots moved per
                     rebalance (or, with --sweep, the sweep as a chart), and the last placement
+${SIMULATE_ROUTING_HELP}
   -h, --help        this help
 
 Examples:
@@ -474,8 +482,12 @@ Examples:
       whole: Object.keys(sweeps).length > 0 || recommend,
       onWarning: (w) => ctx.stderr(`warning: ${w}\n`),
     });
+    let routing: SimulationRouting | null = null;
     try {
       if (recommend) {
+        if (flags.routing !== undefined) {
+          throw new UsageError("--routing judges one run: it cannot be combined with --recommend");
+        }
         if ("readStep" in opened.trace)
           throw new Error("--recommend needs the whole trace in memory");
         const whole = opened.trace;
@@ -488,8 +500,12 @@ Examples:
           (f) => baseConfig(f, whole),
           new ProgressBar(ctx, "steps"),
         );
-      } else await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag);
+      } else {
+        routing = openSimulationRouting(flags, ctx.cwd, opened.trace);
+        await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag, routing);
+      }
     } finally {
+      routing?.close();
       opened.close();
     }
   },
@@ -502,6 +518,7 @@ async function simulateTrace(
   ctx: CliContext,
   sweeps: ReturnType<typeof parseSweeps>,
   workersFlag: number | undefined,
+  routing: SimulationRouting | null = null,
 ): Promise<void> {
   const out = stringFlag(flags, "out");
   if (Object.keys(sweeps).length > 0) {
@@ -532,14 +549,22 @@ async function simulateTrace(
   const base = baseConfig(flags, trace);
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();
-  const result = simulate(trace, { ...base, onProgress: (d, t) => bar.update(d, t) });
+  const judge = routing && routingJudge(routing, base, trace.experts, trace.steps - base.interval);
+  const result = simulate(trace, {
+    ...base,
+    onProgress: (d, t) => bar.update(d, t),
+    ...(judge ? { onJudged: judge.onJudged } : {}),
+  });
   const timeMs = performance.now() - start;
   bar.done();
   // The time goes to stderr only: the same command twice writes the same bytes.
   if (flags.json === true) {
-    writeResult(`${JSON.stringify(simulationJson(result, tracePath))}\n`, out, ctx);
+    const json = simulationJson(result, tracePath);
+    if (judge) json.locality = judge.json();
+    writeResult(`${JSON.stringify(json)}\n`, out, ctx);
   } else {
-    writeResult(formatSimulationTable(result, tracePath), out, ctx);
+    const table = formatSimulationTable(result, tracePath);
+    writeResult(judge ? `${table}\n${judge.table(result)}` : table, out, ctx);
   }
   ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   const html = stringFlag(flags, "html");

@@ -16,8 +16,8 @@ export interface NpyTraceSource extends TraceSource {
   close(): void;
 }
 
-// Integer dtypes: a step of them is exact in int32 when every value is below 2^31.
-const INTEGER_DTYPES: ReadonlySet<DType> = new Set([
+/** Integer dtypes: a step of them is exact in int32 when every value is below 2^31. */
+export const INTEGER_DTYPES: ReadonlySet<DType> = new Set([
   "bool",
   "int8",
   "uint8",
@@ -71,7 +71,19 @@ export function openNpyTrace(
   }
 }
 
-function readAt(fd: number, path: string, into: Uint8Array, position: number): number {
+/**
+ * Fills `into` from byte `position` of an open file; a system error becomes the file's one-line
+ * {@link EplbFormatError}.
+ *
+ * @returns the bytes read (fewer than asked at the end of the file)
+ * @throws EplbFormatError when the system refuses the read
+ * @example
+ * ```ts
+ * import { openSync } from "node:fs";
+ * readAt(openSync("trace.npy", "r"), "trace.npy", new Uint8Array(12), 0); // 12
+ * ```
+ */
+export function readAt(fd: number, path: string, into: Uint8Array, position: number): number {
   try {
     return readSync(fd, into, 0, into.length, position);
   } catch (error) {
@@ -79,7 +91,21 @@ function readAt(fd: number, path: string, into: Uint8Array, position: number): n
   }
 }
 
-function streamable(fd: number, path: string, steps: string | undefined): NpyTraceSource | null {
+/**
+ * The header of an open `.npy` file, its data length checked against the shape (a lying header
+ * fails here, before anything is allocated from it), or null when the file is not a `.npy`.
+ *
+ * @param fd an open file
+ * @param path its name, for messages
+ * @returns the header, or null
+ * @throws EplbFormatError for a broken header or a data length unlike the shape's
+ * @example
+ * ```ts
+ * import { openSync } from "node:fs";
+ * npyFileHeader(openSync("trace.npy", "r"), "trace.npy")?.shape; // [16, 4, 16]
+ * ```
+ */
+export function npyFileHeader(fd: number, path: string): NpyHeader | null {
   let size: number;
   try {
     size = fstatSync(fd).size;
@@ -94,6 +120,12 @@ function streamable(fd: number, path: string, steps: string | undefined): NpyTra
   readAt(fd, path, head, 0);
   const header = readNpyHeader(head, path);
   npyNumel(header, size - header.dataOffset, path);
+  return header;
+}
+
+function streamable(fd: number, path: string, steps: string | undefined): NpyTraceSource | null {
+  const header = npyFileHeader(fd, path);
+  if (!header) return null;
   const { shape } = header;
   if (shape.length !== 3 || header.fortranOrder) return null;
   if (shape.includes(0)) {

@@ -149,10 +149,13 @@ const REFUSED: Record<number, string> = {
  *
  * @example
  * ```ts
+ * // pickle.dumps([1, 2], protocol=2)
+ * const pklBytes = new Uint8Array([0x80, 2, 0x5d, 0x28, 0x4b, 1, 0x4b, 2, 0x65, 0x2e]);
  * const value = unpickle(pklBytes, "dump.pt", {
  *   findGlobal: (m, n) => { throw new EplbFormatError("dump.pt", `forbidden global ${m}.${n}`); },
  *   call: () => null,
  * });
+ * // value = [1, 2]
  * ```
  */
 export function unpickle(bytes: Uint8Array, file: string, hooks: PickleHooks): unknown {
@@ -171,8 +174,11 @@ export function unpickle(bytes: Uint8Array, file: string, hooks: PickleHooks): u
  * @throws EplbFormatError as {@link unpickle}
  * @example
  * ```ts
- * const { value: magic, end } = unpickleAt(bytes, "old.pt", hooks, 0);
- * const { value: version } = unpickleAt(bytes, "old.pt", hooks, end);
+ * // two pickles back to back: 7, then 9
+ * const bytes = new Uint8Array([0x80, 2, 0x4b, 7, 0x2e, 0x80, 2, 0x4b, 9, 0x2e]);
+ * const hooks = { findGlobal: () => null, call: () => null };
+ * const { value: magic, end } = unpickleAt(bytes, "old.pt", hooks, 0); // magic = 7, end = 5
+ * const { value: version } = unpickleAt(bytes, "old.pt", hooks, end); // version = 9
  * ```
  */
 export function unpickleAt(

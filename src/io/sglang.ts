@@ -61,6 +61,8 @@ export interface SglangPassDump {
  * @returns the dump's kind, or undefined for any other value
  * @example
  * ```ts
+ * const trace3d = { dtype: "int32", shape: [1000, 2, 4], data: new Float64Array(8000) };
+ * const map = { dtype: "int64", shape: [2, 6], data: new Float64Array(12) };
  * sglangDumpKind({ rank: 0, logical_count: trace3d }); // "stat"
  * sglangDumpKind({ records: [], last_physical_to_logical_map: map }); // "per_pass"
  * ```
@@ -157,6 +159,7 @@ export function checkStatUse(file: string, steps: string | undefined, sum: boole
  * @throws EplbFormatError for a broken dump, a slot placement, or a trace of no pass
  * @example
  * ```ts
+ * const value = readValue("dump_0.pt").value; // 4 passes of 3 layers x 8 experts
  * sglangCollect(value, "d.pt", { limit: 1e9, steps: "-2:" }, true).trace.data; // last 2 passes
  * ```
  */

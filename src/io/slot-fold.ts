@@ -46,8 +46,10 @@ export interface SlotFold {
  *   `[layers, slots]` with ids >= -1, or a map that disagrees with `slots`
  * @example
  * ```ts
+ * const w = { dtype: "int64", shape: [3, 2, 6], data: new Float64Array(36).fill(1) };
+ * const m = { dtype: "int64", shape: [2, 6], data: Float64Array.from([0, 1, 2, 3, 0, 1, 3, 2, 1, 0, 3, 3]) };
  * slotFoldFor({ expert_load_window: w, physical_to_logical_map: m }, "expert_load_window", "s.pt");
- * // { layers: 2, slots: 6, experts: 4, map: Float64Array(12), source: "physical_to_logical_map" }
+ * // { layers: 2, slots: 6, experts: 4, source: "physical_to_logical_map" }
  * ```
  */
 export function slotFoldFor(
@@ -156,7 +158,12 @@ function sameMap(a: SlotFold, b: SlotFold): boolean {
  * @throws EplbFormatError for a nonzero load on an unused slot
  * @example
  * ```ts
+ * // 1 layer, 4 slots holding experts [0, 1, 0, 2]
+ * const fold = { layers: 1, slots: 4, experts: 3, map: [0, 1, 0, 2], source: "physical_to_logical_map" };
+ * const window = Float64Array.from([5, 1, 3, 2]);
+ * const out = new Float64Array(3);
  * foldSlots(fold, window, 0, out, 0, "expert_load_window[0]", "state.pt");
+ * // out = Float64Array [8, 1, 2]
  * ```
  */
 export function foldSlots(
@@ -199,6 +206,7 @@ export function foldSlots(
  * @throws EplbFormatError when `expert_load_window_step` is not an integer in `[0, rows)`
  * @example
  * ```ts
+ * const w = { dtype: "int64", shape: [5, 2, 6], data: new Float64Array(60) };
  * vllmWindowStart({ expert_load_window: w, expert_load_window_step: 3 }, "expert_load_window", 5, "s.pt"); // 3
  * ```
  */

@@ -18,8 +18,10 @@ import {
 import { EplbInputError } from "../core/model/errors.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
 import type { Float64Trace } from "../io/interpret.js";
 import { describeLoadSource, type LoadSource } from "../io/sources.js";
+import type { HierarchyMetrics } from "./locality.js";
 
 /** What `eplb eval --json` writes: a placement's quality under given loads. */
 export interface EvalReport {
@@ -47,6 +49,13 @@ export interface EvalReport {
   definitions: Record<string, string>;
   /** What the loads were read from (with the CLI). */
   loads?: { description: string; files: number; kinds: string[]; passes?: number };
+  /**
+   * With `--groups` on a hierarchical shape whose placement keeps every group on one node: the
+   * hierarchy's own cost, the placement's loss within it, and what `--relaxed` would plan.
+   */
+  hierarchy?: HierarchyMetrics;
+  /** With `--routing`: the placement's dispatch figures (docs/locality.md). */
+  locality?: LocalityMetrics;
 }
 
 /** SGLang's per-pass balancedness of a placement, beside what SGLang logged while recording. */
@@ -103,9 +112,11 @@ export const EVAL_DEFINITIONS: Record<string, string> = {
  * @throws EplbInputError when the placement does not fit the loads (experts, layers) or the GPUs
  * @example
  * ```ts
+ * const loads = lognormalLoads(4, 32, 1.0, 7);
+ * const { placement } = rebalanceExperts(loads, 40, 4, 2, 8);
  * const report = evaluateForEngines(loads, placement, 8, 2);
- * report.engines.sglang.balancedness; // 0.93...
- * report.withoutEplb.balancedness; // 0.61...
+ * report.engines.sglang.balancedness; // 0.89...
+ * report.withoutEplb.balancedness; // 0.49...
  * ```
  */
 export function evaluateForEngines(

@@ -9,11 +9,15 @@ import {
 } from "../core/evaluation/metrics.js";
 import type { MigrationMetrics } from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
+import { getPolicy } from "../core/policies/index.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
   rebalanceExperts,
 } from "../core/rebalance.js";
+import type { Routing } from "../core/routing/routing.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
+import { type HierarchyMetrics, hierarchyMetrics } from "./locality.js";
 import type { ScheduleMetrics } from "./schedule.js";
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
@@ -34,6 +38,13 @@ export interface PlanMetrics {
   migration?: MigrationMetrics;
   /** With `--previous`: the transfers' rounds and, under a cost model, their time. */
   schedule?: ScheduleMetrics;
+  /**
+   * Strict hierarchies (hierarchical, not relaxed): the hierarchy's own cost against the flat
+   * lower bound, the plan's loss within it, and what `--relaxed` plans instead.
+   */
+  hierarchy?: HierarchyMetrics;
+  /** With a routing (`--routing`): dispatch figures of the plan (and of `--previous`). */
+  locality?: LocalityMetrics;
 }
 
 /**
@@ -49,10 +60,13 @@ export interface PlanMetrics {
  * @param policy a registered policy name (see `policyNames()`)
  * @param options more `rebalanceExperts` options (`previous`, `moveBudget`, `relaxedHierarchy`...);
  *   `policy` here is overridden by the `policy` argument
+ * @param routing a routing, for the relaxed alternative's remote nodes per token in
+ *   `metrics.hierarchy` (the plan's own dispatch figures are `localityMetrics`)
  * @returns the plan and the figures `eplb plan` writes beside it (`timeMs` is wall time)
  * @throws EplbInputError when the shape, the policy or an option is invalid (as `rebalanceExperts`)
  * @example
  * ```ts
+ * const loads = toLoadMatrix([[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]]);
  * const { result, metrics } = planWithMetrics(loads, 16, 4, 2, 8, "deepseek");
  * metrics.after.balancedness; // 0.9...
  * metrics.before.balancedness; // lower: experts in order on the same GPUs
@@ -66,6 +80,7 @@ export function planWithMetrics(
   numGpus: number,
   policy: string,
   options: RebalanceOptions = {},
+  routing: Routing | null = null,
 ): { result: RebalanceResult; metrics: PlanMetrics } {
   const start = performance.now();
   const result = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, {
@@ -88,5 +103,16 @@ export function planWithMetrics(
     timeMs,
   };
   if (result.migration) metrics.migration = result.migration;
+  if (result.topology.hierarchical && !options.relaxedHierarchy) {
+    const relaxable = getPolicy(policy).options?.includes("relaxedHierarchy");
+    metrics.hierarchy = hierarchyMetrics(
+      loads,
+      metrics.after.maxGpuLoad,
+      metrics.after.lowerBound,
+      result.topology,
+      relaxable ? policy : undefined,
+      routing,
+    );
+  }
   return { result, metrics };
 }

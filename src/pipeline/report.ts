@@ -1,6 +1,7 @@
 // The write stage of `eplb report`: the page of a placement under loads, with the migration
 // sections when it was planned from (or compared with) a previous placement.
 import { htmlReport } from "../report/html.js";
+import { localitySection } from "../report/locality.js";
 import { migrationSections } from "../report/migration.js";
 import { buildReportModel, type ReportInput, type ReportModel } from "../report/model.js";
 
@@ -23,6 +24,9 @@ import { buildReportModel, type ReportInput, type ReportModel } from "../report/
  */
 export function placementReport(input: ReportInput): { html: string; model: ReportModel } {
   const model = buildReportModel(input);
-  const html = htmlReport(model, model.migration ? { sections: migrationSections() } : {});
+  const html = htmlReport(model, {
+    ...(model.migration ? { sections: migrationSections() } : {}),
+    ...(model.locality ? { extraSections: [localitySection()] } : {}),
+  });
   return { html, model };
 }

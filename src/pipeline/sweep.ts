@@ -50,7 +50,7 @@ export const isOptionSweep = (name: string): name is OptionSweep =>
   Object.hasOwn(OPTION_SWEEPS, name);
 
 /** A simulation configuration without callbacks, as sent to worker threads. */
-export type PlainConfig = Omit<SimulationConfig, "onProgress">;
+export type PlainConfig = Omit<SimulationConfig, "onProgress" | "onJudged">;
 
 /** A strategy's figures without its per-step series. */
 export interface StrategySummary {

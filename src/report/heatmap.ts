@@ -146,8 +146,15 @@ export function svgHeatmap(loads: LoadMatrix, options: HeatmapOptions = {}): str
   return `${out}</svg>`;
 }
 
-/** Legend text of heat bin `b`, e.g. "0.5-0.75x" or ">= 5x". */
-function heatLabel(b: number): string {
+/**
+ * Legend text of heat bin `b`, e.g. "0.5-0.75x" or ">= 5x".
+ *
+ * @example
+ * ```ts
+ * heatLabel(0); // "< 0.25x"
+ * ```
+ */
+export function heatLabel(b: number): string {
   if (b === 0) return `< ${HEAT_EDGES[0]}x`;
   if (b === HEAT_EDGES.length) return `>= ${HEAT_EDGES[b - 1]}x`;
   return `${HEAT_EDGES[b - 1]}-${HEAT_EDGES[b]}x`;

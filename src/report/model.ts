@@ -22,6 +22,7 @@ import { EplbInputError, requireInteger } from "../core/model/errors.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
 import { makeTopology } from "../core/model/topology.js";
+import type { LocalityMetrics } from "../core/routing/summary.js";
 
 /** What a report is made from: loads, a placement and the cluster it is laid out on. */
 export interface ReportInput {
@@ -53,6 +54,8 @@ export interface ReportInput {
   previous?: Placement;
   /** With `previous`: prices the rebalance's transfers, and the report shows their schedule. */
   cost?: CostModel;
+  /** Dispatch figures under a routing (`eplb report --routing`): the report gains a section. */
+  locality?: LocalityMetrics;
 }
 
 /** A layer shown in detail and why it was picked. */
@@ -115,6 +118,8 @@ export interface ReportModel {
   detailLayers: DetailLayer[];
   /** Present when the input had a previous placement. */
   migration?: MigrationView;
+  /** Present when the input had dispatch figures (a routing). */
+  locality?: LocalityMetrics;
 }
 
 /**
@@ -240,6 +245,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
     duplicatesPerLayer,
     detailLayers,
     migration,
+    ...(input.locality ? { locality: input.locality } : {}),
   };
 }
 

@@ -67,8 +67,15 @@ export function fillEmptySlots(
  * @param metrics the migration's figures, updated in place
  * @example
  * ```ts
+ * const topology = makeTopology(6, 8, 1, 1, 2);
+ * const loads = toLoadMatrix([[30, 10, 20, 5, 15, 25]]);
+ * const given = toPreviousPlacement([[0, 1, 2, -1, 3, 4, 5, -1]], 1, topology, false);
+ * const filled = fillEmptySlots(loads, given, topology.slotsPerGpu);
+ * filled.phy2log; // Int32Array [0, 1, 2, 5, 3, 4, 5, 0]
+ * const m = migratePlacement(loads, filled, planBalanced(loads, topology), topology);
+ * m.metrics.slotsChanged; // 2 (against the filled placement)
  * recountFromGiven(loads, given, m.placement, topology, m.metrics);
- * // m.metrics.slotsChanged now counts the filled slots too
+ * m.metrics.slotsChanged; // 4 (the two filled slots count too)
  * ```
  */
 export function recountFromGiven(

@@ -73,7 +73,17 @@ function largestReplicaLoad(sc: ScopeWorkspace): number {
  * @example
  * ```ts
  * // loads [200, 150, 100, 50, 25, 12], 2 GPUs x 5 slots, counts [1, 1, 1, 1, 2, 4] at 268.5:
- * preferHotReplicas(sc, 268.5, 270.33, bestSlots, bestCounts, cw, 1e4); // counts [3, 2, 2, 1, 1, 1]
+ * const sc = new ScopeWorkspace();
+ * sc.reset(6, 2, 5);
+ * sc.weight.set([200, 150, 100, 50, 25, 12]);
+ * sc.count.set([1, 1, 1, 1, 2, 4]);
+ * scopeLowerBound(sc);
+ * packScope(sc);
+ * scopeMaxLoad(sc); // 268.5
+ * const bestSlots = new Int32Array(10);
+ * const bestCounts = new Int32Array(6);
+ * preferHotReplicas(sc, 268.5, 270.34, bestSlots, bestCounts, new CountsWorkspace(), 1e4); // 270.33...
+ * bestCounts; // Int32Array [3, 2, 2, 1, 1, 1]
  * ```
  */
 export function preferHotReplicas(

@@ -66,6 +66,16 @@ export interface SimulationConfig {
   /** Called after every chunk of `interval` steps with the steps done and the total. */
   onProgress?: (done: number, total: number) => void;
   /**
+   * Called after every judged chunk (steps `start .. start + len - 1`) with the placement each
+   * strategy served them with (`none`: null, experts in order), e.g. to judge them on the
+   * tokens' routing too (`RoutingReplay`, `eplb simulate --routing`).
+   */
+  onJudged?: (
+    start: number,
+    len: number,
+    placements: Partial<Record<StrategyName, Placement | null>>,
+  ) => void;
+  /**
    * Prices the replay (docs/simulate.md, "Pricing"): every strategy's result gains `cost`, and
    * eplb's own rebalancing is gated by it (unless `costGate` is false).
    */
@@ -469,6 +479,11 @@ export function simulate(
           track.totalLoad += total;
         }
       }
+      config.onJudged?.(start, len, {
+        eplb: main.placement,
+        ...(withBaselines ? { deepseek: ds.placement, oracle: oracle.placement, none: null } : {}),
+        ...(config.staticBaseline ? { static: kept.placement } : {}),
+      });
     }
     pushChunk(estimator, chunk, len, n);
     if (windowMean) pushChunk(windowMean, chunk, len, n);
