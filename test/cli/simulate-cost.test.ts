@@ -211,6 +211,17 @@ describe("eplb simulate with cost flags", () => {
     const gate = await cli([...synthArgs, "--interval", "10", "--no-cost-gate"]);
     assert.equal(gate.code, 2);
     assert.match(gate.stderr, /--no-cost-gate needs cost flags/);
+    const routed = await cli([
+      ...synthArgs,
+      "--interval",
+      "10",
+      ...ordinaryFlags,
+      "--recommend",
+      "--routing",
+      synthPath,
+    ]);
+    assert.equal(routed.code, 2);
+    assert.match(routed.stderr, /--routing judges one run: it cannot be combined with --recommend/);
     const list = await cli([...synthArgs, "--interval", "10,x", ...ordinaryFlags, "--recommend"]);
     assert.equal(list.code, 2);
     assert.match(list.stderr, /--interval \("10,x"\) must be an integer >= 1 or a list of them/);
