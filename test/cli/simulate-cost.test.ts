@@ -193,6 +193,34 @@ describe("eplb simulate with cost flags", () => {
     assert.match(readFileSync(join(tmp, "recommend.html"), "utf8"), /Simulation sweep/);
   });
 
+  test("--sweep with cost flags: the rows' times in the table and the CSV", async () => {
+    const sweep = [...synthArgs, "--interval", "10", "--sweep", "interval=10,25", ...ordinaryFlags];
+    const table = await cli(sweep);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /total ms +vs none +vs deepseek +pareto/);
+    const csv = (await cli([...sweep, "--csv"])).stdout.split("\n");
+    assert.match(
+      csv[0],
+      /,moe_ms_per_step,transfer_ms_per_rebalance,total_ms,none_total_ms,deepseek_total_ms$/,
+    );
+    const json = JSON.parse((await cli([...sweep, "--json"])).stdout);
+    const cols = csv[0].split(",");
+    const first = csv[1].split(",");
+    assert.equal(
+      Number(first[cols.indexOf("total_ms")]),
+      Number(json[0].cost.totalMs.toPrecision(6)),
+    );
+    const plain = await cli([
+      ...synthArgs,
+      "--interval",
+      "10",
+      "--sweep",
+      "interval=10,25",
+      "--csv",
+    ]);
+    assert.doesNotMatch(plain.stdout, /total_ms/);
+  });
+
   test("mistakes: --recommend without cost flags or with --sweep, --no-cost-gate alone", async () => {
     const noCost = await cli([...synthArgs, "--interval", "10", "--recommend"]);
     assert.equal(noCost.code, 2);
