@@ -430,7 +430,9 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     skipped, keeping the previous placement for it)
   --gate-intervals N  the gate's horizon: a change is expected to save MoE time over N
                     intervals [default 3; 1 = only until the next rebalance]
+
 ${COST_HELP.replace(/^Cost model/, "With cost flags the table and JSON gain each strategy's time: MoE ms per step,\ntransfer ms per rebalance, total, speed-up against no balancing and deepseek.\nCost model")}
+
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
