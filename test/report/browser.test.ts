@@ -292,10 +292,15 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
     }
   });
 
-  it("renders a rebalance from a previous placement: migration charts and changed slots outlined", async () => {
-    const trace = await synthTrace("migration-trace.npy", 300, 8, 64, 4);
-    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
-    const init = join(outDir, "migration-init.json");
+  /** Plans steps 0..99 of the trace, then reports the rebalance from it to steps 200..299. */
+  async function migrationReport(
+    trace: string,
+    shape: string[],
+    initName: string,
+    html: string,
+    extra: string[] = [],
+  ) {
+    const init = join(outDir, initName);
     const planned = await cli([
       "plan",
       "--loads",
@@ -307,19 +312,15 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
       init,
     ]);
     assert.equal(planned.code, 0, planned.stderr);
+    const args = ["--loads", trace, "--steps", "200:300", ...shape, "--previous", init];
+    return cli(["report", ...args, ...extra, "--html", html]);
+  }
+
+  it("renders a rebalance from a previous placement: migration charts and changed slots outlined", async () => {
+    const trace = await synthTrace("migration-trace.npy", 300, 8, 64, 4);
+    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
     const file = join(outDir, "report-migration.html");
-    const r = await cli([
-      "report",
-      "--loads",
-      trace,
-      "--steps",
-      "200:300",
-      ...shape,
-      "--previous",
-      init,
-      "--html",
-      file,
-    ]);
+    const r = await migrationReport(trace, shape, "migration-init.json", file);
     assert.equal(r.code, 0, r.stderr);
     const v = await open(file);
     try {
@@ -380,32 +381,8 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
     } finally {
       await v.page.close();
     }
-    const init = join(outDir, "priced-init.json");
-    const planned = await cli([
-      "plan",
-      "--loads",
-      trace,
-      "--steps",
-      "0:100",
-      ...shape,
-      "--out",
-      init,
-    ]);
-    assert.equal(planned.code, 0, planned.stderr);
     const moves = join(outDir, "report-migration-priced.html");
-    const m = await cli([
-      "report",
-      "--loads",
-      trace,
-      "--steps",
-      "200:300",
-      ...shape,
-      "--previous",
-      init,
-      ...cost,
-      "--html",
-      moves,
-    ]);
+    const m = await migrationReport(trace, shape, "priced-init.json", moves, cost);
     assert.equal(m.code, 0, m.stderr);
     const w = await open(moves);
     try {
