@@ -73,6 +73,8 @@ export {
   scopeLowerBound,
   scopeMaxLoad,
 } from "./core/blocks/scope.js";
+export { type GateDecision, gateRebalance } from "./core/cost/gate.js";
+export { CostLedger, type StrategyCost } from "./core/cost/ledger.js";
 export { type CostModelParams, copyMs } from "./core/cost/model.js";
 export {
   expertBytesOf,
@@ -87,6 +89,15 @@ export {
   tokenUsOf,
   type WeightFormat,
 } from "./core/cost/presets.js";
+export {
+  contiguousLayerMoeUs,
+  distinctSlotMask,
+  layerMoeUs,
+  layerTransfers,
+  rebalanceMs,
+  stepMoeMs,
+  transferPlanMs,
+} from "./core/cost/price.js";
 export type { ScheduleOptions } from "./core/cost/schedule.js";
 export {
   type SglangBalance,

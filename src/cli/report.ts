@@ -15,6 +15,7 @@ import {
 } from "./args.js";
 import type { CliCommand, CliContext } from "./command.js";
 import { UsageError } from "./command.js";
+import { COST_HELP, COST_OPTIONS, costFlags } from "./cost-flags.js";
 import {
   joinStepsValue,
   LOADS_HELP,
@@ -92,6 +93,9 @@ ${ROUTING_HELP}
   --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
                  [default: the worst after, the worst before and a median layer]
   --title TEXT   page heading [default: EPLB report]
+  cost flags     with --previous: the migration section gains the transfer schedule
+                 (rounds by GPUs) and its estimated time; see below
+${COST_HELP}
   -h, --help     this help
 
 Examples:
@@ -112,8 +116,16 @@ Examples:
       policy: { type: "string" },
       layers: { type: "string" },
       title: { type: "string" },
+      ...COST_OPTIONS,
       ...ROUTING_OPTIONS,
     });
+    // Only transfers are priced here: no compute price needed.
+    const cost = costFlags(flags, { requireCompute: false });
+    if (cost && flags.previous === undefined) {
+      throw new UsageError(
+        "cost flags price a rebalance's transfers: give --previous (the placement the engine runs now)",
+      );
+    }
     const paths = loadsPaths(flags);
     const loadsPath = paths.join(", ");
     const htmlPath = requireString(flags, "html");
@@ -154,6 +166,7 @@ Examples:
       title,
       detailLayers,
       previous,
+      ...(cost ? { cost } : {}),
       generator: `eplb ${packageVersion()}`,
     };
     const previousSource = typeof previousPath === "string" ? { previous: previousPath } : {};

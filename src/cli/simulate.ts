@@ -36,6 +36,7 @@ import {
   topologyFlags,
 } from "./args.js";
 import { type CliCommand, type CliContext, UsageError } from "./command.js";
+import { COST_HELP, COST_OPTIONS, costFlags } from "./cost-flags.js";
 import { loadsPaths } from "./inputs.js";
 import {
   checkOutputPaths,
@@ -46,6 +47,8 @@ import {
   textTable,
   writeResult,
 } from "./output.js";
+import { recommendTrace } from "./recommend.js";
+import { COST_COLUMNS, costCells, costNotes, costSeries } from "./simulate-cost.js";
 import {
   openSimulationRouting,
   routingJudge,
@@ -119,6 +122,7 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
   const rows: string[][] = [];
   // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
   const showOff = [r.eplb, ...Object.values(r.baselines)].some((s) => s && s.offNodeShare > 0);
+  const priced = r.eplb.cost !== undefined;
   const add = (name: string, s: StrategyResult | undefined) => {
     if (!s) return;
     const row = [
@@ -129,12 +133,14 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
       percent2(s.movedSlotsFraction),
     ];
     if (showOff) row.push(percent2(s.offNodeShare));
+    if (priced) row.push(...costCells(s, r));
     rows.push(row);
   };
   add(`eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`, r.eplb);
   add("deepseek re-planning (window mean)", r.baselines.deepseek);
   add(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle);
   add("no balancing (experts in order)", r.baselines.none);
+  add("first placement kept (no rebalancing)", r.baselines.static);
   return [
     `eplb simulate: ${traceName}: ${r.steps} steps x ${r.layers} layers x ${r.experts} experts`,
     `  ${t.numReplicas} slots on ${t.numGpus} GPUs in ${t.numNodes} node${t.numNodes > 1 ? "s" : ""}, ${t.numGroups} group${t.numGroups > 1 ? "s" : ""} (${t.hierarchical ? "hierarchical" : "global"})`,
@@ -149,6 +155,7 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
         "slots moved/rebalance",
         "moved",
         ...(showOff ? ["off node"] : []),
+        ...(priced ? COST_COLUMNS : []),
       ],
       rows,
     ),
@@ -159,7 +166,8 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
           `deepseek re-planning = DeepSeek's EPLB from scratch every ${r.interval} steps on the mean load of the last ${r.window}, as engines run it;`,
         ]
       : []),
-    `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas})${showOff ? ";\noff node = share of the load served off its group's home node (relaxed hierarchy)" : ""}.`,
+    `slots moved = slots whose expert changed, per rebalance after the first (of ${r.layers * t.numReplicas})${showOff ? ";\noff node = share of the load served off its group's home node (relaxed hierarchy)" : ""}${priced ? ";" : "."}`,
+    ...(priced ? costNotes(r) : []),
     "",
   ].join("\n");
 }
@@ -198,6 +206,9 @@ export function simulationJson(r: SimulationResult, traceName: string): Record<s
       baselineEstimator: r.baselineEstimator,
       fromPrevious: r.fromPrevious,
       rebalanceOptions: r.rebalanceOptions,
+      ...(r.cost
+        ? { cost: r.cost.model, costGate: r.cost.gate, costGateIntervals: r.cost.gateIntervals }
+        : {}),
     },
     ...strategySummary(r.eplb),
     rebalances: r.rebalanceSteps.length,
@@ -211,6 +222,7 @@ export function simulationJson(r: SimulationResult, traceName: string): Record<s
       rebalanceSteps: r.rebalanceSteps,
       balancedness,
       movedSlots,
+      ...(r.cost ? { transferMs: costSeries(strategies) } : {}),
     },
   };
 }
@@ -241,7 +253,15 @@ function traceReadOptions(flags: Flags): ReadLoadsOptions {
   };
 }
 
-function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
+/**
+ * The configuration the flags give (the cost model too), checked against the trace.
+ *
+ * @example
+ * ```ts
+ * baseConfig({ replicas: "16", gpus: "4", interval: "10" }, { steps: 100, layers: 2, experts: 8 }).window; // 10
+ * ```
+ */
+export function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
   const { numReplicas, numGroups, numNodes, numGpus } = topologyFlags(flags);
   const interval = integerFlag(flags, "interval", 1);
   const window = integerFlag(flags, "window", 1, interval);
@@ -287,6 +307,16 @@ function baseConfig(flags: Flags, trace: TraceShape): PlainConfig {
   }
   if (flags.k !== undefined) config.k = numberFlag(flags, "k", -100, 100, 1);
   if (flags.slices !== undefined) config.slices = integerFlag(flags, "slices", 1);
+  const cost = costFlags(flags);
+  if (cost) config.cost = cost;
+  if (flags["no-cost-gate"] === true) {
+    if (!cost) throw new UsageError("--no-cost-gate needs cost flags (see --help)");
+    config.costGate = false;
+  }
+  if (flags["gate-intervals"] !== undefined) {
+    if (!cost) throw new UsageError("--gate-intervals needs cost flags (see --help)");
+    config.costGateIntervals = numberFlag(flags, "gate-intervals", 1e-6, 1e6, 0);
+  }
   checkConfig(config, trace);
   return config;
 }
@@ -312,6 +342,10 @@ const OPTIONS = {
   tolerance: { type: "string" },
   relaxed: { type: "boolean" },
   "no-baselines": { type: "boolean" },
+  ...COST_OPTIONS,
+  "no-cost-gate": { type: "boolean" },
+  "gate-intervals": { type: "string" },
+  recommend: { type: "boolean" },
   sweep: { type: "string", multiple: true },
   json: { type: "boolean" },
   csv: { type: "boolean" },
@@ -387,6 +421,18 @@ ${ESTIMATOR_KINDS.map((k) => `                      ${k}: ${ESTIMATOR_DESCRIPTIO
                     its group's node, the others may go to any node (as eplb plan --relaxed);
                     the oracle plans relaxed too
   --no-baselines    skip the baselines (faster)
+  --recommend       with cost flags: does rebalancing pay? Replays every interval of the
+                    --interval list (default 10,25,50,100,200,500,1000,2000,5000 below the
+                    trace's length) and --replicas list, and prints the setup with the least
+                    time, the break-even interval, or plainly that rebalancing does not pay
+  --no-cost-gate    with cost flags: carry out every rebalance eplb plans (by default a
+                    rebalance or a layer whose expected saving is below its transfer time is
+                    skipped, keeping the previous placement for it)
+  --gate-intervals N  the gate's horizon: a change is expected to save MoE time over N
+                    intervals [default 3; 1 = only until the next rebalance]
+
+${COST_HELP.replace(/^Cost model/, "With cost flags the table and JSON gain each strategy's time: MoE ms per step,\ntransfer ms per rebalance, total, speed-up against no balancing and deepseek.\nCost model")}
+
   --json            print a JSON summary (meanRealizedBalancedness, movedSlotsPerRebalance,
                     baselines, per-step series) instead of the table
   --sweep NAME=V,.. vary interval, window, replicas, policy, estimator, previous (yes,no),
@@ -407,6 +453,10 @@ Examples:
   eplb simulate --trace trace.npy --replicas 288 --groups 8 --nodes 4 --gpus 32 --interval 100
   eplb simulate --trace trace.npy --replicas 288 --groups 8 --nodes 4 --gpus 32 --interval 100 \\
       --sweep interval=50,100,200 --sweep estimator=mean,ema --csv
+  eplb simulate --trace trace.npy --replicas 288 --groups 8 --nodes 4 --gpus 32 --interval 100 \\
+      --model deepseek-v3 --hardware h800
+  eplb simulate --trace trace.npy --replicas 288,320 --groups 8 --nodes 4 --gpus 32 \\
+      --model deepseek-v3 --hardware h800 --recommend
 `;
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
@@ -422,16 +472,40 @@ Examples:
       throw new UsageError("--csv and --json exclude each other");
     }
     const sweeps = parseSweeps(sweepSpecs);
+    const recommend = flags.recommend === true;
+    if (recommend && sweepSpecs.length > 0) {
+      throw new UsageError(
+        "--recommend runs its own sweep (of --interval and --replicas lists): drop --sweep",
+      );
+    }
     const workersFlag = flags.workers === undefined ? undefined : integerFlag(flags, "workers", 0);
     // A sweep's worker threads share one copy of the trace: read it whole.
     const opened = openSimulationTrace(paths, ctx.cwd, () => traceReadOptions(flags), {
-      whole: Object.keys(sweeps).length > 0,
+      whole: Object.keys(sweeps).length > 0 || recommend,
       onWarning: (w) => ctx.stderr(`warning: ${w}\n`),
     });
     let routing: SimulationRouting | null = null;
     try {
-      routing = openSimulationRouting(flags, ctx.cwd, opened.trace);
-      await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag, routing);
+      if (recommend) {
+        if (flags.routing !== undefined) {
+          throw new UsageError("--routing judges one run: it cannot be combined with --recommend");
+        }
+        if ("readStep" in opened.trace)
+          throw new Error("--recommend needs the whole trace in memory");
+        const whole = opened.trace;
+        await recommendTrace(
+          tracePath,
+          whole,
+          flags,
+          ctx,
+          workersFlag,
+          (f) => baseConfig(f, whole),
+          new ProgressBar(ctx, "steps"),
+        );
+      } else {
+        routing = openSimulationRouting(flags, ctx.cwd, opened.trace);
+        await simulateTrace(tracePath, opened.trace, flags, ctx, sweeps, workersFlag, routing);
+      }
     } finally {
       routing?.close();
       opened.close();

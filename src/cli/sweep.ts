@@ -14,6 +14,7 @@ import {
 } from "../pipeline/sweep.js";
 import { UsageError } from "./command.js";
 import { fixed4, percent2, round6, slotCount, textTable } from "./output.js";
+import { formatMs, speedup } from "./simulate-cost.js";
 
 /**
  * Parses repeated `--sweep name=v1,v2` flags into value lists (numbers for interval, window and
@@ -139,7 +140,34 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
  * ```
  */
 export function sweepCsv(rows: readonly SweepRow[]): string {
-  return `${[CSV_HEADER.join(","), ...rows.map((r) => rowCells(r, (x) => String(round6(x))).join(","))].join("\n")}\n`;
+  // With cost flags the rows are priced: their times follow, as the JSON's `cost` gives them.
+  const priced = rows.some((r) => r.cost);
+  const header = priced ? [...CSV_HEADER, ...COST_CSV_HEADER] : CSV_HEADER;
+  const line = (r: SweepRow) => {
+    const cells = rowCells(r, (x) => String(round6(x)));
+    if (priced) cells.push(...costCsvCells(r));
+    return cells.join(",");
+  };
+  return `${[header.join(","), ...rows.map(line)].join("\n")}\n`;
+}
+
+const COST_CSV_HEADER = [
+  "moe_ms_per_step",
+  "transfer_ms_per_rebalance",
+  "total_ms",
+  "none_total_ms",
+  "deepseek_total_ms",
+];
+
+function costCsvCells(r: SweepRow): string[] {
+  const ms = (x: number | undefined) => (x === undefined ? "" : String(round6(x)));
+  return [
+    ms(r.cost?.moeMsPerStep),
+    ms(r.cost?.transferMsPerRebalance),
+    ms(r.cost?.totalMs),
+    ms(r.baselines.none?.cost?.totalMs),
+    ms(r.baselines.deepseek?.cost?.totalMs),
+  ];
 }
 
 /**
@@ -175,6 +203,8 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
   // Only a relaxed hierarchy serves load off its group's node: show the column when it does.
   const showOff = rows.some((r) => r.offNodeShare > 0);
   if (showOff) header.push("off node");
+  const priced = rows.some((r) => r.cost);
+  if (priced) header.push("total ms", "vs none", "vs deepseek");
   header.push("pareto");
   const cells = rows.map((r) => {
     const c = rowCells(r, fixed4).slice(0, 18);
@@ -186,6 +216,14 @@ export function formatSweepTable(rows: readonly SweepRow[], traceName: string): 
     c[13] = percent2(r.movedSlotsFraction);
     c.splice(14, 0, slotCount(r.movedSlotsPerStep));
     if (showOff) c.push(percent2(r.offNodeShare));
+    if (priced) {
+      const total = r.cost?.totalMs ?? Number.NaN;
+      c.push(
+        formatMs(total),
+        speedup(r.baselines.none?.cost?.totalMs, total),
+        speedup(r.baselines.deepseek?.cost?.totalMs, total),
+      );
+    }
     c.push(r.paretoOptimal ? "*" : "");
     return c;
   });

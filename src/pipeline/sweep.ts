@@ -3,6 +3,7 @@
 // prints the rows (src/cli/sweep.ts).
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { StrategyCost } from "../core/cost/ledger.js";
 import type { EstimatorKind, LoadTrace } from "../core/traces/estimators.js";
 import {
   type SimulationConfig,
@@ -58,7 +59,12 @@ export interface StrategySummary {
   movedSlotsPerRebalance: number;
   movedSlotsFraction: number;
   offNodeShare: number;
+  /** With a cost model only: the replay in milliseconds (the gate's counts for eplb). */
+  cost?: CostSummary;
 }
+
+/** A {@link StrategyCost} without its per-step and per-rebalance series. */
+export type CostSummary = Omit<StrategyCost, "stepMs" | "transferMs">;
 
 /** One configuration's outcome: what `--sweep` prints per row. */
 export interface SweepRow extends StrategySummary {
@@ -74,6 +80,8 @@ export interface SweepRow extends StrategySummary {
   tolerance: number | null;
   slotGain: number | null;
   rebalances: number;
+  /** Judged steps (the trace's steps minus the interval's warm-up). */
+  judgedSteps: number;
   /** Slots moved per step: per rebalance over the interval, comparable across intervals. */
   movedSlotsPerStep: number;
   /**
@@ -81,7 +89,7 @@ export interface SweepRow extends StrategySummary {
    * realises at least as much balance with at most as many moves, one of them strictly.
    */
   paretoOptimal: boolean;
-  baselines: Partial<Record<"none" | "deepseek" | "oracle", StrategySummary>>;
+  baselines: Partial<Record<"none" | "deepseek" | "oracle" | "static", StrategySummary>>;
 }
 
 /**
@@ -95,13 +103,18 @@ export interface SweepRow extends StrategySummary {
  * ```
  */
 export function strategySummary(s: StrategyResult): StrategySummary {
-  return {
+  const out: StrategySummary = {
     meanRealizedBalancedness: s.meanRealizedBalancedness,
     worstRealizedBalancedness: s.worstRealizedBalancedness,
     movedSlotsPerRebalance: s.movedSlotsPerRebalance,
     movedSlotsFraction: s.movedSlotsFraction,
     offNodeShare: s.offNodeShare,
   };
+  if (s.cost) {
+    const { stepMs: _steps, transferMs: _stalls, ...figures } = s.cost;
+    out.cost = figures;
+  }
+  return out;
 }
 
 function optionNumber(v: unknown): number | null {
@@ -162,6 +175,7 @@ export function sweepRow(r: SimulationResult): SweepRow {
     tolerance: optionNumber(r.rebalanceOptions.tolerance),
     slotGain: optionNumber(r.rebalanceOptions.slotGain),
     rebalances: r.rebalanceSteps.length,
+    judgedSteps: r.judgedSteps,
     ...strategySummary(r.eplb),
     movedSlotsPerStep: r.eplb.movedSlotsPerRebalance / r.interval,
     paretoOptimal: false,

@@ -44,7 +44,13 @@ export {
   type ReportModel,
 } from "./model.js";
 export { type PlacementGridOptions, svgPlacementGrid } from "./placement-grid.js";
-export { type SweepPoint, simulationSection, sweepSection } from "./simulation.js";
+export { svgTransferRounds, type TransferRoundsOptions } from "./schedule-chart.js";
+export {
+  cumulativeSeconds,
+  type SweepPoint,
+  simulationSection,
+  sweepSection,
+} from "./simulation.js";
 export {
   type BarChartOptions,
   type BarSeries,

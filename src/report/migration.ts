@@ -1,6 +1,7 @@
 import { AFTER_COLOR, BEFORE_COLOR } from "./colors.js";
 import { defaultSections, figure, formatRatio, type ReportSection } from "./html.js";
 import type { ReportModel } from "./model.js";
+import { svgTransferRounds } from "./schedule-chart.js";
 import { escapeXml, formatNumber, svgBarChart, svgLineChart } from "./svg.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -61,6 +62,13 @@ export function migrationSection(): ReportSection {
         ["Most weights copied into one GPU (from another GPU)", busiest(remoteIn)],
         ["Most weights read from one GPU (by another GPU)", busiest(remoteOut)],
       ];
+      const sched = v.schedule?.schedule;
+      if (sched) {
+        rows.push([
+          "Transfer schedule (rounds of one copy in and out per GPU)",
+          `${sched.rounds} rounds, estimated ${formatNumber(sched.totalMs)} ms`,
+        ]);
+      }
       const table =
         `<table class="migration-table"><caption>What the rebalance moves and what it buys, under these loads</caption><tbody>` +
         rows
@@ -120,7 +128,18 @@ export function migrationSection(): ReportSection {
           perGpu,
           "Expert weights each GPU copies in from other GPUs, summed over layers (copies within a GPU are not shown). " +
             "The GPU with the most bounds how long applying the rebalance takes.",
-        )
+        ) +
+        (v.schedule
+          ? figure(
+              svgTransferRounds(v.schedule.plan, v.schedule.schedule, {
+                numGpus: m.numGpus,
+                slotsPerGpu: m.slotsPerGpu,
+                gpusPerNode: m.gpusPerNode,
+              }),
+              "The rebalance's copies between GPUs in rounds (docs/cost.md): in each round every GPU receives at most one expert and sends at most one; " +
+                "a round lasts as long as its slowest copy, so rounds with an inter-node copy (orange) cost the most. Lines separate nodes.",
+            )
+          : "")
       );
     },
   };

@@ -1,3 +1,5 @@
+import type { CostModel } from "../core/cost/model.js";
+import { scheduleTransfers, type TransferSchedule } from "../core/cost/schedule.js";
 import {
   type BalanceSummary,
   contiguousGpuLoads,
@@ -14,6 +16,7 @@ import {
   gpuTransferCounts,
   planTransfers,
   type TransferCounts,
+  type TransferPlan,
 } from "../core/evaluation/transfers.js";
 import { EplbInputError, requireInteger } from "../core/model/errors.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
@@ -49,6 +52,8 @@ export interface ReportInput {
    * shows what moves (slots changed, transfers by kind) and what it buys.
    */
   previous?: Placement;
+  /** With `previous`: prices the rebalance's transfers, and the report shows their schedule. */
+  cost?: CostModel;
   /** Dispatch figures under a routing (`eplb report --routing`): the report gains a section. */
   locality?: LocalityMetrics;
 }
@@ -80,6 +85,8 @@ export interface MigrationView {
   perGpu: GpuTransferCounts;
   /** The previous placement's balance under these loads. */
   previousBalance: BalanceSummary;
+  /** With a cost model: the transfers and their round schedule, priced. */
+  schedule?: { plan: TransferPlan; schedule: TransferSchedule };
 }
 
 /** Everything the report draws, computed once from a {@link ReportInput}. */
@@ -212,7 +219,7 @@ export function buildReportModel(input: ReportInput): ReportModel {
     detailLayers = pickDetailLayers(beforeSummary.balancednessPerLayer, after.balancednessPerLayer);
   }
   const migration = input.previous
-    ? migrationView(loads, input.previous, placement, numGpus, numNodes, numGroups)
+    ? migrationView(loads, input.previous, placement, numGpus, numNodes, numGroups, input.cost)
     : undefined;
   return {
     title: input.title ?? "EPLB report",
@@ -265,6 +272,7 @@ export function migrationView(
   numGpus: number,
   numNodes: number,
   numGroups: number,
+  cost?: CostModel,
 ): MigrationView {
   requirePlacementFits(loads, previous, { numGpus, numNodes });
   if (previous.numReplicas !== placement.numReplicas) {
@@ -288,6 +296,7 @@ export function migrationView(
     transfers: { local: plan.local, intraNode: plan.intraNode, interNode: plan.interNode },
     perGpu: gpuTransferCounts(plan, topology),
     previousBalance: summarizeBalance(gpuLoads(loads, previous, { numGpus }), L, numGpus),
+    ...(cost ? { schedule: { plan, schedule: scheduleTransfers(plan, topology, cost) } } : {}),
   };
 }
 

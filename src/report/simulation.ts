@@ -13,10 +13,20 @@ const STYLE: Record<
   deepseek: { color: MEAN_COLOR, dash: "6 4", label: () => "deepseek re-planning (window mean)" },
   oracle: { color: BOUND_COLOR, dash: "2 3", label: (p) => `oracle (${p} on the judged steps)` },
   none: { color: BEFORE_COLOR, label: () => "no balancing" },
+  static: {
+    color: "#7b3294",
+    dash: "8 3",
+    label: () => "eplb's first placement, never rebalanced",
+  },
 };
 
 function f4(x: number): string {
   return Number.isFinite(x) ? x.toFixed(4) : "-";
+}
+
+/** A strategy's line in a chart over the judged steps, in its style. */
+function lineOf(name: StrategyName, values: ArrayLike<number>, r: SimulationResult) {
+  return { name: labelOf(name, r), values, color: STYLE[name].color, dash: STYLE[name].dash };
 }
 
 /** The label of a strategy in this simulation (the configuration says how it rebalances). */
@@ -26,9 +36,63 @@ function labelOf(name: StrategyName, r: SimulationResult): string {
   );
 }
 
+/**
+ * A strategy's cumulative time over the judged steps, in seconds: each step's MoE time plus the
+ * stall of every rebalance after the first, booked at the step it takes effect.
+ *
+ * @param r the simulation (its judged steps and rebalance steps)
+ * @param s one of its strategies, priced with its per-step series kept
+ * @returns one value per judged step (empty when the strategy is not priced or keeps no series)
+ * @example
+ * ```ts
+ * const trace = { steps: 6, layers: 1, experts: 2, data: new Float64Array([3, 1, 3, 1, 1, 3, 1, 3, 1, 3, 1, 3]) };
+ * const cost = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+ * const r = simulate(trace, { numReplicas: 4, numGroups: 1, numNodes: 1, numGpus: 2, interval: 2,
+ *   window: 2, estimator: "mean", policy: "deepseek", cost, costGate: false });
+ * cumulativeSeconds(r, r.eplb).length; // 4: one per judged step
+ * cumulativeSeconds(r, r.eplb)[3] * 1000 === r.eplb.cost?.totalMs; // true
+ * ```
+ */
+export function cumulativeSeconds(r: SimulationResult, s: StrategyResult): Float64Array {
+  const c = s.cost;
+  if (!c || c.stepMs.length === 0) return new Float64Array(0);
+  const out = new Float64Array(c.stepMs.length);
+  let k = 1;
+  let sum = 0;
+  for (let j = 0; j < out.length; j++) {
+    while (k < r.rebalanceSteps.length && r.rebalanceSteps[k] - r.firstJudgedStep <= j) {
+      sum += c.transferMs[k++];
+    }
+    sum += c.stepMs[j];
+    out[j] = sum / 1e3;
+  }
+  return out;
+}
+
+/** The chart of cumulative time per strategy, when the simulation was priced. */
+function timeChart(r: SimulationResult): string {
+  const series = strategies(r)
+    .map(([name, s]) => ({ name, values: cumulativeSeconds(r, s) }))
+    .filter((x) => x.values.length > 0);
+  if (series.length === 0) return "";
+  const chart = svgLineChart({
+    title: "Cumulative time: MoE time plus rebalancing stalls",
+    description: `Seconds of MoE time and transfer stalls since step ${r.firstJudgedStep}, for each strategy`,
+    series: series.map(({ name, values }) => lineOf(name, values, r)),
+    xLabel: "step",
+    yLabel: "seconds",
+    xStart: r.firstJudgedStep,
+    yMin: 0,
+  });
+  return figure(
+    chart,
+    "Time spent since the first judged step under each strategy: each step's MoE time (the busiest GPU's per layer, summed over layers) plus, at each rebalance after the first, the stall of its transfers. Lower is faster; a jump is a rebalance.",
+  );
+}
+
 function strategies(r: SimulationResult): Array<[StrategyName, StrategyResult]> {
   const out: Array<[StrategyName, StrategyResult]> = [["eplb", r.eplb]];
-  for (const name of ["deepseek", "oracle", "none"] as const) {
+  for (const name of ["deepseek", "oracle", "none", "static"] as const) {
     const s = r.baselines[name];
     if (s) out.push([name, s]);
   }
@@ -55,10 +119,15 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
     title: "Simulation: realised balance over time",
     render: () => {
       const t = r.topology;
+      const priced = r.eplb.cost !== undefined;
+      const costCells = (s: StrategyResult) =>
+        s.cost
+          ? `<td>${s.cost.moeMsPerStep.toFixed(3)}</td><td>${s.cost.transferMsPerRebalance.toFixed(3)}</td><td>${(s.cost.totalMs / 1e3).toFixed(3)}</td>`
+          : "";
       const rows = strategies(r)
         .map(
           ([name, s]) =>
-            `<tr><th scope="row">${escapeXml(labelOf(name, r))}</th><td>${f4(s.meanRealizedBalancedness)}</td><td>${f4(s.worstRealizedBalancedness)}</td><td>${name === "none" ? "0" : s.movedSlotsPerRebalance.toFixed(1)}</td><td>${(s.movedSlotsFraction * 100).toFixed(2)}%</td></tr>`,
+            `<tr><th scope="row">${escapeXml(labelOf(name, r))}</th><td>${f4(s.meanRealizedBalancedness)}</td><td>${f4(s.worstRealizedBalancedness)}</td><td>${name === "none" ? "0" : s.movedSlotsPerRebalance.toFixed(1)}</td><td>${(s.movedSlotsFraction * 100).toFixed(2)}%</td>${costCells(s)}</tr>`,
         )
         .join("");
       const lead =
@@ -68,18 +137,13 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
         `Steps before ${r.firstJudgedStep} only warm the estimator up. Deepseek re-planning plans from scratch on the window's mean load, as engines do.</p>`;
       const table =
         `<table class="sim-table"><caption>Realised balancedness (mean / max GPU load) over ${r.judgedSteps} judged steps, and slots moved per rebalance (of ${r.layers * t.numReplicas})</caption>` +
-        `<thead><tr><th scope="col">strategy</th><th scope="col">mean</th><th scope="col">worst step</th><th scope="col">slots moved / rebalance</th><th scope="col">moved</th></tr></thead><tbody>${rows}</tbody></table>`;
+        `<thead><tr><th scope="col">strategy</th><th scope="col">mean</th><th scope="col">worst step</th><th scope="col">slots moved / rebalance</th><th scope="col">moved</th>${priced ? '<th scope="col">MoE ms / step</th><th scope="col">transfer ms / rebalance</th><th scope="col">total s</th>' : ""}</tr></thead><tbody>${rows}</tbody></table>`;
       const timeline = svgLineChart({
         title: "Realised balancedness per step",
         description: `Balancedness of every judged step from step ${r.firstJudgedStep}, for each strategy`,
         series: strategies(r)
           .filter(([, s]) => s.balancedness.length > 0)
-          .map(([name, s]) => ({
-            name: labelOf(name, r),
-            values: s.balancedness,
-            color: STYLE[name].color,
-            dash: STYLE[name].dash,
-          })),
+          .map(([name, s]) => lineOf(name, s.balancedness, r)),
         xLabel: "step",
         yLabel: "balancedness",
         xStart: r.firstJudgedStep,
@@ -108,6 +172,7 @@ export function simulationSection(r: SimulationResult, traceName: string): Repor
           timeline,
           "Balancedness of each judged step (mean / max GPU load, averaged over layers); long series are averaged over buckets.",
         ) +
+        timeChart(r) +
         (r.rebalanceSteps.length > 1
           ? figure(
               moves,

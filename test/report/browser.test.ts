@@ -292,10 +292,15 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
     }
   });
 
-  it("renders a rebalance from a previous placement: migration charts and changed slots outlined", async () => {
-    const trace = await synthTrace("migration-trace.npy", 300, 8, 64, 4);
-    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
-    const init = join(outDir, "migration-init.json");
+  /** Plans steps 0..99 of the trace, then reports the rebalance from it to steps 200..299. */
+  async function migrationReport(
+    trace: string,
+    shape: string[],
+    initName: string,
+    html: string,
+    extra: string[] = [],
+  ) {
+    const init = join(outDir, initName);
     const planned = await cli([
       "plan",
       "--loads",
@@ -307,19 +312,15 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
       init,
     ]);
     assert.equal(planned.code, 0, planned.stderr);
+    const args = ["--loads", trace, "--steps", "200:300", ...shape, "--previous", init];
+    return cli(["report", ...args, ...extra, "--html", html]);
+  }
+
+  it("renders a rebalance from a previous placement: migration charts and changed slots outlined", async () => {
+    const trace = await synthTrace("migration-trace.npy", 300, 8, 64, 4);
+    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
     const file = join(outDir, "report-migration.html");
-    const r = await cli([
-      "report",
-      "--loads",
-      trace,
-      "--steps",
-      "200:300",
-      ...shape,
-      "--previous",
-      init,
-      "--html",
-      file,
-    ]);
+    const r = await migrationReport(trace, shape, "migration-init.json", file);
     assert.equal(r.code, 0, r.stderr);
     const v = await open(file);
     try {
@@ -348,6 +349,49 @@ describe("HTML report in headless Chromium", { skip: skip && `${SKIP_BROWSER_ENV
       assert.deepEqual(v.requests, [pathToFileURL(file).href]);
     } finally {
       await v.page.close();
+    }
+  });
+
+  it("renders the priced reports: cumulative time per strategy, a rebalance's transfer rounds", async () => {
+    const trace = await synthTrace("priced-trace.npy", 300, 8, 64, 5);
+    const shape = ["--replicas", "80", "--groups", "8", "--nodes", "2", "--gpus", "16"];
+    const cost = ["--model", "deepseek-v3", "--hardware", "h800"];
+    const sim = join(outDir, "report-simulate-priced.html");
+    const r = await cli([
+      "simulate",
+      "--trace",
+      trace,
+      ...shape,
+      "--interval",
+      "50",
+      ...cost,
+      "--html",
+      sim,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const v = await open(sim);
+    try {
+      // Balancedness over time, then cumulative time: one line per strategy in each.
+      const charts = await v.page.$$eval("#simulation svg.line-chart", (els) =>
+        els.map((e) => e.querySelectorAll("g.series path").length),
+      );
+      assert.deepEqual(charts, [4, 4]);
+      for (const b of await boxes(v.page, "svg.chart")) assert.ok(b.w > 300 && b.h > 100);
+      assert.deepEqual(v.problems, []);
+    } finally {
+      await v.page.close();
+    }
+    const moves = join(outDir, "report-migration-priced.html");
+    const m = await migrationReport(trace, shape, "priced-init.json", moves, cost);
+    assert.equal(m.code, 0, m.stderr);
+    const w = await open(moves);
+    try {
+      const rounds = await boxes(w.page, "#migration svg.transfer-rounds");
+      assert.equal(rounds.length, 1);
+      assert.ok(rounds[0].w > 300 && rounds[0].h > 100);
+      assert.deepEqual(w.problems, []);
+    } finally {
+      await w.page.close();
     }
   });
 

@@ -1,4 +1,8 @@
 import { offNodeShare } from "../blocks/locality.js";
+import { gateHorizonSteps, gateRebalance } from "../cost/gate.js";
+import { CostLedger, type StrategyCost } from "../cost/ledger.js";
+import type { CostModel } from "../cost/model.js";
+import { distinctSlotMask } from "../cost/price.js";
 import { EplbInputError, requireInteger } from "../model/errors.js";
 import { checkShapeLimits } from "../model/limits.js";
 import type { LoadMatrix } from "../model/matrix.js";
@@ -15,63 +19,10 @@ import {
   type LoadTrace,
   resolveEstimatorSpec,
 } from "./estimators.js";
+import { contiguousStepBalancedness, judgeStep, stepUs } from "./judge.js";
+import { type TraceSource, traceSource } from "./source.js";
 
-/**
- * A trace read one step at a time, so traces too large to hold (or generated on the fly) can be
- * replayed. The simulator reads steps in order `0, 1, 2, ...`, each exactly once.
- */
-export interface TraceSource {
-  readonly steps: number;
-  readonly layers: number;
-  readonly experts: number;
-  /** Writes step `step` (`layers * experts` values, row-major) into `out` at `offset`. */
-  readStep(step: number, out: Float64Array, offset: number): void;
-}
-
-/**
- * Wraps a materialised {@link LoadTrace} as a {@link TraceSource}.
- *
- * @example
- * ```ts
- * const src = traceSource({ steps: 2, layers: 1, experts: 2, data: new Int32Array([1, 2, 3, 4]) });
- * const out = new Float64Array(2);
- * src.readStep(1, out, 0); // out = Float64Array [3, 4]
- * ```
- */
-export function traceSource(trace: LoadTrace): TraceSource {
-  const { steps, layers, experts, data } = trace;
-  const n = layers * experts;
-  if (data.length !== steps * n) {
-    throw new EplbInputError(
-      "trace.data.length",
-      data.length,
-      `must equal steps * layers * experts (${steps} * ${layers} * ${experts} = ${steps * n})`,
-    );
-  }
-  return new ArrayTraceSource(trace);
-}
-
-/** A class, not a closure per trace, so call sites stay monomorphic from one replay to the next. */
-class ArrayTraceSource implements TraceSource {
-  readonly steps: number;
-  readonly layers: number;
-  readonly experts: number;
-  private readonly data: LoadTrace["data"];
-
-  constructor(trace: LoadTrace) {
-    this.steps = trace.steps;
-    this.layers = trace.layers;
-    this.experts = trace.experts;
-    this.data = trace.data;
-  }
-
-  readStep(step: number, out: Float64Array, offset: number): void {
-    const n = this.layers * this.experts;
-    const base = step * n;
-    const data = this.data;
-    for (let i = 0; i < n; i++) out[offset + i] = data[base + i];
-  }
-}
+export { type TraceSource, traceSource } from "./source.js";
 
 /** What to simulate: the cluster, the rebalancing schedule, and how plans are made. */
 export interface SimulationConfig {
@@ -105,6 +56,11 @@ export interface SimulationConfig {
   rebalanceOptions?: Record<string, unknown>;
   /** Also run the baselines (no balancing, deepseek re-planning, oracle); default true. */
   baselines?: boolean;
+  /**
+   * Also judge eplb's first placement kept for the whole replay, never rebalanced
+   * (`baselines.static`): what not rebalancing costs (`--recommend` compares with it); default false.
+   */
+  staticBaseline?: boolean;
   /** Keep the per-step balancedness series; default true. */
   series?: boolean;
   /** Called after every chunk of `interval` steps with the steps done and the total. */
@@ -119,10 +75,23 @@ export interface SimulationConfig {
     len: number,
     placements: Partial<Record<StrategyName, Placement | null>>,
   ) => void;
+  /**
+   * Prices the replay (docs/simulate.md, "Pricing"): every strategy's result gains `cost`, and
+   * eplb's own rebalancing is gated by it (unless `costGate` is false).
+   */
+  cost?: CostModel;
+  /** With `cost`: skip rebalances and layers whose expected saving is below their transfer time; default true. */
+  costGate?: boolean;
+  /**
+   * The gate's horizon in intervals: a change is expected to save MoE time over this many
+   * intervals (it stays until a later rebalance changes it again); default
+   * `DEFAULT_GATE_INTERVALS` (3). 1 counts only the steps before the next rebalance.
+   */
+  costGateIntervals?: number;
 }
 
 /** Names of the simulated strategies. */
-export type StrategyName = "eplb" | "none" | "deepseek" | "oracle";
+export type StrategyName = "eplb" | "none" | "deepseek" | "oracle" | "static";
 
 /** How one strategy fared over the judged steps. */
 export interface StrategyResult {
@@ -144,6 +113,8 @@ export interface StrategyResult {
   movedSlots: Int32Array;
   /** Balancedness of every judged step (empty when `series` is false). */
   balancedness: Float64Array;
+  /** The replay priced in milliseconds: only when the configuration has a `cost` model. */
+  cost?: StrategyCost;
 }
 
 /** Everything a simulation measured. */
@@ -174,6 +145,8 @@ export interface SimulationResult {
   finalLoads: LoadMatrix;
   /** Baselines, when requested: contiguous experts, deepseek re-planning fresh, oracle. */
   baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
+  /** The cost model the replay was priced with, whether eplb's gate was on, and its horizon. */
+  cost?: { model: CostModel; gate: boolean; gateIntervals: number };
 }
 
 /** Per-slot share of its expert's load: `1 / replicaCount`, laid out like `phy2log`. */
@@ -209,7 +182,7 @@ export function stepBalancedness(
 ): number {
   // The simulator's own loop, on the placement's cells built here once.
   const cells = slotCells(phy2log, layers, numReplicas, numExperts);
-  return judgeStep(loads, offset, cells, shares, layers, numReplicas, numGpus);
+  return judgeStep(loads, offset, cells, shares, layers, numReplicas, numGpus, null, null);
 }
 
 /**
@@ -231,60 +204,6 @@ function slotCells(phy2log: Int32Array, layers: number, P: number, E: number): I
     for (let s = 0; s < P; s++) cells[l * P + s] = l * E + phy2log[l * P + s];
   }
   return cells;
-}
-
-/** {@link stepBalancedness} with precomputed slot cells: the simulator's innermost loop. */
-function judgeStep(
-  loads: Float64Array,
-  offset: number,
-  cells: Int32Array,
-  shares: Float64Array,
-  layers: number,
-  numReplicas: number,
-  numGpus: number,
-): number {
-  const S = numReplicas / numGpus;
-  let sum = 0;
-  let s = 0;
-  for (let l = 0; l < layers; l++) {
-    let max = 0;
-    let total = 0;
-    for (let g = 0; g < numGpus; g++) {
-      let gpu = 0;
-      const end = s + S;
-      for (; s < end; s++) gpu += loads[offset + cells[s]] * shares[s];
-      total += gpu;
-      if (gpu > max) max = gpu;
-    }
-    sum += max > 0 ? total / numGpus / max : 1;
-  }
-  return sum / layers;
-}
-
-/** Balancedness of one step without EPLB: experts in order, GPU `g` holding a contiguous block. */
-function contiguousStepBalancedness(
-  loads: Float64Array,
-  offset: number,
-  layers: number,
-  E: number,
-  numGpus: number,
-): number {
-  let sum = 0;
-  for (let l = 0; l < layers; l++) {
-    const lo = offset + l * E;
-    let max = 0;
-    let total = 0;
-    for (let g = 0; g < numGpus; g++) {
-      const from = Math.floor((g * E) / numGpus);
-      const to = Math.floor(((g + 1) * E) / numGpus);
-      let gpu = 0;
-      for (let e = from; e < to; e++) gpu += loads[lo + e];
-      total += gpu;
-      if (gpu > max) max = gpu;
-    }
-    sum += max > 0 ? total / numGpus / max : 1;
-  }
-  return sum / layers;
 }
 
 /** Reads steps `start .. start+len-1` into `chunk` (`[step][cell]`). */
@@ -319,11 +238,23 @@ function judgeChunk(
 ): void {
   const n = layers * experts;
   for (let j = 0; j < len; j++) {
+    const model = track.ledger ? track.ledger.model : null;
     const b =
       track.name === "none"
-        ? contiguousStepBalancedness(chunk, j * n, layers, experts, numGpus)
-        : judgeStep(chunk, j * n, track.cells, track.shares, layers, numReplicas, numGpus);
+        ? contiguousStepBalancedness(chunk, j * n, layers, experts, numGpus, model)
+        : judgeStep(
+            chunk,
+            j * n,
+            track.cells,
+            track.shares,
+            layers,
+            numReplicas,
+            numGpus,
+            track.distinct,
+            model,
+          );
     track.record(b, keep);
+    track.ledger?.step(stepUs[0], keep);
   }
 }
 
@@ -344,6 +275,9 @@ class Track {
   shares: Float64Array = new Float64Array(0);
   /** `l * numExperts + phy2log[l * numReplicas + s]`: each slot's index into a step's loads. */
   cells: Int32Array = new Int32Array(0);
+  /** With a cost model: `distinctSlotMask` of the placement, and the times booked. */
+  distinct: Uint8Array | null = null;
+  ledger: CostLedger | null = null;
   readonly moved: number[] = [];
   readonly series: Float64Array;
   sum = 0;
@@ -360,8 +294,12 @@ class Track {
     this.series = new Float64Array(seriesLength);
   }
 
-  adopt(p: Placement): void {
+  adopt(p: Placement, slotsPerGpu: number, stallMs?: number): void {
     this.moved.push(this.placement ? countMoved(this.placement.phy2log, p.phy2log) : 0);
+    if (this.ledger) {
+      this.ledger.rebalance(this.placement, p, stallMs);
+      this.distinct = distinctSlotMask(p, slotsPerGpu);
+    }
     this.placement = p;
     this.shares = slotShares(p);
     const { layers, numReplicas: P, numExperts: E } = p;
@@ -375,7 +313,7 @@ class Track {
     this.judged++;
   }
 
-  result(totalSlots: number): StrategyResult {
+  result(totalSlots: number, gated = false): StrategyResult {
     const later = this.moved.slice(1);
     const perRebalance = later.length ? later.reduce((a, b) => a + b, 0) / later.length : 0;
     return {
@@ -387,6 +325,7 @@ class Track {
       movedSlots: Int32Array.from(this.moved),
       offNodeShare: this.totalLoad > 0 ? this.offNodeLoad / this.totalLoad : 0,
       balancedness: this.series,
+      ...(this.ledger ? { cost: this.ledger.result(gated) } : {}),
     };
   }
 }
@@ -474,7 +413,17 @@ export function simulate(
   const ds = new Track("deepseek", withBaselines ? seriesLength : 0);
   const oracle = new Track("oracle", withBaselines ? seriesLength : 0);
   const none = new Track("none", withBaselines ? seriesLength : 0);
+  const kept = new Track("static", config.staticBaseline ? seriesLength : 0);
+  const tracks = [main, ...(withBaselines ? [ds, oracle, none] : [])];
+  if (config.staticBaseline) tracks.push(kept);
   const rebalanceSteps: number[] = [];
+  const cost = config.cost ?? null;
+  const gate = cost !== null && (config.costGate ?? true);
+  if (cost) {
+    for (const track of tracks) track.ledger = new CostLedger(cost, topology, track.series.length);
+  }
+  const S = topology.slotsPerGpu;
+  const gateSteps = gateHorizonSteps(interval, config.costGateIntervals);
 
   for (let start = 0; start < T; start += interval) {
     const len = Math.min(interval, T - start);
@@ -484,20 +433,43 @@ export function simulate(
       estimator.estimate(estimate.data as Float64Array);
       const options: Record<string, unknown> = { ...config.rebalanceOptions, policy: policyName };
       if (fromPrevious && main.placement) options.previous = main.placement;
-      main.adopt(
-        rebalanceExperts(estimate, P, topology.numGroups, topology.numNodes, G, options).placement,
-      );
+      let next = rebalanceExperts(
+        estimate,
+        P,
+        topology.numGroups,
+        topology.numNodes,
+        G,
+        options,
+      ).placement;
+      let stallMs: number | undefined;
+      if (gate && cost && main.placement && main.ledger) {
+        // Judged against the placement in force, on the estimate the policy planned on, over
+        // the steps a change is expected to serve (docs/simulate.md, "The gate").
+        const d = gateRebalance(main.placement, next, estimate, topology, cost, gateSteps);
+        next = d.placement;
+        stallMs = d.stallMs;
+        main.ledger.skippedLayers += d.skippedLayers;
+        if (d.skipped) main.ledger.skippedRebalances++;
+      }
+      main.adopt(next, S, stallMs);
+      if (!kept.placement) kept.adopt(next, S);
+      else {
+        kept.moved.push(0);
+        kept.ledger?.idle();
+      }
       sumChunk(chunk, len, n, chunkSum.data as Float64Array);
       if (withBaselines) {
         windowMean?.estimate(meanEstimate.data as Float64Array);
-        ds.adopt(deepseek.plan(meanEstimate, topology, {}));
+        ds.adopt(deepseek.plan(meanEstimate, topology, {}), S);
         // The oracle plans with the configuration's options too (e.g. a relaxed hierarchy),
         // so it bounds what this configuration could reach, not a stricter one.
         oracle.adopt(
           policy.plan(chunkSum, topology, { ...config.rebalanceOptions, policy: policyName }),
+          S,
         );
+        none.ledger?.idle();
       }
-      for (const track of withBaselines ? [main, ds, oracle, none] : [main]) {
+      for (const track of tracks) {
         judgeChunk(track, chunk, len, L, E, P, G, keepSeries);
         if (topology.hierarchical && track.placement) {
           const total = (chunkSum.data as Float64Array).reduce((a, b) => a + b, 0);
@@ -510,6 +482,7 @@ export function simulate(
       config.onJudged?.(start, len, {
         eplb: main.placement,
         ...(withBaselines ? { deepseek: ds.placement, oracle: oracle.placement, none: null } : {}),
+        ...(config.staticBaseline ? { static: kept.placement } : {}),
       });
     }
     pushChunk(estimator, chunk, len, n);
@@ -525,6 +498,7 @@ export function simulate(
     baselines.deepseek = ds.result(totalSlots);
     baselines.oracle = oracle.result(totalSlots);
   }
+  if (config.staticBaseline) baselines.static = kept.result(totalSlots);
   return {
     steps: T,
     layers: L,
@@ -540,9 +514,10 @@ export function simulate(
     firstJudgedStep: interval,
     judgedSteps: judged,
     rebalanceSteps,
-    eplb: main.result(totalSlots),
+    eplb: main.result(totalSlots, gate),
     finalPlacement: main.placement as Placement,
     finalLoads: chunkSum,
     baselines,
+    ...(cost ? { cost: { model: cost, gate, gateIntervals: gateSteps / interval } } : {}),
   };
 }
