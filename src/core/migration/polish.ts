@@ -7,9 +7,6 @@ import { applySwap, type MigrationWorkspace } from "./state.js";
 // Pair visits of one polish, per slot of the layer: bounds the work on large flat scopes.
 const POLISH_VISITS = 512;
 
-// A pass's later swaps must earn this share of its best swap's net gain.
-const PASS_SHARE = 0.5;
-
 /**
  * Polishes the state loaded in `ws`: a steepest descent on the smooth maximum
  * `tau * log(sum_g exp(L_g / tau))` of the GPU loads by swaps of two replicas between a hotter
@@ -48,10 +45,7 @@ export function polish(
   // The most a swap can earn beyond its gain: restoring two previous slots.
   const bonus = 2 * perSlot;
   let visits = POLISH_VISITS * P;
-  const used = ws.gpuPass;
-  const { candNet, candX, candA, candB, candCost, candOrder } = ws.pairs;
-  let swaps = 0;
-  while (swaps < 4 * P && visits > 0) {
+  for (let iteration = 0; iteration < 4 * P && visits > 0; iteration++) {
     let top = 0;
     for (let g = 0; g < G; g++) if (gpuLoad[g] > top) top = gpuLoad[g];
     let phi = 0;
@@ -67,33 +61,19 @@ export function polish(
     sortByLoad(order, G, gpuLoad);
     let maxDrop = 0;
     for (let g = 0; g < G; g++) if (maxR[g] - minAll > maxDrop) maxDrop = maxR[g] - minAll;
+    const budgetLeft = budget - ws.changed;
+    let best = 0;
+    let bestA = -1;
+    let bestB = -1;
+    // A change `x` of the sum of exponentials (scaled by exp(-top / tau)) can only beat `best`
+    // when x < floor: the net gain -tau * log1p(x / phi) - cost * perSlot is at most that + bonus.
+    let floor = phi * Math.expm1(-(best - bonus) / tau);
+    netLimits(limit, best, perSlot, tau, phi);
     // g1 loses at most its largest replica less the smallest anywhere; cooler GPUs gain less.
     const dropFactor = Math.exp(-maxDrop / tau) - 1;
-    // One pass applies a swap per hotter GPU, hottest first, each with a partner no earlier swap
-    // of the pass touched. Swaps of disjoint GPUs add their changes of the sum of exponentials,
-    // so each lowers the smooth maximum by at least what it was chosen for. The pass's values
-    // (`ex`, `order`, `minAll`) stay valid for the untouched GPUs, the only ones visited.
-    const pass = ++ws.pairs.clock;
-    let passBest = 0;
-    let applied = 0;
-    let found = 0;
-    for (let oi = 0; oi < G && visits > 0; oi++) {
+    for (let oi = 0; oi < G; oi++) {
       const g1 = order[oi];
-      if (used[g1] === pass) continue;
-      const budgetLeft = budget - ws.changed;
-      // A later swap of the pass must earn a share of the pass's best: weak swaps wait for the
-      // next pass, where their GPUs may have better partners.
-      let best = PASS_SHARE * passBest;
-      let bestA = -1;
-      let bestB = -1;
-      let bestX = 0;
-      let bestCost = 0;
-      // A change `x` of the sum of exponentials (scaled by exp(-top / tau)) can only beat `best`
-      // when x < floor: the net gain -tau * log1p(x / phi) - cost * perSlot is at most that + bonus.
-      let floor = phi * Math.expm1(-(best - bonus) / tau);
-      netLimits(limit, best, perSlot, tau, phi);
       const e1 = ex[g1];
-      // Cooler rows can only do worse, and their threshold is at least this one's.
       if (e1 * dropFactor >= floor) break;
       const n1 = Math.floor(g1 / gpusPerNode);
       const L1 = gpuLoad[g1];
@@ -102,7 +82,6 @@ export function polish(
       let up = -1;
       for (let oj = G - 1; oj > oi; oj--) {
         const g2 = order[oj];
-        if (used[g2] === pass) continue;
         const gap = L1 - gpuLoad[g2];
         if (gap <= 0) break;
         // At best a swap moves min(gap / 2, reach): the pair's loads meet, or g1 gives its
@@ -159,50 +138,21 @@ export function polish(
           best = net;
           bestA = slotA[5 * pair + c];
           bestB = slotB[5 * pair + c];
-          bestX = x;
-          bestCost = c - 2;
           floor = phi * Math.expm1(-(best - bonus) / tau);
           netLimits(limit, best, perSlot, tau, phi);
         }
       }
-      if (bestA < 0) continue;
-      // The swap waits for the end of the pass; its two GPUs are taken.
-      used[g1] = pass;
-      used[Math.floor(bestB / S)] = pass;
-      candNet[found] = best;
-      candX[found] = bestX;
-      candA[found] = bestA;
-      candB[found] = bestB;
-      candCost[found] = bestCost;
-      found++;
-      if (best > passBest) passBest = best;
     }
-    // Best first, so that a pass reaching `stopAt` has made its most valuable swaps. Each was
-    // priced at the pass's start: the swaps before it only lowered the sum, so it earns more.
-    for (let i = 0; i < found; i++) candOrder[i] = i;
-    sortByLoad(candOrder, found, candNet);
-    for (let i = 0; i < found; i++) {
-      const k = candOrder[i];
-      const a = candA[k];
-      const b = candB[k];
-      if (relaxed && !keepsHome(ws, a, b)) continue;
-      // Together the pass's swaps may exceed the budget that each fitted.
-      if (ws.changed + candCost[k] > budget) continue;
-      applySwap(ws, a, b);
-      const ga = Math.floor(a / S);
-      const gb = Math.floor(b / S);
-      slotLoad[a] = weight[phy[a]] / cnt[phy[a]];
-      slotLoad[b] = weight[phy[b]] / cnt[phy[b]];
-      replicaRange(ws, ga);
-      replicaRange(ws, gb);
-      gpuStamp[ga] = ++ws.pairs.clock;
-      gpuStamp[gb] = ++ws.pairs.clock;
-      swaps++;
-      applied++;
-      phi += candX[k];
-      if (top + tau * Math.log(phi) <= stopAt) return;
-    }
-    if (applied === 0) return;
+    if (bestA < 0) return;
+    applySwap(ws, bestA, bestB);
+    const ga = Math.floor(bestA / S);
+    const gb = Math.floor(bestB / S);
+    slotLoad[bestA] = weight[phy[bestA]] / cnt[phy[bestA]];
+    slotLoad[bestB] = weight[phy[bestB]] / cnt[phy[bestB]];
+    replicaRange(ws, ga);
+    replicaRange(ws, gb);
+    gpuStamp[ga] = ++ws.pairs.clock;
+    gpuStamp[gb] = ++ws.pairs.clock;
   }
 }
 

@@ -37,22 +37,9 @@ class PairCache {
   /** Whether the slot's expert may move to the hotter GPU, and whether it changed. */
   readonly movableB: Uint8Array;
   readonly changedB: Int32Array;
-  /** {@link polish}: the swaps one pass found, at most one per GPU. */
-  readonly candNet: Float64Array;
-  readonly candX: Float64Array;
-  readonly candA: Int32Array;
-  readonly candB: Int32Array;
-  readonly candCost: Int32Array;
-  readonly candOrder: Int32Array;
   clock = 0;
 
   constructor(numGpus: number, slotsPerGpu: number) {
-    this.candNet = new Float64Array(numGpus);
-    this.candX = new Float64Array(numGpus);
-    this.candA = new Int32Array(numGpus);
-    this.candB = new Int32Array(numGpus);
-    this.candCost = new Int32Array(numGpus);
-    this.candOrder = new Int32Array(numGpus);
     this.gain = new Float64Array(5 * numGpus * numGpus);
     this.slotA = new Int32Array(5 * numGpus * numGpus);
     this.slotB = new Int32Array(5 * numGpus * numGpus);
@@ -139,8 +126,6 @@ export class MigrationWorkspace {
   readonly gpuMaxReplica: Float64Array;
   readonly gpuMinReplica: Float64Array;
   readonly gpuOrder: Int32Array;
-  /** {@link polish}: the pass that last swapped a replica of the GPU. */
-  readonly gpuPass: Int32Array;
   /** {@link repair}: 1 where a slot of the GPU differs from the previous placement. */
   readonly gpuEdited: Uint8Array;
   readonly pairs: PairCache;
@@ -189,7 +174,6 @@ export class MigrationWorkspace {
     this.gpuMaxReplica = new Float64Array(G);
     this.gpuMinReplica = new Float64Array(G);
     this.gpuOrder = new Int32Array(G);
-    this.gpuPass = new Int32Array(G);
     this.gpuEdited = new Uint8Array(G);
     this.pairs = new PairCache(G, topology.slotsPerGpu);
     this.best = new Int32Array(P);
