@@ -58,6 +58,8 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
   // load of a GPU holding it, or its count.
   const stale = ws.expertStale;
   stale.fill(1);
+  for (let p = 0; p < P; p++) slotLoad[p] = w[phy[p]] / cnt[phy[p]];
+  for (let g = 0; g < G; g++) refreshGpu(ws, g);
   for (let iteration = 0; iteration < maxIterations; iteration++) {
     let h = 0;
     for (let g = 1; g < G; g++) if (gpuLoad[g] > gpuLoad[h]) h = g;
@@ -77,19 +79,9 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
     const exH = Lh - target;
 
     // Swaps: a replica on h trades places with a lighter replica on a GPU of h's scope. Replica
-    // loads, and whether h already holds a slot's expert, are read once per move.
-    for (let g = scopeStart; g < scopeEnd; g++) {
-      let lightest = Number.POSITIVE_INFINITY;
-      let changedHere = 0;
-      for (let s = g * S; s < (g + 1) * S; s++) {
-        const e = phy[s];
-        slotLoad[s] = gpuHas[h * E + e] > 0 ? Number.POSITIVE_INFINITY : w[e] / cnt[e];
-        if (slotLoad[s] < lightest) lightest = slotLoad[s];
-        if (e !== prev[s]) changedHere = 1;
-      }
-      lightestSlot[g] = lightest;
-      edited[g] = changedHere;
-    }
+    // loads, each GPU's lightest and whether it has a changed slot are kept up to date by the
+    // moves (refreshSlots), not recomputed per move; a replica whose expert h holds is skipped
+    // below, so the lightest over all of g's replicas is a bound that holds for any h.
     for (let ja = 0; ja < S; ja++) {
       const a = hBase + ja;
       const x = phy[a];
@@ -121,6 +113,7 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
           const d = rx - slotLoad[b];
           if (d <= eps) continue;
           const y = phy[b];
+          if (gpuHas[h * E + y] > 0) continue;
           if (crossing && home[y] === gNode && homeCount[y] <= 1) continue;
           const ng = Lg + d;
           if (ng >= Lh - eps) continue;
@@ -264,13 +257,37 @@ export function repair(ws: MigrationWorkspace, target: number, budget: number): 
       applySwap(ws, bestA, bestB);
       markStale(ws, Math.floor(bestA / S));
       markStale(ws, Math.floor(bestB / S));
+      slotLoad[bestA] = w[phy[bestA]] / cnt[phy[bestA]];
+      slotLoad[bestB] = w[phy[bestB]] / cnt[phy[bestB]];
+      refreshGpu(ws, Math.floor(bestA / S));
+      refreshGpu(ws, Math.floor(bestB / S));
     } else {
-      stale[phy[bestA]] = 1;
+      const x = phy[bestA];
+      stale[x] = 1;
       applyRecount(ws, bestA, bestB);
-      // The GPUs holding either expert changed load.
-      for (let i = 0; i < ws.touchedCount; i++) markStale(ws, ws.touched[i]);
+      // The replicas of both experts changed load, on the GPUs holding either.
+      for (let p = head[x]; p >= 0; p = next[p]) slotLoad[p] = w[x] / cnt[x];
+      for (let p = head[bestB]; p >= 0; p = next[p]) slotLoad[p] = w[bestB] / cnt[bestB];
+      for (let i = 0; i < ws.touchedCount; i++) {
+        markStale(ws, ws.touched[i]);
+        refreshGpu(ws, ws.touched[i]);
+      }
     }
   }
+}
+
+/** {@link repair}: GPU `g`'s lightest replica load and whether a slot of it changed. */
+function refreshGpu(ws: MigrationWorkspace, g: number): void {
+  const S = ws.topology.slotsPerGpu;
+  const { phy, prev, slotLoad } = ws;
+  let lightest = Number.POSITIVE_INFINITY;
+  let changedHere = 0;
+  for (let s = g * S; s < (g + 1) * S; s++) {
+    if (slotLoad[s] < lightest) lightest = slotLoad[s];
+    if (phy[s] !== prev[s]) changedHere = 1;
+  }
+  ws.gpuLightest[g] = lightest;
+  ws.gpuEdited[g] = changedHere;
 }
 
 /** Marks the experts on GPU `g` for {@link repair} to recompute their bounds. */

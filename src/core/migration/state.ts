@@ -97,7 +97,7 @@ export class MigrationWorkspace {
   evalPeak = 0;
   /** Slots differing from the previous placement in the current state. */
   changed = 0;
-  /** {@link repair}: per GPU, its lightest replica's load (Infinity where the hottest holds it). */
+  /** {@link repair}: per GPU, its lightest replica's load. */
   readonly gpuLightest: Float64Array;
   /** Per expert: slots it held in the previous placement that hold another expert now. */
   readonly lost: Int32Array;
@@ -109,7 +109,7 @@ export class MigrationWorkspace {
   readonly removeLoss: Float64Array;
   /** Per slot: its expert's drop-one loss on this slot's GPU. */
   readonly slotLoss: Float64Array;
-  /** Per slot: its replica's load (or Infinity in {@link repair} when `h` holds its expert). */
+  /** Per slot: its replica's load (kept up to date by {@link repair} and {@link polish}). */
   readonly slotLoad: Float64Array;
   /**
    * Replica counts the layer moves to (the fresh plan's, or water-filling per node), and whether
