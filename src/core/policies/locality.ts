@@ -72,7 +72,7 @@ export function localityTolerance(value: unknown): number {
   return value;
 }
 
-function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): void {
+export function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): void {
   if (routing.layers !== loads.layers) {
     throw new EplbInputError(
       "routing.layers",
@@ -102,7 +102,7 @@ function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): 
  * on each node in turn: spread over the nodes as the rule spreads them, at one source per token
  * instead of `numNodes`, which is enough to compare two plans on the same tokens.
  */
-function sampleTokens(routing: Routing, max: number, topology: Topology): Routing {
+export function sampleTokens(routing: Routing, max: number, topology: Topology): Routing {
   // A small routing is checked whole, every source included: the check is then exact.
   if (routing.tokens <= max) return routing;
   const stride = Math.ceil(routing.tokens / max);
