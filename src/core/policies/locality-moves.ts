@@ -29,10 +29,15 @@ import { LocalitySearch, type MoveGate } from "./locality-search.js";
 /**
  * Default `localityGain`: a move must cut the layer's remote nodes per token by at least this
  * much per slot it newly changes against the previous placement. On the target shape (8 nodes,
- * 64 experts on 80 slots, top-6) a locality plan from scratch gains about 0.02 per changed slot
- * on average; 0.002 keeps the moves that pay ten times less than that and drops the rest.
+ * 64 experts on 80 slots, top-6, synthetic clustered routing) the moves the search finds pay
+ * from nothing to about 0.05; with the default move budget (40% of a layer's slots) 0.002 to
+ * 0.01 cut held-out remote nodes per token alike (20-22%), and 0.005 lost the least balance
+ * (docs/locality.md#rebalancing-from-a-previous-placement).
  */
-export const DEFAULT_LOCALITY_GAIN = 0.002;
+export const DEFAULT_LOCALITY_GAIN = 0.005;
+
+/** Searches at `localityGain x 2^PRICE_STEPS`, then halving down to `localityGain`. */
+const PRICE_STEPS = 3;
 
 /**
  * Checks `localityGain`.
@@ -42,7 +47,7 @@ export const DEFAULT_LOCALITY_GAIN = 0.002;
  * @throws {EplbInputError} when it is not a finite number >= 0
  * @example
  * ```ts
- * localityGain(undefined); // 0.002
+ * localityGain(undefined); // 0.005
  * localityGain(-1); // throws: localityGain (-1) must be a finite number >= 0 ...
  * ```
  */
@@ -301,8 +306,10 @@ class PricedMoves implements MoveGate {
  * const routing = makeRouting({ tokens: 2, layers: 1, k: 2, experts: 4,
  *   topk: new Int32Array([0, 1, 2, 3]), rank: null });
  * const p = placementFromPhy2log([[0, 2, 1, 3]], 4);
- * localizeFromPrevious(loads, p, p, t, routing, 4).phy2log; // Int32Array [3, 2, 1, 0]: 1 -> 0.5 for 2 slots
- * localizeFromPrevious(loads, p, p, t, routing, 4, { localityGain: 0.3 }).phy2log; // unchanged
+ * // swapping experts 0 and 3 cuts remote nodes per token 1 -> 0.5 for 2 changed slots: 0.25 each
+ * localizeFromPrevious(loads, p, p, t, routing, 4).phy2log; // Int32Array [3, 2, 1, 0]
+ * localizeFromPrevious(loads, p, p, t, routing, 4, { localityGain: 0.3 }).phy2log; // Int32Array [0, 2, 1, 3]
+ * localizeFromPrevious(loads, p, p, t, routing, 1).phy2log; // Int32Array [0, 2, 1, 3]: budget 1 slot
  * ```
  */
 export function localizeFromPrevious(
@@ -331,12 +338,12 @@ export function localizeFromPrevious(
   const nodeHas = new Int32Array(relaxed ? E * topology.numNodes : 0);
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
+  const current = new Int32Array(P);
   const statTokens = Math.min(
     COACTIVATION_TOKENS,
     Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / migrated.layers)),
   );
   const gate = new PricedMoves(sampleTokens(routing, CHECK_TOKENS, topology), topology);
-  gate.threshold = threshold;
   let changedAny = false;
   for (let l = 0; l < migrated.layers; l++) {
     const phy = migrated.phy2log.subarray(l * P, (l + 1) * P);
@@ -358,18 +365,26 @@ export function localizeFromPrevious(
       layerCoActivation(routing, l, statTokens, scratch),
       COACTIVATION_NEIGHBORS,
     );
-    search.run(
-      { loads: loads.data, loadOffset: l * E, phy, cnt },
-      graph,
-      max * (1 + tolerance),
-      home,
-      Math.min(LOCALITY_WORK_PER_LAYER, LOCALITY_WORK_PER_SLOT * P),
-      gate,
-    );
-    if (search.moves > 0) changedAny = true;
+    // The best moves first: under a binding budget the search, which visits slots in order,
+    // would spend it on the first moves that pass; descending thresholds keep the budget for
+    // the moves that pay most.
+    current.set(phy);
+    for (let step = threshold > 0 ? PRICE_STEPS : 0; step >= 0; step--) {
+      gate.threshold = threshold * 2 ** step;
+      search.run(
+        { loads: loads.data, loadOffset: l * E, phy: current, cnt },
+        graph,
+        max * (1 + tolerance),
+        home,
+        Math.min(LOCALITY_WORK_PER_LAYER, LOCALITY_WORK_PER_SLOT * P),
+        gate,
+      );
+      if (search.moves > 0) changedAny = true;
+      current.set(search.phy);
+    }
     ranks.fill(0);
     for (let s = 0; s < P; s++) {
-      const e = search.phy[s];
+      const e = current[s];
       out.phy2log[l * P + s] = e;
       out.replicaRank[l * P + s] = ranks[e]++;
     }
@@ -391,9 +406,13 @@ export function localizeFromPrevious(
  * @returns new metrics and the transfers from `previous` to `final`
  * @example
  * ```ts
- * const m = migratePlacement(loads, previous, fresh, t);
- * remigrationMetrics(m.metrics, loads, toPreviousPlacement(previous, 1, t), m.placement, t)
- *   .metrics.slotsChanged === m.metrics.slotsChanged; // true
+ * const t = makeTopology(4, 4, 1, 2, 2);
+ * const loads = toLoadMatrix([[5, 5, 5, 5]]);
+ * const previous = placementFromPhy2log([[0, 2, 1, 3]], 4);
+ * const m = migratePlacement(loads, previous, previous, t);
+ * const r = remigrationMetrics(m.metrics, loads, previous, placementFromPhy2log([[3, 2, 1, 0]], 4), t);
+ * r.metrics.slotsChanged; // 2
+ * r.transfers.interNode; // 2
  * ```
  */
 export function remigrationMetrics(
