@@ -166,7 +166,11 @@ export {
   type PricedLocalityOptions,
   remigrationMetrics,
 } from "./core/policies/locality-moves.js";
-export { type LocalityLayer, LocalitySearch, type MoveGate } from "./core/policies/locality-search.js";
+export {
+  type LocalityLayer,
+  LocalitySearch,
+  type MoveGate,
+} from "./core/policies/locality-search.js";
 export {
   type CoActivationGraph,
   coActivationGraph,

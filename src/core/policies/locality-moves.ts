@@ -7,7 +7,11 @@ import type { LoadMatrix } from "../model/matrix.js";
 import { createPlacement, type Placement } from "../model/placement.js";
 import { localityOf, type Topology } from "../model/topology.js";
 import { coActivationGraph, layerCoActivation } from "../routing/coactivation.js";
-import { createDispatchWorkspace, type DispatchWorkspace, tokenRemoteNodes } from "../routing/dispatch.js";
+import {
+  createDispatchWorkspace,
+  type DispatchWorkspace,
+  tokenRemoteNodes,
+} from "../routing/dispatch.js";
 import type { Routing } from "../routing/routing.js";
 import {
   CHECK_TOKENS,

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { localizeFromPrevious, remigrationMetrics, synthesizeRouting } from "../../../src/blocks.js";
+import {
+  localizeFromPrevious,
+  remigrationMetrics,
+  synthesizeRouting,
+} from "../../../src/blocks.js";
 import { evaluatePlacement } from "../../../src/core/evaluation/metrics.js";
 import { planTransfers } from "../../../src/core/evaluation/transfers.js";
 import { localityViolation, resolveMigrationSettings } from "../../../src/core/migration/index.js";
@@ -56,7 +60,10 @@ describe("locality when rebalancing from a previous placement", () => {
   });
 
   test("below the threshold (localityGain 0.3 > 0.25), or beyond the move budget, nothing moves", () => {
-    const cases: RebalanceOptions[] = [{ localityGain: 0.3, moveBudget: BUDGET }, { moveBudget: 1 }];
+    const cases: RebalanceOptions[] = [
+      { localityGain: 0.3, moveBudget: BUDGET },
+      { moveBudget: 1 },
+    ];
     for (const extra of cases) {
       const r = rebalanceExperts(LOADS, 4, 1, 2, 2, {
         previous: SPLIT,
@@ -102,7 +109,11 @@ describe("locality when rebalancing from a previous placement", () => {
     );
     assert.throws(
       () =>
-        rebalanceExperts(LOADS, 4, 1, 2, 2, { previous: SPLIT, routing: ROUTING, localityGain: -1 }),
+        rebalanceExperts(LOADS, 4, 1, 2, 2, {
+          previous: SPLIT,
+          routing: ROUTING,
+          localityGain: -1,
+        }),
       /localityGain \(-1\) must be a finite number >= 0/,
     );
   });
@@ -149,7 +160,14 @@ describe("locality when rebalancing from a previous placement", () => {
             relaxedHierarchy: relaxed || undefined,
             moveBudget: budget,
           };
-          const previous = rebalanceExperts(noisy(0, 300), P, groups, nodes, gpus, options).placement;
+          const previous = rebalanceExperts(
+            noisy(0, 300),
+            P,
+            groups,
+            nodes,
+            gpus,
+            options,
+          ).placement;
           const loads = noisy(300, 600);
           const plain = rebalanceExperts(loads, P, groups, nodes, gpus, { ...options, previous });
           const out = rebalanceExperts(loads, P, groups, nodes, gpus, {
@@ -180,7 +198,9 @@ describe("locality when rebalancing from a previous placement", () => {
             }
             assert.ok(layerChanged <= Math.max(moveBudget, migratedChanged));
             assert.equal(m.slotsChangedPerLayer[l], layerChanged);
-            assert.ok(Math.abs(m.maxLoadAfter[l] - gpuMax(loads, p, t, l)) <= 1e-9 * m.maxLoadAfter[l]);
+            assert.ok(
+              Math.abs(m.maxLoadAfter[l] - gpuMax(loads, p, t, l)) <= 1e-9 * m.maxLoadAfter[l],
+            );
             changed += layerChanged;
           }
           assert.equal(m.slotsChanged, changed);
@@ -192,13 +212,25 @@ describe("locality when rebalancing from a previous placement", () => {
             interNode: plan.interNode,
           });
           // Recomputing the migration's own figures for its own plan changes nothing.
-          const again = remigrationMetrics(plain.migration as typeof m, loads, previous, migrated, t);
+          const again = remigrationMetrics(
+            plain.migration as typeof m,
+            loads,
+            previous,
+            migrated,
+            t,
+          );
           const { maxLoadAfter, afterOverFresh, worstAfterOverFresh, ...rest } = again.metrics;
-          const { maxLoadAfter: a, afterOverFresh: b, worstAfterOverFresh: c, ...restPlain } =
-            plain.migration as typeof m;
+          const {
+            maxLoadAfter: a,
+            afterOverFresh: b,
+            worstAfterOverFresh: c,
+            ...restPlain
+          } = plain.migration as typeof m;
           assert.deepEqual(rest, restPlain);
           for (let l = 0; l < 2; l++) assert.ok(Math.abs(maxLoadAfter[l] - a[l]) <= 1e-9 * a[l]);
-          assert.ok(Math.abs(afterOverFresh - b) <= 1e-9 && Math.abs(worstAfterOverFresh - c) <= 1e-9);
+          assert.ok(
+            Math.abs(afterOverFresh - b) <= 1e-9 && Math.abs(worstAfterOverFresh - c) <= 1e-9,
+          );
           const shape = { numGpus: gpus, numNodes: nodes };
           const before = dispatchStats(r, migrated, shape).remoteNodesPerToken;
           assert.ok(dispatchStats(r, p, shape).remoteNodesPerToken <= before + 1e-12);
@@ -223,7 +255,10 @@ describe("locality when rebalancing from a previous placement", () => {
     const after = dispatchStats(held, out.placement, shape).remoteNodesPerToken;
     assert.ok(after <= 0.85 * before, `remote nodes per token ${before} -> ${after}`);
     // The default budget: 40% of each layer's 80 slots.
-    assert.ok(out.migration && out.migration.slotsChanged <= 4 * 32, `${out.migration?.slotsChanged}`);
+    assert.ok(
+      out.migration && out.migration.slotsChanged <= 4 * 32,
+      `${out.migration?.slotsChanged}`,
+    );
     const heldLoads = loadsOf(held);
     const bPlain = evaluatePlacement(heldLoads, plain.placement, shape).balancedness;
     const bOut = evaluatePlacement(heldLoads, out.placement, shape).balancedness;

@@ -14,14 +14,13 @@ import {
   placementFromPhy2log,
   placementViolation,
 } from "../../../src/core/model/placement.js";
-import { makeTopology, type Topology } from "../../../src/core/model/topology.js";
+import { makeTopology } from "../../../src/core/model/topology.js";
 import {
   dispatchStats,
   makeRouting,
   planBalanced,
   planWithRouting,
   Random,
-  type Routing,
   rebalanceExperts,
   synthRouting,
 } from "../../../src/index.js";
@@ -160,8 +159,9 @@ describe("locality-aware placement", () => {
             [0, 1, 2, 3, 4, 5, 6, 7],
             [0, 1, 2, 3, 4, 5, 6, 7],
           ],
+          localityTolerance: 2,
         }),
-      /routing \("with previous"\) is not supported yet/,
+      /localityTolerance \(2\) must be a finite number in \[0, 1\]/,
     );
     assert.throws(
       () => rebalanceExperts(loads, 8, 1, 2, 4, { localityTolerance: 0.01 }),
