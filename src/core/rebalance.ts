@@ -89,7 +89,10 @@ export interface RebalanceResult extends ReferencePlacement {
  * num_gpus)`: validates the loads and shape, runs the chosen policy on every layer and returns
  * `phy2log[L][P]`, `log2phy[L][E][X]` (slots in replica order, `-1`-padded to the largest count)
  * and `logcnt[L][E]`. With `options.previous` (the engine's current `phy2log`) it rebalances from
- * that placement instead, changing few slots, and adds `transfers` and `migration` figures.
+ * that placement instead, changing few slots, and adds `transfers` and `migration` figures;
+ * with `options.routing` as well, the migrated plan is then made local, each locality move
+ * priced in slots changed (`localityGain`, docs/locality.md), and those figures describe the
+ * final plan.
  *
  * @throws {EplbInputError} for loads or a shape the policy cannot plan, an unknown policy or an
  * option no part of the planning reads (named with the known ones).
