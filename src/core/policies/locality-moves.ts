@@ -16,13 +16,14 @@ import type { Routing } from "../routing/routing.js";
 import {
   CHECK_TOKENS,
   COACTIVATION_NEIGHBORS,
-  COACTIVATION_TOKEN_LAYERS,
-  COACTIVATION_TOKENS,
   checkRouting,
+  coActivationTokens,
   LOCALITY_WORK_PER_LAYER,
   LOCALITY_WORK_PER_SLOT,
+  layerMaxGpuLoad,
   localityTolerance,
   sampleTokens,
+  writeLayer,
 } from "./locality.js";
 import { LocalitySearch, type MoveGate } from "./locality-search.js";
 
@@ -343,19 +344,13 @@ export function localizeFromPrevious(
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
   const current = new Int32Array(P);
-  const statTokens = Math.min(
-    COACTIVATION_TOKENS,
-    Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / migrated.layers)),
-  );
+  const statTokens = coActivationTokens(migrated.layers);
   const gate = new PricedMoves(sampleTokens(routing, CHECK_TOKENS, topology), topology);
   let changedAny = false;
   for (let l = 0; l < migrated.layers; l++) {
     const phy = migrated.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = migrated.logcnt.subarray(l * E, (l + 1) * E);
-    gpu.fill(0);
-    for (let s = 0; s < P; s++) gpu[(s / S) | 0] += loads.data[l * E + phy[s]] / cnt[phy[s]];
-    let max = 0;
-    for (let g = 0; g < G; g++) if (gpu[g] > max) max = gpu[g];
+    const max = layerMaxGpuLoad(loads, l, phy, cnt, S, gpu);
     if (home) {
       // The migration kept the relaxed contract: some node holds a replica of each expert of
       // every group; pinning one replica there keeps it.
@@ -389,12 +384,7 @@ export function localizeFromPrevious(
       if (search.moves > 0) changedAny = true;
       current.set(search.phy);
     }
-    ranks.fill(0);
-    for (let s = 0; s < P; s++) {
-      const e = current[s];
-      out.phy2log[l * P + s] = e;
-      out.replicaRank[l * P + s] = ranks[e]++;
-    }
+    writeLayer(out, l, current, ranks);
   }
   return changedAny ? out : migrated;
 }
