@@ -170,7 +170,18 @@ export {
   localityTolerance,
   localizePlacement,
 } from "./core/policies/locality.js";
-export { type LocalityLayer, LocalitySearch } from "./core/policies/locality-search.js";
+export {
+  DEFAULT_LOCALITY_GAIN,
+  localityGain,
+  localizeFromPrevious,
+  type PricedLocalityOptions,
+  remigrationMetrics,
+} from "./core/policies/locality-moves.js";
+export {
+  type LocalityLayer,
+  LocalitySearch,
+  type MoveGate,
+} from "./core/policies/locality-search.js";
 export {
   type CoActivationGraph,
   coActivationGraph,

@@ -8,6 +8,7 @@ import {
 import { type Placement, toReferencePlacement } from "../core/model/placement.js";
 import { DEFAULT_POLICY, getPolicy, policyNames } from "../core/policies/index.js";
 import { DEFAULT_LOCALITY_TOLERANCE } from "../core/policies/locality.js";
+import { DEFAULT_LOCALITY_GAIN } from "../core/policies/locality-moves.js";
 import type { RebalanceOptions } from "../core/rebalance.js";
 import { localityMetrics } from "../core/routing/summary.js";
 import type { LoadsNote } from "../io/read.js";
@@ -79,7 +80,8 @@ export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []):
 
 /**
  * The summary lines of `metrics.localityPlan`: remote nodes per token, balancedness and max GPU
- * load of the plan without locality and of the plan made local.
+ * load of the plan without locality and of the plan made local (from a previous placement:
+ * remote nodes per token of the previous, migrated and final plans, and slots changed).
  *
  * @example
  * ```ts
@@ -95,6 +97,12 @@ export function localityPlanLines(m: LocalityPlanMetrics): string[] {
   if (m.locality === "strict") {
     return [
       `  locality (--routing): under the strict hierarchy groups fix each expert's node, so the plan is unchanged (--relaxed lets redundant replicas move); remote nodes per token ${fixed3(l.remoteNodesPerToken)}`,
+    ];
+  }
+  const p = m.fromPrevious;
+  if (p) {
+    return [
+      `  locality from previous (--routing, gain ${p.localityGain} per slot, tolerance ${m.tolerance}): remote nodes per token previous ${fixed3(p.previousRemoteNodesPerToken)}, migrated ${fixed3(u.remoteNodesPerToken)}, final ${fixed3(l.remoteNodesPerToken)} (-${(100 * cut).toFixed(1)}% against migrated); slots changed ${p.unlocalizedSlotsChanged} -> ${p.localSlotsChanged}; balancedness ${fixed3(u.balancedness)} -> ${fixed3(l.balancedness)}`,
     ];
   }
   return [
@@ -246,14 +254,18 @@ ${PLACEMENT_OUTPUT_HELP}
 ${COST_HELP.replace(/^Cost model/, "Cost model, with --previous")}
 ${ROUTING_HELP}
                  The summary and metrics.locality give them for the plan (and --previous).
-                 Without --previous the plan is also made local: replicas of experts
-                 tokens choose together are moved onto common nodes (fewer remote nodes
-                 per token) while every layer's max GPU load stays within
-                 --locality-tolerance of the plan without routing; metrics.localityPlan
-                 compares the two (docs/locality.md#placement)
+                 The plan is also made local: replicas of experts tokens choose together
+                 are moved onto common nodes (fewer remote nodes per token) while every
+                 layer's max GPU load stays within --locality-tolerance of the plan without
+                 routing; metrics.localityPlan compares the two (docs/locality.md#placement).
+                 With --previous the migrated plan is made local, each move priced in slots
+                 changed (--locality-gain) within --move-budget
   --locality-tolerance F
                  relative rise of a layer's max GPU load the locality search may take
                  [default: ${DEFAULT_LOCALITY_TOLERANCE}]
+  --locality-gain F
+                 with --previous: a locality move must cut the layer's remote nodes per
+                 token by F per slot it newly changes [default: ${DEFAULT_LOCALITY_GAIN}]
   -h, --help     this help
 
 Example:
@@ -284,6 +296,7 @@ Example:
       relaxed: { type: "boolean" },
       ...ROUTING_OPTIONS,
       "locality-tolerance": { type: "string" },
+      "locality-gain": { type: "string" },
     });
     const paths = loadsPaths(flags);
     checkOutputPaths(flags, ctx);
@@ -322,19 +335,20 @@ Example:
 `);
     firstLayerFromLoads(flags, notes);
     const routing = readRoutingFlag(flags, ctx.cwd, loads);
-    if (routing && flags.previous === undefined) {
-      // With a routing the plan is made local (docs/locality.md); with --previous the routing
-      // only measures, since locality is not yet traded against moves.
+    if (routing) {
+      // With a routing the plan is made local (docs/locality.md); from --previous each
+      // locality move is priced in slots changed (--locality-gain).
       migration.routing = routing;
       if (flags["locality-tolerance"] !== undefined) {
         migration.localityTolerance = numberFlag(flags, "locality-tolerance", 0, 1, 0);
       }
-    } else if (flags["locality-tolerance"] !== undefined) {
-      throw new UsageError("--locality-tolerance needs --routing and no --previous");
-    } else if (routing) {
-      ctx.stderr(
-        "warning: --routing with --previous measures dispatch only: rebalancing from a previous placement does not yet trade locality against moves\n",
-      );
+      if (flags["locality-gain"] !== undefined) {
+        if (flags.previous === undefined) throw new UsageError("--locality-gain needs --previous");
+        migration.localityGain = numberFlag(flags, "locality-gain", 0, 1000, 0);
+      }
+    } else if (flags["locality-tolerance"] !== undefined || flags["locality-gain"] !== undefined) {
+      const name = flags["locality-tolerance"] !== undefined ? "tolerance" : "gain";
+      throw new UsageError(`--locality-${name} needs --routing`);
     }
     if (typeof flags.previous === "string") {
       migration.previous = readPlacementFile(flags.previous, ctx, {

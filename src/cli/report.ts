@@ -88,8 +88,9 @@ ${TOPOLOGY_HELP}
 ${ROUTING_HELP}
                  The report gains a "Dispatch locality" section: the figures (and
                  --previous's), remote nodes per layer and a node-by-node traffic heatmap.
-                 When the report plans (no --placement, no --previous) the plan is made
-                 local, as eplb plan --routing makes it (docs/locality.md#placement)
+                 When the report plans (no --placement) the plan is made local, as eplb
+                 plan --routing makes it, with --previous within the default move budget
+                 and locality gain (docs/locality.md#placement)
   --layers LIST  layers to show in detail (GPU bars, placement grid), e.g. 0,12,57
                  [default: the worst after, the worst before and a median layer]
   --title TEXT   page heading [default: EPLB report]
@@ -206,8 +207,9 @@ Examples:
         numNodes,
         numGpus,
         policyFlag,
-        // As eplb plan: a routing makes the plan local, except from a previous placement.
-        previous ? { previous } : routing ? { routing } : {},
+        // As eplb plan: a routing makes the plan local (from a previous placement, each
+        // locality move priced in slots changed, at the default localityGain).
+        { ...(previous ? { previous } : {}), ...(routing ? { routing } : {}) },
       );
       input = {
         ...common,

@@ -5,6 +5,8 @@ import {
   type MigrationOptions,
   migratePlacement,
   type PreviousPlacement,
+  resolveMigrationSettings,
+  toPreviousPlacement,
 } from "./migration/index.js";
 import { EplbInputError } from "./model/errors.js";
 import { checkShapeLimits } from "./model/limits.js";
@@ -19,6 +21,11 @@ import { makeTopology, type Topology } from "./model/topology.js";
 import type { BalancedOptions } from "./policies/balanced.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import { type LocalityOptions, localizePlacement } from "./policies/locality.js";
+import {
+  localizeFromPrevious,
+  type PricedLocalityOptions,
+  remigrationMetrics,
+} from "./policies/locality-moves.js";
 import { checkOptionNames } from "./policies/options.js";
 import type { PolicyOptions } from "./policies/policy.js";
 import { makeRouting, type Routing } from "./routing/routing.js";
@@ -33,7 +40,8 @@ export interface RebalanceOptions
   extends PolicyOptions,
     BalancedOptions,
     MigrationOptions,
-    LocalityOptions {
+    LocalityOptions,
+    PricedLocalityOptions {
   /** `"deepseek"` (exact parity with the reference) or another registered policy. */
   policy?: string;
   /**
@@ -51,8 +59,8 @@ export interface RebalanceOptions
   /**
    * Which experts tokens chose together (per-token top-k of the same layers and experts): the
    * policy's plan is then made local, replicas of co-activated experts moved onto common nodes
-   * within `localityTolerance` of its max GPU load (see `docs/locality.md`). Not yet combined
-   * with `previous`.
+   * within `localityTolerance` of its max GPU load (see `docs/locality.md`). With `previous`,
+   * the migrated plan is made local, each move priced in slots changed (`localityGain`).
    */
   routing?: Routing;
 }
@@ -69,7 +77,10 @@ export interface RebalanceResult extends ReferencePlacement {
   transfers?: TransferPlan;
   /** With `options.previous`: slots changed, transfers by kind, max GPU load before and after. */
   migration?: MigrationMetrics;
-  /** With `options.routing`: the policy's plan before it was made local, for comparison. */
+  /**
+   * With `options.routing`: the plan before it was made local, for comparison (with
+   * `options.previous`, the migrated plan).
+   */
   unlocalized?: Placement;
 }
 
@@ -78,7 +89,10 @@ export interface RebalanceResult extends ReferencePlacement {
  * num_gpus)`: validates the loads and shape, runs the chosen policy on every layer and returns
  * `phy2log[L][P]`, `log2phy[L][E][X]` (slots in replica order, `-1`-padded to the largest count)
  * and `logcnt[L][E]`. With `options.previous` (the engine's current `phy2log`) it rebalances from
- * that placement instead, changing few slots, and adds `transfers` and `migration` figures.
+ * that placement instead, changing few slots, and adds `transfers` and `migration` figures;
+ * with `options.routing` as well, the migrated plan is then made local, each locality move
+ * priced in slots changed (`localityGain`, docs/locality.md), and those figures describe the
+ * final plan.
  *
  * @throws {EplbInputError} for loads or a shape the policy cannot plan, an unknown policy or an
  * option no part of the planning reads (named with the known ones).
@@ -111,26 +125,44 @@ export function rebalanceExperts(
       "needs routing: without it the plan is not made local",
     );
   }
-  if (routing && options.previous !== undefined) {
+  if (options.localityGain !== undefined && !(routing && options.previous !== undefined)) {
     throw new EplbInputError(
-      "routing",
-      "with previous",
-      "is not supported yet: locality-aware placement plans from scratch (omit previous)",
+      "localityGain",
+      options.localityGain,
+      "needs routing and previous: it prices locality moves in slots changed from previous",
     );
   }
+  const fromPrevious = options.previous !== undefined;
   let placement = policy.plan(loads, topology, options);
-  const unlocalized = routing ? placement : undefined;
-  if (routing) placement = localizePlacement(loads, placement, topology, routing, options);
+  const unlocalized = routing && !fromPrevious ? placement : undefined;
+  if (routing && !fromPrevious) {
+    placement = localizePlacement(loads, placement, topology, routing, options);
+  }
   if (options.distinctPerGpu) {
     if (policyName === "deepseek") refuseDuplicate(placement, topology, "policy", policyName);
     else placement = separateDuplicates(loads, placement, topology);
   }
   if (options.previous !== undefined) {
     const m = migratePlacement(loads, options.previous, placement, topology, options);
-    if (options.distinctPerGpu) refuseDuplicate(m.placement, topology, "previous", policyName);
-    const result = lazyReferenceResult(m.placement, topology, policyName);
-    result.transfers = m.transfers;
-    result.migration = m.metrics;
+    let { placement: final, transfers, metrics } = m;
+    if (routing) {
+      const given = toPreviousPlacement(
+        options.previous,
+        loads.layers,
+        topology,
+        options.relaxedHierarchy,
+      );
+      const budget = resolveMigrationSettings(options, topology.numReplicas).moveBudget;
+      final = localizeFromPrevious(loads, final, given, topology, routing, budget, options);
+      if (final !== m.placement) {
+        ({ metrics, transfers } = remigrationMetrics(metrics, loads, given, final, topology));
+      }
+    }
+    if (options.distinctPerGpu) refuseDuplicate(final, topology, "previous", policyName);
+    const result = lazyReferenceResult(final, topology, policyName);
+    result.transfers = transfers;
+    result.migration = metrics;
+    if (routing) result.unlocalized = m.placement;
     return result;
   }
   const result = lazyReferenceResult(placement, topology, policyName);

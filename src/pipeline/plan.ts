@@ -7,12 +7,13 @@ import {
   type PlacementMetrics,
   summarizeBalance,
 } from "../core/evaluation/metrics.js";
-import type { MigrationMetrics } from "../core/migration/index.js";
+import { type MigrationMetrics, toPreviousPlacement } from "../core/migration/index.js";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import type { Placement } from "../core/model/placement.js";
 import { type Locality, localityOf } from "../core/model/topology.js";
 import { getPolicy } from "../core/policies/index.js";
 import { localityTolerance } from "../core/policies/locality.js";
+import { localityGain } from "../core/policies/locality-moves.js";
 import {
   type RebalanceOptions,
   type RebalanceResult,
@@ -40,6 +41,22 @@ export interface LocalityPlanMetrics {
   tolerance: number;
   unlocalized: LocalityPlanSide;
   local: LocalityPlanSide;
+  /**
+   * With a previous placement: the plan without locality is the migrated one, and the locality
+   * moves were priced in slots changed (`localityGain`).
+   */
+  fromPrevious?: LocalityFromPrevious;
+}
+
+/** `metrics.localityPlan.fromPrevious`: what the locality step of a rebalance bought and cost. */
+export interface LocalityFromPrevious {
+  /** Remote nodes per token a move had to save per slot it newly changed. */
+  localityGain: number;
+  /** Remote nodes per token of the previous placement (the planning routing). */
+  previousRemoteNodesPerToken: number;
+  /** Slots changed against the previous placement: the migrated plan's, and the final plan's. */
+  unlocalizedSlotsChanged: number;
+  localSlotsChanged: number;
 }
 
 /** The `metrics` object `eplb plan` writes beside the placement. */
@@ -66,8 +83,8 @@ export interface PlanMetrics {
    */
   hierarchy?: HierarchyMetrics;
   /**
-   * With a routing that planned (`--routing` without `--previous`): the plan without locality
-   * against the plan made local, on the planning loads and routing.
+   * With a routing (`--routing`, and with `--previous` the migrated plan): the plan without
+   * locality against the plan made local, on the planning loads and routing.
    */
   localityPlan?: LocalityPlanMetrics;
   /** With a routing (`--routing`): dispatch figures of the plan (and of `--previous`). */
@@ -145,6 +162,27 @@ export function planWithMetrics(
       unlocalized: side(result.unlocalized, evaluatePlacement(loads, result.unlocalized, shape)),
       local: side(result.placement, metrics.after),
     };
+    if (options.previous !== undefined) {
+      const t = result.topology;
+      const previous = toPreviousPlacement(
+        options.previous,
+        loads.layers,
+        t,
+        options.relaxedHierarchy,
+      );
+      let unlocalizedSlotsChanged = 0;
+      for (let i = 0; i < previous.phy2log.length; i++) {
+        if (result.unlocalized.phy2log[i] !== previous.phy2log[i]) unlocalizedSlotsChanged++;
+      }
+      metrics.localityPlan.fromPrevious = {
+        localityGain: localityGain(options.localityGain),
+        previousRemoteNodesPerToken: r6(
+          dispatchStats(options.routing, previous, shape).remoteNodesPerToken,
+        ),
+        unlocalizedSlotsChanged,
+        localSlotsChanged: result.migration?.slotsChanged ?? 0,
+      };
+    }
   }
   if (result.topology.hierarchical && !options.relaxedHierarchy) {
     const relaxable = getPolicy(policy).options?.includes("relaxedHierarchy");

@@ -57,6 +57,35 @@ describe("eplb synth --routing and eplb plan --routing", () => {
     const noRouting = await cli([...base.slice(0, 9), "--locality-tolerance", "0.01"]);
     assert.equal(noRouting.code, 2);
     assert.match(noRouting.stderr, /--locality-tolerance needs --routing/);
+    // From a previous plan made without routing: the migrated plan made local, priced in moves.
+    const previous = join(tmp, "previous.json");
+    writeFileSync(previous, (await cli(base.slice(0, 9))).stdout);
+    const fromPrevious = [...base, "--previous", previous, "--move-budget", "0.5"];
+    const moved = await cli(fromPrevious);
+    assert.equal(moved.code, 0, moved.stderr);
+    const mm = JSON.parse(moved.stdout);
+    const lp = mm.metrics.localityPlan;
+    assert.equal(lp.fromPrevious.localityGain, 0.005);
+    assert.ok(lp.local.remoteNodesPerToken < lp.unlocalized.remoteNodesPerToken, moved.stderr);
+    assert.equal(lp.fromPrevious.localSlotsChanged, mm.metrics.migration.slotsChanged);
+    assert.equal(mm.transfers.length, mm.metrics.migration.slotsChanged);
+    assert.ok(lp.fromPrevious.localSlotsChanged <= 2 * 20, moved.stderr);
+    assert.match(
+      moved.stderr,
+      /locality from previous \(--routing, gain 0.005 per slot, tolerance 0.005\): remote nodes per token previous [\d.]+, migrated [\d.]+, final [\d.]+ \(-[\d.]+% against migrated\); slots changed \d+ -> \d+/,
+    );
+    assert.doesNotMatch(moved.stderr, /warning/);
+    const dear = await cli([...fromPrevious, "--locality-gain", "1000"]);
+    const dl = JSON.parse(dear.stdout).metrics.localityPlan;
+    assert.equal(dl.fromPrevious.localityGain, 1000);
+    assert.deepEqual(dl.local, dl.unlocalized);
+    const noPrevious = await cli([...base, "--locality-gain", "0.01"]);
+    assert.equal(noPrevious.code, 2);
+    assert.match(noPrevious.stderr, /--locality-gain needs --previous/);
+    const html = join(tmp, "report.html");
+    const report = await cli(["report", ...base.slice(1), "--previous", previous, "--html", html]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stderr, /from the previous placement .*: [1-9]\d* of 80 slots changed/);
     const badK = await cli([
       "synth",
       "--routing",

@@ -7,6 +7,15 @@ const PARTNERS = 16;
 /** Compensating swaps whose gain is evaluated per move, at most. */
 const COMPENSATIONS = 24;
 
+/**
+ * Judges each move the search would keep (rebalancing from a previous placement prices moves in
+ * changed slots): `accept` sees the slots after the move and the swaps that made it (pairs of
+ * slots in `undo[0 .. undoLength)`); false undoes the move.
+ */
+export interface MoveGate {
+  accept(phy: Int32Array, undo: Int32Array, undoLength: number): boolean;
+}
+
 /** One layer's plan for {@link LocalitySearch.run}: its loads and its slots. */
 export interface LocalityLayer {
   /** Flat loads; the layer's experts are `loads[loadOffset .. loadOffset + numExperts)`. */
@@ -60,6 +69,7 @@ export class LocalitySearch {
   private undoLength = 0;
   private graph!: CoActivationGraph;
   private home: Int32Array | null = null;
+  private gate: MoveGate | null = null;
   private cap = 0;
   private nodeCap = 0;
   /** Work spent in the last `run` (neighbour visits). */
@@ -91,6 +101,7 @@ export class LocalitySearch {
    * @param home per expert, the node that must keep one of its replicas (relaxed hierarchy),
    *   or null
    * @param budget neighbour visits to spend at most
+   * @param gate when given, a move is kept only if the gate accepts it
    * @returns the co-activation weight moved onto common nodes
    */
   run(
@@ -99,12 +110,14 @@ export class LocalitySearch {
     cap: number,
     home: Int32Array | null,
     budget: number,
+    gate: MoveGate | null = null,
   ): number {
     const t = this.topology;
     const { numReplicas: P, numNodes: N, numExperts: E, slotsPerGpu: S, slotsPerNode } = t;
     const { phy, gpuLoad, nodeLoad, share, onNode, mask } = this;
     this.graph = graph;
     this.home = home;
+    this.gate = gate;
     this.cap = cap * (1 + 1e-12);
     this.nodeCap = this.cap * t.gpusPerNode;
     this.work = 0;
@@ -396,6 +409,10 @@ export class LocalitySearch {
         this.revert(0);
         return 0;
       }
+    }
+    if (this.gate !== null && !this.gate.accept(this.phy, this.undo, this.undoLength)) {
+      this.revert(0);
+      return 0;
     }
     this.moves++;
     return net;

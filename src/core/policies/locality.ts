@@ -72,7 +72,7 @@ export function localityTolerance(value: unknown): number {
   return value;
 }
 
-function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): void {
+export function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): void {
   if (routing.layers !== loads.layers) {
     throw new EplbInputError(
       "routing.layers",
@@ -102,7 +102,7 @@ function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topology): 
  * on each node in turn: spread over the nodes as the rule spreads them, at one source per token
  * instead of `numNodes`, which is enough to compare two plans on the same tokens.
  */
-function sampleTokens(routing: Routing, max: number, topology: Topology): Routing {
+export function sampleTokens(routing: Routing, max: number, topology: Topology): Routing {
   // A small routing is checked whole, every source included: the check is then exact.
   if (routing.tokens <= max) return routing;
   const stride = Math.ceil(routing.tokens / max);
@@ -171,6 +171,82 @@ function homeNodes(
 }
 
 /**
+ * Tokens per layer the co-activation statistics count, for a model of `layers` layers.
+ *
+ * @param layers the model's layers
+ * @returns the tokens per layer
+ * @example
+ * ```ts
+ * coActivationTokens(4); // 16384
+ * coActivationTokens(60); // 4166
+ * ```
+ */
+export function coActivationTokens(layers: number): number {
+  return Math.min(
+    COACTIVATION_TOKENS,
+    Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / layers)),
+  );
+}
+
+/**
+ * The largest GPU load of layer `l` with slots `phy` and counts `cnt`.
+ *
+ * @param loads the loads
+ * @param l the layer
+ * @param phy the layer's slots
+ * @param cnt the layer's replica counts
+ * @param slotsPerGpu slots per GPU
+ * @param gpu scratch, one entry per GPU
+ * @returns the largest GPU load
+ * @example
+ * ```ts
+ * const loads = toLoadMatrix([[10, 40, 20]]);
+ * layerMaxGpuLoad(loads, 0, new Int32Array([1, 0, 1, 2]), new Int32Array([1, 2, 1]), 2, new Float64Array(2)); // 40
+ * ```
+ */
+export function layerMaxGpuLoad(
+  loads: LoadMatrix,
+  l: number,
+  phy: Int32Array,
+  cnt: Int32Array,
+  slotsPerGpu: number,
+  gpu: Float64Array,
+): number {
+  const E = loads.experts;
+  gpu.fill(0);
+  for (let s = 0; s < phy.length; s++) {
+    gpu[(s / slotsPerGpu) | 0] += loads.data[l * E + phy[s]] / cnt[phy[s]];
+  }
+  let max = 0;
+  for (let g = 0; g < gpu.length; g++) if (gpu[g] > max) max = gpu[g];
+  return max;
+}
+
+/**
+ * Writes layer `l`'s slots into `out`, replica ranks in slot order.
+ *
+ * @param out the placement to write
+ * @param l the layer
+ * @param phy the layer's slots
+ * @param ranks scratch, one entry per expert
+ * @example
+ * ```ts
+ * const out = createPlacement(1, 3, 2);
+ * writeLayer(out, 0, new Int32Array([1, 0, 1]), new Int32Array(2));
+ * out.replicaRank; // Int32Array [0, 0, 1]
+ * ```
+ */
+export function writeLayer(out: Placement, l: number, phy: Int32Array, ranks: Int32Array): void {
+  const P = out.numReplicas;
+  ranks.fill(0);
+  for (let s = 0; s < P; s++) {
+    const e = phy[s];
+    out.phy2log[l * P + s] = e;
+    out.replicaRank[l * P + s] = ranks[e]++;
+  }
+}
+
+/**
  * Moves replicas of `base` between nodes so that experts the routing's tokens choose together
  * share nodes (fewer remote nodes per token under the dispatch rule of docs/locality.md),
  * keeping every layer's max GPU load within `localityTolerance` of `base`'s and its replica
@@ -219,18 +295,12 @@ export function localizePlacement(
   const home = locality === "relaxed" ? new Int32Array(E) : null;
   const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
-  const statTokens = Math.min(
-    COACTIVATION_TOKENS,
-    Math.max(1024, Math.floor(COACTIVATION_TOKEN_LAYERS / base.layers)),
-  );
+  const statTokens = coActivationTokens(base.layers);
   const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS, topology), topology);
   for (let l = 0; l < base.layers; l++) {
     const phy = base.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = base.logcnt.subarray(l * E, (l + 1) * E);
-    gpu.fill(0);
-    for (let s = 0; s < P; s++) gpu[(s / S) | 0] += loads.data[l * E + phy[s]] / cnt[phy[s]];
-    let max = 0;
-    for (let g = 0; g < G; g++) if (gpu[g] > max) max = gpu[g];
+    const max = layerMaxGpuLoad(loads, l, phy, cnt, S, gpu);
     if (home) homeNodes(loads, base, l, topology, home);
     const graph = coActivationGraph(
       layerCoActivation(routing, l, statTokens, scratch),
@@ -243,12 +313,7 @@ export function localizePlacement(
       home,
       Math.min(LOCALITY_WORK_PER_LAYER, LOCALITY_WORK_PER_SLOT * P),
     );
-    ranks.fill(0);
-    for (let s = 0; s < P; s++) {
-      const e = search.phy[s];
-      out.phy2log[l * P + s] = e;
-      out.replicaRank[l * P + s] = ranks[e]++;
-    }
+    writeLayer(out, l, search.phy, ranks);
     if (search.moves > 0 && !fewerRemoteNodes(check, out, base, l, topology)) {
       out.phy2log.set(phy, l * P);
       out.replicaRank.set(base.replicaRank.subarray(l * P, (l + 1) * P), l * P);

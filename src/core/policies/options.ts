@@ -9,6 +9,7 @@ const COMMON_OPTIONS = [
   "distinctPerGpu",
   "routing",
   "localityTolerance",
+  "localityGain",
 ] as const;
 
 /** Fields of {@link MigrationOptions}, read when rebalancing from a previous placement. */

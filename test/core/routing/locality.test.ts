@@ -14,46 +14,18 @@ import {
   placementFromPhy2log,
   placementViolation,
 } from "../../../src/core/model/placement.js";
-import { makeTopology, type Topology } from "../../../src/core/model/topology.js";
+import { makeTopology } from "../../../src/core/model/topology.js";
 import {
   dispatchStats,
   makeRouting,
   planBalanced,
   planWithRouting,
   Random,
-  type Routing,
   rebalanceExperts,
   synthRouting,
 } from "../../../src/index.js";
 import { referenceRemoteNodes } from "../../helpers/dispatch-reference.js";
-
-/** Tokens counted into loads, `[layers][experts]`. */
-function loadsOf(r: Routing): LoadMatrix {
-  const data = new Float64Array(r.layers * r.experts);
-  for (let i = 0; i < r.topk.length; i++) {
-    const e = r.topk[i];
-    if (e >= 0) data[(Math.floor(i / r.k) % r.layers) * r.experts + e]++;
-  }
-  return { layers: r.layers, experts: r.experts, data };
-}
-
-function split(r: Routing, n: number): [Routing, Routing] {
-  const per = r.layers * r.k;
-  return [
-    { ...r, tokens: n, topk: r.topk.slice(0, n * per) },
-    { ...r, tokens: r.tokens - n, topk: r.topk.slice(n * per) },
-  ];
-}
-
-function gpuMax(loads: LoadMatrix, p: Placement, t: Topology, l: number): number {
-  const { numReplicas: P, numExperts: E, slotsPerGpu: S } = t;
-  const gpu = new Float64Array(t.numGpus);
-  for (let s = 0; s < P; s++) {
-    const e = p.phy2log[l * P + s];
-    gpu[Math.floor(s / S)] += loads.data[l * E + e] / p.logcnt[l * E + e];
-  }
-  return Math.max(...gpu);
-}
+import { gpuMax, loadsOf, split } from "../../helpers/routing-loads.js";
 
 describe("locality-aware placement", () => {
   test("target: 8 nodes x 2 GPUs, 64 experts on 80 slots, top-6: held-out remote nodes per token >= 30% lower, balancedness within 1%", () => {
@@ -187,8 +159,9 @@ describe("locality-aware placement", () => {
             [0, 1, 2, 3, 4, 5, 6, 7],
             [0, 1, 2, 3, 4, 5, 6, 7],
           ],
+          localityTolerance: 2,
         }),
-      /routing \("with previous"\) is not supported yet/,
+      /localityTolerance \(2\) must be a finite number in \[0, 1\]/,
     );
     assert.throws(
       () => rebalanceExperts(loads, 8, 1, 2, 4, { localityTolerance: 0.01 }),
