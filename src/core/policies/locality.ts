@@ -12,6 +12,7 @@ import {
 } from "../routing/dispatch.js";
 import type { Routing } from "../routing/routing.js";
 import { type BalancedOptions, planBalanced } from "./balanced.js";
+import { localizeCounts } from "./locality-counts.js";
 import { LocalitySearch } from "./locality-search.js";
 
 /** Options of locality-aware placement (fields of `rebalanceExperts`' options). */
@@ -253,6 +254,7 @@ export function localizePlacement(
       out.phy2log.set(phy, l * P);
       out.replicaRank.set(base.replicaRank.subarray(l * P, (l + 1) * P), l * P);
     }
+    localizeCounts(loads, out, l, graph, max * (1 + tolerance), home, check, topology);
   }
   return out;
 }
