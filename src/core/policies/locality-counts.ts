@@ -9,6 +9,9 @@ export const COUNT_MOVES_PER_LAYER = 4;
 /** Count moves whose loads are tried per layer, at most. */
 export const FITS_PER_LAYER = 16;
 
+/** Slot pairs the load repairs may examine per layer, at most (bounds a large model's time). */
+export const COUNT_WORK_PER_LAYER = 60_000;
+
 /** Relative fall of the check's remote nodes a count move must bring (sampling noise). */
 const MIN_GAIN = 0;
 
@@ -49,10 +52,20 @@ export interface RemoteCheck {
  * @throws never for a valid placement of `topology`
  * @example
  * ```ts
- * // 2 nodes x 1 GPU x 3 slots: tokens choose {0, 1} or {0, 2}; expert 3 (cold) has 2 replicas
- * const t = makeTopology(4, 6, 1, 2, 2);
- * const p = placementFromPhy2log([[0, 1, 3, 2, 3, 0]], 4); // wait: 0 already on both nodes
- * localizeCounts(loads, p, 0, graph, cap, null, check, t); // moves kept
+ * // 2 nodes x 1 GPU x 3 slots; hub 0 is chosen with 1 and with 3, which are too heavy to share
+ * // a node; cold expert 2 has a replica on each node. No arrangement of these counts within
+ * // the cap does better than 0.75 remote nodes per token; giving 0 the slot of 2's second
+ * // replica on node 1 does 0.5.
+ * const t = makeTopology(5, 6, 1, 2, 2);
+ * const loads = toLoadMatrix([[10, 30, 2, 30, 2]]);
+ * const out = placementFromPhy2log([[1, 0, 2, 3, 4, 2]], 5);
+ * const r = makeRouting({ tokens: 2, layers: 1, k: 2, experts: 5,
+ *   topk: new Int32Array([0, 1, 0, 3]), rank: null });
+ * const graph = coActivationGraph(layerCoActivation(r, 0));
+ * const check = { remote: (p: Placement, l: number) =>
+ *   dispatchStats(r, p, { numGpus: 2, numNodes: 2 }).perLayer[l] };
+ * localizeCounts(loads, out, 0, graph, 41, null, check, t); // 1
+ * out.phy2log; // Int32Array [1, 0, 2, 3, 4, 0]; out.logcnt: [2, 1, 1, 1, 1]
  * ```
  */
 export function localizeCounts(
@@ -81,11 +94,12 @@ export function localizeCounts(
   const saved = new Int32Array(P);
   let checks = 0;
   let fitsTried = 0;
+  const budget = { left: COUNT_WORK_PER_LAYER };
   const { start, neighbor, weight } = graph;
   // Computed when a first move fits (most layers of a large model have none).
   let remote = -1;
   let kept = 0;
-  while (checks < COUNT_MOVES_PER_LAYER && fitsTried < FITS_PER_LAYER) {
+  while (checks < COUNT_MOVES_PER_LAYER && fitsTried < FITS_PER_LAYER && budget.left > 0) {
     onNode.fill(0);
     mask.fill(0);
     for (let s = 0; s < P; s++) {
@@ -148,14 +162,16 @@ export function localizeCounts(
     cand.sort((x, y) => y.score - x.score || x.s - y.s || x.r - y.r);
     let accepted = false;
     for (const c of cand) {
-      if (checks >= COUNT_MOVES_PER_LAYER || fitsTried >= FITS_PER_LAYER) break;
+      if (checks >= COUNT_MOVES_PER_LAYER || fitsTried >= FITS_PER_LAYER || budget.left <= 0) break;
       fitsTried++;
       saved.set(phy);
       const d = phy[c.s];
       phy[c.s] = c.r;
       cnt[d]--;
       cnt[c.r]++;
-      if (fits(phy, cnt, load, gpu, limit, topology, graph, home, (c.s / slotsPerNode) | 0)) {
+      if (
+        fits(phy, cnt, load, gpu, limit, topology, graph, home, (c.s / slotsPerNode) | 0, budget)
+      ) {
         if (remote < 0) {
           const moved = phy.slice();
           phy.set(saved);
@@ -237,6 +253,7 @@ function fits(
   graph: CoActivationGraph,
   home: Int32Array | null,
   partner: number,
+  budget: { left: number },
 ): boolean {
   const { numGpus: G, numNodes: N, slotsPerGpu: S, gpusPerNode, slotsPerNode } = topology;
   const share = (s: number) => load[phy[s]] / cnt[phy[s]];
@@ -266,6 +283,8 @@ function fits(
       for (let x = a * slotsPerNode; x < (a + 1) * slotsPerNode && evaluated < COMPENSATIONS; x++) {
         const ex = phy[x];
         if (home !== null && home[ex] === a && count(ex, a) === 1) continue;
+        budget.left -= y1 - y0;
+        if (budget.left < 0) return false;
         for (let y = y0; y < y1 && evaluated < COMPENSATIONS; y++) {
           const b = (y / slotsPerNode) | 0;
           if (b === a) continue;
@@ -304,6 +323,7 @@ function fits(
       let bx = -1;
       let by = -1;
       let bestMax = gpu[g];
+      budget.left -= gpusPerNode * S * S;
       for (let h = first; h < first + gpusPerNode; h++) {
         if (h === g) continue;
         for (let x = g * S; x < g * S + S; x++) {
