@@ -174,8 +174,8 @@ function homeNodes(
 /**
  * Moves replicas of `base` between nodes so that experts the routing's tokens choose together
  * share nodes (fewer remote nodes per token under the dispatch rule of docs/locality.md),
- * keeping every layer's max GPU load within `localityTolerance` of `base`'s and its replica
- * counts. Global topologies and relaxed hierarchies (each expert keeps a replica on its group's
+ * keeping every layer's max GPU load within `localityTolerance` of `base`'s; a count pass
+ * (`localizeCounts`) may then give a replica slot to another expert. Global topologies and relaxed hierarchies (each expert keeps a replica on its group's
  * home node) are searched; under a strict hierarchy every replica of a group stays on its
  * group's node, which already fixes each expert's node, so `base` is returned unchanged, as with
  * one node.
