@@ -212,6 +212,24 @@ function holds(phy: Int32Array, g0: number, S: number, e: number, except: number
   return false;
 }
 
+/** Swaps the replicas of slots `x` and `y`, moving their loads; returns the load `x`'s GPU gained. */
+function swapSlots(
+  phy: Int32Array,
+  gpu: Float64Array,
+  S: number,
+  x: number,
+  y: number,
+  share: (s: number) => number,
+): number {
+  const delta = share(y) - share(x);
+  const e = phy[x];
+  phy[x] = phy[y];
+  phy[y] = e;
+  gpu[(x / S) | 0] += delta;
+  gpu[(y / S) | 0] -= delta;
+  return delta;
+}
+
 /** Cross-node swaps evaluated per overloaded node, at most. */
 const COMPENSATIONS = 48;
 
@@ -308,12 +326,7 @@ function fits(
       }
     }
     if (bx < 0) return false;
-    const delta = share(by) - share(bx);
-    const e = phy[bx];
-    phy[bx] = phy[by];
-    phy[by] = e;
-    gpu[(bx / S) | 0] += delta;
-    gpu[(by / S) | 0] -= delta;
+    const delta = swapSlots(phy, gpu, S, bx, by, share);
     nodeLoad[a] += delta;
     nodeLoad[(by / slotsPerNode) | 0] -= delta;
   }
@@ -340,12 +353,7 @@ function fits(
         }
       }
       if (bx < 0) return false;
-      const delta = share(by) - share(bx);
-      const e = phy[bx];
-      phy[bx] = phy[by];
-      phy[by] = e;
-      gpu[g] += delta;
-      gpu[(by / S) | 0] -= delta;
+      swapSlots(phy, gpu, S, bx, by, share);
     }
     if (gpu[g] > limit) return false;
   }

@@ -3,12 +3,8 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { localizePlacement, synthesizeRouting } from "../../../src/blocks.js";
 import type { LoadMatrix } from "../../../src/core/model/matrix.js";
-import {
-  type Placement,
-  placementFromPhy2log,
-  placementViolation,
-} from "../../../src/core/model/placement.js";
-import { makeTopology, type Topology } from "../../../src/core/model/topology.js";
+import { placementFromPhy2log, placementViolation } from "../../../src/core/model/placement.js";
+import { makeTopology } from "../../../src/core/model/topology.js";
 import {
   dispatchStats,
   makeRouting,
@@ -17,16 +13,7 @@ import {
   type Routing,
 } from "../../../src/index.js";
 import { referenceRemoteNodes } from "../../helpers/dispatch-reference.js";
-
-function gpuMax(loads: LoadMatrix, p: Placement, t: Topology, l: number): number {
-  const { numReplicas: P, numExperts: E, slotsPerGpu: S } = t;
-  const gpu = new Float64Array(t.numGpus);
-  for (let s = 0; s < P; s++) {
-    const e = p.phy2log[l * P + s];
-    gpu[Math.floor(s / S)] += loads.data[l * E + e] / p.logcnt[l * E + e];
-  }
-  return Math.max(...gpu);
-}
+import { gpuMax } from "../../helpers/gpu-max.js";
 
 /** Every ordering of `xs` (distinct orderings only). */
 function permutations(xs: number[]): number[][] {

@@ -14,7 +14,7 @@ import {
   placementFromPhy2log,
   placementViolation,
 } from "../../../src/core/model/placement.js";
-import { makeTopology, type Topology } from "../../../src/core/model/topology.js";
+import { makeTopology } from "../../../src/core/model/topology.js";
 import {
   dispatchStats,
   makeRouting,
@@ -26,6 +26,7 @@ import {
   synthRouting,
 } from "../../../src/index.js";
 import { referenceRemoteNodes } from "../../helpers/dispatch-reference.js";
+import { gpuMax } from "../../helpers/gpu-max.js";
 
 /** Tokens counted into loads, `[layers][experts]`. */
 function loadsOf(r: Routing): LoadMatrix {
@@ -43,16 +44,6 @@ function split(r: Routing, n: number): [Routing, Routing] {
     { ...r, tokens: n, topk: r.topk.slice(0, n * per) },
     { ...r, tokens: r.tokens - n, topk: r.topk.slice(n * per) },
   ];
-}
-
-function gpuMax(loads: LoadMatrix, p: Placement, t: Topology, l: number): number {
-  const { numReplicas: P, numExperts: E, slotsPerGpu: S } = t;
-  const gpu = new Float64Array(t.numGpus);
-  for (let s = 0; s < P; s++) {
-    const e = p.phy2log[l * P + s];
-    gpu[Math.floor(s / S)] += loads.data[l * E + e] / p.logcnt[l * E + e];
-  }
-  return Math.max(...gpu);
 }
 
 describe("locality-aware placement", () => {
