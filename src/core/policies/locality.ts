@@ -12,6 +12,7 @@ import {
 } from "../routing/dispatch.js";
 import type { Routing } from "../routing/routing.js";
 import { type BalancedOptions, planBalanced } from "./balanced.js";
+import { localizeCounts } from "./locality-counts.js";
 import { LocalitySearch } from "./locality-search.js";
 
 /** Options of locality-aware placement (fields of `rebalanceExperts`' options). */
@@ -249,8 +250,8 @@ export function writeLayer(out: Placement, l: number, phy: Int32Array, ranks: In
 /**
  * Moves replicas of `base` between nodes so that experts the routing's tokens choose together
  * share nodes (fewer remote nodes per token under the dispatch rule of docs/locality.md),
- * keeping every layer's max GPU load within `localityTolerance` of `base`'s and its replica
- * counts. Global topologies and relaxed hierarchies (each expert keeps a replica on its group's
+ * keeping every layer's max GPU load within `localityTolerance` of `base`'s; a count pass
+ * (`localizeCounts`) may then give a replica slot to another expert. Global topologies and relaxed hierarchies (each expert keeps a replica on its group's
  * home node) are searched; under a strict hierarchy every replica of a group stays on its
  * group's node, which already fixes each expert's node, so `base` is returned unchanged, as with
  * one node.
@@ -318,6 +319,7 @@ export function localizePlacement(
       out.phy2log.set(phy, l * P);
       out.replicaRank.set(base.replicaRank.subarray(l * P, (l + 1) * P), l * P);
     }
+    localizeCounts(loads, out, l, graph, max * (1 + tolerance), home, check, topology);
   }
   return out;
 }

@@ -46,7 +46,6 @@ describe("locality-aware placement", () => {
     const bLocal = evaluatePlacement(heldLoads, local, shape).balancedness;
     assert.ok(bLocal >= 0.99 * bBase, `balancedness ${bBase} -> ${bLocal}`);
     assert.equal(placementViolation(local), null);
-    assert.deepEqual(local.logcnt, base.logcnt);
     for (let l = 0; l < 4; l++) {
       assert.ok(gpuMax(loads, local, t, l) <= gpuMax(loads, base, t, l) * 1.005 * (1 + 1e-9));
     }
@@ -178,7 +177,7 @@ describe("locality-aware placement", () => {
     );
   });
 
-  test("property: valid plans, counts kept, no new duplicate, tolerance held on the planning loads, never more remote nodes", () => {
+  test("property: valid plans (every expert kept, logcnt consistent), no new duplicate, tolerance held on the planning loads, never more remote nodes", () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -218,8 +217,9 @@ describe("locality-aware placement", () => {
           for (let i = 0; i < loads.data.length; i++) loads.data[i] += rng.next();
           const base = planBalanced(loads, t);
           const out = localizePlacement(loads, base, t, r, { localityTolerance: tolerance });
+          // Counts may change (the count pass), never to an expert without a replica.
           assert.equal(placementViolation(out), null);
-          assert.deepEqual(out.logcnt, base.logcnt);
+          for (let e = 0; e < 2 * E; e++) assert.ok(out.logcnt[e] >= 1);
           const shape = { numGpus: gpus, numNodes: nodes };
           for (let l = 0; l < 2; l++) {
             const cap = gpuMax(loads, base, t, l) * (1 + tolerance) * (1 + 1e-9);
