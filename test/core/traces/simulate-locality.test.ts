@@ -1,38 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { RoutingReplay } from "../../../src/core/routing/replay.js";
-import type { Routing } from "../../../src/core/routing/routing.js";
 import { windowRouting } from "../../../src/core/routing/window.js";
-import { synthRouting } from "../../../src/core/traces/synth-routing.js";
 import { makeRouting, makeTopology, simulate } from "../../../src/index.js";
-
-/** Synthetic routing of `steps` steps, copied, and the load trace that counts its choices. */
-export function routedTrace(o: {
-  steps: number;
-  tokens: number;
-  layers: number;
-  experts: number;
-  k: number;
-  seed: number;
-  drift?: number;
-}) {
-  const src = synthRouting(o);
-  const steps: Routing[] = [];
-  const data = new Float64Array(o.steps * o.layers * o.experts);
-  for (let s = 0; s < o.steps; s++) {
-    const r = src.readStep(s);
-    steps.push({ ...r, topk: r.topk.slice() });
-    for (let t = 0; t < o.tokens; t++) {
-      for (let l = 0; l < o.layers; l++) {
-        for (let j = 0; j < o.k; j++) {
-          const e = r.topk[(t * o.layers + l) * o.k + j];
-          if (e >= 0) data[(s * o.layers + l) * o.experts + e]++;
-        }
-      }
-    }
-  }
-  return { trace: { steps: o.steps, layers: o.layers, experts: o.experts, data }, steps };
-}
+import { routedTrace } from "../../helpers/routed-trace.js";
 
 describe("windowRouting: a rebalance window's tokens", () => {
   const step = (s: number) =>
