@@ -573,6 +573,15 @@ async function simulateTrace(
   });
   const timeMs = performance.now() - start;
   bar.done();
+  if (
+    locality &&
+    result.topology.hierarchical &&
+    base.rebalanceOptions?.relaxedHierarchy !== true
+  ) {
+    ctx.stderr(
+      "warning: --locality under a strict hierarchy changes no plan (groups fix each expert's node): add --relaxed\n",
+    );
+  }
   // The time goes to stderr only: the same command twice writes the same bytes.
   if (flags.json === true) {
     const json = simulationJson(result, tracePath);

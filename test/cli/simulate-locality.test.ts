@@ -69,6 +69,15 @@ describe("simulate --routing --locality", () => {
     assert.equal(j.config.locality.localityGain, undefined);
   });
 
+  test("a strict hierarchy is warned of (the search leaves its plans unchanged), --relaxed is not", async () => {
+    const strict = await cli([...args, "--groups", "8", "--locality", "--json"]);
+    assert.equal(strict.code, 0, strict.stderr);
+    assert.match(strict.stderr, /warning: --locality under a strict hierarchy changes no plan/);
+    const relaxed = await cli([...args, "--groups", "8", "--relaxed", "--locality", "--json"]);
+    assert.equal(relaxed.code, 0, relaxed.stderr);
+    assert.doesNotMatch(relaxed.stderr, /warning/);
+  });
+
   test("refused in one line where it cannot apply", () => {
     const cases: [string[], RegExp][] = [
       [
