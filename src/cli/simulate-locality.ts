@@ -84,7 +84,13 @@ export interface LocalitySetup {
  * @throws UsageError for a setting out of range
  * @example
  * ```ts
- * localitySetup({ locality: true, routing: "r.npy" }, routing)?.maxTokens; // 100000
+ * const step = (s: number) => makeRouting({ tokens: 1, layers: 1, k: 1, experts: 2,
+ *   topk: new Int32Array([s % 2]), rank: null });
+ * const routing = { file: "r.npy", layers: 1, k: 1, describe: "1 tokens per step",
+ *   sources: "spread" as const, readStep: step, tokensOf: () => 1, close: () => {} };
+ * const setup = localitySetup({ locality: true, "locality-tokens": "500" }, routing);
+ * setup?.maxTokens; // 500
+ * setup?.planning.routing(0, 3).tokens; // 3
  * ```
  */
 export function localitySetup(
@@ -127,7 +133,9 @@ export function localitySetup(
  * @returns the line and the JSON object
  * @example
  * ```ts
- * localityNotes(setup, 10).line; // "eplb plans each rebalance with the routing of the last 10 steps ..."
+ * const setup = { planning: { routing: () => { throw new Error("unused"); } },
+ *   maxTokens: 1000, localityTolerance: 0.005, localityGain: null };
+ * localityNotes(setup, 10).json; // { window: 10, maxTokens: 1000, localityTolerance: 0.005 }
  * ```
  */
 export function localityNotes(

@@ -137,7 +137,9 @@ function openNpyOrNull(path: string, experts: number): RoutingTrace | null {
  * @returns the label
  * @example
  * ```ts
- * eplbLabel(result); // "eplb (balanced, from previous)"
+ * const trace = { steps: 2, layers: 1, experts: 2, data: new Float64Array([3, 1, 1, 3]) };
+ * const base = { numReplicas: 2, numGroups: 1, numNodes: 1, numGpus: 2, interval: 1, window: 1 };
+ * eplbLabel(simulate(trace, base)); // "eplb (balanced, from previous)"
  * ```
  */
 export function eplbLabel(r: SimulationResult): string {

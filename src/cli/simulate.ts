@@ -564,6 +564,12 @@ async function simulateTrace(
   const start = performance.now();
   const judge = routing && routingJudge(routing, base, trace.experts, trace.steps - base.interval);
   const locality = localitySetup(flags, routing);
+  if (locality && base.cost && base.costGate !== false) {
+    // The gate prices balance only (no dispatch time): it would undo most locality moves.
+    throw new UsageError(
+      "--locality with cost flags needs --no-cost-gate: the gate prices balance, not dispatch, and would undo locality moves",
+    );
+  }
   const notes = locality && localityNotes(locality, base.window);
   const result = simulate(trace, {
     ...base,

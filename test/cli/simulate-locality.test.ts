@@ -92,6 +92,10 @@ describe("simulate --routing --locality", () => {
         /cannot be combined with --fresh/,
       ],
       [[...args, "--locality", "--locality-tokens", "0"], /--locality-tokens/],
+      [
+        [...args, "--locality", "--model", "deepseek-v3", "--hardware", "h800"],
+        /needs --no-cost-gate/,
+      ],
     ];
     for (const [argv, message] of cases) {
       const r = spawnCli(argv);
