@@ -197,13 +197,18 @@ export {
   nodeMasks,
   tokenRemoteNodes,
 } from "./core/routing/dispatch.js";
+export { DEFAULT_WINDOW_TOKENS, windowRouting } from "./core/routing/window.js";
 export {
   DEFAULT_HALF_LIFE_FRACTION,
   ESTIMATOR_DESCRIPTIONS,
   resolveEstimatorSpec,
   type TraceData,
 } from "./core/traces/estimators.js";
-export { slotSharesOf, stepBalancedness } from "./core/traces/simulate.js";
+export {
+  type LocalityPlanning,
+  slotSharesOf,
+  stepBalancedness,
+} from "./core/traces/simulate.js";
 export { DRIFT_SEGMENT, resolveSynthOptions } from "./core/traces/synth.js";
 export {
   resolveSynthRoutingOptions,

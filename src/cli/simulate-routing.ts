@@ -31,6 +31,8 @@ export interface SimulationRouting {
   readonly sources: "ranks" | "spread";
   /** The routing of replayed step `step` (after `--steps`). */
   readStep(step: number): Routing;
+  /** The tokens of replayed step `step`, without reading it. */
+  tokensOf(step: number): number;
   close(): void;
 }
 
@@ -94,6 +96,7 @@ export function openSimulationRouting(
       describe: `${tokens} tokens in ${passes.length} forward passes`,
       sources: "ranks",
       readStep: (step) => passes[stepOf(step)],
+      tokensOf: (step) => passes[stepOf(step)].tokens,
       close: () => {},
     };
   }
@@ -106,6 +109,7 @@ export function openSimulationRouting(
       describe: `${opened.tokens} tokens per step`,
       sources: "spread",
       readStep: (step) => opened.readStep(stepOf(step)),
+      tokensOf: () => opened.tokens,
       close: () => opened.close(),
     };
   } catch (error) {
@@ -123,6 +127,23 @@ function openNpyOrNull(path: string, experts: number): RoutingTrace | null {
     if (error instanceof EplbFormatError && /is not a \.npy file/.test(error.problem)) return null;
     throw error;
   }
+}
+
+/**
+ * The name of eplb's row in a replay's tables: its policy, whether it rebalances from the
+ * previous placement and whether it plans with the routing.
+ *
+ * @param r the replay's result
+ * @returns the label
+ * @example
+ * ```ts
+ * const trace = { steps: 2, layers: 1, experts: 2, data: new Float64Array([3, 1, 1, 3]) };
+ * const base = { numReplicas: 2, numGroups: 1, numNodes: 1, numGpus: 2, interval: 1, window: 1 };
+ * eplbLabel(simulate(trace, base)); // "eplb (balanced, from previous)"
+ * ```
+ */
+export function eplbLabel(r: SimulationResult): string {
+  return `eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""}${r.localityPlanning ? ", locality" : ""})`;
 }
 
 /**
@@ -164,7 +185,7 @@ export function routingJudge(
     table(r: SimulationResult): string {
       const res = replay.results();
       const names: [string, string][] = [
-        ["eplb", `eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`],
+        ["eplb", eplbLabel(r)],
         ["deepseek", "deepseek re-planning (window mean)"],
         ["oracle", `oracle (${r.policy} on the judged steps)`],
         ["none", "no balancing (experts in order)"],

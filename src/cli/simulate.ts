@@ -50,6 +50,14 @@ import {
 import { recommendTrace } from "./recommend.js";
 import { COST_COLUMNS, costCells, costNotes, costSeries } from "./simulate-cost.js";
 import {
+  checkLocalityFlags,
+  localityNotes,
+  localitySetup,
+  SIMULATE_LOCALITY_HELP,
+  SIMULATE_LOCALITY_OPTIONS,
+} from "./simulate-locality.js";
+import {
+  eplbLabel,
   openSimulationRouting,
   routingJudge,
   SIMULATE_ROUTING_HELP,
@@ -136,7 +144,7 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
     if (priced) row.push(...costCells(s, r));
     rows.push(row);
   };
-  add(`eplb (${r.policy}${r.fromPrevious ? ", from previous" : ""})`, r.eplb);
+  add(eplbLabel(r), r.eplb);
   add("deepseek re-planning (window mean)", r.baselines.deepseek);
   add(`oracle (${r.policy} on the judged steps)`, r.baselines.oracle);
   add("no balancing (experts in order)", r.baselines.none);
@@ -353,6 +361,7 @@ const OPTIONS = {
   out: { type: "string" },
   html: { type: "string" },
   routing: { type: "string" },
+  ...SIMULATE_LOCALITY_OPTIONS,
 } as const;
 
 /** `--steps -100:` is a value, not a flag: glue it to its flag before parsing. */
@@ -446,6 +455,7 @@ ${COST_HELP.replace(/^Cost model/, "With cost flags the table and JSON gain each
   --html FILE       also write an HTML report: balancedness over time, slots moved per
                     rebalance (or, with --sweep, the sweep as a chart), and the last placement
 ${SIMULATE_ROUTING_HELP}
+${SIMULATE_LOCALITY_HELP}
   -h, --help        this help
 
 Examples:
@@ -461,6 +471,7 @@ Examples:
   },
   async run(argv: string[], ctx: CliContext): Promise<void> {
     const flags = parseFlags("simulate", joinSteps(argv), OPTIONS);
+    checkLocalityFlags(flags);
     const paths = loadsPaths(flags, "trace");
     const tracePath = paths.join(", ");
     checkOutputPaths(flags, ctx);
@@ -552,21 +563,41 @@ async function simulateTrace(
   const bar = new ProgressBar(ctx, "steps");
   const start = performance.now();
   const judge = routing && routingJudge(routing, base, trace.experts, trace.steps - base.interval);
+  const locality = localitySetup(flags, routing);
+  if (locality && base.cost && base.costGate !== false) {
+    // The gate prices balance only (no dispatch time): it would undo most locality moves.
+    throw new UsageError(
+      "--locality with cost flags needs --no-cost-gate: the gate prices balance, not dispatch, and would undo locality moves",
+    );
+  }
+  const notes = locality && localityNotes(locality, base.window);
   const result = simulate(trace, {
     ...base,
     onProgress: (d, t) => bar.update(d, t),
     ...(judge ? { onJudged: judge.onJudged } : {}),
+    ...(locality ? { localityPlanning: locality.planning } : {}),
   });
   const timeMs = performance.now() - start;
   bar.done();
+  if (
+    locality &&
+    result.topology.hierarchical &&
+    base.rebalanceOptions?.relaxedHierarchy !== true
+  ) {
+    ctx.stderr(
+      "warning: --locality under a strict hierarchy changes no plan (groups fix each expert's node): add --relaxed\n",
+    );
+  }
   // The time goes to stderr only: the same command twice writes the same bytes.
   if (flags.json === true) {
     const json = simulationJson(result, tracePath);
     if (judge) json.locality = judge.json();
+    if (notes) (json.config as Record<string, unknown>).locality = notes.json;
     writeResult(`${JSON.stringify(json)}\n`, out, ctx);
   } else {
     const table = formatSimulationTable(result, tracePath);
-    writeResult(judge ? `${table}\n${judge.table(result)}` : table, out, ctx);
+    const routingTable = judge ? `\n${judge.table(result)}${notes ? `${notes.line}\n` : ""}` : "";
+    writeResult(`${table}${routingTable}`, out, ctx);
   }
   ctx.stderr(`eplb simulate: ${(timeMs / 1000).toFixed(2)} s\n`);
   const html = stringFlag(flags, "html");

@@ -10,6 +10,7 @@ import type { Placement } from "../model/placement.js";
 import { makeTopology, type Topology } from "../model/topology.js";
 import { DEFAULT_POLICY, getPolicy } from "../policies/index.js";
 import { rebalanceExperts } from "../rebalance.js";
+import type { Routing } from "../routing/routing.js";
 import {
   createEstimator,
   DEFAULT_ESTIMATOR,
@@ -88,6 +89,23 @@ export interface SimulationConfig {
    * `DEFAULT_GATE_INTERVALS` (3). 1 counts only the steps before the next rebalance.
    */
   costGateIntervals?: number;
+  /**
+   * eplb's own rebalances plan with the tokens' routing (docs/locality.md, "In a replay"): at
+   * the rebalance of step `t` the policy gets `routing(from, t)`, the routing of the steps of its
+   * estimation window (`from = max(0, t - window)`), with `localityTolerance` and, when it
+   * rebalances from the previous placement, `localityGain`. The baselines plan without it.
+   */
+  localityPlanning?: LocalityPlanning;
+}
+
+/** How eplb's rebalances of a replay plan for locality ({@link SimulationConfig.localityPlanning}). */
+export interface LocalityPlanning {
+  /** The routing of steps `from .. to - 1` (a window's tokens, sampled as the caller sees fit). */
+  routing: (from: number, to: number) => Routing;
+  /** `rebalanceExperts`' `localityTolerance`; its default when absent. */
+  localityTolerance?: number;
+  /** `rebalanceExperts`' `localityGain` (from the previous placement only); its default when absent. */
+  localityGain?: number;
 }
 
 /** Names of the simulated strategies. */
@@ -147,6 +165,8 @@ export interface SimulationResult {
   baselines: Partial<Record<Exclude<StrategyName, "eplb">, StrategyResult>>;
   /** The cost model the replay was priced with, whether eplb's gate was on, and its horizon. */
   cost?: { model: CostModel; gate: boolean; gateIntervals: number };
+  /** With `localityPlanning`: the locality options eplb's rebalances were given. */
+  localityPlanning?: { localityTolerance?: number; localityGain?: number };
 }
 
 /** Per-slot share of its expert's load: `1 / replicaCount`, laid out like `phy2log`. */
@@ -424,6 +444,7 @@ export function simulate(
   }
   const S = topology.slotsPerGpu;
   const gateSteps = gateHorizonSteps(interval, config.costGateIntervals);
+  const locality = config.localityPlanning ?? null;
 
   for (let start = 0; start < T; start += interval) {
     const len = Math.min(interval, T - start);
@@ -433,6 +454,7 @@ export function simulate(
       estimator.estimate(estimate.data as Float64Array);
       const options: Record<string, unknown> = { ...config.rebalanceOptions, policy: policyName };
       if (fromPrevious && main.placement) options.previous = main.placement;
+      if (locality) addLocality(options, locality, start, estimatorSpec.window);
       let next = rebalanceExperts(
         estimate,
         P,
@@ -519,5 +541,37 @@ export function simulate(
     finalLoads: chunkSum,
     baselines,
     ...(cost ? { cost: { model: cost, gate, gateIntervals: gateSteps / interval } } : {}),
+    ...(locality ? { localityPlanning: localityEcho(locality, fromPrevious) } : {}),
+  };
+}
+
+/** Adds the routing of the window before step `start` and the locality options to a rebalance's. */
+function addLocality(
+  options: Record<string, unknown>,
+  locality: LocalityPlanning,
+  start: number,
+  window: number,
+): void {
+  options.routing = locality.routing(Math.max(0, start - window), start);
+  if (locality.localityTolerance !== undefined) {
+    options.localityTolerance = locality.localityTolerance;
+  }
+  // The gain prices moves against the previous placement: the first plan has none.
+  if (locality.localityGain !== undefined && options.previous !== undefined) {
+    options.localityGain = locality.localityGain;
+  }
+}
+
+function localityEcho(
+  locality: LocalityPlanning,
+  fromPrevious: boolean,
+): NonNullable<SimulationResult["localityPlanning"]> {
+  return {
+    ...(locality.localityTolerance !== undefined
+      ? { localityTolerance: locality.localityTolerance }
+      : {}),
+    ...(fromPrevious && locality.localityGain !== undefined
+      ? { localityGain: locality.localityGain }
+      : {}),
   };
 }
