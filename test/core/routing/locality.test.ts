@@ -210,6 +210,30 @@ describe("locality-aware placement", () => {
     );
   });
 
+  test("40 nodes: the search moves an expert to its partner on node 39 (second word of the node sets)", () => {
+    // 40 nodes x 1 GPU x 2 slots, expert e in slot e; tokens choose {0, 79}: 0 joins 79 on
+    // node 39 (slot 78's expert goes to node 0); node 39 lives in bit 7 of the second word.
+    const t = makeTopology(80, 80, 1, 40, 40);
+    const r = makeRouting({
+      tokens: 1,
+      layers: 1,
+      k: 2,
+      experts: 80,
+      topk: new Int32Array([0, 79]),
+      rank: null,
+    });
+    const layer = {
+      loads: new Float64Array(80).fill(1),
+      loadOffset: 0,
+      phy: Int32Array.from({ length: 80 }, (_, s) => s),
+      cnt: new Int32Array(80).fill(1),
+    };
+    const search = new LocalitySearch(t);
+    search.run(layer, coActivationGraph(layerCoActivation(r, 0)), 2, null, 1e6);
+    assert.equal(search.moves, 1);
+    assert.deepEqual([search.phy[0], search.phy[78], search.phy[79]], [78, 0, 79]);
+  });
+
   test("the search's several-word node sets give the one-word results on <= 32 nodes", () => {
     for (const [E, P, N, G, seed] of [
       [64, 80, 8, 16, 1],
