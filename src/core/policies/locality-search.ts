@@ -260,10 +260,20 @@ export class LocalitySearch {
         nodeGain[31 - Math.clz32(bits & -bits)] += weight[i];
       }
     }
+    return this.pickNode(a, p, base);
+  }
+
+  /**
+   * The node without a replica of `a` (nor `p`) where one more replica of `a` gains most:
+   * `base` plus its `nodeGain`, or -1 when none gains.
+   */
+  private pickNode(a: number, p: number, base: number): number {
+    const N = this.topology.numNodes;
+    const { nodeGain, onNode } = this;
     let best = -1;
     let bestGain = 0;
     for (let q = 0; q < N; q++) {
-      if (q === p || (ma & (1 << q)) !== 0) continue;
+      if (q === p || onNode[a * N + q] > 0) continue;
       const g = base + nodeGain[q];
       if (g > bestGain) {
         bestGain = g;
@@ -326,10 +336,9 @@ export class LocalitySearch {
 
   /** {@link bestNode} on node sets of several words (more than 32 nodes). */
   private bestNodeWide(a: number, p: number): number {
-    const N = this.topology.numNodes;
     const W = this.words;
     const { start, neighbor, weight } = this.graph;
-    const { mask, nodeGain, onNode } = this;
+    const { mask, nodeGain } = this;
     const rest = this.maskA;
     this.movedSet(a, p, -1, rest);
     let base = 0;
@@ -351,17 +360,7 @@ export class LocalitySearch {
         }
       }
     }
-    let best = -1;
-    let bestGain = 0;
-    for (let q = 0; q < N; q++) {
-      if (q === p || onNode[a * N + q] > 0) continue;
-      const g = base + nodeGain[q];
-      if (g > bestGain) {
-        bestGain = g;
-        best = q;
-      }
-    }
-    return best;
+    return this.pickNode(a, p, base);
   }
 
   /** {@link swapGain} on node sets of several words (more than 32 nodes). */
