@@ -2,6 +2,8 @@ import type { LoadMatrix } from "../model/matrix.js";
 import type { Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
 import type { CoActivationGraph } from "../routing/coactivation.js";
+import { maskWords } from "../routing/dispatch.js";
+import { setsMeet } from "./locality-search.js";
 
 /** Count moves checked by the exact dispatch rule per layer, at most (bounds the work). */
 export const COUNT_MOVES_PER_LAYER = 4;
@@ -86,7 +88,10 @@ export function localizeCounts(
   const load = loads.data.subarray(layer * E, (layer + 1) * E);
   const limit = cap * (1 + 1e-12);
   const onNode = new Int32Array(E * N);
-  const mask = new Int32Array(E);
+  // Node sets as nodeMasks lays them out: one word up to 32 nodes, more past that.
+  const W = maskWords(N);
+  const mask = new Uint32Array(E * W);
+  const rest = new Uint32Array(W);
   const gain = new Float64Array(E * N);
   const top = new Int32Array(N * RECIPIENTS);
   const gpu = new Float64Array(G);
@@ -105,17 +110,19 @@ export function localizeCounts(
     for (let s = 0; s < P; s++) {
       const n = (s / slotsPerNode) | 0;
       onNode[phy[s] * N + n]++;
-      mask[phy[s]] |= 1 << n;
+      mask[phy[s] * W + (n >>> 5)] |= 1 << (n & 31);
     }
     // Gain of one more replica of r on node n: co-activation with experts there that r shares
     // no node with yet.
     gain.fill(0);
     for (let r = 0; r < E; r++) {
       for (let i = start[r]; i < start[r + 1]; i++) {
-        const mj = mask[neighbor[i]];
-        if ((mj & mask[r]) !== 0) continue;
-        for (let bits = mj; bits !== 0; bits &= bits - 1) {
-          gain[r * N + 31 - Math.clz32(bits & -bits)] += weight[i];
+        const j = neighbor[i] * W;
+        if (setsMeet(mask, j, mask, r * W, W)) continue;
+        for (let w = 0; w < W; w++) {
+          for (let bits = mask[j + w]; bits !== 0; bits &= bits - 1) {
+            gain[r * N + (w << 5) + 31 - Math.clz32(bits & -bits)] += weight[i];
+          }
         }
       }
     }
@@ -143,10 +150,11 @@ export function localizeCounts(
       if (alone && home !== null && home[d] === n) continue;
       let loss = 0;
       if (alone) {
-        const rest = mask[d] & ~(1 << n);
+        rest.set(mask.subarray(d * W, d * W + W));
+        rest[n >>> 5] &= ~(1 << (n & 31));
         for (let i = start[d]; i < start[d + 1]; i++) {
-          const mj = mask[neighbor[i]];
-          if ((mj & (1 << n)) !== 0 && (mj & rest) === 0) loss += weight[i];
+          const j = neighbor[i];
+          if (onNode[j * N + n] > 0 && !setsMeet(mask, j * W, rest, 0, W)) loss += weight[i];
         }
       }
       const g0 = ((s / S) | 0) * S;
@@ -241,16 +249,20 @@ function moveLoss(
   phy: Int32Array,
   graph: CoActivationGraph,
   slotsPerNode: number,
-  mask: Int32Array,
+  mask: Uint32Array,
+  after: Uint32Array,
 ): number {
+  const W = after.length;
   let twice = 0;
   for (let s = from * slotsPerNode; s < (from + 1) * slotsPerNode; s++) if (phy[s] === e) twice++;
-  const before = mask[e];
-  const after = (twice > 1 ? before : before & ~(1 << from)) | (1 << to);
+  after.set(mask.subarray(e * W, e * W + W));
+  if (twice <= 1) after[from >>> 5] &= ~(1 << (from & 31));
+  after[to >>> 5] |= 1 << (to & 31);
   let loss = 0;
   for (let i = graph.start[e]; i < graph.start[e + 1]; i++) {
-    const mj = mask[graph.neighbor[i]];
-    loss += graph.weight[i] * (((before & mj) !== 0 ? 1 : 0) - ((after & mj) !== 0 ? 1 : 0));
+    const j = graph.neighbor[i] * W;
+    const before = setsMeet(mask, e * W, mask, j, W) ? 1 : 0;
+    loss += graph.weight[i] * (before - (setsMeet(after, 0, mask, j, W) ? 1 : 0));
   }
   return loss;
 }
@@ -282,8 +294,13 @@ function fits(
   for (let g = 0; g < G; g++) nodeLoad[(g / gpusPerNode) | 0] += gpu[g];
   for (let a = 0; a < N; a++) {
     if (nodeLoad[a] <= nodeCap) continue;
-    const mask = new Int32Array(cnt.length);
-    for (let s = 0; s < G * S; s++) mask[phy[s]] |= 1 << ((s / slotsPerNode) | 0);
+    const W = maskWords(N);
+    const mask = new Uint32Array(cnt.length * W);
+    const after = new Uint32Array(W);
+    for (let s = 0; s < G * S; s++) {
+      const n = (s / slotsPerNode) | 0;
+      mask[phy[s] * W + (n >>> 5)] |= 1 << (n & 31);
+    }
     const count = (e: number, n: number) => {
       let c = 0;
       for (let s = n * slotsPerNode; s < (n + 1) * slotsPerNode; s++) if (phy[s] === e) c++;
@@ -315,8 +332,8 @@ function fits(
           if (holds(phy, gx * S, S, ey, x) || holds(phy, gy * S, S, ex, y)) continue;
           evaluated++;
           const loss =
-            moveLoss(ex, a, b, phy, graph, slotsPerNode, mask) +
-            moveLoss(ey, b, a, phy, graph, slotsPerNode, mask);
+            moveLoss(ex, a, b, phy, graph, slotsPerNode, mask, after) +
+            moveLoss(ey, b, a, phy, graph, slotsPerNode, mask, after);
           if (loss < bestLoss) {
             bestLoss = loss;
             bx = x;

@@ -10,6 +10,7 @@ import { coActivationGraph, layerCoActivation } from "../routing/coactivation.js
 import {
   createDispatchWorkspace,
   type DispatchWorkspace,
+  maskWords,
   tokenRemoteNodes,
 } from "../routing/dispatch.js";
 import type { Routing } from "../routing/routing.js";
@@ -85,7 +86,9 @@ export interface PricedLocalityOptions {
 class PricedMoves implements MoveGate {
   private readonly cur: Int32Array;
   private readonly count: Int32Array;
+  /** Node sets as `nodeMasks` lays them out, `words` words per expert. */
   private readonly masks: Uint32Array;
+  private readonly words: number;
   private readonly tokRemote: Float64Array;
   private readonly newRemote: Float64Array;
   private readonly stamp: Int32Array;
@@ -117,7 +120,8 @@ class PricedMoves implements MoveGate {
     const { numReplicas: P, numExperts: E, numNodes: N } = topology;
     this.cur = new Int32Array(P);
     this.count = new Int32Array(E * N);
-    this.masks = new Uint32Array(E);
+    this.words = maskWords(N);
+    this.masks = new Uint32Array(E * this.words);
     this.tokRemote = new Float64Array(sample.tokens);
     this.newRemote = new Float64Array(sample.tokens);
     this.stamp = new Int32Array(sample.tokens);
@@ -146,7 +150,7 @@ class PricedMoves implements MoveGate {
       cur[s] = e;
       const n = (s / slotsPerNode) | 0;
       count[e * N + n]++;
-      masks[e] |= 1 << n;
+      masks[e * this.words + (n >>> 5)] |= 1 << (n & 31);
       if (e !== prev[prevOffset + s]) changed++;
     }
     this.changed = changed;
@@ -229,15 +233,19 @@ class PricedMoves implements MoveGate {
         experts[moved++] = phy[s];
       }
     }
-    const oldMasks = new Uint32Array(moved);
+    const W = this.words;
+    const oldMasks = new Uint32Array(moved * W);
+    // Per moved expert, whether its node set changed.
+    const differs = new Uint8Array(moved);
     let changedMasks = 0;
     for (let i = 0; i < moved; i++) {
       const e = experts[i];
-      oldMasks[i] = masks[e];
-      let m = 0;
-      for (let n = 0; n < N; n++) if (count[e * N + n] > 0) m |= 1 << n;
-      masks[e] = m >>> 0;
-      if (masks[e] !== oldMasks[i]) changedMasks++;
+      oldMasks.set(masks.subarray(e * W, e * W + W), i * W);
+      masks.fill(0, e * W, e * W + W);
+      for (let n = 0; n < N; n++)
+        if (count[e * N + n] > 0) masks[e * W + (n >>> 5)] |= 1 << (n & 31);
+      for (let w = 0; w < W; w++) if (masks[e * W + w] !== oldMasks[i * W + w]) differs[i] = 1;
+      changedMasks += differs[i];
     }
     let gain = 0;
     let affected = 0;
@@ -245,7 +253,7 @@ class PricedMoves implements MoveGate {
       const { start, list, stamp, tokRemote, newRemote } = this;
       for (let i = 0; i < moved; i++) {
         const e = experts[i];
-        if (masks[e] === oldMasks[i]) continue;
+        if (differs[i] === 0) continue;
         for (let x = start[e]; x < start[e + 1]; x++) {
           const t = list[x];
           if (stamp[t] === no) continue;
@@ -260,7 +268,9 @@ class PricedMoves implements MoveGate {
     const perToken = this.routed > 0 ? gain / this.routed : 0;
     const ok = perToken > 1e-12 && (delta <= 0 || perToken >= this.threshold * delta);
     if (!ok) {
-      for (let i = 0; i < moved; i++) masks[experts[i]] = oldMasks[i];
+      for (let i = 0; i < moved; i++) {
+        masks.set(oldMasks.subarray(i * W, i * W + W), experts[i] * W);
+      }
       for (let i = 0; i < slots; i++) {
         const s = touched[i];
         const n = (s / slotsPerNode) | 0;

@@ -1,11 +1,38 @@
 import type { Topology } from "../model/topology.js";
 import type { CoActivationGraph } from "../routing/coactivation.js";
+import { maskWords } from "../routing/dispatch.js";
 
 /** Partners on the target node whose swap gain is evaluated per slot, at most. */
 const PARTNERS = 16;
 
 /** Compensating swaps whose gain is evaluated per move, at most. */
 const COMPENSATIONS = 24;
+
+/**
+ * Whether two node sets of `words` words (`xs` from `xo`, `ys` from `yo`; bit `n & 31` of word
+ * `n >>> 5` for node `n`, as `nodeMasks` lays them out) share a node.
+ *
+ * @param xs the first set's array
+ * @param xo the first set's offset
+ * @param ys the second set's array
+ * @param yo the second set's offset
+ * @param words words per set (`maskWords(numNodes)`)
+ * @returns true when some node is in both
+ * @example
+ * ```ts
+ * setsMeet(new Uint32Array([0, 1]), 0, new Uint32Array([3, 1]), 0, 2); // true (node 32)
+ * ```
+ */
+export function setsMeet(
+  xs: Uint32Array,
+  xo: number,
+  ys: Uint32Array,
+  yo: number,
+  words: number,
+): boolean {
+  for (let w = 0; w < words; w++) if ((xs[xo + w] & ys[yo + w]) !== 0) return true;
+  return false;
+}
 
 /**
  * Judges each move the search would keep (rebalancing from a previous placement prices moves in
@@ -59,8 +86,15 @@ export class LocalitySearch {
   private readonly share: Float64Array;
   /** Replicas of expert `e` on node `n`: `[e * numNodes + n]`. */
   private readonly onNode: Int32Array;
-  /** Bit `n` set when expert `e` has a replica on node `n`. */
-  private readonly mask: Int32Array;
+  /**
+   * Bit `n & 31` of word `e * words + (n >>> 5)` set when expert `e` has a replica on node `n`
+   * (one word up to 32 nodes: the fast path; more words past that).
+   */
+  private readonly mask: Uint32Array;
+  private readonly words: number;
+  /** Scratch node sets of the wide path, `words` each. */
+  private readonly maskA: Uint32Array;
+  private readonly maskB: Uint32Array;
   private readonly nodeGain: Float64Array;
   /** A node's slots sorted by load, for the compensating swap. */
   private readonly order: Int32Array;
@@ -77,7 +111,12 @@ export class LocalitySearch {
   /** Moves kept in the last `run`. */
   moves = 0;
 
-  constructor(topology: Topology) {
+  /**
+   * @param topology the cluster shape
+   * @param words words per node set, at least `maskWords(numNodes)` (default); more only to
+   *   check the several-word path against the one-word path on a small topology
+   */
+  constructor(topology: Topology, words = 0) {
     const { numReplicas: P, numGpus: G, numNodes: N, numExperts: E } = topology;
     this.topology = topology;
     this.phy = new Int32Array(P);
@@ -85,7 +124,10 @@ export class LocalitySearch {
     this.nodeLoad = new Float64Array(N);
     this.share = new Float64Array(E);
     this.onNode = new Int32Array(E * N);
-    this.mask = new Int32Array(E);
+    this.words = Math.max(words, maskWords(N));
+    this.mask = new Uint32Array(E * this.words);
+    this.maskA = new Uint32Array(this.words);
+    this.maskB = new Uint32Array(this.words);
     this.nodeGain = new Float64Array(N);
     this.order = new Int32Array(topology.slotsPerNode);
     this.orderShare = new Float64Array(topology.slotsPerNode);
@@ -134,7 +176,7 @@ export class LocalitySearch {
       gpuLoad[(s / S) | 0] += share[e];
       nodeLoad[n] += share[e];
       onNode[e * N + n]++;
-      mask[e] |= 1 << n;
+      mask[e * this.words + (n >>> 5)] |= 1 << (n & 31);
     }
     let total = 0;
     for (let pass = 0; pass < 8 && this.work < budget; pass++) {
@@ -154,7 +196,7 @@ export class LocalitySearch {
     const a = this.phy[s1];
     const p = (s1 / slotsPerNode) | 0;
     if (this.pinned(a, p)) return 0;
-    const q = this.bestNode(a, p);
+    const q = this.words === 1 ? this.bestNode(a, p) : this.bestNodeWide(a, p);
     if (q < 0) return 0;
     // The best few partners on node q, tried in order until one is feasible.
     let b1 = -1;
@@ -169,7 +211,7 @@ export class LocalitySearch {
       const s2 = q * slotsPerNode + ((offset + i) % slotsPerNode);
       const b = this.phy[s2];
       if (b === a || this.pinned(b, q)) continue;
-      const g = this.swapGain(s1, s2);
+      const g = this.gain(s1, s2);
       if (g > g1) {
         b2 = b1;
         g2 = g1;
@@ -218,10 +260,20 @@ export class LocalitySearch {
         nodeGain[31 - Math.clz32(bits & -bits)] += weight[i];
       }
     }
+    return this.pickNode(a, p, base);
+  }
+
+  /**
+   * The node without a replica of `a` (nor `p`) where one more replica of `a` gains most:
+   * `base` plus its `nodeGain`, or -1 when none gains.
+   */
+  private pickNode(a: number, p: number, base: number): number {
+    const N = this.topology.numNodes;
+    const { nodeGain, onNode } = this;
     let best = -1;
     let bestGain = 0;
     for (let q = 0; q < N; q++) {
-      if (q === p || (ma & (1 << q)) !== 0) continue;
+      if (q === p || onNode[a * N + q] > 0) continue;
       const g = base + nodeGain[q];
       if (g > bestGain) {
         bestGain = g;
@@ -265,6 +317,88 @@ export class LocalitySearch {
     return gain;
   }
 
+  /** {@link swapGain} on one-word node sets, {@link swapGainWide} past 32 nodes. */
+  private gain(s1: number, s2: number): number {
+    return this.words === 1 ? this.swapGain(s1, s2) : this.swapGainWide(s1, s2);
+  }
+
+  /**
+   * Writes into `out` expert `e`'s node set with one replica moved off node `from` (removed
+   * when it is the last there) onto node `to` (none when -1).
+   */
+  private movedSet(e: number, from: number, to: number, out: Uint32Array): void {
+    const W = this.words;
+    out.set(this.mask.subarray(e * W, e * W + W));
+    if (this.onNode[e * this.topology.numNodes + from] === 1)
+      out[from >>> 5] &= ~(1 << (from & 31));
+    if (to >= 0) out[to >>> 5] |= 1 << (to & 31);
+  }
+
+  /** {@link bestNode} on node sets of several words (more than 32 nodes). */
+  private bestNodeWide(a: number, p: number): number {
+    const W = this.words;
+    const { start, neighbor, weight } = this.graph;
+    const { mask, nodeGain } = this;
+    const rest = this.maskA;
+    this.movedSet(a, p, -1, rest);
+    let base = 0;
+    nodeGain.fill(0);
+    const from = start[a];
+    const to = start[a + 1];
+    this.work += to - from + 1;
+    for (let i = from; i < to; i++) {
+      const j = neighbor[i] * W;
+      const before = setsMeet(mask, a * W, mask, j, W) ? 1 : 0;
+      if (setsMeet(rest, 0, mask, j, W)) {
+        base += weight[i] * (1 - before);
+        continue;
+      }
+      base -= weight[i] * before;
+      for (let w = 0; w < W; w++) {
+        for (let bits = mask[j + w]; bits !== 0; bits &= bits - 1) {
+          nodeGain[(w << 5) + 31 - Math.clz32(bits & -bits)] += weight[i];
+        }
+      }
+    }
+    return this.pickNode(a, p, base);
+  }
+
+  /** {@link swapGain} on node sets of several words (more than 32 nodes). */
+  private swapGainWide(s1: number, s2: number): number {
+    const { slotsPerNode } = this.topology;
+    const W = this.words;
+    const { phy, mask } = this;
+    const p = (s1 / slotsPerNode) | 0;
+    const q = (s2 / slotsPerNode) | 0;
+    if (p === q) return 0;
+    const a = phy[s1];
+    const b = phy[s2];
+    const ma2 = this.maskA;
+    const mb2 = this.maskB;
+    this.movedSet(a, p, q, ma2);
+    this.movedSet(b, q, p, mb2);
+    const { start, neighbor, weight } = this.graph;
+    let gain = 0;
+    for (let i = start[a], end = start[a + 1]; i < end; i++) {
+      const j = neighbor[i];
+      if (j === b) {
+        const after = setsMeet(ma2, 0, mb2, 0, W) ? 1 : 0;
+        gain += weight[i] * (after - (setsMeet(mask, a * W, mask, b * W, W) ? 1 : 0));
+        continue;
+      }
+      const after = setsMeet(ma2, 0, mask, j * W, W) ? 1 : 0;
+      gain += weight[i] * (after - (setsMeet(mask, a * W, mask, j * W, W) ? 1 : 0));
+    }
+    for (let i = start[b], end = start[b + 1]; i < end; i++) {
+      const j = neighbor[i];
+      if (j === a) continue;
+      const after = setsMeet(mb2, 0, mask, j * W, W) ? 1 : 0;
+      gain += weight[i] * (after - (setsMeet(mask, b * W, mask, j * W, W) ? 1 : 0));
+    }
+    this.work += start[a + 1] - start[a] + start[b + 1] - start[b] + 1;
+    return gain;
+  }
+
   /** True when GPU `g` holds expert `e` in a slot other than `except`. */
   private gpuHolds(g: number, e: number, except: number): boolean {
     const S = this.topology.slotsPerGpu;
@@ -300,10 +434,15 @@ export class LocalitySearch {
     if (p !== q) {
       nodeLoad[p] += d;
       nodeLoad[q] -= d;
-      if (--onNode[a * N + p] === 0) mask[a] &= ~(1 << p);
-      if (onNode[a * N + q]++ === 0) mask[a] |= 1 << q;
-      if (--onNode[b * N + q] === 0) mask[b] &= ~(1 << q);
-      if (onNode[b * N + p]++ === 0) mask[b] |= 1 << p;
+      const W = this.words;
+      const pw = p >>> 5;
+      const pb = 1 << (p & 31);
+      const qw = q >>> 5;
+      const qb = 1 << (q & 31);
+      if (--onNode[a * N + p] === 0) mask[a * W + pw] &= ~pb;
+      if (onNode[a * N + q]++ === 0) mask[a * W + qw] |= qb;
+      if (--onNode[b * N + q] === 0) mask[b * W + qw] &= ~qb;
+      if (onNode[b * N + p]++ === 0) mask[b * W + pw] |= pb;
     }
     if (this.undoLength + 2 > this.undo.length) {
       const grown = new Int32Array(this.undo.length * 2);
@@ -382,7 +521,7 @@ export class LocalitySearch {
         for (let i = a; i < m && orderShare[i] <= to && evaluated < COMPENSATIONS; i++) {
           const y = order[i];
           if (this.pinned(phy[y], q) || this.swapDuplicates(x, y)) continue;
-          const g = this.swapGain(x, y);
+          const g = this.gain(x, y);
           evaluated++;
           if (g > best) {
             best = g;

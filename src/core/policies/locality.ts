@@ -50,9 +50,6 @@ export const LOCALITY_WORK_PER_SLOT = 5000;
 /** ... and per layer at most, so a large model's plan stays within a second. */
 export const LOCALITY_WORK_PER_LAYER = 1_200_000;
 
-/** Node sets are bit masks of 32 bits. */
-const MAX_NODES = 32;
-
 /**
  * Checks `localityTolerance`.
  *
@@ -86,13 +83,6 @@ export function checkRouting(routing: Routing, loads: LoadMatrix, topology: Topo
       "routing.experts",
       routing.experts,
       `must equal the loads' experts (${topology.numExperts})`,
-    );
-  }
-  if (topology.numNodes > MAX_NODES) {
-    throw new EplbInputError(
-      "numNodes",
-      topology.numNodes,
-      `must be at most ${MAX_NODES} for locality-aware placement (routing)`,
     );
   }
 }
@@ -263,7 +253,7 @@ export function writeLayer(out: Placement, l: number, phy: Int32Array, ranks: In
  * @param options `localityTolerance`, `relaxedHierarchy`
  * @returns a new placement (or `base` when nothing can move)
  * @throws {EplbInputError} when the routing's layers or experts differ from the loads', the
- *   tolerance is invalid, or the topology has more than 32 nodes
+ *   tolerance is invalid
  * @example
  * ```ts
  * // 2 nodes x 1 GPU x 2 slots; tokens choose {0, 1} and {2, 3}, which the plan splits

@@ -1,10 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { localizePlacement, synthesizeRouting } from "../../../src/blocks.js";
+import {
+  coActivationGraph,
+  layerCoActivation,
+  localizePlacement,
+  synthesizeRouting,
+} from "../../../src/blocks.js";
 import type { LoadMatrix } from "../../../src/core/model/matrix.js";
-import { placementFromPhy2log, placementViolation } from "../../../src/core/model/placement.js";
+import {
+  type Placement,
+  placementFromPhy2log,
+  placementViolation,
+} from "../../../src/core/model/placement.js";
 import { makeTopology } from "../../../src/core/model/topology.js";
+import { localizeCounts } from "../../../src/core/policies/locality-counts.js";
 import {
   dispatchStats,
   makeRouting,
@@ -63,6 +73,29 @@ describe("locality: replica counts chosen", () => {
     assert.deepEqual(Array.from(out.logcnt), [2, 1, 1, 1, 1]);
     assert.equal(referenceRemoteNodes(routing, out, 2, 2).overall, 0.5);
     assert.ok(gpuMax(loads, out, t, 0) <= 41);
+  });
+
+  test("40 nodes: the hub gains a replica on node 39 (second word of the node sets)", () => {
+    // The tiny case spread over 40 nodes x 1 GPU x 3 slots: node 0 holds [1, 0, 2], node 39
+    // [3, 4, 2], nodes 1..38 cold fillers (experts 5..118, load 1).
+    const E = 119;
+    const row = [1, 0, 2];
+    for (let e = 5; e < E; e++) row.push(e);
+    row.push(3, 4, 2);
+    const p = placementFromPhy2log([row], E);
+    const wide = makeTopology(E, 120, 1, 40, 40);
+    const data = new Float64Array(E).fill(1);
+    data.set([10, 30, 2, 30, 2]);
+    const loads: LoadMatrix = { layers: 1, experts: E, data };
+    const r = makeRouting({ ...routing, experts: E });
+    const shape = { numGpus: 40, numNodes: 40 };
+    const check = { remote: (q: Placement, l: number) => dispatchStats(r, q, shape).perLayer[l] };
+    const before = check.remote(p, 0);
+    const graph = coActivationGraph(layerCoActivation(r, 0));
+    assert.equal(localizeCounts(loads, p, 0, graph, 41, null, check, wide), 1);
+    assert.equal(placementViolation(p), null);
+    assert.deepEqual([p.phy2log[119], p.logcnt[0], p.logcnt[2]], [0, 2, 1]);
+    assert.ok(check.remote(p, 0) < before);
   });
 
   test("the load cap binds: when the hub's second replica would overload a node, counts stay", () => {

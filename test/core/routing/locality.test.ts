@@ -15,6 +15,7 @@ import {
   placementViolation,
 } from "../../../src/core/model/placement.js";
 import { makeTopology } from "../../../src/core/model/topology.js";
+import { LocalitySearch } from "../../../src/core/policies/locality-search.js";
 import {
   dispatchStats,
   makeRouting,
@@ -175,6 +176,91 @@ describe("locality-aware placement", () => {
       () => rebalanceExperts(loads, 8, 1, 2, 4, { routing: r, localityTolerence: 0.1 } as object),
       /"localityTolerence"\) is not an option/,
     );
+  });
+
+  test("more than 32 nodes (40 x 1 GPU): plans, valid, tolerance held, fewer remote nodes per token", () => {
+    // Node sets span two words: nodes 32..39 live in the second, so a bug there shows here.
+    const all = synthesizeRouting({ tokens: 6000, layers: 2, experts: 80, k: 6, seed: 3 });
+    const [plan, held] = split(all, 4000);
+    const loads = loadsOf(plan);
+    const t = makeTopology(80, 120, 1, 40, 40);
+    const base = planBalanced(loads, t);
+    const out = localizePlacement(loads, base, t, plan);
+    assert.equal(placementViolation(out), null);
+    for (let l = 0; l < 2; l++) {
+      assert.ok(gpuMax(loads, out, t, l) <= gpuMax(loads, base, t, l) * 1.005 * (1 + 1e-9));
+    }
+    const shape = { numGpus: 40, numNodes: 40 };
+    const before = dispatchStats(held, base, shape).remoteNodesPerToken;
+    const after = dispatchStats(held, out, shape).remoteNodesPerToken;
+    assert.ok(after < before * 0.97, `${before} -> ${after}`);
+    // Replicas do land on the second word's nodes.
+    const high = (p: Placement) =>
+      [96, 216].flatMap((s) => Array.from(p.phy2log.subarray(s, s + 24)));
+    assert.notDeepEqual(high(out), high(base));
+    // Through the public entry points too, with and without a previous placement.
+    const planned = planWithRouting(loads, t, plan);
+    assert.deepEqual(planned.phy2log, out.phy2log);
+    const previous = [0, 1].map((l) => Array.from(base.phy2log.subarray(l * 120, (l + 1) * 120)));
+    const moved = rebalanceExperts(loads, 120, 1, 40, 40, { routing: plan, previous }).placement;
+    assert.equal(placementViolation(moved), null);
+    assert.ok(
+      dispatchStats(plan, moved, shape).remoteNodesPerToken <
+        dispatchStats(plan, base, shape).remoteNodesPerToken,
+    );
+  });
+
+  test("40 nodes: the search moves an expert to its partner on node 39 (second word of the node sets)", () => {
+    // 40 nodes x 1 GPU x 2 slots, expert e in slot e; tokens choose {0, 79}: 0 joins 79 on
+    // node 39 (slot 78's expert goes to node 0); node 39 lives in bit 7 of the second word.
+    const t = makeTopology(80, 80, 1, 40, 40);
+    const r = makeRouting({
+      tokens: 1,
+      layers: 1,
+      k: 2,
+      experts: 80,
+      topk: new Int32Array([0, 79]),
+      rank: null,
+    });
+    const layer = {
+      loads: new Float64Array(80).fill(1),
+      loadOffset: 0,
+      phy: Int32Array.from({ length: 80 }, (_, s) => s),
+      cnt: new Int32Array(80).fill(1),
+    };
+    const search = new LocalitySearch(t);
+    search.run(layer, coActivationGraph(layerCoActivation(r, 0)), 2, null, 1e6);
+    assert.equal(search.moves, 1);
+    assert.deepEqual([search.phy[0], search.phy[78], search.phy[79]], [78, 0, 79]);
+  });
+
+  test("the search's several-word node sets give the one-word results on <= 32 nodes", () => {
+    for (const [E, P, N, G, seed] of [
+      [64, 80, 8, 16, 1],
+      [32, 64, 32, 32, 2],
+      [48, 96, 4, 8, 3],
+    ]) {
+      const t = makeTopology(E, P, 1, N, G);
+      const r = synthesizeRouting({ tokens: 3000, layers: 2, experts: E, k: 4, seed });
+      const loads = loadsOf(r);
+      const base = planBalanced(loads, t);
+      for (let l = 0; l < 2; l++) {
+        const graph = coActivationGraph(layerCoActivation(r, l));
+        const layer = {
+          loads: loads.data,
+          loadOffset: l * E,
+          phy: base.phy2log.subarray(l * P, (l + 1) * P),
+          cnt: base.logcnt.subarray(l * E, (l + 1) * E),
+        };
+        const cap = gpuMax(loads, base, t, l) * 1.01;
+        const one = new LocalitySearch(t);
+        const two = new LocalitySearch(t, 2);
+        const g1 = one.run(layer, graph, cap, null, 1e6);
+        const g2 = two.run(layer, graph, cap, null, 1e6);
+        assert.ok(one.moves > 0);
+        assert.deepEqual([g2, two.moves, two.work, two.phy], [g1, one.moves, one.work, one.phy]);
+      }
+    }
   });
 
   test("property: valid plans (every expert kept, logcnt consistent), no new duplicate, tolerance held on the planning loads, never more remote nodes", () => {
