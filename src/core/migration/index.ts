@@ -1,11 +1,16 @@
 import { relabelLayer } from "../blocks/assignment.js";
 import { minMaxReplicaLoad } from "../blocks/replication.js";
-import { gpuTransferCounts, planTransfers } from "../evaluation/transfers.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import { createPlacement, type Placement } from "../model/placement.js";
 import type { Topology } from "../model/topology.js";
 import { fillEmptySlots, recountFromGiven } from "./empty-slots.js";
-import type { LayerMigration, LayerOutcome, Migration, MigrationMetrics } from "./metrics.js";
+import {
+  type LayerMigration,
+  type LayerOutcome,
+  type Migration,
+  type MigrationMetrics,
+  recordTransfers,
+} from "./metrics.js";
 import {
   localityMode,
   type MigrationOptions,
@@ -297,15 +302,7 @@ export function migratePlacement(
   }
   if (hasEmpty) recountFromGiven(loads, given, out, topology, metrics);
   metrics.slotsChangedShare = metrics.slotsChanged / (loads.layers * P);
-  const transfers = planTransfers(given, out, topology);
-  metrics.transfers = {
-    local: transfers.local,
-    intraNode: transfers.intraNode,
-    interNode: transfers.interNode,
-  };
-  const { remoteIn, remoteOut } = gpuTransferCounts(transfers, topology);
-  metrics.maxGpuTransfersIn = Math.max(0, ...remoteIn);
-  metrics.maxGpuTransfersOut = Math.max(0, ...remoteOut);
+  const transfers = recordTransfers(metrics, given, out, topology);
   return { placement: out, metrics, transfers, layers };
 }
 

@@ -1,5 +1,11 @@
-import type { TransferCounts, TransferPlan } from "../evaluation/transfers.js";
+import {
+  gpuTransferCounts,
+  planTransfers,
+  type TransferCounts,
+  type TransferPlan,
+} from "../evaluation/transfers.js";
 import type { Placement } from "../model/placement.js";
+import type { Topology } from "../model/topology.js";
 import { SMOOTHING } from "./options.js";
 
 // What a migration reports: per layer and for the whole model, and the GPU-load measures (the
@@ -136,4 +142,42 @@ export interface Migration {
   metrics: MigrationMetrics;
   transfers: TransferPlan;
   layers: LayerMigration[];
+}
+
+/**
+ * Plans the transfers from `given` to `placement` and writes what they cost into `metrics`:
+ * counts by kind and the busiest GPU's copies in and out. The one place a migration's transfer
+ * figures are made, so a step that changes the placement after the migration (locality) reports
+ * them the same way.
+ *
+ * @param metrics the metrics to complete (`transfers`, `maxGpuTransfersIn`, `maxGpuTransfersOut`)
+ * @param given the previous placement as given
+ * @param placement the placement returned
+ * @param topology the cluster shape
+ * @returns the transfer plan
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 2, 2);
+ * const m = { transfers: { local: 0, intraNode: 0, interNode: 0 }, maxGpuTransfersIn: 0, maxGpuTransfersOut: 0 };
+ * recordTransfers(m, placementFromPhy2log([[0, 1, 2, 0]], 3), placementFromPhy2log([[0, 0, 2, 1]], 3), t);
+ * m.transfers; // { local: 1, intraNode: 0, interNode: 1 }
+ * m.maxGpuTransfersIn; // 1
+ * ```
+ */
+export function recordTransfers(
+  metrics: Pick<MigrationMetrics, "transfers" | "maxGpuTransfersIn" | "maxGpuTransfersOut">,
+  given: Placement,
+  placement: Placement,
+  topology: Topology,
+): TransferPlan {
+  const transfers = planTransfers(given, placement, topology);
+  metrics.transfers = {
+    local: transfers.local,
+    intraNode: transfers.intraNode,
+    interNode: transfers.interNode,
+  };
+  const { remoteIn, remoteOut } = gpuTransferCounts(transfers, topology);
+  metrics.maxGpuTransfersIn = Math.max(0, ...remoteIn);
+  metrics.maxGpuTransfersOut = Math.max(0, ...remoteOut);
+  return transfers;
 }

@@ -1,5 +1,6 @@
-import { gpuTransferCounts, planTransfers, type TransferPlan } from "../evaluation/transfers.js";
-import type { MigrationMetrics } from "../migration/metrics.js";
+import { layerMaxGpuLoad } from "../evaluation/layer-load.js";
+import type { TransferPlan } from "../evaluation/transfers.js";
+import { type MigrationMetrics, recordTransfers } from "../migration/metrics.js";
 import { localityMode, RELAXED } from "../migration/options.js";
 import { findGroupHomes } from "../migration/previous.js";
 import { EplbInputError } from "../model/errors.js";
@@ -21,7 +22,7 @@ import {
   coActivationTokens,
   LOCALITY_WORK_PER_LAYER,
   LOCALITY_WORK_PER_SLOT,
-  layerMaxGpuLoad,
+  layerOf,
   localityTolerance,
   sampleTokens,
   writeLayer,
@@ -341,7 +342,7 @@ export function localizeFromPrevious(
   checkRouting(routing, loads, topology);
   const locality = localityOf(topology, options.relaxedHierarchy);
   if (topology.numNodes < 2 || locality === "strict") return migrated;
-  const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = topology;
+  const { numExperts: E, numReplicas: P } = topology;
   const out = createPlacement(migrated.layers, P, E);
   out.logcnt.set(migrated.logcnt);
   const search = new LocalitySearch(topology);
@@ -351,7 +352,6 @@ export function localizeFromPrevious(
   const home = relaxed ? new Int32Array(E) : null;
   const homes = new Int32Array(topology.numGroups);
   const nodeHas = new Int32Array(relaxed ? E * topology.numNodes : 0);
-  const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
   const current = new Int32Array(P);
   const statTokens = coActivationTokens(migrated.layers);
@@ -360,7 +360,7 @@ export function localizeFromPrevious(
   for (let l = 0; l < migrated.layers; l++) {
     const phy = migrated.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = migrated.logcnt.subarray(l * E, (l + 1) * E);
-    const max = layerMaxGpuLoad(loads, l, phy, cnt, S, gpu);
+    const max = layerMaxGpuLoad(layerOf(loads, migrated, l, topology), topology);
     if (home) {
       // The migration kept the relaxed contract: some node holds a replica of each expert of
       // every group; pinning one replica there keeps it.
@@ -429,29 +429,24 @@ export function remigrationMetrics(
   final: Placement,
   topology: Topology,
 ): { metrics: MigrationMetrics; transfers: TransferPlan } {
-  const { numReplicas: P, numExperts: E, numGpus: G, slotsPerGpu: S } = topology;
+  const P = topology.numReplicas;
   const L = final.layers;
   const m: MigrationMetrics = {
     ...metrics,
     slotsChangedPerLayer: new Array(L),
     maxLoadAfter: new Array(L),
   };
-  const gpu = new Float64Array(G);
   m.slotsChanged = 0;
   m.afterOverFresh = 0;
   m.worstAfterOverFresh = 0;
   for (let l = 0; l < L; l++) {
     let changed = 0;
-    gpu.fill(0);
     for (let s = 0; s < P; s++) {
-      const e = final.phy2log[l * P + s];
-      if (e !== previous.phy2log[l * P + s]) changed++;
-      gpu[(s / S) | 0] += loads.data[l * E + e] / final.logcnt[l * E + e];
+      if (final.phy2log[l * P + s] !== previous.phy2log[l * P + s]) changed++;
     }
     m.slotsChanged += changed;
     m.slotsChangedPerLayer[l] = changed;
-    let max = 0;
-    for (let g = 0; g < G; g++) if (gpu[g] > max) max = gpu[g];
+    const max = layerMaxGpuLoad(layerOf(loads, final, l, topology), topology);
     m.maxLoadAfter[l] = max;
     const fresh = m.maxLoadFresh[l];
     const after = fresh > 0 ? max / fresh : 1;
@@ -459,14 +454,6 @@ export function remigrationMetrics(
     if (after > m.worstAfterOverFresh) m.worstAfterOverFresh = after;
   }
   m.slotsChangedShare = m.slotsChanged / (L * P);
-  const transfers = planTransfers(previous, final, topology);
-  m.transfers = {
-    local: transfers.local,
-    intraNode: transfers.intraNode,
-    interNode: transfers.interNode,
-  };
-  const { remoteIn, remoteOut } = gpuTransferCounts(transfers, topology);
-  m.maxGpuTransfersIn = Math.max(0, ...remoteIn);
-  m.maxGpuTransfersOut = Math.max(0, ...remoteOut);
+  const transfers = recordTransfers(m, previous, final, topology);
   return { metrics: m, transfers };
 }

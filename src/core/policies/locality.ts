@@ -1,3 +1,4 @@
+import { type LoadedLayer, layerMaxGpuLoad } from "../evaluation/layer-load.js";
 import { EplbInputError } from "../model/errors.js";
 import type { LoadMatrix } from "../model/matrix.js";
 import { createPlacement, type Placement } from "../model/placement.js";
@@ -180,40 +181,6 @@ export function coActivationTokens(layers: number): number {
 }
 
 /**
- * The largest GPU load of layer `l` with slots `phy` and counts `cnt`.
- *
- * @param loads the loads
- * @param l the layer
- * @param phy the layer's slots
- * @param cnt the layer's replica counts
- * @param slotsPerGpu slots per GPU
- * @param gpu scratch, one entry per GPU
- * @returns the largest GPU load
- * @example
- * ```ts
- * const loads = toLoadMatrix([[10, 40, 20]]);
- * layerMaxGpuLoad(loads, 0, new Int32Array([1, 0, 1, 2]), new Int32Array([1, 2, 1]), 2, new Float64Array(2)); // 40
- * ```
- */
-export function layerMaxGpuLoad(
-  loads: LoadMatrix,
-  l: number,
-  phy: Int32Array,
-  cnt: Int32Array,
-  slotsPerGpu: number,
-  gpu: Float64Array,
-): number {
-  const E = loads.experts;
-  gpu.fill(0);
-  for (let s = 0; s < phy.length; s++) {
-    gpu[(s / slotsPerGpu) | 0] += loads.data[l * E + phy[s]] / cnt[phy[s]];
-  }
-  let max = 0;
-  for (let g = 0; g < gpu.length; g++) if (gpu[g] > max) max = gpu[g];
-  return max;
-}
-
-/**
  * Writes layer `l`'s slots into `out`, replica ranks in slot order.
  *
  * @param out the placement to write
@@ -277,21 +244,20 @@ export function localizePlacement(
   checkRouting(routing, loads, topology);
   const locality = localityOf(topology, options.relaxedHierarchy);
   if (topology.numNodes < 2 || locality === "strict") return base;
-  const { numExperts: E, numReplicas: P, numGpus: G, slotsPerGpu: S } = topology;
+  const { numExperts: E, numReplicas: P } = topology;
   const out = createPlacement(base.layers, P, E);
   out.logcnt.set(base.logcnt);
   const search = new LocalitySearch(topology);
   // Counts stay below 2^16 (at most COACTIVATION_TOKENS tokens are counted).
   const scratch = new Uint16Array(E * E);
   const home = locality === "relaxed" ? new Int32Array(E) : null;
-  const gpu = new Float64Array(G);
   const ranks = new Int32Array(E);
   const statTokens = coActivationTokens(base.layers);
   const check = new LayerCheck(sampleTokens(routing, CHECK_TOKENS, topology), topology);
   for (let l = 0; l < base.layers; l++) {
     const phy = base.phy2log.subarray(l * P, (l + 1) * P);
     const cnt = base.logcnt.subarray(l * E, (l + 1) * E);
-    const max = layerMaxGpuLoad(loads, l, phy, cnt, S, gpu);
+    const max = layerMaxGpuLoad(layerOf(loads, base, l, topology), topology);
     if (home) homeNodes(loads, base, l, topology, home);
     const graph = coActivationGraph(
       layerCoActivation(routing, l, statTokens, scratch),
@@ -312,6 +278,38 @@ export function localizePlacement(
     localizeCounts(loads, out, l, graph, max * (1 + tolerance), home, check, topology);
   }
   return out;
+}
+
+/**
+ * Layer `l` of `loads` and `placement` as the max-GPU-load kernel reads it.
+ *
+ * @param loads the loads
+ * @param placement a placement of the same layers
+ * @param l the layer
+ * @param topology the cluster shape
+ * @returns the layer's loads, slots and counts
+ * @example
+ * ```ts
+ * const t = makeTopology(3, 4, 1, 1, 2);
+ * const p = placementFromPhy2log([[1, 0, 1, 2]], 3);
+ * layerMaxGpuLoad(layerOf(toLoadMatrix([[10, 40, 20]]), p, 0, t), t); // 40: GPU 1 holds 20 + 20
+ * ```
+ */
+export function layerOf(
+  loads: LoadMatrix,
+  placement: Placement,
+  l: number,
+  topology: Topology,
+): LoadedLayer {
+  const { numExperts: E, numReplicas: P } = topology;
+  return {
+    loads: loads.data,
+    loadOffset: l * E,
+    phy2log: placement.phy2log,
+    slotOffset: l * P,
+    logcnt: placement.logcnt,
+    expertOffset: l * E,
+  };
 }
 
 /**
