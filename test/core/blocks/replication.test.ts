@@ -2,21 +2,19 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
-  greedyReplication,
   minMaxReplicaLoad,
   ReplicationWorkspace,
   waterFillCounts,
 } from "../../../src/core/blocks/replication.js";
 
-// The fast paths (a max-heap, a tournament tree over float32 bits) against the plain rule they
-// implement: one replica each, then every further replica to the largest load per replica,
-// lowest expert index on ties.
+// The float64 water-filling (a max-heap) against the plain rule it implements: one replica each,
+// then every further replica to the largest load per replica, lowest expert index on ties. The
+// reference's float32 greedyReplication is checked against its port in reference-port.test.ts.
 
-/** Plain water-filling by a full argmax per replica, in float64 or float32 division. */
-function plainCounts(weights: number[], replicas: number, f32: boolean): number[] {
+/** Plain water-filling by a full argmax per replica (float64). */
+function plainCounts(weights: number[], replicas: number): number[] {
   const count = weights.map(() => 1);
-  const per = (e: number) =>
-    f32 ? Math.fround(Math.fround(weights[e]) / count[e]) : weights[e] / count[e];
+  const per = (e: number) => weights[e] / count[e];
   for (let r = weights.length; r < replicas; r++) {
     let best = 0;
     for (let e = 1; e < weights.length; e++) if (per(e) > per(best)) best = e;
@@ -53,7 +51,7 @@ describe("waterFillCounts and minMaxReplicaLoad", () => {
           count,
           ws,
         );
-        const plain = plainCounts(weights, replicas, false);
+        const plain = plainCounts(weights, replicas);
         assert.deepEqual([...count], plain);
         assert.equal(max, Math.max(...weights.map((w, e) => w / plain[e])));
         assert.equal(minMaxReplicaLoad(Float64Array.from(weights), weights.length, replicas), max);
@@ -85,39 +83,6 @@ describe("waterFillCounts and minMaxReplicaLoad", () => {
         },
       ),
       { numRuns: 300 },
-    );
-  });
-});
-
-describe("greedyReplication (the reference's replicate_experts)", () => {
-  test("the tournament tree gives the plain float32 argmax rule: counts, slots and ranks", () => {
-    const ws = new ReplicationWorkspace();
-    fc.assert(
-      fc.property(weightsAndReplicas, ({ weights, replicas }) => {
-        const E = weights.length;
-        const phy = new Int32Array(replicas);
-        const rank = new Int32Array(replicas);
-        const count = new Int32Array(E);
-        greedyReplication(Float64Array.from(weights), E, replicas, phy, rank, count, ws);
-        // Replay the plain rule replica by replica: slot r goes to the argmax before it.
-        const c = weights.map(() => 1);
-        for (let r = 0; r < replicas; r++) {
-          if (r < E) {
-            assert.equal(phy[r], r);
-            assert.equal(rank[r], 0);
-            continue;
-          }
-          let best = 0;
-          const per = (e: number) => Math.fround(Math.fround(weights[e]) / c[e]);
-          for (let e = 1; e < E; e++) if (per(e) > per(best)) best = e;
-          assert.equal(phy[r], best, `replica ${r}`);
-          assert.equal(rank[r], c[best]);
-          c[best]++;
-        }
-        assert.deepEqual([...count], c);
-        assert.deepEqual([...count], plainCounts(weights, replicas, true));
-      }),
-      { numRuns: 500 },
     );
   });
 });
