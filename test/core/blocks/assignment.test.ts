@@ -7,7 +7,7 @@ import {
   relabelLayer,
   solveAssignment,
 } from "../../../src/core/blocks/assignment.js";
-import { makeTopology } from "../../../src/index.js";
+import { makeTopology, Random } from "../../../src/index.js";
 
 /** The plain oracle: every permutation, the cheapest total. */
 function bruteForce(cost: number[], n: number): number {
@@ -91,11 +91,8 @@ const layerCase = fc
     seed: fc.integer({ min: 1, max: 2 ** 30 }),
   })
   .map((r) => {
-    let s = r.seed;
-    const rand = (k: number) => {
-      s = (Math.imul(s, 1103515245) + 12345) & 0x7fffffff;
-      return s % k;
-    };
+    const rng = new Random(r.seed);
+    const rand = (k: number) => rng.int(k);
     const G = r.nodes * r.gpusPerNode;
     const P = G * r.slotsPerGpu;
     const E = Math.min(r.experts, P);

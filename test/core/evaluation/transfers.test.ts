@@ -7,7 +7,7 @@ import {
   TRANSFER_KINDS,
   transferList,
 } from "../../../src/core/evaluation/transfers.js";
-import { makeTopology, placementFromPhy2log } from "../../../src/index.js";
+import { makeTopology, placementFromPhy2log, Random } from "../../../src/index.js";
 
 // What an engine relies on in a transfer plan, checked against plain definitions on random pairs
 // of placements: one copy per changed slot, from a slot that holds the expert before the move,
@@ -24,11 +24,8 @@ const pairCase = fc
     seed: fc.integer({ min: 1, max: 2 ** 30 }),
   })
   .map((r) => {
-    let s = r.seed;
-    const rand = (k: number) => {
-      s = (Math.imul(s, 1103515245) + 12345) & 0x7fffffff;
-      return s % k;
-    };
+    const rng = new Random(r.seed);
+    const rand = (k: number) => rng.int(k);
     const G = r.nodes * r.gpusPerNode;
     const P = G * r.slotsPerGpu;
     const E = Math.min(r.experts, P);
