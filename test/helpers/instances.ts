@@ -55,3 +55,48 @@ export function instance(
       };
     });
 }
+
+/** A small cluster shape with an expert count that fits its slots, and a seeded generator. */
+export interface SmallShape {
+  nodes: number;
+  gpusPerNode: number;
+  slotsPerGpu: number;
+  /** GPUs, slots and experts. */
+  G: number;
+  P: number;
+  E: number;
+  rng: Random;
+}
+
+/**
+ * Small random shapes (up to 3 nodes x 3 GPUs x 4 slots) for tests that draw placements
+ * themselves, with a {@link Random} seeded by the case, so a shrunk case draws the same rows.
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.property(smallShape(), ({ P, E, rng }) => { ... }));
+ * ```
+ */
+export function smallShape(maxExperts = 10): fc.Arbitrary<SmallShape> {
+  return fc
+    .record({
+      nodes: fc.integer({ min: 1, max: 3 }),
+      gpusPerNode: fc.integer({ min: 1, max: 3 }),
+      slotsPerGpu: fc.integer({ min: 1, max: 4 }),
+      experts: fc.integer({ min: 1, max: maxExperts }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+    })
+    .map(({ nodes, gpusPerNode, slotsPerGpu, experts, seed }) => {
+      const G = nodes * gpusPerNode;
+      const P = G * slotsPerGpu;
+      return {
+        nodes,
+        gpusPerNode,
+        slotsPerGpu,
+        G,
+        P,
+        E: Math.min(experts, P),
+        rng: new Random(seed),
+      };
+    });
+}

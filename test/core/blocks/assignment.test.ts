@@ -7,7 +7,8 @@ import {
   relabelLayer,
   solveAssignment,
 } from "../../../src/core/blocks/assignment.js";
-import { makeTopology, Random } from "../../../src/index.js";
+import { makeTopology } from "../../../src/index.js";
+import { smallShape } from "../../helpers/instances.js";
 
 /** The plain oracle: every permutation, the cheapest total. */
 function bruteForce(cost: number[], n: number): number {
@@ -82,23 +83,11 @@ const gpuKeys = (row: ArrayLike<number>, G: number, S: number): string[] =>
       .join(","),
   );
 
-const layerCase = fc
-  .record({
-    nodes: fc.integer({ min: 1, max: 3 }),
-    gpusPerNode: fc.integer({ min: 1, max: 3 }),
-    slotsPerGpu: fc.integer({ min: 1, max: 4 }),
-    experts: fc.integer({ min: 1, max: 8 }),
-    seed: fc.integer({ min: 1, max: 2 ** 30 }),
-  })
-  .map((r) => {
-    const rng = new Random(r.seed);
-    const rand = (k: number) => rng.int(k);
-    const G = r.nodes * r.gpusPerNode;
-    const P = G * r.slotsPerGpu;
-    const E = Math.min(r.experts, P);
-    const row = () => Int32Array.from({ length: P }, (_, i) => (i < E ? i : rand(E)));
-    return { ...r, G, P, E, previous: row(), fresh: row(), rand };
-  });
+const layerCase = smallShape(8).map((shape) => {
+  const { P, E, rng } = shape;
+  const row = () => Int32Array.from({ length: P }, (_, i) => (i < E ? i : rng.int(E)));
+  return { ...shape, previous: row(), fresh: row(), rand: (k: number) => rng.int(k) };
+});
 
 describe("relabelLayer: the fresh plan relabelled onto the previous one", () => {
   test("only labels change: each GPU of the result holds a distinct fresh GPU's experts", () => {

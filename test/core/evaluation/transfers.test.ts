@@ -7,7 +7,8 @@ import {
   TRANSFER_KINDS,
   transferList,
 } from "../../../src/core/evaluation/transfers.js";
-import { makeTopology, placementFromPhy2log, Random } from "../../../src/index.js";
+import { makeTopology, placementFromPhy2log } from "../../../src/index.js";
+import { smallShape } from "../../helpers/instances.js";
 
 // What an engine relies on in a transfer plan, checked against plain definitions on random pairs
 // of placements: one copy per changed slot, from a slot that holds the expert before the move,
@@ -15,23 +16,16 @@ import { makeTopology, placementFromPhy2log, Random } from "../../../src/index.j
 
 const pairCase = fc
   .record({
-    nodes: fc.integer({ min: 1, max: 3 }),
-    gpusPerNode: fc.integer({ min: 1, max: 3 }),
-    slotsPerGpu: fc.integer({ min: 1, max: 4 }),
+    shape: smallShape(),
     layers: fc.integer({ min: 1, max: 3 }),
-    experts: fc.integer({ min: 1, max: 10 }),
     keep: fc.double({ min: 0, max: 1, noNaN: true }),
-    seed: fc.integer({ min: 1, max: 2 ** 30 }),
   })
-  .map((r) => {
-    const rng = new Random(r.seed);
+  .map(({ shape, layers, keep }) => {
+    const { P, E, rng } = shape;
     const rand = (k: number) => rng.int(k);
-    const G = r.nodes * r.gpusPerNode;
-    const P = G * r.slotsPerGpu;
-    const E = Math.min(r.experts, P);
     const previous: number[][] = [];
     const next: number[][] = [];
-    for (let l = 0; l < r.layers; l++) {
+    for (let l = 0; l < layers; l++) {
       // Every expert has a slot before; the next placement changes a share of the slots to
       // random experts, never taking an expert's last slot.
       const before = Array.from({ length: P }, (_, i) => (i < E ? i : rand(E)));
@@ -43,7 +37,7 @@ const pairCase = fc
       const count = new Array<number>(E).fill(0);
       for (const e of after) count[e]++;
       for (let i = 0; i < P; i++) {
-        if (rand(1000) < 1000 * r.keep || count[after[i]] < 2) continue;
+        if (rand(1000) < 1000 * keep || count[after[i]] < 2) continue;
         const y = rand(E);
         count[after[i]]--;
         count[y]++;
@@ -52,7 +46,7 @@ const pairCase = fc
       previous.push(before);
       next.push(after);
     }
-    return { ...r, G, P, E, previous, next };
+    return { ...shape, previous, next };
   });
 
 describe("planTransfers", () => {
