@@ -341,8 +341,9 @@ function countTopk(
  * `forward_pass_id` (the ranks of one pass, as SGLang all-reduces them) are added, logical loads
  * always and physical counts while every dump shares one map. A record whose logical content
  * repeats another rank's record of the same pass holds the same tokens (SGLang without DeepEP
- * routes every token on every rank: see `sglang-repeats.ts`) and is skipped, so each token counts
- * once; {@link SglangPassSum.repeats} says what was skipped.
+ * routes every token on every rank: see `sglang-repeats.ts`) and is left out of the loads, so
+ * each token counts once; {@link SglangPassSum.repeats} says what was left out. The physical
+ * counts keep every record, as SGLang summed them for its balancedness log.
  *
  * @example
  * ```ts
@@ -392,8 +393,11 @@ export class SglangPassSum {
     }
     for (const p of dump.passes) {
       this.ranks.add(p.rank);
-      if (this.repeats.repeats(p, recordFingerprint(p, dump.map.phy2log, dump.slots), file))
-        continue;
+      const repeat = this.repeats.repeats(
+        p,
+        recordFingerprint(p, dump.map.phy2log, dump.slots),
+        file,
+      );
       let sum = this.byId.get(p.forwardPassId);
       if (!sum) {
         sum = {
@@ -402,7 +406,9 @@ export class SglangPassSum {
         };
         this.byId.set(p.forwardPassId, sum);
       }
-      for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      if (!repeat) for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      // SGLang's balancedness log sums every rank's counts, repeats included (a ratio: the
+      // scale is harmless, and each rank's own replica choices are kept).
       for (let i = 0; i < sum.physical.length; i++) sum.physical[i] += p.physical[i];
     }
   }

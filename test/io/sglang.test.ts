@@ -271,9 +271,15 @@ describe("ranks that recorded the same tokens (SGLang without DeepEP routes ever
       assert.match(s.warnings[0], repeat);
       assert.match(s.warnings[0], /eplb counted each pass's tokens once, not once per rank/);
       assert.ok(!s.warnings[0].includes("\n"));
-      // The physical counts kept are rank 0's: its slots, as it recorded them.
-      const rank0 = readLoadSources([at(files[0])]);
-      assert.deepEqual(s.recorded?.physical, rank0.recorded?.physical);
+      // The physical counts stay every rank's sum, as SGLang's balancedness log sums them: here
+      // the ranks chose other replicas, so the sum is not twice rank 0's.
+      const [rank0, rank1] = files.map((f) => readLoadSources([at(f)]).recorded?.physical);
+      assert.ok(rank0 && rank1);
+      assert.notDeepEqual(rank0, rank1);
+      assert.deepEqual(
+        s.recorded?.physical,
+        rank0.map((v, i) => v + rank1[i]),
+      );
     });
   }
 
