@@ -9,6 +9,8 @@ const { file } = tempFiles("eplb-cli-routing-");
 // DeepSeek's README example: 2 layers x 12 experts, 16 slots on 8 GPUs in 2 nodes, 4 groups.
 const loads = "examples/loads.json";
 const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
+// The SGLang fixtures' 3 layers x 8 experts (test/fixtures/engines/make_sglang.py) on 4 GPUs.
+const shape20 = ["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"];
 // 3 tokens x 2 layers x top-2
 const ids = [0, 11, 5, 6, 3, -1, 2, 2, 7, 8, 9, 10];
 const routing = file("routing.npy", npyBytes("<i8", [3, 2, 2], ids));
@@ -107,12 +109,9 @@ describe("--routing on plan, eval and report", () => {
   });
 
   test("plan on SGLang dumps whose ranks recorded the same tokens: one warning for the loads, one for the routing", async () => {
-    const dumps = "test/fixtures/engines/sglang/per_token_same_tokens";
-    const r = await cli([
-      "plan",
-      ...["--loads", dumps, "--routing", dumps],
-      ...["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"],
-    ]);
+    const planOn = (dumps: string) =>
+      cli(["plan", "--loads", dumps, "--routing", dumps, ...shape20]);
+    const r = await planOn("test/fixtures/engines/sglang/per_token_same_tokens");
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).metrics.locality.routing, {
       tokens: 8,
@@ -127,12 +126,7 @@ describe("--routing on plan, eval and report", () => {
       warnings[1],
       /repeat another rank's record.*eplb kept each token once, with no source rank/,
     );
-    const distinct = "test/fixtures/engines/sglang/per_token";
-    const fine = await cli([
-      "plan",
-      ...["--loads", distinct, "--routing", distinct],
-      ...["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"],
-    ]);
+    const fine = await planOn("test/fixtures/engines/sglang/per_token");
     assert.equal(fine.code, 0, fine.stderr);
     assert.doesNotMatch(fine.stderr, /warning/);
     assert.equal(JSON.parse(fine.stdout).metrics.locality.routing.sources, "ranks");
@@ -233,10 +227,7 @@ describe("simulate --routing", () => {
   test("SGLang dumps whose ranks recorded the same tokens (no DeepEP): each token once, sources spread, a warning", async () => {
     const dumps = "test/fixtures/engines/sglang/per_token_same_tokens";
     const r = await cli([
-      "simulate",
-      "--trace",
-      dumps,
-      ...["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"],
+      ...["simulate", "--trace", dumps, ...shape20],
       ...["--interval", "1", "--routing", dumps, "--json"],
     ]);
     assert.equal(r.code, 0, r.stderr);

@@ -61,6 +61,21 @@ interface Expected {
 
 const expected = JSON.parse(readFileSync(at("expected.json"), "utf8")) as Expected;
 
+/** A routing's top-k as `[token][layer][choice]`, as expected.json writes it. */
+function tokenRows(r: { tokens: number; layers: number; k: number; topk: Int32Array }) {
+  const out: number[][][] = [];
+  for (let t = 0; t < r.tokens; t++) {
+    const layers = [];
+    for (let l = 0; l < r.layers; l++) {
+      layers.push(
+        Array.from(r.topk.subarray((t * r.layers + l) * r.k, (t * r.layers + l + 1) * r.k)),
+      );
+    }
+    out.push(layers);
+  }
+  return out;
+}
+
 function rows(m: LoadMatrix): number[][] {
   const out: number[][] = [];
   for (let l = 0; l < m.layers; l++) {
@@ -219,16 +234,7 @@ describe("SGLang per_token dumps", () => {
     assert.equal(r.layers, expected.layers);
     assert.equal(r.k, want.k);
     assert.equal(r.experts, expected.experts);
-    const topk = [];
-    for (let t = 0; t < r.tokens; t++) {
-      const layers = [];
-      for (let l = 0; l < r.layers; l++) {
-        layers.push(
-          Array.from(r.topk.subarray((t * r.layers + l) * r.k, (t * r.layers + l + 1) * r.k)),
-        );
-      }
-      topk.push(layers);
-    }
+    const topk = tokenRows(r);
     assert.deepEqual(topk, want.topk);
     assert.deepEqual(Array.from(r.rank), want.rank);
     assert.deepEqual(Array.from(r.forwardPassId), want.forwardPassId);
@@ -292,16 +298,7 @@ describe("ranks that recorded the same tokens (SGLang without DeepEP routes ever
   test("readRouting: each repeated token once, and the warning", () => {
     const r = readRouting(at("per_token_same_tokens"));
     assert.equal(r.tokens, same.routing.tokens);
-    const topk = [];
-    for (let t = 0; t < r.tokens; t++) {
-      const layers = [];
-      for (let l = 0; l < r.layers; l++) {
-        layers.push(
-          Array.from(r.topk.subarray((t * r.layers + l) * r.k, (t * r.layers + l + 1) * r.k)),
-        );
-      }
-      topk.push(layers);
-    }
+    const topk = tokenRows(r);
     assert.deepEqual(topk, same.routing.topk);
     assert.deepEqual(Array.from(r.forwardPassId), same.routing.forwardPassId);
     assert.match(r.repeated ?? "", repeat);
