@@ -196,7 +196,7 @@ Example:
       recorded: source.recorded,
     });
     report.loads = loadsSummary(source);
-    const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    const routing = readRoutingFlag(flags, ctx.cwd, loads, (t) => ctx.stderr(t));
     if (numGroups !== undefined && numGroups % numNodes === 0) {
       const topology = makeTopology(
         loads.experts,

@@ -334,7 +334,7 @@ Example:
         ctx.stderr(`warning: ${n.text}
 `);
     firstLayerFromLoads(flags, notes);
-    const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    const routing = readRoutingFlag(flags, ctx.cwd, loads, (t) => ctx.stderr(t));
     if (routing) {
       // With a routing the plan is made local (docs/locality.md); from --previous each
       // locality move is priced in slots changed (--locality-gain).

@@ -172,7 +172,7 @@ Examples:
     };
     const previousSource = typeof previousPath === "string" ? { previous: previousPath } : {};
     let input: ReportInput;
-    const routing = readRoutingFlag(flags, ctx.cwd, loads);
+    const routing = readRoutingFlag(flags, ctx.cwd, loads, (t) => ctx.stderr(t));
     if (typeof placementPath === "string") {
       const recorded = recordedPlanShape(placementPath, ctx.cwd);
       const placement: Placement = readPlacementFile(placementPath, ctx, {

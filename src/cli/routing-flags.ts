@@ -45,6 +45,8 @@ export function routingPaths(flags: Flags): string[] | null {
  * @param flags parsed flags
  * @param cwd the command's working directory
  * @param loads the loads' shape
+ * @param stderr where a `warning: ...` line goes (SGLang dumps whose ranks recorded the same
+ *   tokens: each token is read once, with no source rank)
  * @returns the routing, or null without `--routing`
  * @throws UsageError for a path that cannot be opened; EplbFormatError for a file that is not a
  *   routing of these loads
@@ -58,6 +60,7 @@ export function readRoutingFlag(
   flags: Flags,
   cwd: string,
   loads: { readonly layers: number; readonly experts: number },
+  stderr?: (text: string) => void,
 ): Routing | null {
   const paths = routingPaths(flags);
   if (!paths) return null;
@@ -65,6 +68,7 @@ export function readRoutingFlag(
     readRoutingFiles(
       paths.map((p) => located(p, cwd)),
       loads.experts,
+      (text) => stderr?.(`warning: ${text}\n`),
     ),
   );
   if (routing.layers !== loads.layers) {

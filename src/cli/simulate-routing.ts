@@ -86,7 +86,9 @@ export function openSimulationRouting(
   };
   const opened = unreadableAsUsage(file, () => openNpyOrNull(path, trace.experts));
   if (!opened) {
-    const { passes } = unreadableAsUsage(file, () => readPassRouting([path], trace.experts));
+    const { passes, repeated } = unreadableAsUsage(file, () =>
+      readPassRouting([path], trace.experts),
+    );
     const stepOf = fit(passes[0]?.layers ?? trace.layers, passes.length);
     const tokens = passes.reduce((n, p) => n + p.tokens, 0);
     return {
@@ -94,7 +96,8 @@ export function openSimulationRouting(
       layers: trace.layers,
       k: passes[0]?.k ?? 0,
       describe: `${tokens} tokens in ${passes.length} forward passes`,
-      sources: "ranks",
+      // Ranks that recorded the same tokens leave the tokens without a source.
+      sources: repeated ? "spread" : "ranks",
       readStep: (step) => passes[stepOf(step)],
       tokensOf: (step) => passes[stepOf(step)].tokens,
       close: () => {},

@@ -176,10 +176,13 @@ function isFolder(path: string): boolean {
  * Reads the routing of `--routing`: `.npy` files of integer ids `[tokens, layers, k]` (several
  * are one routing, their tokens in order, sources unknown), or SGLang `per_token` dumps (files
  * or folders; each token's rank kept). Ids must be `-1` or below `experts` (the loads' count).
- * `.npy` files are decoded a chunk at a time into one `Int32Array`.
+ * `.npy` files are decoded a chunk at a time into one `Int32Array`. Dumps whose ranks recorded
+ * the same tokens (SGLang without DeepEP) give each token once, with no source rank, and a
+ * warning to `onWarning`.
  *
  * @param paths the files or folders, as given
  * @param experts the loads' experts per layer
+ * @param onWarning told, in one line, what the user must know (ranks that recorded the same tokens)
  * @returns the routing, validated
  * @throws EplbFormatError for an unreadable file, an id beyond `experts`, files that disagree
  *   on layers or k, a mix of `.npy` and dumps, or more than {@link MAX_ROUTING_ENTRIES} ids
@@ -191,7 +194,11 @@ function isFolder(path: string): boolean {
  * // throws EplbFormatError: routing.npy: routing id at [1, 0, 1] is 3: ids must be -1 (no choice) or an expert of the loads, 0 .. 2
  * ```
  */
-export function readRoutingFiles(paths: readonly string[], experts: number): Routing {
+export function readRoutingFiles(
+  paths: readonly string[],
+  experts: number,
+  onWarning?: (text: string) => void,
+): Routing {
   const npy: NpyFile[] = [];
   const dumps: string[] = [];
   try {
@@ -206,7 +213,8 @@ export function readRoutingFiles(paths: readonly string[], experts: number): Rou
         `is not a .npy routing, unlike ${npy[0].path}: give either .npy files or SGLang per_token dumps`,
       );
     }
-    return npy.length > 0 ? readNpyRouting(npy, experts) : readDumpRouting(dumps, experts);
+    if (npy.length > 0) return readNpyRouting(npy, experts);
+    return readDumpRouting(dumps, experts, onWarning);
   } finally {
     for (const f of npy) closeSync(f.fd);
   }
@@ -264,15 +272,21 @@ function readCheckedDumps(paths: readonly string[], experts: number): TokenRouti
   return r;
 }
 
-function readDumpRouting(paths: readonly string[], experts: number): Routing {
+function readDumpRouting(
+  paths: readonly string[],
+  experts: number,
+  onWarning?: (text: string) => void,
+): Routing {
   const r = readCheckedDumps(paths, experts);
+  if (r.repeated) onWarning?.(r.repeated);
   return makeRouting({
     tokens: r.tokens,
     layers: r.layers,
     k: r.k,
     experts,
     topk: r.topk,
-    rank: r.rank,
+    // Every rank held the repeated tokens: none is their source.
+    rank: r.repeated ? null : r.rank,
   });
 }
 
@@ -359,11 +373,12 @@ export function openRoutingTrace(path: string, experts: number): RoutingTrace {
 /**
  * The routing of SGLang `per_token` dumps split into forward passes, in pass id order (the
  * steps `eplb simulate --trace DIR` replays from the same dumps): pass `i`'s tokens, from every
- * rank, each with its rank.
+ * rank, each with its rank; when ranks recorded the same tokens (SGLang without DeepEP), each
+ * token once with no rank (`rank` null) and `repeated` the warning.
  *
  * @param paths `per_token` dump files or folders
  * @param experts the loads' experts per layer
- * @returns the forward pass ids in order and each pass's routing
+ * @returns the forward pass ids in order, each pass's routing, and the repeats' warning if any
  * @throws EplbFormatError as {@link readRoutingFiles}
  * @example
  * ```ts
@@ -374,7 +389,7 @@ export function openRoutingTrace(path: string, experts: number): RoutingTrace {
 export function readPassRouting(
   paths: readonly string[],
   experts: number,
-): { passIds: number[]; passes: Routing[] } {
+): { passIds: number[]; passes: Routing[]; repeated?: string } {
   const r = readCheckedDumps(paths, experts);
   const width = r.layers * r.k;
   const byPass = new Map<number, number[]>();
@@ -393,7 +408,14 @@ export function readPassRouting(
       topk.set(r.topk.subarray(t * width, (t + 1) * width), i * width);
       rank[i] = r.rank[t];
     });
-    return makeRouting({ tokens: tokens.length, layers: r.layers, k: r.k, experts, topk, rank });
+    return makeRouting({
+      tokens: tokens.length,
+      layers: r.layers,
+      k: r.k,
+      experts,
+      topk,
+      rank: r.repeated ? null : rank,
+    });
   });
-  return { passIds, passes };
+  return { passIds, passes, ...(r.repeated ? { repeated: r.repeated } : {}) };
 }

@@ -6,6 +6,7 @@
 import { EplbFormatError } from "./errors.js";
 import { readValue } from "./read.js";
 import { readSglangPassDump, sglangDumpKind } from "./sglang.js";
+import { RepeatedRecords, recordFingerprint } from "./sglang-repeats.js";
 import { expandLoadPath } from "./sources.js";
 import type { Tensor } from "./tensor.js";
 
@@ -26,12 +27,20 @@ export interface TokenRouting {
   readonly rank: Int32Array;
   /** The forward pass each token belonged to. */
   readonly forwardPassId: Float64Array;
+  /**
+   * The warning when records repeating another rank's record of the same pass were skipped
+   * (SGLang without DeepEP routes every token on every rank): the tokens are then each read
+   * once, and no rank is their source (`rank` is still the rank of the copy kept).
+   */
+  readonly repeated?: string;
 }
 
 /**
  * Reads the per-token routing of SGLang `per_token` dumps (one file per rank, or a folder of
  * them): tokens in file order, then record order, then token order; physical slot ids mapped to
- * logical experts through each file's `last_physical_to_logical_map`.
+ * logical experts through each file's `last_physical_to_logical_map`. A record whose logical
+ * top-k repeats another rank's record of the same forward pass is the same tokens (SGLang
+ * without DeepEP routes every token on every rank) and is skipped, said in `repeated`.
  *
  * @param paths `per_token` dump files or folders of them
  * @returns the routing of every token
@@ -46,6 +55,7 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
   const files = (typeof paths === "string" ? [paths] : paths).flatMap(expandLoadPath);
   const chunks: { topk: Int32Array; rank: number; id: number; tokens: number }[] = [];
   let shape: { layers: number; k: number; experts: number } | undefined;
+  const repeats = new RepeatedRecords();
   for (const file of files) {
     const { value } = readValue(file);
     if (sglangDumpKind(value) !== "per_token") {
@@ -66,6 +76,7 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
           `records[${i}] has ${layers} layers x ${k} choices of ${dump.experts} experts, unlike the first record read (${shape.layers} x ${shape.k} of ${shape.experts})`,
         );
       }
+      if (repeats.repeats(pass, recordFingerprint(pass, p2l, dump.slots), file)) return;
       const out = new Int32Array(tokens * layers * k);
       for (let l = 0; l < layers; l++) {
         for (let tok = 0; tok < tokens; tok++) {
@@ -90,5 +101,15 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
     forwardPassId.fill(c.id, at, at + c.tokens);
     at += c.tokens;
   }
-  return { tokens, layers, k, experts, topk, rank, forwardPassId };
+  const repeated = repeats.warning("routing");
+  return {
+    tokens,
+    layers,
+    k,
+    experts,
+    topk,
+    rank,
+    forwardPassId,
+    ...(repeated ? { repeated } : {}),
+  };
 }

@@ -21,6 +21,7 @@ import {
   placementFromValue,
   selectSteps,
 } from "./interpret.js";
+import { RepeatedRecords, recordFingerprint } from "./sglang-repeats.js";
 import { describe, isTensor, nestedToTensor, type Tensor } from "./tensor.js";
 import { type FileValue, isFileObject } from "./value.js";
 
@@ -338,7 +339,11 @@ function countTopk(
  * Sums the records of SGLang `per_pass` / `per_token` dumps by forward pass, one dump at a time,
  * so that a recording of many ranks is never held whole: records with the same
  * `forward_pass_id` (the ranks of one pass, as SGLang all-reduces them) are added, logical loads
- * always and physical counts while every dump shares one map.
+ * always and physical counts while every dump shares one map. A record whose logical content
+ * repeats another rank's record of the same pass holds the same tokens (SGLang without DeepEP
+ * routes every token on every rank: see `sglang-repeats.ts`) and is left out of the loads, so
+ * each token counts once; {@link SglangPassSum.repeats} says what was left out. The physical
+ * counts keep every record, as SGLang summed them for its balancedness log.
  *
  * @example
  * ```ts
@@ -355,6 +360,8 @@ export class SglangPassSum {
   slots = 0;
   /** Every rank seen. */
   readonly ranks = new Set<number>();
+  /** The records skipped because another rank recorded the same tokens in the same pass. */
+  readonly repeats = new RepeatedRecords();
   private map: Int32Array | undefined;
   private sameMap = true;
   private readonly byId = new Map<number, { loads: Float64Array; physical: Float64Array }>();
@@ -363,7 +370,7 @@ export class SglangPassSum {
    * Adds a dump's records.
    *
    * @param dump a dump read by {@link readSglangPassDump}
-   * @param file its name, for the error
+   * @param file its name, for the error and the repeats' warning
    * @throws EplbFormatError when the dump's layers or experts differ from the first one's
    */
   add(dump: SglangPassDump, file: string): void {
@@ -386,6 +393,11 @@ export class SglangPassSum {
     }
     for (const p of dump.passes) {
       this.ranks.add(p.rank);
+      const repeat = this.repeats.repeats(
+        p,
+        recordFingerprint(p, dump.map.phy2log, dump.slots),
+        file,
+      );
       let sum = this.byId.get(p.forwardPassId);
       if (!sum) {
         sum = {
@@ -394,7 +406,9 @@ export class SglangPassSum {
         };
         this.byId.set(p.forwardPassId, sum);
       }
-      for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      if (!repeat) for (let i = 0; i < sum.loads.length; i++) sum.loads[i] += p.loads[i];
+      // SGLang's balancedness log sums every rank's counts, repeats included (a ratio: the
+      // scale is harmless, and each rank's own replica choices are kept).
       for (let i = 0; i < sum.physical.length; i++) sum.physical[i] += p.physical[i];
     }
   }

@@ -112,7 +112,8 @@ interface Part {
  * dumps one per rank, TensorRT-LLM folders, or any file {@link readLoads} reads. SGLang
  * per_pass / per_token dumps are folded through their own map and grouped by forward pass, and a
  * `steps` slice then selects passes across all of them; SGLang's long CSVs are merged by model
- * layer id. Warns (in `warnings`) when the loads are all zero or a dump holds no pass.
+ * layer id. Warns (in `warnings`) when the loads are all zero, a dump holds no pass, or ranks
+ * recorded the same tokens (counted once: see {@link SglangPassSum}).
  *
  * @param paths files or folders; at least one
  * @param options the reader options of {@link readLoads}
@@ -148,6 +149,8 @@ export function readLoadSources(
   if (dumps > 0) {
     passes = selectPasses(sum.trace(), options.steps);
     passLoads = sumSteps(passes.trace);
+    const repeated = sum.repeats.warning("loads");
+    if (repeated) warnings.push(repeated);
   }
   const plain = parts.filter((p) => !p.passes);
   const { loads, layerIds } = sumParts(plain, passLoads);

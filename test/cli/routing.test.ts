@@ -9,6 +9,8 @@ const { file } = tempFiles("eplb-cli-routing-");
 // DeepSeek's README example: 2 layers x 12 experts, 16 slots on 8 GPUs in 2 nodes, 4 groups.
 const loads = "examples/loads.json";
 const shape = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
+// The SGLang fixtures' 3 layers x 8 experts (test/fixtures/engines/make_sglang.py) on 4 GPUs.
+const shape20 = ["--replicas", "20", "--groups", "4", "--nodes", "2", "--gpus", "4"];
 // 3 tokens x 2 layers x top-2
 const ids = [0, 11, 5, 6, 3, -1, 2, 2, 7, 8, 9, 10];
 const routing = file("routing.npy", npyBytes("<i8", [3, 2, 2], ids));
@@ -106,6 +108,30 @@ describe("--routing on plan, eval and report", () => {
     assert.match(page, /class="chart traffic-heatmap"[^>]*data-nodes="2"/);
   });
 
+  test("plan on SGLang dumps whose ranks recorded the same tokens: one warning for the loads, one for the routing", async () => {
+    const planOn = (dumps: string) =>
+      cli(["plan", "--loads", dumps, "--routing", dumps, ...shape20]);
+    const r = await planOn("test/fixtures/engines/sglang/per_token_same_tokens");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).metrics.locality.routing, {
+      tokens: 8,
+      layers: 3,
+      k: 8,
+      sources: "spread",
+    });
+    const warnings = r.stderr.split("\n").filter((line) => line.startsWith("warning: "));
+    assert.equal(warnings.length, 2, r.stderr);
+    assert.match(warnings[0], /repeat another rank's record.*eplb counted each pass's tokens once/);
+    assert.match(
+      warnings[1],
+      /repeat another rank's record.*eplb kept each token once, with no source rank/,
+    );
+    const fine = await planOn("test/fixtures/engines/sglang/per_token");
+    assert.equal(fine.code, 0, fine.stderr);
+    assert.doesNotMatch(fine.stderr, /warning/);
+    assert.equal(JSON.parse(fine.stdout).metrics.locality.routing.sources, "ranks");
+  });
+
   test("routing of other layers or experts is refused in one line, exit 2", () => {
     const wide = file("wide.npy", npyBytes("<i8", [1, 2, 1], [0, 12]));
     let r = spawnCli(["plan", "--loads", loads, ...shape, "--routing", wide]);
@@ -196,6 +222,22 @@ describe("simulate --routing", () => {
     assert.deepEqual(l.routing.sources, "ranks");
     assert.equal(l.routing.description, "10 tokens in 2 forward passes");
     assert.equal(l.eplb.perStep.length, 1);
+  });
+
+  test("SGLang dumps whose ranks recorded the same tokens (no DeepEP): each token once, sources spread, a warning", async () => {
+    const dumps = "test/fixtures/engines/sglang/per_token_same_tokens";
+    const r = await cli([
+      ...["simulate", "--trace", dumps, ...shape20],
+      ...["--interval", "1", "--routing", dumps, "--json"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const l = JSON.parse(r.stdout).locality;
+    assert.equal(l.routing.sources, "spread");
+    assert.equal(l.routing.description, "8 tokens in 3 forward passes");
+    assert.match(
+      r.stderr,
+      /^warning: .*_1\.pt: 3 records in 3 forward passes repeat another rank's record of the same pass \(SGLang without DeepEP routes every token on every rank\); eplb counted each pass's tokens once, not once per rank$/m,
+    );
   });
 
   test("without --routing the output is unchanged", async () => {

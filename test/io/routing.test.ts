@@ -3,7 +3,12 @@ import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { MAX_ROUTING_ENTRIES, openRoutingTrace, readRoutingFiles } from "../../src/io/routing.js";
+import {
+  MAX_ROUTING_ENTRIES,
+  openRoutingTrace,
+  readPassRouting,
+  readRoutingFiles,
+} from "../../src/io/routing.js";
 import { repoRoot } from "../helpers/cli.js";
 import { tempFiles } from "../helpers/temp.js";
 import { npyBytes as npyOf } from "./support.js";
@@ -128,6 +133,30 @@ describe("readRoutingFiles: SGLang per_token dumps", () => {
       () => readRoutingFiles([join(dir, "per_pass")], expected.experts),
       /has no per-token routing/,
     );
+  });
+
+  test("ranks that recorded the same tokens (no DeepEP): each token once, no source rank, one warning", () => {
+    const warnings: string[] = [];
+    const same = join(dir, "per_token_same_tokens");
+    const r = readRoutingFiles([same], expected.experts, (w) => warnings.push(w));
+    assert.equal(r.tokens, expected.same_tokens.routing.tokens);
+    assert.deepEqual(Array.from(r.topk), expected.same_tokens.routing.topk.flat(2));
+    assert.equal(r.rank, null);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /3 records in 3 forward passes repeat another rank's record/);
+    const passes = readPassRouting([same], expected.experts);
+    assert.deepEqual(passes.passIds, expected.same_tokens.passIds);
+    assert.ok(passes.passes.every((p) => p.rank === null));
+    assert.equal(
+      passes.passes.reduce((n, p) => n + p.tokens, 0),
+      expected.same_tokens.routing.tokens,
+    );
+    assert.equal(passes.repeated, warnings[0]);
+    // Distinct ranks keep their ranks and warn of nothing.
+    const distinct: string[] = [];
+    readRoutingFiles([join(dir, "per_token")], expected.experts, (w) => distinct.push(w));
+    assert.deepEqual(distinct, []);
+    assert.equal(readPassRouting([join(dir, "per_token")], expected.experts).repeated, undefined);
   });
 });
 

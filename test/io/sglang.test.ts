@@ -47,11 +47,34 @@ interface Expected {
       forwardPassId: number[];
     };
   };
+  same_tokens: {
+    perToken: string[];
+    perPass: string[];
+    passIds: number[];
+    loads: number[][];
+    passes: number[][][];
+    routing: { tokens: number; topk: number[][][]; forwardPassId: number[] };
+  };
   csv: { layerIds: number[]; loads: number[][] };
   csv_rank0: { file: string; layerIds: number[]; loads: number[][] };
 }
 
 const expected = JSON.parse(readFileSync(at("expected.json"), "utf8")) as Expected;
+
+/** A routing's top-k as `[token][layer][choice]`, as expected.json writes it. */
+function tokenRows(r: { tokens: number; layers: number; k: number; topk: Int32Array }) {
+  const out: number[][][] = [];
+  for (let t = 0; t < r.tokens; t++) {
+    const layers = [];
+    for (let l = 0; l < r.layers; l++) {
+      layers.push(
+        Array.from(r.topk.subarray((t * r.layers + l) * r.k, (t * r.layers + l + 1) * r.k)),
+      );
+    }
+    out.push(layers);
+  }
+  return out;
+}
 
 function rows(m: LoadMatrix): number[][] {
   const out: number[][] = [];
@@ -211,16 +234,7 @@ describe("SGLang per_token dumps", () => {
     assert.equal(r.layers, expected.layers);
     assert.equal(r.k, want.k);
     assert.equal(r.experts, expected.experts);
-    const topk = [];
-    for (let t = 0; t < r.tokens; t++) {
-      const layers = [];
-      for (let l = 0; l < r.layers; l++) {
-        layers.push(
-          Array.from(r.topk.subarray((t * r.layers + l) * r.k, (t * r.layers + l + 1) * r.k)),
-        );
-      }
-      topk.push(layers);
-    }
+    const topk = tokenRows(r);
     assert.deepEqual(topk, want.topk);
     assert.deepEqual(Array.from(r.rank), want.rank);
     assert.deepEqual(Array.from(r.forwardPassId), want.forwardPassId);
@@ -232,6 +246,64 @@ describe("SGLang per_token dumps", () => {
       (e: unknown) =>
         e instanceof EplbFormatError && /per_token/.test(e.message) && !e.message.includes("\n"),
     );
+  });
+});
+
+describe("ranks that recorded the same tokens (SGLang without DeepEP routes every token on every rank)", () => {
+  const same = expected.same_tokens;
+  // Only rank 1's file holds repeats (rank 0's records came first).
+  const repeat =
+    /_same_tokens\/expert_distribution_recorder_\d+\.\d+_1\.pt: 3 records in 3 forward passes repeat another rank's record of the same pass/;
+
+  for (const [kind, files] of [
+    ["per_token", same.perToken],
+    ["per_pass", same.perPass],
+  ] as const) {
+    test(`${kind}: each pass's tokens counted once, not once per rank, and a warning naming the file`, () => {
+      const s = readLoadSources(files.map(at));
+      assert.deepEqual(rows(s.loads), same.loads);
+      assert.deepEqual(s.passIds, same.passIds);
+      const passes = s.passes;
+      assert.ok(passes);
+      const got = [];
+      for (let t = 0; t < passes.steps; t++) {
+        const n = passes.layers * passes.experts;
+        const step = passes.data.subarray(t * n, (t + 1) * n);
+        got.push(rows({ layers: passes.layers, experts: passes.experts, data: step }));
+      }
+      assert.deepEqual(got, same.passes);
+      assert.deepEqual(s.ranks, [0, 1]);
+      assert.equal(s.warnings.length, 1, s.warnings.join("\n"));
+      assert.match(s.warnings[0], repeat);
+      assert.match(s.warnings[0], /eplb counted each pass's tokens once, not once per rank/);
+      assert.ok(!s.warnings[0].includes("\n"));
+      // The physical counts stay every rank's sum, as SGLang's balancedness log sums them: here
+      // the ranks chose other replicas, so the sum is not twice rank 0's.
+      const [rank0, rank1] = files.map((f) => readLoadSources([at(f)]).recorded?.physical);
+      assert.ok(rank0 && rank1);
+      assert.notDeepEqual(rank0, rank1);
+      assert.deepEqual(
+        s.recorded?.physical,
+        rank0.map((v, i) => v + rank1[i]),
+      );
+    });
+  }
+
+  test("distinct ranks (SGLang with DeepEP: each rank its own tokens) are summed without a warning", () => {
+    for (const files of [expected.per_pass.files, expected.per_token.files]) {
+      assert.deepEqual(readLoadSources(files.map(at)).warnings, []);
+    }
+  });
+
+  test("readRouting: each repeated token once, and the warning", () => {
+    const r = readRouting(at("per_token_same_tokens"));
+    assert.equal(r.tokens, same.routing.tokens);
+    const topk = tokenRows(r);
+    assert.deepEqual(topk, same.routing.topk);
+    assert.deepEqual(Array.from(r.forwardPassId), same.routing.forwardPassId);
+    assert.match(r.repeated ?? "", repeat);
+    assert.match(r.repeated ?? "", /eplb kept each token once, with no source rank/);
+    assert.equal(readRouting(at("per_token")).repeated, undefined);
   });
 });
 
