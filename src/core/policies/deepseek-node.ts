@@ -1,0 +1,341 @@
+import { OrderWorkspace, orderBitsDescending } from "../blocks/order.js";
+
+// Float32 bit patterns with the sign dropped: for the non-negative loads (and -0) they compare
+// as the values do. A full pack gets 0x7fffffff, above +Infinity's bits.
+const SIGNLESS = 0x7fffffff;
+const FULL = 0x7fffffff;
+// From this many GPUs per node a tournament tree beats scanning them all for the lightest.
+const TREE_MIN_PACKS = 16;
+
+/**
+ * Buffers of {@link planDeepseekNode} for one node's shape, allocated once. Float32 loads sit
+ * next to an int32 view of the same memory: a store rounds like the reference's float32, the
+ * view gives the sort key without a conversion per item.
+ */
+export class DeepseekNodeWorkspace {
+  readonly weight: Float32Array;
+  readonly weightRaw: Int32Array;
+  readonly bits: Int32Array;
+  readonly count: Int32Array;
+  readonly expertOrder: Int32Array;
+  readonly heapExpert: Int32Array;
+  readonly heapBits: Int32Array;
+  readonly pickExpert: Int32Array;
+  readonly pickRank: Int32Array;
+  readonly picked: Int32Array;
+  readonly splitWeight: Float32Array;
+  readonly splitRaw: Int32Array;
+  readonly splitBits: Int32Array;
+  readonly splitExpert: Int32Array;
+  readonly splitRank: Int32Array;
+  readonly splitSlot: Int32Array;
+  readonly splitOrder: Int32Array;
+  readonly packKey: Int32Array;
+  readonly treeBits: Int32Array;
+  readonly treePack: Int32Array;
+  readonly packWeight: Float32Array;
+  readonly packBits: Int32Array;
+  readonly packCount: Int32Array;
+  readonly scratch = new Float32Array(1);
+  readonly scratchRaw = new Int32Array(this.scratch.buffer);
+  readonly order = new OrderWorkspace();
+
+  /**
+   * @param numExperts - experts of the node
+   * @param numReplicas - slots of the node (at least `numExperts`)
+   * @param numPacks - GPUs of the node (dividing `numReplicas`)
+   */
+  constructor(
+    readonly numExperts: number,
+    readonly numReplicas: number,
+    readonly numPacks: number,
+  ) {
+    const En = numExperts;
+    const extra = numReplicas - numExperts;
+    const top = Math.min(extra, En);
+    this.weight = new Float32Array(En);
+    this.weightRaw = new Int32Array(this.weight.buffer);
+    this.bits = new Int32Array(En);
+    this.count = new Int32Array(En);
+    this.expertOrder = new Int32Array(En);
+    this.heapExpert = new Int32Array(top);
+    this.heapBits = new Int32Array(top);
+    this.pickExpert = new Int32Array(extra);
+    this.pickRank = new Int32Array(extra);
+    this.picked = new Int32Array(top);
+    this.splitWeight = new Float32Array(top + extra);
+    this.splitRaw = new Int32Array(this.splitWeight.buffer);
+    this.splitBits = new Int32Array(top + extra);
+    this.splitExpert = new Int32Array(top + extra);
+    this.splitRank = new Int32Array(top + extra);
+    this.splitSlot = new Int32Array(top + extra);
+    this.splitOrder = new Int32Array(top + extra);
+    this.packKey = new Int32Array(numPacks);
+    let leaves = 1;
+    while (leaves < numPacks) leaves *= 2;
+    this.treeBits = new Int32Array(2 * leaves);
+    this.treePack = new Int32Array(2 * leaves);
+    this.packWeight = new Float32Array(numPacks);
+    this.packBits = new Int32Array(this.packWeight.buffer);
+    this.packCount = new Int32Array(numPacks);
+  }
+}
+
+/**
+ * Steps 2 and 3 of the reference's hierarchical rebalance for one node (DeepSeek EPLB `eplb.py`,
+ * d52c72d): greedy replication of the node's experts into its slots, then greedy packing of the
+ * replicas onto its GPUs (more than one slot per GPU), written straight into the layer's
+ * GPU-major slots. The result is bit-identical to `greedyReplication` then `greedyPacking` on the
+ * per-replica loads (the tests compare both with a plain transcription of the reference); it
+ * gets there with one sort of the experts instead of a tree over all experts and a sort of all
+ * replicas:
+ *
+ * - Only the `extra = slots - experts` experts ranked first by (float32 load descending, index
+ *   ascending) can take a further replica: before an expert takes its first, every expert ranked
+ *   above it must have taken one (an untouched one weighs at least as much and wins the tie), so
+ *   the expert ranked `k`-th (from 0) cannot take one before pick `k + 1`. The picks are made by
+ *   a heap over those experts, ordered like the reference's argmax (load per replica descending,
+ *   lowest index on ties).
+ * - The packing order is (load per replica descending, replica index ascending): the experts that
+ *   kept one replica are already in that order in the experts' sort; the replicas of the split
+ *   experts (few) are sorted apart and merged in.
+ *
+ * @param loads - the flat loads; the node's experts are `loads[loadOffset + experts[expertBase + i]]`
+ * @param loadOffset - where the layer's loads start
+ * @param experts - the layer's experts in node-major order (`mlog2log`), layer-local indices
+ * @param expertBase - where the node's experts start in `experts`
+ * @param phy2log - flat slots; the node's are `[slotBase .. slotBase + numReplicas)`
+ * @param replicaRank - flat replica ranks, same slots
+ * @param slotBase - the node's first slot
+ * @param logcnt - flat replica counts; expert `x` of the layer is at `expertOffset + x`
+ * @param expertOffset - where the layer's counts start
+ * @param ws - the node's buffers (its shape: experts, slots, GPUs)
+ */
+export function planDeepseekNode(
+  loads: Float64Array,
+  loadOffset: number,
+  experts: Int32Array,
+  expertBase: number,
+  phy2log: Int32Array,
+  replicaRank: Int32Array,
+  slotBase: number,
+  logcnt: Int32Array,
+  expertOffset: number,
+  ws: DeepseekNodeWorkspace,
+): void {
+  const En = ws.numExperts;
+  const { weight, weightRaw, bits, count, expertOrder } = ws;
+  for (let i = 0; i < En; i++) {
+    weight[i] = loads[loadOffset + experts[expertBase + i]];
+    bits[i] = weightRaw[i] & SIGNLESS;
+    count[i] = 1;
+  }
+  orderBitsDescending(bits, En, expertOrder, ws.order);
+  const split = replicate(ws);
+  // Stable by position, which is ascending replica index: ties keep the reference's order.
+  orderBitsDescending(ws.splitBits, split, ws.splitOrder, ws.order);
+  pack(experts, expertBase, phy2log, replicaRank, slotBase, ws, split);
+  for (let i = 0; i < En; i++) logcnt[expertOffset + experts[expertBase + i]] = count[i];
+}
+
+/**
+ * The greedy replication over the top experts (see {@link planDeepseekNode}); fills `count`,
+ * the picks and the split replicas in ascending replica index, and returns how many of those.
+ */
+function replicate(ws: DeepseekNodeWorkspace): number {
+  const En = ws.numExperts;
+  const extra = ws.numReplicas - En;
+  const top = extra < En ? extra : En;
+  const { weight, bits, count, expertOrder, heapExpert, heapBits, pickExpert, pickRank, picked } =
+    ws;
+  // A prefix of the sorted experts is a heap under the same order.
+  for (let j = 0; j < top; j++) {
+    const e = expertOrder[j];
+    heapExpert[j] = e;
+    heapBits[j] = bits[e];
+  }
+  const { scratch, scratchRaw } = ws;
+  let distinct = 0;
+  for (let r = 0; r < extra; r++) {
+    const e = heapExpert[0];
+    const c = count[e];
+    pickExpert[r] = e;
+    pickRank[r] = c;
+    if (c === 1) picked[distinct++] = e;
+    count[e] = c + 1;
+    // A float32 store rounds the quotient once: the reference's float32 division.
+    scratch[0] = weight[e] / (c + 1);
+    const b = scratchRaw[0] & SIGNLESS;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= top) break;
+      let cb = heapBits[child];
+      const right = child + 1;
+      if (right < top) {
+        const rb = heapBits[right];
+        if (rb > cb || (rb === cb && heapExpert[right] < heapExpert[child])) {
+          child = right;
+          cb = rb;
+        }
+      }
+      if (cb < b || (cb === b && heapExpert[child] > e)) break;
+      heapBits[i] = cb;
+      heapExpert[i] = heapExpert[child];
+      i = child;
+    }
+    heapBits[i] = b;
+    heapExpert[i] = e;
+  }
+  // The split experts' replicas in ascending replica index: each one's first (its own index),
+  // then the picks in order (indices En, En + 1, ...).
+  for (let i = 1; i < distinct; i++) {
+    const e = picked[i];
+    let j = i - 1;
+    while (j >= 0 && picked[j] > e) {
+      picked[j + 1] = picked[j];
+      j--;
+    }
+    picked[j + 1] = e;
+  }
+  const { splitWeight, splitRaw, splitBits, splitExpert, splitRank, splitSlot } = ws;
+  let s = 0;
+  for (let i = 0; i < distinct; i++) {
+    const e = picked[i];
+    splitWeight[s] = weight[e] / count[e];
+    splitBits[s] = splitRaw[s] & SIGNLESS;
+    splitExpert[s] = e;
+    splitRank[s] = 0;
+    splitSlot[s] = e;
+    s++;
+  }
+  for (let r = 0; r < extra; r++) {
+    const e = pickExpert[r];
+    splitWeight[s] = weight[e] / count[e];
+    splitBits[s] = splitRaw[s] & SIGNLESS;
+    splitExpert[s] = e;
+    splitRank[s] = pickRank[r];
+    splitSlot[s] = En + r;
+    s++;
+  }
+  return s;
+}
+
+/**
+ * The reference's balanced packing of the node's replicas onto its GPUs, each replica written
+ * straight to its slot. The replicas come in packing order (load descending, replica index
+ * ascending) by merging the unsplit experts, in their sorted order, with the split experts'
+ * replicas, sorted apart. Each goes to the lightest GPU with room (float32 weight bits, ties to
+ * the lower GPU): a branch-free scan over few GPUs (no mispredicted exits, unlike keeping them
+ * sorted), a tournament tree over many.
+ */
+function pack(
+  experts: Int32Array,
+  expertBase: number,
+  phy2log: Int32Array,
+  replicaRank: Int32Array,
+  slotBase: number,
+  ws: DeepseekNodeWorkspace,
+  split: number,
+): void {
+  const n = ws.numReplicas;
+  const En = ws.numExperts;
+  const numPacks = ws.numPacks;
+  const perPack = n / numPacks;
+  const { weight, bits, count, expertOrder } = ws;
+  const { splitWeight, splitBits, splitExpert, splitRank, splitSlot, splitOrder } = ws;
+  const { packKey, treeBits, treePack, packWeight, packBits, packCount } = ws;
+  const scan = numPacks < TREE_MIN_PACKS;
+  let leaves = 1;
+  while (leaves < numPacks) leaves *= 2;
+  for (let p = 0; p < numPacks; p++) {
+    packKey[p] = 0;
+    packWeight[p] = 0;
+    packCount[p] = 0;
+  }
+  if (!scan) {
+    for (let p = 0; p < leaves; p++) {
+      treeBits[leaves + p] = p < numPacks ? 0 : FULL;
+      treePack[leaves + p] = p;
+    }
+    for (let i = leaves - 1; i >= 1; i--) {
+      const l = 2 * i;
+      const lb = treeBits[l];
+      const rb = treeBits[l + 1];
+      const right = (rb - lb) >> 31;
+      treeBits[i] = lb ^ ((lb ^ rb) & right);
+      treePack[i] = treePack[l] ^ ((treePack[l] ^ treePack[l + 1]) & right);
+    }
+  }
+  let a = 0;
+  let b = 0;
+  // The next split replica: its key, replica index and entry (key -1 once none is left).
+  let sKey = -1;
+  let sSlot = 0;
+  let s = 0;
+  if (split > 0) {
+    s = splitOrder[0];
+    sKey = splitBits[s];
+    sSlot = splitSlot[s];
+  }
+  for (let t = 0; t < n; t++) {
+    while (a < En && count[expertOrder[a]] !== 1) a++;
+    const e = a < En ? expertOrder[a] : 0;
+    const eKey = a < En ? bits[e] : -1;
+    let expert: number;
+    let rank: number;
+    let w: number;
+    if (eKey > sKey || (eKey === sKey && e < sSlot)) {
+      expert = e;
+      rank = 0;
+      w = weight[e];
+      a++;
+    } else {
+      expert = splitExpert[s];
+      rank = splitRank[s];
+      w = splitWeight[s];
+      if (++b < split) {
+        s = splitOrder[b];
+        sKey = splitBits[s];
+        sSlot = splitSlot[s];
+      } else sKey = -1;
+    }
+    let p = 0;
+    if (scan) {
+      let pb = packKey[0];
+      for (let q = 1; q < numPacks; q++) {
+        const x = packKey[q];
+        // All ones when pack q is lighter: ties keep the lower pack.
+        const lighter = (x - pb) >> 31;
+        pb ^= (pb ^ x) & lighter;
+        p ^= (p ^ q) & lighter;
+      }
+    } else p = treePack[1];
+    const c = packCount[p];
+    const slot = slotBase + p * perPack + c;
+    phy2log[slot] = experts[expertBase + expert];
+    replicaRank[slot] = rank;
+    packCount[p] = c + 1;
+    // A float32 store rounds the sum: the reference's float32 addition. Adding 0 turns a -0
+    // load into +0, whose bits sort as the zero it equals.
+    packWeight[p] = packWeight[p] + (w + 0);
+    let key = c + 1 === perPack ? FULL : packBits[p] & FULL;
+    if (scan) packKey[p] = key;
+    else {
+      let winner = p;
+      let i = leaves + p;
+      treeBits[i] = key;
+      while (i > 1) {
+        const sib = i ^ 1;
+        const sb = treeBits[sib];
+        // All ones when the sibling wins: lighter, or as light and on the left (i odd).
+        const lose = (sb - key - (i & 1)) >> 31;
+        key ^= (key ^ sb) & lose;
+        winner ^= (winner ^ treePack[sib]) & lose;
+        i >>= 1;
+        treeBits[i] = key;
+        treePack[i] = winner;
+      }
+    }
+  }
+}
