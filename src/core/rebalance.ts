@@ -242,13 +242,19 @@ function lazyReferenceResult(
   policy: string,
 ): RebalanceResult {
   const { layers, numReplicas, numExperts } = placement;
+  // The copy is private, so its three arrays may share one allocation.
+  const slots = layers * numReplicas;
+  const copy = new Int32Array(2 * slots + layers * numExperts);
+  copy.set(placement.phy2log, 0);
+  copy.set(placement.replicaRank, slots);
+  copy.set(placement.logcnt, 2 * slots);
   const source: Placement = {
     layers,
     numReplicas,
     numExperts,
-    phy2log: placement.phy2log.slice(),
-    replicaRank: placement.replicaRank.slice(),
-    logcnt: placement.logcnt.slice(),
+    phy2log: copy.subarray(0, slots),
+    replicaRank: copy.subarray(slots, 2 * slots),
+    logcnt: copy.subarray(2 * slots),
   };
   const result = {} as RebalanceResult;
   Object.defineProperty(result, LAZY, { value: new LazyReference(source) });

@@ -39,6 +39,8 @@ export class DeepseekNodeWorkspace {
   readonly scratch = new Float32Array(1);
   readonly scratchRaw = new Int32Array(this.scratch.buffer);
   readonly order = new OrderWorkspace();
+  /** Where the unsplit experts start in `expertOrder` once the replicas are chosen. */
+  unsplitStart = 0;
 
   /**
    * @param numExperts - experts of the node
@@ -70,7 +72,7 @@ export class DeepseekNodeWorkspace {
     this.splitRank = new Int32Array(top + extra);
     this.splitSlot = new Int32Array(top + extra);
     this.splitOrder = new Int32Array(top + extra);
-    this.packKey = new Int32Array(numPacks);
+    this.packKey = new Int32Array(Math.max(numPacks, 8));
     let leaves = 1;
     while (leaves < numPacks) leaves *= 2;
     this.treeBits = new Int32Array(2 * leaves);
@@ -145,7 +147,7 @@ export function planDeepseekNode(
 function replicate(ws: DeepseekNodeWorkspace): number {
   const En = ws.numExperts;
   const extra = ws.numReplicas - En;
-  const top = extra < En ? extra : En;
+  const top = Math.min(extra, En);
   const { weight, bits, count, expertOrder, heapExpert, heapBits, pickExpert, pickRank, picked } =
     ws;
   // A prefix of the sorted experts is a heap under the same order.
@@ -198,6 +200,14 @@ function replicate(ws: DeepseekNodeWorkspace): number {
     }
     picked[j + 1] = e;
   }
+  // The unsplit experts in sorted order from `unsplitStart` on: the split ones are all among
+  // the first `top`, so the others there move right, in order.
+  let to = top;
+  for (let j = top - 1; j >= 0; j--) {
+    const e = expertOrder[j];
+    if (count[e] === 1) expertOrder[--to] = e;
+  }
+  ws.unsplitStart = to;
   const { splitWeight, splitRaw, splitBits, splitExpert, splitRank, splitSlot } = ws;
   let s = 0;
   for (let i = 0; i < distinct; i++) {
@@ -242,12 +252,14 @@ function pack(
   const En = ws.numExperts;
   const numPacks = ws.numPacks;
   const perPack = n / numPacks;
-  const { weight, bits, count, expertOrder } = ws;
+  const { weight, bits, expertOrder } = ws;
   const { splitWeight, splitBits, splitExpert, splitRank, splitSlot, splitOrder } = ws;
   const { packKey, treeBits, treePack, packWeight, packBits, packCount } = ws;
   const scan = numPacks < TREE_MIN_PACKS;
+  const eight = numPacks <= 8;
   let leaves = 1;
   while (leaves < numPacks) leaves *= 2;
+  for (let p = numPacks; p < 8; p++) packKey[p] = FULL;
   for (let p = 0; p < numPacks; p++) {
     packKey[p] = 0;
     packWeight[p] = 0;
@@ -267,7 +279,7 @@ function pack(
       treePack[i] = treePack[l] ^ ((treePack[l] ^ treePack[l + 1]) & right);
     }
   }
-  let a = 0;
+  let a = ws.unsplitStart;
   let b = 0;
   // The next split replica: its key, replica index and entry (key -1 once none is left).
   let sKey = -1;
@@ -279,7 +291,6 @@ function pack(
     sSlot = splitSlot[s];
   }
   for (let t = 0; t < n; t++) {
-    while (a < En && count[expertOrder[a]] !== 1) a++;
     const e = a < En ? expertOrder[a] : 0;
     const eKey = a < En ? bits[e] : -1;
     let expert: number;
@@ -301,7 +312,37 @@ function pack(
       } else sKey = -1;
     }
     let p = 0;
-    if (scan) {
+    if (eight) {
+      // A knockout over eight keys (padding packs weigh FULL, above any pack with room): its
+      // three rounds run side by side where a scan is a chain of seven. Ties keep the left.
+      const k0 = packKey[0];
+      const k1 = packKey[1];
+      const k2 = packKey[2];
+      const k3 = packKey[3];
+      const k4 = packKey[4];
+      const k5 = packKey[5];
+      const k6 = packKey[6];
+      const k7 = packKey[7];
+      const r01 = (k1 - k0) >> 31;
+      const r23 = (k3 - k2) >> 31;
+      const r45 = (k5 - k4) >> 31;
+      const r67 = (k7 - k6) >> 31;
+      const m01 = k0 ^ ((k0 ^ k1) & r01);
+      const m23 = k2 ^ ((k2 ^ k3) & r23);
+      const m45 = k4 ^ ((k4 ^ k5) & r45);
+      const m67 = k6 ^ ((k6 ^ k7) & r67);
+      const i01 = r01 & 1;
+      const i23 = 2 | (r23 & 1);
+      const i45 = 4 | (r45 & 1);
+      const i67 = 6 | (r67 & 1);
+      const r03 = (m23 - m01) >> 31;
+      const r47 = (m67 - m45) >> 31;
+      const m03 = m01 ^ ((m01 ^ m23) & r03);
+      const m47 = m45 ^ ((m45 ^ m67) & r47);
+      const i03 = i01 ^ ((i01 ^ i23) & r03);
+      const i47 = i45 ^ ((i45 ^ i67) & r47);
+      p = i03 ^ ((i03 ^ i47) & ((m47 - m03) >> 31));
+    } else if (scan) {
       let pb = packKey[0];
       for (let q = 1; q < numPacks; q++) {
         const x = packKey[q];
