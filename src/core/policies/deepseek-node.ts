@@ -4,8 +4,6 @@ import { OrderWorkspace, orderBitsDescending } from "../blocks/order.js";
 // as the values do. A full pack gets 0x7fffffff, above +Infinity's bits.
 const SIGNLESS = 0x7fffffff;
 const FULL = 0x7fffffff;
-// From this many GPUs per node a tournament tree beats scanning them all for the lightest.
-const TREE_MIN_PACKS = 16;
 
 /**
  * Buffers of {@link planDeepseekNode} for one node's shape, allocated once. Float32 loads sit
@@ -31,6 +29,8 @@ export class DeepseekNodeWorkspace {
   readonly splitSlot: Int32Array;
   readonly splitOrder: Int32Array;
   readonly packKey: Int32Array;
+  readonly blockKey = new Int32Array(8);
+  readonly blockPack = new Int32Array(8);
   readonly treeBits: Int32Array;
   readonly treePack: Int32Array;
   readonly packWeight: Float32Array;
@@ -72,7 +72,7 @@ export class DeepseekNodeWorkspace {
     this.splitRank = new Int32Array(top + extra);
     this.splitSlot = new Int32Array(top + extra);
     this.splitOrder = new Int32Array(top + extra);
-    this.packKey = new Int32Array(Math.max(numPacks, 8));
+    this.packKey = new Int32Array(numPacks <= 8 ? 8 : Math.max(numPacks, 64));
     let leaves = 1;
     while (leaves < numPacks) leaves *= 2;
     this.treeBits = new Int32Array(2 * leaves);
@@ -236,8 +236,9 @@ function replicate(ws: DeepseekNodeWorkspace): number {
  * straight to its slot. The replicas come in packing order (load descending, replica index
  * ascending) by merging the unsplit experts, in their sorted order, with the split experts'
  * replicas, sorted apart. Each goes to the lightest GPU with room (float32 weight bits, ties to
- * the lower GPU): a branch-free scan over few GPUs (no mispredicted exits, unlike keeping them
- * sorted), a tournament tree over many.
+ * the lower GPU), found branch-free, since a pack's rank after an item is unpredictable: by a
+ * knockout over eight packs, over eight blocks of eight (up to 64 GPUs, each block's lightest
+ * kept), or a tournament tree over more.
  */
 function pack(
   experts: Int32Array,
@@ -254,18 +255,26 @@ function pack(
   const perPack = n / numPacks;
   const { weight, bits, expertOrder } = ws;
   const { splitWeight, splitBits, splitExpert, splitRank, splitSlot, splitOrder } = ws;
-  const { packKey, treeBits, treePack, packWeight, packBits, packCount } = ws;
-  const scan = numPacks < TREE_MIN_PACKS;
+  const { packKey, blockKey, blockPack, treeBits, treePack, packWeight, packBits, packCount } = ws;
   const eight = numPacks <= 8;
-  let leaves = 1;
-  while (leaves < numPacks) leaves *= 2;
-  for (let p = numPacks; p < 8; p++) packKey[p] = FULL;
+  const blocks = !eight && numPacks <= 64;
+  // Padding packs weigh FULL, above any pack with room, so they are never the lightest.
+  for (let p = numPacks; p < packKey.length; p++) packKey[p] = FULL;
   for (let p = 0; p < numPacks; p++) {
     packKey[p] = 0;
     packWeight[p] = 0;
     packCount[p] = 0;
   }
-  if (!scan) {
+  if (blocks) {
+    for (let k = 0; k < 8; k++) {
+      const q = 8 * k + lightestOfEight(packKey, 8 * k);
+      blockKey[k] = packKey[q];
+      blockPack[k] = q;
+    }
+  }
+  let leaves = 1;
+  while (leaves < numPacks) leaves *= 2;
+  if (!eight && !blocks) {
     for (let p = 0; p < leaves; p++) {
       treeBits[leaves + p] = p < numPacks ? 0 : FULL;
       treePack[leaves + p] = p;
@@ -311,47 +320,10 @@ function pack(
         sSlot = splitSlot[s];
       } else sKey = -1;
     }
-    let p = 0;
-    if (eight) {
-      // A knockout over eight keys (padding packs weigh FULL, above any pack with room): its
-      // three rounds run side by side where a scan is a chain of seven. Ties keep the left.
-      const k0 = packKey[0];
-      const k1 = packKey[1];
-      const k2 = packKey[2];
-      const k3 = packKey[3];
-      const k4 = packKey[4];
-      const k5 = packKey[5];
-      const k6 = packKey[6];
-      const k7 = packKey[7];
-      const r01 = (k1 - k0) >> 31;
-      const r23 = (k3 - k2) >> 31;
-      const r45 = (k5 - k4) >> 31;
-      const r67 = (k7 - k6) >> 31;
-      const m01 = k0 ^ ((k0 ^ k1) & r01);
-      const m23 = k2 ^ ((k2 ^ k3) & r23);
-      const m45 = k4 ^ ((k4 ^ k5) & r45);
-      const m67 = k6 ^ ((k6 ^ k7) & r67);
-      const i01 = r01 & 1;
-      const i23 = 2 | (r23 & 1);
-      const i45 = 4 | (r45 & 1);
-      const i67 = 6 | (r67 & 1);
-      const r03 = (m23 - m01) >> 31;
-      const r47 = (m67 - m45) >> 31;
-      const m03 = m01 ^ ((m01 ^ m23) & r03);
-      const m47 = m45 ^ ((m45 ^ m67) & r47);
-      const i03 = i01 ^ ((i01 ^ i23) & r03);
-      const i47 = i45 ^ ((i45 ^ i67) & r47);
-      p = i03 ^ ((i03 ^ i47) & ((m47 - m03) >> 31));
-    } else if (scan) {
-      let pb = packKey[0];
-      for (let q = 1; q < numPacks; q++) {
-        const x = packKey[q];
-        // All ones when pack q is lighter: ties keep the lower pack.
-        const lighter = (x - pb) >> 31;
-        pb ^= (pb ^ x) & lighter;
-        p ^= (p ^ q) & lighter;
-      }
-    } else p = treePack[1];
+    let p: number;
+    if (eight) p = lightestOfEight(packKey, 0);
+    else if (blocks) p = blockPack[lightestOfEight(blockKey, 0)];
+    else p = treePack[1];
     const c = packCount[p];
     const slot = slotBase + p * perPack + c;
     phy2log[slot] = experts[expertBase + expert];
@@ -361,8 +333,14 @@ function pack(
     // load into +0, whose bits sort as the zero it equals.
     packWeight[p] = packWeight[p] + (w + 0);
     let key = c + 1 === perPack ? FULL : packBits[p] & FULL;
-    if (scan) packKey[p] = key;
-    else {
+    if (eight) packKey[p] = key;
+    else if (blocks) {
+      packKey[p] = key;
+      const k = p >> 3;
+      const q = 8 * k + lightestOfEight(packKey, 8 * k);
+      blockKey[k] = packKey[q];
+      blockPack[k] = q;
+    } else {
       let winner = p;
       let i = leaves + p;
       treeBits[i] = key;
@@ -379,4 +357,39 @@ function pack(
       }
     }
   }
+}
+
+/**
+ * The offset (0-7) of the smallest of `keys[at .. at + 8)`, the first on ties: a knockout whose
+ * three rounds run side by side where a scan is a chain of seven selects.
+ */
+function lightestOfEight(keys: Int32Array, at: number): number {
+  const k0 = keys[at];
+  const k1 = keys[at + 1];
+  const k2 = keys[at + 2];
+  const k3 = keys[at + 3];
+  const k4 = keys[at + 4];
+  const k5 = keys[at + 5];
+  const k6 = keys[at + 6];
+  const k7 = keys[at + 7];
+  // All ones when the right one is smaller (keys are non-negative int32s, so no overflow).
+  const r01 = (k1 - k0) >> 31;
+  const r23 = (k3 - k2) >> 31;
+  const r45 = (k5 - k4) >> 31;
+  const r67 = (k7 - k6) >> 31;
+  const m01 = k0 ^ ((k0 ^ k1) & r01);
+  const m23 = k2 ^ ((k2 ^ k3) & r23);
+  const m45 = k4 ^ ((k4 ^ k5) & r45);
+  const m67 = k6 ^ ((k6 ^ k7) & r67);
+  const i01 = r01 & 1;
+  const i23 = 2 | (r23 & 1);
+  const i45 = 4 | (r45 & 1);
+  const i67 = 6 | (r67 & 1);
+  const r03 = (m23 - m01) >> 31;
+  const r47 = (m67 - m45) >> 31;
+  const m03 = m01 ^ ((m01 ^ m23) & r03);
+  const m47 = m45 ^ ((m45 ^ m67) & r47);
+  const i03 = i01 ^ ((i01 ^ i23) & r03);
+  const i47 = i45 ^ ((i45 ^ i67) & r47);
+  return i03 ^ ((i03 ^ i47) & ((m47 - m03) >> 31));
 }
