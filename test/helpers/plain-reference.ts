@@ -115,7 +115,8 @@ export function plainRebalance(
 ): number[][] {
   const hierarchical = numGroups % numNodes === 0;
   return weight.map((row, l) => {
-    const rank = ranks ? (ranks[l] = []) : undefined;
+    const rank: number[] | undefined = ranks ? [] : undefined;
+    if (ranks && rank) ranks[l] = rank;
     return hierarchical
       ? plainHierarchicalLayer(row, numReplicas, numGroups, numNodes, numGpus, rank)
       : plainHierarchicalLayer(row, numReplicas, 1, 1, numGpus, rank);
