@@ -20,7 +20,8 @@ export class DeepseekNodeWorkspace {
   readonly heapBits: Int32Array;
   readonly pickExpert: Int32Array;
   readonly pickRank: Int32Array;
-  readonly picked: Int32Array;
+  /** A bit per expert: split (given a further replica) by the current node's plan. */
+  readonly split: Int32Array;
   readonly splitWeight: Float32Array;
   readonly splitRaw: Int32Array;
   readonly splitBits: Int32Array;
@@ -64,7 +65,7 @@ export class DeepseekNodeWorkspace {
     this.heapBits = new Int32Array(top);
     this.pickExpert = new Int32Array(extra);
     this.pickRank = new Int32Array(extra);
-    this.picked = new Int32Array(top);
+    this.split = new Int32Array(Math.ceil(En / 32));
     this.splitWeight = new Float32Array(top + extra);
     this.splitRaw = new Int32Array(this.splitWeight.buffer);
     this.splitBits = new Int32Array(top + extra);
@@ -148,7 +149,7 @@ function replicate(ws: DeepseekNodeWorkspace): number {
   const En = ws.numExperts;
   const extra = ws.numReplicas - En;
   const top = Math.min(extra, En);
-  const { weight, bits, count, expertOrder, heapExpert, heapBits, pickExpert, pickRank, picked } =
+  const { weight, bits, count, expertOrder, heapExpert, heapBits, pickExpert, pickRank, split } =
     ws;
   // A prefix of the sorted experts is a heap under the same order.
   for (let j = 0; j < top; j++) {
@@ -157,13 +158,12 @@ function replicate(ws: DeepseekNodeWorkspace): number {
     heapBits[j] = bits[e];
   }
   const { scratch, scratchRaw } = ws;
-  let distinct = 0;
   for (let r = 0; r < extra; r++) {
     const e = heapExpert[0];
     const c = count[e];
     pickExpert[r] = e;
     pickRank[r] = c;
-    if (c === 1) picked[distinct++] = e;
+    if (c === 1) split[e >> 5] |= 1 << (e & 31);
     count[e] = c + 1;
     // A float32 store rounds the quotient once: the reference's float32 division.
     scratch[0] = weight[e] / (c + 1);
@@ -189,17 +189,6 @@ function replicate(ws: DeepseekNodeWorkspace): number {
     heapBits[i] = b;
     heapExpert[i] = e;
   }
-  // The split experts' replicas in ascending replica index: each one's first (its own index),
-  // then the picks in order (indices En, En + 1, ...).
-  for (let i = 1; i < distinct; i++) {
-    const e = picked[i];
-    let j = i - 1;
-    while (j >= 0 && picked[j] > e) {
-      picked[j + 1] = picked[j];
-      j--;
-    }
-    picked[j + 1] = e;
-  }
   // The unsplit experts in sorted order from `unsplitStart` on: the split ones are all among
   // the first `top`, so the others there move right, in order.
   let to = top;
@@ -209,15 +198,24 @@ function replicate(ws: DeepseekNodeWorkspace): number {
   }
   ws.unsplitStart = to;
   const { splitWeight, splitRaw, splitBits, splitExpert, splitRank, splitSlot } = ws;
+  // The split experts' replicas in ascending replica index: each one's first (its own index),
+  // in ascending expert order off the bit set (which is left empty), then the picks in order
+  // (indices En, En + 1, ...).
   let s = 0;
-  for (let i = 0; i < distinct; i++) {
-    const e = picked[i];
-    splitWeight[s] = weight[e] / count[e];
-    splitBits[s] = splitRaw[s] & SIGNLESS;
-    splitExpert[s] = e;
-    splitRank[s] = 0;
-    splitSlot[s] = e;
-    s++;
+  for (let word = 0; word < split.length; word++) {
+    let set = split[word];
+    split[word] = 0;
+    while (set !== 0) {
+      const low = set & -set;
+      const e = 32 * word + 31 - Math.clz32(low);
+      set ^= low;
+      splitWeight[s] = weight[e] / count[e];
+      splitBits[s] = splitRaw[s] & SIGNLESS;
+      splitExpert[s] = e;
+      splitRank[s] = 0;
+      splitSlot[s] = e;
+      s++;
+    }
   }
   for (let r = 0; r < extra; r++) {
     const e = pickExpert[r];
