@@ -1,4 +1,5 @@
 import { OrderWorkspace, orderBitsDescending } from "../blocks/order.js";
+import { resetPackTree, settlePack } from "../blocks/packing.js";
 
 // Float32 bit patterns with the sign dropped: for the non-negative loads (and -0) they compare
 // as the values do. A full pack gets 0x7fffffff, above +Infinity's bits.
@@ -113,6 +114,14 @@ export class DeepseekNodeWorkspace {
  * @param logcnt - flat replica counts; expert `x` of the layer is at `expertOffset + x`
  * @param expertOffset - where the layer's counts start
  * @param ws - the node's buffers (its shape: experts, slots, GPUs)
+ * @example
+ * ```ts
+ * const ws = new DeepseekNodeWorkspace(4, 6, 2);
+ * const phy = new Int32Array(6), rank = new Int32Array(6), cnt = new Int32Array(4);
+ * const experts = new Int32Array([0, 1, 2, 3]);
+ * planDeepseekNode(new Float64Array([10, 40, 20, 30]), 0, experts, 0, phy, rank, 0, cnt, 0, ws);
+ * phy; // Int32Array [1, 1, 0, 2, 3, 3]
+ * ```
  */
 export function planDeepseekNode(
   loads: Float64Array,
@@ -270,22 +279,7 @@ function pack(
       blockPack[k] = q;
     }
   }
-  let leaves = 1;
-  while (leaves < numPacks) leaves *= 2;
-  if (!eight && !blocks) {
-    for (let p = 0; p < leaves; p++) {
-      treeBits[leaves + p] = p < numPacks ? 0 : FULL;
-      treePack[leaves + p] = p;
-    }
-    for (let i = leaves - 1; i >= 1; i--) {
-      const l = 2 * i;
-      const lb = treeBits[l];
-      const rb = treeBits[l + 1];
-      const right = (rb - lb) >> 31;
-      treeBits[i] = lb ^ ((lb ^ rb) & right);
-      treePack[i] = treePack[l] ^ ((treePack[l] ^ treePack[l + 1]) & right);
-    }
-  }
+  const leaves = eight || blocks ? 0 : resetPackTree(treeBits, treePack, numPacks);
   let a = ws.unsplitStart;
   let b = 0;
   // The next split replica: its key, replica index and entry (key -1 once none is left).
@@ -330,7 +324,7 @@ function pack(
     // A float32 store rounds the sum: the reference's float32 addition. Adding 0 turns a -0
     // load into +0, whose bits sort as the zero it equals.
     packWeight[p] = packWeight[p] + (w + 0);
-    let key = c + 1 === perPack ? FULL : packBits[p] & FULL;
+    const key = c + 1 === perPack ? FULL : packBits[p] & FULL;
     if (eight) packKey[p] = key;
     else if (blocks) {
       packKey[p] = key;
@@ -338,22 +332,7 @@ function pack(
       const q = 8 * k + lightestOfEight(packKey, 8 * k);
       blockKey[k] = packKey[q];
       blockPack[k] = q;
-    } else {
-      let winner = p;
-      let i = leaves + p;
-      treeBits[i] = key;
-      while (i > 1) {
-        const sib = i ^ 1;
-        const sb = treeBits[sib];
-        // All ones when the sibling wins: lighter, or as light and on the left (i odd).
-        const lose = (sb - key - (i & 1)) >> 31;
-        key ^= (key ^ sb) & lose;
-        winner ^= (winner ^ treePack[sib]) & lose;
-        i >>= 1;
-        treeBits[i] = key;
-        treePack[i] = winner;
-      }
-    }
+    } else settlePack(treeBits, treePack, leaves, p, key);
   }
 }
 
