@@ -19,6 +19,7 @@ import {
 } from "./model/placement.js";
 import { makeTopology, type Topology } from "./model/topology.js";
 import type { BalancedOptions } from "./policies/balanced.js";
+import { deepseekPolicy } from "./policies/deepseek.js";
 import { DEFAULT_POLICY, getPolicy } from "./policies/index.js";
 import { type LocalityOptions, localizePlacement } from "./policies/locality.js";
 import {
@@ -165,17 +166,53 @@ export function rebalanceExperts(
     if (routing) result.unlocalized = m.placement;
     return result;
   }
-  const result = lazyReferenceResult(placement, topology, policyName);
+  // Only the deepseek policy's own plan is known to be held by nothing else (a policy registered
+  // in its place, or the routing's unlocalized plan, may share it).
+  const unreachable = policy === deepseekPolicy && unlocalized === undefined;
+  const result = lazyReferenceResult(placement, topology, policyName, unreachable);
   if (unlocalized) result.unlocalized = unlocalized;
   return result;
 }
 
-/** A result's nested arrays once built, and the copy of the plan they are built from. */
+/** A result's nested arrays once built, its placement and the plan the arrays are built from. */
 class LazyReference {
   phy2log: number[][] | undefined = undefined;
   log2phy: number[][][] | undefined = undefined;
   logcnt: number[][] | undefined = undefined;
-  constructor(readonly source: Placement) {}
+  /** What `result.placement` reads: the plan, or what was assigned to it. */
+  placement: Placement;
+  /** The plan as returned: the planner's own until the caller can reach it, then a copy. */
+  source: Placement;
+
+  constructor(plan: Placement, unreachable: boolean) {
+    this.placement = plan;
+    this.source = unreachable ? plan : copyPlan(plan);
+  }
+
+  /** Called before the plan reaches the caller, who may then edit it. */
+  handOut(): void {
+    if (this.source === this.placement && !(this.phy2log && this.log2phy && this.logcnt)) {
+      this.source = copyPlan(this.placement);
+    }
+  }
+}
+
+/** A private copy of a plan: its three arrays share one allocation. */
+function copyPlan(placement: Placement): Placement {
+  const { layers, numReplicas, numExperts } = placement;
+  const slots = layers * numReplicas;
+  const copy = new Int32Array(2 * slots + layers * numExperts);
+  copy.set(placement.phy2log, 0);
+  copy.set(placement.replicaRank, slots);
+  copy.set(placement.logcnt, 2 * slots);
+  return {
+    layers,
+    numReplicas,
+    numExperts,
+    phy2log: copy.subarray(0, slots),
+    replicaRank: copy.subarray(slots, 2 * slots),
+    logcnt: copy.subarray(2 * slots),
+  };
 }
 
 const LAZY = Symbol("eplb.lazyReference");
@@ -226,34 +263,40 @@ const LAZY_PROPERTIES: PropertyDescriptorMap = {
       this[LAZY].logcnt = value;
     },
   },
+  placement: {
+    enumerable: true,
+    configurable: true,
+    get(this: LazyResult) {
+      const lazy = this[LAZY];
+      lazy.handOut();
+      return lazy.placement;
+    },
+    set(this: LazyResult, value: Placement) {
+      this[LAZY].placement = value;
+    },
+  },
 };
 
 /**
  * The result with `phy2log`, `log2phy` and `logcnt` built on first read: the nested arrays (about
  * 15,000 small arrays for DeepSeek-V3) cost as much as the plan itself, and callers that go on
  * with the typed `placement` never read them. They are enumerable own properties, so spreading,
- * `JSON.stringify`, `structuredClone` and deep equality see plain data; each is built once, from a
- * copy of the plan taken here (so a later edit of `placement` cannot change them), and may be
- * reassigned like a data property.
+ * `JSON.stringify`, `structuredClone` and deep equality see plain data; each is built once, from
+ * the plan as returned (a later edit of `placement` cannot change them), and may be reassigned
+ * like a data property. That takes a copy of the plan: here, or, when `unreachable` (nothing but
+ * the result holds the plan: the built-in deepseek policy's fresh one), only once `placement` is
+ * first read while a nested array is still unbuilt, so a drop-in caller that reads only the
+ * nested arrays never pays for it (190 kB on DeepSeek-V3's shape).
  */
 function lazyReferenceResult(
   placement: Placement,
   topology: Topology,
   policy: string,
+  unreachable = false,
 ): RebalanceResult {
-  const { layers, numReplicas, numExperts } = placement;
-  const source: Placement = {
-    layers,
-    numReplicas,
-    numExperts,
-    phy2log: placement.phy2log.slice(),
-    replicaRank: placement.replicaRank.slice(),
-    logcnt: placement.logcnt.slice(),
-  };
   const result = {} as RebalanceResult;
-  Object.defineProperty(result, LAZY, { value: new LazyReference(source) });
+  Object.defineProperty(result, LAZY, { value: new LazyReference(placement, unreachable) });
   Object.defineProperties(result, LAZY_PROPERTIES);
-  result.placement = placement;
   result.topology = topology;
   result.policy = policy;
   return result;

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { placementFromPhy2log, rebalanceExperts, toReferencePlacement } from "../../src/index.js";
+import {
+  placementFromPhy2log,
+  rebalanceExperts,
+  registerPolicy,
+  toReferencePlacement,
+} from "../../src/index.js";
 
 // The nested arrays are built on first read; these pin that a user cannot tell.
 describe("rebalanceExperts result: the reference-shaped arrays behave as plain data", () => {
@@ -48,6 +53,42 @@ describe("rebalanceExperts result: the reference-shaped arrays behave as plain d
     assert.deepEqual(r.phy2log, expected.phy2log);
     assert.deepEqual(r.logcnt, expected.logcnt);
     assert.deepEqual(r.log2phy, expected.log2phy);
+  });
+  test("editing the placement read after some nested arrays, or before any, leaves the others as planned", () => {
+    const early = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    early.placement.phy2log.fill(0);
+    early.placement.replicaRank.fill(0);
+    assert.deepEqual(early.log2phy, expected.log2phy);
+    const late = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    assert.deepEqual(late.phy2log, expected.phy2log);
+    const placement = late.placement;
+    placement.phy2log.fill(0);
+    placement.replicaRank.fill(0);
+    placement.logcnt.fill(0);
+    assert.deepEqual(late.log2phy, expected.log2phy);
+    assert.deepEqual(late.logcnt, expected.logcnt);
+    assert.equal(late.placement, placement);
+  });
+  test("assigning placement replaces it and leaves the nested arrays as planned", () => {
+    const r = rebalanceExperts(loads, 6, 1, 1, 2, { policy: "deepseek" });
+    const other = placementFromPhy2log([[0, 0, 1, 1, 2, 3]], 4);
+    r.placement = other;
+    assert.equal(r.placement, other);
+    assert.deepEqual(r.phy2log, expected.phy2log);
+    assert.deepEqual({ ...r }.placement, other);
+  });
+  test("a registered policy that keeps its plan and edits it later cannot change the nested arrays", () => {
+    const kept = placementFromPhy2log([[1, 1, 0, 2, 3, 3]], 4);
+    registerPolicy({
+      name: "keeps-its-plan",
+      description: "returns a placement it still holds",
+      plan: () => kept,
+    });
+    const r = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2, { policy: "keeps-its-plan" });
+    kept.phy2log.fill(0);
+    kept.logcnt.fill(0);
+    assert.deepEqual(r.phy2log, [[1, 1, 0, 2, 3, 3]]);
+    assert.deepEqual(r.logcnt, [[1, 2, 1, 2]]);
   });
   test("a rebalance from a previous placement has the same lazy arrays plus its transfers", () => {
     const previous = placementFromPhy2log(

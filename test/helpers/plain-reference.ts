@@ -58,13 +58,17 @@ export function plainReplication(
   return { phy, rank, count };
 }
 
-/** One layer of the reference's hierarchical policy; returns phy2log of the layer. */
+/**
+ * One layer of the reference's hierarchical policy; returns phy2log of the layer and, into
+ * `ranks` when given, each slot's replica rank (the reference's `phyrank`, which orders log2phy).
+ */
 export function plainHierarchicalLayer(
   weight: ArrayLike<number>,
   numReplicas: number,
   numGroups: number,
   numNodes: number,
   numGpus: number,
+  ranks?: number[],
 ): number[] {
   const E = weight.length;
   const gs = E / numGroups;
@@ -89,24 +93,32 @@ export function plainHierarchicalLayer(
     const rep = plainReplication(local, Pn);
     const loads = rep.phy.map((i) => Math.fround(local[i] / rep.count[i]));
     const gpus = plainPacking(loads, numGpus / numNodes);
-    for (let p = 0; p < Pn; p++)
+    for (let p = 0; p < Pn; p++) {
       out[n * Pn + gpus.pack[p] * S + gpus.rank[p]] = mlog2log[n * En + rep.phy[p]];
+      if (ranks) ranks[n * Pn + gpus.pack[p] * S + gpus.rank[p]] = rep.rank[p];
+    }
   }
   return out;
 }
 
-/** The reference's rebalance_experts (phy2log only), global when groups do not divide by nodes. */
+/**
+ * The reference's rebalance_experts (phy2log; each slot's replica rank into `ranks` when given),
+ * global when groups do not divide by nodes.
+ */
 export function plainRebalance(
   weight: ArrayLike<number>[],
   numReplicas: number,
   numGroups: number,
   numNodes: number,
   numGpus: number,
+  ranks?: number[][],
 ): number[][] {
   const hierarchical = numGroups % numNodes === 0;
-  return weight.map((row) =>
-    hierarchical
-      ? plainHierarchicalLayer(row, numReplicas, numGroups, numNodes, numGpus)
-      : plainHierarchicalLayer(row, numReplicas, 1, 1, numGpus),
-  );
+  return weight.map((row, l) => {
+    const rank: number[] | undefined = ranks ? [] : undefined;
+    if (ranks && rank) ranks[l] = rank;
+    return hierarchical
+      ? plainHierarchicalLayer(row, numReplicas, numGroups, numNodes, numGpus, rank)
+      : plainHierarchicalLayer(row, numReplicas, 1, 1, numGpus, rank);
+  });
 }

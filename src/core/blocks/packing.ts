@@ -143,6 +143,43 @@ function packTournament(
 ): void {
   const perPack = n / numPacks;
   const { order, treeBits, treePack, packWeight, packBits, packCount } = ws;
+  const leaves = resetPackTree(treeBits, treePack, numPacks);
+  packWeight.fill(0, 0, numPacks);
+  packCount.fill(0, 0, numPacks);
+  for (let t = 0; t < n; t++) {
+    const item = order[t];
+    const p = treePack[1];
+    const c = packCount[p] + 1;
+    pack[item] = p;
+    rank[item] = c - 1;
+    packCount[p] = c;
+    packWeight[p] = packWeight[p] + (Math.fround(weights[item]) + 0);
+    settlePack(treeBits, treePack, leaves, p, c === perPack ? FULL : packBits[p] & FULL);
+  }
+}
+
+/**
+ * Fills a tournament tree over `numPacks` empty packs: leaf `leaves + p` holds pack p's float32
+ * weight bits (a full pack 0x7fffffff, above +Infinity's; padding leaves too), each inner node its
+ * lighter child's bits and pack, ties to the left child, whose packs have the lower indices.
+ * Returns `leaves`, the power of two at or above `numPacks`; the lightest pack is `treePack[1]`.
+ *
+ * @param treeBits - at least `2 * leaves` entries
+ * @param treePack - at least `2 * leaves` entries
+ * @param numPacks - the number of packs
+ * @returns the number of leaves
+ * @example
+ * ```ts
+ * const bits = new Int32Array(8), packs = new Int32Array(8);
+ * const leaves = resetPackTree(bits, packs, 3); // 4
+ * packs[1]; // 0
+ * ```
+ */
+export function resetPackTree(
+  treeBits: Int32Array,
+  treePack: Int32Array,
+  numPacks: number,
+): number {
   let leaves = 1;
   while (leaves < numPacks) leaves *= 2;
   for (let p = 0; p < leaves; p++) {
@@ -157,30 +194,46 @@ function packTournament(
     treeBits[i] = lb ^ ((lb ^ rb) & right);
     treePack[i] = treePack[l] ^ ((treePack[l] ^ treePack[l + 1]) & right);
   }
-  packWeight.fill(0, 0, numPacks);
-  packCount.fill(0, 0, numPacks);
-  for (let t = 0; t < n; t++) {
-    const item = order[t];
-    const p = treePack[1];
-    const c = packCount[p] + 1;
-    pack[item] = p;
-    rank[item] = c - 1;
-    packCount[p] = c;
-    packWeight[p] = packWeight[p] + (Math.fround(weights[item]) + 0);
-    let bits = c === perPack ? FULL : packBits[p] & FULL;
-    let winner = p;
-    let i = leaves + p;
-    treeBits[i] = bits;
-    while (i > 1) {
-      const s = i ^ 1;
-      const sb = treeBits[s];
-      // All ones when the sibling wins: lighter, or as light and on the left (i odd).
-      const lose = (sb - bits - (i & 1)) >> 31;
-      bits ^= (bits ^ sb) & lose;
-      winner ^= (winner ^ treePack[s]) & lose;
-      i >>= 1;
-      treeBits[i] = bits;
-      treePack[i] = winner;
-    }
+  return leaves;
+}
+
+/**
+ * Gives pack `p` of a tree from {@link resetPackTree} the key `bits` and rewrites its path to the
+ * root with integer masks, no data-dependent branch.
+ *
+ * @param treeBits - the tree's keys
+ * @param treePack - the tree's packs
+ * @param leaves - the tree's number of leaves
+ * @param p - the pack
+ * @param bits - its new key: float32 weight bits, or 0x7fffffff once full
+ * @example
+ * ```ts
+ * const bits = new Int32Array(8), packs = new Int32Array(8);
+ * const leaves = resetPackTree(bits, packs, 3);
+ * settlePack(bits, packs, leaves, 0, 5);
+ * packs[1]; // 1 (pack 0 took an item: pack 1 is now the lightest)
+ * ```
+ */
+export function settlePack(
+  treeBits: Int32Array,
+  treePack: Int32Array,
+  leaves: number,
+  p: number,
+  bits: number,
+): void {
+  let key = bits;
+  let winner = p;
+  let i = leaves + p;
+  treeBits[i] = key;
+  while (i > 1) {
+    const s = i ^ 1;
+    const sb = treeBits[s];
+    // All ones when the sibling wins: lighter, or as light and on the left (i odd).
+    const lose = (sb - key - (i & 1)) >> 31;
+    key ^= (key ^ sb) & lose;
+    winner ^= (winner ^ treePack[s]) & lose;
+    i >>= 1;
+    treeBits[i] = key;
+    treePack[i] = winner;
   }
 }

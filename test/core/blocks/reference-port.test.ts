@@ -186,4 +186,47 @@ describe("planDeepseek", () => {
       { numRuns: 1500 },
     );
   });
+  test("matches the plain reference port at deployment sizes, for 8, 9-64 and over 64 GPUs per node, with ties, zeros, -0 and float32 overflow", () => {
+    // [experts, slots, groups, nodes, GPUs]: the node step picks the lightest GPU by a knockout
+    // over eight, over blocks of eight up to 64, by a tree beyond; a node may get no extra slot
+    // or more extra slots than experts; with one slot per GPU nothing is sorted.
+    const shapes: Array<[number, number, number, number, number]> = [
+      [256, 288, 8, 4, 32],
+      [256, 320, 8, 8, 64],
+      [384, 448, 1, 8, 64],
+      [96, 120, 1, 1, 12],
+      [256, 320, 1, 1, 80],
+      [128, 128, 4, 2, 16],
+      [8, 40, 2, 2, 4],
+      [256, 288, 8, 18, 144],
+      [64, 64, 1, 1, 64],
+    ];
+    const kinds = ["ties", "zeros", "spread", "overflow"] as const;
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const load = (kind: (typeof kinds)[number]): number => {
+      const u = random();
+      if (kind === "ties") return Math.floor(u * 4);
+      if (kind === "zeros") return u < 0.6 ? (u < 0.3 ? -0 : 0) : Math.floor(u * 50);
+      if (kind === "overflow") return u < 0.1 ? 1e39 * (1 + Math.floor(u * 30)) : u * 1000;
+      return Math.exp(4 * (u - 0.5)) * (1 + (random() < 0.05 ? 1e6 : 0));
+    };
+    for (const [E, P, g, n, gpus] of shapes) {
+      for (const kind of kinds) {
+        const weight = [0, 1, 2].map(() => Array.from({ length: E }, () => load(kind)));
+        const fast = rebalanceExperts(weight, P, g, n, gpus, { policy: "deepseek" });
+        const where = `${E} experts, ${P} slots, ${g}/${n}/${gpus}, ${kind}`;
+        const ranks: number[][] = [];
+        assert.deepEqual(fast.phy2log, plainRebalance(weight, P, g, n, gpus, ranks), where);
+        assert.deepEqual(
+          [0, 1, 2].map((l) => Array.from(fast.placement.replicaRank.subarray(l * P, (l + 1) * P))),
+          ranks,
+          where,
+        );
+      }
+    }
+  });
 });
