@@ -10,7 +10,7 @@ export interface JsdocExample {
   code: string;
   /**
    * The first two lines that are neither blank nor a comment, joined by ` / `: the example's name
-   * in a skip list, which survives moving the example to another file.
+   * in test titles.
    */
   key: string;
 }
