@@ -226,6 +226,22 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
     assert.ok(examples.length > 100, `${examples.length} examples`);
   });
 
+  test("every @example of src/ is a ```ts block, so none escapes the runner", () => {
+    const bare: string[] = [];
+    for (const path of sourceFiles(join(root, "src"))) {
+      const lines = readFileSync(path, "utf8").split("\n");
+      lines.forEach((line, i) => {
+        if (
+          /^\s*\*\s*@example\b/.test(line) &&
+          !/^\s*\*\s*```(ts|typescript)\s*$/.test(lines[i + 1])
+        ) {
+          bare.push(`${relative(root, path)}:${i + 1}`);
+        }
+      });
+    }
+    assert.deepEqual(bare, [], "an @example must open a ```ts block on its next line");
+  });
+
   for (const example of examples) {
     test(`${example.file}:${example.line}: ${example.key.slice(0, 60)}`, () =>
       run(example.file, example.code, cwd));
