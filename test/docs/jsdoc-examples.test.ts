@@ -29,9 +29,10 @@ import { type Claim, jsdocExamples, matches, prepareExample } from "./jsdoc-exam
  *   last variable); `// name = <literal>` (several joined by `, ` or `; `) checks variables;
  *   `// throws [SomeError][: message]` expects a throw (of that class; the message must contain
  *   the text, an ending `...` cut). Literals are JSON-like (`[1, 2]`, `{ a: 1 }`, `"x"`, numbers,
- *   `true`), `Int32Array [1, 2]` (type checked too) and `0.93...` (digits checked); objects
- *   are compared on the keys the comment names. Prose, or a value with `...` elided, is not
- *   checked.
+ *   `true`), `Int32Array [1, 2]` (type checked too), `0.93...` (digits checked) and
+ *   `"<svg ... class=\"x\" ...>..."` (a string with parts left out: the rest checked in order,
+ *   anchored at the ends that are not `...`); objects are compared on the keys the comment
+ *   names. Prose, or another value with `...` elided (`{ a: 1, ... }`), is not checked.
  * - Every example runs alone: it prepares its inputs itself (a tiny trace or load matrix), so
  *   there is no skip list; the runner's own failures are tested at the end.
  */
@@ -257,6 +258,17 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
       const plan = "const plan = rebalanceExperts([[1, 2]], 2, 1, 1, 1);\n";
       await run(file, `${plan}plan.logcnt; // [[1, 1]]\n`, cwd);
       await assert.rejects(run(file, `${plan}plan.logcnt; // [[2, 1]]\n`, cwd), /the code gives/);
+    });
+    test("a string with parts left out lacks a part, or has it elsewhere", async () => {
+      const code = '"<svg class=\\"a\\">x</svg>";';
+      await run(file, `${code} // '<svg ... class="a">...'\n`, cwd);
+      await run(file, `${code} // '...>x</svg>'\n`, cwd);
+      await assert.rejects(
+        run(file, `${code} // '<svg ... class="b">...'\n`, cwd),
+        /the code gives/,
+      );
+      await assert.rejects(run(file, `${code} // 'class="a">...'\n`, cwd), /the code gives/);
+      await assert.rejects(run(file, `${code} // '...>x</sv'\n`, cwd), /the code gives/);
     });
     test("it uses a name nothing defines (inputs it does not prepare)", async () => {
       await assert.rejects(run(file, "strategySummary(result.eplb);\n", cwd), ReferenceError);

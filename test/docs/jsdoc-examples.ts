@@ -59,6 +59,15 @@ export class Approx {
   ) {}
 }
 
+/**
+ * A string written with `...` where text is left out: the actual string holds the pieces in
+ * order (white space beside a `...` trimmed), starts with the first unless the string starts with
+ * `...`, and ends with the last unless it ends with `...`.
+ */
+export class Elided {
+  constructor(readonly pieces: string[]) {}
+}
+
 /** A typed array written as `Int32Array [1, 2]`. */
 export class Typed {
   constructor(
@@ -71,8 +80,8 @@ const PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*(?=\s*=\s)/;
 
 /**
  * The claims of a comment such as `// 8`, `// [1, 3]: why`, `// a = [1, 2], b = 3`,
- * `// 60; count = [2, 2, 1, 1]` or `// throws EplbInputError: message`. Prose, and values that are
- * not literals (`0.93... and more`, `{ ..., ... }`), make no claim.
+ * `// 60; count = [2, 2, 1, 1]`, `// "eplb plan: ..."` or `// throws EplbInputError: message`.
+ * Prose, and values that are not literals (`0.93... and more`, `{ ..., ... }`), make no claim.
  *
  * @example
  * ```ts
@@ -151,11 +160,33 @@ function literalValue(raw: string): unknown {
   if (!/^(?:[[{"'\d-]|true$|false$|null$|undefined$|NaN$|Infinity$|[A-Z]\w*Array$)/.test(raw)) {
     return NOT_LITERAL;
   }
-  if (raw.includes("...")) return NOT_LITERAL;
+  if (raw.includes("...")) return elidedString(raw);
   try {
     // Only literals reach here (the first character says so; `...` elisions are refused above).
     return new Function("__typed", `"use strict"; return (${typedCalls(raw)});`)(
       (type: string, values: unknown[]) => new Typed(type, values),
+    );
+  } catch {
+    return NOT_LITERAL;
+  }
+}
+
+/** A whole string literal with `...` elisions as an {@link Elided}; anything else is no claim. */
+function elidedString(raw: string): Elided | typeof NOT_LITERAL {
+  const quote = raw[0];
+  if ((quote !== '"' && quote !== "'") || raw.at(-1) !== quote || raw.length < 2)
+    return NOT_LITERAL;
+  // One literal, not two joined by other code: no unescaped quote inside.
+  const inner = raw.slice(1, -1);
+  if (new RegExp(`(^|[^\\\\])${quote}`).test(inner)) return NOT_LITERAL;
+  try {
+    const text = new Function(`"use strict"; return (${raw});`)() as unknown;
+    if (typeof text !== "string") return NOT_LITERAL;
+    // White space beside `...` belongs to the elision: `<svg ... class="a">` fits `<svg class="a">`.
+    const pieces = text.split("...");
+    const last = pieces.length - 1;
+    return new Elided(
+      pieces.map((p, i) => (i > 0 ? p.trimStart() : p)).map((p, i) => (i < last ? p.trimEnd() : p)),
     );
   } catch {
     return NOT_LITERAL;
@@ -195,6 +226,19 @@ export function matches(actual: unknown, expected: unknown): boolean {
       typeof actual === "number" &&
       Math.abs(actual - expected.value) < 10 ** -expected.decimals * (1 + 1e-9)
     );
+  }
+  if (expected instanceof Elided) {
+    if (typeof actual !== "string") return false;
+    const { pieces } = expected;
+    const last = pieces.length - 1;
+    if (!actual.startsWith(pieces[0])) return false;
+    let from = pieces[0].length;
+    for (let i = 1; i < last; i++) {
+      const at = actual.indexOf(pieces[i], from);
+      if (at < 0) return false;
+      from = at + pieces[i].length;
+    }
+    return actual.length - pieces[last].length >= from && actual.endsWith(pieces[last]);
   }
   if (expected instanceof Typed) {
     return (
