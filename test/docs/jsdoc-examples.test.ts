@@ -29,10 +29,12 @@ import { type Claim, jsdocExamples, matches, prepareExample } from "./jsdoc-exam
  *   last variable); `// name = <literal>` (several joined by `, ` or `; `) checks variables;
  *   `// throws [SomeError][: message]` expects a throw (of that class; the message must contain
  *   the text, an ending `...` cut). Literals are JSON-like (`[1, 2]`, `{ a: 1 }`, `"x"`, numbers,
- *   `true`), `Int32Array [1, 2]` (type checked too), `0.93...` (digits checked) and
- *   `"<svg ... class=\"x\" ...>..."` (a string with parts left out: the rest checked in order,
- *   anchored at the ends that are not `...`); objects are compared on the keys the comment
- *   names. Prose, or another value with `...` elided (`{ a: 1, ... }`), is not checked.
+ *   `true`), `Int32Array [1, 2]` (type checked too), `Float64Array(1024)` (type and length),
+ *   `0.93...` (digits checked) and `"<svg ... class=\"x\" ...>..."` (a string with parts left
+ *   out: the rest checked in order, anchored at the ends that are not `...`); objects are
+ *   compared on the keys the comment names (`{ a: 1, b: ..., ... }`: `b` must be there). A value
+ *   left open at the end of a comment line goes on over the comment lines below it. Prose, or
+ *   an array with members left out, is not checked.
  * - Every example runs alone: it prepares its inputs itself (a tiny trace or load matrix), so
  *   there is no skip list; the runner's own failures are tested at the end.
  */
@@ -269,6 +271,26 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
       );
       await assert.rejects(run(file, `${code} // 'class="a">...'\n`, cwd), /the code gives/);
       await assert.rejects(run(file, `${code} // '...>x</sv'\n`, cwd), /the code gives/);
+    });
+    test("an object with parts left out differs on a key it names", async () => {
+      const code =
+        'const t = { dtype: "int32", data: new Float64Array(4), n: 2 / 3, extra: 1 };\nt;';
+      await run(
+        file,
+        `${code} // { dtype: "int32", data: Float64Array(4), n: 0.666..., ... }\n`,
+        cwd,
+      );
+      await run(file, `${code} // { dtype: "int32",\n// data: ..., ... }\n`, cwd);
+      for (const wrong of [
+        '{ dtype: "int64", ... }',
+        "{ data: Float64Array(5), ... }",
+        "{ data: Int32Array(4), ... }",
+        "{ n: 0.665..., ... }",
+        "{ missing: ..., ... }",
+        '{ dtype: "int32",\n// n: 1 }',
+      ]) {
+        await assert.rejects(run(file, `${code} // ${wrong}\n`, cwd), /the code gives/, wrong);
+      }
     });
     test("it uses a name nothing defines (inputs it does not prepare)", async () => {
       await assert.rejects(run(file, "strategySummary(result.eplb);\n", cwd), ReferenceError);

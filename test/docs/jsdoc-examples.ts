@@ -68,6 +68,17 @@ export class Elided {
   constructor(readonly pieces: string[]) {}
 }
 
+/** A typed array written as `Float64Array(1024)`: its type and length are checked. */
+export class TypedLength {
+  constructor(
+    readonly type: string,
+    readonly length: number,
+  ) {}
+}
+
+/** A value written as `...` after a key: anything (the key must be there). */
+const ANY = Symbol("any value");
+
 /** A typed array written as `Int32Array [1, 2]`. */
 export class Typed {
   constructor(
@@ -160,15 +171,79 @@ function literalValue(raw: string): unknown {
   if (!/^(?:[[{"'\d-]|true$|false$|null$|undefined$|NaN$|Infinity$|[A-Z]\w*Array$)/.test(raw)) {
     return NOT_LITERAL;
   }
-  if (raw.includes("...")) return elidedString(raw);
+  if (raw.includes("...") && (raw[0] === '"' || raw[0] === "'")) return elidedString(raw);
+  const code = elisionCalls(raw);
+  if (code === null) return NOT_LITERAL;
   try {
-    // Only literals reach here (the first character says so; `...` elisions are refused above).
-    return new Function("__typed", `"use strict"; return (${typedCalls(raw)});`)(
+    // Only literals reach here (the first character says so; `...` became helper calls).
+    return new Function(
+      "__typed",
+      "__length",
+      "__approx",
+      "__elided",
+      "__any",
+      `"use strict"; return (${typedCalls(code)});`,
+    )(
       (type: string, values: unknown[]) => new Typed(type, values),
+      (type: string, length: number) => new TypedLength(type, length),
+      (digits: string) => literalValue(`${digits}...`),
+      (text: string) => elidedString(JSON.stringify(text)),
+      ANY,
     );
   } catch {
     return NOT_LITERAL;
   }
+}
+
+/**
+ * The elisions of an object or array literal as helper calls: `0.93...` as `__approx("0.93")`,
+ * a string with `...` as `__elided(...)`, `key: ...` as `key: __any` (any value), a `...` member
+ * of an object dropped (keys not named are not compared anyway), `Float64Array(1024)` as
+ * `__length("Float64Array", 1024)`. Null when a `...` stands anywhere else (in an array, whose
+ * length is compared): such a value makes no claim.
+ */
+function elisionCalls(raw: string): string | null {
+  let out = "";
+  const stack: string[] = [];
+  for (let i = 0; i < raw.length; ) {
+    const c = raw[i];
+    if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < raw.length && raw[j] !== c) j += raw[j] === "\\" ? 2 : 1;
+      const literal = raw.slice(i, j + 1);
+      out += literal.includes("...")
+        ? `__elided(${JSON.stringify(new Function(`"use strict"; return (${literal});`)())})`
+        : literal;
+      i = j + 1;
+      continue;
+    }
+    const approx = /^-?\d+\.\d+\.\.\./.exec(raw.slice(i));
+    if (approx && !/[\w.]/.test(raw[i - 1] ?? "")) {
+      out += `__approx(${JSON.stringify(approx[0].slice(0, -3))})`;
+      i += approx[0].length;
+      continue;
+    }
+    if (raw.startsWith("...", i)) {
+      const before = out.trimEnd();
+      const after = raw.slice(i + 3).trimStart();
+      if (before.endsWith(":")) out += "__any";
+      else if (stack.at(-1) === "{" && /[{,]$/.test(before) && /^[,}]/.test(after)) {
+        out = before;
+        // Drop the member and its comma: `{ a: 1, ... }` and `{ ..., a: 1 }` both read `{ a: 1 }`.
+        if (after.startsWith(",") && before.endsWith("{")) i = raw.indexOf(",", i + 3);
+      } else return null;
+      i += 3;
+      continue;
+    }
+    if ("{[(".includes(c)) stack.push(c);
+    else if ("}])".includes(c)) stack.pop();
+    out += c;
+    i++;
+  }
+  return out.replace(
+    /\b((?:Int8|Uint8|Int16|Uint16|Int32|Uint32|Float32|Float64)Array)\((\d+)\)/g,
+    '__length("$1", $2)',
+  );
 }
 
 /** A whole string literal with `...` elisions as an {@link Elided}; anything else is no claim. */
@@ -239,6 +314,14 @@ export function matches(actual: unknown, expected: unknown): boolean {
       from = at + pieces[i].length;
     }
     return actual.length - pieces[last].length >= from && actual.endsWith(pieces[last]);
+  }
+  if (expected === ANY) return actual !== undefined;
+  if (expected instanceof TypedLength) {
+    return (
+      ArrayBuffer.isView(actual) &&
+      actual.constructor.name === expected.type &&
+      (actual as unknown as ArrayLike<number>).length === expected.length
+    );
   }
   if (expected instanceof Typed) {
     return (
@@ -373,5 +456,30 @@ function claimsAfter(code: string, s: ts.Statement, next: ts.Statement | undefin
   if (next && first.pos >= next.getStart()) return [];
   // A comment on a later line belongs to this statement only if a blank line does not part them.
   if (/\n\s*\n/.test(code.slice(s.end, first.pos))) return [];
-  return commentClaims(code.slice(first.pos + 2, first.end));
+  let text = code.slice(first.pos + 2, first.end);
+  // A value left open (`// { a: 1,`) goes on over the comment lines right below it.
+  for (let end = first.end; openBrackets(text) > 0; ) {
+    const more = ts.getLeadingCommentRanges(code, end)?.[0];
+    if (!more || more.kind !== ts.SyntaxKind.SingleLineCommentTrivia) break;
+    if ((next && more.pos >= next.getStart()) || /\n\s*\n/.test(code.slice(end, more.pos))) break;
+    text += ` ${code.slice(more.pos + 2, more.end).trim()}`;
+    end = more.end;
+  }
+  return commentClaims(text);
+}
+
+/** Brackets opened and not closed in `text`, outside strings. */
+function openBrackets(text: string): number {
+  let depth = 0;
+  let quote = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === "\\") i++;
+      else if (c === quote) quote = "";
+    } else if (c === '"' || c === "'") quote = c;
+    else if ("[{(".includes(c)) depth++;
+    else if ("]})".includes(c)) depth--;
+  }
+  return depth;
 }
