@@ -16,15 +16,9 @@ import {
 } from "../../src/cli/args.js";
 import { UsageError } from "../../src/cli/command.js";
 import { EplbInputError } from "../../src/index.js";
+import { assertRefused } from "../helpers/refused.js";
 
-function usage(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UsageError, `expected a UsageError, got ${String(e)}`);
-    assert.match(e.message, message);
-    assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
-    return true;
-  });
-}
+const usage = (fn: () => unknown, message: RegExp) => assertRefused(fn, UsageError, message);
 
 const options = {
   ...TOPOLOGY_OPTIONS,

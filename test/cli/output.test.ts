@@ -21,6 +21,7 @@ import {
   writeOutputFile,
   writeResult,
 } from "../../src/cli/output.js";
+import { assertRefused } from "../helpers/refused.js";
 import { tempFiles } from "../helpers/temp.js";
 
 const { dir } = tempFiles("eplb-output-");
@@ -42,13 +43,7 @@ function context(): CliContext & { out: string[] } {
   };
 }
 
-function usage(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UsageError, `expected a UsageError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const usage = (fn: () => unknown, message: RegExp) => assertRefused(fn, UsageError, message);
 
 describe("writeResult", () => {
   test("text goes to stdout without --out, to the file with it", () => {

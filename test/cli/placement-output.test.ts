@@ -15,6 +15,7 @@ import {
 import { rebalanceExperts } from "../../src/index.js";
 import { readPlacement } from "../../src/io/read.js";
 import { OUTPUT_FORMATS } from "../../src/io/writers.js";
+import { assertRefused } from "../helpers/refused.js";
 import { tempFiles } from "../helpers/temp.js";
 
 const { file } = tempFiles("eplb-placement-output-");
@@ -32,9 +33,7 @@ function context(): CliContext & { err: string[] } {
   };
 }
 
-function usage(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => e instanceof UsageError && message.test(e.message));
-}
+const usage = (fn: () => unknown, message: RegExp) => assertRefused(fn, UsageError, message);
 
 // 2 layers of 4 experts on 8 slots of 4 GPUs.
 const { placement } = rebalanceExperts(

@@ -9,14 +9,9 @@ import { formatSweepTable, parseSweeps, sweepCsv, sweepStartLine } from "../../s
 import { simulate } from "../../src/core/traces/simulate.js";
 import { makeCostModel, synthesizeTrace } from "../../src/index.js";
 import { markParetoFront, type SweepRow, sweepGrid, sweepRow } from "../../src/pipeline/sweep.js";
+import { assertRefused } from "../helpers/refused.js";
 
-function usage(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UsageError, `expected a UsageError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const usage = (fn: () => unknown, message: RegExp) => assertRefused(fn, UsageError, message);
 
 describe("parseSweeps", () => {
   test("each name's values, trimmed, in the order given", () => {

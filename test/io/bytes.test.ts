@@ -13,14 +13,10 @@ import {
   printable,
 } from "../../src/io/bytes.js";
 import { EplbFormatError } from "../../src/io/errors.js";
+import { assertRefused } from "../helpers/refused.js";
 
-function formatError(fn: () => unknown, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbFormatError, `expected EplbFormatError, got ${String(e)}`);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const formatError = (fn: () => unknown, message: string) =>
+  assertRefused(fn, EplbFormatError, message);
 
 describe("ByteReader", () => {
   test("reads little-endian integers and big-endian float64 in sequence", () => {

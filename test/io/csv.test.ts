@@ -6,19 +6,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { MAX_CSV_COLUMNS, readCsv } from "../../src/io/csv.js";
 import { EplbFormatError } from "../../src/io/errors.js";
+import { assertRefused } from "../helpers/refused.js";
 
 const csv = (text: string, file = "loads.csv") => readCsv(new TextEncoder().encode(text), file);
 
-function refused(text: string, message: RegExp): void {
-  assert.throws(
-    () => csv(text),
-    (e: unknown) => {
-      assert.ok(e instanceof EplbFormatError, `expected EplbFormatError, got ${String(e)}`);
-      assert.match(e.message, message);
-      return true;
-    },
-  );
-}
+const refused = (text: string, message: RegExp) =>
+  assertRefused(() => csv(text), EplbFormatError, message);
 
 describe("readCsv", () => {
   test("one row per layer, one column per expert, float64", () => {

@@ -6,17 +6,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { checkJsonIntegers, looksLikeJson, readJson } from "../../src/io/json.js";
+import { assertRefused } from "../helpers/refused.js";
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbFormatError, `expected EplbFormatError, got ${String(e)}`);
-    assert.match(e.message, message);
-    assert.ok(!e.message.includes("\n"), "one line");
-    return true;
-  });
-}
+const refused = (fn: () => unknown, message: RegExp) => assertRefused(fn, EplbFormatError, message);
 
 describe("looksLikeJson", () => {
   test("an array or object after an optional BOM and white space", () => {

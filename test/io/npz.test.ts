@@ -10,6 +10,7 @@ import { isNpzArchive, readNpz } from "../../src/io/npz.js";
 import { isTensor } from "../../src/io/tensor.js";
 import { openZip } from "../../src/io/zip.js";
 import { writeStoredZip } from "../../src/io/zip-write.js";
+import { assertRefused } from "../helpers/refused.js";
 
 /** An .npz as numpy.savez writes it: one `<name>.npy` entry per array. */
 function npz(arrays: Record<string, { values: number[]; shape: number[] }>): Uint8Array {
@@ -24,13 +25,7 @@ function npz(arrays: Record<string, { values: number[]; shape: number[] }>): Uin
 const loads = { values: [1, 2, 3, 4, 5, 6], shape: [2, 3] };
 const other = { values: [7], shape: [1] };
 
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbFormatError, `expected EplbFormatError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const refused = (fn: () => unknown, message: RegExp) => assertRefused(fn, EplbFormatError, message);
 
 describe("readNpz", () => {
   test("one array alone (numpy.savez's arr_0) is that array", () => {

@@ -8,18 +8,13 @@ import { placementFromPhy2log } from "../../src/index.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { foldSlots, slotFoldFor, vllmWindowStart } from "../../src/io/slot-fold.js";
 import type { Tensor } from "../../src/io/tensor.js";
+import { assertRefused } from "../helpers/refused.js";
 
 function tensor(shape: number[], values: number[] | Float64Array): Tensor {
   return { dtype: "int64", shape, data: Float64Array.from(values) };
 }
 
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbFormatError, `expected EplbFormatError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const refused = (fn: () => unknown, message: RegExp) => assertRefused(fn, EplbFormatError, message);
 
 // 2 layers of 6 slots holding 4 experts.
 const p2l = [0, 1, 2, 3, 0, 1, 3, 2, 1, 0, 3, 3];

@@ -11,15 +11,10 @@ import {
   shapeLimitsText,
 } from "../../../src/core/model/limits.js";
 import { EplbInputError } from "../../../src/index.js";
+import { assertRefused } from "../../helpers/refused.js";
 
-function refused(fn: () => unknown, parameter: string, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbInputError, `expected EplbInputError, got ${String(e)}`);
-    assert.equal(e.parameter, parameter);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const refused = (fn: () => unknown, parameter: string, message: string) =>
+  assertRefused(fn, EplbInputError, message, parameter);
 
 describe("checkShapeLimits", () => {
   const cases = [

@@ -7,15 +7,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { localityOf, makeTopology } from "../../../src/core/model/topology.js";
 import { EplbInputError } from "../../../src/index.js";
+import { assertRefused } from "../../helpers/refused.js";
 
-function refused(fn: () => unknown, parameter: string, message: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EplbInputError, `expected EplbInputError, got ${String(e)}`);
-    assert.equal(e.parameter, parameter);
-    assert.equal(e.message, message);
-    return true;
-  });
-}
+const refused = (fn: () => unknown, parameter: string, message: string) =>
+  assertRefused(fn, EplbInputError, message, parameter);
 
 describe("makeTopology", () => {
   test("derives the sizes of DeepSeek-V3's deployment (256 experts, 288 slots, 4 nodes of 8 GPUs)", () => {

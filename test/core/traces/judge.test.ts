@@ -51,6 +51,12 @@ const shares = slotSharesOf(placement);
 // Judged on other loads than those it was planned on, as the simulator does.
 const judged = lognormalLoads(L, E, 1.2, 11);
 
+/** A cost model of these compute prices (transfers play no part in judging a step). */
+function prices(tokenUs: number, expertLoadUs: number) {
+  return makeCostModel({ expertBytes: 1, intraGbps: 1, interGbps: 1, tokenUs, expertLoadUs });
+}
+const model = prices(0.05, 3);
+
 describe("judgeStep", () => {
   test("its balancedness is evaluatePlacement's on the same loads", () => {
     const { buffer, offset } = stepInBuffer(Float64Array.from(judged.data), 2 * L * E);
@@ -61,13 +67,6 @@ describe("judgeStep", () => {
   });
 
   test("with a cost model it prices the step as layerMoeUs summed over layers", () => {
-    const model = makeCostModel({
-      expertBytes: 1,
-      intraGbps: 1,
-      interGbps: 1,
-      tokenUs: 0.05,
-      expertLoadUs: 3,
-    });
     const data = Float64Array.from(judged.data);
     data[5] = 0; // an expert without load activates nothing
     const distinct = distinctSlotMask(placement, P / G);
@@ -98,13 +97,7 @@ describe("judgeStep", () => {
 });
 
 test("an expert without load in the step is not streamed: it adds no expertLoadUs", () => {
-  const model = makeCostModel({
-    expertBytes: 1,
-    intraGbps: 1,
-    interGbps: 1,
-    tokenUs: 2,
-    expertLoadUs: 10,
-  });
+  const model = prices(2, 10);
   // One layer, experts 0 1 on GPU 0 and 2 3 on GPU 1; only expert 0 has load.
   const loads = new Float64Array([1, 0, 0, 0]);
   const p = placementFromPhy2log([[0, 1, 2, 3]], 4);
@@ -125,13 +118,6 @@ describe("contiguousStepBalancedness (no EPLB)", () => {
   });
 
   test("with a cost model it prices the step as contiguousLayerMoeUs summed over layers", () => {
-    const model = makeCostModel({
-      expertBytes: 1,
-      intraGbps: 1,
-      interGbps: 1,
-      tokenUs: 0.05,
-      expertLoadUs: 3,
-    });
     const data = Float64Array.from(judged.data);
     data.fill(0, 0, 4); // GPU 0 of layer 0 activates no expert
     contiguousStepBalancedness(data, 0, L, E, G, model);
