@@ -257,8 +257,8 @@ export function loadsInputFlags(flags: Flags): ReadLoadsOptions {
  * ```ts
  * writeFileSync("zeros.json", "[[0, 0, 0, 0]]");
  * const flags = { steps: undefined };
- * readLoadsFile("zeros.json", ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
- * ctx.out; // ["warning: ..."]
+ * readLoadsInput(["zeros.json"], ctx.cwd, { ...loadsInputFlags(flags), onNote: warnOnStderr(ctx.stderr) });
+ * ctx.out; // ["warning: zeros.json: the loads are all zero (nothing was recorded); ..."]
  * ```
  */
 export function warnOnStderr(stderr: (text: string) => void): ReadLoadsOptions["onNote"] {

@@ -53,8 +53,13 @@ import { ROUTING_HELP, ROUTING_OPTIONS, readRoutingFlag } from "./routing-flags.
  *
  * @example
  * ```ts
- * formatPlanSummary(metrics, "1 file (loads file)");
- * // "eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)\n..."
+ * const loads = toLoadMatrix([
+ *   [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
+ *   [20, 30, 150, 60, 10, 95, 70, 45, 120, 33, 80, 12],
+ * ]);
+ * const { metrics } = planWithMetrics(loads, 16, 4, 2, 8, "deepseek");
+ * formatPlanSummary(metrics, ["1 file (loads file)"]).split("\n").slice(0, 2);
+ * // ["eplb plan: 2 layers, 12 experts -> 16 slots on 8 GPUs (2 nodes), policy deepseek (hierarchical)", "  read: 1 file (loads file)"]
  * ```
  */
 export function formatPlanSummary(m: PlanMetrics, read: readonly string[] = []): string {
@@ -122,8 +127,11 @@ function meanOf(values: number[]): number {
  *
  * @example
  * ```ts
- * formatMigrationLine(metrics.migration, 16704);
- * // "  from previous: 612 of 16704 slots changed (3.7%): 25 local, 587 intra-node, 0 inter-node (busiest GPU receives 31, sends 29); ..."
+ * const previous = rebalanceExperts([[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86]], 16, 4, 2, 8);
+ * const shifted = toLoadMatrix([[20, 30, 150, 60, 10, 95, 70, 45, 120, 33, 80, 12]]);
+ * const { metrics } = planWithMetrics(shifted, 16, 4, 2, 8, "balanced", { previous: previous.placement });
+ * formatMigrationLine(metrics.migration!, 16);
+ * // "  from previous: 5 of 16 slots changed (31.3%): 0 local, 5 intra-node, 0 inter-node (busiest GPU receives 1, sends 2); max GPU load / fresh plan's 1.900 before, 1.150 after"
  * ```
  */
 export function formatMigrationLine(m: MigrationMetrics, slots: number): string {

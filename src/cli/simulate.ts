@@ -121,8 +121,11 @@ function describeConfig(r: SimulationResult): string {
  *
  * @example
  * ```ts
- * formatSimulationTable(result, "trace.npy");
- * // "eplb simulate: trace.npy: 1000 steps x 58 layers x 256 experts\n..."
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const config = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const table = formatSimulationTable(simulate(trace, config), "trace.npy");
+ * table.split("\n")[0]; // "eplb simulate: trace.npy: 200 steps x 2 layers x 16 experts"
+ * table.includes("deepseek re-planning (window mean)"); // true: the baselines' rows follow eplb's
  * ```
  */
 export function formatSimulationTable(r: SimulationResult, traceName: string): string {
@@ -187,7 +190,11 @@ export function formatSimulationTable(r: SimulationResult, traceName: string): s
  *
  * @example
  * ```ts
- * simulationJson(result, "trace.npy").meanRealizedBalancedness; // 0.93...
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const config = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const json = simulationJson(simulate(trace, config), "trace.npy");
+ * json.meanRealizedBalancedness; // 0.8493...
+ * json.trace; // { file: "trace.npy", steps: 200, layers: 2, experts: 16 }
  * ```
  */
 export function simulationJson(r: SimulationResult, traceName: string): Record<string, unknown> {

@@ -136,7 +136,12 @@ function rowCells(r: SweepRow, digits: (x: number) => string): string[] {
  *
  * @example
  * ```ts
- * sweepCsv(rows).split("\n")[0]; // "interval,window,replicas,policy,estimator,from_previous,balancedness,..."
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const rows = await runSweep(trace, sweepGrid(base, { interval: ["10", "50"] }), 1, () => {});
+ * const lines = sweepCsv(rows).split("\n");
+ * lines[0].split(",").slice(0, 7); // ["interval", "window", "replicas", "policy", "estimator", "from_previous", "move_budget"]
+ * lines[2]; // "50,10,24,balanced,ema,true,,,,,0.820457,0.724259,7.5,0.15625,0.741354,35.5,0.845952,0.442235,0,0.1,true"
  * ```
  */
 export function sweepCsv(rows: readonly SweepRow[]): string {
@@ -175,7 +180,10 @@ function costCsvCells(r: SweepRow): string[] {
  *
  * @example
  * ```ts
- * formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\n..."
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const rows = await runSweep(trace, sweepGrid(base, { interval: ["10", "50"] }), 1, () => {});
+ * formatSweepTable(rows, "trace.npy").split("\n")[0]; // "eplb simulate --sweep: trace.npy, 2 configurations"
  * ```
  */
 export function formatSweepTable(rows: readonly SweepRow[], traceName: string): string {

@@ -48,7 +48,7 @@ export function isNpy(bytes: Uint8Array): boolean {
  * @example
  * ```ts
  * const t = readNpy(readFileSync("hotness.npy"), "hotness.npy");
- * // { dtype: "int64", shape: [16, 4, 16], data: Float64Array(1024) }
+ * // { dtype: "float32", shape: [16, 4, 16], data: Float64Array(1024) }
  * ```
  */
 export function readNpy(bytes: Uint8Array, file: string): Tensor {
@@ -109,7 +109,7 @@ export function npyHeaderBytes(prefix: Uint8Array, file: string): number {
  * @example
  * ```ts
  * readNpyHeader(readFileSync("hotness.npy"), "hotness.npy");
- * // { dtype: "int64", descr: "<i8", littleEndian: true, shape: [16, 4, 16], fortranOrder: false,
+ * // { dtype: "float32", descr: "<f4", littleEndian: true, shape: [16, 4, 16], fortranOrder: false,
  * //   dataOffset: 128 }
  * ```
  */

@@ -40,8 +40,9 @@ export function isNpzArchive(zip: ZipArchive): boolean {
  *   named by `key` or a well-known name
  * @example
  * ```ts
- * readNpz(readFileSync("loads.npz"), "loads.npz"); // { dtype: "int64", shape: [4, 16], ... }
- * readNpz(readFileSync("state.npz"), "state.npz", "expert_load_pass"); // { expert_load_pass: ..., ... }
+ * readNpz(readFileSync("loads.npz"), "loads.npz"); // { dtype: "int64", shape: [3, 8], ... }
+ * readNpz(readFileSync("state.npz"), "state.npz", "expert_load_window");
+ * // { expert_load_window: ..., physical_to_logical_map: ... }
  * ```
  */
 export function readNpz(bytes: Uint8Array, file: string, key?: string): FileValue {

@@ -564,7 +564,7 @@ function decodeLong(b: Uint8Array): number | bigint {
  *
  * @example
  * ```ts
- * forbiddenGlobal("posix", "system"); // 'forbidden pickle global posix.system (...)'
+ * forbiddenGlobal("posix", "system"); // 'forbidden pickle global posix.system: only tensors, ...'
  * ```
  */
 export function forbiddenGlobal(module: string, name: string): string {

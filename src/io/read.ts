@@ -244,7 +244,7 @@ export function readTensorFile(
  * @example
  * ```ts
  * const loads = readLoads("hotness.npy", { steps: "-100:" });
- * // { layers: 58, experts: 256, data: Float64Array(14848) }
+ * // { layers: 4, experts: 16, data: Float64Array(64) }
  * ```
  */
 export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMatrix {
@@ -315,7 +315,7 @@ function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | nu
  * @example
  * ```ts
  * const trace = readTrace("hotness.npy");
- * // { steps: 512, layers: 58, experts: 256, data: Float64Array(7602176) }
+ * // { steps: 16, layers: 4, experts: 16, data: Float64Array(1024) }
  * ```
  */
 export function readTrace(path: string, options: ReadLoadsOptions = {}): Float64Trace {

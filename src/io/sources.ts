@@ -68,7 +68,7 @@ const SGLANG_DUMP_NAME = /^expert_distribution_.*\.(pt|csv)$/i;
  * @throws EplbFormatError for a missing path or a folder with neither
  * @example
  * ```ts
- * expandLoadPath("dumps/"); // ["dumps/expert_distribution_recorder_1.0_0.pt", "..._1.pt"]
+ * expandLoadPath("dumps/"); // ["dumps/expert_distribution_recorder_1760000002.0_0.pt", "..._1.pt"]
  * ```
  */
 export function expandLoadPath(path: string): string[] {

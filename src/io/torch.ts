@@ -92,8 +92,8 @@ export function isLegacyTorch(bytes: Uint8Array): boolean {
  * @example
  * ```ts
  * const dump = readTorch(readFileSync("expert_distribution_recorder.pt"), "dump.pt");
- * // { rank: 0, logical_count: { dtype: "int64", shape: [16, 4, 16], data: Float64Array(1024) },
- * //   average_utilization_rate_over_window: null }
+ * // { rank: 0, logical_count: { dtype: "int32", shape: [16, 4, 16], data: Float64Array(1024) },
+ * //   average_utilization_rate_over_window: 0.83 }
  * ```
  */
 export function readTorch(bytes: Uint8Array, file: string): FileValue {

@@ -237,7 +237,7 @@ export function vllmPlacementJson(placement: Placement, numGpus?: number): strin
  *   a device holding an expert twice (the message names layer, device and expert)
  * @example
  * ```ts
- * vllmAscendExpertMap(placementFromPhy2log([[0, 1, 2, 0]], 3), 2);
+ * JSON.parse(vllmAscendExpertMap(placementFromPhy2log([[0, 1, 2, 0]], 3), 2));
  * // {"moe_layer_count": 1, "layer_list": [{"layer_id": 0, "device_count": 2, "device_list": [
  * //   {"device_id": 0, "device_expert": [0, 1]}, {"device_id": 1, "device_expert": [2, 0]}]}]}
  * vllmAscendExpertMap(placementFromPhy2log([[0, 0, 1, 2]], 3), 2);

@@ -21,8 +21,10 @@ import { type PlainConfig, SWEEP_NAMES, type SweepRow, sweepValue } from "./swee
  *   sweep runs, so not after one)
  * @example
  * ```ts
- * const rows = await runSweep(trace, grid, 1, () => {});
- * writeFileSync("sweep.html", sweepHtml(trace, base, rows, "trace.npy"));
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const rows = await runSweep(trace, sweepGrid(base, { interval: ["10", "50"] }), 1, () => {});
+ * writeFileSync("sweep.html", sweepHtml(trace, base, rows, "synthetic trace"));
  * ```
  */
 export function sweepHtml(

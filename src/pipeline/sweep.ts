@@ -99,7 +99,11 @@ export interface SweepRow extends StrategySummary {
  * @returns its summary figures
  * @example
  * ```ts
- * strategySummary(result.eplb).meanRealizedBalancedness; // 0.88...
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const summary = strategySummary(simulate(trace, base).eplb);
+ * summary.meanRealizedBalancedness; // 0.8493...
+ * "balancedness" in summary; // false: the per-step series stays out of sweep rows
  * ```
  */
 export function strategySummary(s: StrategyResult): StrategySummary {
@@ -129,8 +133,12 @@ function optionNumber(v: unknown): number | null {
  * @returns the label: the value, `yes`/`no` for `previous`, `default` for an option not set
  * @example
  * ```ts
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const row = sweepRow(simulate(trace, { ...base, rebalanceOptions: { moveBudget: 0.1 } }));
  * sweepValue(row, "previous"); // "yes"
- * sweepValue(row, "move-budget"); // "0.1" (or "default")
+ * sweepValue(row, "move-budget"); // "0.1"
+ * sweepValue(row, "min-gain"); // "default"
  * ```
  */
 export function sweepValue(r: SweepRow, name: SweepName): string {
@@ -155,7 +163,11 @@ export function sweepValue(r: SweepRow, name: SweepName): string {
  * @returns the row, not yet on a Pareto front (see {@link markParetoFront})
  * @example
  * ```ts
- * sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const row = sweepRow(simulate(trace, base));
+ * row; // { interval: 10, replicas: 24, policy: "balanced", estimator: "ema", fromPrevious: true, rebalances: 19 }
+ * row.meanRealizedBalancedness; // 0.8493...
  * ```
  */
 export function sweepRow(r: SimulationResult): SweepRow {
@@ -198,7 +210,9 @@ export const MAX_SWEEP_CONFIGURATIONS = 1000;
  * @returns the configurations, `base` first varied by the first name
  * @example
  * ```ts
- * sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const grid = sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] });
+ * grid.map((c) => `${c.interval} ${c.estimator}`); // ["50 mean", "50 ema", "100 mean", "100 ema"]
  * ```
  */
 export function sweepGrid(
@@ -275,7 +289,10 @@ function shareTrace(trace: LoadTrace): SharedTrace {
  * @returns a view over the whole buffer (no copy)
  * @example
  * ```ts
- * sharedView(shared).length; // steps * layers * experts
+ * // One step of 2 layers x 4 experts as int32 counts: 4 bytes each.
+ * const buffer = new SharedArrayBuffer(2 * 4 * 4);
+ * sharedView({ buffer, dtype: "int32" }); // Int32Array [0, 0, 0, 0, 0, 0, 0, 0]
+ * sharedView({ buffer, dtype: "float32" }).length; // 8
  * ```
  */
 export function sharedView(
@@ -297,7 +314,12 @@ export function sharedView(
  * @returns the same rows
  * @example
  * ```ts
- * markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const grid = sweepGrid(base, { previous: ["yes", "no"], interval: ["10", "50"] });
+ * const rows = markParetoFront(grid.map((c) => sweepRow(simulate(trace, c))));
+ * rows.filter((r) => !r.paretoOptimal).map((r) => [r.interval, r.fromPrevious]);
+ * // [[50, false]]: every 10 steps from the previous placement balances better and moves less
  * ```
  */
 export function markParetoFront<T extends SweepRow>(rows: T[]): T[] {
@@ -328,8 +350,11 @@ export function markParetoFront<T extends SweepRow>(rows: T[]): T[] {
  *   worker, when a configuration cannot run; the other workers are stopped
  * @example
  * ```ts
- * const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {});
- * rows.map((r) => r.meanRealizedBalancedness); // [0.93..., 0.92...]
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const base = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * const rows = await runSweep(trace, sweepGrid(base, { interval: ["10", "50"] }), 2, () => {});
+ * rows.map((r) => [r.interval, r.paretoOptimal]); // [[10, true], [50, true]]
+ * rows[1].meanRealizedBalancedness; // 0.8204...
  * ```
  */
 export async function runSweep(

@@ -76,7 +76,7 @@ export function expertColor(expert: number, numExperts: number, numGroups = 1): 
  *
  * @example
  * ```ts
- * groupColor(1, 8); // "#..." the middle shade of group 1
+ * groupColor(1, 8); // "#...": the middle shade of group 1
  * ```
  */
 export function groupColor(group: number, numGroups: number): string {

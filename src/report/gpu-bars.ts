@@ -44,7 +44,7 @@ function binMax(values: ArrayLike<number>, maxBars: number): { values: number[];
  * @example
  * ```ts
  * svgGpuBars(3, [10, 2, 3, 1], [4, 4, 4, 4], { lowerBound: 4, gpusPerNode: 2 });
- * // '<svg ... class="chart gpu-bars" ... aria-label="Layer 3: load per GPU before and after EPLB">...'
+ * // '<svg ... class="chart gpu-bars" ... aria-label="Layer 3: load per GPU before and after EPLB" ...>...'
  * ```
  */
 export function svgGpuBars(

@@ -15,7 +15,7 @@ export interface LayerBalanceOptions {
  * @example
  * ```ts
  * svgLayerBalance([0.4, 0.5], [0.93, 0.95]);
- * // '<svg ... class="chart layer-balance" ... aria-label="Balancedness per layer">...'
+ * // '<svg ... class="chart layer-balance" ... aria-label="Balancedness per layer" ...>...'
  * ```
  */
 export function svgLayerBalance(

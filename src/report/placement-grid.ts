@@ -47,7 +47,7 @@ const GAP = 14;
  * @example
  * ```ts
  * svgPlacementGrid(0, [0, 1, 2, 0], { numExperts: 3, numGpus: 2 });
- * // '<svg ... class="chart placement-grid" ... data-cells="4" ...><rect ...><title>GPU 0, slot 0 (physical slot 0): expert 0 ...'
+ * // '<svg ... class="chart placement-grid" ... data-cells="4" ...><rect ...><title>GPU 0, slot 0 (physical slot 0): expert 0</title></rect>...'
  * ```
  */
 export function svgPlacementGrid(

@@ -283,7 +283,9 @@ export function sweepSection(
  *   topology), which `simulate` never returns
  * @example
  * ```ts
- * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));
+ * const trace = synthesizeTrace({ steps: 200, layers: 2, experts: 16, seed: 2, drift: 0.03 });
+ * const config = { numReplicas: 24, numGroups: 4, numNodes: 2, numGpus: 8, interval: 10, window: 10 };
+ * writeFileSync("sim.html", simulationHtml(simulate(trace, config), "synthetic trace"));
  * ```
  */
 export function simulationHtml(r: SimulationResult, traceName: string): string {

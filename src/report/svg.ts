@@ -327,7 +327,7 @@ export interface LineChartOptions {
  * @example
  * ```ts
  * svgLineChart({ title: "Balancedness", series: [{ name: "after", values: [0.9, 0.95], color: "#2166ac" }] });
- * // '<svg xmlns="http://www.w3.org/2000/svg" class="chart line-chart" ... role="img" aria-label="Balancedness">...'
+ * // '<svg xmlns="http://www.w3.org/2000/svg" class="chart line-chart" ... role="img" aria-label="Balancedness" ...>...'
  * ```
  */
 export function svgLineChart(o: LineChartOptions): string {
@@ -519,7 +519,7 @@ export function barPanel(
  * @example
  * ```ts
  * svgBarChart({ title: "GPU load", categories: ["0", "1"], series: [{ name: "load", values: [3, 5], color: "#2166ac" }] });
- * // '<svg ... class="chart bar-chart" ... aria-label="GPU load">...<rect ...><title>0 load: 3</title></rect>...'
+ * // '<svg ... class="chart bar-chart" ... aria-label="GPU load" ...>...<rect ...><title>0 load: 3</title></rect>...'
  * ```
  */
 export function svgBarChart(o: BarChartOptions): string {

@@ -29,12 +29,14 @@ import { type Claim, jsdocExamples, matches, prepareExample } from "./jsdoc-exam
  *   last variable); `// name = <literal>` (several joined by `, ` or `; `) checks variables;
  *   `// throws [SomeError][: message]` expects a throw (of that class; the message must contain
  *   the text, an ending `...` cut). Literals are JSON-like (`[1, 2]`, `{ a: 1 }`, `"x"`, numbers,
- *   `true`), `Int32Array [1, 2]` (type checked too) and `0.93...` (digits checked); objects
- *   are compared on the keys the comment names. Prose, or a value with `...` elided, is not
- *   checked.
- * - SKIPPED lists, by first line, the examples that cannot run alone (they show a call inside
- *   code that prepares its arguments); a listed example that runs is a failure, so the list only
- *   shrinks.
+ *   `true`), `Int32Array [1, 2]` (type checked too), `Float64Array(1024)` (type and length),
+ *   `0.93...` (digits checked) and `"<svg ... class=\"x\" ...>..."` (a string with parts left
+ *   out: the rest checked in order, anchored at the ends that are not `...`); objects are
+ *   compared on the keys the comment names (`{ a: 1, b: ..., ... }`: `b` must be there). A value
+ *   left open at the end of a comment line goes on over the comment lines below it. Prose, or
+ *   an array with members left out, is not checked.
+ * - Every example runs alone: it prepares its inputs itself (a tiny trace or load matrix), so
+ *   there is no skip list; the runner's own failures are tested at the end.
  */
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -72,69 +74,6 @@ function writePlacementFixtures(dir: string): void {
   const small = main.rebalanceExperts([[10, 40, 20, 30]], 8, 1, 1, 8);
   writeFileSync(join(dir, "expert_map.json"), node.vllmAscendExpertMap(small.placement, 8));
 }
-
-const SKIPPED = new Map<string, string>([
-  [
-    'const rows = await runSweep(trace, grid, 1, () => {}); / writeFileSync("sweep.html", sweepHtml(trace, base, rows, "trace.npy"));',
-    "shows a call inside code that prepares `trace`, `grid` and `base`",
-  ], // src/pipeline/sweep-report.ts
-  [
-    'formatPlanSummary(metrics, "1 file (loads file)");',
-    "shows a call inside code that prepares `metrics`",
-  ], // src/cli/plan.ts
-  [
-    "formatMigrationLine(metrics.migration, 16704);",
-    "shows a call inside code that prepares `metrics`",
-  ], // src/cli/plan.ts
-  [
-    'formatSimulationTable(result, "trace.npy");',
-    "shows a call inside code that prepares `result`",
-  ], // src/cli/simulate.ts
-  [
-    'simulationJson(result, "trace.npy").meanRealizedBalancedness; // 0.93...',
-    "shows a call inside code that prepares `result`",
-  ], // src/cli/simulate.ts
-  [
-    'writeFileSync("sim.html", simulationHtml(simulate(trace, config), "trace.npy"));',
-    "shows a call inside code that prepares `trace`",
-  ], // src/cli/simulate.ts
-  [
-    "strategySummary(result.eplb).meanRealizedBalancedness; // 0.88...",
-    "shows a call inside code that prepares `result`",
-  ], // src/cli/sweep.ts
-  [
-    'sweepValue(row, "previous"); // "yes" / sweepValue(row, "move-budget"); // "0.1" (or "default")',
-    "shows a call inside code that prepares `row`",
-  ], // src/cli/sweep.ts
-  [
-    "sweepRow(simulate(trace, config)).meanRealizedBalancedness; // 0.93...",
-    "shows a call inside code that prepares `trace`",
-  ], // src/cli/sweep.ts
-  [
-    'sweepGrid(base, { interval: ["50", "100"], estimator: ["mean", "ema"] }).length; // 4',
-    "shows a call inside code that prepares `base`",
-  ], // src/cli/sweep.ts
-  [
-    "sharedView(shared).length; // steps * layers * experts",
-    "shows a call inside code that prepares `shared`",
-  ], // src/cli/sweep.ts
-  [
-    "markParetoFront(rows).filter((r) => r.paretoOptimal).map((r) => r.interval); // [25, 100, 200]",
-    "shows a call inside code that prepares `rows`",
-  ], // src/cli/sweep.ts
-  [
-    'const rows = await runSweep(trace, sweepGrid(base, { interval: ["50", "100"] }), 2, () => {}); / rows.map((r) => r.meanRealizedBalancedness); // [0.93..., 0.92...]',
-    "shows a call inside code that prepares `trace`",
-  ], // src/cli/sweep.ts
-  [
-    'sweepCsv(rows).split("\\n")[0]; // "interval,window,replicas,policy,estimator,from_previous,balancedness,..."',
-    "shows a call inside code that prepares `rows`",
-  ], // src/cli/sweep.ts
-  [
-    'formatSweepTable(rows, "trace.npy"); // "eplb simulate --sweep: trace.npy, 4 configurations\\n..."',
-    "shows a call inside code that prepares `rows`",
-  ], // src/cli/sweep.ts
-]);
 
 const ENTRIES: Record<string, Record<string, unknown>> = {
   eplb: main,
@@ -290,23 +229,91 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
     assert.ok(examples.length > 100, `${examples.length} examples`);
   });
 
+  test("every @example of src/ is a ```ts block, so none escapes the runner", () => {
+    const bare: string[] = [];
+    for (const path of sourceFiles(join(root, "src"))) {
+      const lines = readFileSync(path, "utf8").split("\n");
+      lines.forEach((line, i) => {
+        if (
+          /^\s*\*\s*@example\b/.test(line) &&
+          !/^\s*\*\s*```(ts|typescript)\s*$/.test(lines[i + 1])
+        ) {
+          bare.push(`${relative(root, path)}:${i + 1}`);
+        }
+      });
+    }
+    assert.deepEqual(bare, [], "an @example must open a ```ts block on its next line");
+  });
+
   for (const example of examples) {
-    const reason = SKIPPED.get(example.key);
-    test(`${example.file}:${example.line}: ${example.key.slice(0, 60)}`, async () => {
-      if (reason === undefined) return run(example.file, example.code, cwd);
-      await assert.rejects(
-        run(example.file, example.code, cwd),
-        `listed as not runnable (${reason}) yet it runs: remove it from SKIPPED`,
-      );
-    });
+    test(`${example.file}:${example.line}: ${example.key.slice(0, 60)}`, () =>
+      run(example.file, example.code, cwd));
   }
 
-  test("every SKIPPED entry names an existing example", () => {
-    const keys = new Set(examples.map((e) => e.key));
-    assert.deepEqual(
-      [...SKIPPED.keys()].filter((key) => !keys.has(key)),
-      [],
-      "SKIPPED names examples that no longer exist (changed or moved: run them instead)",
-    );
+  // The runner must be able to fail: an example that rots is caught, whichever way it rots.
+  describe("an example fails when", () => {
+    // Each case passes when its claim is right, so what fails below is the claim alone.
+    const file = "src/index.ts";
+    test("a claimed value is not what the code gives", async () => {
+      await run(file, "[1, 2].length; // 2\n", cwd);
+      await assert.rejects(run(file, "[1, 2].length; // 3\n", cwd), /the comment says 3/);
+      const plan = "const plan = rebalanceExperts([[1, 2]], 2, 1, 1, 1);\n";
+      await run(file, `${plan}plan.logcnt; // [[1, 1]]\n`, cwd);
+      await assert.rejects(run(file, `${plan}plan.logcnt; // [[2, 1]]\n`, cwd), /the code gives/);
+    });
+    test("a string with parts left out lacks a part, or has it elsewhere", async () => {
+      const code = '"<svg class=\\"a\\">x</svg>";';
+      await run(file, `${code} // '<svg ... class="a">...'\n`, cwd);
+      await run(file, `${code} // '...>x</svg>'\n`, cwd);
+      await assert.rejects(
+        run(file, `${code} // '<svg ... class="b">...'\n`, cwd),
+        /the code gives/,
+      );
+      await assert.rejects(run(file, `${code} // 'class="a">...'\n`, cwd), /the code gives/);
+      await assert.rejects(run(file, `${code} // '...>x</sv'\n`, cwd), /the code gives/);
+    });
+    test("an object with parts left out differs on a key it names", async () => {
+      const code =
+        'const t = { dtype: "int32", data: new Float64Array(4), n: 2 / 3, extra: 1 };\nt;';
+      await run(
+        file,
+        `${code} // { dtype: "int32", data: Float64Array(4), n: 0.666..., ... }\n`,
+        cwd,
+      );
+      await run(file, `${code} // { dtype: "int32",\n// data: ..., ... }\n`, cwd);
+      for (const wrong of [
+        '{ dtype: "int64", ... }',
+        "{ data: Float64Array(5), ... }",
+        "{ data: Int32Array(4), ... }",
+        "{ n: 0.665..., ... }",
+        "{ missing: ..., ... }",
+        '{ dtype: "int32",\n// n: 1 }',
+      ]) {
+        await assert.rejects(run(file, `${code} // ${wrong}\n`, cwd), /the code gives/, wrong);
+      }
+    });
+    test("it uses a name nothing defines (inputs it does not prepare)", async () => {
+      await assert.rejects(run(file, "strategySummary(result.eplb);\n", cwd), ReferenceError);
+    });
+    test("it imports a name its entry does not export", async () => {
+      await run(file, 'import { planDeepseek } from "eplb";\n', cwd);
+      await assert.rejects(
+        run(file, 'import { planWithMetrics } from "eplb";\n', cwd),
+        /planWithMetrics is not exported by eplb/,
+      );
+    });
+    test("a claimed throw does not happen, or is another error or message", async () => {
+      const bad = "toLoadMatrix([[-1]]); // throws";
+      await run(file, `${bad} EplbInputError: must be >= 0\n`, cwd);
+      await assert.rejects(
+        run(file, "toLoadMatrix([[1]]); // throws\n", cwd),
+        /nothing was thrown/,
+      );
+      await assert.rejects(run(file, `${bad} UsageError\n`, cwd), {
+        actual: "EplbInputError",
+        expected: "UsageError",
+      });
+      await assert.rejects(run(file, `${bad}: must be > 0\n`, cwd), /the message is/);
+    });
   });
 });

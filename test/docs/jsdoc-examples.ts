@@ -10,7 +10,7 @@ export interface JsdocExample {
   code: string;
   /**
    * The first two lines that are neither blank nor a comment, joined by ` / `: the example's name
-   * in a skip list, which survives moving the example to another file.
+   * in test titles.
    */
   key: string;
 }
@@ -59,6 +59,26 @@ export class Approx {
   ) {}
 }
 
+/**
+ * A string written with `...` where text is left out: the actual string holds the pieces in
+ * order (white space beside a `...` trimmed), starts with the first unless the string starts with
+ * `...`, and ends with the last unless it ends with `...`.
+ */
+export class Elided {
+  constructor(readonly pieces: string[]) {}
+}
+
+/** A typed array written as `Float64Array(1024)`: its type and length are checked. */
+export class TypedLength {
+  constructor(
+    readonly type: string,
+    readonly length: number,
+  ) {}
+}
+
+/** A value written as `...` after a key: anything (the key must be there). */
+const ANY = Symbol("any value");
+
 /** A typed array written as `Int32Array [1, 2]`. */
 export class Typed {
   constructor(
@@ -71,8 +91,8 @@ const PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*(?=\s*=\s)/;
 
 /**
  * The claims of a comment such as `// 8`, `// [1, 3]: why`, `// a = [1, 2], b = 3`,
- * `// 60; count = [2, 2, 1, 1]` or `// throws EplbInputError: message`. Prose, and values that are
- * not literals (`0.93... and more`, `{ ..., ... }`), make no claim.
+ * `// 60; count = [2, 2, 1, 1]`, `// "eplb plan: ..."` or `// throws EplbInputError: message`.
+ * Prose, and values that are not literals (`0.93... and more`, `{ ..., ... }`), make no claim.
  *
  * @example
  * ```ts
@@ -151,11 +171,97 @@ function literalValue(raw: string): unknown {
   if (!/^(?:[[{"'\d-]|true$|false$|null$|undefined$|NaN$|Infinity$|[A-Z]\w*Array$)/.test(raw)) {
     return NOT_LITERAL;
   }
-  if (raw.includes("...")) return NOT_LITERAL;
+  if (raw.includes("...") && (raw[0] === '"' || raw[0] === "'")) return elidedString(raw);
+  const code = elisionCalls(raw);
+  if (code === null) return NOT_LITERAL;
   try {
-    // Only literals reach here (the first character says so; `...` elisions are refused above).
-    return new Function("__typed", `"use strict"; return (${typedCalls(raw)});`)(
+    // Only literals reach here (the first character says so; `...` became helper calls).
+    return new Function(
+      "__typed",
+      "__length",
+      "__approx",
+      "__elided",
+      "__any",
+      `"use strict"; return (${typedCalls(code)});`,
+    )(
       (type: string, values: unknown[]) => new Typed(type, values),
+      (type: string, length: number) => new TypedLength(type, length),
+      (digits: string) => literalValue(`${digits}...`),
+      (text: string) => elidedString(JSON.stringify(text)),
+      ANY,
+    );
+  } catch {
+    return NOT_LITERAL;
+  }
+}
+
+/**
+ * The elisions of an object or array literal as helper calls: `0.93...` as `__approx("0.93")`,
+ * a string with `...` as `__elided(...)`, `key: ...` as `key: __any` (any value), a `...` member
+ * of an object dropped (keys not named are not compared anyway), `Float64Array(1024)` as
+ * `__length("Float64Array", 1024)`. Null when a `...` stands anywhere else (in an array, whose
+ * length is compared): such a value makes no claim.
+ */
+function elisionCalls(raw: string): string | null {
+  let out = "";
+  const stack: string[] = [];
+  for (let i = 0; i < raw.length; ) {
+    const c = raw[i];
+    if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < raw.length && raw[j] !== c) j += raw[j] === "\\" ? 2 : 1;
+      const literal = raw.slice(i, j + 1);
+      out += literal.includes("...")
+        ? `__elided(${JSON.stringify(new Function(`"use strict"; return (${literal});`)())})`
+        : literal;
+      i = j + 1;
+      continue;
+    }
+    const approx = /^-?\d+\.\d+\.\.\./.exec(raw.slice(i));
+    if (approx && !/[\w.]/.test(raw[i - 1] ?? "")) {
+      out += `__approx(${JSON.stringify(approx[0].slice(0, -3))})`;
+      i += approx[0].length;
+      continue;
+    }
+    if (raw.startsWith("...", i)) {
+      const before = out.trimEnd();
+      const after = raw.slice(i + 3).trimStart();
+      if (before.endsWith(":")) out += "__any";
+      else if (stack.at(-1) === "{" && /[{,]$/.test(before) && /^[,}]/.test(after)) {
+        out = before;
+        // Drop the member and its comma: `{ a: 1, ... }` and `{ ..., a: 1 }` both read `{ a: 1 }`.
+        if (after.startsWith(",") && before.endsWith("{")) i = raw.indexOf(",", i + 3);
+      } else return null;
+      i += 3;
+      continue;
+    }
+    if ("{[(".includes(c)) stack.push(c);
+    else if ("}])".includes(c)) stack.pop();
+    out += c;
+    i++;
+  }
+  return out.replace(
+    /\b((?:Int8|Uint8|Int16|Uint16|Int32|Uint32|Float32|Float64)Array)\((\d+)\)/g,
+    '__length("$1", $2)',
+  );
+}
+
+/** A whole string literal with `...` elisions as an {@link Elided}; anything else is no claim. */
+function elidedString(raw: string): Elided | typeof NOT_LITERAL {
+  const quote = raw[0];
+  if ((quote !== '"' && quote !== "'") || raw.at(-1) !== quote || raw.length < 2)
+    return NOT_LITERAL;
+  // One literal, not two joined by other code: no unescaped quote inside.
+  const inner = raw.slice(1, -1);
+  if (new RegExp(`(^|[^\\\\])${quote}`).test(inner)) return NOT_LITERAL;
+  try {
+    const text = new Function(`"use strict"; return (${raw});`)() as unknown;
+    if (typeof text !== "string") return NOT_LITERAL;
+    // White space beside `...` belongs to the elision: `<svg ... class="a">` fits `<svg class="a">`.
+    const pieces = text.split("...");
+    const last = pieces.length - 1;
+    return new Elided(
+      pieces.map((p, i) => (i > 0 ? p.trimStart() : p)).map((p, i) => (i < last ? p.trimEnd() : p)),
     );
   } catch {
     return NOT_LITERAL;
@@ -194,6 +300,27 @@ export function matches(actual: unknown, expected: unknown): boolean {
     return (
       typeof actual === "number" &&
       Math.abs(actual - expected.value) < 10 ** -expected.decimals * (1 + 1e-9)
+    );
+  }
+  if (expected instanceof Elided) {
+    if (typeof actual !== "string") return false;
+    const { pieces } = expected;
+    const last = pieces.length - 1;
+    if (!actual.startsWith(pieces[0])) return false;
+    let from = pieces[0].length;
+    for (let i = 1; i < last; i++) {
+      const at = actual.indexOf(pieces[i], from);
+      if (at < 0) return false;
+      from = at + pieces[i].length;
+    }
+    return actual.length - pieces[last].length >= from && actual.endsWith(pieces[last]);
+  }
+  if (expected === ANY) return actual !== undefined;
+  if (expected instanceof TypedLength) {
+    return (
+      ArrayBuffer.isView(actual) &&
+      actual.constructor.name === expected.type &&
+      (actual as unknown as ArrayLike<number>).length === expected.length
     );
   }
   if (expected instanceof Typed) {
@@ -329,5 +456,30 @@ function claimsAfter(code: string, s: ts.Statement, next: ts.Statement | undefin
   if (next && first.pos >= next.getStart()) return [];
   // A comment on a later line belongs to this statement only if a blank line does not part them.
   if (/\n\s*\n/.test(code.slice(s.end, first.pos))) return [];
-  return commentClaims(code.slice(first.pos + 2, first.end));
+  let text = code.slice(first.pos + 2, first.end);
+  // A value left open (`// { a: 1,`) goes on over the comment lines right below it.
+  for (let end = first.end; openBrackets(text) > 0; ) {
+    const more = ts.getLeadingCommentRanges(code, end)?.[0];
+    if (!more || more.kind !== ts.SyntaxKind.SingleLineCommentTrivia) break;
+    if ((next && more.pos >= next.getStart()) || /\n\s*\n/.test(code.slice(end, more.pos))) break;
+    text += ` ${code.slice(more.pos + 2, more.end).trim()}`;
+    end = more.end;
+  }
+  return commentClaims(text);
+}
+
+/** Brackets opened and not closed in `text`, outside strings. */
+function openBrackets(text: string): number {
+  let depth = 0;
+  let quote = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === "\\") i++;
+      else if (c === quote) quote = "";
+    } else if (c === '"' || c === "'") quote = c;
+    else if ("[{(".includes(c)) depth++;
+    else if ("]})".includes(c)) depth--;
+  }
+  return depth;
 }

@@ -96,7 +96,7 @@ export function checkShapeLimits(
  *
  * @example
  * ```ts
- * shapeLimitsText(); // "up to 4096 layers, 65536 experts, 65536 slots per layer, ..."
+ * shapeLimitsText(); // "up to 4096 layers, 65536 experts and 65536 slots per layer, ..."
  * ```
  */
 export function shapeLimitsText(): string {

@@ -46,7 +46,7 @@ export type ClusterShape = Pick<Topology, "numGpus"> &
  * @example
  * ```ts
  * const t = makeTopology(256, 288, 8, 4, 32);
- * // t.slotsPerGpu === 9, t.gpusPerNode === 8, t.hierarchical === true
+ * t; // { slotsPerGpu: 9, gpusPerNode: 8, hierarchical: true }
  * makeTopology(16, 16, 4, 2, 6);
  * // throws EplbInputError: numGpus (6) must divide numReplicas (16)
  * makeTopology(4, 8, 3, 2, 4).hierarchical; // false: 3 groups on 2 nodes is the global path

@@ -35,7 +35,7 @@ export interface LayerCoActivation {
  * const r = makeRouting({ tokens: 2, layers: 1, k: 3, experts: 4,
  *   topk: new Int32Array([0, 1, 2, 1, 2, -1]), rank: null });
  * const c = layerCoActivation(r, 0);
- * // pairs (0,1) 1, (0,2) 1, (1,2) 2
+ * [c.first, c.second, c.count]; // [[0, 0, 1], [1, 2, 2], [1, 1, 2]]: pairs (0,1) 1, (0,2) 1, (1,2) 2
  * ```
  */
 export function layerCoActivation(
