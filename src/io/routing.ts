@@ -6,6 +6,7 @@
  */
 import { closeSync, openSync, statSync } from "node:fs";
 import { makeRouting, type Routing } from "../core/routing/routing.js";
+import { requireDistinctFiles } from "./distinct-files.js";
 import { EplbFormatError, fileReadError } from "./errors.js";
 import type { NpyHeader } from "./npy.js";
 import { INTEGER_DTYPES, npyFileHeader, readAt } from "./npy-stream.js";
@@ -202,6 +203,7 @@ export function readRoutingFiles(
   const npy: NpyFile[] = [];
   const dumps: string[] = [];
   try {
+    requireDistinctFiles(paths, "its tokens");
     for (const path of paths) {
       const file = isFolder(path) ? null : openNpy(path);
       if (file) npy.push(file);

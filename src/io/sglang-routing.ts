@@ -3,6 +3,7 @@
  * token chose in each layer, and the rank it was served on (placement by co-activation and
  * locality needs both).
  */
+import { requireDistinctFiles } from "./distinct-files.js";
 import { EplbFormatError } from "./errors.js";
 import { readValue } from "./read.js";
 import { readSglangPassDump, sglangDumpKind } from "./sglang.js";
@@ -53,6 +54,7 @@ export interface TokenRouting {
  */
 export function readRouting(paths: string | readonly string[]): TokenRouting {
   const files = (typeof paths === "string" ? [paths] : paths).flatMap(expandLoadPath);
+  requireDistinctFiles(files, "its tokens");
   const chunks: { topk: Int32Array; rank: number; id: number; tokens: number }[] = [];
   let shape: { layers: number; k: number; experts: number } | undefined;
   const repeats = new RepeatedRecords();

@@ -5,9 +5,10 @@
  * expert-statistic folder handed whole to {@link readLoads}.
  */
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import type { LoadMatrix } from "../core/model/matrix.js";
 import { isLongCsv } from "./csv-long.js";
+import { requireDistinctFiles } from "./distinct-files.js";
 import { EplbFormatError, fileReadError, readFileBytes } from "./errors.js";
 import { type Float64Trace, selectSteps } from "./interpret.js";
 import { loadsFromValue } from "./load-values.js";
@@ -132,12 +133,7 @@ export function readLoadSources(
 ): LoadSource {
   const files = paths.flatMap(expandLoadPath);
   if (files.length === 0) throw new EplbFormatError("--loads", "no file given");
-  const seen = new Set<string>();
-  for (const f of files) {
-    const key = resolve(f);
-    if (seen.has(key)) throw new EplbFormatError(f, "is given twice: it would be counted twice");
-    seen.add(key);
-  }
+  requireDistinctFiles(files, "it");
   const warnings: string[] = [];
   // One file at a time: a dump's records are summed by pass, then the file is let go.
   const sum = new SglangPassSum();

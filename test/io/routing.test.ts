@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { EplbFormatError } from "../../src/io/errors.js";
 import {
@@ -101,6 +101,29 @@ describe("readRoutingFiles: .npy [tokens, layers, k]", () => {
     writeSync(fd, new Uint8Array(1), 0, 1, head.length + tokens * 8 - 1);
     closeSync(fd);
     assert.throws(() => readRoutingFiles([path], 4), /more than eplb reads \(134217728, 512 MiB\)/);
+  });
+});
+
+describe("readRoutingFiles: a file given twice", () => {
+  const dir = join(repoRoot, "test/fixtures/engines/sglang");
+  test(".npy by two spellings of its path is refused: its tokens would count twice", () => {
+    const r = file("twice.npy", npyBytes([0, 1, 2, 3], [2, 1, 2], "<i8"));
+    const again = `${dirname(r)}/./${basename(r)}`; // the same file, spelt otherwise
+    assert.throws(
+      () => readRoutingFiles([r, again], 4),
+      (e: unknown) =>
+        e instanceof EplbFormatError &&
+        e.message === `${again}: is given twice: its tokens would be counted twice`,
+    );
+  });
+  test("a dump folder and a file in it are refused; each once is read", () => {
+    const folder = join(dir, "per_token");
+    const one = join(folder, readdirSync(folder).sort()[0]);
+    assert.throws(
+      () => readRoutingFiles([folder, one], 8),
+      /is given twice: its tokens would be counted twice/,
+    );
+    assert.throws(() => readPassRouting([folder, folder], 8), /is given twice/);
   });
 });
 
