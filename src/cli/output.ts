@@ -223,12 +223,5 @@ export const percent2 = (x: number): string => `${(x * 100).toFixed(2)}%`;
  */
 export const slotCount = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
-/**
- * Six significant digits, for machine-readable output.
- *
- * @example
- * ```ts
- * round6(0.881656584695); // 0.881657
- * ```
- */
-export const round6 = (x: number): number => Number(x.toPrecision(6));
+// Six significant digits, for machine-readable output: the one definition is the core's.
+export { round6 } from "../core/routing/summary.js";

@@ -9,7 +9,7 @@ import type { Topology } from "../core/model/topology.js";
 import { rebalanceExperts } from "../core/rebalance.js";
 import { dispatchStats } from "../core/routing/dispatch.js";
 import type { Routing } from "../core/routing/routing.js";
-import { r6 } from "../core/routing/summary.js";
+import { round6 } from "../core/routing/summary.js";
 
 /** `metrics.hierarchy`: the price of a strict hierarchy, and what `--relaxed` plans instead. */
 export interface HierarchyMetrics extends HierarchyPrice {
@@ -55,7 +55,7 @@ export function hierarchyMetrics(
   routing?: Routing | null,
 ): HierarchyMetrics {
   const price = hierarchyPrice(loads, maxGpuLoad, flatBounds, topology);
-  const out: HierarchyMetrics = { ...price, bound: price.bound.map(r6) };
+  const out: HierarchyMetrics = { ...price, bound: price.bound.map(round6) };
   if (relaxedPolicy) {
     const { numReplicas, numGroups, numNodes, numGpus } = topology;
     const r = rebalanceExperts(loads, numReplicas, numGroups, numNodes, numGpus, {

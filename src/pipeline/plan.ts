@@ -22,7 +22,7 @@ import {
 import { dispatchStats } from "../core/routing/dispatch.js";
 import type { Routing } from "../core/routing/routing.js";
 import type { LocalityMetrics } from "../core/routing/summary.js";
-import { r6 } from "../core/routing/summary.js";
+import { round6 } from "../core/routing/summary.js";
 import { type HierarchyMetrics, hierarchyMetrics } from "./locality.js";
 import type { ScheduleMetrics } from "./schedule.js";
 
@@ -150,11 +150,11 @@ export function planWithMetrics(
   if (result.unlocalized && options.routing) {
     const shape = { numGpus, numNodes, numGroups };
     const side = (p: Placement, m: PlacementMetrics): LocalityPlanSide => ({
-      remoteNodesPerToken: r6(
+      remoteNodesPerToken: round6(
         dispatchStats(options.routing as Routing, p, shape).remoteNodesPerToken,
       ),
-      balancedness: r6(m.balancedness),
-      maxGpuLoad: r6(meanOf(m.maxGpuLoad)),
+      balancedness: round6(m.balancedness),
+      maxGpuLoad: round6(meanOf(m.maxGpuLoad)),
     });
     metrics.localityPlan = {
       locality: localityOf(result.topology, options.relaxedHierarchy),
@@ -176,7 +176,7 @@ export function planWithMetrics(
       }
       metrics.localityPlan.fromPrevious = {
         localityGain: localityGain(options.localityGain),
-        previousRemoteNodesPerToken: r6(
+        previousRemoteNodesPerToken: round6(
           dispatchStats(options.routing, previous, shape).remoteNodesPerToken,
         ),
         unlocalizedSlotsChanged,

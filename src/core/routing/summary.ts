@@ -57,11 +57,12 @@ export function dispatchSummary(
   const s = dispatchStats(routing, placement, shape);
   const n = s.numNodes;
   const traffic: number[][] = [];
-  for (let i = 0; i < n; i++) traffic.push(Array.from(s.traffic.subarray(i * n, (i + 1) * n), r6));
+  for (let i = 0; i < n; i++)
+    traffic.push(Array.from(s.traffic.subarray(i * n, (i + 1) * n), round6));
   return {
-    remoteNodesPerToken: r6(s.remoteNodesPerToken),
-    perLayer: Array.from(s.perLayer, r6),
-    crossNodeShare: r6(s.crossNodeShare),
+    remoteNodesPerToken: round6(s.remoteNodesPerToken),
+    perLayer: Array.from(s.perLayer, round6),
+    crossNodeShare: round6(s.crossNodeShare),
     traffic,
   };
 }
@@ -71,10 +72,10 @@ export function dispatchSummary(
  *
  * @example
  * ```ts
- * r6(0.123456789); // 0.123457
+ * round6(0.123456789); // 0.123457
  * ```
  */
-export const r6 = (x: number): number => Number(x.toPrecision(6));
+export const round6 = (x: number): number => Number(x.toPrecision(6));
 
 /**
  * The `metrics.locality` object: the routing's shape and the dispatch figures of a placement

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { dispatchStats } from "../../../src/core/routing/dispatch.js";
 import { makeRouting } from "../../../src/core/routing/routing.js";
-import { dispatchSummary, localityMetrics, r6 } from "../../../src/core/routing/summary.js";
+import { dispatchSummary, localityMetrics, round6 } from "../../../src/core/routing/summary.js";
 import { placementFromPhy2log } from "../../../src/index.js";
 
 // 3 nodes x 1 GPU x 2 slots, 2 layers of 4 experts; 3 tokens, top-2, one per node.
@@ -39,12 +39,15 @@ describe("dispatchSummary", () => {
   test("is dispatchStats rounded to six digits, traffic nested [src][dst]", () => {
     const s = dispatchStats(routing, placement, shape);
     const j = dispatchSummary(routing, placement, shape);
-    assert.equal(j.remoteNodesPerToken, r6(s.remoteNodesPerToken));
-    assert.equal(j.crossNodeShare, r6(s.crossNodeShare));
-    assert.deepEqual(j.perLayer, Array.from(s.perLayer, r6));
+    assert.equal(j.remoteNodesPerToken, round6(s.remoteNodesPerToken));
+    assert.equal(j.crossNodeShare, round6(s.crossNodeShare));
+    assert.deepEqual(j.perLayer, Array.from(s.perLayer, round6));
     assert.equal(j.traffic.length, 3);
     for (let src = 0; src < 3; src++) {
-      assert.deepEqual(j.traffic[src], Array.from(s.traffic.subarray(src * 3, src * 3 + 3), r6));
+      assert.deepEqual(
+        j.traffic[src],
+        Array.from(s.traffic.subarray(src * 3, src * 3 + 3), round6),
+      );
     }
     // Plain JSON: arrays, not typed arrays, so JSON.stringify writes lists.
     assert.ok(Array.isArray(j.perLayer) && Array.isArray(j.traffic[0]));
@@ -91,10 +94,10 @@ describe("localityMetrics", () => {
   });
 });
 
-test("r6 keeps six significant digits, at any scale", () => {
-  assert.equal(r6(0.123456789), 0.123457);
-  assert.equal(r6(123456789), 123457000);
-  assert.equal(r6(1 / 3), 0.333333);
-  assert.equal(r6(0), 0);
-  assert.equal(r6(2), 2);
+test("round6 keeps six significant digits, at any scale", () => {
+  assert.equal(round6(0.123456789), 0.123457);
+  assert.equal(round6(123456789), 123457000);
+  assert.equal(round6(1 / 3), 0.333333);
+  assert.equal(round6(0), 0);
+  assert.equal(round6(2), 2);
 });
