@@ -103,7 +103,7 @@ export function orderBitsDescending(
   order: Int32Array,
   workspace: OrderWorkspace = new OrderWorkspace(),
 ): void {
-  if (n > MAX_ITEMS) throw new RangeError(`orderDescending sorts at most 2^22 items, got ${n}`);
+  if (n > MAX_ITEMS) throw new RangeError(`orderBitsDescending sorts at most 2^22 items, got ${n}`);
   workspace.ensure(n);
   if (n <= INSERTION_MAX) insertionOrder(bits, n, order, workspace.bucketBits);
   else if (!bucketOrder(bits, n, order, workspace.bucketBits, workspace.bucketStart)) {
