@@ -203,7 +203,6 @@ export function readRoutingFiles(
   const npy: NpyFile[] = [];
   const dumps: string[] = [];
   try {
-    requireDistinctFiles(paths, "its tokens");
     for (const path of paths) {
       const file = isFolder(path) ? null : openNpy(path);
       if (file) npy.push(file);
@@ -223,6 +222,11 @@ export function readRoutingFiles(
 }
 
 function readNpyRouting(files: readonly NpyFile[], experts: number): Routing {
+  // Dumps are checked by readRouting, after their folders are expanded.
+  requireDistinctFiles(
+    files.map((f) => f.path),
+    "its tokens",
+  );
   let layers = 0;
   let k = 0;
   let tokens = 0;
