@@ -25,7 +25,19 @@ export interface StrategyCost {
 
 /**
  * Books one strategy's times during a replay: {@link step} per judged step (the simulator's
- * judging loop computes the time), {@link rebalance} per rebalance.
+ * judging loop computes the time), {@link rebalance} per rebalance. The first rebalance deploys
+ * the first plan and is free: a replay's total is its steps' MoE time plus the later stalls.
+ * @example
+ * ```ts
+ * const model = makeCostModel({ expertBytes: 1, intraGbps: 1, interGbps: 1, tokenUs: 1 });
+ * const ledger = new CostLedger(model, makeTopology(3, 4, 1, 2, 2), 2);
+ * const first = placementFromPhy2log([[0, 1, 2, 0]], 3);
+ * ledger.rebalance(null, first); // the first deployment: no stall
+ * ledger.step(1500, true); // 1.5 ms of MoE time
+ * ledger.rebalance(first, placementFromPhy2log([[0, 2, 1, 0]], 3), 4); // stall scheduled: 4 ms
+ * ledger.step(2500, true);
+ * ledger.result(false); // { moeMsPerStep: 2, transferMsPerRebalance: 4, totalMs: 8, ... }
+ * ```
  */
 export class CostLedger {
   private sumMs = 0;
