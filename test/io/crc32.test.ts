@@ -31,6 +31,8 @@ describe("crc32", () => {
     assert.equal(crc32(utf8("The quick brown fox jumps over the lazy dog")), 0x414fa339);
     assert.equal(crc32(new Uint8Array(32)), 0x190a55ad);
     assert.equal(crc32(new Uint8Array(32).fill(0xff)), 0xff6cab0b);
+    // Chunks continue a running checksum.
+    assert.equal(crc32(utf8("6789"), crc32(utf8("12345"))), 0xcbf43926);
   });
 
   test("always an unsigned 32-bit integer, even when the top bit is set", () => {
