@@ -103,6 +103,26 @@ describe("readYaml agrees with PyYAML", () => {
   });
 });
 
+describe("readYaml: where YAML 1.1 and a plain reading differ", () => {
+  test("a leading zero is refused: PyYAML reads 010 as octal 8 (regression: read as 10)", () => {
+    for (const [src, shown] of [
+      ["a: [010, 2]\n", "010"],
+      ["a: 09\n", "09"],
+      ["a: -07\n", "-07"],
+      ["010: [1]\n", "010"],
+    ]) {
+      assertRefused(
+        () => readYaml(text(src), "lb.yaml"),
+        EplbFormatError,
+        `lb.yaml: YAML line 1: integer "${shown}" has a leading zero, which PyYAML reads as octal (or as a string); write it without the zero`,
+      );
+    }
+    assert.deepEqual(readYaml(text("a: [0, -0, +0, 10, 0.5]\n"), "lb.yaml"), {
+      a: [0, -0, 0, 10, 0.5],
+    });
+  });
+});
+
 describe("readYaml: structure and refusals by line", () => {
   const yaml = (s: string) => readYaml(text(s), "c.yaml");
   const refused = (s: string, message: string) =>
