@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import {
   closeSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -23,13 +24,8 @@ import { assertRefused } from "../helpers/refused.js";
 import { tempFiles } from "../helpers/temp.js";
 
 const { dir } = tempFiles("eplb-atomic-");
-let n = 0;
-/** A fresh folder per test, so "no temporary file left" looks at this test's files only. */
-function folder(): string {
-  const d = join(dir, `t${n++}`);
-  mkdirSync(d);
-  return d;
-}
+/** A fresh folder per test, so "no temporary file left" looks at that test's files only. */
+const folder = () => mkdtempSync(join(dir, "t-"));
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -4,7 +4,7 @@
  * and dtype is refused before anything reaches the disk, and a failed stream leaves the old file.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -16,12 +16,8 @@ import { assertRefused } from "../helpers/refused.js";
 import { tempFiles } from "../helpers/temp.js";
 
 const { dir } = tempFiles("eplb-npy-write-");
-let n = 0;
-function folder(): string {
-  const d = join(dir, `t${n++}`);
-  mkdirSync(d);
-  return d;
-}
+/** A fresh folder per test, so "no temporary file left" looks at that test's files only. */
+const folder = () => mkdtempSync(join(dir, "t-"));
 const fixture = (name: string) =>
   readFileSync(fileURLToPath(new URL(`../../../test/fixtures/io/${name}`, import.meta.url)));
 
