@@ -114,10 +114,8 @@ describe("writeStoredZip", () => {
   });
 
   test("refuses an archive that would need ZIP64 instead of writing a broken one", () => {
-    const entries = Array.from({ length: 0xffff }, (_, i) => ({
-      name: `e${i}`,
-      data: new Uint8Array(0),
-    }));
+    const data = new Uint8Array(0);
+    const entries = Array.from({ length: 0xffff }, (_, i) => ({ name: `e${i}`, data }));
     // Regression: 65535 entries were written with 0xffff in the end record, the value that
     // tells readers (eplb's own, APPNOTE 4.4.1.4) to look for a ZIP64 record that was not there.
     assert.throws(
