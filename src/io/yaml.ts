@@ -18,7 +18,8 @@ interface Line {
  * flow sequences and mappings (`[0, 1, 2]`, `{0: [1, 2]}`, which may wrap over several lines as
  * PyYAML writes them) or block sequences (`- 1`). Scalars: integers, floats, true/false,
  * null/~, quoted and plain strings; `#` comments. Anchors, aliases, tags, multi-line strings and
- * several documents are refused. Keys become strings (`0:` is key `"0"`).
+ * several documents are refused, and so are integers with a leading zero (`010`), which PyYAML
+ * reads as octal. Keys become strings (`0:` is key `"0"`).
  *
  * @example
  * ```ts
@@ -245,6 +246,14 @@ function scalar(text: string, line: Line, p: BlockParser): FileValue {
   if (/^(?:true|True|TRUE)$/.test(t)) return true;
   if (/^(?:false|False|FALSE)$/.test(t)) return false;
   if (INT.test(t)) {
+    // YAML 1.1, which PyYAML's safe_load (TensorRT-LLM's loader) follows, reads 010 as octal 8
+    // and 09 as a string: reading either as decimal would be a silent difference.
+    if (/^[-+]?0\d/.test(t)) {
+      p.fail(
+        line,
+        `integer ${printable(t, 40)} has a leading zero, which PyYAML reads as octal (or as a string); write it without the zero`,
+      );
+    }
     const n = Number(t);
     if (!Number.isSafeInteger(n)) {
       // As a string it would become a layer key or an expert id rounded to a neighbour.

@@ -18,7 +18,7 @@ const PAD_EXTRA_ID = 0x4246;
  * `alignment` bytes, as `torch.save` lays its archives out (it pads every local header with an
  * `FB` extra field of `Z`s so storages can be memory-mapped). CRC-32 and sizes sit in the local
  * headers (no data descriptors), names are ASCII, timestamps are zero (1980-01-01, as torch);
- * no ZIP64, so the archive must stay below 4 GiB and 65535 entries.
+ * no ZIP64, so the archive must stay below 4 GiB and 65535 entries (65534 at most).
  *
  * @param entries the files, in archive order
  * @param alignment the data alignment in bytes (torch: 64)
@@ -52,7 +52,9 @@ export function writeStoredZip(entries: readonly ZipWriteEntry[], alignment = 64
   const centralStart = pos;
   const centralSize = names.reduce((n, name) => n + 46 + name.length, 0);
   const total = centralStart + centralSize + 22;
-  if (total > 0xffffffff || entries.length > 0xffff) {
+  // 0xffff entries or a 0xffffffff offset/size is the marker that sends readers to a ZIP64
+  // record (APPNOTE 4.4.1.4), which this writer does not write: those values are out of reach too.
+  if (total >= 0xffffffff || entries.length >= 0xffff) {
     throw new RangeError(`a ${total}-byte zip of ${entries.length} entries needs ZIP64`);
   }
   const out = new Uint8Array(total);

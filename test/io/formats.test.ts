@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -8,19 +8,9 @@ import { placementFromPhy2log } from "../../src/core/model/placement.js";
 import { readCsv } from "../../src/io/csv.js";
 import { EplbFormatError } from "../../src/io/errors.js";
 import { selectSteps } from "../../src/io/interpret.js";
-import {
-  detectFormat,
-  parseBytes,
-  readLoads,
-  readPlacement,
-  readTensorFile,
-  readTrace,
-  readValue,
-} from "../../src/io/read.js";
-import { readSafetensors } from "../../src/io/safetensors.js";
+import { readLoads, readPlacement, readTensorFile, readTrace } from "../../src/io/read.js";
 import { formatPlacement, OUTPUT_FORMATS } from "../../src/io/writers.js";
-import { readYaml } from "../../src/io/yaml.js";
-import { encode, npyBytes, safetensorsBytes, torchDictOfTensor } from "./support.js";
+import { encode, npyBytes, safetensorsBytes } from "./support.js";
 
 const formatError = (pattern: RegExp) => (e: unknown) =>
   e instanceof EplbFormatError && pattern.test(e.message) && !e.message.includes("\n");
@@ -34,121 +24,6 @@ function file(name: string, content: string | Uint8Array): string {
   writeFileSync(p, content);
   return p;
 }
-
-describe("safetensors", () => {
-  const trace = encode(
-    "int32",
-    Array.from({ length: 12 }, (_, i) => i),
-  );
-  const st = safetensorsBytes(
-    [
-      { name: "bias", dtype: "F32", shape: [3], data: encode("float32", [1, 2, 3]) },
-      { name: "logical_count", dtype: "I32", shape: [2, 2, 3], data: trace },
-      { name: "w", dtype: "BF16", shape: [2, 2], data: encode("bfloat16", [1, -2, 0.5, 3]) },
-    ],
-    { format: "pt" },
-  );
-
-  test("reads every tensor by name, in file order, skipping __metadata__", () => {
-    const m = readSafetensors(st, "a.safetensors");
-    assert.deepEqual([...m.keys()], ["bias", "logical_count", "w"]);
-    assert.deepEqual(Array.from(m.get("w")!.data), [1, -2, 0.5, 3]);
-    assert.deepEqual(m.get("logical_count")!.shape, [2, 2, 3]);
-  });
-
-  test("loads: by well-known name, by key, or the first 2-D/3-D tensor", () => {
-    const p = file("a.safetensors", st);
-    assert.deepEqual(Array.from(readLoads(p).data), [6, 8, 10, 12, 14, 16]);
-    assert.throws(
-      () => readLoads(p, { key: "bias" }),
-      formatError(/bias has shape \[3\]: expected/),
-    );
-    const anon = file(
-      "b.safetensors",
-      safetensorsBytes([
-        { name: "bias", dtype: "F64", shape: [2], data: encode("float64", [1, 2]) },
-        { name: "something", dtype: "I64", shape: [1, 2], data: encode("int64", [5, 6]) },
-      ]),
-    );
-    assert.deepEqual(Array.from(readLoads(anon).data), [5, 6]);
-    assert.throws(() => readLoads(p, { key: "nope" }), formatError(/no tensor named "nope"/));
-  });
-
-  test("negative loads from a bf16 tensor are refused with their index", () => {
-    assert.throws(
-      () => readLoads(file("c.safetensors", st), { key: "w" }),
-      formatError(/w\[0\]\[1\] \(-2\) must be finite and >= 0/),
-    );
-  });
-
-  test("every safetensors dtype", () => {
-    const cases: [string, Parameters<typeof encode>[0], number[]][] = [
-      ["BOOL", "bool", [0, 1]],
-      ["U8", "uint8", [0, 255]],
-      ["I8", "int8", [-128, 127]],
-      ["U16", "uint16", [0, 65535]],
-      ["I16", "int16", [-32768, 32767]],
-      ["U32", "uint32", [0, 4294967295]],
-      ["I32", "int32", [-5, 5]],
-      ["U64", "uint64", [0, 2 ** 53 - 1]],
-      ["I64", "int64", [-(2 ** 53), 2 ** 53 - 1]],
-      ["F16", "float16", [-1.5, 2048]],
-      ["BF16", "bfloat16", [-1.5, 2 ** 40]],
-      ["F32", "float32", [-1.5, 2 ** 40]],
-      ["F64", "float64", [0.1, -1e300]],
-    ];
-    for (const [code, dtype, values] of cases) {
-      const bytes = safetensorsBytes([
-        { name: "x", dtype: code, shape: [2], data: encode(dtype, values) },
-      ]);
-      assert.deepEqual(Array.from(readSafetensors(bytes, "d").get("x")!.data), values, code);
-    }
-  });
-
-  test("inconsistent headers", () => {
-    const one = (info: unknown, data = new Uint8Array(8)) => {
-      const json = JSON.stringify({ x: info });
-      const len = new Uint8Array(8);
-      new DataView(len.buffer).setUint32(0, json.length, true);
-      const out = new Uint8Array(8 + json.length + data.length);
-      out.set(len);
-      out.set(text(json), 8);
-      out.set(data, 8 + json.length);
-      return out;
-    };
-    const cases: [unknown, RegExp][] = [
-      [{ dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] }, /unsupported dtype "F8_E4M3"/],
-      [
-        { dtype: "constructor", shape: [1], data_offsets: [0, 1] },
-        /unsupported dtype "constructor"/,
-      ],
-      [{ dtype: "__proto__", shape: [1], data_offsets: [0, 1] }, /unsupported dtype "__proto__"/],
-      [
-        { dtype: "I64", shape: [2], data_offsets: [0, 8] },
-        /has 8 bytes but shape \[2\] of I64 needs 16/,
-      ],
-      [{ dtype: "I64", shape: [1], data_offsets: [0, 16] }, /outside the 8-byte data section/],
-      [{ dtype: "I64", shape: [1], data_offsets: [8, 0] }, /outside/],
-      [{ dtype: "I64", shape: [1], data_offsets: [0] }, /invalid data_offsets/],
-      [{ dtype: "I64", shape: [-1], data_offsets: [0, 8] }, /invalid size -1/],
-      [{ dtype: "I64", shape: "x", data_offsets: [0, 8] }, /not a list of sizes/],
-      ["x", /no dtype\/shape/],
-    ];
-    for (const [info, pattern] of cases) {
-      assert.throws(
-        () => readSafetensors(one(info), "h.safetensors"),
-        formatError(pattern),
-        pattern.source,
-      );
-    }
-    const bad = one({ dtype: "I64", shape: [1], data_offsets: [0, 8] });
-    bad[9] = 0x7b; // break the JSON
-    assert.throws(() => readSafetensors(bad, "h.safetensors"), formatError(/not valid JSON/));
-    const huge = new Uint8Array(16);
-    new DataView(huge.buffer).setUint32(0, 0xffffff00, true);
-    assert.throws(() => readSafetensors(huge, "h.safetensors"), formatError(/truncated|100 MB/));
-  });
-});
 
 describe("JSON forms", () => {
   const loads = [
@@ -299,78 +174,6 @@ describe("CSV", () => {
   });
 });
 
-describe("YAML subset", () => {
-  const yaml = (s: string) => readYaml(text(s), "c.yaml");
-
-  test("TensorRT-LLM config: flow lists, block lists, wrapped flow lists, comments", () => {
-    const v = yaml(
-      [
-        "# MoE load balancer",
-        "num_slots: 4  # slots per layer",
-        "layer_updates_per_iter: 0",
-        "initial_global_assignments:",
-        "  3: [0, 1, 2, 0]",
-        "  4:",
-        "  - 1",
-        "  - 0",
-        "  - 2",
-        "  - 1",
-        "  5: [2, 1,",
-        "    0, 2]",
-        "",
-      ].join("\n"),
-    );
-    assert.deepEqual(v, {
-      num_slots: 4,
-      layer_updates_per_iter: 0,
-      initial_global_assignments: { 3: [0, 1, 2, 0], 4: [1, 0, 2, 1], 5: [2, 1, 0, 2] },
-    });
-  });
-
-  test("flow mappings, scalars and quoting", () => {
-    assert.deepEqual(
-      yaml(
-        "a: {0: [1, 2], 1: [3]}\nb: 'it''s'\nc: \"x\\ty\"\nd: ~\ne: true\nf: 1.5e3\ng: plain text\n",
-      ),
-      {
-        a: { 0: [1, 2], 1: [3] },
-        b: "it's",
-        c: "x\ty",
-        d: null,
-        e: true,
-        f: 1500,
-        g: "plain text",
-      },
-    );
-    assert.deepEqual(yaml("---\n- 1\n- [2, 3]\n"), [1, [2, 3]]);
-    assert.deepEqual(yaml("key:\n  nested:\n    deep: 1\n"), { key: { nested: { deep: 1 } } });
-    assert.equal(yaml("# only a comment\n"), null);
-  });
-
-  test("refused YAML", () => {
-    const cases: [string, RegExp][] = [
-      ["a: &x 1\nb: *x\n", /anchor, alias, tag/],
-      ["a: !!python/object:os.system x\n", /anchor, alias, tag/],
-      ["a: |\n  text\n", /block scalar/],
-      ["a: 1\n---\nb: 2\n", /several YAML documents/],
-      ["a: [1, 2\n", /unterminated flow/],
-      ["a: 1\n   b: 2\n", /unexpected indentation/],
-      ["a:\n\t- 1\n", /tabs/],
-      ["- a: 1\n", /mappings inside list items/],
-      ["a: {b 1}\n", /expected ':'/],
-      ["a: [1 2] 3\n", /unexpected text after a flow/],
-      [
-        `${"a:\n ".repeat(1)}${Array.from({ length: 40 }, (_, i) => `${" ".repeat(i + 1)}k${i}:`).join("\n")}\n`,
-        /nested too deeply/,
-      ],
-      [`a: ${"[".repeat(50)}${"]".repeat(50)}\n`, /nested too deeply/],
-    ];
-    for (const [src, pattern] of cases) {
-      assert.throws(() => yaml(src), formatError(pattern), src);
-    }
-  });
-});
-
 describe("engine placements read back what the writers write", () => {
   const p = placementFromPhy2log(
     [
@@ -516,60 +319,6 @@ describe("per-slot loads folded by a placement (vLLM expert_load_window)", () =>
       () => readLoads(path, { slotPlacement: placement }),
       formatError(/1 layers x 2 slots but the slot placement has 2 layers x 3 slots/),
     );
-  });
-});
-
-describe("dispatch", () => {
-  test("magic beats the extension; the extension decides text formats", () => {
-    assert.equal(detectFormat(npyBytes("<i8", [1], [1]), "x.json"), "npy");
-    assert.equal(detectFormat(text('{"a": 1}'), "x.csv"), "json");
-    assert.equal(detectFormat(text("1,2\n"), "x.csv"), "csv");
-    assert.equal(detectFormat(text("num_slots: 4\n"), "x.yml"), "yaml");
-    assert.equal(detectFormat(text("num_slots: 4\n"), "noext"), "yaml");
-    assert.equal(detectFormat(text("1,2\n3,4\n"), "noext"), "csv");
-    const st = safetensorsBytes([
-      { name: "x", dtype: "I64", shape: [1], data: encode("int64", [1]) },
-    ]);
-    assert.equal(detectFormat(st, "x.pt"), "safetensors");
-    const pt = torchDictOfTensor("t", "LongStorage", encode("int64", [1]), 1, {
-      offset: 0,
-      size: [1],
-      stride: [1],
-    });
-    assert.equal(detectFormat(pt, "x.npy"), "pt");
-    // A safetensors header length whose low byte is '{' is still safetensors.
-    let json = JSON.stringify({ x: { dtype: "U8", shape: [1], data_offsets: [0, 1] } });
-    while (json.length < 123) json += " ";
-    const tricky = new Uint8Array(8 + 123 + 1);
-    tricky[0] = 123;
-    tricky.set(text(json), 8);
-    assert.equal(detectFormat(tricky, "x"), "safetensors");
-  });
-
-  test("format can be forced, and a wrong forced format fails cleanly", () => {
-    const p = file("loads.txt", "1,2\n3,4\n");
-    assert.deepEqual(Array.from(readLoads(p, { format: "csv" }).data), [1, 2, 3, 4]);
-    assert.throws(() => readLoads(p, { format: "npy" }), formatError(/wrong magic/));
-    assert.throws(() => readLoads(p, { format: "pt" }), formatError(/not a zip archive/));
-    assert.throws(
-      () => readLoads(p, { format: "safetensors" }),
-      formatError(/truncated|safetensors/),
-    );
-    assert.deepEqual(readValue(p, { format: "csv" }).format, "csv");
-  });
-
-  test("missing files and directories are format errors naming the path", () => {
-    assert.throws(
-      () => readLoads(join(dir, "missing.npy")),
-      formatError(/missing\.npy: no such file/),
-    );
-    const sub = join(dir, "sub");
-    mkdirSync(sub);
-    assert.throws(() => readLoads(sub), formatError(/is a directory/));
-  });
-
-  test("parseBytes names the input", () => {
-    assert.throws(() => parseBytes(text("[1,"), {}), formatError(/^<input>: invalid JSON/));
   });
 });
 

@@ -154,7 +154,7 @@ describe("values (items 6, 7)", () => {
     );
     const trtllm = "num_slots: 2\ninitial_global_assignments:\n  99999999999999999999: [0, 1]\n";
     assert.throws(() => readPlacement(file("t.yaml", trtllm)), formatError(/2\^53/));
-    const twice = "num_slots: 2\ninitial_global_assignments:\n  1: [0, 1]\n  01: [1, 0]\n";
+    const twice = "num_slots: 2\ninitial_global_assignments:\n  1: [0, 1]\n  +1: [1, 0]\n";
     assert.throws(() => readPlacement(file("t.yaml", twice)), formatError(/key "1" appears twice/));
     const json = '{"num_slots": 2, "initial_global_assignments": {"1": [0, 1], "01": [1, 0]}}';
     assert.throws(() => readPlacement(file("t.json", json)), formatError(/names layer 1 twice/));

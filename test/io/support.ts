@@ -3,6 +3,7 @@
  * `.npy`, safetensors), so tests can build exact byte layouts (storage offsets, strides, ZIP64,
  * hostile globals) without Python, plus the location of the shared fixtures.
  */
+import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -543,6 +544,26 @@ export function zipBytes(
   ev.setUint32(16, max ? 0xffffffff : cdOffset, true);
   tail.push(end);
   return concat(...parts, ...tail);
+}
+
+/** A ZIP's local entries walked from the start, as a reader that ignores the directory would. */
+export function localEntries(bytes: Uint8Array) {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: { name: string; method: number; crc: number; size: number; dataAt: number }[] = [];
+  let p = 0;
+  while (v.getUint32(p, true) === 0x04034b50) {
+    const method = v.getUint16(p + 8, true);
+    const crc = v.getUint32(p + 14, true);
+    const size = v.getUint32(p + 18, true);
+    assert.equal(v.getUint32(p + 22, true), size, "stored: compressed size = size");
+    const nameLen = v.getUint16(p + 26, true);
+    const extraLen = v.getUint16(p + 28, true);
+    const name = new TextDecoder().decode(bytes.subarray(p + 30, p + 30 + nameLen));
+    const dataAt = p + 30 + nameLen + extraLen;
+    out.push({ name, method, crc, size, dataAt });
+    p = dataAt + size;
+  }
+  return { entries: out, centralAt: p };
 }
 
 /**

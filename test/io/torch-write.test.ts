@@ -3,100 +3,17 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import * as zlib from "node:zlib";
 import fc from "fast-check";
 import { placementFromPhy2log } from "../../src/index.js";
-import { crc32 } from "../../src/io/crc32.js";
 import { readPlacement } from "../../src/io/read.js";
 import { readTorch } from "../../src/io/torch.js";
 import { torchSaveInt64 } from "../../src/io/torch-write.js";
 import { sglangPlacementTorch } from "../../src/io/writers.js";
-import { openZip } from "../../src/io/zip.js";
-import { writeStoredZip } from "../../src/io/zip-write.js";
 import { sharedDir } from "../helpers/cli.js";
+import { localEntries } from "./support.js";
 import { sglangLoad } from "./writers-engine-loaders.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "eplb-torch-write-"));
-const ascii = (s: string) => new TextEncoder().encode(s);
-
-/** A ZIP's local entries walked from the start, as a reader that ignores the directory would. */
-function localEntries(bytes: Uint8Array) {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: { name: string; method: number; crc: number; size: number; dataAt: number }[] = [];
-  let p = 0;
-  while (v.getUint32(p, true) === 0x04034b50) {
-    const method = v.getUint16(p + 8, true);
-    const crc = v.getUint32(p + 14, true);
-    const size = v.getUint32(p + 18, true);
-    assert.equal(v.getUint32(p + 22, true), size, "stored: compressed size = size");
-    const nameLen = v.getUint16(p + 26, true);
-    const extraLen = v.getUint16(p + 28, true);
-    const name = new TextDecoder().decode(bytes.subarray(p + 30, p + 30 + nameLen));
-    const dataAt = p + 30 + nameLen + extraLen;
-    out.push({ name, method, crc, size, dataAt });
-    p = dataAt + size;
-  }
-  return { entries: out, centralAt: p };
-}
-
-describe("crc32", () => {
-  test("the standard check values", () => {
-    assert.equal(crc32(ascii("123456789")), 0xcbf43926);
-    assert.equal(crc32(new Uint8Array(0)), 0);
-    assert.equal(crc32(ascii("The quick brown fox jumps over the lazy dog")), 0x414fa339);
-    // Chunks continue a running checksum.
-    assert.equal(crc32(ascii("6789"), crc32(ascii("12345"))), 0xcbf43926);
-  });
-
-  test("agrees with zlib.crc32 where this Node has it", (t) => {
-    const native = (zlib as { crc32?: (b: Uint8Array) => number }).crc32;
-    if (!native) {
-      t.skip("zlib.crc32 needs Node >= 20.15");
-      return;
-    }
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
-        assert.equal(crc32(b), native(b) >>> 0);
-      }),
-    );
-  });
-});
-
-describe("writeStoredZip", () => {
-  test("stored entries, data 64-byte aligned, CRCs valid, read back by the zip reader", () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.record({ n: fc.stringMatching(/^[a-z]{1,12}$/), d: fc.uint8Array() }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
-        (files) => {
-          const entries = files.map((f, i) => ({ name: `a/${i}${f.n}`, data: f.d }));
-          const zip = writeStoredZip(entries);
-          const local = localEntries(zip);
-          assert.deepEqual(
-            local.entries.map((e) => e.name),
-            entries.map((e) => e.name),
-          );
-          for (const [i, e] of local.entries.entries()) {
-            assert.equal(e.method, 0);
-            assert.equal(e.dataAt % 64, 0, `${e.name} starts at ${e.dataAt}`);
-            assert.deepEqual(zip.subarray(e.dataAt, e.dataAt + e.size), entries[i].data);
-            assert.equal(e.crc, crc32(entries[i].data));
-          }
-          const read = openZip(zip, "t.zip");
-          for (const e of entries) {
-            assert.deepEqual(read.read(read.entries.get(e.name)!), e.data);
-          }
-        },
-      ),
-    );
-  });
-
-  test("refuses names that are not printable ASCII", () => {
-    assert.throws(() => writeStoredZip([{ name: "é", data: new Uint8Array(1) }]), RangeError);
-  });
-});
 
 describe("torchSaveInt64 / sglangPlacementTorch: a torch.save file", () => {
   const p = placementFromPhy2log(
