@@ -17,7 +17,6 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { runCli } from "../../src/cli/main.js";
 import { binPath, cli, repoRoot } from "../helpers/cli.js";
 import { tempFiles } from "../helpers/temp.js";
 
@@ -289,37 +288,5 @@ describe("output files (items 10, 11)", () => {
       assert.match(sim.stderr, /eplb simulate: \d+\.\d\d s/);
     }
     assert.deepEqual(runs[0], runs[1]);
-  });
-});
-
-describe("the last line of defence (item 13)", () => {
-  const failingContext = {
-    stdout: () => {
-      throw new Error("boom\nsecond line");
-    },
-    stderr: (t: string) => {
-      errors += t;
-    },
-    stderrIsTTY: false,
-    cwd: process.cwd(),
-  };
-  let errors = "";
-
-  test("an unexpected error prints one line and exits 70", async () => {
-    errors = "";
-    const code = await runCli(["plan", "--loads", example, ...shape], failingContext);
-    assert.equal(code, 70);
-    assert.equal(errors, "eplb plan: internal error: boom; EPLB_DEBUG=1 shows the stack\n");
-  });
-
-  test("EPLB_DEBUG=1 adds the stack", async () => {
-    errors = "";
-    process.env.EPLB_DEBUG = "1";
-    try {
-      assert.equal(await runCli(["plan", "--loads", example, ...shape], failingContext), 70);
-    } finally {
-      delete process.env.EPLB_DEBUG;
-    }
-    assert.match(errors, /^eplb plan: internal error: boom\nError: boom\n.*\n\s+at /s);
   });
 });

@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import fc from "fast-check";
 import { lognormalLoads } from "../../src/core/blocks/random.js";
-import {
-  contiguousGpuLoads,
-  duplicateGpuCount,
-  evaluatePlacement,
-  summarizeBalance,
-} from "../../src/core/evaluation/metrics.js";
-import { EplbInputError } from "../../src/core/model/errors.js";
 import { toLoadMatrix } from "../../src/core/model/matrix.js";
-import { placementFromPhy2log } from "../../src/core/model/placement.js";
 import { rebalanceExperts } from "../../src/core/rebalance.js";
 import { defaultSections, htmlReport, type ReportSection } from "../../src/report/html.js";
-import { buildReportModel, pickDetailLayers } from "../../src/report/model.js";
+import { buildReportModel } from "../../src/report/model.js";
 import { svgLineChart } from "../../src/report/svg.js";
 
 const example = toLoadMatrix([
@@ -33,86 +24,6 @@ function exampleModel(title?: string) {
     title,
   });
 }
-
-describe("buildReportModel", () => {
-  it("reports before as contiguous experts, one slot each, and after as evaluatePlacement", () => {
-    const m = exampleModel();
-    const before = summarizeBalance(contiguousGpuLoads(example, 8), 2, 8);
-    assert.deepEqual(m.before.balancednessPerLayer, before.balancednessPerLayer);
-    const { placement } = rebalanceExperts(example, 16, 4, 2, 8);
-    assert.deepEqual(m.after, evaluatePlacement(example, placement, { numGpus: 8, numNodes: 2 }));
-    assert.equal(m.slotsPerGpu, 2);
-    assert.equal(m.gpusPerNode, 4);
-  });
-
-  it("counts duplicates per layer consistently with the model-wide count", () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 2, max: 8 }),
-        fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 0, max: 1e6 }),
-        (layers, experts, gpus, extraPerGpu, seed) => {
-          const slotsPerGpu = Math.ceil(experts / gpus) + extraPerGpu;
-          const P = slotsPerGpu * gpus;
-          const rows: number[][] = [];
-          for (let l = 0; l < layers; l++) {
-            const row = Array.from({ length: P }, (_, s) =>
-              s < experts ? s : (s * seed + l) % experts,
-            );
-            rows.push(row);
-          }
-          const placement = placementFromPhy2log(rows, experts);
-          const loads = lognormalLoads(layers, experts, 1, seed);
-          const m = buildReportModel({ loads, placement, numGpus: gpus });
-          const sum = m.duplicatesPerLayer.reduce((a, b) => a + b, 0);
-          assert.equal(sum, duplicateGpuCount(placement, { numGpus: gpus }));
-          assert.equal(sum, m.after.duplicateGpus);
-        },
-      ),
-      { numRuns: 200 },
-    );
-  });
-
-  it("rejects a placement that does not match the loads or the cluster", () => {
-    const placement = placementFromPhy2log([[0, 1, 2, 0]], 3);
-    const loads = toLoadMatrix([[1, 2, 3]]);
-    assert.throws(
-      () => buildReportModel({ loads: toLoadMatrix([[1, 2]]), placement, numGpus: 2 }),
-      /placement\.numExperts \(3\) must equal the number of experts in the loads \(2\)/,
-    );
-    assert.throws(
-      () =>
-        buildReportModel({
-          loads: toLoadMatrix([
-            [1, 2, 3],
-            [1, 2, 3],
-          ]),
-          placement,
-          numGpus: 2,
-        }),
-      /placement\.layers \(1\)/,
-    );
-    assert.throws(() => buildReportModel({ loads, placement, numGpus: 3 }), EplbInputError);
-    assert.throws(
-      () => buildReportModel({ loads, placement, numGpus: 4, numNodes: 3 }),
-      /numNodes \(3\) must divide numGpus \(4\)/,
-    );
-    assert.throws(
-      () => buildReportModel({ loads, placement, numGpus: 2, detailLayers: [1] }),
-      /detailLayers \(1\) must be a layer index in 0\.\.0/,
-    );
-  });
-
-  it("picks the worst layer after, the worst before and a median one, without repeats", () => {
-    assert.deepEqual(pickDetailLayers([0.5, 0.4, 0.7], [0.95, 0.9, 0.99]), [
-      { layer: 1, reason: "worst after EPLB" },
-      { layer: 0, reason: "median after EPLB" },
-    ]);
-    assert.deepEqual(pickDetailLayers([1], [1]), [{ layer: 0, reason: "worst after EPLB" }]);
-  });
-});
 
 describe("htmlReport", () => {
   it("is one self-contained page: no scripts, no external resources, a strict CSP", () => {

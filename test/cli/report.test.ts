@@ -3,7 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { UsageError } from "../../src/cli/command.js";
+import { parseLayerList } from "../../src/cli/report.js";
 import { cli, repoRoot, spawnCli } from "../helpers/cli.js";
+import { assertRefused } from "../helpers/refused.js";
 
 const EXAMPLE = join(repoRoot, "examples", "loads.json");
 const PLAN = ["--replicas", "16", "--groups", "4", "--nodes", "2", "--gpus", "8"];
@@ -258,5 +261,57 @@ describe("eplb report: --steps takes a negative start as plan and eval do", () =
     );
     assert.equal(r.code, 0, r.stderr);
     assert.match(readFileSync(html, "utf8"), /<svg/);
+  });
+});
+
+describe("parseLayerList (--layers)", () => {
+  it("reads comma-separated layer indices, spaces allowed, in the order given", () => {
+    assert.deepEqual(parseLayerList("3, 7", 58), [3, 7]);
+    assert.deepEqual(parseLayerList("57,0", 58), [57, 0]);
+    assert.deepEqual(parseLayerList(" 0 ", 1), [0]);
+  });
+
+  it("refuses what is not a layer index, and a layer past the last, in one line", () => {
+    for (const text of ["", "1,", "-1", "1.5", "a", "1;2", "0x1"]) {
+      assertRefused(
+        () => parseLayerList(text, 58),
+        UsageError,
+        `--layers (${JSON.stringify(text)}) must be layer indices like 0,5,57`,
+      );
+    }
+    assertRefused(
+      () => parseLayerList("3,58", 58),
+      UsageError,
+      "--layers: 58 is not a layer (0..57)",
+    );
+  });
+});
+
+describe("eplb report: flags that need another", () => {
+  it("cost flags without --previous, and --placement or --previous without a file, exit 2", async () => {
+    const html = join(dir, "x.html");
+    await assertUsageError(
+      [
+        "report",
+        "--loads",
+        EXAMPLE,
+        "--html",
+        html,
+        ...PLAN,
+        "--expert-bytes",
+        "1e6",
+        "--link-gbps",
+        "1600,400",
+      ],
+      /cost flags price a rebalance's transfers: give --previous/,
+    );
+    await assertUsageError(
+      ["report", "--loads", EXAMPLE, "--html", html, "--placement=", "--gpus", "8"],
+      /--placement needs a file/,
+    );
+    await assertUsageError(
+      ["report", "--loads", EXAMPLE, "--html", html, ...PLAN, "--previous="],
+      /--previous needs a file/,
+    );
   });
 });
