@@ -111,6 +111,7 @@ describe("packScope without home nodes", () => {
       assert.deepEqual(Array.from(ws.gpuLoad.subarray(0, G)), load);
     }
   });
+
   test("when every GPU with room holds the expert already, the lightest of them takes one more", () => {
     // 3 GPUs x 3 slots: the singles 10, 9, 8 fill GPU 2, so expert 5's third replica (cap 1) can
     // only go where a copy is: GPU 1 (501) rather than GPU 0 (1001).
