@@ -9,6 +9,7 @@ import {
   scopeMaxLoad,
 } from "../../../src/core/blocks/scope.js";
 import { Random } from "../../../src/index.js";
+import { randomScope } from "../../helpers/scopes.js";
 
 /** The documented scope: 3 experts (90 in two replicas, 30, 40) on 2 GPUs of 2 slots. */
 function example(): ScopeWorkspace {
@@ -16,26 +17,6 @@ function example(): ScopeWorkspace {
   ws.reset(3, 2, 2);
   ws.weight.set([90, 30, 40]);
   ws.count.set([2, 1, 1]);
-  return ws;
-}
-
-/** A random scope: G GPUs of S slots, n experts, counts summing to G * S; homes optional. */
-function randomScope(rng: Random, withHomes: boolean): ScopeWorkspace {
-  const nodes = withHomes ? 1 + rng.int(3) : 1;
-  const gpn = 1 + rng.int(3);
-  const G = withHomes ? nodes * gpn : 1 + rng.int(8);
-  const S = 1 + rng.int(4);
-  // With homes each node homes at most its slots' worth of experts.
-  const perNode = withHomes ? 1 + rng.int(gpn * S) : 0;
-  const n = withHomes ? nodes * perNode : 1 + rng.int(G * S);
-  const ws = new ScopeWorkspace();
-  ws.reset(n, G, S, withHomes ? gpn : 0);
-  ws.count.fill(1, 0, n);
-  for (let extra = G * S - n; extra > 0; extra--) ws.count[rng.int(n)]++;
-  for (let e = 0; e < n; e++) {
-    ws.weight[e] = rng.int(5) === 0 ? 10 : Math.round(rng.lognormal(1) * 30);
-    if (withHomes) ws.home[e] = Math.floor(e / perNode);
-  }
   return ws;
 }
 
