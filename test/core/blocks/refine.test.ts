@@ -51,27 +51,27 @@ function allowed(ws: ScopeWorkspace, a: number, ga: number, b: number, gb: numbe
   return true;
 }
 
+/** The documented scope: GPU 0 holds {60, 50}, GPU 1 holds {20, 10}. */
+function unbalanced(): ScopeWorkspace {
+  const ws = new ScopeWorkspace();
+  ws.reset(4, 2, 2);
+  ws.weight.set([60, 50, 20, 10]);
+  ws.count.set([1, 1, 1, 1]);
+  packScope(ws);
+  ws.slotExpert.set([0, 1, 2, 3]);
+  recomputeScopeLoads(ws);
+  return ws;
+}
+
 describe("refineScope", () => {
   test("the documented example: exchanging 60 and 20 balances {60, 50} | {20, 10} to 70 | 70", () => {
-    const ws = new ScopeWorkspace();
-    ws.reset(4, 2, 2);
-    ws.weight.set([60, 50, 20, 10]);
-    ws.count.set([1, 1, 1, 1]);
-    packScope(ws);
-    ws.slotExpert.set([0, 1, 2, 3]);
-    recomputeScopeLoads(ws);
+    const ws = unbalanced();
     assert.equal(refineScope(ws, 70, 100), 1);
     assert.deepEqual(Array.from(ws.gpuLoad.subarray(0, 2)), [70, 70]);
   });
 
   test("does nothing at or below the target, with no iterations, or on one GPU", () => {
-    const ws = new ScopeWorkspace();
-    ws.reset(4, 2, 2);
-    ws.weight.set([60, 50, 20, 10]);
-    ws.count.set([1, 1, 1, 1]);
-    packScope(ws);
-    ws.slotExpert.set([0, 1, 2, 3]);
-    recomputeScopeLoads(ws);
+    const ws = unbalanced();
     assert.equal(refineScope(ws, 110, 100), 0);
     assert.equal(refineScope(ws, 0, 0), 0);
     assert.deepEqual(Array.from(ws.slotExpert.subarray(0, 4)), [0, 1, 2, 3]);

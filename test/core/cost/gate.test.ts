@@ -49,6 +49,8 @@ describe("gateRebalance on hand-computed layers", () => {
   const topo = makeTopology(2, 4, 1, 2, 2); // 2 nodes x 1 GPU, 2 slots each
   // 1 ms per (token, expert) pair; 1 MB over 8 Gb/s: 1 ms per copy.
   const model = makeCostModel({ expertBytes: 1e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
+  const split = [0, 0, 1, 1];
+  const spread = [0, 1, 0, 1];
 
   test("a plan equal to the previous one changes nothing and is not counted as skipped", () => {
     const previous = placementFromPhy2log([[0, 1, 0, 1]], 2);
@@ -80,20 +82,9 @@ describe("gateRebalance on hand-computed layers", () => {
   });
 
   test("keeps only the layer that does not pay, and prices the stall of the layers it adopts", () => {
-    const previous = placementFromPhy2log(
-      [
-        [0, 0, 1, 1],
-        [0, 0, 1, 1],
-      ],
-      2,
-    );
-    const next = placementFromPhy2log(
-      [
-        [0, 1, 0, 1],
-        [0, 1, 0, 1],
-      ],
-      2,
-    );
+    // Both layers go from GPU 0 = {0, 0} | GPU 1 = {1, 1} to {0, 1} | {0, 1}.
+    const previous = placementFromPhy2log([split, split], 2);
+    const next = placementFromPhy2log([spread, spread], 2);
     const before = {
       previous: Array.from(previous.phy2log),
       next: Array.from(next.phy2log),
@@ -119,8 +110,8 @@ describe("gateRebalance on hand-computed layers", () => {
   });
 
   test("a longer horizon lets a change through that a shorter one holds back", () => {
-    const previous = placementFromPhy2log([[0, 0, 1, 1]], 2);
-    const next = placementFromPhy2log([[0, 1, 0, 1]], 2);
+    const previous = placementFromPhy2log([split], 2);
+    const next = placementFromPhy2log([spread], 2);
     const estimate = toLoadMatrix([[8, 2]]);
     // 3 ms saved per step against copies priced at 100 ms (100 MB over 8 Gb/s).
     const dear = makeCostModel({ expertBytes: 100e6, intraGbps: 8, interGbps: 8, tokenUs: 1000 });
