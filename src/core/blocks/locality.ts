@@ -103,11 +103,14 @@ function nodeBoundOf(
   const perGpu = total / shape.gpusPerNode;
   // Water-filling never ends above the largest single load: skip it when that is below.
   if (largest <= perGpu) return perGpu;
-  // Nor above perGpu when giving every expert ceil(load / perGpu) replicas fits the node.
+  // Nor above perGpu when giving every expert ceil(load / perGpu) replicas fits the node. An
+  // idle expert still takes a slot: at least one replica each, as water-filling counts it.
   let needed = 0;
   for (let i = from; i < from + perNode; i++) {
     const g = groups[i];
-    for (let j = 0; j < gs; j++) needed += Math.ceil(loads[offset + g * gs + j] / perGpu);
+    for (let j = 0; j < gs; j++) {
+      needed += Math.max(1, Math.ceil(loads[offset + g * gs + j] / perGpu));
+    }
   }
   if (needed <= shape.slotsPerNode) return perGpu;
   let k = 0;

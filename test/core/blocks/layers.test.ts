@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { layerMaxGpuLoad, layerView, planLayers } from "../../../src/blocks.js";
+import { layerView, planLayers } from "../../../src/blocks.js";
 import {
   EplbInputError,
-  evaluatePlacement,
   getPolicy,
   makeTopology,
-  planBalanced,
   planDeepseek,
   policyNames,
   toLoadMatrix,
@@ -90,34 +88,5 @@ describe("policies one layer at a time", () => {
       }),
       { numRuns: 40 },
     );
-  });
-});
-
-describe("layerMaxGpuLoad (the one max-GPU-load kernel)", () => {
-  test("equals evaluatePlacement's max GPU load to the last bit, layer by layer", () => {
-    fc.assert(
-      fc.property(instance(), ({ loads, topology }) => {
-        const p = planBalanced(loads, topology);
-        const m = evaluatePlacement(loads, p, { numGpus: topology.numGpus });
-        const v = layerView(loads, p, 0);
-        for (let l = 0; l < loads.layers; l++) {
-          layerView(loads, p, l, v);
-          assert.equal(layerMaxGpuLoad(v, topology), m.maxGpuLoad[l]);
-        }
-      }),
-      { numRuns: 60 },
-    );
-  });
-
-  test("the documented example", () => {
-    const layer = {
-      loads: new Float64Array([8, 2, 4]),
-      loadOffset: 0,
-      phy2log: new Int32Array([0, 1, 0, 2]),
-      slotOffset: 0,
-      logcnt: new Int32Array([2, 1, 1]),
-      expertOffset: 0,
-    };
-    assert.equal(layerMaxGpuLoad(layer, { numGpus: 2, slotsPerGpu: 2 }), 8);
   });
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { driftWalk, resolveSynthOptions } from "../../../src/core/traces/synth.js";
 import { EplbInputError, simulate, synthesizeTrace, synthTrace } from "../../../src/index.js";
+import { assertRefused } from "../../helpers/refused.js";
 
 const small = { steps: 400, layers: 3, experts: 16, seed: 11 };
 
@@ -112,5 +114,80 @@ describe("synth: seeded synthetic traces", () => {
     assert.throws(() => synthTrace({ ...small, steps: 0 }), /steps \(0\) must be an integer >= 1/);
     assert.throws(() => synthTrace({ ...small, burstRate: 2 }), /burstRate \(2\) must be <= 1/);
     assert.throws(() => synthTrace({ ...small, tokens: 1.5 }), /tokens \(1\.5\)/);
+  });
+});
+
+describe("driftWalk: the popularity walk", () => {
+  test("no drift when either parameter is 0: rho 1, innovation 0", () => {
+    assert.deepEqual(driftWalk(1, 0, 50), { rho: 1, innovation: 0 });
+    assert.deepEqual(driftWalk(0, 0.01, 50), { rho: 1, innovation: 0 });
+  });
+
+  test("keeps the stationary std at sigma and the short-term step std at drift", () => {
+    for (const [sigma, drift] of [
+      [1, 0.01],
+      [0.5, 0.05],
+      [2, 0.3],
+    ]) {
+      for (const steps of [1, 50]) {
+        const { rho, innovation } = driftWalk(sigma, drift, steps);
+        // Stationary: var = rho^2 var + innovation^2 holds at var = sigma^2.
+        assert.ok(
+          Math.abs(rho * rho * sigma * sigma + innovation * innovation - sigma * sigma) < 1e-12,
+        );
+        assert.ok(rho > 0 && rho < 1);
+      }
+      // Over one step from the stationary state the change has variance 2 sigma^2 (1 - rho),
+      // about drift^2 when the mean reversion is slow.
+      const { rho } = driftWalk(sigma, drift, 1);
+      const stepVar = 2 * sigma * sigma * (1 - rho);
+      assert.ok(Math.abs(stepVar / (drift * drift) - 1) < 0.05, `${stepVar} vs ${drift * drift}`);
+      // Sampling every n steps is n single steps.
+      assert.ok(Math.abs(driftWalk(sigma, drift, 50).rho - rho ** 50) < 1e-12);
+    }
+  });
+});
+
+describe("resolveSynthOptions", () => {
+  test("fills the documented defaults", () => {
+    assert.deepEqual(resolveSynthOptions({ steps: 10, layers: 2, experts: 8 }), {
+      steps: 10,
+      layers: 2,
+      experts: 8,
+      seed: 1,
+      sigma: 1,
+      drift: 0.01,
+      tokens: 32768,
+      burstRate: 0.002,
+      burstScale: 4,
+      burstSteps: 50,
+    });
+  });
+
+  test("refuses each bad option, naming it, its value and the rule", () => {
+    const base = { steps: 10, layers: 2, experts: 8 };
+    const cases: [object, string, string][] = [
+      [{ layers: 0 }, "layers", "layers (0) must be an integer >= 1"],
+      [{ experts: 2.5 }, "experts", "experts (2.5) must be an integer >= 1"],
+      [{ seed: -3 }, "seed", "seed (-3) must be an integer >= 0"],
+      [
+        { drift: Number.POSITIVE_INFINITY },
+        "drift",
+        "drift (Infinity) must be a finite number >= 0",
+      ],
+      [{ tokens: -1 }, "tokens", "tokens (-1) must be an integer >= 0"],
+      [{ burstRate: -0.1 }, "burstRate", "burstRate (-0.1) must be a finite number >= 0"],
+      [{ burstScale: Number.NaN }, "burstScale", "burstScale (NaN) must be a finite number >= 0"],
+      [{ burstSteps: 0 }, "burstSteps", "burstSteps (0) must be an integer >= 1"],
+    ];
+    for (const [bad, parameter, message] of cases) {
+      assertRefused(
+        () => resolveSynthOptions({ ...base, ...bad }),
+        EplbInputError,
+        message,
+        parameter,
+      );
+    }
+    assert.equal(resolveSynthOptions({ ...base, tokens: 0, burstRate: 1, sigma: 0 }).tokens, 0);
   });
 });

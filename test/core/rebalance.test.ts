@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  EplbInputError,
   placementFromPhy2log,
   rebalanceExperts,
   registerPolicy,
   toReferencePlacement,
 } from "../../src/index.js";
+import { assertRefused } from "../helpers/refused.js";
 
 // The nested arrays are built on first read; these pin that a user cannot tell.
 describe("rebalanceExperts result: the reference-shaped arrays behave as plain data", () => {
@@ -114,5 +116,49 @@ describe("rebalanceExperts: a -0 load is a zero load", () => {
     const signed = rebalanceExperts([[-0, 1, 2, 3]], 5, 1, 1, 1, { policy: "deepseek" });
     assert.deepEqual(signed.phy2log, plain.phy2log);
     assert.deepEqual(signed.logcnt, [[1, 1, 1, 2]]);
+  });
+});
+
+describe("rebalanceExperts: the drop-in contract", () => {
+  test("the documented example: phy2log, log2phy by replica rank padded with -1, logcnt, policy and topology", () => {
+    const weight = [[10, 40, 20, 30]];
+    const r = rebalanceExperts(weight, 6, 1, 1, 2);
+    assert.deepEqual(r.phy2log, [[1, 1, 0, 2, 3, 3]]);
+    assert.deepEqual(r.log2phy, [
+      [
+        [2, -1],
+        [0, 1],
+        [3, -1],
+        [4, 5],
+      ],
+    ]);
+    assert.deepEqual(r.logcnt, [[1, 2, 1, 2]]);
+    assert.equal(r.policy, "balanced");
+    assert.deepEqual(
+      [r.topology.numExperts, r.topology.numReplicas, r.topology.numGpus, r.topology.slotsPerGpu],
+      [4, 6, 2, 3],
+    );
+    assert.deepEqual(weight, [[10, 40, 20, 30]]);
+    assert.equal(r.transfers, undefined);
+    assert.equal(r.migration, undefined);
+    assert.equal(rebalanceExperts(weight, 6, 1, 1, 2, { policy: "deepseek" }).policy, "deepseek");
+  });
+
+  test("rebalancing from the plan itself changes no slot and transfers nothing", () => {
+    const first = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2);
+    const again = rebalanceExperts([[10, 40, 20, 30]], 6, 1, 1, 2, { previous: first.phy2log });
+    assert.deepEqual(again.phy2log, first.phy2log);
+    assert.equal(again.migration?.slotsChanged, 0);
+    assert.equal(again.transfers?.count, 0);
+  });
+
+  test("an unknown policy is refused naming the known ones", () => {
+    // Policies registered by other tests in this process may follow the built-in ones.
+    assertRefused(
+      () => rebalanceExperts([[1, 2]], 2, 1, 1, 2, { policy: "nope" }),
+      EplbInputError,
+      /^policy \("nope"\) must be one of: balanced, deepseek\b/,
+      "policy",
+    );
   });
 });
