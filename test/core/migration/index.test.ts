@@ -616,34 +616,6 @@ describe("previous placement checks", () => {
       /previous\[0\]\.length \(5\) must equal numReplicas \(6\)/,
     );
   });
-
-  const settingCases: [string, object, RegExp][] = [
-    ["negative budget", { moveBudget: -1 }, /moveBudget \(-1\)/],
-    ["budget 1.5", { moveBudget: 1.5 }, /moveBudget \(1.5\)/],
-    ["NaN budget", { moveBudget: Number.NaN }, /moveBudget \(NaN\)/],
-    ["min gain 1", { minGain: 1 }, /minGain \(1\) must be a number in \[0, 1\)/],
-    ["negative tolerance", { tolerance: -0.1 }, /tolerance \(-0.1\)/],
-    [
-      "negative slot gain",
-      { slotGain: -1e-5 },
-      /slotGain \(-0.00001\) must be a finite number >= 0/,
-    ],
-  ];
-  for (const [name, options, message] of settingCases) {
-    test(`${name} is an EplbInputError`, () => {
-      assert.throws(
-        () => resolveMigrationSettings(options, 16),
-        (e: unknown) => e instanceof EplbInputError && message.test(e.message),
-      );
-    });
-  }
-
-  test("budgets resolve to slots per layer: integers as given, fractions of the slots", () => {
-    assert.equal(resolveMigrationSettings({ moveBudget: 0.1 }, 288).moveBudget, 28);
-    assert.equal(resolveMigrationSettings({ moveBudget: 12 }, 288).moveBudget, 12);
-    assert.equal(resolveMigrationSettings({ moveBudget: 1000 }, 288).moveBudget, 288);
-    assert.equal(resolveMigrationSettings({ moveBudget: Infinity }, 288).moveBudget, 288);
-  });
 });
 
 describe("rebalanceExperts with options.previous", () => {
