@@ -15,7 +15,6 @@ import {
 } from "../../../src/blocks.js";
 import {
   createPlacement,
-  EplbInputError,
   gpuLoads,
   type LoadMatrix,
   lognormalLoads,
@@ -31,7 +30,6 @@ import {
   rebalanceExperts,
   type Topology,
   toLoadMatrix,
-  toPreviousPlacement,
 } from "../../../src/index.js";
 
 /** A random valid cluster shape, loads, and drifted loads (zeros and ties included). */
@@ -544,72 +542,6 @@ describe("planning for future traffic", () => {
 });
 
 describe("previous placement checks", () => {
-  const t = makeTopology(4, 6, 2, 2, 2);
-  const cases: [string, unknown, RegExp][] = [
-    [
-      "wrong layer count",
-      [
-        [0, 1, 0, 2, 3, 3],
-        [0, 1, 0, 2, 3, 3],
-      ],
-      /previous .* one row per layer of the loads \(1\)/,
-    ],
-    [
-      "wrong slot count",
-      [[0, 1, 0, 2, 3]],
-      /previous\[0\]\.length \(5\) must equal numReplicas \(6\)/,
-    ],
-    [
-      "expert id out of range",
-      [[0, 1, 0, 2, 3, 9]],
-      /previous\[0\]\[5\] \(9\) must be an expert id in 0\.\.3/,
-    ],
-    [
-      "negative expert id",
-      [[0, 1, 0, 2, 3, -2]],
-      /previous\[0\]\[5\] \(-2\) must be an expert id in 0\.\.3 or -1/,
-    ],
-    [
-      "an empty slot on a two-node hierarchy",
-      [[0, 1, 0, 2, 3, -1]],
-      /previous\[0\]\[5\] \(-1\) is an empty slot: .*needs one node or the global policy/,
-    ],
-    [
-      "an expert without a replica",
-      [[0, 1, 0, 1, 3, 3]],
-      /previous\[0\] \("expert 2"\) has no replica/,
-    ],
-    ["a group on two nodes", [[0, 1, 2, 0, 3, 3]], /group 0.* has replicas on nodes 0 and 1/],
-    ["not an array", "0,1,2", /previous \("0,1,2"\) must be phy2log/],
-  ];
-  for (const [name, previous, message] of cases) {
-    test(`${name} is an EplbInputError naming it`, () => {
-      assert.throws(
-        () => toPreviousPlacement(previous as number[][], 1, t),
-        (e: unknown) => e instanceof EplbInputError && message.test(e.message),
-      );
-    });
-  }
-
-  test("a typed placement of another expert or layer count is rejected", () => {
-    const p = placementFromPhy2log([[0, 1, 0, 2, 3, 4]], 5);
-    assert.throws(() => toPreviousPlacement(p, 1, t), /previous\.numExperts \(5\) must equal/);
-    const q = placementFromPhy2log([[0, 1, 0, 2, 3, 3]], 4);
-    assert.throws(
-      () => toPreviousPlacement(q, 2, t),
-      /previous\.layers \(1\) must equal the layers of the loads \(2\)/,
-    );
-  });
-
-  test("relaxed hierarchy accepts off-node replicas but needs a home node per group", () => {
-    // Group 0 = experts {0, 1} on node 0 with a spare replica of 0 on node 1.
-    assert.equal(toPreviousPlacement([[0, 1, 2, 0, 3, 2]], 1, t, true).logcnt[0], 2);
-    assert.throws(
-      () => toPreviousPlacement([[0, 2, 2, 1, 3, 3]], 1, t, true),
-      /group 0.* has no node holding a replica of each of its experts/,
-    );
-  });
-
   test("rebalanceExperts reports the bad previous placement before planning", () => {
     assert.throws(
       () => rebalanceExperts([[1, 2, 3, 4]], 6, 2, 2, 2, { previous: [[0, 1, 0, 2, 3]] }),
