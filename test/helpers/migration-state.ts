@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import type fc from "fast-check";
 import { localityMode, SMOOTHING, STRICT } from "../../src/core/migration/options.js";
 import { findGroupHomes } from "../../src/core/migration/previous.js";
 import { loadState, MigrationWorkspace } from "../../src/core/migration/state.js";
 import {
   type LoadMatrix,
-  makeTopology,
   planBalanced,
   planDeepseek,
   Random,
   type Topology,
 } from "../../src/index.js";
+import { smallLayer } from "./small-layers.js";
 
 /** One layer loaded into a migration workspace the way `migrateLayer` loads it. */
 export interface LoadedLayer {
@@ -64,60 +64,37 @@ export interface LayerCase {
 }
 
 /**
- * Random layers as a migration meets them: a small shape (up to 3 nodes x 3 GPUs x 4 slots,
- * two thirds hierarchical), a previous plan made for its loads (deepseek: strict hierarchy;
- * balanced with `relaxed`), and the loads drifted from them by a seeded lognormal factor per
- * expert. With `scramble`, the plan's slots are shuffled within each node (the whole layer on a
- * global shape): the locality contract still holds, but the GPUs are far from balanced, so moves
- * have work to do. Plain data, so that a property loads a fresh workspace ({@link loadLayer}) per
- * run and a shrunk case is printed readably.
+ * Random layers as a migration meets them: a {@link smallLayer}, a previous plan made for its
+ * loads (deepseek: strict hierarchy; balanced with `relaxed`), and the loads drifted from them by
+ * a seeded lognormal factor per expert. With `scramble`, the plan's slots are shuffled within
+ * each node (the whole layer on a global shape): the locality contract still holds, but the
+ * GPUs are far from balanced, so moves have work to do. Plain data, so that a property loads a
+ * fresh workspace ({@link loadLayer}) per run and a shrunk case is printed readably.
  */
 export function driftedLayer(
   options: { relaxed?: boolean; scramble?: boolean } = {},
 ): fc.Arbitrary<LayerCase> {
   const relaxed = options.relaxed ?? false;
-  // Integers throughout: fc.double draws mostly tiny values, which would make most layers hold
-  // one expert.
-  return fc
-    .record({
-      nodes: fc.integer({ min: 1, max: 3 }),
-      gpusPerNode: fc.integer({ min: 1, max: 3 }),
-      slotsPerGpu: fc.integer({ min: 1, max: 4 }),
-      expertsPercent: fc.integer({ min: 1, max: 100 }),
-      groupChoice: fc.nat(),
-      seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-    })
-    .map((r) => {
-      const G = r.nodes * r.gpusPerNode;
-      const P = G * r.slotsPerGpu;
-      const E = Math.max(1, Math.round((r.expertsPercent * P) / 100));
-      const divisors: number[] = [];
-      for (let d = 1; d <= E; d++) if (E % d === 0) divisors.push(d);
-      // Two thirds hierarchical where a group count allows it.
-      const hierarchical = divisors.filter((d) => d % r.nodes === 0);
-      const pool = r.groupChoice % 3 === 0 || hierarchical.length === 0 ? divisors : hierarchical;
-      const topology = makeTopology(E, P, pool[r.groupChoice % pool.length], r.nodes, G);
-      const rng = new Random(r.seed);
-      const planned = Float64Array.from({ length: E }, () =>
-        rng.next() < 0.1 ? 0 : Math.round(100 * rng.lognormal(1)),
-      );
-      const loads: LoadMatrix = { layers: 1, experts: E, data: planned };
-      const plan = relaxed
-        ? planBalanced(loads, topology, { relaxedHierarchy: true })
-        : planDeepseek(loads, topology);
-      const weights = planned.map((x) => Math.round(x * rng.lognormal(0.6)));
-      const previous = plan.phy2log;
-      if (options.scramble) {
-        const span = topology.hierarchical ? topology.slotsPerNode : P;
-        for (let from = 0; from < P; from += span) {
-          for (let i = span - 1; i > 0; i--) {
-            const j = rng.int(i + 1);
-            [previous[from + i], previous[from + j]] = [previous[from + j], previous[from + i]];
-          }
+  return smallLayer().map(({ topology, loads: planned, seed }) => {
+    const P = topology.numReplicas;
+    const loads: LoadMatrix = { layers: 1, experts: topology.numExperts, data: planned };
+    const plan = relaxed
+      ? planBalanced(loads, topology, { relaxedHierarchy: true })
+      : planDeepseek(loads, topology);
+    const rng = new Random(seed ^ 0x2545f491);
+    const weights = planned.map((x) => Math.round(x * rng.lognormal(0.6)));
+    const previous = plan.phy2log;
+    if (options.scramble) {
+      const span = topology.hierarchical ? topology.slotsPerNode : P;
+      for (let from = 0; from < P; from += span) {
+        for (let i = span - 1; i > 0; i--) {
+          const j = rng.int(i + 1);
+          [previous[from + i], previous[from + j]] = [previous[from + j], previous[from + i]];
         }
       }
-      return { topology, weights, previous, relaxed };
-    });
+    }
+    return { topology, weights, previous, relaxed };
+  });
 }
 
 /** {@link loadLayer} of a {@link LayerCase}. */

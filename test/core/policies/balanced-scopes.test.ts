@@ -15,33 +15,7 @@ import {
 } from "../../../src/core/policies/balanced-scopes.js";
 import { BalancedWorkspace } from "../../../src/core/policies/balanced-workspace.js";
 import { planHierarchicalLayer, referenceShape } from "../../../src/core/policies/deepseek.js";
-import { Random } from "../../../src/index.js";
-
-/** Small shapes, two thirds hierarchical with several nodes, and seeded tie-prone loads. */
-const layers = fc
-  .record({
-    nodes: fc.integer({ min: 1, max: 3 }),
-    gpusPerNode: fc.integer({ min: 1, max: 3 }),
-    slotsPerGpu: fc.integer({ min: 1, max: 4 }),
-    expertsPercent: fc.integer({ min: 1, max: 100 }),
-    groupChoice: fc.nat(),
-    seed: fc.integer({ min: 0, max: 2 ** 30 }),
-  })
-  .map((r) => {
-    const G = r.nodes * r.gpusPerNode;
-    const P = G * r.slotsPerGpu;
-    const E = Math.max(1, Math.round((r.expertsPercent * P) / 100));
-    const divisors: number[] = [];
-    for (let d = 1; d <= E; d++) if (E % d === 0) divisors.push(d);
-    const hierarchical = divisors.filter((d) => d % r.nodes === 0);
-    const pool = r.groupChoice % 3 === 0 || hierarchical.length === 0 ? divisors : hierarchical;
-    const topology = makeTopology(E, P, pool[r.groupChoice % pool.length], r.nodes, G);
-    const rng = new Random(r.seed);
-    const loads = Float64Array.from({ length: E }, () =>
-      rng.next() < 0.1 ? 0 : Math.round(20 * rng.lognormal(1)),
-    );
-    return { topology, loads };
-  });
+import { smallLayer } from "../../helpers/small-layers.js";
 
 /** GPU loads of a layer (layer-local slots and counts). */
 function gpuLoads(t: Topology, loads: Float64Array, phy: Int32Array, cnt: Int32Array): number[] {
@@ -84,7 +58,7 @@ describe("layerWorkBudget", () => {
 describe("planStrict", () => {
   test("property: a valid layer, groups on one node, nodeMax per scope; a rescue keeps scopes at or below it", () => {
     fc.assert(
-      fc.property(layers, ({ topology: t, loads }) => {
+      fc.property(smallLayer(), ({ topology: t, loads }) => {
         const ws = new BalancedWorkspace(t);
         planStrict(ws, loads, 0, 1e-4, 0);
         assertValidLayer(t, ws.candPhy, ws.candCnt);
@@ -126,7 +100,7 @@ describe("planRelaxed", () => {
   test("property: a valid layer with a replica of every expert on its group's node", () => {
     let hierarchicalRuns = 0;
     fc.assert(
-      fc.property(layers, ({ topology: t, loads }) => {
+      fc.property(smallLayer(), ({ topology: t, loads }) => {
         if (scopesOf(t) === 1) return;
         hierarchicalRuns++;
         const ws = new BalancedWorkspace(t);
@@ -152,7 +126,7 @@ describe("planRelaxed", () => {
 describe("polishDeepseek", () => {
   test("property: never raises the max, keeps counts and each node's replicas, no new duplicate", () => {
     fc.assert(
-      fc.property(layers, ({ topology: t, loads }) => {
+      fc.property(smallLayer(), ({ topology: t, loads }) => {
         const ws = new BalancedWorkspace(t);
         planHierarchicalLayer(
           loads,
