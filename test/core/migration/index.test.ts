@@ -39,7 +39,8 @@ const instance = fc
     gpusPerNode: fc.integer({ min: 1, max: 4 }),
     slotsPerGpu: fc.integer({ min: 1, max: 5 }),
     layers: fc.integer({ min: 1, max: 3 }),
-    expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    // A percentage, not fc.double: that draws mostly tiny values (one expert in most cases).
+    expertsPercent: fc.integer({ min: 0, max: 100 }),
     groupChoice: fc.nat(),
     hierarchical: fc.boolean(),
     seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -51,7 +52,7 @@ const instance = fc
   .map((r) => {
     const numGpus = r.nodes * r.gpusPerNode;
     const numReplicas = numGpus * r.slotsPerGpu;
-    const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
+    const numExperts = Math.max(1, Math.round((r.expertsPercent * numReplicas) / 100));
     const divisors: number[] = [];
     for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
     // Half of the shapes are hierarchical whenever some group count allows it.
