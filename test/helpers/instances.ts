@@ -28,7 +28,8 @@ export function instance(
       gpusPerNode: fc.integer({ min: 1, max: 4 }),
       slotsPerGpu: fc.integer({ min: 1, max: options.maxSlotsPerGpu ?? 6 }),
       layers: fc.integer({ min: 1, max: options.maxLayers ?? 3 }),
-      expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+      // A percentage, not fc.double: that draws mostly tiny values (one expert in ~92% of cases).
+      expertsPercent: fc.integer({ min: 0, max: 100 }),
       groupChoice: fc.nat(),
       seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
       zeroShare: fc.constantFrom(0, 0, 0.2, 0.6, 1),
@@ -37,7 +38,7 @@ export function instance(
     .map((r) => {
       const numGpus = r.nodes * r.gpusPerNode;
       const numReplicas = numGpus * r.slotsPerGpu;
-      const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
+      const numExperts = Math.max(1, Math.round((r.expertsPercent * numReplicas) / 100));
       const divisors: number[] = [];
       for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
       const hierarchical = divisors.filter((d) => d % r.nodes === 0);

@@ -15,7 +15,6 @@ import {
 } from "../../../src/blocks.js";
 import {
   createPlacement,
-  EplbInputError,
   gpuLoads,
   type LoadMatrix,
   lognormalLoads,
@@ -31,7 +30,6 @@ import {
   rebalanceExperts,
   type Topology,
   toLoadMatrix,
-  toPreviousPlacement,
 } from "../../../src/index.js";
 
 /** A random valid cluster shape, loads, and drifted loads (zeros and ties included). */
@@ -41,7 +39,8 @@ const instance = fc
     gpusPerNode: fc.integer({ min: 1, max: 4 }),
     slotsPerGpu: fc.integer({ min: 1, max: 5 }),
     layers: fc.integer({ min: 1, max: 3 }),
-    expertsFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+    // A percentage, not fc.double: that draws mostly tiny values (one expert in most cases).
+    expertsPercent: fc.integer({ min: 0, max: 100 }),
     groupChoice: fc.nat(),
     hierarchical: fc.boolean(),
     seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -53,7 +52,7 @@ const instance = fc
   .map((r) => {
     const numGpus = r.nodes * r.gpusPerNode;
     const numReplicas = numGpus * r.slotsPerGpu;
-    const numExperts = Math.max(1, Math.round(r.expertsFraction * numReplicas));
+    const numExperts = Math.max(1, Math.round((r.expertsPercent * numReplicas) / 100));
     const divisors: number[] = [];
     for (let d = 1; d <= numExperts; d++) if (numExperts % d === 0) divisors.push(d);
     // Half of the shapes are hierarchical whenever some group count allows it.
@@ -544,105 +543,11 @@ describe("planning for future traffic", () => {
 });
 
 describe("previous placement checks", () => {
-  const t = makeTopology(4, 6, 2, 2, 2);
-  const cases: [string, unknown, RegExp][] = [
-    [
-      "wrong layer count",
-      [
-        [0, 1, 0, 2, 3, 3],
-        [0, 1, 0, 2, 3, 3],
-      ],
-      /previous .* one row per layer of the loads \(1\)/,
-    ],
-    [
-      "wrong slot count",
-      [[0, 1, 0, 2, 3]],
-      /previous\[0\]\.length \(5\) must equal numReplicas \(6\)/,
-    ],
-    [
-      "expert id out of range",
-      [[0, 1, 0, 2, 3, 9]],
-      /previous\[0\]\[5\] \(9\) must be an expert id in 0\.\.3/,
-    ],
-    [
-      "negative expert id",
-      [[0, 1, 0, 2, 3, -2]],
-      /previous\[0\]\[5\] \(-2\) must be an expert id in 0\.\.3 or -1/,
-    ],
-    [
-      "an empty slot on a two-node hierarchy",
-      [[0, 1, 0, 2, 3, -1]],
-      /previous\[0\]\[5\] \(-1\) is an empty slot: .*needs one node or the global policy/,
-    ],
-    [
-      "an expert without a replica",
-      [[0, 1, 0, 1, 3, 3]],
-      /previous\[0\] \("expert 2"\) has no replica/,
-    ],
-    ["a group on two nodes", [[0, 1, 2, 0, 3, 3]], /group 0.* has replicas on nodes 0 and 1/],
-    ["not an array", "0,1,2", /previous \("0,1,2"\) must be phy2log/],
-  ];
-  for (const [name, previous, message] of cases) {
-    test(`${name} is an EplbInputError naming it`, () => {
-      assert.throws(
-        () => toPreviousPlacement(previous as number[][], 1, t),
-        (e: unknown) => e instanceof EplbInputError && message.test(e.message),
-      );
-    });
-  }
-
-  test("a typed placement of another expert or layer count is rejected", () => {
-    const p = placementFromPhy2log([[0, 1, 0, 2, 3, 4]], 5);
-    assert.throws(() => toPreviousPlacement(p, 1, t), /previous\.numExperts \(5\) must equal/);
-    const q = placementFromPhy2log([[0, 1, 0, 2, 3, 3]], 4);
-    assert.throws(
-      () => toPreviousPlacement(q, 2, t),
-      /previous\.layers \(1\) must equal the layers of the loads \(2\)/,
-    );
-  });
-
-  test("relaxed hierarchy accepts off-node replicas but needs a home node per group", () => {
-    // Group 0 = experts {0, 1} on node 0 with a spare replica of 0 on node 1.
-    assert.equal(toPreviousPlacement([[0, 1, 2, 0, 3, 2]], 1, t, true).logcnt[0], 2);
-    assert.throws(
-      () => toPreviousPlacement([[0, 2, 2, 1, 3, 3]], 1, t, true),
-      /group 0.* has no node holding a replica of each of its experts/,
-    );
-  });
-
   test("rebalanceExperts reports the bad previous placement before planning", () => {
     assert.throws(
       () => rebalanceExperts([[1, 2, 3, 4]], 6, 2, 2, 2, { previous: [[0, 1, 0, 2, 3]] }),
       /previous\[0\]\.length \(5\) must equal numReplicas \(6\)/,
     );
-  });
-
-  const settingCases: [string, object, RegExp][] = [
-    ["negative budget", { moveBudget: -1 }, /moveBudget \(-1\)/],
-    ["budget 1.5", { moveBudget: 1.5 }, /moveBudget \(1.5\)/],
-    ["NaN budget", { moveBudget: Number.NaN }, /moveBudget \(NaN\)/],
-    ["min gain 1", { minGain: 1 }, /minGain \(1\) must be a number in \[0, 1\)/],
-    ["negative tolerance", { tolerance: -0.1 }, /tolerance \(-0.1\)/],
-    [
-      "negative slot gain",
-      { slotGain: -1e-5 },
-      /slotGain \(-0.00001\) must be a finite number >= 0/,
-    ],
-  ];
-  for (const [name, options, message] of settingCases) {
-    test(`${name} is an EplbInputError`, () => {
-      assert.throws(
-        () => resolveMigrationSettings(options, 16),
-        (e: unknown) => e instanceof EplbInputError && message.test(e.message),
-      );
-    });
-  }
-
-  test("budgets resolve to slots per layer: integers as given, fractions of the slots", () => {
-    assert.equal(resolveMigrationSettings({ moveBudget: 0.1 }, 288).moveBudget, 28);
-    assert.equal(resolveMigrationSettings({ moveBudget: 12 }, 288).moveBudget, 12);
-    assert.equal(resolveMigrationSettings({ moveBudget: 1000 }, 288).moveBudget, 288);
-    assert.equal(resolveMigrationSettings({ moveBudget: Infinity }, 288).moveBudget, 288);
   });
 });
 
