@@ -25,7 +25,7 @@ import { formatMs, speedup } from "./simulate-cost.js";
  * parseSweeps(["interval=50,100", "policy=deepseek"]);
  * // { interval: ["50", "100"], policy: ["deepseek"] }
  * parseSweeps(["gpus=8"]);
- * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator
+ * // throws UsageError: --sweep gpus=8: the name must be one of interval, window, replicas, policy, estimator, ...
  * ```
  */
 export function parseSweeps(specs: readonly string[]): Partial<Record<SweepName, string[]>> {

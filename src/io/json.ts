@@ -56,7 +56,7 @@ export function readJson(bytes: Uint8Array, file: string): FileValue {
  * @throws EplbFormatError naming the literal and its position
  * @example
  * ```ts
- * checkJsonIntegers("[9007199254740993]", "x.json"); // throws: integer 9007199254740993 ... 2^53
+ * checkJsonIntegers("[9007199254740993]", "x.json"); // throws: x.json: integer 9007199254740993 at character 1 is beyond +-2^53 ...
  * ```
  */
 export function checkJsonIntegers(text: string, file: string): void {

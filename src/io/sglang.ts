@@ -109,7 +109,7 @@ function dims(value: FileValue): number {
  * @returns the error to throw
  * @example
  * ```ts
- * throw sglangStepsError("dump.pt"); // throws EplbFormatError: dump.pt: is an SGLang stat dump
+ * throw sglangStepsError("dump.pt"); // throws EplbFormatError: dump.pt: is an SGLang stat dump: logical_count is a ring buffer ...
  * ```
  */
 export function sglangStepsError(file: string): EplbFormatError {

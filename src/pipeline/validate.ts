@@ -24,7 +24,7 @@ import type { PlainConfig } from "./sweep.js";
  * const config = { numReplicas: 288, numGroups: 8, numNodes: 4, numGpus: 32, interval: 100, window: 100 };
  * checkSimulationConfig(config, { steps: 2000, layers: 58, experts: 256 }); // fine
  * checkSimulationConfig({ ...config, numReplicas: 224 }, { steps: 2000, layers: 58, experts: 256 });
- * // throws EplbInputError: numReplicas (224) must be >= the number of experts (256)
+ * // throws EplbInputError: numReplicas (224) must be >= the number of experts (256) so every expert has a slot
  * ```
  */
 export function checkSimulationConfig(

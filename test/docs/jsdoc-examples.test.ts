@@ -177,13 +177,23 @@ async function run(file: string, code: string, cwd: string): Promise<void> {
     }
     assert.ok(error instanceof Error, `the comment says "${claim.text}", nothing was thrown`);
     if (claim.name) assert.equal(error.name, claim.name, claim.text);
+    // The whole message, or its pieces in order where the comment elides with "..." (before,
+    // between or after them): a claim that is only the start of the message must say so.
     if (claim.message) {
-      let from = 0;
-      for (const piece of claim.message.split("...").map((p) => p.trim())) {
-        const at = error.message.indexOf(piece, from);
-        assert.ok(at >= 0, `the comment says "${claim.text}", the message is "${error.message}"`);
-        from = at + piece.length;
+      const pieces = claim.message.split("...").map((p) => p.trim());
+      const said = `the comment says "${claim.text}", the message is "${error.message}"`;
+      const last = pieces.length - 1;
+      assert.ok(error.message.startsWith(pieces[0]), said);
+      let from = pieces[0].length;
+      for (let i = 1; i <= last; i++) {
+        const at =
+          i === last
+            ? error.message.length - pieces[i].length
+            : error.message.indexOf(pieces[i], from);
+        assert.ok(at >= from && error.message.startsWith(pieces[i], at), said);
+        from = at + pieces[i].length;
       }
+      assert.equal(from, error.message.length, said);
     }
   };
   const fn = new AsyncFunction(
@@ -304,7 +314,9 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
     });
     test("a claimed throw does not happen, or is another error or message", async () => {
       const bad = "toLoadMatrix([[-1]]); // throws";
-      await run(file, `${bad} EplbInputError: must be >= 0\n`, cwd);
+      await run(file, `${bad} EplbInputError: weight[0][0] (-1) must be >= 0\n`, cwd);
+      await run(file, `${bad} EplbInputError: ... must be >= 0\n`, cwd);
+      await run(file, `${bad}: weight[0][0] ...\n`, cwd);
       await assert.rejects(
         run(file, "toLoadMatrix([[1]]); // throws\n", cwd),
         /nothing was thrown/,
@@ -314,6 +326,9 @@ describe("JSDoc examples of src/ run and say what the code does", () => {
         expected: "UsageError",
       });
       await assert.rejects(run(file, `${bad}: must be > 0\n`, cwd), /the message is/);
+      // Part of the message without "..." is a claim about the whole message.
+      await assert.rejects(run(file, `${bad}: must be >= 0\n`, cwd), /the message is/);
+      await assert.rejects(run(file, `${bad}: weight[0][0] (-1) must be\n`, cwd), /the message is/);
     });
   });
 });

@@ -103,10 +103,7 @@ export function commentClaims(text: string): Claim[] {
   const t = text.trim();
   const thrown = /^throws\b\s*([A-Z]\w*Error)?\s*:?\s*(.*)$/.exec(t);
   if (thrown) {
-    const message = thrown[2]
-      .trim()
-      .replace(/^"(.*)"$/, "$1")
-      .replace(/\.\.\.$/, "");
+    const message = thrown[2].trim().replace(/^"(.*)"$/, "$1");
     return [{ kind: "throws", name: thrown[1] ?? null, message: message || null, text: t }];
   }
   const claims: Claim[] = [];

@@ -132,7 +132,7 @@ export function localityViolation(
  * const t = makeTopology(4, 6, 2, 2, 2);
  * toPreviousPlacement([[0, 1, 0, 2, 3, 3]], 1, t).logcnt; // Int32Array [2, 1, 1, 2]
  * toPreviousPlacement([[0, 1, 0, 2, 3, 9]], 1, t);
- * // throws: previous[0][5] (9) must be an expert id in 0..3
+ * // throws: previous[0][5] (9) must be an expert id in 0..3 or -1 (an empty slot)
  * toPreviousPlacement([[0, 1, 0, 2, 3]], 1, t);
  * // throws: previous[0].length (5) must equal numReplicas (6)
  * ```

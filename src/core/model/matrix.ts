@@ -131,7 +131,7 @@ function shapeNames(parameter: string) {
  * @throws EplbInputError when the total exceeds the limit
  * @example
  * ```ts
- * checkLoadTotal("weight", new Float64Array([1e308, 1e308])); // throws: sum of weight (Infinity) must be at most 1e+150
+ * checkLoadTotal("weight", new Float64Array([1e308, 1e308])); // throws: sum of weight (Infinity) must be at most 1e+150 (larger loads overflow ...)
  * ```
  */
 export function checkLoadTotal(parameter: string, data: ArrayLike<number>): void {
