@@ -83,6 +83,24 @@ describe("refineScope", () => {
     assert.equal(refineScope(one, 0, 100), 0);
   });
 
+  test("counts an expert swapped back onto its home node (the only exchange the home rules allow)", () => {
+    // Nodes {GPU 0, 1} and {GPU 2, 3}. Experts H (200, 2 replicas), X (20, 2 replicas) and A
+    // (60) live on node 0; B (50), C and D (55) on node 1. GPU 0 {H, A} is hottest at 160; with
+    // GPU 2 {B, X} only H for X keeps every expert on its home node: X comes home.
+    const ws = new ScopeWorkspace();
+    ws.reset(6, 4, 2, 2);
+    ws.weight.set([200, 20, 60, 50, 55, 55]);
+    ws.count.set([2, 2, 1, 1, 1, 1]);
+    ws.home.set([0, 0, 0, 1, 1, 1]);
+    packScope(ws);
+    ws.slotExpert.set([0, 2, 0, 1, 3, 1, 4, 5]);
+    recomputeScopeLoads(ws);
+    assert.deepEqual(Array.from(ws.homeCount.subarray(0, 6)), [2, 1, 1, 1, 1, 1]);
+    assert.ok(refineScope(ws, 0, 100) >= 1);
+    assert.deepEqual(Array.from(ws.slotExpert.subarray(0, 2)).sort(), [1, 2], "X moved to GPU 0");
+    assert.deepEqual(Array.from(ws.homeCount.subarray(0, 6)), homeCounts(ws));
+  });
+
   test("keeps every slot count, cap and home rule, never raises the max, and ends where no exchange with the hottest GPU helps", () => {
     const rng = new Random(14);
     for (let run = 0; run < 400; run++) {
