@@ -111,8 +111,11 @@ export function checkLoadShape(layers: number, width: number, name: string, file
  * (`initial_global_assignments`, one slot list per layer). `numExperts` defaults to the largest
  * expert id + 1; every expert needs a slot in every layer. `-1` is an empty slot (vLLM's elastic
  * expert parallelism) unless `allowEmpty` is false: a map an engine never pads (an SGLang dump's)
- * refuses it.
+ * refuses it. A TensorRT-LLM config with `layer_updates_per_iter` > 0 (the online balancer, which
+ * moves the slots while serving) gives its starting placement with a warning, and is refused when
+ * `slotCounts` says the placement is to fold slot counts (no single placement folds them).
  *
+ * @throws EplbFormatError when no placement is found, or it is malformed or refused as above
  * @example
  * ```ts
  * placementFromValue({ phy2log: [[0, 1, 0]] }, "plan.json", { limit: 1e6 }).logcnt;
@@ -122,13 +125,11 @@ export function checkLoadShape(layers: number, width: number, name: string, file
 export function placementFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & {
-    readonly numExperts?: number;
-    readonly allowEmpty?: boolean;
-    /** Told (one line) what a reader of the engine would see differently, e.g. a vllm-ascend
-     * device that lists an expert twice. */
-    readonly onWarning?: (text: string) => void;
-  },
+  options: InterpretOptions &
+    EngineConfigOptions & {
+      readonly numExperts?: number;
+      readonly allowEmpty?: boolean;
+    },
 ): Placement {
   const allowEmpty = options.allowEmpty ?? true;
   const { name, rows, slotsPerDevice } = findPlacementRows(value, file, options);
@@ -216,10 +217,19 @@ function vllmAscendDuplicates(
   return first && { ...first, pairs };
 }
 
+/** What placement readers tell about, or refuse in, an engine's own config file. */
+interface EngineConfigOptions {
+  /** Told (one line) what a reader of the engine would see differently, e.g. a vllm-ascend
+   * device that lists an expert twice. */
+  readonly onWarning?: (text: string) => void;
+  /** The placement will fold counts per physical slot into experts (`--slot-placement`). */
+  readonly slotCounts?: boolean;
+}
+
 function findPlacementRows(
   value: FileValue,
   file: string,
-  options: InterpretOptions,
+  options: InterpretOptions & EngineConfigOptions,
 ): { name: string; rows: Float64Array[]; slotsPerDevice?: number } {
   let name = "phy2log";
   let tensor: Tensor | undefined;
@@ -315,8 +325,9 @@ function vllmAscendRows(
 function trtllmRows(
   value: Record<string, FileValue>,
   file: string,
-  options: InterpretOptions,
+  options: InterpretOptions & EngineConfigOptions,
 ): { name: string; rows: Float64Array[] } {
+  checkStaticAssignments(value.layer_updates_per_iter, file, options);
   const assignments = value.initial_global_assignments;
   if (!isFileObject(assignments)) {
     throw new EplbFormatError(
@@ -353,6 +364,35 @@ function trtllmRows(
     }
   }
   return { name: "initial_global_assignments", rows: layers.map((l) => l.data) };
+}
+
+/**
+ * TensorRT-LLM's `layer_updates_per_iter` (an int, 0 by default, `MoeLoadBalancerConfig`): above
+ * 0 the online load balancer starts from `initial_global_assignments` and rewrites that many
+ * layers' slots every iteration, so the file is only where the slots started. Statistics recorded
+ * under it count slot ids of placements that kept changing: folding them through the starting
+ * one would give slot counts to the wrong experts, so that use is refused.
+ */
+function checkStaticAssignments(
+  updates: FileValue | undefined,
+  file: string,
+  options: EngineConfigOptions,
+): void {
+  if (updates === undefined || updates === null || updates === 0) return;
+  if (typeof updates !== "number" || !Number.isSafeInteger(updates) || updates < 0) {
+    throw new EplbFormatError(
+      file,
+      `layer_updates_per_iter is ${describe(updates)}: expected an integer >= 0`,
+    );
+  }
+  const online = `layer_updates_per_iter is ${updates}: TensorRT-LLM's online load balancer starts from initial_global_assignments and moves the slots while serving`;
+  if (options.slotCounts) {
+    throw new EplbFormatError(
+      file,
+      `${online}, so slot counts recorded under it belong to placements no file holds and cannot be folded into experts; record with a static config (layer_updates_per_iter: 0)`,
+    );
+  }
+  options.onWarning?.(`${online}; eplb reads the starting placement`);
 }
 
 /**

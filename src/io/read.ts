@@ -78,6 +78,11 @@ export interface ReadPlacementOptions extends ReadOptions {
   readonly numExperts?: number;
   /** Told what the user must know about the file (a vllm-ascend device listing an expert twice). */
   readonly onNote?: (note: LoadsNote) => void;
+  /**
+   * The placement is to fold counts per physical slot (`--slot-placement`): a TensorRT-LLM config
+   * whose slots moved while serving (`layer_updates_per_iter` > 0) is then refused.
+   */
+  readonly slotCounts?: boolean;
 }
 
 const EXTENSIONS: Readonly<Record<string, FileFormat>> = {
@@ -252,7 +257,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
   if (folder) return { layers: folder.layers, experts: folder.experts, data: folder.data };
   const streamed = guard(path, () => streamedLoads(path, options));
   if (streamed) return streamed;
-  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const slots = slotMap(options);
   const bytes = readBytes(path);
   const { value } = parseBytes(bytes, { ...options, fileName: path });
   return guard(path, () =>
@@ -321,7 +326,7 @@ function streamedLoads(path: string, options: ReadLoadsOptions): LoadMatrix | nu
 export function readTrace(path: string, options: ReadLoadsOptions = {}): Float64Trace {
   const folder = statisticsFolder(path, options, false);
   if (folder) return folder;
-  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const slots = slotMap(options);
   const bytes = readBytes(path);
   const { value } = parseBytes(bytes, { ...options, fileName: path });
   return guard(path, () =>
@@ -352,6 +357,7 @@ export function readPlacement(path: string, options: ReadPlacementOptions = {}):
       key: options.key,
       limit: bytes.length,
       numExperts: options.numExperts,
+      slotCounts: options.slotCounts,
       onWarning: (text) => options.onNote?.({ level: "warning", text: `${path}: ${text}` }),
     }),
   );
@@ -371,7 +377,7 @@ function statisticsFolder(
   if (options.key !== undefined) {
     throw new EplbFormatError(path, "--key does not apply to a TensorRT-LLM statistics folder");
   }
-  const slots = options.slotPlacement ? readPlacement(options.slotPlacement) : undefined;
+  const slots = slotMap(options);
   const { trace, info } = readTrtllmStatistics(path, { steps: options.steps, slots, sum });
   options.onNote?.({
     level: "info",
@@ -381,6 +387,13 @@ function statisticsFolder(
   for (const text of info.warnings)
     options.onNote?.({ level: "warning", text: `${path}: ${text}` });
   return trace;
+}
+
+/** The `slotPlacement` map that folds per-slot counts into experts, read as such (see `slotCounts`). */
+function slotMap(options: ReadLoadsOptions): Placement | undefined {
+  return options.slotPlacement
+    ? readPlacement(options.slotPlacement, { slotCounts: true })
+    : undefined;
 }
 
 function guard<T>(file: string, run: () => T): T {

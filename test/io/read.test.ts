@@ -17,11 +17,14 @@ import {
   openTraceStream,
   parseBytes,
   readLoads,
+  readPlacement,
   readTensorFile,
   readTrace,
   readValue,
 } from "../../src/io/read.js";
 import { writeStoredZip } from "../../src/io/zip-write.js";
+import { repoRoot } from "../helpers/cli.js";
+import { assertRefused } from "../helpers/refused.js";
 import { tempFiles } from "../helpers/temp.js";
 import { encode, formatError, npyBytes, safetensorsBytes, torchDictOfTensor } from "./support.js";
 
@@ -193,6 +196,66 @@ describe("readTensorFile, readLoads, readTrace, openTraceStream", () => {
       () => readLoads(folder, { key: "x" }),
       formatError(/--key does not apply to a TensorRT-LLM statistics folder$/),
     );
+  });
+});
+
+// Made by test/fixtures/engines/make_trtllm_lb_yaml.py as TensorRT-LLM's generate_eplb_config.py
+// writes them, for the statistics folder beside them (model layers 3-5, 8 slots).
+describe("TensorRT-LLM load balancer configs as --slot-placement", () => {
+  const trtllm = join(repoRoot, "test", "fixtures", "engines", "trtllm");
+  const stats = join(trtllm, "stats");
+  const online = join(trtllm, "lb-online.yaml");
+
+  test("a static config folds the slot counts it was recorded under", () => {
+    const slots = join(trtllm, "lb-static.yaml");
+    const raw = readLoads(stats);
+    const folded = readLoads(stats, { slotPlacement: slots });
+    const map = readPlacement(slots);
+    assert.deepEqual([folded.layers, folded.experts], [3, 6]);
+    const want = new Array(3 * 6).fill(0);
+    for (let l = 0; l < 3; l++) {
+      for (let s = 0; s < 8; s++) want[l * 6 + map.phy2log[l * 8 + s]] += raw.data[l * 8 + s];
+    }
+    assert.deepEqual(Array.from(folded.data), want);
+  });
+
+  test("an online config (layer_updates_per_iter > 0) is refused: its slots moved while recording", () => {
+    // Regression: the starting placement used to fold the counts as if the slots never moved.
+    const refused = formatError(
+      /lb-online\.yaml: layer_updates_per_iter is 2: TensorRT-LLM's online load balancer starts from initial_global_assignments and moves the slots while serving, so slot counts recorded under it .* record with a static config \(layer_updates_per_iter: 0\)$/,
+    );
+    assert.throws(() => readLoads(stats, { slotPlacement: online }), refused);
+    assert.throws(() => readTrace(stats, { slotPlacement: online }), refused);
+  });
+
+  test("read as a placement, an online config gives its starting slots with a warning", () => {
+    const notes: string[] = [];
+    const p = readPlacement(online, { onNote: (n) => notes.push(`${n.level}: ${n.text}`) });
+    assert.deepEqual(Array.from(p.phy2log.subarray(0, 8)), [0, 1, 2, 3, 4, 5, 0, 1]);
+    assert.deepEqual(notes, [
+      `warning: ${online}: layer_updates_per_iter is 2: TensorRT-LLM's online load balancer starts from initial_global_assignments and moves the slots while serving; eplb reads the starting placement`,
+    ]);
+    const quiet: string[] = [];
+    readPlacement(join(trtllm, "lb-static.yaml"), { onNote: (n) => quiet.push(n.text) });
+    assert.deepEqual(quiet, []);
+  });
+
+  test("layer_updates_per_iter must be an integer >= 0", () => {
+    for (const [value, shown] of [
+      ["-1", "the number -1"],
+      ["1.5", "the number 1.5"],
+      ['"2"', "a string"],
+    ]) {
+      const path = file(
+        `lb-${shown.replace(/\W/g, "")}.yaml`,
+        `num_slots: 2\nlayer_updates_per_iter: ${value}\ninitial_global_assignments:\n  0: [0, 1]\n`,
+      );
+      assertRefused(
+        () => readPlacement(path),
+        EplbFormatError,
+        `${path}: layer_updates_per_iter is ${shown}: expected an integer >= 0`,
+      );
+    }
   });
 });
 
