@@ -16,7 +16,7 @@ import {
   selectSteps,
 } from "./interpret.js";
 import { checkStatUse, sglangCollect, sglangDumpKind } from "./sglang.js";
-import { foldSlots, slotFoldFor, vllmWindowStart } from "./slot-fold.js";
+import { foldSlots, slotFoldFor, vllmStaleRows, vllmWindowStart } from "./slot-fold.js";
 import { type FileValue, isFileObject } from "./value.js";
 
 /**
@@ -39,6 +39,8 @@ export function loadsFromValue(
     readonly slots?: Placement;
     /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
     readonly onFold?: (text: string) => void;
+    /** Told, in one line, what makes the loads doubtful (vLLM rows older than the map). */
+    readonly onWarning?: (text: string) => void;
   },
 ): LoadMatrix {
   const { layers, experts, data } = collect(value, file, options, true).trace;
@@ -59,7 +61,11 @@ export function loadsFromValue(
 export function traceFromValue(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    readonly onWarning?: (text: string) => void;
+  },
 ): Float64Trace {
   return collect(value, file, options, false).trace;
 }
@@ -75,6 +81,7 @@ function collect(
     readonly steps?: string;
     readonly slots?: Placement;
     readonly onFold?: (text: string) => void;
+    readonly onWarning?: (text: string) => void;
   },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {
@@ -133,6 +140,9 @@ function collect(
     options.onFold?.(
       `${name} [${shape.join(", ")}] counted per slot, folded into ${experts} experts by the ${fold.source}`,
     );
+    const selected = Array.from({ length: count }, (_, k) => start + k * step);
+    const stale = vllmStaleRows(value, name, tensor.data, allSteps, selected, ring, file);
+    if (stale) options.onWarning?.(staleRowsWarning(name, stale, allSteps, ring !== undefined));
   }
   const inSize = layers * width;
   const outSize = layers * experts;
@@ -156,6 +166,27 @@ function collect(
     }
   }
   return { rank: shape.length, trace: { steps: sum ? 1 : count, layers, experts, data } };
+}
+
+/** The one-line warning for window rows counted before vLLM's last rearrangement. */
+function staleRowsWarning(
+  name: string,
+  { since, stale }: { since: number; stale: number },
+  rows: number,
+  ordered: boolean,
+): string {
+  const fix =
+    since === 0
+      ? "no row was counted since: save the state later"
+      : ordered
+        ? `pass --steps -${since}: to read only the rows counted since`
+        : `save expert_load_window_step with it to select the rows counted since (--steps -${since}:)`;
+  return (
+    `${name}: ${stale} of its ${rows} rows were counted before vLLM's last expert rearrangement ` +
+    `(expert_rearrangement_step ${since}; vLLM does not clear the window when it rearranges), ` +
+    `under another placement than the map they are folded by, so their tokens go to the wrong ` +
+    `experts; ${fix}, or save the state at least window_size steps after a rearrangement`
+  );
 }
 
 /**

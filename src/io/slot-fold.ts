@@ -228,3 +228,67 @@ export function vllmWindowStart(
   }
   return v;
 }
+
+/**
+ * How many of the window rows a read selects were certainly counted before vLLM's last expert
+ * rearrangement, when the file says: vLLM never clears `expert_load_window` when it rearranges
+ * (nor when async EPLB commits a layer's new map), so for `window_size` steps afterwards its
+ * oldest rows were counted under the previous placement while `physical_to_logical_map` already
+ * holds the new one, and folding them by it gives their tokens to the wrong experts (vLLM's own
+ * rearrangement avoids this only because `step_interval` >= `window_size` by default).
+ * `expert_rearrangement_step` counts the steps since that rearrangement (reset to 0 there, +1
+ * every step, dummy steps too), so at most that many rows are newer. With the ring's start known
+ * (`ring`), a selected nonzero row older than the newest `since` rows is stale; without it, only
+ * nonzero rows beyond `since` are certainly stale. Zero rows fold to nothing and never count.
+ *
+ * @param value the file's value
+ * @param name the entry the loads were taken from
+ * @param src the window's data, `[rows, layers, slots]` row-major
+ * @param rows the window's length
+ * @param selected time positions (0 = oldest) of the rows read, or stored positions without `ring`
+ * @param ring the row that is oldest in time ({@link vllmWindowStart}), if known
+ * @param file file name for messages
+ * @returns `{ since, stale }` when the file holds `expert_rearrangement_step` and some selected
+ *   row is certainly stale, else undefined
+ * @throws EplbFormatError when `expert_rearrangement_step` is not an integer >= 0
+ * @example
+ * ```ts
+ * const w = { dtype: "int32", shape: [3, 1, 2], data: Float64Array.from([1, 1, 1, 1, 1, 1]) };
+ * const value = { expert_load_window: w, expert_rearrangement_step: 1 };
+ * vllmStaleRows(value, "expert_load_window", w.data, 3, [0, 1, 2], 0, "s.pt"); // { since: 1, stale: 2 }
+ * ```
+ */
+export function vllmStaleRows(
+  value: FileValue,
+  name: string,
+  src: Float64Array,
+  rows: number,
+  selected: readonly number[],
+  ring: number | undefined,
+  file: string,
+): { since: number; stale: number } | undefined {
+  if (name !== "expert_load_window" || !isFileObject(value)) return undefined;
+  if (!Object.hasOwn(value, "expert_rearrangement_step")) return undefined;
+  const raw = value.expert_rearrangement_step;
+  const since = isTensor(raw) && raw.data.length === 1 ? raw.data[0] : raw;
+  if (typeof since !== "number" || !Number.isInteger(since) || since < 0) {
+    throw new EplbFormatError(
+      file,
+      `expert_rearrangement_step is ${String(since).slice(0, 30)}: expected an integer >= 0`,
+    );
+  }
+  if (since >= rows) return undefined;
+  const size = src.length / rows;
+  const nonzero = (stored: number) => {
+    for (let i = stored * size; i < (stored + 1) * size; i++) if (src[i] !== 0) return true;
+    return false;
+  };
+  let stale = 0;
+  if (ring !== undefined) {
+    for (const t of selected) if (t < rows - since && nonzero((ring + t) % rows)) stale++;
+  } else {
+    const used = selected.filter(nonzero).length;
+    stale = Math.max(0, used - since);
+  }
+  return stale > 0 ? { since, stale } : undefined;
+}

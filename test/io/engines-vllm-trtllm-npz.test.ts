@@ -152,6 +152,36 @@ describe("vLLM EPLB state: expert_load_window folded as vLLM's rearrange does", 
     assert.deepEqual(ordered.data.subarray(0, n), stored.data.subarray(2 * n, 3 * n));
   });
 
+  test("a window saved soon after a rearrangement warns: its older rows were counted under another placement", () => {
+    const warnings = (path: string, steps?: string) => {
+      const notes: LoadsNote[] = [];
+      const m = readLoads(path, { steps, onNote: (n) => notes.push(n) });
+      return { m, texts: notes.filter((n) => n.level === "warning").map((n) => n.text) };
+    };
+    const path = at("vllm", "eplb-state-rearranged.pt");
+    // The whole window is still folded as vLLM's next rearrange would fold it, with a warning
+    // that says how many rows are older and how to read only the rest.
+    const whole = warnings(path);
+    assertLoads(whole.m, expected["vllm/eplb-state.pt"]);
+    assert.equal(whole.texts.length, 1);
+    assert.match(
+      whole.texts[0],
+      /^.*eplb-state-rearranged\.pt: expert_load_window: 3 of its 5 rows/,
+    );
+    assert.match(whole.texts[0], /--steps -2:/);
+    // The rows counted since the rearrangement: the newest 2, no warning.
+    const since = warnings(path, "-2:");
+    assertLoads(since.m, expected["vllm/eplb-state-rearranged.pt#steps=-2:"]);
+    assert.deepEqual(since.texts, []);
+    // Without the ring's start the rows cannot be told apart: the warning says what to save.
+    const unordered = warnings(at("vllm", "eplb-state-rearranged-no-window-step.pt"));
+    assertLoads(unordered.m, expected["vllm/eplb-state.pt"]);
+    assert.equal(unordered.texts.length, 1);
+    assert.match(unordered.texts[0], /3 of its 5 rows.*save expert_load_window_step/);
+    // A state without expert_rearrangement_step says nothing about it: no warning.
+    assert.deepEqual(warnings(at("vllm", "eplb-state-with-step.pt")).texts, []);
+  });
+
   test("as a trace (rows in stored order, asked for by key), each window row is folded", () => {
     const t = readTrace(at("vllm", "eplb-state.pt"), { key: "expert_load_window" });
     assert.equal(t.steps, 5);

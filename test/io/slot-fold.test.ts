@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { placementFromPhy2log } from "../../src/index.js";
 import { EplbFormatError } from "../../src/io/errors.js";
-import { foldSlots, slotFoldFor, vllmWindowStart } from "../../src/io/slot-fold.js";
+import { foldSlots, slotFoldFor, vllmStaleRows, vllmWindowStart } from "../../src/io/slot-fold.js";
 import type { Tensor } from "../../src/io/tensor.js";
 import { assertRefused } from "../helpers/refused.js";
 
@@ -180,5 +180,54 @@ describe("vllmWindowStart", () => {
         /expert_load_window_step is .*: expected an integer in \[0, 5\)/,
       );
     }
+  });
+});
+
+describe("vllmStaleRows", () => {
+  // 4 rows of 1 layer x 2 slots; row 1 (stored) is zero.
+  const rows = Float64Array.from([1, 2, 0, 0, 3, 4, 5, 6]);
+  const value = (since: number | string) => ({
+    expert_load_window: tensor([4, 1, 2], rows),
+    expert_rearrangement_step: since,
+  });
+  const stale = (since: number | string, selected: number[], ring?: number) =>
+    vllmStaleRows(value(since), "expert_load_window", rows, 4, selected, ring, "s.pt");
+
+  test("with the ring's start, nonzero rows older than the newest expert_rearrangement_step are stale", () => {
+    // ring 2: time order is stored rows 2, 3, 0, 1; since 1: only the newest (stored 1, zero) is new.
+    assert.deepEqual(stale(1, [0, 1, 2, 3], 2), { since: 1, stale: 3 });
+    // since 2: time positions 0 and 1 (stored 2 and 3) are old and nonzero.
+    assert.deepEqual(stale(2, [0, 1, 2, 3], 2), { since: 2, stale: 2 });
+    // Selecting only the newest rows is not stale.
+    assert.equal(stale(2, [2, 3], 2), undefined);
+    // A zero old row folds to nothing: ring 0, since 2, old rows are stored 0 and 1 (one zero).
+    assert.deepEqual(stale(2, [0, 1, 2, 3], 0), { since: 2, stale: 1 });
+  });
+
+  test("without it, only the nonzero rows beyond expert_rearrangement_step are certainly stale", () => {
+    assert.deepEqual(stale(1, [0, 1, 2, 3]), { since: 1, stale: 2 });
+    assert.equal(stale(3, [0, 1, 2, 3]), undefined);
+  });
+
+  test("a rearrangement at least a window ago, or no counter in the file, is no concern", () => {
+    assert.equal(stale(4, [0, 1, 2, 3], 0), undefined);
+    assert.equal(
+      vllmStaleRows(
+        { expert_load_window: tensor([4, 1, 2], rows) },
+        "expert_load_window",
+        rows,
+        4,
+        [0],
+        0,
+        "s.pt",
+      ),
+      undefined,
+    );
+    assert.equal(vllmStaleRows(value(0), "expert_load_pass", rows, 4, [0], 0, "s.pt"), undefined);
+  });
+
+  test("a counter that is not an integer >= 0 is refused", () => {
+    refused(() => stale(-1, [0], 0), /expert_rearrangement_step is -1: expected an integer >= 0/);
+    refused(() => stale("x", [0], 0), /expert_rearrangement_step is x/);
   });
 });
