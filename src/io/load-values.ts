@@ -39,6 +39,8 @@ export function loadsFromValue(
     readonly slots?: Placement;
     /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
     readonly onFold?: (text: string) => void;
+    /** Told, in one line, when an SGLang dump's records were left out (see `sglang.ts`). */
+    readonly onWarning?: (text: string) => void;
   },
 ): LoadMatrix {
   const { layers, experts, data } = collect(value, file, options, true).trace;
@@ -75,6 +77,7 @@ function collect(
     readonly steps?: string;
     readonly slots?: Placement;
     readonly onFold?: (text: string) => void;
+    readonly onWarning?: (text: string) => void;
   },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {

@@ -262,6 +262,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
       steps: options.steps,
       slots,
       onFold: (text) => options.onNote?.({ level: "info", text }),
+      onWarning: (text) => options.onNote?.({ level: "warning", text }),
     }),
   );
 }
