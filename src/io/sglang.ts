@@ -13,9 +13,10 @@
  *   are per physical slot and fold onto logical experts through the map.
  * - `gatherer_key` names a record's scope: `"primary"`, the served model's pass. Newer SGLang can
  *   also record speculative-decoding draft passes in a scope of their own (its
- *   `_SINGLE_PASS_GATHERER_KEY_SPECULATIVE_DRAFT`, with `--expert-distribution-recorder-capture-
- *   speculative-draft`); those are another model's routing, so eplb leaves every record of a
- *   scope other than `"primary"` out, with a warning ({@link OtherScopes}).
+ *   `_SINGLE_PASS_GATHERER_KEY_SPECULATIVE_DRAFT`, when the server argument
+ *   `expert_distribution_recorder_capture_speculative_draft` is on); those are another model's
+ *   routing, so eplb leaves every record of a scope other than `"primary"` out, with a warning
+ *   ({@link OtherScopes}). The key's string is not in the sources read, hence "any but primary".
  */
 import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError } from "./errors.js";
