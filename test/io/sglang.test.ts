@@ -328,7 +328,7 @@ describe("newer SGLang: speculative-draft records, the model's top-k, router inp
   ] as const) {
     test(`${kind}: only the "primary" records are the loads, and one warning says what was left out`, () => {
       const s = readLoadSources(files.map(at));
-      // The draft records share the target passes' ids: read, they would land in those passes.
+      // The fixture's draft records share the target passes' ids: read, they would land there.
       assert.deepEqual(rows(s.loads), draft.loads);
       assert.deepEqual(s.passIds, draft.passIds);
       const passes = s.passes;
