@@ -39,7 +39,10 @@ export function loadsFromValue(
     readonly slots?: Placement;
     /** Told, in one line, when per-slot loads were folded into experts (and by which map). */
     readonly onFold?: (text: string) => void;
-    /** Told, in one line, what makes the loads doubtful (vLLM rows older than the map). */
+    /**
+     * Told, in one line naming the file, what makes the loads doubtful: vLLM rows older than the
+     * map, SGLang records left out (see `sglang.ts`).
+     */
     readonly onWarning?: (text: string) => void;
   },
 ): LoadMatrix {
@@ -142,7 +145,11 @@ function collect(
     );
     const selected = Array.from({ length: count }, (_, k) => start + k * step);
     const stale = vllmStaleRows(value, name, tensor.data, allSteps, selected, ring, file);
-    if (stale) options.onWarning?.(staleRowsWarning(name, stale, allSteps, ring !== undefined));
+    if (stale) {
+      options.onWarning?.(
+        `${file}: ${staleRowsWarning(name, stale, allSteps, ring !== undefined)}`,
+      );
+    }
   }
   const inSize = layers * width;
   const outSize = layers * experts;

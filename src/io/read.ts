@@ -267,7 +267,7 @@ export function readLoads(path: string, options: ReadLoadsOptions = {}): LoadMat
       steps: options.steps,
       slots,
       onFold: (text) => options.onNote?.({ level: "info", text }),
-      onWarning: (text) => options.onNote?.({ level: "warning", text: `${path}: ${text}` }),
+      onWarning: (text) => options.onNote?.({ level: "warning", text }),
     }),
   );
 }
@@ -336,7 +336,7 @@ export function readTrace(path: string, options: ReadLoadsOptions = {}): Float64
       limit: bytes.length,
       steps: options.steps,
       slots,
-      onWarning: (text) => options.onNote?.({ level: "warning", text: `${path}: ${text}` }),
+      onWarning: (text) => options.onNote?.({ level: "warning", text }),
     }),
   );
 }

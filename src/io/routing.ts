@@ -285,6 +285,7 @@ function readDumpRouting(
 ): Routing {
   const r = readCheckedDumps(paths, experts);
   if (r.repeated) onWarning?.(r.repeated);
+  if (r.otherScopes) onWarning?.(r.otherScopes);
   return makeRouting({
     tokens: r.tokens,
     layers: r.layers,

@@ -6,7 +6,7 @@
 import { requireDistinctFiles } from "./distinct-files.js";
 import { EplbFormatError } from "./errors.js";
 import { readValue } from "./read.js";
-import { readSglangPassDump, sglangDumpKind } from "./sglang.js";
+import { OtherScopes, readSglangPassDump, sglangDumpKind } from "./sglang.js";
 import { RepeatedRecords, recordFingerprint } from "./sglang-repeats.js";
 import { expandLoadPath } from "./sources.js";
 import type { Tensor } from "./tensor.js";
@@ -15,7 +15,7 @@ import type { Tensor } from "./tensor.js";
 export interface TokenRouting {
   readonly tokens: number;
   readonly layers: number;
-  /** Choices per token and layer (SGLang records 8 columns; unused ones are -1). */
+  /** Choices per token and layer (older SGLang records 8 columns, newer the model's top-k; unused ones are -1). */
   readonly k: number;
   /** Logical experts per layer (the largest id of the dumps' maps + 1). */
   readonly experts: number;
@@ -34,6 +34,8 @@ export interface TokenRouting {
    * once, and no rank is their source (`rank` is still the rank of the copy kept).
    */
   readonly repeated?: string;
+  /** The warning when records of a scope other than `"primary"` (draft passes) were left out. */
+  readonly otherScopes?: string;
 }
 
 /**
@@ -58,6 +60,7 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
   const chunks: { topk: Int32Array; rank: number; id: number; tokens: number }[] = [];
   let shape: { layers: number; k: number; experts: number } | undefined;
   const repeats = new RepeatedRecords();
+  const scopes = new OtherScopes();
   for (const file of files) {
     const { value } = readValue(file);
     if (sglangDumpKind(value) !== "per_token") {
@@ -67,6 +70,7 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
       );
     }
     const dump = readSglangPassDump(value, file, Number.MAX_SAFE_INTEGER);
+    scopes.add(dump, file);
     const p2l = dump.map.phy2log;
     dump.passes.forEach((pass, i) => {
       const t = pass.topk as Tensor; // every per_token record has one (checked when read)
@@ -104,6 +108,7 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
     at += c.tokens;
   }
   const repeated = repeats.warning("routing");
+  const otherScopes = scopes.warning();
   return {
     tokens,
     layers,
@@ -113,5 +118,6 @@ export function readRouting(paths: string | readonly string[]): TokenRouting {
     rank,
     forwardPassId,
     ...(repeated ? { repeated } : {}),
+    ...(otherScopes ? { otherScopes } : {}),
   };
 }

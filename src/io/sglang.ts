@@ -9,8 +9,14 @@
  * - `per_pass` / `per_token`: one file per rank, `{records, last_physical_to_logical_map}`; each
  *   record `{forward_pass_id, rank, gatherer_key, global_physical_count [layers, slots]}`, and in
  *   `per_token` mode also `topk_ids_of_layer [layers, tokens, 8]` (physical slot ids, -1 where
- *   the model's top-k leaves a column unused). Counts are per physical slot and fold onto
- *   logical experts through the map.
+ *   the model's top-k leaves a column unused; newer SGLang sizes k to the model's top-k). Counts
+ *   are per physical slot and fold onto logical experts through the map.
+ * - `gatherer_key` names a record's scope: `"primary"`, the served model's pass. Newer SGLang can
+ *   also record speculative-decoding draft passes in a scope of their own (its
+ *   `_SINGLE_PASS_GATHERER_KEY_SPECULATIVE_DRAFT`, when the server argument
+ *   `expert_distribution_recorder_capture_speculative_draft` is on); those are another model's
+ *   routing, so eplb leaves every record of a scope other than `"primary"` out, with a warning
+ *   ({@link OtherScopes}). The key's string is not in the sources read, hence "any but primary".
  */
 import type { Placement } from "../core/model/placement.js";
 import { EplbFormatError } from "./errors.js";
@@ -48,9 +54,14 @@ export interface SglangPassDump {
   readonly experts: number;
   /** `last_physical_to_logical_map` as a placement. */
   readonly map: Placement;
-  /** The records in file order. */
+  /** The records in file order (the `"primary"` scope only). */
   readonly passes: SglangPass[];
+  /** Records left out because their `gatherer_key` is not `"primary"`: count per key. */
+  readonly otherScopes: ReadonlyMap<string, number>;
 }
+
+/** The `gatherer_key` of the records that are the served model's own forward passes. */
+const PRIMARY_SCOPE = "primary";
 
 /**
  * Which SGLang recorder dump a file's value is, if any: `per_token` or `per_pass` (a dict with
@@ -167,7 +178,11 @@ export function checkStatUse(file: string, steps: string | undefined, sum: boole
 export function sglangCollect(
   value: FileValue,
   file: string,
-  options: InterpretOptions & { readonly steps?: string; readonly slots?: Placement },
+  options: InterpretOptions & {
+    readonly steps?: string;
+    readonly slots?: Placement;
+    readonly onWarning?: (text: string) => void;
+  },
   sum: boolean,
 ): { rank: number; trace: Float64Trace } {
   if (options.slots) {
@@ -178,6 +193,8 @@ export function sglangCollect(
   }
   const byPass = new SglangPassSum();
   byPass.add(readSglangPassDump(value, file, options.limit), file);
+  const skipped = byPass.scopes.warning();
+  if (skipped) options.onWarning?.(skipped);
   const { trace: passes } = byPass.trace();
   const { layers, experts } = passes;
   const n = layers * experts;
@@ -203,7 +220,9 @@ export function sglangCollect(
  * expert id, every expert in some slot) and every record, and folds each record's physical counts
  * onto logical experts (a slot's count goes to the expert the map puts there). `per_token`
  * records are counted from `topk_ids_of_layer` (ignoring -1) as SGLang derives its own
- * `global_physical_count` from them.
+ * `global_physical_count` from them. Records whose `gatherer_key` is a scope other than
+ * `"primary"` (newer SGLang's speculative-decoding draft passes) are not read, only counted in
+ * `otherScopes`.
  *
  * @param value the file's value (see {@link sglangDumpKind})
  * @param file the file, for messages
@@ -236,8 +255,71 @@ export function readSglangPassDump(value: FileValue, file: string, limit: number
   });
   const { layers, numReplicas: slots, numExperts: experts } = map;
   const records = value.records as FileValue[];
-  const passes = records.map((record, i) => readRecord(record, i, kind, file, map, limit));
-  return { kind, layers, slots, experts, map, passes };
+  const passes: SglangPass[] = [];
+  const otherScopes = new Map<string, number>();
+  records.forEach((record, i) => {
+    // A draft model's passes route its own layers' experts: adding them would put its tokens
+    // into the served model's loads. Records without a key (older hand-made dumps) are primary.
+    const scope = isFileObject(record) ? record.gatherer_key : undefined;
+    if (typeof scope === "string" && scope !== PRIMARY_SCOPE) {
+      otherScopes.set(scope, (otherScopes.get(scope) ?? 0) + 1);
+      return;
+    }
+    passes.push(readRecord(record, i, kind, file, map, limit));
+  });
+  return { kind, layers, slots, experts, map, passes, otherScopes };
+}
+
+/**
+ * Collects, over the dumps of one recording, the records left out because their `gatherer_key`
+ * is not `"primary"`, for one warning line.
+ *
+ * @example
+ * ```ts
+ * const scopes = new OtherScopes();
+ * const dump = readSglangPassDump(readValue("dump_0.pt").value, "dump_0.pt", 1e9);
+ * scopes.add(dump, "dump_0.pt");
+ * scopes.warning(); // undefined when every record was "primary"
+ * ```
+ */
+export class OtherScopes {
+  /** Records left out. */
+  records = 0;
+  /** Their `gatherer_key`s, in the order met. */
+  readonly keys: string[] = [];
+  /** The files that held one, in the order met. */
+  readonly files: string[] = [];
+
+  /**
+   * Counts a dump's left-out records.
+   *
+   * @param dump a dump read by {@link readSglangPassDump}
+   * @param file its name, for the warning
+   */
+  add(dump: SglangPassDump, file: string): void {
+    for (const [key, n] of dump.otherScopes) {
+      this.records += n;
+      if (!this.keys.includes(key)) this.keys.push(key);
+      if (!this.files.includes(file)) this.files.push(file);
+    }
+  }
+
+  /**
+   * The one-line warning for what was left out, or undefined when nothing was.
+   *
+   * @returns the warning text, without the `warning: ` prefix
+   */
+  warning(): string | undefined {
+    if (this.records === 0) return undefined;
+    const f = this.files;
+    const where = f.length === 1 ? f[0] : `${f.length} files (${f[0]}, ...)`;
+    const keys = this.keys.map((k) => JSON.stringify(k)).join(", ");
+    return (
+      `${where}: ${this.records} record${this.records === 1 ? "" : "s"} with gatherer_key ${keys} left out: ` +
+      `only "primary" records are the served model's forward passes (newer SGLang records ` +
+      `speculative-decoding draft passes in a scope of their own)`
+    );
+  }
 }
 
 function readRecord(
@@ -362,6 +444,8 @@ export class SglangPassSum {
   readonly ranks = new Set<number>();
   /** The records skipped because another rank recorded the same tokens in the same pass. */
   readonly repeats = new RepeatedRecords();
+  /** The records left out because their `gatherer_key` is not `"primary"`. */
+  readonly scopes = new OtherScopes();
   private map: Int32Array | undefined;
   private sameMap = true;
   private readonly byId = new Map<number, { loads: Float64Array; physical: Float64Array }>();
@@ -374,6 +458,7 @@ export class SglangPassSum {
    * @throws EplbFormatError when the dump's layers or experts differ from the first one's
    */
   add(dump: SglangPassDump, file: string): void {
+    this.scopes.add(dump, file);
     if (!this.map) {
       this.layers = dump.layers;
       this.experts = dump.experts;

@@ -147,6 +147,8 @@ export function readLoadSources(
     passLoads = sumSteps(passes.trace);
     const repeated = sum.repeats.warning("loads");
     if (repeated) warnings.push(repeated);
+    const otherScopes = sum.scopes.warning();
+    if (otherScopes) warnings.push(otherScopes);
   }
   const plain = parts.filter((p) => !p.passes);
   const { loads, layerIds } = sumParts(plain, passLoads);
@@ -197,7 +199,7 @@ function readPart(
     const kind = sglangDumpKind(value);
     if (kind === "per_pass" || kind === "per_token") {
       const dump = readSglangPassDump(value, path, bytes.length);
-      if (dump.passes.length === 0) {
+      if (dump.passes.length === 0 && dump.otherScopes.size === 0) {
         warnings.push(
           `${path}: SGLang ${kind} dump with no recorded forward pass (records is empty)`,
         );

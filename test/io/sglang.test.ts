@@ -55,6 +55,16 @@ interface Expected {
     passes: number[][][];
     routing: { tokens: number; topk: number[][][]; forwardPassId: number[] };
   };
+  draft: {
+    perToken: string[];
+    perPass: string[];
+    k: number;
+    draftRecords: number;
+    passIds: number[];
+    loads: number[][];
+    passes: number[][][];
+    routing: { tokens: number; topk: number[][][] };
+  };
   csv: { layerIds: number[]; loads: number[][] };
   csv_rank0: { file: string; layerIds: number[]; loads: number[][] };
 }
@@ -304,6 +314,65 @@ describe("ranks that recorded the same tokens (SGLang without DeepEP routes ever
     assert.match(r.repeated ?? "", repeat);
     assert.match(r.repeated ?? "", /eplb kept each token once, with no source rank/);
     assert.equal(readRouting(at("per_token")).repeated, undefined);
+  });
+});
+
+describe("newer SGLang: speculative-draft records, the model's top-k, router inputs", () => {
+  const draft = expected.draft;
+  const leftOut =
+    /2 files \(\S*expert_distribution_recorder_1760000\d+\.0_0\.pt, \.\.\.\): 4 records with gatherer_key "speculative_draft" left out: only "primary" records are the served model's forward passes/;
+
+  for (const [kind, files] of [
+    ["per_token", draft.perToken],
+    ["per_pass", draft.perPass],
+  ] as const) {
+    test(`${kind}: only the "primary" records are the loads, and one warning says what was left out`, () => {
+      const s = readLoadSources(files.map(at));
+      // The fixture's draft records share the target passes' ids: read, they would land there.
+      assert.deepEqual(rows(s.loads), draft.loads);
+      assert.deepEqual(s.passIds, draft.passIds);
+      const passes = s.passes;
+      assert.ok(passes);
+      const n = passes.layers * passes.experts;
+      const got = [0, 1].map((t) =>
+        rows({
+          layers: passes.layers,
+          experts: passes.experts,
+          data: passes.data.subarray(t * n, (t + 1) * n),
+        }),
+      );
+      assert.deepEqual(got, draft.passes);
+      assert.equal(s.warnings.length, 1, s.warnings.join("\n"));
+      assert.match(s.warnings[0], leftOut);
+      assert.ok(!s.warnings[0].includes("\n"));
+    });
+  }
+
+  test("one file read alone warns too (readLoads)", () => {
+    const notes: string[] = [];
+    const loads = draft.perPass.map((f) =>
+      readLoads(at(f), { onNote: (note) => notes.push(`${note.level}: ${note.text}`) }),
+    );
+    const sum = loads[0].data.map((v, i) => v + loads[1].data[i]);
+    assert.deepEqual(
+      rows({ layers: loads[0].layers, experts: loads[0].experts, data: sum }),
+      draft.loads,
+    );
+    assert.equal(notes.length, 2, notes.join("\n"));
+    assert.match(
+      notes[0],
+      /^warning: .*_0\.pt: 2 records with gatherer_key "speculative_draft" left out/,
+    );
+  });
+
+  test("readRouting: the model's top-k width (not 8), primary tokens only, and the warning", () => {
+    const r = readRouting(draft.perToken.map(at));
+    assert.equal(r.k, draft.k);
+    assert.equal(r.tokens, draft.routing.tokens);
+    assert.deepEqual(tokenRows(r), draft.routing.topk);
+    assert.match(r.otherScopes ?? "", leftOut);
+    assert.equal(r.repeated, undefined);
+    assert.equal(readRouting(at("per_token")).otherScopes, undefined);
   });
 });
 
