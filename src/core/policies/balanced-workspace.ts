@@ -42,6 +42,13 @@ export class BalancedWorkspace {
   readonly candidateView: LoadedLayer;
   /** The candidate kept for the last layer planned. */
   lastSource: LayerSource = "balanced";
+  /**
+   * The last layer's result under the strict contract (the balanced candidate or the reference's,
+   * whichever won before the relaxed one was compared): slots, counts and source.
+   */
+  strictPhy: Int32Array = new Int32Array(0);
+  strictCnt: Int32Array = new Int32Array(0);
+  strictSource: LayerSource = "balanced";
   /** The reference's max GPU load of the layer being planned: spare replicas never go above it. */
   hotCeiling = 0;
   /** Per scope (node) of the last layer: no duplicate-free plan of it beats the one found. */

@@ -61,8 +61,9 @@ function candidateMax(
  *   pairwise-swap refinement of the hottest GPU, then (if a gap to the lower bound remains) a
  *   joint search of replica counts and packing.
  * - The reference's own plan of the layer (polished by swaps when it wins) is a candidate too, so
- *   the result is never worse than the `deepseek` policy's. The lowest max GPU load wins; ties go
- *   to the strict balanced plan, then the relaxed one.
+ *   the result is never worse than the `deepseek` policy's. The relaxed candidate wins only where
+ *   it beats the strict result (the balanced plan, or the reference's where that is better), so
+ *   `relaxedHierarchy` never gives a worse layer than the strict contract.
  *
  * Deterministic: same loads, same plan.
  *
@@ -108,7 +109,9 @@ export function planBalancedLayer(
     planRelaxed(ws, loads, loadOffset, epsilon);
     relaxedMax = candidateMax(ws, layer, ws.relaxPhy, ws.relaxCnt);
   }
-  if (dsMax < Math.min(strictMax, relaxedMax) && rescuable(ws, dsMax)) {
+  // The strict policy's result first, whatever the mode: the relaxed plan is taken only where it
+  // beats that, so relaxing the contract never costs balance.
+  if (dsMax < strictMax && rescuable(ws, dsMax)) {
     // The reference's plan won (usually through a duplicate replica): search the strict scopes
     // above it harder before giving in.
     planStrict(ws, loads, loadOffset, epsilon, dsMax);
@@ -118,13 +121,6 @@ export function planBalancedLayer(
   let phy = ws.candPhy;
   let cnt = ws.candCnt;
   let source: LayerSource = "balanced";
-  // The relaxed plan must beat the strict one by more than rounding to be worth its traffic.
-  if (relaxedMax < strictMax * (1 - 1e-9)) {
-    bestMax = relaxedMax;
-    phy = ws.relaxPhy;
-    cnt = ws.relaxCnt;
-    source = "relaxed";
-  }
   if (dsMax < bestMax) {
     polishDeepseek(ws, loads, loadOffset);
     const polished = candidateMax(ws, layer, ws.dsPhy, ws.dsCnt);
@@ -146,6 +142,16 @@ export function planBalancedLayer(
     phy = ws.dsPhy;
     cnt = ws.dsCnt;
     source = "deepseek";
+  }
+  ws.strictPhy = phy;
+  ws.strictCnt = cnt;
+  ws.strictSource = source;
+  // The relaxed plan must beat the strict result by more than rounding to be worth its traffic.
+  if (relaxedMax < bestMax * (1 - 1e-9)) {
+    bestMax = relaxedMax;
+    phy = ws.relaxPhy;
+    cnt = ws.relaxCnt;
+    source = "relaxed";
   }
   ws.lastSource = source;
   const ranks = ws.rankCounter;
@@ -179,12 +185,38 @@ export function balancedLayerPlanner(
 ): LayerPlanner {
   const ws = new BalancedWorkspace(topology);
   const drop = new DuplicateDropWorkspace(topology);
+  const { numReplicas: P, numExperts: E } = topology;
+  const relaxed = { phy: new Int32Array(P), rank: new Int32Array(P), cnt: new Int32Array(E) };
   return (layer) => {
     const max = planBalancedLayer(layer, ws, options);
     // The deepseek candidate can win a layer with a second replica of an expert on one GPU;
     // where an exchange removes it without raising the layer's max, take the exchange.
     dropFreeLayerDuplicates(layer, drop);
-    return max;
+    if (ws.lastSource !== "relaxed") return max;
+    // Removing duplicates can lower a strict plan below the relaxed one that beat it: compare
+    // the two as they are written, so relaxing the contract never costs balance.
+    const { phy2log, replicaRank, logcnt, slotOffset: so, expertOffset: eo } = layer;
+    const relaxedMax = layerMaxGpuLoad(layer, topology);
+    relaxed.phy.set(phy2log.subarray(so, so + P));
+    relaxed.rank.set(replicaRank.subarray(so, so + P));
+    relaxed.cnt.set(logcnt.subarray(eo, eo + E));
+    const ranks = ws.rankCounter.fill(0);
+    for (let s = 0; s < P; s++) {
+      const e = ws.strictPhy[s];
+      phy2log[so + s] = e;
+      replicaRank[so + s] = ranks[e]++;
+    }
+    logcnt.set(ws.strictCnt.subarray(0, E), eo);
+    dropFreeLayerDuplicates(layer, drop);
+    const strictMax = layerMaxGpuLoad(layer, topology);
+    if (relaxedMax < strictMax * (1 - 1e-9)) {
+      phy2log.set(relaxed.phy, so);
+      replicaRank.set(relaxed.rank, so);
+      logcnt.set(relaxed.cnt, eo);
+      return max;
+    }
+    ws.lastSource = ws.strictSource;
+    return strictMax;
   };
 }
 

@@ -107,6 +107,21 @@ describe("balanced policy: contract", () => {
     assert.ok(mine < ref, `${mine} < ${ref}`);
   });
 
+  test("regression: the relaxed hierarchy is never worse than the strict one where the reference wins", () => {
+    // Found by the property test below: the strict policy searches its scopes harder when the
+    // reference's plan beats it (263.25); the relaxed mode skipped that search whenever its own
+    // candidate beat the reference, and returned 282.625.
+    const loads = toLoadMatrix(
+      [
+        [0, 0, 0, 13, 23, 23, 0, 74, 47, 16, 0, 50, 31, 0, 0, 20, 0, 0, 26, 130, 165, 0, 1053, 125],
+      ].map((row) => [...row, 0, 0, 0, 0, 0, 0]),
+    );
+    const t = makeTopology(30, 40, 30, 2, 8);
+    const strict = layerMaxima(loads, planBalanced(loads, t), t)[0];
+    const relaxed = layerMaxima(loads, planBalanced(loads, t, { relaxedHierarchy: true }), t)[0];
+    assert.ok(relaxed <= strict, `relaxed ${relaxed} <= strict ${strict}`);
+  });
+
   test("is deterministic: the same loads give the same plan", () => {
     const loads = lognormalLoads(3, 64, 1.2, 5);
     const t = makeTopology(64, 80, 8, 2, 16);
