@@ -43,11 +43,9 @@ export class BalancedWorkspace {
   /** The candidate kept for the last layer planned. */
   lastSource: LayerSource = "balanced";
   /**
-   * The last layer's result under the strict contract (the balanced candidate or the reference's,
-   * whichever won before the relaxed one was compared): slots, counts and source.
+   * The last layer's result under the strict contract, whichever won before the relaxed candidate
+   * was compared: the balanced candidate (`candPhy`) or the reference's (`dsPhy`).
    */
-  strictPhy: Int32Array = new Int32Array(0);
-  strictCnt: Int32Array = new Int32Array(0);
   strictSource: LayerSource = "balanced";
   /** The reference's max GPU load of the layer being planned: spare replicas never go above it. */
   hotCeiling = 0;

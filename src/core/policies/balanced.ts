@@ -82,9 +82,9 @@ export function planBalancedLayer(
   ws: BalancedWorkspace,
   options: BalancedOptions = {},
 ): number {
-  const { loads, loadOffset, phy2log, replicaRank, slotOffset, logcnt, expertOffset } = layer;
+  const { loads, loadOffset } = layer;
   const t = ws.topology;
-  const { numExperts: E, numReplicas: P, numNodes } = t;
+  const { numNodes } = t;
   const epsilon = options.epsilon ?? DEFAULT_EPSILON;
   const dsShape = referenceShape(t);
   planHierarchicalLayer(
@@ -143,8 +143,6 @@ export function planBalancedLayer(
     cnt = ws.dsCnt;
     source = "deepseek";
   }
-  ws.strictPhy = phy;
-  ws.strictCnt = cnt;
   ws.strictSource = source;
   // The relaxed plan must beat the strict result by more than rounding to be worth its traffic.
   if (relaxedMax < bestMax * (1 - 1e-9)) {
@@ -154,15 +152,21 @@ export function planBalancedLayer(
     source = "relaxed";
   }
   ws.lastSource = source;
-  const ranks = ws.rankCounter;
-  ranks.fill(0);
+  writeCandidate(layer, ws, phy, cnt);
+  return bestMax;
+}
+
+/** Writes a candidate's slots, replica ranks (in slot order) and counts into the layer. */
+function writeCandidate(layer: LayerView, ws: BalancedWorkspace, phy: Int32Array, cnt: Int32Array) {
+  const { numReplicas: P, numExperts: E } = ws.topology;
+  const { phy2log, replicaRank, logcnt, slotOffset, expertOffset } = layer;
+  const ranks = ws.rankCounter.fill(0);
   for (let s = 0; s < P; s++) {
     const e = phy[s];
     phy2log[slotOffset + s] = e;
     replicaRank[slotOffset + s] = ranks[e]++;
   }
-  for (let e = 0; e < E; e++) logcnt[expertOffset + e] = cnt[e];
-  return bestMax;
+  logcnt.set(cnt.subarray(0, E), expertOffset);
 }
 
 /**
@@ -200,13 +204,13 @@ export function balancedLayerPlanner(
     relaxed.phy.set(phy2log.subarray(so, so + P));
     relaxed.rank.set(replicaRank.subarray(so, so + P));
     relaxed.cnt.set(logcnt.subarray(eo, eo + E));
-    const ranks = ws.rankCounter.fill(0);
-    for (let s = 0; s < P; s++) {
-      const e = ws.strictPhy[s];
-      phy2log[so + s] = e;
-      replicaRank[so + s] = ranks[e]++;
-    }
-    logcnt.set(ws.strictCnt.subarray(0, E), eo);
+    const fromReference = ws.strictSource === "deepseek";
+    writeCandidate(
+      layer,
+      ws,
+      fromReference ? ws.dsPhy : ws.candPhy,
+      fromReference ? ws.dsCnt : ws.candCnt,
+    );
     dropFreeLayerDuplicates(layer, drop);
     const strictMax = layerMaxGpuLoad(layer, topology);
     if (relaxedMax < strictMax * (1 - 1e-9)) {
